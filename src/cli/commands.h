@@ -1,0 +1,28 @@
+// Command registration for the distillgate CLI. Each Register* function adds
+// one group of subcommands; the handlers only parse, call a library and print.
+#ifndef DISTILLGATE_CLI_COMMANDS_H_
+#define DISTILLGATE_CLI_COMMANDS_H_
+
+#include <functional>
+
+#include <CLI/CLI.hpp>
+
+#include "core/status.h"
+
+namespace dg::cli {
+
+// A handler returns the Status whose ExitCode() becomes the process's.
+using Handler = std::function<Status()>;
+// Where the chosen handler is stored for main() to run after parsing.
+struct Dispatch {
+  Handler handler;
+};
+
+void RegisterKeys(CLI::App& app, Dispatch& d);
+void RegisterLedger(CLI::App& app, Dispatch& d);
+void RegisterProof(CLI::App& app, Dispatch& d);
+void RegisterDemo(CLI::App& app, Dispatch& d);
+
+}  // namespace dg::cli
+
+#endif  // DISTILLGATE_CLI_COMMANDS_H_

@@ -1,0 +1,50 @@
+// distillgate: decide whether a model may be distilled, prove what happened.
+#include <iostream>
+
+#include "cli/commands.h"
+
+namespace {
+
+constexpr const char* kExitCodes =
+    "Exit codes: 0 ok; 1 verification failed or policy denied; 2 usage or bad input;\n"
+    "            3 I/O or internal error.";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"distillgate: gate, record and prove model distillation.\n"
+               "A signed, append-only ledger (RFC 6962 Merkle log, C2SP checkpoints, Ed25519)."};
+  app.footer(kExitCodes);
+  app.require_subcommand(1);
+  app.set_help_all_flag("--help-all", "Print help for every command");
+  dg::cli::Dispatch dispatch;
+  dg::cli::RegisterKeys(app, dispatch);
+  dg::cli::RegisterLedger(app, dispatch);
+  dg::cli::RegisterProof(app, dispatch);
+  dg::cli::RegisterDemo(app, dispatch);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    app.exit(e);  // prints the message
+    return 2;
+  }
+  if (!dispatch.handler) {
+    std::cerr << app.help();
+    return 2;
+  }
+  dg::Status s;
+  try {
+    s = dispatch.handler();
+  } catch (const std::exception& e) {
+    s = dg::Status::Internal(e.what());
+  }
+  if (!s.ok()) {
+    std::cerr << "distillgate: " << s.ToString() << "\n";
+    return s.ExitCode();
+  }
+  return 0;
+}

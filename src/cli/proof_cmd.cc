@@ -1,0 +1,36 @@
+#include <iostream>
+
+#include "cli/commands.h"
+#include "core/canonical_json.h"
+#include "core/file_util.h"
+#include "ledger/key_files.h"
+#include "ledger/proof_bundle.h"
+
+namespace dg::cli {
+
+void RegisterProof(CLI::App& app, Dispatch& d) {
+  CLI::App* proof = app.add_subcommand("proof", "Verify proofs offline, without the ledger");
+  proof->require_subcommand(1);
+  CLI::App* verify = proof->add_subcommand(
+      "verify", "Check a `ledger prove` output: checkpoint signature, inclusion path and disclosed entry");
+  auto path = std::make_shared<std::string>();
+  auto vkey = std::make_shared<std::string>();
+  verify->add_option("--proof", *path, "Proof JSON from `distillgate ledger prove`")->required();
+  verify->add_option("--vkey", *vkey, "Trusted verifier key (ledger.vkey; or ledger.pub)")->required();
+  verify->callback([&d, path, vkey] {
+    d.handler = [path, vkey]() -> Status {
+      DG_ASSIGN_OR_RETURN(std::string text, ReadFile(*path));
+      DG_ASSIGN_OR_RETURN(nlohmann::json j, ParseJsonStrict(text, *path));
+      DG_ASSIGN_OR_RETURN(InclusionBundle b, InclusionBundleFromJson(j, *path));
+      // A PEM key has no name: take the checkpoint's origin (its first line).
+      std::string origin = b.checkpoint.substr(0, b.checkpoint.find('\n'));
+      DG_ASSIGN_OR_RETURN(NoteVerifier v, LoadTrustedKey(*vkey, origin));
+      DG_ASSIGN_OR_RETURN(Checkpoint cp, VerifyInclusionBundle(b, v));
+      std::cout << "OK: entry " << b.leaf_index << " is in " << cp.origin << " at tree size " << cp.size
+                << " (checkpoint signed by " << v.ToString() << ")\n";
+      return Status::Ok();
+    };
+  });
+}
+
+}  // namespace dg::cli

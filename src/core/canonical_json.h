@@ -1,0 +1,32 @@
+// RFC 8785 JSON Canonicalization Scheme (JCS), and a strict JSON parser.
+//
+// Everything distillgate hashes or signs that is JSON is first serialized with
+// Canonicalize(): object members sorted by their UTF-16 code units, no
+// whitespace, strings escaped as RFC 8785 §3.2.2.2 says, numbers written as
+// ECMAScript's Number.prototype.toString (RFC 8785 §3.2.2.3).
+#ifndef DISTILLGATE_CORE_CANONICAL_JSON_H_
+#define DISTILLGATE_CORE_CANONICAL_JSON_H_
+
+#include <string>
+#include <string_view>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "core/status.h"
+
+namespace dg {
+
+// Fails (InvalidInput) on NaN/Infinity and on integers outside ±(2^53-1),
+// which an IEEE-754 double (the JCS number model) cannot hold exactly.
+StatusOr<std::string> Canonicalize(const nlohmann::json& value);
+
+// Parses one JSON text strictly: valid UTF-8, no duplicate object keys, no
+// trailing content. `where` names the source (a file path) for messages.
+StatusOr<nlohmann::json> ParseJsonStrict(std::string_view text, const std::string& where);
+
+// ECMAScript Number::toString of a finite double (exposed for tests).
+std::string FormatJcsNumber(double v);
+
+}  // namespace dg
+
+#endif  // DISTILLGATE_CORE_CANONICAL_JSON_H_

@@ -1,0 +1,25 @@
+// Small file helpers with clear errors. Writers never leave a half-written file.
+#ifndef DISTILLGATE_CORE_FILE_UTIL_H_
+#define DISTILLGATE_CORE_FILE_UTIL_H_
+
+#include <cstdint>
+#include <string>
+#include <sys/types.h>
+
+#include "core/status.h"
+
+namespace dg {
+
+// Reads a whole file; "-" reads standard input.
+StatusOr<std::string> ReadFile(const std::string& path);
+
+// Writes to "<path>.tmp-<pid>", fsyncs, then renames over `path`.
+// With `exclusive`, fails if `path` already exists (and never replaces it).
+Status WriteFileAtomic(const std::string& path, const std::string& data, mode_t mode, bool exclusive);
+
+bool FileExists(const std::string& path);
+StatusOr<uint64_t> FileSize(const std::string& path);
+
+}  // namespace dg
+
+#endif  // DISTILLGATE_CORE_FILE_UTIL_H_

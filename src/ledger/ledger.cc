@@ -1,0 +1,481 @@
+#include "ledger/ledger.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include <nlohmann/json.hpp>
+
+#include "core/canonical_json.h"
+#include "core/encoding.h"
+#include "core/file_util.h"
+#include "ledger/merkle.h"
+#include "ledger/sqlite_util.h"
+
+namespace dg {
+namespace {
+
+constexpr const char* kFormatName = "distillgate-ledger";
+
+constexpr const char* kSchema = R"SQL(
+CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE leaf(
+  idx INTEGER PRIMARY KEY CHECK (idx >= 0),
+  kind TEXT NOT NULL,
+  data BLOB NOT NULL,
+  leaf_hash BLOB NOT NULL CHECK (length(leaf_hash) = 32));
+CREATE TABLE node(
+  level INTEGER NOT NULL CHECK (level >= 1),
+  idx INTEGER NOT NULL CHECK (idx >= 0),
+  hash BLOB NOT NULL CHECK (length(hash) = 32),
+  PRIMARY KEY (level, idx)) WITHOUT ROWID;
+CREATE TABLE checkpoint(size INTEGER PRIMARY KEY CHECK (size >= 0), note TEXT NOT NULL);
+CREATE TABLE head(id INTEGER PRIMARY KEY CHECK (id = 1), size INTEGER NOT NULL, note TEXT NOT NULL);
+CREATE TRIGGER meta_append_only_u BEFORE UPDATE ON meta BEGIN SELECT RAISE(ABORT, 'ledger is append-only'); END;
+CREATE TRIGGER meta_append_only_d BEFORE DELETE ON meta BEGIN SELECT RAISE(ABORT, 'ledger is append-only'); END;
+CREATE TRIGGER leaf_append_only_u BEFORE UPDATE ON leaf BEGIN SELECT RAISE(ABORT, 'ledger is append-only'); END;
+CREATE TRIGGER leaf_append_only_d BEFORE DELETE ON leaf BEGIN SELECT RAISE(ABORT, 'ledger is append-only'); END;
+CREATE TRIGGER node_append_only_u BEFORE UPDATE ON node BEGIN SELECT RAISE(ABORT, 'ledger is append-only'); END;
+CREATE TRIGGER node_append_only_d BEFORE DELETE ON node BEGIN SELECT RAISE(ABORT, 'ledger is append-only'); END;
+CREATE TRIGGER checkpoint_append_only_u BEFORE UPDATE ON checkpoint BEGIN SELECT RAISE(ABORT, 'ledger is append-only'); END;
+CREATE TRIGGER checkpoint_append_only_d BEFORE DELETE ON checkpoint BEGIN SELECT RAISE(ABORT, 'ledger is append-only'); END;
+CREATE TRIGGER head_no_delete BEFORE DELETE ON head BEGIN SELECT RAISE(ABORT, 'ledger is append-only'); END;
+CREATE TRIGGER head_grows_only BEFORE UPDATE ON head WHEN NEW.size <= OLD.size
+  BEGIN SELECT RAISE(ABORT, 'ledger head may only grow'); END;
+)SQL";
+
+Hash HashFromBlob(const std::string& b) {
+  Hash h{};
+  if (b.size() == h.size()) std::memcpy(h.data(), b.data(), h.size());
+  return h;
+}
+
+}  // namespace
+
+bool IsValidEntryKind(const std::string& kind) {
+  if (kind.empty() || kind.size() > 64 || !(kind[0] >= 'a' && kind[0] <= 'z')) return false;
+  for (char c : kind) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+StatusOr<LedgerEntry> LedgerEntry::Make(const std::string& kind, const nlohmann::json& body) {
+  if (!IsValidEntryKind(kind)) {
+    return Status::InvalidInput("entry kind \"" + kind +
+                                "\" is not valid: expected 1-64 characters of a-z 0-9 _ . - starting with a letter");
+  }
+  if (!body.is_object()) {
+    return Status::InvalidInput(std::string("entry body must be a JSON object, got ") + body.type_name());
+  }
+  DG_ASSIGN_OR_RETURN(std::string canon, Canonicalize(body));
+  LedgerEntry e;
+  e.kind_ = kind;
+  // Canonical JSON of {"body":…,"kind":…}: "body" sorts before "kind".
+  e.data_.reserve(canon.size() + kind.size() + 20);
+  e.data_ += "{\"body\":";
+  e.data_ += canon;
+  e.data_ += ",\"kind\":\"";
+  e.data_ += kind;  // kind needs no escaping: [a-z0-9_.-] only
+  e.data_ += "\"}";
+  return e;
+}
+
+class Ledger::Impl {
+ public:
+  ~Impl() {
+    stmts_ = Stmts();
+    if (db_) sqlite3_close_v2(db_);
+  }
+
+  sqlite3* db_ = nullptr;
+  struct Stmts {
+    SqlStmt head, max_idx, leaf, leaf_hash, node, insert_leaf, insert_node, insert_cp, cas_head, cp_at, cps,
+        count_leaves;
+  } stmts_;
+
+  Status Prepare() {
+    stmts_.head = SqlStmt(db_, "SELECT size, note FROM head WHERE id = 1");
+    stmts_.max_idx = SqlStmt(db_, "SELECT max(idx) FROM leaf");
+    stmts_.leaf = SqlStmt(db_, "SELECT kind, data, leaf_hash FROM leaf WHERE idx = ?1");
+    stmts_.leaf_hash = SqlStmt(db_, "SELECT leaf_hash FROM leaf WHERE idx = ?1");
+    stmts_.node = SqlStmt(db_, "SELECT hash FROM node WHERE level = ?1 AND idx = ?2");
+    stmts_.insert_leaf = SqlStmt(db_, "INSERT INTO leaf(idx, kind, data, leaf_hash) VALUES (?1, ?2, ?3, ?4)");
+    stmts_.insert_node = SqlStmt(db_, "INSERT INTO node(level, idx, hash) VALUES (?1, ?2, ?3)");
+    stmts_.insert_cp = SqlStmt(db_, "INSERT INTO checkpoint(size, note) VALUES (?1, ?2)");
+    stmts_.cas_head = SqlStmt(db_, "UPDATE head SET size = ?1, note = ?2 WHERE id = 1 AND size = ?3 AND note = ?4");
+    stmts_.cp_at = SqlStmt(db_, "SELECT note FROM checkpoint WHERE size = ?1");
+    stmts_.cps = SqlStmt(db_, "SELECT size, note FROM checkpoint ORDER BY size");
+    stmts_.count_leaves = SqlStmt(db_, "SELECT count(*) FROM leaf");
+    for (SqlStmt* s : {&stmts_.head, &stmts_.max_idx, &stmts_.leaf, &stmts_.leaf_hash, &stmts_.node,
+                       &stmts_.insert_leaf, &stmts_.insert_node, &stmts_.insert_cp, &stmts_.cas_head, &stmts_.cp_at,
+                       &stmts_.cps, &stmts_.count_leaves}) {
+      DG_RETURN_IF_ERROR(s->prepare_status());
+    }
+    return Status::Ok();
+  }
+
+  StatusOr<std::pair<uint64_t, std::string>> Head() {
+    SqlStmt& s = stmts_.head.Reset();
+    DG_ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) return Status::VerifyFailed("ledger has no head row");
+    auto out = std::make_pair(static_cast<uint64_t>(s.ColumnInt(0)), s.ColumnText(1));
+    s.Reset();
+    return out;
+  }
+
+  StatusOr<Hash> Subtree(int level, uint64_t index) {
+    SqlStmt& s = level == 0 ? stmts_.leaf_hash.Reset().Bind(1, static_cast<int64_t>(index))
+                            : stmts_.node.Reset().Bind(1, int64_t{level}).Bind(2, static_cast<int64_t>(index));
+    DG_ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) {
+      return Status::VerifyFailed("ledger is missing the stored hash of subtree (level " + std::to_string(level) +
+                                  ", index " + std::to_string(index) + ")");
+    }
+    std::string blob = s.ColumnBlob(0);
+    s.Reset();
+    if (blob.size() != 32) return Status::VerifyFailed("stored hash is not 32 bytes");
+    return HashFromBlob(blob);
+  }
+
+  SubtreeReader Reader() {
+    return [this](int level, uint64_t index) { return Subtree(level, index); };
+  }
+};
+
+Ledger::Ledger(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Ledger::~Ledger() = default;
+
+Status Ledger::Init(const std::string& path, const PrivateKey& key, const std::string& origin) {
+  DG_ASSIGN_OR_RETURN(NoteVerifier verifier, NoteVerifier::Make(origin, key.public_key()));
+  if (FileExists(path)) {
+    return Status::InvalidInput(path + ": already exists; a ledger is never re-initialised");
+  }
+  const std::string tmp = path + ".init-" + std::to_string(::getpid());
+  ::unlink(tmp.c_str());
+  Status st = [&]() -> Status {
+    sqlite3* db = nullptr;
+    int rc = sqlite3_open_v2(tmp.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr);
+    std::unique_ptr<sqlite3, int (*)(sqlite3*)> holder(db, &sqlite3_close);
+    if (rc != SQLITE_OK) return SqlError(db, rc, tmp + ": cannot create");
+    DG_RETURN_IF_ERROR(SqlExec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"));
+    DG_RETURN_IF_ERROR(SqlExec(db, "BEGIN IMMEDIATE"));
+    DG_RETURN_IF_ERROR(SqlExec(db, kSchema));
+    Checkpoint cp{origin, 0, EmptyRootHash()};
+    DG_ASSIGN_OR_RETURN(std::string note, SignCheckpoint(cp, key));
+    SqlStmt meta(db, "INSERT INTO meta(key, value) VALUES (?1, ?2)");
+    DG_RETURN_IF_ERROR(meta.prepare_status());
+    const std::pair<const char*, std::string> rows[] = {
+        {"format", kFormatName},
+        {"schema_version", std::to_string(kSchemaVersion)},
+        {"origin", origin},
+        {"vkey", verifier.ToString()},
+        {"hash", "SHA-256, RFC 6962 leaf 0x00 / node 0x01"},
+        {"entry_encoding", "RFC 8785 canonical JSON of {\"body\":object,\"kind\":string}"},
+    };
+    for (const auto& r : rows) DG_RETURN_IF_ERROR(meta.Reset().Bind(1, r.first).Bind(2, r.second).Run());
+    SqlStmt cps(db, "INSERT INTO checkpoint(size, note) VALUES (0, ?1)");
+    DG_RETURN_IF_ERROR(cps.prepare_status());
+    DG_RETURN_IF_ERROR(cps.Bind(1, note).Run());
+    SqlStmt head(db, "INSERT INTO head(id, size, note) VALUES (1, 0, ?1)");
+    DG_RETURN_IF_ERROR(head.prepare_status());
+    DG_RETURN_IF_ERROR(head.Bind(1, note).Run());
+    meta = SqlStmt();
+    cps = SqlStmt();
+    head = SqlStmt();
+    DG_RETURN_IF_ERROR(SqlExec(db, "COMMIT"));
+    holder.reset();
+    // The new file appears under its name atomically and only if the name is free.
+    if (::link(tmp.c_str(), path.c_str()) != 0) {
+      int err = errno;
+      if (err == EEXIST) return Status::InvalidInput(path + ": already exists; a ledger is never re-initialised");
+      return Status::IoError(path + ": cannot create: " + std::strerror(err));
+    }
+    return Status::Ok();
+  }();
+  ::unlink(tmp.c_str());
+  ::unlink((tmp + "-wal").c_str());
+  ::unlink((tmp + "-shm").c_str());
+  return st;
+}
+
+StatusOr<std::unique_ptr<Ledger>> Ledger::Open(const std::string& path, Mode mode) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) {
+    if (errno == ENOENT) {
+      return Status::InvalidInput(path + ": no ledger here (create one with `distillgate ledger init`)");
+    }
+    return Status::IoError(path + ": " + std::strerror(errno));
+  }
+  if (!S_ISREG(st.st_mode)) return Status::InvalidInput(path + ": not a regular file");
+  if (mode == Mode::kReadWrite) {
+    // A ledger whose owner-write bit is cleared is sealed, even for root.
+    if ((st.st_mode & S_IWUSR) == 0 || ::access(path.c_str(), W_OK) != 0) {
+      return Status::IoError(path + ": ledger file is read-only; refusing to append");
+    }
+  }
+  auto impl = std::make_unique<Impl>();
+  int flags = (mode == Mode::kReadWrite ? SQLITE_OPEN_READWRITE : SQLITE_OPEN_READONLY) | SQLITE_OPEN_NOMUTEX;
+  int rc = sqlite3_open_v2(path.c_str(), &impl->db_, flags, nullptr);
+  if (rc != SQLITE_OK) return SqlError(impl->db_, rc, path + ": cannot open");
+  if (mode == Mode::kReadWrite && sqlite3_db_readonly(impl->db_, "main") == 1) {
+    return Status::IoError(path + ": ledger file is read-only; refusing to append");
+  }
+  sqlite3_busy_timeout(impl->db_, 60000);
+  Status s = SqlExec(impl->db_, "PRAGMA synchronous=FULL;");
+  if (!s.ok()) return s.WithContext(path);
+
+  // Identify the file before trusting any of its tables.
+  SqlStmt meta(impl->db_, "SELECT key, value FROM meta");
+  if (!meta.valid()) {
+    int code = sqlite3_errcode(impl->db_);
+    if ((code & 0xff) == SQLITE_NOTADB || (code & 0xff) == SQLITE_ERROR) {
+      return Status::InvalidInput(path + ": not a distillgate ledger");
+    }
+    return meta.prepare_status().WithContext(path);
+  }
+  std::string format, version, origin, vkey;
+  for (;;) {
+    auto row = meta.Step();
+    if (!row.ok()) return row.status().WithContext(path);
+    if (!*row) break;
+    std::string k = meta.ColumnText(0), v = meta.ColumnText(1);
+    if (k == "format") format = v;
+    else if (k == "schema_version") version = v;
+    else if (k == "origin") origin = v;
+    else if (k == "vkey") vkey = v;
+  }
+  meta = SqlStmt();
+  if (format != kFormatName) return Status::InvalidInput(path + ": not a distillgate ledger");
+  if (version != std::to_string(kSchemaVersion)) {
+    return Status::InvalidInput(path + ": ledger schema version " + version + " is not supported (expected " +
+                                std::to_string(kSchemaVersion) + ")");
+  }
+  DG_RETURN_IF_ERROR(impl->Prepare().WithContext(path));
+  std::unique_ptr<Ledger> l(new Ledger(std::move(impl)));
+  l->path_ = path;
+  l->origin_ = origin;
+  l->vkey_ = vkey;
+  return l;
+}
+
+StatusOr<AppendResult> Ledger::Append(const std::vector<LedgerEntry>& entries, const PrivateKey& key) {
+  if (entries.empty()) return Status::InvalidInput("no entries to append");
+  DG_ASSIGN_OR_RETURN(NoteVerifier verifier, NoteVerifier::Make(origin_, key.public_key()));
+  if (verifier.ToString() != vkey_) {
+    return Status::InvalidInput("the signing key does not match this ledger's key (" + vkey_ + ")");
+  }
+  sqlite3* db = impl_->db_;
+  DG_RETURN_IF_ERROR(SqlExec(db, "BEGIN IMMEDIATE").WithContext(path_));
+  auto body = [&]() -> StatusOr<AppendResult> {
+    DG_ASSIGN_OR_RETURN(auto head, impl_->Head());
+    const uint64_t old_size = head.first;
+    // The tree we extend must be the one our last checkpoint signed.
+    DG_ASSIGN_OR_RETURN(Checkpoint old_cp, OpenCheckpoint(head.second, verifier));
+    if (old_cp.size != old_size) return Status::VerifyFailed("head size disagrees with its checkpoint");
+    SqlStmt& mx = impl_->stmts_.max_idx.Reset();
+    DG_ASSIGN_OR_RETURN(bool row, mx.Step());
+    const int64_t max_idx = (row && !mx.ColumnIsNull(0)) ? mx.ColumnInt(0) : -1;
+    mx.Reset();
+    if (max_idx + 1 != static_cast<int64_t>(old_size)) {
+      return Status::VerifyFailed("ledger holds " + std::to_string(max_idx + 1) + " leaves but its head says " +
+                                  std::to_string(old_size) + "; run `distillgate ledger verify`");
+    }
+    DG_ASSIGN_OR_RETURN(CompactRange range, CompactRange::FromStorage(old_size, impl_->Reader()));
+    if (range.Root() != old_cp.root) {
+      return Status::VerifyFailed("stored tree does not match the signed head; run `distillgate ledger verify`");
+    }
+    Status sink_status;
+    SqlStmt& ins_node = impl_->stmts_.insert_node;
+    CompactRange::NodeSink sink = [&](int level, uint64_t index, const Hash& h) {
+      if (!sink_status.ok()) return;
+      sink_status = ins_node.Reset()
+                        .Bind(1, int64_t{level})
+                        .Bind(2, static_cast<int64_t>(index))
+                        .BindBlob(3, AsBytes(h))
+                        .Run();
+    };
+    SqlStmt& ins_leaf = impl_->stmts_.insert_leaf;
+    for (const LedgerEntry& e : entries) {
+      const uint64_t idx = range.size();
+      const Hash lh = LeafHash(e.data());
+      DG_RETURN_IF_ERROR(ins_leaf.Reset()
+                             .Bind(1, static_cast<int64_t>(idx))
+                             .Bind(2, e.kind())
+                             .BindBlob(3, e.data())
+                             .BindBlob(4, AsBytes(lh))
+                             .Run());
+      range.Append(lh, sink);
+      DG_RETURN_IF_ERROR(sink_status);
+    }
+    Checkpoint cp{origin_, range.size(), range.Root()};
+    DG_ASSIGN_OR_RETURN(std::string note, SignCheckpoint(cp, key));
+    DG_RETURN_IF_ERROR(impl_->stmts_.insert_cp.Reset().Bind(1, static_cast<int64_t>(cp.size)).Bind(2, note).Run());
+    SqlStmt& cas = impl_->stmts_.cas_head.Reset();
+    DG_RETURN_IF_ERROR(cas.Bind(1, static_cast<int64_t>(cp.size))
+                           .Bind(2, note)
+                           .Bind(3, static_cast<int64_t>(old_size))
+                           .Bind(4, head.second)
+                           .Run());
+    if (sqlite3_changes(db) != 1) return Status::IoError("head changed under us (compare-and-swap failed)");
+    AppendResult r;
+    r.first_index = old_size;
+    r.tree_size = cp.size;
+    r.checkpoint = std::move(note);
+    return r;
+  }();
+  if (!body.ok()) {
+    SqlExec(db, "ROLLBACK");
+    return body.status().WithContext(path_);
+  }
+  Status c = SqlExec(db, "COMMIT");
+  if (!c.ok()) {
+    SqlExec(db, "ROLLBACK");
+    return c.WithContext(path_);
+  }
+  return body;
+}
+
+StatusOr<uint64_t> Ledger::Size() {
+  DG_ASSIGN_OR_RETURN(auto head, impl_->Head());
+  return head.first;
+}
+
+StatusOr<std::string> Ledger::HeadNote() {
+  DG_ASSIGN_OR_RETURN(auto head, impl_->Head());
+  return head.second;
+}
+
+StatusOr<StoredLeaf> Ledger::GetLeaf(uint64_t index) {
+  SqlStmt& s = impl_->stmts_.leaf.Reset().Bind(1, static_cast<int64_t>(index));
+  DG_ASSIGN_OR_RETURN(bool row, s.Step());
+  if (!row) return Status::InvalidInput("ledger has no entry " + std::to_string(index));
+  StoredLeaf l;
+  l.index = index;
+  l.kind = s.ColumnText(0);
+  l.data = s.ColumnBlob(1);
+  l.leaf_hash = HashFromBlob(s.ColumnBlob(2));
+  s.Reset();
+  return l;
+}
+
+StatusOr<std::string> Ledger::CheckpointNote(uint64_t size) {
+  SqlStmt& s = impl_->stmts_.cp_at.Reset().Bind(1, static_cast<int64_t>(size));
+  DG_ASSIGN_OR_RETURN(bool row, s.Step());
+  if (!row) return Status::InvalidInput("ledger kept no checkpoint at tree size " + std::to_string(size));
+  std::string note = s.ColumnText(0);
+  s.Reset();
+  return note;
+}
+
+StatusOr<std::vector<std::pair<uint64_t, std::string>>> Ledger::Checkpoints() {
+  SqlStmt& s = impl_->stmts_.cps.Reset();
+  std::vector<std::pair<uint64_t, std::string>> out;
+  for (;;) {
+    DG_ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) break;
+    out.emplace_back(static_cast<uint64_t>(s.ColumnInt(0)), s.ColumnText(1));
+  }
+  return out;
+}
+
+StatusOr<std::vector<Hash>> Ledger::InclusionProof(uint64_t index, uint64_t tree_size) {
+  return ::dg::InclusionProof(index, tree_size, impl_->Reader());
+}
+
+StatusOr<std::vector<Hash>> Ledger::ConsistencyProof(uint64_t old_size, uint64_t new_size) {
+  return ::dg::ConsistencyProof(old_size, new_size, impl_->Reader());
+}
+
+StatusOr<Hash> Ledger::RootAt(uint64_t tree_size) { return RootHash(tree_size, impl_->Reader()); }
+
+StatusOr<Hash> Ledger::StoredSubtree(int level, uint64_t index) { return impl_->Subtree(level, index); }
+
+namespace {
+
+class SqlLeafScanner : public Ledger::LeafScanner {
+ public:
+  SqlLeafScanner(sqlite3* db, uint64_t from, uint64_t to)
+      : stmt_(db, "SELECT idx, kind, data, leaf_hash FROM leaf WHERE idx >= ?1 AND idx < ?2 ORDER BY idx") {
+    if (stmt_.valid()) stmt_.Bind(1, static_cast<int64_t>(from)).Bind(2, static_cast<int64_t>(to));
+  }
+  Status status() const { return stmt_.prepare_status(); }
+  StatusOr<bool> Next(StoredLeaf* leaf) override {
+    DG_ASSIGN_OR_RETURN(bool row, stmt_.Step());
+    if (!row) return false;
+    leaf->index = static_cast<uint64_t>(stmt_.ColumnInt(0));
+    leaf->kind = stmt_.ColumnText(1);
+    leaf->data = stmt_.ColumnBlob(2);
+    std::string_view h = stmt_.ColumnBlobView(3);
+    if (h.size() != 32) {
+      return Status::VerifyFailed("leaf " + std::to_string(leaf->index) + ": stored hash is not 32 bytes");
+    }
+    std::memcpy(leaf->leaf_hash.data(), h.data(), 32);
+    return true;
+  }
+
+ private:
+  SqlStmt stmt_;
+};
+
+class SqlNodeScanner : public Ledger::NodeScanner {
+ public:
+  SqlNodeScanner(sqlite3* db, int level) : stmt_(db, "SELECT idx, hash FROM node WHERE level = ?1 ORDER BY idx") {
+    if (stmt_.valid()) stmt_.Bind(1, int64_t{level});
+  }
+  Status status() const { return stmt_.prepare_status(); }
+  StatusOr<bool> Next(uint64_t* index, Hash* hash) override {
+    DG_ASSIGN_OR_RETURN(bool row, stmt_.Step());
+    if (!row) return false;
+    *index = static_cast<uint64_t>(stmt_.ColumnInt(0));
+    std::string_view h = stmt_.ColumnBlobView(1);
+    if (h.size() != 32) return Status::VerifyFailed("node " + std::to_string(*index) + ": stored hash is not 32 bytes");
+    std::memcpy(hash->data(), h.data(), 32);
+    return true;
+  }
+
+ private:
+  SqlStmt stmt_;
+};
+
+StatusOr<uint64_t> CountQuery(sqlite3* db, const char* sql, int64_t arg) {
+  SqlStmt s(db, sql);
+  DG_RETURN_IF_ERROR(s.prepare_status());
+  s.Bind(1, arg);
+  DG_ASSIGN_OR_RETURN(bool row, s.Step());
+  if (!row) return Status::Internal("count query returned no row");
+  return static_cast<uint64_t>(s.ColumnInt(0));
+}
+
+}  // namespace
+
+StatusOr<std::unique_ptr<Ledger::LeafScanner>> Ledger::ScanLeaves(uint64_t from, uint64_t to) {
+  auto s = std::make_unique<SqlLeafScanner>(impl_->db_, from, to);
+  DG_RETURN_IF_ERROR(s->status());
+  return std::unique_ptr<LeafScanner>(std::move(s));
+}
+
+StatusOr<std::unique_ptr<Ledger::NodeScanner>> Ledger::ScanNodes(int level) {
+  auto s = std::make_unique<SqlNodeScanner>(impl_->db_, level);
+  DG_RETURN_IF_ERROR(s->status());
+  return std::unique_ptr<NodeScanner>(std::move(s));
+}
+
+StatusOr<uint64_t> Ledger::CountNodesAboveLevel(int level) {
+  return CountQuery(impl_->db_, "SELECT count(*) FROM node WHERE level > ?1", level);
+}
+
+StatusOr<uint64_t> Ledger::CountLeaves() {
+  SqlStmt& s = impl_->stmts_.count_leaves.Reset();
+  DG_ASSIGN_OR_RETURN(bool row, s.Step());
+  if (!row) return Status::Internal("count query returned no row");
+  uint64_t n = static_cast<uint64_t>(s.ColumnInt(0));
+  s.Reset();
+  return n;
+}
+
+}  // namespace dg

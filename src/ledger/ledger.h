@@ -1,0 +1,116 @@
+// The signed, append-only ledger: an RFC 6962 Merkle log in one SQLite file
+// with a C2SP signed checkpoint per appended batch. docs/ledger-format.md
+// describes every table and byte.
+#ifndef DISTILLGATE_LEDGER_LEDGER_H_
+#define DISTILLGATE_LEDGER_LEDGER_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "core/ed25519.h"
+#include "core/hash.h"
+#include "core/status.h"
+#include "ledger/checkpoint.h"
+#include "ledger/note.h"
+
+namespace dg {
+
+// One entry ready to append. Its leaf bytes are the RFC 8785 canonical JSON
+// of {"body": <body object>, "kind": <kind>}, so the kind is hashed too.
+class LedgerEntry {
+ public:
+  // kind: 1-64 characters of [a-z0-9_.-], starting with a letter.
+  static StatusOr<LedgerEntry> Make(const std::string& kind, const nlohmann::json& body);
+  const std::string& kind() const { return kind_; }
+  const std::string& data() const { return data_; }
+
+ private:
+  std::string kind_, data_;
+};
+
+bool IsValidEntryKind(const std::string& kind);
+
+struct StoredLeaf {
+  uint64_t index = 0;
+  std::string kind;
+  std::string data;  // the exact leaf bytes
+  Hash leaf_hash{};  // as stored (fsck recomputes it)
+};
+
+struct AppendResult {
+  uint64_t first_index = 0;  // index of the batch's first entry
+  uint64_t tree_size = 0;    // size after the batch
+  std::string checkpoint;    // the batch's signed note
+};
+
+class Ledger {
+ public:
+  enum class Mode { kReadOnly, kReadWrite };
+  static constexpr int kSchemaVersion = 1;
+
+  // Creates a new ledger file with an empty tree and its signed size-0
+  // checkpoint. Refuses if `path` exists. Nothing is left behind on failure.
+  static Status Init(const std::string& path, const PrivateKey& key, const std::string& origin);
+  // Opens an existing ledger; never creates one.
+  static StatusOr<std::unique_ptr<Ledger>> Open(const std::string& path, Mode mode);
+  ~Ledger();
+  Ledger(const Ledger&) = delete;
+  Ledger& operator=(const Ledger&) = delete;
+
+  const std::string& path() const { return path_; }
+  const std::string& origin() const { return origin_; }
+  // The verifier key recorded in the file. Informational only: verification
+  // must use a key the verifier trusts, not this one.
+  const std::string& recorded_vkey() const { return vkey_; }
+
+  // Appends all entries in one transaction with one signed checkpoint. The
+  // key must be the ledger's key. Safe against concurrent appenders.
+  StatusOr<AppendResult> Append(const std::vector<LedgerEntry>& entries, const PrivateKey& key);
+
+  StatusOr<uint64_t> Size();
+  StatusOr<std::string> HeadNote();
+  StatusOr<StoredLeaf> GetLeaf(uint64_t index);
+  // The note of the checkpoint kept for exactly `size`.
+  StatusOr<std::string> CheckpointNote(uint64_t size);
+  // Every kept checkpoint as (size, note), ascending.
+  StatusOr<std::vector<std::pair<uint64_t, std::string>>> Checkpoints();
+
+  // Proofs from the stored tree (O(log n) reads); verify them with merkle.h.
+  StatusOr<std::vector<Hash>> InclusionProof(uint64_t index, uint64_t tree_size);
+  StatusOr<std::vector<Hash>> ConsistencyProof(uint64_t old_size, uint64_t new_size);
+  StatusOr<Hash> RootAt(uint64_t tree_size);
+  // Stored hash of the complete subtree (level, index); level 0 = leaf hash.
+  StatusOr<Hash> StoredSubtree(int level, uint64_t index);
+
+  // Sequential scans for fsck and listings; Next() yields false at the end.
+  class LeafScanner {
+   public:
+    virtual ~LeafScanner() = default;
+    virtual StatusOr<bool> Next(StoredLeaf* leaf) = 0;
+  };
+  class NodeScanner {
+   public:
+    virtual ~NodeScanner() = default;
+    virtual StatusOr<bool> Next(uint64_t* index, Hash* hash) = 0;
+  };
+  StatusOr<std::unique_ptr<LeafScanner>> ScanLeaves(uint64_t from, uint64_t to);
+  StatusOr<std::unique_ptr<NodeScanner>> ScanNodes(int level);  // ascending index
+  StatusOr<uint64_t> CountNodesAboveLevel(int level);
+  StatusOr<uint64_t> CountLeaves();
+
+  class Impl;
+
+ private:
+  explicit Ledger(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+  std::string path_, origin_, vkey_;
+};
+
+}  // namespace dg
+
+#endif  // DISTILLGATE_LEDGER_LEDGER_H_
