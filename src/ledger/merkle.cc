@@ -90,6 +90,7 @@ Status VerifyConsistency(uint64_t size1, uint64_t size2, const std::vector<Hash>
   if (size1 == size2) {
     if (!proof.empty()) return Status::VerifyFailed("sizes are equal but the consistency proof is not empty");
     if (root1 != root2) return Mismatch("roots of two trees of equal size");
+    if (size1 == 0 && root1 != EmptyRootHash()) return Mismatch("root of the empty tree");
     return Status::Ok();
   }
   if (size1 == 0) return Status::VerifyFailed("a consistency proof from the empty tree is meaningless");

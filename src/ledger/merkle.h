@@ -37,7 +37,7 @@ StatusOr<Hash> RootFromInclusionProof(uint64_t index, uint64_t size, const Hash&
 // Consistency (RFC 9162 §2.1.4.2): the tree of size1 with root1 is a prefix of
 // the tree of size2 with root2. As transparency-dev/merkle does, a proof from
 // size1 = 0 to a larger tree is rejected as meaningless; equal sizes need an
-// empty proof and equal roots.
+// empty proof and equal roots (and the empty tree has the root SHA-256("")).
 Status VerifyConsistency(uint64_t size1, uint64_t size2, const std::vector<Hash>& proof, const Hash& root1,
                          const Hash& root2);
 

@@ -1,0 +1,236 @@
+// Known-answer and behaviour tests for src/core.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <cstring>
+#include <nlohmann/json.hpp>
+
+#include "core/canonical_json.h"
+#include "core/ed25519.h"
+#include "core/encoding.h"
+#include "core/file_util.h"
+#include "core/hash.h"
+#include "test_util.h"
+
+namespace dg {
+namespace {
+
+using nlohmann::json;
+
+TEST(Sha256, KnownAnswers) {
+  EXPECT_EQ(HexEncode(Sha256("")), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  EXPECT_EQ(HexEncode(Sha256("abc")), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  Sha256Hasher h;
+  h.Update("a");
+  h.Update("bc");
+  EXPECT_EQ(h.Finish(), Sha256("abc"));
+  EXPECT_EQ(Sha256("ab", "c"), Sha256("abc"));
+}
+
+TEST(Sha256, FileMatchesInMemory) {
+  testing::TempDir dir;
+  std::string data(3 << 20, 'x');
+  data[12345] = 'y';
+  testing::WriteAll(dir.File("f"), data);
+  auto h = Sha256File(dir.File("f"));
+  ASSERT_TRUE(h.ok());
+  EXPECT_EQ(*h, Sha256(data));
+  EXPECT_EQ(Sha256File(dir.File("missing")).status().code(), Status::Code::kIoError);
+}
+
+TEST(Encoding, HexRoundTripAndRejects) {
+  EXPECT_EQ(HexEncode(std::string("\x00\xff\x10", 3)), "00ff10");
+  EXPECT_EQ(*HexDecode("00FF10"), std::string("\x00\xff\x10", 3));
+  EXPECT_FALSE(HexDecode("0"));
+  EXPECT_FALSE(HexDecode("zz"));
+}
+
+TEST(Encoding, Base64IsStrictAndCanonical) {
+  EXPECT_EQ(Base64Encode(""), "");
+  EXPECT_EQ(Base64Encode("f"), "Zg==");
+  EXPECT_EQ(Base64Encode("fo"), "Zm8=");
+  EXPECT_EQ(Base64Encode("foo"), "Zm9v");
+  EXPECT_EQ(*Base64Decode("Zg=="), "f");
+  EXPECT_EQ(*Base64Decode("Zm8="), "fo");
+  EXPECT_EQ(*Base64Decode(""), "");
+  EXPECT_FALSE(Base64Decode("Zg="));     // bad length
+  EXPECT_FALSE(Base64Decode("Zh=="));    // non-zero trailing bits
+  EXPECT_FALSE(Base64Decode("Z g="));    // whitespace
+  EXPECT_FALSE(Base64Decode("Zg==Zg=="));  // padding in the middle
+  EXPECT_FALSE(Base64Decode("Zm-_"));    // URL alphabet not accepted here
+  EXPECT_EQ(*Base64DecodeAnyAlphabet("-_8"), *Base64Decode("+/8="));
+  EXPECT_FALSE(HashFromBase64("Zg=="));  // not 32 bytes
+  Hash h = Sha256("x");
+  EXPECT_EQ(*HashFromBase64(Base64Encode(h)), h);
+  EXPECT_EQ(*HashFromHex(HexEncode(h)), h);
+}
+
+// RFC 8785 Appendix B: IEEE-754 bit patterns and their canonical text.
+TEST(CanonicalJson, Rfc8785NumberTable) {
+  const std::pair<const char*, const char*> cases[] = {
+      {"0000000000000000", "0"},
+      {"8000000000000000", "0"},
+      {"0000000000000001", "5e-324"},
+      {"8000000000000001", "-5e-324"},
+      {"7fefffffffffffff", "1.7976931348623157e+308"},
+      {"ffefffffffffffff", "-1.7976931348623157e+308"},
+      {"4340000000000000", "9007199254740992"},
+      {"c340000000000000", "-9007199254740992"},
+      {"4430000000000000", "295147905179352830000"},
+      {"44b52d02c7e14af5", "9.999999999999997e+22"},
+      {"44b52d02c7e14af6", "1e+23"},
+      {"44b52d02c7e14af7", "1.0000000000000001e+23"},
+      {"444b1ae4d6e2ef4e", "999999999999999700000"},
+      {"444b1ae4d6e2ef4f", "999999999999999900000"},
+      {"444b1ae4d6e2ef50", "1e+21"},
+      {"3eb0c6f7a0b5ed8c", "9.999999999999997e-7"},
+      {"3eb0c6f7a0b5ed8d", "0.000001"},
+      {"41b3de4355555553", "333333333.3333332"},
+      {"41b3de4355555554", "333333333.33333325"},
+      {"41b3de4355555555", "333333333.3333333"},
+      {"41b3de4355555556", "333333333.3333334"},
+      {"41b3de4355555557", "333333333.33333343"},
+      {"becbf647612f3696", "-0.0000033333333333333333"},
+      {"43143ff3c1cb0959", "1424953923781206.2"},
+  };
+  for (const auto& [bits_hex, want] : cases) {
+    uint64_t bits = std::stoull(bits_hex, nullptr, 16);
+    double d;
+    std::memcpy(&d, &bits, sizeof d);
+    EXPECT_EQ(FormatJcsNumber(d), want) << bits_hex;
+  }
+}
+
+// RFC 8785 §3.2.2 example: whitespace, number and string normalisation.
+TEST(CanonicalJson, Rfc8785Example) {
+  const std::string input = R"({
+    "numbers": [333333333.33333329, 1E30, 4.50, 2e-3, 0.000000000000000000000000001],
+    "string": "\u20ac$\u000F\u000aA'\u0042\u0022\u005c\\\"\/",
+    "literals": [null, true, false]
+  })";
+  auto j = ParseJsonStrict(input, "example");
+  ASSERT_TRUE(j.ok()) << j.status().ToString();
+  auto c = Canonicalize(*j);
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(*c, "{\"literals\":[null,true,false],\"numbers\":[333333333.3333333,1e+30,4.5,0.002,1e-27],"
+                "\"string\":\"\xE2\x82\xAC$\\u000f\\nA'B\\\"\\\\\\\\\\\"/\"}");
+}
+
+// RFC 8785 §3.2.3: members sorted by UTF-16 code units, not code points.
+TEST(CanonicalJson, Rfc8785SortOrder) {
+  const std::string input =
+      R"({"\u20ac":"Euro Sign","\r":"Carriage Return","\ufb33":"Hebrew Letter Dalet With Dagesh","1":"One",)"
+      R"("\ud83d\ude00":"Emoji: Grinning Face","\u0080":"Control","\u00f6":"Latin Small Letter O With Diaeresis"})";
+  auto j = ParseJsonStrict(input, "sort");
+  ASSERT_TRUE(j.ok());
+  auto c = Canonicalize(*j);
+  ASSERT_TRUE(c.ok());
+  size_t pos = 0;
+  for (const char* v : {"Carriage Return", "One", "Control", "Latin Small Letter O With Diaeresis", "Euro Sign",
+                        "Emoji: Grinning Face", "Hebrew Letter Dalet With Dagesh"}) {
+    size_t at = c->find(v);
+    ASSERT_NE(at, std::string::npos) << v;
+    EXPECT_GT(at, pos) << v << " is out of order in " << *c;
+    pos = at;
+  }
+}
+
+TEST(CanonicalJson, RejectsWhatJcsCannotRepresent) {
+  json big = {{"a", {{"b", uint64_t{1} << 60}}}};
+  auto c = Canonicalize(big);
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.status().message().find("/a/b"), std::string::npos) << c.status().message();
+  EXPECT_TRUE(Canonicalize(json{{"x", (int64_t{1} << 53) - 1}}).ok());
+  EXPECT_FALSE(Canonicalize(json{{"x", -(int64_t{1} << 53)}}).ok());
+  EXPECT_FALSE(Canonicalize(json(std::numeric_limits<double>::infinity())).ok());
+}
+
+TEST(CanonicalJson, StrictParserErrors) {
+  auto dup = ParseJsonStrict(R"({"a":1,"b":{"c":1,"c":2}})", "f.json");
+  ASSERT_FALSE(dup.ok());
+  EXPECT_EQ(dup.status().code(), Status::Code::kInvalidInput);
+  EXPECT_NE(dup.status().message().find("duplicate object key \"c\""), std::string::npos);
+  EXPECT_TRUE(ParseJsonStrict(R"({"a":{"c":1},"b":{"c":2}})", "f.json").ok());  // same key, different objects
+  auto bad = ParseJsonStrict("{\"a\":", "f.json");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("f.json: malformed JSON"), std::string::npos);
+  EXPECT_FALSE(ParseJsonStrict("{} {}", "f.json").ok());          // trailing content
+  EXPECT_FALSE(ParseJsonStrict("\"\xff\"", "f.json").ok());        // invalid UTF-8
+}
+
+TEST(CanonicalJson, IdempotentAndOrderIndependent) {
+  json a = json::parse(R"({"z":[1,{"y":2,"x":"\u0001"}],"a":-0.0,"m":1.5e-7})");
+  json b = json::parse(R"({"m":1.5e-7,"a":0,"z":[1,{"x":"\u0001","y":2}]})");
+  auto ca = Canonicalize(a), cb = Canonicalize(b);
+  ASSERT_TRUE(ca.ok() && cb.ok());
+  EXPECT_EQ(*ca, *cb);
+  EXPECT_EQ(*ca, R"({"a":0,"m":1.5e-7,"z":[1,{"x":"\u0001","y":2}]})");
+  EXPECT_EQ(*Canonicalize(json::parse(*ca)), *ca);
+}
+
+// RFC 8032 §7.1 TEST 1.
+TEST(Ed25519, Rfc8032Test1) {
+  auto seed = HexDecode("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60");
+  auto key = PrivateKey::FromSeed(*seed);
+  ASSERT_TRUE(key.ok());
+  EXPECT_EQ(HexEncode(key->public_key().raw()), "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a");
+  std::string sig = key->Sign("");
+  EXPECT_EQ(HexEncode(sig),
+            "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b");
+  EXPECT_TRUE(key->public_key().Verify("", sig));
+  sig[10] ^= 1;
+  EXPECT_FALSE(key->public_key().Verify("", sig));
+  EXPECT_FALSE(key->public_key().Verify("", sig.substr(0, 63)));
+}
+
+TEST(Ed25519, PemRoundTripAndPermissions) {
+  testing::TempDir dir;
+  auto key = PrivateKey::Generate();
+  ASSERT_TRUE(key.ok());
+  const std::string path = dir.File("k.pem");
+  ASSERT_TRUE(key->SavePemFile(path).ok());
+  struct stat st;
+  ASSERT_EQ(::stat(path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  auto loaded = PrivateKey::LoadPemFile(path);
+  ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
+  EXPECT_EQ(loaded->public_key(), key->public_key());
+  EXPECT_EQ(key->SavePemFile(path).code(), Status::Code::kInvalidInput);  // never overwrites
+
+  ::chmod(path.c_str(), 0644);
+  auto refused = PrivateKey::LoadPemFile(path);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), Status::Code::kInvalidInput);
+  EXPECT_NE(refused.status().message().find("mode 0644"), std::string::npos) << refused.status().message();
+  ::chmod(path.c_str(), 0400);
+  EXPECT_TRUE(PrivateKey::LoadPemFile(path).ok());
+
+  auto pub = PublicKey::FromPem(key->public_key().ToPem(), "pub");
+  ASSERT_TRUE(pub.ok());
+  EXPECT_EQ(*pub, key->public_key());
+  EXPECT_FALSE(PublicKey::FromPem("not a key", "pub").ok());
+  EXPECT_FALSE(PrivateKey::LoadPemFile(dir.File("absent")).ok());
+}
+
+TEST(FileUtil, AtomicExclusiveWrite) {
+  testing::TempDir dir;
+  const std::string p = dir.File("x");
+  ASSERT_TRUE(WriteFileAtomic(p, "one", 0644, true).ok());
+  EXPECT_FALSE(WriteFileAtomic(p, "two", 0644, true).ok());
+  EXPECT_EQ(testing::ReadAll(p), "one");
+  ASSERT_TRUE(WriteFileAtomic(p, "three", 0644, false).ok());
+  EXPECT_EQ(testing::ReadAll(p), "three");
+  EXPECT_EQ(ReadFile(dir.File("nope")).status().code(), Status::Code::kInvalidInput);
+}
+
+TEST(Status, ExitCodes) {
+  EXPECT_EQ(Status::Ok().ExitCode(), 0);
+  EXPECT_EQ(Status::VerifyFailed("x").ExitCode(), 1);
+  EXPECT_EQ(Status::InvalidInput("x").ExitCode(), 2);
+  EXPECT_EQ(Status::IoError("x").ExitCode(), 3);
+  EXPECT_EQ(Status::Internal("x").ExitCode(), 3);
+  EXPECT_EQ(Status::InvalidInput("b").WithContext("a").message(), "a: b");
+}
+
+}  // namespace
+}  // namespace dg

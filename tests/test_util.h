@@ -1,0 +1,41 @@
+// Helpers shared by the test programs: temporary directories, running the
+// CLI as a child process, and locating ../shared test corpora.
+#ifndef DISTILLGATE_TESTS_TEST_UTIL_H_
+#define DISTILLGATE_TESTS_TEST_UTIL_H_
+
+#include <string>
+#include <vector>
+
+namespace dg::testing {
+
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  const std::string& path() const { return path_; }
+  std::string File(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+struct CommandResult {
+  int exit_code = -1;  // 128+signal when killed
+  std::string out, err;
+};
+
+// Runs argv[0] with arguments, feeding `input` on stdin; waits for it.
+CommandResult Run(const std::vector<std::string>& argv, const std::string& input = "");
+// Runs the distillgate binary built alongside the tests.
+CommandResult RunCli(const std::vector<std::string>& args, const std::string& input = "");
+std::string CliPath();
+
+// `../shared/testdata/<rel>` beside the source tree, or "" when absent.
+std::string SharedTestdata(const std::string& rel);
+
+std::string ReadAll(const std::string& path);
+void WriteAll(const std::string& path, const std::string& data);
+
+}  // namespace dg::testing
+
+#endif  // DISTILLGATE_TESTS_TEST_UTIL_H_
