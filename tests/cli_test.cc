@@ -1,0 +1,244 @@
+// The distillgate binary end to end: documented exit codes, clear messages,
+// and a ledger left unchanged by every refused command.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <nlohmann/json.hpp>
+
+#include "core/file_util.h"
+#include "test_util.h"
+
+namespace dg {
+namespace {
+
+using testing::RunCli;
+
+class CliTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    keys_ = dir_.File("keys");
+    ledger_ = dir_.File("l.db");
+    auto r = RunCli({"keys", "generate", "--out", keys_, "--name", "cli.example/log"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    r = RunCli({"ledger", "init", "--ledger", ledger_, "--key", Key(), "--origin", "cli.example/log"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+  }
+  std::string Key() const { return keys_ + "/ledger.key"; }
+  std::string Vkey() const { return keys_ + "/ledger.vkey"; }
+  std::string Pub() const { return keys_ + "/ledger.pub"; }
+  testing::CommandResult Append(const std::string& input, const std::string& kind = "test") {
+    return RunCli({"ledger", "append", "--ledger", ledger_, "--key", Key(), "--kind", kind}, input);
+  }
+  // The ledger's observable state: size and head note.
+  std::string State() {
+    auto r = RunCli({"ledger", "checkpoint", "--ledger", ledger_});
+    return r.out;
+  }
+  // Runs a command that must fail with `code`, mention `needle`, and leave
+  // the ledger exactly as it was.
+  void ExpectRefused(const std::vector<std::string>& args, const std::string& input, int code,
+                     const std::string& needle) {
+    const std::string before = State();
+    auto r = RunCli(args, input);
+    EXPECT_EQ(r.exit_code, code) << r.err;
+    EXPECT_NE(r.err.find(needle), std::string::npos) << "stderr: " << r.err;
+    EXPECT_EQ(State(), before);
+  }
+
+  testing::TempDir dir_;
+  std::string keys_, ledger_;
+};
+
+TEST_F(CliTest, KeysGenerateWritesThreeFilesWithModes) {
+  struct stat st;
+  ASSERT_EQ(::stat(Key().c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  EXPECT_NE(testing::ReadAll(Pub()).find("BEGIN PUBLIC KEY"), std::string::npos);
+  EXPECT_EQ(testing::ReadAll(Vkey()).rfind("cli.example/log+", 0), 0u);
+  auto again = RunCli({"keys", "generate", "--out", keys_});
+  EXPECT_EQ(again.exit_code, 2);
+  EXPECT_NE(again.err.find("already exists"), std::string::npos);
+}
+
+TEST_F(CliTest, FullRoundTrip) {
+  auto r = Append(R"({"teacher":"t1","n":1})");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "1\n");
+  r = Append("{\"n\":2}\n{\"n\":3}\n\n{\"n\":4}\n");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "4\n");
+
+  r = RunCli({"ledger", "show", "--ledger", ledger_, "--json", "--from", "1", "--to", "3"});
+  ASSERT_EQ(r.exit_code, 0);
+  EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 2);
+  EXPECT_NE(r.out.find(R"("entry":{"body":{"n":2},"kind":"test"})"), std::string::npos) << r.out;
+
+  const std::string saved = dir_.File("cp.txt");
+  testing::WriteAll(saved, State());
+  EXPECT_EQ(State().substr(0, 18), "cli.example/log\n4\n");
+
+  r = RunCli({"ledger", "prove", "--ledger", ledger_, "--index", "2"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string proof = dir_.File("proof.json");
+  testing::WriteAll(proof, r.out);
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["leaf_index"], 2);
+  EXPECT_EQ(j["tree_size"], 4);
+  EXPECT_EQ(j["proof"].size(), 2u);
+  r = RunCli({"proof", "verify", "--proof", proof, "--vkey", Vkey()});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("OK: entry 2"), std::string::npos);
+  r = RunCli({"proof", "verify", "--proof", proof, "--vkey", Pub()});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+
+  // A tampered proof fails with exit 1 and says why.
+  j["leaf_index"] = 3;
+  testing::WriteAll(proof, j.dump());
+  r = RunCli({"proof", "verify", "--proof", proof, "--vkey", Vkey()});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("verification failed"), std::string::npos) << r.err;
+
+  r = RunCli({"ledger", "consistency", "--ledger", ledger_, "--old", "1"});
+  ASSERT_EQ(r.exit_code, 0);
+  EXPECT_EQ(nlohmann::json::parse(r.out)["new_size"], 4);
+
+  ASSERT_EQ(Append(R"({"n":5})").exit_code, 0);
+  r = RunCli({"ledger", "verify", "--ledger", ledger_, "--pubkey", Vkey(), "--since", saved});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("verifies: 5 entries"), std::string::npos) << r.out;
+  r = RunCli({"ledger", "verify", "--ledger", ledger_, "--pubkey", Pub(), "--json"});
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_EQ(nlohmann::json::parse(r.out)["ok"], true);
+}
+
+TEST_F(CliTest, VerifyFailsWithExitOneUnderAnotherKey) {
+  ASSERT_EQ(Append(R"({"n":1})").exit_code, 0);
+  ASSERT_EQ(RunCli({"keys", "generate", "--out", dir_.File("other"), "--name", "cli.example/log"}).exit_code, 0);
+  auto r = RunCli({"ledger", "verify", "--ledger", ledger_, "--pubkey", dir_.File("other/ledger.vkey")});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("problem(s) found"), std::string::npos) << r.err;
+}
+
+TEST_F(CliTest, MalformedJsonIsRefused) {
+  ExpectRefused({"ledger", "append", "--ledger", ledger_, "--key", Key(), "--kind", "test"}, "{\"a\": ", 2,
+                "malformed JSON");
+  const std::string f = dir_.File("bad.json");
+  testing::WriteAll(f, "{\"a\":1,\"a\":2}");
+  ExpectRefused({"ledger", "append", "--ledger", ledger_, "--key", Key(), "--kind", "test", "--json", f}, "", 2,
+                f + ": duplicate object key \"a\"");
+}
+
+TEST_F(CliTest, JsonLinesErrorNamesTheLineAndAppendsNothing) {
+  ExpectRefused({"ledger", "append", "--ledger", ledger_, "--key", Key(), "--kind", "test"},
+                "{\"n\":1}\n{\"n\":2}\n{\"n\":\n", 2, "<stdin>:3:");
+  ExpectRefused({"ledger", "append", "--ledger", ledger_, "--key", Key(), "--kind", "test"},
+                "{\"n\":1}\n[1,2]\n", 2, "<stdin>:2: expected a JSON object");
+}
+
+TEST_F(CliTest, NonObjectEntriesAndBadValuesAreRefused) {
+  ExpectRefused({"ledger", "append", "--ledger", ledger_, "--key", Key(), "--kind", "test"}, "[1,2,3]", 2,
+                "expected a JSON object");
+  ExpectRefused({"ledger", "append", "--ledger", ledger_, "--key", Key(), "--kind", "test"}, "42", 2,
+                "expected a JSON object");
+  ExpectRefused({"ledger", "append", "--ledger", ledger_, "--key", Key(), "--kind", "test"},
+                R"({"big":18014398509481984})", 2, "/big");
+  ExpectRefused({"ledger", "append", "--ledger", ledger_, "--key", Key(), "--kind", "Not A Kind"}, "{}", 2,
+                "entry kind");
+  ExpectRefused({"ledger", "append", "--ledger", ledger_, "--key", Key(), "--kind", "test"}, "", 2, "no entries");
+}
+
+TEST_F(CliTest, WrongOrExposedKeysAreRefused) {
+  ASSERT_EQ(RunCli({"keys", "generate", "--out", dir_.File("k2"), "--name", "cli.example/log"}).exit_code, 0);
+  ExpectRefused({"ledger", "append", "--ledger", ledger_, "--key", dir_.File("k2/ledger.key"), "--kind", "t"}, "{}",
+                2, "does not match this ledger's key");
+  ::chmod(Key().c_str(), 0644);
+  ExpectRefused({"ledger", "append", "--ledger", ledger_, "--key", Key(), "--kind", "t"}, "{}", 2, "mode 0644");
+  ::chmod(Key().c_str(), 0600);
+  const std::string pub_as_key = dir_.File("pub-as-key.pem");
+  ASSERT_TRUE(WriteFileAtomic(pub_as_key, testing::ReadAll(Pub()), 0600, true).ok());
+  ExpectRefused({"ledger", "append", "--ledger", ledger_, "--key", pub_as_key, "--kind", "t"}, "{}", 2,
+                "not a PEM private key");
+  ExpectRefused({"ledger", "append", "--ledger", ledger_, "--key", dir_.File("none.key"), "--kind", "t"}, "{}", 2,
+                "not found");
+  ExpectRefused({"ledger", "verify", "--ledger", ledger_, "--pubkey", Key()}, "", 2, "is a private key");
+}
+
+TEST_F(CliTest, MissingReadOnlyAndForeignLedgers) {
+  auto r = RunCli({"ledger", "append", "--ledger", dir_.File("nope.db"), "--key", Key(), "--kind", "t"}, "{}");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("no ledger here"), std::string::npos) << r.err;
+  EXPECT_FALSE(FileExists(dir_.File("nope.db")));
+
+  ::chmod(ledger_.c_str(), 0444);
+  const std::string bytes = testing::ReadAll(ledger_);
+  ExpectRefused({"ledger", "append", "--ledger", ledger_, "--key", Key(), "--kind", "t"}, "{}", 3, "read-only");
+  EXPECT_EQ(testing::ReadAll(ledger_), bytes);
+  ::chmod(ledger_.c_str(), 0644);
+
+  testing::WriteAll(dir_.File("junk.db"), "this is not sqlite at all, not even close; padding padding padding");
+  r = RunCli({"ledger", "show", "--ledger", dir_.File("junk.db")});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("not a distillgate ledger"), std::string::npos) << r.err;
+
+  r = RunCli({"ledger", "init", "--ledger", ledger_, "--key", Key(), "--origin", "cli.example/log"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("already exists"), std::string::npos);
+}
+
+TEST_F(CliTest, UsageErrorsExitTwoAndHelpExitsZero) {
+  EXPECT_EQ(RunCli({}).exit_code, 2);
+  EXPECT_EQ(RunCli({"ledger"}).exit_code, 2);
+  EXPECT_EQ(RunCli({"ledger", "append", "--kind", "x"}).exit_code, 2);
+  EXPECT_EQ(RunCli({"ledger", "prove", "--ledger", ledger_, "--index", "notanumber"}).exit_code, 2);
+  EXPECT_EQ(RunCli({"frobnicate"}).exit_code, 2);
+  auto h = RunCli({"--help"});
+  EXPECT_EQ(h.exit_code, 0);
+  EXPECT_NE(h.out.find("Exit codes"), std::string::npos);
+  for (const char* sub : {"keys", "ledger", "proof", "demo"}) {
+    auto r = RunCli({sub, "--help"});
+    EXPECT_EQ(r.exit_code, 0) << sub;
+  }
+  auto r = RunCli({"ledger", "verify", "--help"});
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_NE(r.out.find("--since"), std::string::npos);
+}
+
+TEST_F(CliTest, ProveRangeErrors) {
+  ASSERT_EQ(Append(R"({"n":1})").exit_code, 0);
+  auto r = RunCli({"ledger", "prove", "--ledger", ledger_, "--index", "1"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("not in a tree of size 1"), std::string::npos) << r.err;
+  r = RunCli({"ledger", "consistency", "--ledger", ledger_, "--old", "5"});
+  EXPECT_EQ(r.exit_code, 2);
+  const std::string p = dir_.File("p.json");
+  testing::WriteAll(p, R"({"leaf_index":0,"tree_size":1,"leaf_hash":"abc","proof":[],"checkpoint":""})");
+  r = RunCli({"proof", "verify", "--proof", p, "--vkey", Vkey()});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("/leaf_hash"), std::string::npos) << r.err;
+}
+
+TEST_F(CliTest, DemoRecordsDatasetFilesAndIsRepeatable) {
+  const std::string data = dir_.File("data");
+  ::mkdir(data.c_str(), 0755);
+  testing::WriteAll(data + "/a.bin", "alpha");
+  testing::WriteAll(data + "/b.bin", "beta");
+  const std::vector<std::string> args = {"demo", "--data", data, "--ledger", dir_.File("demo.db"), "--keys",
+                                         dir_.File("demokeys")};
+  auto r = RunCli(args);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("recorded 2 dataset files"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("inclusion proof of entry 1"), std::string::npos) << r.out;
+  r = RunCli(args);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("consistent with the previous run's checkpoint"), std::string::npos) << r.out;
+  r = RunCli({"ledger", "show", "--ledger", dir_.File("demo.db"), "--json"});
+  EXPECT_NE(r.out.find("8ed3f6ad685b959ead7022518e1af76cd816f8e8ec7ccdda1ed4018e8f2223f8"), std::string::npos)
+      << "sha256(\"alpha\") missing: " << r.out;
+  r = RunCli({"demo", "--data", dir_.File("absent"), "--ledger", dir_.File("d2.db"), "--keys", dir_.File("k3")});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("dataset directory not found"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace dg
