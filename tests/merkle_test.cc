@@ -187,9 +187,22 @@ TEST(Merkle, EveryBitFlipIsRejected) {
   }
 }
 
+// Interior node ids are dense and follow creation order.
+TEST(Merkle, InteriorNodeIdsFollowCreationOrder) {
+  CompactRange range;
+  uint64_t next = 0;
+  for (uint64_t i = 0; i < 1000; ++i) {
+    range.Append(LeafHash(std::to_string(i)), [&](int level, uint64_t index, const Hash&) {
+      ASSERT_EQ(InteriorNodeId(level, index), next++) << level << "," << index;
+    });
+    ASSERT_EQ(InteriorNodeCount(i + 1), next);
+  }
+}
+
 TEST(Merkle, ConsistencyEdgeCases) {
   const Hash e = EmptyRootHash(), a = LeafHash("a");
   EXPECT_TRUE(VerifyConsistency(0, 0, {}, e, e).ok());
+  EXPECT_FALSE(VerifyConsistency(0, 0, {}, a, a).ok());  // the empty tree has one root
   EXPECT_FALSE(VerifyConsistency(0, 1, {}, e, a).ok());  // from empty: meaningless
   EXPECT_FALSE(VerifyConsistency(1, 1, {a}, a, a).ok());  // equal sizes need an empty proof
   EXPECT_FALSE(VerifyConsistency(2, 1, {}, a, a).ok());

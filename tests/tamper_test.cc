@@ -6,6 +6,7 @@
 #include <random>
 
 #include "ledger/key_files.h"
+#include "ledger/merkle.h"
 #include "ledger_fixture.h"
 
 namespace dg {
@@ -94,12 +95,9 @@ TEST_F(TamperTest, AnyBitOfAnyLeafBodyOrLeafHash) {
 
 TEST_F(TamperTest, AnyBitOfAnyStoredNode) {
   sqlite3_stmt* s = nullptr;
-  ASSERT_EQ(sqlite3_prepare_v2(raw_, "SELECT level, idx FROM node", -1, &s, nullptr), SQLITE_OK);
+  ASSERT_EQ(sqlite3_prepare_v2(raw_, "SELECT id FROM node", -1, &s, nullptr), SQLITE_OK);
   std::vector<std::string> wheres;
-  while (sqlite3_step(s) == SQLITE_ROW) {
-    wheres.push_back("level = " + std::to_string(sqlite3_column_int64(s, 0)) +
-                     " AND idx = " + std::to_string(sqlite3_column_int64(s, 1)));
-  }
+  while (sqlite3_step(s) == SQLITE_ROW) wheres.push_back("id = " + std::to_string(sqlite3_column_int64(s, 0)));
   sqlite3_finalize(s);
   ASSERT_EQ(wheres.size(), 100u - 3u);  // n - popcount(n) interior nodes for n = 100
   for (const auto& w : wheres) FlipAndExpectCaught("node", "hash", w, rng_() % 256, false);
@@ -146,7 +144,7 @@ TEST_F(TamperTest, DeletingTheLastRowsIsCaught) {
 
 TEST_F(TamperTest, DeletingTheLastBatchUnderTheHeadIsCaught) {
   Exec("DELETE FROM leaf WHERE idx >= 90");
-  Exec("DELETE FROM node WHERE (idx + 1) * (1 << level) > 90");
+  Exec("DELETE FROM node WHERE id >= " + std::to_string(InteriorNodeCount(90)));
   Exec("DELETE FROM checkpoint WHERE size > 90");
   EXPECT_GT(Check().problem_count, 0u);
 }
@@ -159,9 +157,9 @@ TEST_F(TamperTest, SwappingTwoRowsIsCaught) {
 }
 
 TEST_F(TamperTest, ExtraRowsAreCaught) {
-  Exec("INSERT INTO node(level, idx, hash) VALUES (9, 0, zeroblob(32))");
+  Exec("INSERT INTO node(id, hash) VALUES (97, zeroblob(32))");
   EXPECT_GT(Check().problem_count, 0u);
-  Exec("DELETE FROM node WHERE level = 9");
+  Exec("DELETE FROM node WHERE id = 97");
   EXPECT_EQ(Check().problem_count, 0u);
   Exec("INSERT INTO leaf SELECT 100, kind, data, leaf_hash FROM leaf WHERE idx = 99");
   EXPECT_GT(Check().problem_count, 0u);
@@ -176,7 +174,7 @@ TEST_F(TamperTest, KindColumnMustMatchHashedKind) {
 // checkpoint saved outside the file (--since) can reveal it.
 TEST_F(TamperTest, RollbackToAnOlderGenuineCheckpointNeedsSince) {
   Exec("DELETE FROM leaf WHERE idx >= 90");
-  Exec("DELETE FROM node WHERE (idx + 1) * (1 << level) > 90");
+  Exec("DELETE FROM node WHERE id >= " + std::to_string(InteriorNodeCount(90)));
   Exec("DELETE FROM checkpoint WHERE size > 90");
   Put("head", "note", "id = 1", size90_note_, true);
   Exec("UPDATE head SET size = 90");

@@ -107,36 +107,31 @@ StatusOr<FsckReport> Fsck(Ledger& ledger, const NoteVerifier& trusted, const Fsc
   }
 
   // Stream every leaf; recompute leaf hashes and, with a compact range, every
-  // complete subtree, comparing each with the stored node as it completes.
-  std::vector<std::unique_ptr<Ledger::NodeScanner>> scanners(65);
-  Status scan_error;
+  // interior node, comparing each with the stored node as it completes.
+  // Nodes are stored in creation order, so one sequential cursor suffices.
+  DG_ASSIGN_OR_RETURN(auto nodes, ledger.ScanNodes());
+  uint64_t expected_id = 0;
+  bool nodes_in_sync = true;
   auto check_node = [&](int level, uint64_t index, const Hash& h) {
-    if (!scan_error.ok()) return;
-    if (!scanners[level]) {
-      auto sc = ledger.ScanNodes(level);
-      if (!sc.ok()) {
-        scan_error = sc.status();
-        return;
-      }
-      scanners[level] = std::move(sc).value();
-    }
-    uint64_t got_index = 0;
+    const uint64_t id = expected_id++;
+    if (!nodes_in_sync) return;
+    uint64_t got_id = 0;
     Hash got{};
-    auto row = scanners[level]->Next(&got_index, &got);
+    auto row = nodes->Next(&got_id, &got);
+    const std::string where = "node " + std::to_string(id) + " (level " + std::to_string(level) + ", index " +
+                              std::to_string(index) + ")";
     if (!row.ok()) {
-      problems.Add("node (level " + std::to_string(level) + ", index " + std::to_string(index) + "): " + row.status().message());
+      problems.Add(where + ": " + row.status().message());
+      nodes_in_sync = false;
       return;
     }
     ++report.nodes_checked;
-    if (!*row || got_index != index) {
-      problems.Add("node (level " + std::to_string(level) + ", index " + std::to_string(index) + ") is missing or out of place");
-      // Re-synchronising a damaged level is not worth it; later nodes of it will be reported too.
+    if (!*row || got_id != id) {
+      problems.Add(where + " is missing");
+      nodes_in_sync = false;  // later nodes would all be reported: one problem is enough
       return;
     }
-    if (got != h) {
-      problems.Add("node (level " + std::to_string(level) + ", index " + std::to_string(index) +
-                   ") stored hash differs from the recomputed hash");
-    }
+    if (got != h) problems.Add(where + ": stored hash differs from the recomputed hash");
   };
 
   std::map<uint64_t, Hash> computed_roots;
@@ -164,7 +159,6 @@ StatusOr<FsckReport> Fsck(Ledger& ledger, const NoteVerifier& trusted, const Fsc
       problems.Add("leaf " + std::to_string(leaf.index) + ": data " + why);
     }
     range.Append(lh, check_node);
-    DG_RETURN_IF_ERROR(scan_error);
     if (next_cp != signed_roots.end() && next_cp->first == range.size()) {
       computed_roots[range.size()] = range.Root();
       ++next_cp;
@@ -178,19 +172,17 @@ StatusOr<FsckReport> Fsck(Ledger& ledger, const NoteVerifier& trusted, const Fsc
   if (stored_leaves != range.size()) {
     problems.Add("ledger stores " + std::to_string(stored_leaves) + " leaf rows, expected " + std::to_string(range.size()));
   }
-  // Every level must be exhausted: no extra nodes anywhere.
-  int max_level = 0;
-  for (int level = 1; level < 64 && (n >> level) != 0; ++level) {
-    max_level = level;
-    if (!scanners[level]) continue;
-    uint64_t idx;
+  // No extra nodes beyond those the tree has.
+  if (nodes_in_sync) {
+    uint64_t id;
     Hash h;
-    auto row = scanners[level]->Next(&idx, &h);
-    if (!row.ok() || *row) problems.Add("level " + std::to_string(level) + " stores nodes beyond the tree");
+    auto row = nodes->Next(&id, &h);
+    if (!row.ok() || *row) {
+      problems.Add("ledger stores interior nodes beyond the " + std::to_string(InteriorNodeCount(range.size())) +
+                   " of its tree");
+    }
   }
-  scanners.clear();
-  DG_ASSIGN_OR_RETURN(uint64_t extra, ledger.CountNodesAboveLevel(max_level));
-  if (extra != 0) problems.Add(std::to_string(extra) + " stored nodes lie above the tree's top level");
+  nodes.reset();
 
   // Signed roots must equal the recomputed ones.
   for (const auto& [size, root] : signed_roots) {

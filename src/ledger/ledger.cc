@@ -28,10 +28,8 @@ CREATE TABLE leaf(
   data BLOB NOT NULL,
   leaf_hash BLOB NOT NULL CHECK (length(leaf_hash) = 32));
 CREATE TABLE node(
-  level INTEGER NOT NULL CHECK (level >= 1),
-  idx INTEGER NOT NULL CHECK (idx >= 0),
-  hash BLOB NOT NULL CHECK (length(hash) = 32),
-  PRIMARY KEY (level, idx)) WITHOUT ROWID;
+  id INTEGER PRIMARY KEY CHECK (id >= 0),
+  hash BLOB NOT NULL CHECK (length(hash) = 32));
 CREATE TABLE checkpoint(size INTEGER PRIMARY KEY CHECK (size >= 0), note TEXT NOT NULL);
 CREATE TABLE head(id INTEGER PRIMARY KEY CHECK (id = 1), size INTEGER NOT NULL, note TEXT NOT NULL);
 CREATE TRIGGER meta_append_only_u BEFORE UPDATE ON meta BEGIN SELECT RAISE(ABORT, 'ledger is append-only'); END;
@@ -103,9 +101,9 @@ class Ledger::Impl {
     stmts_.max_idx = SqlStmt(db_, "SELECT max(idx) FROM leaf");
     stmts_.leaf = SqlStmt(db_, "SELECT kind, data, leaf_hash FROM leaf WHERE idx = ?1");
     stmts_.leaf_hash = SqlStmt(db_, "SELECT leaf_hash FROM leaf WHERE idx = ?1");
-    stmts_.node = SqlStmt(db_, "SELECT hash FROM node WHERE level = ?1 AND idx = ?2");
+    stmts_.node = SqlStmt(db_, "SELECT hash FROM node WHERE id = ?1");
     stmts_.insert_leaf = SqlStmt(db_, "INSERT INTO leaf(idx, kind, data, leaf_hash) VALUES (?1, ?2, ?3, ?4)");
-    stmts_.insert_node = SqlStmt(db_, "INSERT INTO node(level, idx, hash) VALUES (?1, ?2, ?3)");
+    stmts_.insert_node = SqlStmt(db_, "INSERT INTO node(id, hash) VALUES (?1, ?2)");
     stmts_.insert_cp = SqlStmt(db_, "INSERT INTO checkpoint(size, note) VALUES (?1, ?2)");
     stmts_.cas_head = SqlStmt(db_, "UPDATE head SET size = ?1, note = ?2 WHERE id = 1 AND size = ?3 AND note = ?4");
     stmts_.cp_at = SqlStmt(db_, "SELECT note FROM checkpoint WHERE size = ?1");
@@ -130,7 +128,7 @@ class Ledger::Impl {
 
   StatusOr<Hash> Subtree(int level, uint64_t index) {
     SqlStmt& s = level == 0 ? stmts_.leaf_hash.Reset().Bind(1, static_cast<int64_t>(index))
-                            : stmts_.node.Reset().Bind(1, int64_t{level}).Bind(2, static_cast<int64_t>(index));
+                            : stmts_.node.Reset().Bind(1, static_cast<int64_t>(InteriorNodeId(level, index)));
     DG_ASSIGN_OR_RETURN(bool row, s.Step());
     if (!row) {
       return Status::VerifyFailed("ledger is missing the stored hash of subtree (level " + std::to_string(level) +
@@ -294,9 +292,8 @@ StatusOr<AppendResult> Ledger::Append(const std::vector<LedgerEntry>& entries, c
     CompactRange::NodeSink sink = [&](int level, uint64_t index, const Hash& h) {
       if (!sink_status.ok()) return;
       sink_status = ins_node.Reset()
-                        .Bind(1, int64_t{level})
-                        .Bind(2, static_cast<int64_t>(index))
-                        .BindBlob(3, AsBytes(h))
+                        .Bind(1, static_cast<int64_t>(InteriorNodeId(level, index)))
+                        .BindBlob(2, AsBytes(h))
                         .Run();
     };
     SqlStmt& ins_leaf = impl_->stmts_.insert_leaf;
@@ -424,9 +421,7 @@ class SqlLeafScanner : public Ledger::LeafScanner {
 
 class SqlNodeScanner : public Ledger::NodeScanner {
  public:
-  SqlNodeScanner(sqlite3* db, int level) : stmt_(db, "SELECT idx, hash FROM node WHERE level = ?1 ORDER BY idx") {
-    if (stmt_.valid()) stmt_.Bind(1, int64_t{level});
-  }
+  explicit SqlNodeScanner(sqlite3* db) : stmt_(db, "SELECT id, hash FROM node ORDER BY id") {}
   Status status() const { return stmt_.prepare_status(); }
   StatusOr<bool> Next(uint64_t* index, Hash* hash) override {
     DG_ASSIGN_OR_RETURN(bool row, stmt_.Step());
@@ -442,15 +437,6 @@ class SqlNodeScanner : public Ledger::NodeScanner {
   SqlStmt stmt_;
 };
 
-StatusOr<uint64_t> CountQuery(sqlite3* db, const char* sql, int64_t arg) {
-  SqlStmt s(db, sql);
-  DG_RETURN_IF_ERROR(s.prepare_status());
-  s.Bind(1, arg);
-  DG_ASSIGN_OR_RETURN(bool row, s.Step());
-  if (!row) return Status::Internal("count query returned no row");
-  return static_cast<uint64_t>(s.ColumnInt(0));
-}
-
 }  // namespace
 
 StatusOr<std::unique_ptr<Ledger::LeafScanner>> Ledger::ScanLeaves(uint64_t from, uint64_t to) {
@@ -459,14 +445,10 @@ StatusOr<std::unique_ptr<Ledger::LeafScanner>> Ledger::ScanLeaves(uint64_t from,
   return std::unique_ptr<LeafScanner>(std::move(s));
 }
 
-StatusOr<std::unique_ptr<Ledger::NodeScanner>> Ledger::ScanNodes(int level) {
-  auto s = std::make_unique<SqlNodeScanner>(impl_->db_, level);
+StatusOr<std::unique_ptr<Ledger::NodeScanner>> Ledger::ScanNodes() {
+  auto s = std::make_unique<SqlNodeScanner>(impl_->db_);
   DG_RETURN_IF_ERROR(s->status());
   return std::unique_ptr<NodeScanner>(std::move(s));
-}
-
-StatusOr<uint64_t> Ledger::CountNodesAboveLevel(int level) {
-  return CountQuery(impl_->db_, "SELECT count(*) FROM node WHERE level > ?1", level);
 }
 
 StatusOr<uint64_t> Ledger::CountLeaves() {

@@ -96,11 +96,11 @@ class Ledger {
   class NodeScanner {
    public:
     virtual ~NodeScanner() = default;
-    virtual StatusOr<bool> Next(uint64_t* index, Hash* hash) = 0;
+    virtual StatusOr<bool> Next(uint64_t* id, Hash* hash) = 0;
   };
   StatusOr<std::unique_ptr<LeafScanner>> ScanLeaves(uint64_t from, uint64_t to);
-  StatusOr<std::unique_ptr<NodeScanner>> ScanNodes(int level);  // ascending index
-  StatusOr<uint64_t> CountNodesAboveLevel(int level);
+  // Interior nodes by ascending id (see InteriorNodeId in merkle.h).
+  StatusOr<std::unique_ptr<NodeScanner>> ScanNodes();
   StatusOr<uint64_t> CountLeaves();
 
   class Impl;

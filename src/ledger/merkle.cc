@@ -188,6 +188,13 @@ StatusOr<std::vector<Hash>> ConsistencyProof(uint64_t size1, uint64_t size2, con
   return std::vector<Hash>(proof.rbegin(), proof.rend());
 }
 
+uint64_t InteriorNodeId(int level, uint64_t index) {
+  const uint64_t m = ((index + 1) << level) - 1;
+  return m - static_cast<uint64_t>(PopCount(m)) + static_cast<uint64_t>(level) - 1;
+}
+
+uint64_t InteriorNodeCount(uint64_t size) { return size - static_cast<uint64_t>(PopCount(size)); }
+
 StatusOr<CompactRange> CompactRange::FromStorage(uint64_t size, const SubtreeReader& read) {
   CompactRange r;
   uint64_t begin = 0;
