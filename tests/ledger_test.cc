@@ -83,6 +83,9 @@ TEST_F(LedgerTest, AppendSignsOneCheckpointPerBatch) {
   EXPECT_EQ(leaf->data, testing::TestEntry(4).data());
   EXPECT_EQ(leaf->data, R"({"body":{"i":4,"payload":"entry number 4"},"kind":"test"})");
   EXPECT_EQ(leaf->leaf_hash, LeafHash(leaf->data));
+  EXPECT_EQ(leaf->kind, "test");
+  EXPECT_EQ(EntryKindOf("{\"body\":{},\"kind\":\"teacher_call\"}"), "teacher_call");
+  EXPECT_EQ(EntryKindOf("not an entry"), "");
   EXPECT_EQ(Check().problem_count, 0u);
 }
 
@@ -104,7 +107,8 @@ TEST_F(LedgerTest, TriggersRefuseRewrites) {
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
   for (const char* sql : {"UPDATE leaf SET data = x'00' WHERE idx = 1", "DELETE FROM leaf WHERE idx = 3",
-                          "DELETE FROM node", "UPDATE checkpoint SET note = 'x'", "DELETE FROM head",
+                          "UPDATE leaf SET nodes = x'' WHERE idx = 1", "UPDATE checkpoint SET note = 'x'",
+                          "DELETE FROM head",
                           "UPDATE head SET size = 0", "UPDATE meta SET value = 'x'"}) {
     char* err = nullptr;
     EXPECT_NE(sqlite3_exec(db, sql, nullptr, nullptr, &err), SQLITE_OK) << sql;

@@ -187,18 +187,6 @@ TEST(Merkle, EveryBitFlipIsRejected) {
   }
 }
 
-// Interior node ids are dense and follow creation order.
-TEST(Merkle, InteriorNodeIdsFollowCreationOrder) {
-  CompactRange range;
-  uint64_t next = 0;
-  for (uint64_t i = 0; i < 1000; ++i) {
-    range.Append(LeafHash(std::to_string(i)), [&](int level, uint64_t index, const Hash&) {
-      ASSERT_EQ(InteriorNodeId(level, index), next++) << level << "," << index;
-    });
-    ASSERT_EQ(InteriorNodeCount(i + 1), next);
-  }
-}
-
 TEST(Merkle, ConsistencyEdgeCases) {
   const Hash e = EmptyRootHash(), a = LeafHash("a");
   EXPECT_TRUE(VerifyConsistency(0, 0, {}, e, e).ok());

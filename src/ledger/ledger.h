@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -33,13 +34,21 @@ class LedgerEntry {
   std::string kind_, data_;
 };
 
+// Interior subtree hashes are stored from this level up (one per 8 leaves
+// and above); the levels below are recomputed from at most 4 leaves. This
+// keeps stored hashes to ~1/4 of the interior nodes.
+inline constexpr int kFirstStoredLevel = 3;
+
 bool IsValidEntryKind(const std::string& kind);
+// The kind recorded in canonical entry bytes; "" when they are not canonical.
+std::string EntryKindOf(std::string_view data);
 
 struct StoredLeaf {
   uint64_t index = 0;
-  std::string kind;
-  std::string data;  // the exact leaf bytes
-  Hash leaf_hash{};  // as stored (fsck recomputes it)
+  std::string kind;   // EntryKindOf(data)
+  std::string data;   // the exact leaf bytes
+  std::string nodes;  // stored hashes of the subtrees of level >= kFirstStoredLevel this leaf completed, lowest first
+  Hash leaf_hash{};   // LeafHash(data), computed on read
 };
 
 struct AppendResult {
@@ -80,11 +89,26 @@ class Ledger {
   // Every kept checkpoint as (size, note), ascending.
   StatusOr<std::vector<std::pair<uint64_t, std::string>>> Checkpoints();
 
+  // Holds one read transaction: every read while it lives sees the same
+  // committed state, and reads skip per-statement locking. Nests freely.
+  class ReadSnapshot {
+   public:
+    explicit ReadSnapshot(Ledger& ledger);
+    ~ReadSnapshot();
+    ReadSnapshot(const ReadSnapshot&) = delete;
+    ReadSnapshot& operator=(const ReadSnapshot&) = delete;
+
+   private:
+    Ledger& ledger_;
+  };
+
   // Proofs from the stored tree (O(log n) reads); verify them with merkle.h.
   StatusOr<std::vector<Hash>> InclusionProof(uint64_t index, uint64_t tree_size);
   StatusOr<std::vector<Hash>> ConsistencyProof(uint64_t old_size, uint64_t new_size);
   StatusOr<Hash> RootAt(uint64_t tree_size);
-  // Stored hash of the complete subtree (level, index); level 0 = leaf hash.
+  // Hash of the complete subtree (level, index) as stored: level 0 is the
+  // hash of the leaf's data; level L >= 1 is kept in the `nodes` of the leaf
+  // whose append completed it.
   StatusOr<Hash> StoredSubtree(int level, uint64_t index);
 
   // Sequential scans for fsck and listings; Next() yields false at the end.
@@ -93,14 +117,7 @@ class Ledger {
     virtual ~LeafScanner() = default;
     virtual StatusOr<bool> Next(StoredLeaf* leaf) = 0;
   };
-  class NodeScanner {
-   public:
-    virtual ~NodeScanner() = default;
-    virtual StatusOr<bool> Next(uint64_t* id, Hash* hash) = 0;
-  };
   StatusOr<std::unique_ptr<LeafScanner>> ScanLeaves(uint64_t from, uint64_t to);
-  // Interior nodes by ascending id (see InteriorNodeId in merkle.h).
-  StatusOr<std::unique_ptr<NodeScanner>> ScanNodes();
   StatusOr<uint64_t> CountLeaves();
 
   class Impl;

@@ -52,15 +52,6 @@ StatusOr<std::vector<Hash>> InclusionProof(uint64_t index, uint64_t size, const 
 // RFC 9162 §2.1.4.1 PROOF(size1, D[size2]); empty when size1 == size2 or size1 == 0.
 StatusOr<std::vector<Hash>> ConsistencyProof(uint64_t size1, uint64_t size2, const SubtreeReader& read);
 
-// Storage position of the complete subtree (level >= 1, index) among all
-// interior nodes in the order appends create them (level 1 first for each
-// leaf): id = m - popcount(m) + level - 1, where m = ((index+1) << level) - 1
-// is the leaf whose append completes the subtree. Ids are dense and
-// increase with every append, so storage is a plain append.
-uint64_t InteriorNodeId(int level, uint64_t index);
-// Number of interior nodes of a tree of `size` leaves: size - popcount(size).
-uint64_t InteriorNodeCount(uint64_t size);
-
 // An append-only accumulator holding one hash per set bit of its size (the
 // roots of the maximal complete subtrees, left to right), as in
 // transparency-dev/merkle's compact ranges.

@@ -47,6 +47,7 @@ StatusOr<std::vector<Hash>> GetHashList(const json& j, const std::string& where)
 }  // namespace
 
 StatusOr<InclusionBundle> MakeInclusionBundle(Ledger& ledger, uint64_t index, std::optional<uint64_t> tree_size) {
+  Ledger::ReadSnapshot snapshot(ledger);
   DG_ASSIGN_OR_RETURN(uint64_t head, ledger.Size());
   InclusionBundle b;
   b.tree_size = tree_size.value_or(head);
@@ -69,6 +70,7 @@ StatusOr<InclusionBundle> MakeInclusionBundle(Ledger& ledger, uint64_t index, st
 }
 
 StatusOr<ConsistencyBundle> MakeConsistencyBundle(Ledger& ledger, uint64_t old_size, std::optional<uint64_t> new_size) {
+  Ledger::ReadSnapshot snapshot(ledger);
   DG_ASSIGN_OR_RETURN(uint64_t head, ledger.Size());
   ConsistencyBundle b;
   b.old_size = old_size;

@@ -39,8 +39,8 @@ Status SqlStmt::prepare_status() const {
 }
 
 SqlStmt& SqlStmt::Reset() {
+  // Every caller binds all parameters again, so bindings need no clearing.
   sqlite3_reset(stmt_);
-  sqlite3_clear_bindings(stmt_);
   return *this;
 }
 
