@@ -162,6 +162,18 @@ void BM_EntryMake(benchmark::State& state) {
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations()));
 }
 
+// The one-pass canonical-JSON check fsck runs on every entry.
+void BM_CanonicalCheck(benchmark::State& state) {
+  const auto& batch = Batches()[0];
+  size_t i = 0;
+  for (auto _ : state) {
+    size_t members = 0;
+    bool ok = dg::IsCanonicalJson(batch[i++ % batch.size()].data(), nullptr, &members);
+    if (!ok) state.SkipWithError("not canonical");
+  }
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations()));
+}
+
 // A large ledger shared by the fsck and proof benchmarks.
 Ledger* BigLedger() {
   static std::unique_ptr<Ledger> ledger = [] {
@@ -245,6 +257,7 @@ void BM_CheckpointVerify(benchmark::State& state) {
 
 BENCHMARK(BM_AppendSideBySide)->Iterations(200)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_EntryMake);
+BENCHMARK(BM_CanonicalCheck);
 BENCHMARK(BM_BareSha256Leaves)->Iterations(3)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_Fsck)->Arg(1)->Arg(0)->Iterations(3)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_InclusionProofGenerate)->Unit(benchmark::kMicrosecond);

@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 
 #include <cstring>
+#include <random>
 #include <nlohmann/json.hpp>
 
 #include "core/canonical_json.h"
@@ -156,6 +157,9 @@ TEST(CanonicalJson, StrictParserErrors) {
   EXPECT_NE(bad.status().message().find("f.json: malformed JSON"), std::string::npos);
   EXPECT_FALSE(ParseJsonStrict("{} {}", "f.json").ok());          // trailing content
   EXPECT_FALSE(ParseJsonStrict("\"\xff\"", "f.json").ok());        // invalid UTF-8
+  auto overflow = ParseJsonStrict("[1E400]", "f.json");              // out_of_range, not a crash
+  ASSERT_FALSE(overflow.ok());
+  EXPECT_EQ(overflow.status().code(), Status::Code::kInvalidInput);
 }
 
 TEST(CanonicalJson, IdempotentAndOrderIndependent) {
@@ -230,6 +234,110 @@ TEST(Status, ExitCodes) {
   EXPECT_EQ(Status::IoError("x").ExitCode(), 3);
   EXPECT_EQ(Status::Internal("x").ExitCode(), 3);
   EXPECT_EQ(Status::InvalidInput("b").WithContext("a").message(), "a: b");
+}
+
+}  // namespace
+}  // namespace dg
+
+namespace dg {
+namespace {
+
+// A random JSON value: nested objects/arrays, unicode and control characters,
+// integers and doubles across the ranges Canonicalize() accepts.
+nlohmann::json RandomJson(std::mt19937_64& rng, int depth) {
+  auto pick = [&rng](int n) { return static_cast<int>(rng() % static_cast<uint64_t>(n)); };
+  auto random_string = [&]() {
+    static const char* pieces[] = {"a", "Z", "0", " ", "\"", "\\", "/", "\n", "\t", "\x01", "\x1f", "\x7f",
+                                   "\xC3\xB6", "\xE2\x82\xAC", "\xEF\xAC\xB3", "\xF0\x9F\x98\x80", "key", "\r"};
+    std::string s;
+    for (int i = pick(6); i > 0; --i) s += pieces[pick(18)];
+    return s;
+  };
+  switch (depth == 0 ? 5 + pick(2) : depth > 3 ? pick(5) : pick(7)) {
+    case 0: return nullptr;
+    case 1: return pick(2) == 0;
+    case 2: return static_cast<int64_t>(rng() % 2000000) - 1000000;
+    case 3: {
+      const double scales[] = {1e-9, 1e-3, 1.0, 1e6, 1e21, 1e300};
+      return (static_cast<double>(rng() % 1000000) - 5e5) / 7.0 * scales[pick(6)];
+    }
+    case 4: return random_string();
+    case 5: {
+      nlohmann::json a = nlohmann::json::array();
+      for (int i = pick(4); i > 0; --i) a.push_back(RandomJson(rng, depth + 1));
+      return a;
+    }
+    default: {
+      nlohmann::json o = nlohmann::json::object();
+      for (int i = pick(5); i > 0; --i) o[random_string()] = RandomJson(rng, depth + 1);
+      return o;
+    }
+  }
+}
+
+// The reference: parse, canonicalise, compare.
+bool ReferenceIsCanonical(const std::string& s) {
+  auto j = ParseJsonStrict(s, "ref");
+  if (!j.ok()) return false;
+  auto c = Canonicalize(*j);
+  return c.ok() && *c == s;
+}
+
+TEST(CanonicalJson, CheckerAcceptsEveryCanonicalOutput) {
+  std::mt19937_64 rng(42);
+  for (int i = 0; i < 3000; ++i) {
+    auto c = Canonicalize(RandomJson(rng, 0));
+    ASSERT_TRUE(c.ok());
+    std::string why;
+    ASSERT_TRUE(IsCanonicalJson(*c, &why)) << *c << ": " << why;
+  }
+}
+
+// Differential fuzzing: single-byte edits of canonical texts; the one-pass
+// checker and parse+canonicalise must agree on every one.
+TEST(CanonicalJson, CheckerAgreesWithReferenceOnMutations) {
+  std::mt19937_64 rng(7);
+  const char alphabet[] = "{}[],:\"\\ 0123456789-+.eEtrufalsn\x01\x1f\x7f\xC3\xB6\xE2\x82\xAC\xF0\x9F";
+  size_t accepted = 0, total = 0;
+  for (int i = 0; i < 3000; ++i) {
+    auto base = *Canonicalize(RandomJson(rng, 0));
+    for (int k = 0; k < 8; ++k) {
+      std::string m = base;
+      const size_t at = m.empty() ? 0 : rng() % m.size();
+      const char c = alphabet[rng() % (sizeof alphabet - 1)];
+      switch (rng() % 3) {
+        case 0: if (!m.empty()) m[at] = c; break;
+        case 1: m.insert(m.begin() + static_cast<long>(at), c); break;
+        default: if (!m.empty()) m.erase(at, 1); break;
+      }
+      const bool ref = ReferenceIsCanonical(m);
+      ASSERT_EQ(IsCanonicalJson(m), ref) << "text: " << m;
+      accepted += ref;
+      ++total;
+    }
+  }
+  EXPECT_GT(accepted, 100u);  // the mutations do reach both outcomes
+  EXPECT_LT(accepted, total);
+}
+
+TEST(CanonicalJson, CheckerSpecificCases) {
+  size_t members = 0;
+  EXPECT_TRUE(IsCanonicalJson(R"({"a":1,"b":[true,null,"x"]})", nullptr, &members));
+  EXPECT_EQ(members, 2u);
+  for (const char* bad : {R"({"b":1,"a":2})", R"({"a":1,"a":1})", R"({ "a":1})", "1.0", "1E2", "-0", "01",
+                          R"("\u0041")", R"("\/")", R"("\u000A")", R"("\u001F")", "9007199254740992",
+                          "1e+21 ", "[1,]", "\"\xC0\xAF\"", "tru"}) {
+    EXPECT_FALSE(IsCanonicalJson(bad)) << bad;
+    EXPECT_FALSE(ReferenceIsCanonical(bad)) << bad;
+  }
+  for (const char* good : {"9007199254740991", "-9007199254740991", "1e+21", "0.000001", "1e-7", R"("\u001f")",
+                           "100000000000000000000"}) {
+    EXPECT_TRUE(IsCanonicalJson(good)) << good;
+    EXPECT_TRUE(ReferenceIsCanonical(good)) << good;
+  }
+  std::string deep(2000, '[');
+  deep += std::string(2000, ']');
+  EXPECT_FALSE(IsCanonicalJson(deep));  // bounded recursion, no crash
 }
 
 }  // namespace

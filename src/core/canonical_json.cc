@@ -154,7 +154,246 @@ bool Append(const json& v, std::string& out, std::string* why, std::string* poin
   return false;
 }
 
+// Single-pass checker for IsCanonicalJson().
+class CanonicalChecker {
+ public:
+  explicit CanonicalChecker(std::string_view t) : t_(t) {}
+
+  bool Run(std::string* why, size_t* members) {
+    bool ok = Value(0, members) && (pos_ == t_.size() || Fail("trailing bytes"));
+    if (!ok && why) *why = error_ + " at byte " + std::to_string(pos_);
+    return ok;
+  }
+
+ private:
+  static constexpr int kMaxDepth = 512;
+
+  bool Fail(const char* what) {
+    if (error_.empty()) error_ = what;
+    return false;
+  }
+  bool Literal(std::string_view word) {
+    if (t_.substr(pos_, word.size()) != word) return Fail("invalid literal");
+    pos_ += word.size();
+    return true;
+  }
+
+  bool Value(int depth, size_t* members) {
+    if (depth > kMaxDepth) return Fail("nesting too deep");
+    if (pos_ >= t_.size()) return Fail("unexpected end");
+    switch (t_[pos_]) {
+      case '{': return Object(depth, members);
+      case '[': return Array(depth);
+      case '"': return String(nullptr, nullptr);
+      case 't': return Literal("true");
+      case 'f': return Literal("false");
+      case 'n': return Literal("null");
+      default: return Number();
+    }
+  }
+
+  bool Object(int depth, size_t* members) {
+    ++pos_;
+    size_t count = 0;
+    // Member names must strictly increase in UTF-16 code-unit order. For
+    // names of plain ASCII without escapes that is byte order, compared in
+    // place; any other name is decoded to UTF-16 for the comparison.
+    std::string_view prev_raw;
+    std::u16string prev16, key16;
+    bool prev_plain = false;
+    if (pos_ < t_.size() && t_[pos_] == '}') {
+      ++pos_;
+    } else {
+      for (;;) {
+        if (pos_ >= t_.size() || t_[pos_] != '"') return Fail("expected a member name");
+        const size_t name_start = pos_;
+        bool plain = true;
+        if (!String(nullptr, &plain)) return false;
+        const std::string_view raw = t_.substr(name_start + 1, pos_ - 2 - name_start);
+        if (!plain) {  // decode (rare): escapes or non-ASCII
+          const size_t end = pos_;
+          pos_ = name_start;
+          key16.clear();
+          String(&key16, nullptr);
+          pos_ = end;
+        }
+        if (count > 0) {
+          bool ordered;
+          if (plain && prev_plain) {
+            ordered = prev_raw < raw;
+          } else {
+            if (prev_plain) prev16.assign(prev_raw.begin(), prev_raw.end());
+            if (plain) key16.assign(raw.begin(), raw.end());
+            ordered = prev16 < key16;
+          }
+          if (!ordered) return Fail("members not in strictly increasing UTF-16 order");
+        }
+        prev_raw = raw;
+        prev_plain = plain;
+        if (!plain) prev16.swap(key16);
+        if (pos_ >= t_.size() || t_[pos_++] != ':') return Fail("expected ':' (no whitespace allowed)");
+        if (!Value(depth + 1, nullptr)) return false;
+        ++count;
+        if (pos_ >= t_.size()) return Fail("unexpected end in object");
+        char c = t_[pos_++];
+        if (c == '}') break;
+        if (c != ',') return Fail("expected ',' or '}'");
+      }
+    }
+    if (members) *members = count;
+    return true;
+  }
+
+  bool Array(int depth) {
+    ++pos_;
+    if (pos_ < t_.size() && t_[pos_] == ']') {
+      ++pos_;
+      return true;
+    }
+    for (;;) {
+      if (!Value(depth + 1, nullptr)) return false;
+      if (pos_ >= t_.size()) return Fail("unexpected end in array");
+      char c = t_[pos_++];
+      if (c == ']') return true;
+      if (c != ',') return Fail("expected ',' or ']'");
+    }
+  }
+
+  // Checks a string is written exactly as AppendString writes it; appends
+  // its UTF-16 code units to *u16 when given. *plain (when given) is left
+  // true only for ASCII without escapes.
+  bool String(std::u16string* u16, bool* plain = nullptr) {
+    ++pos_;
+    for (;;) {
+      if (u16 == nullptr) {  // skip a run of plain printable ASCII quickly
+        while (pos_ < t_.size()) {
+          const unsigned char b = static_cast<unsigned char>(t_[pos_]);
+          if (b < 0x20 || b >= 0x80 || b == '"' || b == '\\') break;
+          ++pos_;
+        }
+      }
+      if (pos_ >= t_.size()) return Fail("unterminated string");
+      unsigned char c = static_cast<unsigned char>(t_[pos_]);
+      if (c == '"') {
+        ++pos_;
+        return true;
+      }
+      if (c < 0x20) return Fail("unescaped control character");
+      if (c == '\\') {
+        if (plain) *plain = false;
+        if (pos_ + 1 >= t_.size()) return Fail("unterminated escape");
+        char e = t_[pos_ + 1];
+        char16_t unit;
+        switch (e) {
+          case '"': unit = '"'; break;
+          case '\\': unit = '\\'; break;
+          case 'b': unit = '\b'; break;
+          case 'f': unit = '\f'; break;
+          case 'n': unit = '\n'; break;
+          case 'r': unit = '\r'; break;
+          case 't': unit = '\t'; break;
+          case 'u': {
+            // Only controls without a short form may use \u00xx, lowercase.
+            std::string_view hex = t_.substr(pos_ + 2, 4);
+            if (hex.size() != 4 || hex[0] != '0' || hex[1] != '0' || !(hex[2] == '0' || hex[2] == '1')) {
+              return Fail("non-canonical \\u escape");
+            }
+            char h = hex[3];
+            int lo = (h >= '0' && h <= '9') ? h - '0' : (h >= 'a' && h <= 'f') ? h - 'a' + 10 : -1;
+            if (lo < 0) return Fail("non-canonical \\u escape");
+            unit = static_cast<char16_t>((hex[2] - '0') * 16 + lo);
+            if (unit == '\b' || unit == '\f' || unit == '\n' || unit == '\r' || unit == '\t') {
+              return Fail("control character with a short escape written as \\u");
+            }
+            pos_ += 4;
+            break;
+          }
+          default: return Fail("non-canonical escape");
+        }
+        pos_ += 2;
+        if (u16) u16->push_back(unit);
+        continue;
+      }
+      if (c < 0x80) {
+        if (u16) u16->push_back(c);
+        ++pos_;
+        continue;
+      }
+      if (plain) *plain = false;
+      size_t len;
+      uint32_t cp;
+      if ((c & 0xe0) == 0xc0) { len = 2; cp = c & 0x1f; }
+      else if ((c & 0xf0) == 0xe0) { len = 3; cp = c & 0x0f; }
+      else if ((c & 0xf8) == 0xf0) { len = 4; cp = c & 0x07; }
+      else return Fail("invalid UTF-8");
+      if (pos_ + len > t_.size()) return Fail("invalid UTF-8");
+      for (size_t k = 1; k < len; ++k) {
+        unsigned char cc = static_cast<unsigned char>(t_[pos_ + k]);
+        if ((cc & 0xc0) != 0x80) return Fail("invalid UTF-8");
+        cp = (cp << 6) | (cc & 0x3f);
+      }
+      static const uint32_t kMin[] = {0, 0, 0x80, 0x800, 0x10000};
+      if (cp < kMin[len] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return Fail("invalid UTF-8");
+      if (u16) {
+        if (cp >= 0x10000) {
+          u16->push_back(static_cast<char16_t>(0xd800 + ((cp - 0x10000) >> 10)));
+          u16->push_back(static_cast<char16_t>(0xdc00 + ((cp - 0x10000) & 0x3ff)));
+        } else {
+          u16->push_back(static_cast<char16_t>(cp));
+        }
+      }
+      pos_ += len;
+    }
+  }
+
+  bool Number() {
+    const size_t start = pos_;
+    bool integer = true;
+    while (pos_ < t_.size()) {
+      char c = t_[pos_];
+      if (c == '.' || c == 'e' || c == 'E') integer = false;
+      else if (!((c >= '0' && c <= '9') || c == '-' || c == '+')) break;
+      ++pos_;
+    }
+    std::string_view num = t_.substr(start, pos_ - start);
+    if (num.empty()) return Fail("expected a value");
+    if (integer) {
+      // Mirrors Canonicalize(): integers are written in decimal and must be
+      // within ±(2^53-1); literals beyond 64 bits are doubles (nlohmann's model).
+      std::string_view digits = num[0] == '-' ? num.substr(1) : num;
+      if (digits.empty() || (digits.size() > 1 && digits[0] == '0') || num == "-0") {
+        return Fail("non-canonical integer");
+      }
+      for (char c : digits) {
+        if (c < '0' || c > '9') return Fail("invalid number");
+      }
+      if (digits.size() <= 15) return true;  // < 10^15 < 2^53
+      if (digits.size() <= 19 || (digits.size() == 20 && num[0] != '-' && digits <= "18446744073709551615")) {
+        uint64_t v = 0;
+        for (char c : digits) v = v * 10 + static_cast<uint64_t>(c - '0');
+        if (v > (uint64_t{1} << 53) - 1) return Fail("integer outside ±(2^53-1)");
+        return true;
+      }
+    }
+    double d = 0;
+    auto res = std::from_chars(num.data(), num.data() + num.size(), d);
+    if (res.ec != std::errc() || res.ptr != num.data() + num.size() || !std::isfinite(d)) {
+      return Fail("invalid number");
+    }
+    if (FormatJcsNumber(d) != num) return Fail("number not in ECMAScript canonical form");
+    return true;
+  }
+
+  std::string_view t_;
+  size_t pos_ = 0;
+  std::string error_;
+};
+
 }  // namespace
+
+bool IsCanonicalJson(std::string_view text, std::string* why, size_t* top_level_members) {
+  return CanonicalChecker(text).Run(why, top_level_members);
+}
 
 std::string FormatJcsNumber(double v) {
   if (v == 0) return "0";  // also -0
@@ -222,7 +461,7 @@ StatusOr<json> ParseJsonStrict(std::string_view text, const std::string& where) 
       return Status::InvalidInput(where + ": duplicate object key \"" + duplicate + "\"");
     }
     return j;
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, and out_of_range for number overflow
     std::string msg = e.what();
     // Drop nlohmann's "[json.exception.parse_error.101] " prefix.
     size_t p = msg.find("] ");

@@ -24,6 +24,13 @@ StatusOr<std::string> Canonicalize(const nlohmann::json& value);
 // trailing content. `where` names the source (a file path) for messages.
 StatusOr<nlohmann::json> ParseJsonStrict(std::string_view text, const std::string& where);
 
+// True when `text` is exactly what Canonicalize() would produce for the JSON
+// value it denotes (same number policy), checked in one pass without building
+// a DOM. On false, *why (if given) says what is not canonical. When
+// `top_level_members` is given and the value is an object, it receives the
+// object's member count.
+bool IsCanonicalJson(std::string_view text, std::string* why = nullptr, size_t* top_level_members = nullptr);
+
 // ECMAScript Number::toString of a finite double (exposed for tests).
 std::string FormatJcsNumber(double v);
 

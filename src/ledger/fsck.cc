@@ -26,25 +26,19 @@ class Problems {
   size_t max_;
 };
 
-// Checks the leaf bytes are exactly the canonical encoding LedgerEntry makes.
-bool IsCanonicalEntry(const StoredLeaf& leaf, std::string* why) {
-  nlohmann::json j = nlohmann::json::parse(leaf.data, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded() || !j.is_object()) {
-    *why = "is not a JSON object";
+// Checks the leaf bytes are exactly the canonical encoding LedgerEntry
+// makes: canonical JSON of an object with the members "body" (an object) and
+// "kind" (a valid kind), and nothing else. One pass, no DOM.
+bool IsCanonicalEntry(const std::string& data, std::string* why) {
+  size_t members = 0;
+  if (!IsCanonicalJson(data, why, &members)) {
+    *why = "is not RFC 8785 canonical JSON (" + *why + ")";
     return false;
   }
-  if (j.size() != 2 || !j.contains("body") || !j.contains("kind") || !j["body"].is_object() ||
-      !j["kind"].is_string()) {
+  static constexpr std::string_view kPrefix = "{\"body\":{";
+  if (members != 2 || std::string_view(data).substr(0, kPrefix.size()) != kPrefix ||
+      !IsValidEntryKind(EntryKindOf(data))) {
     *why = "is not {\"body\":{…},\"kind\":\"…\"}";
-    return false;
-  }
-  if (j["kind"].get_ref<const std::string&>() != leaf.kind) {
-    *why = "kind column \"" + leaf.kind + "\" differs from the hashed kind";
-    return false;
-  }
-  auto canon = Canonicalize(j);
-  if (!canon.ok() || *canon != leaf.data) {
-    *why = "is not RFC 8785 canonical JSON";
     return false;
   }
   return true;
@@ -135,7 +129,7 @@ StatusOr<FsckReport> Fsck(Ledger& ledger, const NoteVerifier& trusted, const Fsc
     }
     ++report.leaves_checked;
     std::string why;
-    if (options.check_entry_encoding && !IsCanonicalEntry(leaf, &why)) {
+    if (options.check_entry_encoding && !IsCanonicalEntry(leaf.data, &why)) {
       problems.Add("leaf " + std::to_string(leaf.index) + ": data " + why);
     }
     completed.clear();

@@ -258,7 +258,8 @@ StatusOr<std::unique_ptr<Ledger>> Ledger::Open(const std::string& path, Mode mod
     return Status::IoError(path + ": ledger file is read-only; refusing to append");
   }
   sqlite3_busy_timeout(impl->db_, 60000);
-  Status s = SqlExec(impl->db_, "PRAGMA synchronous=FULL;");
+  // Memory-mapped reads avoid one pread() per page in long scans (fsck).
+  Status s = SqlExec(impl->db_, "PRAGMA synchronous=FULL; PRAGMA mmap_size=1073741824;");
   if (!s.ok()) return s.WithContext(path);
 
   // Identify the file before trusting any of its tables.
