@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs everything distillgate needs on Debian 12 (apt-get) and builds it
+# into build/. Safe to run again: it installs only what is missing and
+# rebuilds only what changed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PACKAGES=(
+  # toolchain
+  g++ cmake make pkg-config ccache
+  # libraries (the auditor core needs no LibTorch)
+  libssl-dev libsqlite3-dev nlohmann-json3-dev libcli11-dev libyaml-cpp-dev libvalijson-dev
+  # tests and benchmarks
+  libgtest-dev libbenchmark-dev sqlite3 openssl
+  # the built-in default dataset
+  dataset-fashion-mnist
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}" >&2
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+BUILD_TYPE="${BUILD_TYPE:-Release}"
+cmake -S . -B build -DCMAKE_BUILD_TYPE="$BUILD_TYPE" >/dev/null
+cmake --build build -j"$(nproc)"
+echo "setup: built build/distillgate" >&2
