@@ -2,6 +2,7 @@
 
 #include "core/canonical_json.h"
 #include "core/encoding.h"
+#include "core/json_schema.h"
 #include "ledger/merkle.h"
 
 namespace dg {
@@ -98,7 +99,8 @@ json ToJson(const ConsistencyBundle& b) {
 }
 
 StatusOr<InclusionBundle> InclusionBundleFromJson(const json& j, const std::string& where) {
-  if (!j.is_object()) return Bad(where, "/", "a JSON object");
+  DG_ASSIGN_OR_RETURN(auto schema, JsonSchema::Builtin("inclusion-proof.schema.json"));
+  DG_RETURN_IF_ERROR(schema->Validate(j, where));
   InclusionBundle b;
   DG_ASSIGN_OR_RETURN(b.leaf_index, GetSize(j, "leaf_index", where));
   DG_ASSIGN_OR_RETURN(b.tree_size, GetSize(j, "tree_size", where));
@@ -117,7 +119,8 @@ StatusOr<InclusionBundle> InclusionBundleFromJson(const json& j, const std::stri
 }
 
 StatusOr<ConsistencyBundle> ConsistencyBundleFromJson(const json& j, const std::string& where) {
-  if (!j.is_object()) return Bad(where, "/", "a JSON object");
+  DG_ASSIGN_OR_RETURN(auto schema, JsonSchema::Builtin("consistency-proof.schema.json"));
+  DG_RETURN_IF_ERROR(schema->Validate(j, where));
   ConsistencyBundle b;
   DG_ASSIGN_OR_RETURN(b.old_size, GetSize(j, "old_size", where));
   DG_ASSIGN_OR_RETURN(b.new_size, GetSize(j, "new_size", where));

@@ -1,0 +1,42 @@
+// JSON Schema validation (draft 7, via valijson) with errors that name the
+// file and the JSON pointer of each offending value. The schemas in
+// schemas/ are compiled into the binary, so what the docs publish is exactly
+// what the code enforces.
+#ifndef DISTILLGATE_CORE_JSON_SCHEMA_H_
+#define DISTILLGATE_CORE_JSON_SCHEMA_H_
+
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "core/status.h"
+
+namespace dg {
+
+class JsonSchema {
+ public:
+  // A schema from schemas/, by file name, e.g. "inclusion-proof.schema.json".
+  // References between those files resolve among them.
+  static StatusOr<std::shared_ptr<const JsonSchema>> Builtin(std::string_view file_name);
+  ~JsonSchema();
+
+  // OK, or InvalidInput listing "<where>: <pointer>: <what was expected>"
+  // for the first few violations.
+  Status Validate(const nlohmann::json& doc, const std::string& where) const;
+  const std::string& Name() const;
+
+  class Impl;
+
+ private:
+  explicit JsonSchema(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// The text of a built-in schema, or nullopt-like empty view when unknown.
+std::string_view BuiltinSchemaText(std::string_view file_name);
+
+}  // namespace dg
+
+#endif  // DISTILLGATE_CORE_JSON_SCHEMA_H_
