@@ -267,6 +267,7 @@ BENCHMARK(BM_CheckpointVerify)->Unit(benchmark::kMicrosecond);
 // Collects results so that main() can print the ratios side by side.
 class RatioReporter : public benchmark::ConsoleReporter {
  public:
+  RatioReporter() : ConsoleReporter(isatty(1) ? OO_ColorTabular : OO_Tabular) {}
   void ReportRuns(const std::vector<Run>& runs) override {
     ConsoleReporter::ReportRuns(runs);
     for (const auto& r : runs) {
