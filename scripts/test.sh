@@ -4,5 +4,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
+[ -d ../shared/testdata ] || echo "test: ../shared/testdata is absent beside the checkout: the public-corpus tests will be reported as skipped" >&2
 cd build
 ctest --output-on-failure -j"$(nproc)" --timeout 600

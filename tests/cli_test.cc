@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <nlohmann/json.hpp>
 
+#include "core/encoding.h"
 #include "core/file_util.h"
 #include "test_util.h"
 
@@ -110,6 +111,29 @@ TEST_F(CliTest, FullRoundTrip) {
   r = RunCli({"ledger", "verify", "--ledger", ledger_, "--pubkey", Pub(), "--json"});
   EXPECT_EQ(r.exit_code, 0);
   EXPECT_EQ(nlohmann::json::parse(r.out)["ok"], true);
+}
+
+// An outsider checks a checkpoint signature with the OpenSSL command line
+// alone, as docs/ledger-format.md §3 describes.
+TEST_F(CliTest, OpensslCliVerifiesCheckpointSignature) {
+  ASSERT_EQ(Append(R"({"n":1})").exit_code, 0);
+  const std::string note = State();
+  const size_t split = note.rfind("\n\n");
+  ASSERT_NE(split, std::string::npos);
+  const std::string body = note.substr(0, split + 1);
+  const std::string line = note.substr(split + 2);
+  const std::string b64 = line.substr(line.rfind(' ') + 1, line.size() - line.rfind(' ') - 2);
+  auto blob = Base64Decode(b64);
+  ASSERT_TRUE(blob && blob->size() == 68);
+  testing::WriteAll(dir_.File("body"), body);
+  testing::WriteAll(dir_.File("sig"), blob->substr(4));
+  const std::vector<std::string> cmd = {"/usr/bin/openssl", "pkeyutl", "-verify", "-rawin", "-pubin", "-inkey", Pub(),
+                                        "-in", dir_.File("body"), "-sigfile", dir_.File("sig")};
+  auto r = testing::Run(cmd);
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("Signature Verified Successfully"), std::string::npos) << r.out;
+  testing::WriteAll(dir_.File("body"), body + " ");
+  EXPECT_NE(testing::Run(cmd).exit_code, 0);
 }
 
 TEST_F(CliTest, VerifyFailsWithExitOneUnderAnotherKey) {

@@ -15,28 +15,9 @@
 namespace dg {
 namespace {
 
-struct Child {
-  pid_t pid = -1;
-  int out_fd = -1;
-};
+using testing::Child;
 
-Child Spawn(const std::vector<std::string>& argv) {
-  int p[2];
-  if (::pipe(p) != 0) return {};
-  pid_t pid = ::fork();
-  if (pid == 0) {
-    ::dup2(p[1], 1);
-    ::close(p[0]);
-    ::close(p[1]);
-    std::vector<char*> args;
-    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    ::execv(args[0], args.data());
-    ::_exit(127);
-  }
-  ::close(p[1]);
-  return {pid, p[0]};
-}
+Child Spawn(const std::vector<std::string>& argv) { return testing::Spawn(argv, false, false); }
 
 std::string Drain(int fd) {
   std::string out;
@@ -84,7 +65,7 @@ TEST_F(ProcessTest, KillNineAtRandomMomentsLeavesAPrefixOfCommittedBatches) {
     ASSERT_GT(c.pid, 0);
     std::this_thread::sleep_for(std::chrono::microseconds(2000 + rng() % 60000));
     ::kill(c.pid, SIGKILL);
-    const std::string out = Drain(c.out_fd);
+    const std::string out = Drain(c.out);
     int status = 0;
     ::waitpid(c.pid, &status, 0);
     if (WIFSIGNALED(status)) ++killed_mid_run;
@@ -121,7 +102,7 @@ TEST_F(ProcessTest, ConcurrentAppendersLoseNothing) {
   std::vector<Child> children;
   for (int w = 0; w < kWriters; ++w) children.push_back(Spawn(StressArgs(w, kBatches, kPerBatch, 50)));
   for (auto& c : children) {
-    Drain(c.out_fd);
+    Drain(c.out);
     int status = 0;
     ::waitpid(c.pid, &status, 0);
     ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "writer failed with status " << status;

@@ -189,21 +189,25 @@ TEST_F(TamperTest, ReplacingOnlyTheHeadWithAnOlderCheckpointIsCaught) {
   EXPECT_GT(Check().problem_count, 0u);
 }
 
+// A whole ledger of `batches` batches of 10 entries (entry 50 replaced by
+// `fork_entry` when given), as a forger with `key` would build it.
+std::unique_ptr<Ledger> BuildLedger(const std::string& path, const PrivateKey& key, const std::string& origin,
+                                    int batches, uint64_t fork_entry = 50) {
+  EXPECT_TRUE(Ledger::Init(path, key, origin).ok());
+  auto f = *Ledger::Open(path, Ledger::Mode::kReadWrite);
+  for (int b = 0; b < batches; ++b) {
+    std::vector<LedgerEntry> batch;
+    for (int i = 0; i < 10; ++i) batch.push_back(testing::TestEntry(b * 10 + i == 50 ? fork_entry : b * 10 + i));
+    EXPECT_TRUE(f->Append(batch, key).ok());
+  }
+  return f;
+}
+
 // Builds a whole second ledger (same entries) with another key or origin and
 // swaps it in: all of it is well formed, only the trusted key reveals it.
 TEST_F(TamperTest, ResigningEverythingWithAnotherKeyIsCaught) {
-  const std::string forged = dir_.File("forged.db");
   PrivateKey other = testing::TestKey(42);
-  ASSERT_TRUE(Ledger::Init(forged, other, testing::kOrigin).ok());
-  {
-    auto f = *Ledger::Open(forged, Ledger::Mode::kReadWrite);
-    for (int b = 0; b < 10; ++b) {
-      std::vector<LedgerEntry> batch;
-      for (int i = 0; i < 10; ++i) batch.push_back(testing::TestEntry(b * 10 + i));
-      ASSERT_TRUE(f->Append(batch, other).ok());
-    }
-  }
-  auto f = *Ledger::Open(forged, Ledger::Mode::kReadOnly);
+  auto f = BuildLedger(dir_.File("forged.db"), other, testing::kOrigin, 10);
   // Self-consistent under its own key …
   EXPECT_EQ(Fsck(*f, *NoteVerifier::Make(testing::kOrigin, other.public_key()), {})->problem_count, 0u);
   // … and rejected under the trusted one, with or without --since.
@@ -214,17 +218,7 @@ TEST_F(TamperTest, ResigningEverythingWithAnotherKeyIsCaught) {
 }
 
 TEST_F(TamperTest, ChangingTheOriginIsCaught) {
-  const std::string forged = dir_.File("origin.db");
-  ASSERT_TRUE(Ledger::Init(forged, key_, "evil.example/ledger").ok());
-  {
-    auto f = *Ledger::Open(forged, Ledger::Mode::kReadWrite);
-    for (int b = 0; b < 10; ++b) {
-      std::vector<LedgerEntry> batch;
-      for (int i = 0; i < 10; ++i) batch.push_back(testing::TestEntry(b * 10 + i));
-      ASSERT_TRUE(f->Append(batch, key_).ok());
-    }
-  }
-  auto f = *Ledger::Open(forged, Ledger::Mode::kReadOnly);
+  auto f = BuildLedger(dir_.File("origin.db"), key_, "evil.example/ledger", 10);
   // With the vkey (which names the origin) it fails outright.
   EXPECT_GT(Fsck(*f, verifier_, {})->problem_count, 0u);
   // A bare PEM key carries no name, so only a saved checkpoint catches it.
@@ -237,14 +231,7 @@ TEST_F(TamperTest, ChangingTheOriginIsCaught) {
 
 // An insider with the key rewrites history after a checkpoint was saved.
 TEST_F(TamperTest, ForkSignedWithTheRightKeyIsCaughtWithSince) {
-  const std::string forked = dir_.File("fork.db");
-  ASSERT_TRUE(Ledger::Init(forked, key_, testing::kOrigin).ok());
-  auto f = *Ledger::Open(forked, Ledger::Mode::kReadWrite);
-  for (int b = 0; b < 11; ++b) {
-    std::vector<LedgerEntry> batch;
-    for (int i = 0; i < 10; ++i) batch.push_back(testing::TestEntry(b == 5 && i == 0 ? 999 : b * 10 + i));
-    ASSERT_TRUE(f->Append(batch, key_).ok());
-  }
+  auto f = BuildLedger(dir_.File("fork.db"), key_, testing::kOrigin, 11, /*fork_entry=*/999);
   EXPECT_EQ(Fsck(*f, verifier_, {})->problem_count, 0u);
   FsckOptions since;
   since.since_note = head_note_;

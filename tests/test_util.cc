@@ -26,25 +26,34 @@ TempDir::~TempDir() {
   std::filesystem::remove_all(path_, ec);
 }
 
-CommandResult Run(const std::vector<std::string>& argv, const std::string& input) {
-  int in[2], out[2], err[2];
-  if (::pipe(in) || ::pipe(out) || ::pipe(err)) throw std::runtime_error("pipe failed");
+Child Spawn(const std::vector<std::string>& argv, bool pipe_stdin, bool pipe_stderr) {
+  int in[2] = {-1, -1}, out[2], err[2] = {-1, -1};
+  if ((pipe_stdin && ::pipe(in)) || ::pipe(out) || (pipe_stderr && ::pipe(err))) throw std::runtime_error("pipe failed");
   pid_t pid = ::fork();
   if (pid == 0) {
-    ::dup2(in[0], 0);
+    if (pipe_stdin) ::dup2(in[0], 0);
     ::dup2(out[1], 1);
-    ::dup2(err[1], 2);
-    for (int fd : {in[0], in[1], out[0], out[1], err[0], err[1]}) ::close(fd);
+    if (pipe_stderr) ::dup2(err[1], 2);
+    for (int fd : {in[0], in[1], out[0], out[1], err[0], err[1]}) {
+      if (fd >= 0) ::close(fd);
+    }
     std::vector<char*> args;
     for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
     args.push_back(nullptr);
     ::execv(args[0], args.data());
     ::_exit(127);
   }
-  ::close(in[0]);
-  ::close(out[1]);
-  ::close(err[1]);
+  for (int fd : {in[0], out[1], err[1]}) {
+    if (fd >= 0) ::close(fd);
+  }
+  return {pid, in[1], out[0], err[0]};
+}
+
+CommandResult Run(const std::vector<std::string>& argv, const std::string& input) {
   signal(SIGPIPE, SIG_IGN);
+  Child child = Spawn(argv, true, true);
+  const pid_t pid = child.pid;
+  int in[2] = {-1, child.in}, out[2] = {child.out, -1}, err[2] = {child.err, -1};
   size_t written = 0;
   if (input.empty()) {
     ::close(in[1]);

@@ -24,6 +24,14 @@ struct CommandResult {
   std::string out, err;
 };
 
+// Starts argv[0] with arguments; the child's stdin/stdout/stderr are pipes
+// whose parent ends are returned (-1 where not requested).
+struct Child {
+  int pid = -1;
+  int in = -1, out = -1, err = -1;
+};
+Child Spawn(const std::vector<std::string>& argv, bool pipe_stdin, bool pipe_stderr);
+
 // Runs argv[0] with arguments, feeding `input` on stdin; waits for it.
 CommandResult Run(const std::vector<std::string>& argv, const std::string& input = "");
 // Runs the distillgate binary built alongside the tests.
