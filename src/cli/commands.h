@@ -22,6 +22,8 @@ void RegisterKeys(CLI::App& app, Dispatch& d);
 void RegisterLedger(CLI::App& app, Dispatch& d);
 void RegisterProof(CLI::App& app, Dispatch& d);
 void RegisterDemo(CLI::App& app, Dispatch& d);
+void RegisterLicense(CLI::App& app, Dispatch& d);
+void RegisterCheck(CLI::App& app, Dispatch& d);
 
 }  // namespace dg::cli
 

@@ -7,7 +7,7 @@ namespace {
 
 constexpr const char* kExitCodes =
     "Exit codes: 0 ok; 1 verification failed or policy denied; 2 usage or bad input;\n"
-    "            3 I/O or internal error.";
+    "            3 I/O or internal error; 4 (check) needs review.";
 
 }  // namespace
 
@@ -22,6 +22,8 @@ int main(int argc, char** argv) {
   dg::cli::RegisterLedger(app, dispatch);
   dg::cli::RegisterProof(app, dispatch);
   dg::cli::RegisterDemo(app, dispatch);
+  dg::cli::RegisterLicense(app, dispatch);
+  dg::cli::RegisterCheck(app, dispatch);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -1,0 +1,15 @@
+# Writes OUT: a C++ table SYMBOL of (file name, text) for every DIR/*.json,
+# and SYMBOL_COUNT... as `kBuiltin<NAME>s` / `kBuiltin<NAME>Count`.
+file(GLOB files "${DIR}/*.json")
+list(SORT files)
+set(body "// Generated from ${DIR}/*.json by cmake/EmbedFiles.cmake. Do not edit.\n#include <cstddef>\n#include <utility>\nnamespace dg {\nextern const std::pair<const char*, const char*> kBuiltin${NAME}s[];\nextern const size_t kBuiltin${NAME}Count;\nconst std::pair<const char*, const char*> kBuiltin${NAME}s[] = {\n")
+set(count 0)
+foreach(f ${files})
+  get_filename_component(name "${f}" NAME)
+  file(READ "${f}" text)
+  string(APPEND body "  {\"${name}\", R\"dgembed(${text})dgembed\"},\n")
+  math(EXPR count "${count} + 1")
+endforeach()
+string(APPEND body "};\nconst size_t kBuiltin${NAME}Count = ${count};\n}  // namespace dg\n")
+file(WRITE "${OUT}.tmp" "${body}")
+file(RENAME "${OUT}.tmp" "${OUT}")

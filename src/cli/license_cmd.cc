@@ -1,0 +1,52 @@
+#include <iostream>
+
+#include "cli/commands.h"
+#include "license/knowledge_base.h"
+
+namespace dg::cli {
+
+void RegisterLicense(CLI::App& app, Dispatch& d) {
+  CLI::App* lic = app.add_subcommand("license", "The license and terms knowledge base");
+  lic->require_subcommand(1);
+  auto dir = std::make_shared<std::string>();
+  auto as_json = std::make_shared<bool>(false);
+  auto id = std::make_shared<std::string>();
+
+  CLI::App* list = lic->add_subcommand("list", "List known licenses and service terms");
+  list->add_option("--licenses", *dir, "Read profiles from this directory instead of the built-in ones");
+  list->add_flag("--json", *as_json, "JSON array of {id, name, kind, provider, version, verified}");
+  list->callback([&d, dir, as_json] {
+    d.handler = [dir, as_json]() -> Status {
+      auto kb = dir->empty() ? KnowledgeBase::Builtin() : KnowledgeBase::LoadDirectory(*dir);
+      if (!kb.ok()) return kb.status();
+      nlohmann::json out = nlohmann::json::array();
+      for (const auto& p : (*kb)->profiles()) {
+        if (*as_json) {
+          out.push_back({{"id", p.id}, {"name", p.name}, {"kind", p.kind}, {"provider", p.provider},
+                         {"version", p.version}, {"verified", p.verified}});
+        } else {
+          std::printf("%-48s %-15s %-16s %s%s\n", p.id.c_str(), p.kind.c_str(), p.provider.c_str(), p.name.c_str(),
+                      p.verified ? "" : "  [partly unverified]");
+        }
+      }
+      if (*as_json) std::cout << out.dump(2) << "\n";
+      return Status::Ok();
+    };
+  });
+
+  CLI::App* show = lic->add_subcommand("show", "Show one profile (by id, alias or Hugging Face license name)");
+  show->add_option("id", *id, "License id or alias")->required();
+  show->add_option("--licenses", *dir, "Read profiles from this directory instead of the built-in ones");
+  show->callback([&d, dir, id] {
+    d.handler = [dir, id]() -> Status {
+      auto kb = dir->empty() ? KnowledgeBase::Builtin() : KnowledgeBase::LoadDirectory(*dir);
+      if (!kb.ok()) return kb.status();
+      const LicenseProfile* p = (*kb)->Find(*id);
+      if (p == nullptr) return Status::InvalidInput("no license or terms profile named \"" + *id + "\" (see `distillgate license list`)");
+      std::cout << p->doc.dump(2) << "\n";
+      return Status::Ok();
+    };
+  });
+}
+
+}  // namespace dg::cli

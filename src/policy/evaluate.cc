@@ -1,0 +1,421 @@
+#include "policy/evaluate.h"
+
+#include <algorithm>
+#include <cctype>
+#include <ctime>
+
+#include "license/spdx.h"
+
+namespace dg {
+namespace {
+
+using json = nlohmann::json;
+
+std::string Lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return s;
+}
+
+bool ContainsCi(const std::vector<std::string>& v, const std::string& x) {
+  const std::string lx = Lower(x);
+  return std::any_of(v.begin(), v.end(), [&lx](const std::string& s) { return Lower(s) == lx; });
+}
+
+int Rank(const std::string& severity) {
+  if (severity == "deny") return 3;
+  if (severity == "review") return 2;
+  if (severity == "warning") return 1;
+  return 0;
+}
+
+// One source of terms: a teacher, the student's base model, a dataset, or the
+// model that generated a dataset.
+struct Source {
+  std::string role;  // teacher | base_model | dataset | generator
+  std::string subject;
+  std::string license_expr;
+  std::string provider;
+  bool multimodal = false;
+};
+
+struct Outcome {
+  std::vector<Finding> findings;
+  std::vector<Obligation> obligations;
+  std::set<std::string> student_licenses;
+  std::map<std::string, std::string> profiles;
+  bool unverified = false;
+  int Worst() const {
+    int w = 0;
+    for (const auto& f : findings) w = std::max(w, Rank(f.severity));
+    return w;
+  }
+};
+
+class Evaluator {
+ public:
+  Evaluator(const Job& job, const Policy& policy, const KnowledgeBase& kb) : job_(job), policy_(policy), kb_(kb) {}
+
+  // Evaluates every alternative of the source's SPDX expression and keeps
+  // the most favourable one (OR lets the licensee choose).
+  StatusOr<Outcome> EvaluateSource(const Source& src) {
+    auto alts = ParseSpdxExpression(src.license_expr);
+    if (!alts.ok()) return alts.status().WithContext(src.subject);
+    Outcome best;
+    bool have = false;
+    for (const auto& alt : *alts) {
+      Outcome o;
+      for (const auto& id : alt.licenses) EvaluateLicense(src, id, &o);
+      const bool better = !have || o.Worst() < best.Worst() ||
+                          (o.Worst() == best.Worst() && o.obligations.size() < best.obligations.size());
+      if (better) {
+        best = std::move(o);
+        have = true;
+      }
+    }
+    return best;
+  }
+
+ private:
+  bool Distributed() const { return job_.use.distribution != "internal"; }
+  bool OutputsRole(const Source& s) const { return s.role == "teacher" || s.role == "generator"; }
+
+  void Add(Outcome* o, const Source& src, const std::string& license, const std::string& rule,
+           const std::string& severity, const json* term, const std::string& message, const std::string& fix) {
+    Finding f;
+    f.rule = rule;
+    f.severity = severity;
+    f.subject = src.subject;
+    f.license = license;
+    f.clause = term != nullptr && term->contains("citation") ? (*term)["citation"] : json();
+    f.message = message;
+    f.fix = fix;
+    o->findings.push_back(std::move(f));
+  }
+
+  void Oblige(Outcome* o, const Source& src, const std::string& license, const std::string& kind,
+              const std::string& text, const json* term, const std::string& status = "to_do") {
+    Obligation ob;
+    ob.kind = kind;
+    ob.text = text;
+    ob.subject = src.subject;
+    ob.license = license;
+    ob.status = status;
+    ob.clause = term != nullptr && term->contains("citation") ? (*term)["citation"] : json();
+    o->obligations.push_back(std::move(ob));
+  }
+
+  // True when the student's base model carries one of `ids`.
+  bool BaseCarries(const json& ids) const {
+    if (!job_.student.base_model) return false;
+    auto alts = ParseSpdxExpression(job_.student.base_model->license);
+    if (!alts.ok()) return false;
+    for (const auto& a : *alts) {
+      for (const auto& l : a.licenses) {
+        const LicenseProfile* p = kb_.Find(l);
+        const std::string id = p ? p->id : l;
+        for (const auto& want : ids) {
+          if (want.get<std::string>() == id) return true;
+        }
+      }
+    }
+    return false;
+  }
+
+  bool Competing(const LicenseProfile& p) const {
+    return ContainsCi(policy_.competing_categories, job_.use.product_category) ||
+           ContainsCi(job_.use.competes_with, p.provider);
+  }
+
+  void EvaluateLicense(const Source& src, const std::string& name, Outcome* o) {
+    const LicenseProfile* p = kb_.Find(name);
+    if (p == nullptr) {
+      const bool deny = policy_.unknown_license == "deny";
+      Add(o, src, name, "unknown-license", deny ? "deny" : "review", nullptr,
+          "license \"" + name + "\" is not in the knowledge base; its terms are unknown",
+          "identify the license (distillgate license list) and declare its id, or add a profile under policies/licenses/");
+      return;
+    }
+    o->profiles[p->id] = p->sha256;
+    const std::string id = p->id;
+    if (!p->verified) {
+      o->unverified = true;
+      Add(o, src, id, "unverified-profile", "warning", p->Term("output_use"),
+          p->name + ": some facts in this profile rest on unverified or secondary sources",
+          "confirm the clauses against the licensor's text before relying on this verdict");
+    }
+    if (ContainsCi(policy_.denied_licenses, id)) {
+      Add(o, src, id, "policy-denied-license", "deny", p->Term("output_use"), "the policy denies " + id, "remove this source");
+    }
+    if (!policy_.allowed_licenses.empty() && !ContainsCi(policy_.allowed_licenses, id)) {
+      Add(o, src, id, "policy-license-not-allowed", "deny", p->Term("output_use"),
+          id + " is not on the policy's list of allowed licenses", "remove this source or extend the policy");
+    }
+    // Use restrictions that bind running or deriving from the model.
+    const json* commercial = p->Term("commercial_use");
+    if (commercial && !(*commercial)["value"].get<bool>()) {
+      if (job_.use.commercial) {
+        Add(o, src, id, "non-commercial-license", "deny", commercial, p->name + " does not permit commercial use",
+            "use this source only for non-commercial work, or obtain a commercial license from " + p->provider);
+      } else if (!policy_.accept_non_commercial) {
+        Add(o, src, id, "policy-non-commercial", "deny", commercial, "the policy does not accept non-commercial sources",
+            "remove this source");
+      }
+    }
+    const json* research = p->Term("research_only");
+    if (research && (*research)["value"].get<bool>()) {
+      if (job_.use.commercial || job_.use.purpose == "production") {
+        Add(o, src, id, "research-only-license", "deny", research,
+            p->name + " permits research use only; this job is " + (job_.use.commercial ? "commercial" : "for production"),
+            "run the job for research only, or obtain a separate license from " + p->provider);
+      } else if (!policy_.accept_research_only) {
+        Add(o, src, id, "policy-research-only", "deny", research, "the policy does not accept research-only sources",
+            "remove this source");
+      }
+    }
+    const json* mau = p->Term("mau_limit");
+    if (mau && job_.use.expected_mau && *job_.use.expected_mau > (*mau)["value"].get<int64_t>() &&
+        (!mau->value("commercial_only", false) || job_.use.commercial)) {
+      Add(o, src, id, "mau-limit", "deny", mau,
+          "expected monthly active users (" + std::to_string(*job_.use.expected_mau) + ") exceed the license's limit of " +
+              std::to_string((*mau)["value"].get<int64_t>()),
+          "request a license from " + p->provider + " before distilling for this product");
+    }
+    if (const json* geo = p->Term("geographic")) {
+      for (const auto& g : (*geo)["value"]) {
+        const std::string region = g["region"];
+        const bool scope_hit = g["scope"] == "all" || src.multimodal;
+        if (scope_hit && ContainsCi(job_.use.jurisdictions, region)) {
+          Add(o, src, id, "geographic-restriction", "deny", geo,
+              p->name + " grants no rights to " + (g["scope"] == "all" ? "licensees" : "multimodal models for licensees") +
+                  " in " + region,
+              "run the job from an entity outside " + region + ", or choose another source");
+        }
+      }
+    }
+    if (OutputsRole(src)) EvaluateOutputUse(src, *p, o);
+    if (src.role == "base_model") EvaluateWeights(src, *p, o);
+    if (src.role == "dataset") EvaluateData(src, *p, o);
+  }
+
+  void EvaluateOutputUse(const Source& src, const LicenseProfile& p, Outcome* o) {
+    const std::string& id = p.id;
+    const json* out = p.Term("output_use");
+    const std::string use = (*out)["value"];
+    if (use == "forbidden") {
+      const bool base_exempt = out->contains("except_student_base") && BaseCarries((*out)["except_student_base"]);
+      const bool non_llm_ok = out->value("non_llm_students_allowed", false) && job_.student.model_type != "llm";
+      if (!base_exempt && !non_llm_ok) {
+        Add(o, src, id, "outputs-may-not-train-models", "deny", out,
+            p.name + " forbids using its outputs to train or improve this student",
+            base_exempt ? "" : "drop this teacher, or (where the terms allow it) build the student on the teacher's own model family");
+      }
+    } else if (use == "ambiguous") {
+      Add(o, src, id, "output-use-ambiguous", "review", out,
+          p.name + ": whether outputs may train another model is not settled" +
+              (out->contains("condition") ? " (" + (*out)["condition"].get<std::string>() + ")" : std::string()),
+          "have counsel review this source, then record a waiver with the approval");
+    }
+    const json* comp = p.Term("competing_models");
+    if (comp && Competing(p)) {
+      const std::string v = (*comp)["value"];
+      const bool exception = comp->value("permitted_exception", "") == "internal_classifier" &&
+                             job_.student.model_type == "classifier" && !Distributed();
+      if (v == "forbidden" && !exception) {
+        Add(o, src, id, "competing-model-ban", "deny", comp,
+            p.name + " forbids using outputs to develop models that compete with " + p.provider + " (this student is a " +
+                (job_.use.product_category.empty() ? std::string("competing product") : job_.use.product_category) + ")",
+            "do not use " + p.provider + " outputs for this student");
+      } else if (v == "ambiguous") {
+        Add(o, src, id, "competing-use-ambiguous", "review", comp, p.name + ": competing use is not settled",
+            "have counsel review this source");
+      }
+    }
+    const json* deriv = p.Term("student_is_derivative");
+    const std::string dv = deriv ? (*deriv)["value"].get<std::string>() : "no";
+    if (dv == "yes") {
+      const json* inh = p.Term("inherits");
+      const std::string lic = inh ? (*inh)["value"].get<std::string>() : id;
+      o->student_licenses.insert(lic);
+      Oblige(o, src, id, "inherit_license",
+             "the student is a derivative under " + p.name + ": distribute it only under terms that carry " + lic, deriv);
+      AddDistributionDuties(src, p, o);
+    } else if (dv == "ambiguous") {
+      Add(o, src, id, "derivative-status-ambiguous", "warning", deriv,
+          p.name + ": whether a student trained on its outputs is a derivative is not settled",
+          "treat the student as carrying " + id + "'s terms if in doubt");
+    }
+    // Naming and display duties triggered by outputs.
+    AddNamingDuties(src, p, o, /*outputs=*/true);
+  }
+
+  void EvaluateWeights(const Source& src, const LicenseProfile& p, Outcome* o) {
+    const json* inh = p.Term("inherits");
+    const std::string lic = inh ? (*inh)["value"].get<std::string>() : p.id;
+    o->student_licenses.insert(lic);
+    if (inh) Oblige(o, src, p.id, "inherit_license", "the student's weights derive from " + p.name + ": they carry " + lic, inh);
+    AddDistributionDuties(src, p, o);
+    AddNamingDuties(src, p, o, /*outputs=*/false);
+  }
+
+  void EvaluateData(const Source& src, const LicenseProfile& p, Outcome* o) {
+    if (const json* attr = p.Term("attribution"); attr && Distributed()) {
+      Oblige(o, src, p.id, "attribution", (*attr)["value"], attr);
+    }
+    if (const json* sa = p.Term("share_alike"); sa && (*sa)["value"].get<bool>()) {
+      Add(o, src, p.id, "share-alike-data", "warning", sa,
+          p.name + ": if the trained model is Adapted Material it must be shared under the same terms",
+          "record counsel's view on whether the model is Adapted Material");
+    }
+  }
+
+  // Notice file, license copy and use-policy pass-through, when distributed.
+  void AddDistributionDuties(const Source& src, const LicenseProfile& p, Outcome* o) {
+    if (!Distributed()) return;
+    if (const json* n = p.Term("notice")) Oblige(o, src, p.id, "notice", "ship a Notice file containing: " + (*n)["value"].get<std::string>(), n);
+    if (const json* a = p.Term("attribution")) Oblige(o, src, p.id, "attribution", (*a)["value"], a);
+    if (const json* c = p.Term("license_copy"); c && (*c)["value"].get<bool>()) {
+      Oblige(o, src, p.id, "license_copy", "give recipients a copy of " + p.name, c);
+    }
+    if (const json* u = p.Term("use_policy"); u && u->value("passthrough", false)) {
+      Oblige(o, src, p.id, "use_policy",
+             "pass the use restrictions (" + (*u)["value"].get<std::string>() + ") on as an enforceable term to recipients", u);
+    }
+  }
+
+  void AddNamingDuties(const Source& src, const LicenseProfile& p, Outcome* o, bool outputs) {
+    if (!Distributed()) return;
+    auto triggered = [outputs](const json& term) { return !outputs || term.value("trigger", "") == "materials_or_outputs"; };
+    if (const json* np = p.Term("name_prefix"); np && triggered(*np)) {
+      const std::string prefix = (*np)["value"];
+      const bool met = job_.student.name.compare(0, prefix.size(), prefix) == 0;
+      Oblige(o, src, p.id, "name_prefix", "the student's name must begin with \"" + prefix + "\"", np, met ? "met" : "unmet");
+      if (!met) {
+        Add(o, src, p.id, "name-prefix", "deny", np,
+            "the student \"" + job_.student.name + "\" is distributed but its name does not begin with \"" + prefix +
+                "\" as " + p.name + " requires",
+            "rename the student to \"" + prefix + "-" + job_.student.name + "\" (or another name beginning with \"" + prefix + "\")");
+      }
+    }
+    if (const json* d = p.Term("display"); d && triggered(*d)) {
+      Oblige(o, src, p.id, "display",
+             "prominently display \"" + (*d)["value"].get<std::string>() + "\" on a related website, user interface or product documentation", d);
+    }
+  }
+
+  const Job& job_;
+  const Policy& policy_;
+  const KnowledgeBase& kb_;
+};
+
+}  // namespace
+
+const char* VerdictName(Verdict v) {
+  switch (v) {
+    case Verdict::kAllow: return "allow";
+    case Verdict::kAllowWithObligations: return "allow_with_obligations";
+    case Verdict::kNeedsReview: return "needs_review";
+    case Verdict::kDeny: return "deny";
+  }
+  return "deny";
+}
+
+int Decision::ExitCode() const {
+  if (mode != "enforce") return 0;
+  switch (verdict) {
+    case Verdict::kAllow:
+    case Verdict::kAllowWithObligations: return 0;
+    case Verdict::kDeny: return 1;
+    case Verdict::kNeedsReview: return 4;
+  }
+  return 1;
+}
+
+std::string TodayUtc() {
+  std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&now, &tm);
+  char buf[16];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d", &tm);
+  return buf;
+}
+
+StatusOr<Decision> Evaluate(const Job& job, const Policy& policy, const KnowledgeBase& kb, const std::string& today) {
+  Evaluator ev(job, policy, kb);
+  std::vector<Source> sources;
+  for (const auto& t : job.teachers) {
+    sources.push_back({"teacher", "teacher:" + t.id, t.license, t.provider, t.multimodal});
+  }
+  if (job.student.base_model) {
+    sources.push_back({"base_model", "base_model", job.student.base_model->license, "", job.student.base_model->multimodal});
+  }
+  for (const auto& d : job.datasets) {
+    sources.push_back({"dataset", "dataset:" + d.id, d.license, "", false});
+    if (d.generated_by) {
+      sources.push_back({"generator", "generator:" + d.id, d.generated_by->license, "", d.generated_by->multimodal});
+    }
+  }
+  Decision dec;
+  dec.mode = policy.mode;
+  dec.job_sha256 = job.sha256;
+  dec.policy_sha256 = policy.sha256;
+  for (const auto& s : sources) {
+    DG_ASSIGN_OR_RETURN(Outcome o, ev.EvaluateSource(s));
+    dec.findings.insert(dec.findings.end(), o.findings.begin(), o.findings.end());
+    dec.obligations.insert(dec.obligations.end(), o.obligations.begin(), o.obligations.end());
+    dec.student_licenses.insert(o.student_licenses.begin(), o.student_licenses.end());
+    dec.profiles.insert(o.profiles.begin(), o.profiles.end());
+    dec.rests_on_unverified |= o.unverified;
+  }
+  // Waivers: recorded on the finding; expired ones are not applied.
+  for (auto& f : dec.findings) {
+    for (const auto& w : policy.waivers) {
+      if (w.rule != f.rule || w.subject != f.subject) continue;
+      if (w.expires < today) {
+        f.message += " (waiver by " + w.approver + " expired on " + w.expires + ")";
+        continue;
+      }
+      f.waived = true;
+      f.waiver = w.reason + " (" + w.approver + ", until " + w.expires + ")";
+    }
+  }
+  // Deterministic order, independent of the order of teachers and datasets.
+  std::sort(dec.findings.begin(), dec.findings.end(), [](const Finding& a, const Finding& b) {
+    return std::tie(a.subject, a.rule, a.license, a.message) < std::tie(b.subject, b.rule, b.license, b.message);
+  });
+  std::sort(dec.obligations.begin(), dec.obligations.end(), [](const Obligation& a, const Obligation& b) {
+    return std::tie(a.kind, a.text, a.subject, a.license) < std::tie(b.kind, b.text, b.subject, b.license);
+  });
+  int worst = 0;
+  for (const auto& f : dec.findings) {
+    if (!f.waived) worst = std::max(worst, Rank(f.severity));
+  }
+  if (worst >= 3) dec.verdict = Verdict::kDeny;
+  else if (worst == 2) dec.verdict = Verdict::kNeedsReview;
+  else if (!dec.obligations.empty()) dec.verdict = Verdict::kAllowWithObligations;
+  else dec.verdict = Verdict::kAllow;
+  return dec;
+}
+
+json ToJson(const Decision& d) {
+  json findings = json::array(), obligations = json::array();
+  for (const auto& f : d.findings) {
+    json j = {{"rule", f.rule}, {"severity", f.severity}, {"subject", f.subject}, {"license", f.license},
+              {"clause", f.clause}, {"message", f.message}, {"fix", f.fix}, {"waived", f.waived}};
+    if (f.waived) j["waiver"] = f.waiver;
+    findings.push_back(j);
+  }
+  for (const auto& o : d.obligations) {
+    obligations.push_back({{"kind", o.kind}, {"text", o.text}, {"subject", o.subject}, {"license", o.license},
+                           {"status", o.status}, {"clause", o.clause}});
+  }
+  return {{"verdict", VerdictName(d.verdict)},
+          {"mode", d.mode},
+          {"enforced", d.mode == "enforce"},
+          {"rests_on_unverified_facts", d.rests_on_unverified},
+          {"findings", findings},
+          {"obligations", obligations},
+          {"student_licenses", d.student_licenses},
+          {"inputs", {{"job_sha256", d.job_sha256}, {"policy_sha256", d.policy_sha256}, {"profiles", d.profiles}}}};
+}
+
+}  // namespace dg

@@ -1,0 +1,66 @@
+// Deterministic evaluation of a job against the knowledge base and a policy.
+// Every finding cites the clause of the profile it rests on.
+#ifndef DISTILLGATE_POLICY_EVALUATE_H_
+#define DISTILLGATE_POLICY_EVALUATE_H_
+
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "core/status.h"
+#include "license/knowledge_base.h"
+#include "policy/job.h"
+#include "policy/policy.h"
+
+namespace dg {
+
+enum class Verdict { kAllow, kAllowWithObligations, kNeedsReview, kDeny };
+const char* VerdictName(Verdict v);
+
+struct Finding {
+  std::string rule;      // e.g. outputs-may-not-train-models
+  std::string severity;  // deny | review | warning
+  std::string subject;   // teacher:<id> | base_model | dataset:<id> | generator:<dataset id>
+  std::string license;   // profile id, or the unknown name
+  nlohmann::json clause; // {section, quote, source[, verified]} or null
+  std::string message, fix;
+  bool waived = false;
+  std::string waiver;    // "reason (approver, until date)" when waived
+};
+
+struct Obligation {
+  std::string kind;     // name_prefix | display | notice | license_copy | inherit_license | use_policy | attribution
+  std::string text;
+  std::string subject, license;
+  std::string status;   // met | unmet | to_do
+  nlohmann::json clause;
+};
+
+struct Decision {
+  Verdict verdict = Verdict::kAllow;
+  std::string mode;
+  std::vector<Finding> findings;
+  std::vector<Obligation> obligations;
+  std::set<std::string> student_licenses;       // licenses the student must carry
+  std::map<std::string, std::string> profiles;  // profile id → sha256 used
+  bool rests_on_unverified = false;
+  std::string job_sha256, policy_sha256;
+
+  // Exit code of `distillgate check`: 0 allowed, 1 denied, 4 needs review
+  // (always 0 outside enforce mode).
+  int ExitCode() const;
+};
+
+// `today` (YYYY-MM-DD) decides which waivers are still valid. Fails only on
+// malformed license expressions in the job (InvalidInput).
+StatusOr<Decision> Evaluate(const Job& job, const Policy& policy, const KnowledgeBase& kb, const std::string& today);
+
+nlohmann::json ToJson(const Decision& d);
+std::string TodayUtc();
+
+}  // namespace dg
+
+#endif  // DISTILLGATE_POLICY_EVALUATE_H_

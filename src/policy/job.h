@@ -1,0 +1,60 @@
+// A distillation job (schemas/job.schema.json): teachers, datasets, the
+// student and its intended use.
+#ifndef DISTILLGATE_POLICY_JOB_H_
+#define DISTILLGATE_POLICY_JOB_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "core/status.h"
+
+namespace dg {
+
+struct JobTeacher {
+  std::string id, kind, license, provider, model, model_file, model_card;
+  bool multimodal = false;
+};
+
+struct JobModelRef {  // a dataset's generator or the student's base model
+  std::string name, license;
+  bool multimodal = false;
+};
+
+struct JobDataset {
+  std::string id, path, license;
+  std::optional<JobModelRef> generated_by;
+};
+
+struct JobStudent {
+  std::string name, model_type, architecture;
+  std::optional<JobModelRef> base_model;
+};
+
+struct JobUse {
+  bool commercial = false;
+  std::string distribution, purpose, product_category;
+  std::optional<int64_t> expected_mau;
+  std::vector<std::string> jurisdictions, competes_with;
+};
+
+struct Job {
+  std::string name;
+  std::vector<JobTeacher> teachers;
+  std::vector<JobDataset> datasets;
+  JobStudent student;
+  JobUse use;
+  nlohmann::json doc;   // as validated
+  std::string sha256;   // of the RFC 8785 canonical form
+};
+
+// Validates against the job schema; errors name `where` and the JSON pointer.
+StatusOr<Job> ParseJob(const nlohmann::json& doc, const std::string& where);
+StatusOr<Job> LoadJob(const std::string& path);
+
+}  // namespace dg
+
+#endif  // DISTILLGATE_POLICY_JOB_H_

@@ -1,0 +1,69 @@
+#include "policy/policy.h"
+
+#include "core/canonical_json.h"
+#include "core/encoding.h"
+#include "core/file_util.h"
+#include "core/hash.h"
+#include "core/json_schema.h"
+
+namespace dg {
+namespace {
+
+// The default policy, kept in one place: policies/default-policy.json is
+// generated from nothing else, and a test checks the two agree.
+constexpr const char* kDefaultPolicy = R"({
+  "mode": "enforce",
+  "allowed_licenses": [],
+  "denied_licenses": [],
+  "accept_research_only": true,
+  "accept_non_commercial": true,
+  "unknown_license": "needs_review",
+  "competing": {"product_categories": ["general_assistant", "chatbot", "foundation_model", "llm_api", "code_assistant"]},
+  "waivers": []
+})";
+
+std::vector<std::string> Strings(const nlohmann::json& j, const char* key) {
+  std::vector<std::string> out;
+  if (j.contains(key)) {
+    for (const auto& s : j[key]) out.push_back(s);
+  }
+  return out;
+}
+
+}  // namespace
+
+StatusOr<Policy> ParsePolicy(const nlohmann::json& doc, const std::string& where) {
+  DG_ASSIGN_OR_RETURN(auto schema, JsonSchema::Builtin("policy.schema.json"));
+  DG_RETURN_IF_ERROR(schema->Validate(doc, where));
+  Policy p;
+  p.doc = doc;
+  p.mode = doc["mode"];
+  p.allowed_licenses = Strings(doc, "allowed_licenses");
+  p.denied_licenses = Strings(doc, "denied_licenses");
+  p.accept_research_only = doc.value("accept_research_only", true);
+  p.accept_non_commercial = doc.value("accept_non_commercial", true);
+  p.unknown_license = doc.value("unknown_license", "needs_review");
+  if (doc.contains("competing")) p.competing_categories = Strings(doc["competing"], "product_categories");
+  if (doc.contains("waivers")) {
+    for (const auto& w : doc["waivers"]) {
+      p.waivers.push_back({w["rule"], w["subject"], w["reason"], w["approver"], w["expires"]});
+    }
+  }
+  auto canon = Canonicalize(doc);
+  if (!canon.ok()) return canon.status().WithContext(where);
+  p.sha256 = HexEncode(Sha256(*canon));
+  return p;
+}
+
+StatusOr<Policy> LoadPolicy(const std::string& path) {
+  DG_ASSIGN_OR_RETURN(std::string text, ReadFile(path));
+  DG_ASSIGN_OR_RETURN(nlohmann::json doc, ParseJsonStrict(text, path));
+  return ParsePolicy(doc, path);
+}
+
+StatusOr<Policy> DefaultPolicy() {
+  DG_ASSIGN_OR_RETURN(nlohmann::json doc, ParseJsonStrict(kDefaultPolicy, "built-in default policy"));
+  return ParsePolicy(doc, "built-in default policy");
+}
+
+}  // namespace dg
