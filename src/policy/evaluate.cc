@@ -207,7 +207,7 @@ class Evaluator {
       if (!base_exempt && !non_llm_ok) {
         Add(o, src, id, "outputs-may-not-train-models", "deny", out,
             p.name + " forbids using its outputs to train or improve this student",
-            base_exempt ? "" : "drop this teacher, or (where the terms allow it) build the student on the teacher's own model family");
+            "drop this source, or (where the terms allow it) build the student on the source's own model family");
       }
     } else if (use == "ambiguous") {
       Add(o, src, id, "output-use-ambiguous", "review", out,

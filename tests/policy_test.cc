@@ -1,0 +1,263 @@
+// License knowledge base and policy evaluation: the public scenario suite
+// (tests/scenarios/*), properties of the evaluator, SPDX expressions and
+// malformed inputs.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <random>
+
+#include "core/canonical_json.h"
+#include "core/file_util.h"
+#include "license/knowledge_base.h"
+#include "license/spdx.h"
+#include "policy/evaluate.h"
+#include "test_util.h"
+
+namespace dg {
+namespace {
+
+using nlohmann::json;
+
+const KnowledgeBase& Kb() { return **KnowledgeBase::Builtin(); }
+
+std::vector<std::string> ScenarioDirs() {
+  std::vector<std::string> out;
+  for (const auto& e : std::filesystem::directory_iterator(std::string(DG_SOURCE_DIR) + "/tests/scenarios")) {
+    if (e.is_directory()) out.push_back(e.path().string());
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+Policy PolicyFor(const std::string& dir) {
+  const std::string p = dir + "/policy.json";
+  return FileExists(p) ? *LoadPolicy(p) : *DefaultPolicy();
+}
+
+class Scenario : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(Scenario, MatchesExpectedDecision) {
+  const std::string dir = GetParam();
+  auto job = LoadJob(dir + "/job.json");
+  ASSERT_TRUE(job.ok()) << job.status().ToString();
+  json expected = json::parse(testing::ReadAll(dir + "/expected.json"));
+  auto dec = Evaluate(*job, PolicyFor(dir), Kb(), "2026-11-29");
+  ASSERT_TRUE(dec.ok()) << dec.status().ToString();
+  json got = ToJson(*dec);
+  SCOPED_TRACE(expected.value("description", "") + "\n" + got.dump(2));
+  EXPECT_EQ(got["verdict"], expected["verdict"]);
+  std::vector<std::string> rules, kinds;
+  for (const auto& f : got["findings"]) {
+    if (!f["waived"].get<bool>()) rules.push_back(f["rule"]);
+  }
+  for (const auto& o : got["obligations"]) kinds.push_back(o["kind"]);
+  for (const auto& r : expected["rules"]) {
+    EXPECT_NE(std::find(rules.begin(), rules.end(), r.get<std::string>()), rules.end()) << "missing finding " << r;
+  }
+  for (const auto& r : expected.value("absent_rules", json::array())) {
+    EXPECT_EQ(std::find(rules.begin(), rules.end(), r.get<std::string>()), rules.end()) << "unexpected finding " << r;
+  }
+  for (const auto& k : expected["obligations"]) {
+    EXPECT_NE(std::find(kinds.begin(), kinds.end(), k.get<std::string>()), kinds.end()) << "missing obligation " << k;
+  }
+  if (expected.contains("student_licenses")) EXPECT_EQ(got["student_licenses"], expected["student_licenses"]);
+  if (expected.contains("exit_code")) EXPECT_EQ(dec->ExitCode(), expected["exit_code"].get<int>());
+}
+
+INSTANTIATE_TEST_SUITE_P(Public, Scenario, ::testing::ValuesIn(ScenarioDirs()), [](const auto& info) {
+  std::string name = std::filesystem::path(info.param).filename().string();
+  std::replace_if(name.begin(), name.end(), [](char c) { return !std::isalnum(static_cast<unsigned char>(c)); }, '_');
+  return name;
+});
+
+TEST(Scenarios, ThereAreAtLeast25) { EXPECT_GE(ScenarioDirs().size(), 25u); }
+
+TEST(Scenarios, CliCheckExitCodesFollowVerdicts) {
+  for (const auto& dir : ScenarioDirs()) {
+    json expected = json::parse(testing::ReadAll(dir + "/expected.json"));
+    std::vector<std::string> args = {"check", "--job", dir + "/job.json", "--json"};
+    if (FileExists(dir + "/policy.json")) {
+      args.push_back("--policy");
+      args.push_back(dir + "/policy.json");
+    }
+    auto r = testing::RunCli(args);
+    const std::string v = expected["verdict"];
+    int want = expected.contains("exit_code") ? expected["exit_code"].get<int>()
+               : v == "deny"                  ? 1
+               : v == "needs_review"          ? 4
+                                              : 0;
+    EXPECT_EQ(r.exit_code, want) << dir << "\n" << r.err;
+    auto j = json::parse(r.out, nullptr, false);
+    ASSERT_FALSE(j.is_discarded()) << dir << ": " << r.out;
+    EXPECT_EQ(j["verdict"], expected["verdict"]) << dir;
+  }
+}
+
+// Every finding cites a clause that exists, verbatim, in its profile.
+TEST(Properties, EveryFindingCitesItsProfile) {
+  for (const auto& dir : ScenarioDirs()) {
+    auto dec = *Evaluate(*LoadJob(dir + "/job.json"), PolicyFor(dir), Kb(), "2026-11-29");
+    for (const auto& f : dec.findings) {
+      const LicenseProfile* p = Kb().Find(f.license);
+      if (f.rule == "unknown-license") {
+        EXPECT_EQ(p, nullptr);
+        continue;
+      }
+      ASSERT_NE(p, nullptr) << f.license;
+      ASSERT_TRUE(f.clause.is_object()) << dir << " " << f.rule;
+      bool found = false;
+      for (const auto& [name, term] : p->doc["terms"].items()) {
+        if (term["citation"] == f.clause) found = true;
+      }
+      EXPECT_TRUE(found) << dir << ": " << f.rule << " cites a clause not in " << p->id;
+    }
+  }
+}
+
+int Strictness(Verdict v) {
+  switch (v) {
+    case Verdict::kAllow: return 0;
+    case Verdict::kAllowWithObligations: return 1;
+    case Verdict::kNeedsReview: return 2;
+    case Verdict::kDeny: return 3;
+  }
+  return 3;
+}
+
+// Adding a teacher or dataset never makes a verdict more permissive, and the
+// order of teachers never changes it.
+TEST(Properties, MonotoneAndOrderInvariant) {
+  std::vector<json> jobs;
+  for (const auto& dir : ScenarioDirs()) jobs.push_back(json::parse(testing::ReadAll(dir + "/job.json")));
+  const Policy policy = *DefaultPolicy();
+  std::mt19937 rng(3);
+  for (size_t i = 0; i < jobs.size(); ++i) {
+    const auto base = *Evaluate(*ParseJob(jobs[i], "a"), policy, Kb(), "2026-11-29");
+    for (size_t k = 0; k < jobs.size(); ++k) {
+      json more = jobs[i];
+      for (const auto& t : jobs[k]["teachers"]) {
+        json t2 = t;
+        t2["id"] = t["id"].get<std::string>() + "-extra";
+        more["teachers"].push_back(t2);
+      }
+      if (jobs[k].contains("datasets")) {
+        for (const auto& d : jobs[k]["datasets"]) {
+          json d2 = d;
+          d2["id"] = d["id"].get<std::string>() + "-extra";
+          more["datasets"].push_back(d2);
+        }
+      }
+      const auto bigger = *Evaluate(*ParseJob(more, "b"), policy, Kb(), "2026-11-29");
+      EXPECT_GE(Strictness(bigger.verdict), Strictness(base.verdict)) << i << " + " << k;
+      json shuffled = more;
+      std::shuffle(shuffled["teachers"].begin(), shuffled["teachers"].end(), rng);
+      const auto again = *Evaluate(*ParseJob(shuffled, "c"), policy, Kb(), "2026-11-29");
+      EXPECT_EQ(ToJson(again)["verdict"], ToJson(bigger)["verdict"]);
+      EXPECT_EQ(ToJson(again)["findings"], ToJson(bigger)["findings"]);
+      EXPECT_EQ(ToJson(again)["obligations"], ToJson(bigger)["obligations"]);
+    }
+  }
+}
+
+TEST(Spdx, ExpressionsExpandToAlternatives) {
+  auto a = *ParseSpdxExpression("MIT");
+  ASSERT_EQ(a.size(), 1u);
+  EXPECT_EQ(a[0].licenses, std::vector<std::string>{"MIT"});
+  a = *ParseSpdxExpression("(MIT OR Apache-2.0) AND LicenseRef-Llama-3.1-Community");
+  ASSERT_EQ(a.size(), 2u);
+  EXPECT_EQ(a[0].licenses, (std::vector<std::string>{"MIT", "LicenseRef-Llama-3.1-Community"}));
+  EXPECT_EQ(a[1].licenses, (std::vector<std::string>{"Apache-2.0", "LicenseRef-Llama-3.1-Community"}));
+  a = *ParseSpdxExpression("GPL-2.0-or-later WITH Classpath-exception-2.0 OR MIT");
+  ASSERT_EQ(a.size(), 2u);
+  EXPECT_EQ(a[0].exceptions, std::vector<std::string>{"Classpath-exception-2.0"});
+  a = *ParseSpdxExpression("A OR B AND C");  // AND binds tighter
+  ASSERT_EQ(a.size(), 2u);
+  EXPECT_EQ(a[1].licenses, (std::vector<std::string>{"B", "C"}));
+  EXPECT_EQ(ParseSpdxExpression("Apache-2.0+")->at(0).licenses[0], "Apache-2.0");
+  for (const char* bad : {"", "MIT AND", "(MIT", "MIT)", "AND MIT", "MIT OR OR Apache-2.0", "MIT WITH", "M!T"}) {
+    auto r = ParseSpdxExpression(bad);
+    EXPECT_FALSE(r.ok()) << bad;
+    if (!r.ok()) EXPECT_NE(r.status().message().find("at character"), std::string::npos);
+  }
+}
+
+TEST(KnowledgeBase, ProfilesLoadAndResolveByAlias) {
+  EXPECT_GE(Kb().profiles().size(), 25u);
+  EXPECT_EQ(Kb().Find("llama3.1")->id, "LicenseRef-Llama-3.1-Community");
+  EXPECT_EQ(Kb().Find("APACHE-2.0")->id, "Apache-2.0");
+  EXPECT_EQ(Kb().Find("mrl")->id, "LicenseRef-Mistral-MRL-0.1");
+  EXPECT_EQ(Kb().Find("qwen-research")->id, "LicenseRef-Qwen-Research-2024");
+  EXPECT_EQ(Kb().Find("nope"), nullptr);
+  // The directory loader reads the same files the binary embeds.
+  auto dir = KnowledgeBase::LoadDirectory(std::string(DG_SOURCE_DIR) + "/policies/licenses");
+  ASSERT_TRUE(dir.ok()) << dir.status().ToString();
+  ASSERT_EQ((*dir)->profiles().size(), Kb().profiles().size());
+  for (size_t i = 0; i < Kb().profiles().size(); ++i) EXPECT_EQ((*dir)->profiles()[i].sha256, Kb().profiles()[i].sha256);
+  // The default policy file is the one compiled in.
+  auto file = LoadPolicy(std::string(DG_SOURCE_DIR) + "/policies/default-policy.json");
+  ASSERT_TRUE(file.ok());
+  EXPECT_EQ(file->sha256, DefaultPolicy()->sha256);
+}
+
+TEST(MalformedInputs, ProfilesPoliciesAndJobsNameFileAndPointer) {
+  testing::TempDir dir;
+  // A profile missing its citation.
+  json p = Kb().Find("MIT")->doc;
+  p["terms"]["output_use"].erase("citation");
+  testing::WriteAll(dir.File("bad.json"), p.dump());
+  auto kb = KnowledgeBase::LoadDirectory(dir.path());
+  ASSERT_FALSE(kb.ok());
+  EXPECT_EQ(kb.status().ExitCode(), 2);
+  EXPECT_NE(kb.status().message().find("bad.json"), std::string::npos);
+  EXPECT_NE(kb.status().message().find("/terms/output_use"), std::string::npos) << kb.status().message();
+
+  json job = json::parse(testing::ReadAll(ScenarioDirs()[0] + "/job.json"));
+  job["use"]["distribution"] = "everywhere";
+  job["teachers"][0].erase("license");
+  testing::WriteAll(dir.File("job.json"), job.dump());
+  auto r = testing::RunCli({"check", "--job", dir.File("job.json")});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("/use/distribution"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("/teachers/0/license"), std::string::npos) << r.err;
+
+  testing::WriteAll(dir.File("policy.json"), R"({"mode":"lenient","waivers":[{"rule":"x"}]})");
+  r = testing::RunCli({"check", "--job", ScenarioDirs()[0] + "/job.json", "--policy", dir.File("policy.json")});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("/mode"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("/waivers/0/"), std::string::npos) << r.err;
+
+  job = json::parse(testing::ReadAll(ScenarioDirs()[0] + "/job.json"));
+  job["teachers"][0]["license"] = "MIT AND (Apache-2.0";
+  testing::WriteAll(dir.File("job2.json"), job.dump());
+  r = testing::RunCli({"check", "--job", dir.File("job2.json")});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("SPDX expression"), std::string::npos) << r.err;
+
+  testing::WriteAll(dir.File("job3.json"), "{\"name\": ");
+  r = testing::RunCli({"check", "--job", dir.File("job3.json")});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("malformed JSON"), std::string::npos);
+}
+
+TEST(CheckCommand, RecordsTheDecisionInTheLedger) {
+  testing::TempDir dir;
+  ASSERT_EQ(testing::RunCli({"keys", "generate", "--out", dir.File("k"), "--name", "c.example/log"}).exit_code, 0);
+  ASSERT_EQ(testing::RunCli({"ledger", "init", "--ledger", dir.File("l.db"), "--key", dir.File("k/ledger.key"),
+                             "--origin", "c.example/log"}).exit_code, 0);
+  const std::string job = ScenarioDirs()[0] + "/job.json";  // a denied job
+  auto r = testing::RunCli({"check", "--job", job, "--ledger", dir.File("l.db"), "--key", dir.File("k/ledger.key")});
+  EXPECT_EQ(r.exit_code, 1);
+  r = testing::RunCli({"ledger", "show", "--ledger", dir.File("l.db"), "--json"});
+  ASSERT_EQ(r.exit_code, 0);
+  auto line = json::parse(r.out.substr(0, r.out.find('\n')));
+  EXPECT_EQ(line["kind"], "decision");
+  EXPECT_EQ(line["entry"]["body"]["verdict"], "deny");
+  EXPECT_EQ(line["entry"]["body"]["inputs"]["job_sha256"].get<std::string>().size(), 64u);
+  // An unwritable ledger fails closed: no decision is reported as made.
+  r = testing::RunCli({"check", "--job", job, "--ledger", dir.File("absent.db"), "--key", dir.File("k/ledger.key")});
+  EXPECT_EQ(r.exit_code, 2);
+}
+
+}  // namespace
+}  // namespace dg
