@@ -2,6 +2,7 @@
 // (tests/scenarios/*), properties of the evaluator, SPDX expressions and
 // malformed inputs.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -9,6 +10,7 @@
 
 #include "core/canonical_json.h"
 #include "core/file_util.h"
+#include "license/detect.h"
 #include "license/knowledge_base.h"
 #include "license/spdx.h"
 #include "policy/evaluate.h"
@@ -257,6 +259,91 @@ TEST(CheckCommand, RecordsTheDecisionInTheLedger) {
   // An unwritable ledger fails closed: no decision is reported as made.
   r = testing::RunCli({"check", "--job", job, "--ledger", dir.File("absent.db"), "--key", dir.File("k/ledger.key")});
   EXPECT_EQ(r.exit_code, 2);
+}
+
+}  // namespace
+}  // namespace dg
+
+namespace dg {
+namespace {
+
+TEST(Detect, ModelCardFrontMatter) {
+  const std::string card =
+      "---\nlicense: other\nlicense_name: qwen-research\nlicense_link: https://huggingface.co/Qwen/Qwen2.5-3B/blob/main/LICENSE\n"
+      "base_model:\n  - Qwen/Qwen2.5-3B\ntags: [text-generation]\n---\n# Qwen2.5-3B\n";
+  auto d = DetectFromModelCard(card, "README.md", Kb());
+  ASSERT_TRUE(d.ok()) << d.status().ToString();
+  EXPECT_EQ(d->license, "LicenseRef-Qwen-Research-2024");
+  EXPECT_EQ(d->confidence, 1.0);
+  EXPECT_EQ(d->base_models, std::vector<std::string>{"Qwen/Qwen2.5-3B"});
+  d = DetectFromModelCard("---\nlicense: llama3.1\n---\n", "c", Kb());
+  EXPECT_EQ(d->license, "LicenseRef-Llama-3.1-Community");
+  d = DetectFromModelCard("---\nlicense: something-new\n---\n", "c", Kb());
+  ASSERT_TRUE(d.ok());
+  EXPECT_TRUE(d->license.empty());
+  auto bad = DetectFromModelCard("---\nlicense: [unclosed\n---\n", "card.md", Kb());
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("card.md: line"), std::string::npos) << bad.status().message();
+  EXPECT_FALSE(DetectFromModelCard("# no front matter\n", "c", Kb()).ok());
+  EXPECT_FALSE(DetectFromModelCard("---\nlicense: mit\n", "c", Kb()).ok());
+}
+
+TEST(Detect, LicenseTexts) {
+  // Debian ships the Apache-2.0 text.
+  const std::string apache = testing::ReadAll("/usr/share/common-licenses/Apache-2.0");
+  if (!apache.empty()) {
+    Detection d = DetectFromText(apache, "Apache-2.0", Kb());
+    EXPECT_EQ(d.license, "Apache-2.0");
+    EXPECT_GE(d.confidence, kMinDetectionConfidence);
+  }
+  // Reflowed text with typographic quotes still matches.
+  Detection d = DetectFromText(
+      "LLAMA 3.1 COMMUNITY LICENSE AGREEMENT\nLlama 3.1 Version Release Date: July 23, 2024\n“Agreement” means the terms…\n"
+      "Llama 3.1 is licensed under the Llama 3.1 Community\n   License, Copyright © Meta Platforms, Inc.",
+      "LICENSE", Kb());
+  EXPECT_EQ(d.license, "LicenseRef-Llama-3.1-Community");
+  EXPECT_EQ(d.confidence, 1.0);
+  d = DetectFromText("Qwen RESEARCH LICENSE AGREEMENT ... FOR NON-COMMERCIAL PURPOSES ONLY ... \"Built with Qwen\"", "L", Kb());
+  EXPECT_EQ(d.license, "LicenseRef-Qwen-Research-2024");
+  d = DetectFromText("This is a bespoke license nobody has seen.", "L", Kb());
+  EXPECT_TRUE(d.license.empty());
+  EXPECT_EQ(d.confidence, 0);
+}
+
+TEST(Detect, JobEvidenceMustAgreeWithDeclaration) {
+  testing::TempDir dir;
+  ::mkdir(dir.File("teacher").c_str(), 0755);
+  testing::WriteAll(dir.File("teacher/README.md"), "---\nlicense: llama2\n---\n# a teacher\n");
+  json job = {{"name", "evidence"},
+              {"teachers", {{{"id", "t"}, {"kind", "local"}, {"license", "MIT"}, {"model_card", "teacher"}}}},
+              {"student", {{"name", "s"}, {"model_type", "llm"}}},
+              {"use", {{"commercial", false}, {"distribution", "internal"}, {"purpose", "research"}}}};
+  testing::WriteAll(dir.File("job.json"), job.dump());
+  auto dec = Evaluate(*LoadJob(dir.File("job.json")), *DefaultPolicy(), Kb(), "2026-11-29");
+  ASSERT_TRUE(dec.ok()) << dec.status().ToString();
+  EXPECT_EQ(dec->verdict, Verdict::kNeedsReview);
+  EXPECT_EQ(ToJson(*dec)["findings"][0]["rule"], "declared-license-mismatch");
+  // Agreeing evidence adds nothing.
+  testing::WriteAll(dir.File("teacher/README.md"), "---\nlicense: mit\n---\n");
+  dec = Evaluate(*LoadJob(dir.File("job.json")), *DefaultPolicy(), Kb(), "2026-11-29");
+  EXPECT_EQ(dec->verdict, Verdict::kAllow);
+  // Evidence that identifies nothing needs review.
+  testing::WriteAll(dir.File("teacher/README.md"), "---\nlicense: other\n---\n");
+  dec = Evaluate(*LoadJob(dir.File("job.json")), *DefaultPolicy(), Kb(), "2026-11-29");
+  EXPECT_EQ(dec->verdict, Verdict::kNeedsReview);
+  // Missing evidence is bad input.
+  job["teachers"][0]["model_card"] = "nowhere";
+  testing::WriteAll(dir.File("job.json"), job.dump());
+  EXPECT_EQ(Evaluate(*LoadJob(dir.File("job.json")), *DefaultPolicy(), Kb(), "2026-11-29").status().code(),
+            Status::Code::kInvalidInput);
+  // The CLI: identified → 0, not identified → 4.
+  testing::WriteAll(dir.File("teacher/README.md"), "---\nlicense: gemma\nbase_model: google/gemma-2-9b\n---\n");
+  auto r = testing::RunCli({"license", "detect", dir.File("teacher")});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("LicenseRef-Gemma-ToU"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("base_model: google/gemma-2-9b"), std::string::npos) << r.out;
+  testing::WriteAll(dir.File("LICENSE"), "all rights reserved, bespoke terms");
+  EXPECT_EQ(testing::RunCli({"license", "detect", dir.File("LICENSE")}).exit_code, 4);
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 #include <iostream>
 
 #include "cli/commands.h"
+#include "license/detect.h"
 #include "license/knowledge_base.h"
 
 namespace dg::cli {
@@ -30,6 +31,43 @@ void RegisterLicense(CLI::App& app, Dispatch& d) {
         }
       }
       if (*as_json) std::cout << out.dump(2) << "\n";
+      return Status::Ok();
+    };
+  });
+
+  auto path = std::make_shared<std::string>();
+  CLI::App* detect = lic->add_subcommand(
+      "detect", "Identify the license of a model directory, a model card (README.md) or a license text.\n"
+                "Exit 0 identified, 4 not identified (needs review), 2 bad input.");
+  detect->add_option("path", *path, "Model directory, README.md or LICENSE file")->required();
+  detect->add_option("--licenses", *dir, "Read profiles from this directory instead of the built-in ones");
+  detect->add_flag("--json", *as_json, "JSON array of detections");
+  detect->callback([&d, dir, path, as_json] {
+    d.handler = [dir, path, as_json]() -> Status {
+      auto kb = dir->empty() ? KnowledgeBase::Builtin() : KnowledgeBase::LoadDirectory(*dir);
+      if (!kb.ok()) return kb.status();
+      DG_ASSIGN_OR_RETURN(auto found, DetectPath(*path, **kb));
+      bool identified = false;
+      nlohmann::json out = nlohmann::json::array();
+      for (const auto& det : found) {
+        const bool ok = !det.license.empty() && det.confidence >= kMinDetectionConfidence;
+        identified |= ok;
+        if (*as_json) {
+          out.push_back(ToJson(det));
+          continue;
+        }
+        std::printf("%s: %s (%s, confidence %.2f)\n", det.file.c_str(),
+                    ok ? det.license.c_str() : "not identified", det.method.c_str(), det.confidence);
+        for (const auto& e : det.evidence) std::printf("    evidence: %s\n", e.c_str());
+        for (const auto& b : det.base_models) std::printf("    base_model: %s\n", b.c_str());
+        if (!det.runners_up.empty()) {
+          std::printf("    equally likely:");
+          for (const auto& r : det.runners_up) std::printf(" %s", r.c_str());
+          std::printf("\n");
+        }
+      }
+      if (*as_json) std::cout << out.dump(2) << "\n";
+      if (!identified) std::exit(4);
       return Status::Ok();
     };
   });

@@ -4,6 +4,7 @@
 #include <cctype>
 #include <ctime>
 
+#include "license/detect.h"
 #include "license/spdx.h"
 
 namespace dg {
@@ -356,6 +357,43 @@ StatusOr<Decision> Evaluate(const Job& job, const Policy& policy, const Knowledg
   }
   Decision dec;
   dec.mode = policy.mode;
+  // Evidence: a teacher's model card or license file must agree with the
+  // license the job declares; what cannot be identified needs review.
+  for (const auto& t : job.teachers) {
+    if (t.model_card.empty()) continue;
+    DG_ASSIGN_OR_RETURN(auto detections, DetectPath(job.Resolve(t.model_card), kb));
+    auto declared = ParseSpdxExpression(t.license);
+    if (!declared.ok()) return declared.status().WithContext("teacher:" + t.id);
+    std::set<std::string> declared_ids;
+    for (const auto& alt : *declared) {
+      for (const auto& l : alt.licenses) {
+        const LicenseProfile* p = kb.Find(l);
+        declared_ids.insert(p ? p->id : l);
+      }
+    }
+    for (const auto& d : detections) {
+      Finding f;
+      f.subject = "teacher:" + t.id;
+      f.clause = {{"section", d.method}, {"quote", d.evidence.empty() ? d.declared : d.evidence.front()}, {"source", d.file}};
+      if (d.license.empty() || d.confidence < kMinDetectionConfidence) {
+        f.rule = "license-undetected";
+        f.severity = "review";
+        f.license = d.declared;
+        f.message = d.file + " does not identify a known license" +
+                    (d.runners_up.empty() ? std::string() : " (several profiles match equally)");
+        f.fix = "check the evidence by hand and declare the license, or add a profile";
+      } else if (!declared_ids.count(d.license)) {
+        f.rule = "declared-license-mismatch";
+        f.severity = "review";
+        f.license = d.license;
+        f.message = "the job declares \"" + t.license + "\" but " + d.file + " says " + d.license;
+        f.fix = "resolve which license governs this teacher and declare it";
+      } else {
+        continue;
+      }
+      dec.findings.push_back(f);
+    }
+  }
   dec.job_sha256 = job.sha256;
   dec.policy_sha256 = policy.sha256;
   for (const auto& s : sources) {

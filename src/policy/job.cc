@@ -73,7 +73,15 @@ StatusOr<Job> ParseJob(const nlohmann::json& doc, const std::string& where) {
 StatusOr<Job> LoadJob(const std::string& path) {
   DG_ASSIGN_OR_RETURN(std::string text, ReadFile(path));
   DG_ASSIGN_OR_RETURN(nlohmann::json doc, ParseJsonStrict(text, path));
-  return ParseJob(doc, path);
+  DG_ASSIGN_OR_RETURN(Job job, ParseJob(doc, path));
+  const size_t slash = path.find_last_of('/');
+  job.base_dir = slash == std::string::npos ? "" : path.substr(0, slash);
+  return job;
+}
+
+std::string Job::Resolve(const std::string& path) const {
+  if (path.empty() || path[0] == '/' || base_dir.empty()) return path;
+  return base_dir + "/" + path;
 }
 
 }  // namespace dg

@@ -49,6 +49,8 @@ struct Job {
   JobUse use;
   nlohmann::json doc;   // as validated
   std::string sha256;   // of the RFC 8785 canonical form
+  std::string base_dir; // relative paths in the job resolve against this ("" = working directory)
+  std::string Resolve(const std::string& path) const;
 };
 
 // Validates against the job schema; errors name `where` and the JSON pointer.
