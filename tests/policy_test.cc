@@ -10,6 +10,7 @@
 
 #include "core/canonical_json.h"
 #include "core/file_util.h"
+#include "core/json_schema.h"
 #include "license/detect.h"
 #include "license/knowledge_base.h"
 #include "license/spdx.h"
@@ -93,6 +94,8 @@ TEST(Scenarios, CliCheckExitCodesFollowVerdicts) {
     auto j = json::parse(r.out, nullptr, false);
     ASSERT_FALSE(j.is_discarded()) << dir << ": " << r.out;
     EXPECT_EQ(j["verdict"], expected["verdict"]) << dir;
+    Status valid = (*JsonSchema::Builtin("decision.schema.json"))->Validate(j, dir);
+    EXPECT_TRUE(valid.ok()) << valid.ToString();
   }
 }
 
