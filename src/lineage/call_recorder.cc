@@ -1,0 +1,48 @@
+#include "lineage/call_recorder.h"
+
+#include <ctime>
+
+#include <nlohmann/json.hpp>
+
+#include "core/encoding.h"
+
+namespace dg {
+
+std::string NowRfc3339() {
+  std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&now, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+CallRecorder::CallRecorder(Ledger& ledger, const PrivateKey& key, std::string run_id, size_t flush_every)
+    : ledger_(ledger), key_(key), run_id_(std::move(run_id)), flush_every_(flush_every == 0 ? 1 : flush_every) {}
+
+Status CallRecorder::Record(const TeacherCall& call) {
+  nlohmann::json body = {{"run", run_id_},
+                         {"teacher", call.teacher_id},
+                         {"teacher_sha256", call.teacher_sha256},
+                         {"sequence", call.sequence},
+                         {"input_sha256", HexEncode(call.input_sha256)},
+                         {"output_sha256", HexEncode(call.output_sha256)},
+                         {"items", call.items},
+                         {"time", call.time}};
+  DG_ASSIGN_OR_RETURN(LedgerEntry e, LedgerEntry::Make("teacher_call", body));
+  pending_.push_back(std::move(e));
+  if (pending_.size() >= flush_every_) return Flush();
+  return Status::Ok();
+}
+
+Status CallRecorder::Flush() {
+  if (pending_.empty()) return Status::Ok();
+  DG_ASSIGN_OR_RETURN(AppendResult r, ledger_.Append(pending_, key_));
+  (void)r;
+  for (const auto& e : pending_) calls_.Append(LeafHash(e.data()), nullptr);
+  recorded_ += pending_.size();
+  pending_.clear();
+  return Status::Ok();
+}
+
+}  // namespace dg

@@ -1,0 +1,57 @@
+// Records teacher calls in the ledger: one "teacher_call" entry per call
+// (teacher id and model hash, hashes of the input batch and of the outputs,
+// item count, time), appended in batches with one signed checkpoint each, so
+// recording stays cheap. Also keeps the Merkle root of the calls' entries.
+#ifndef DISTILLGATE_LINEAGE_CALL_RECORDER_H_
+#define DISTILLGATE_LINEAGE_CALL_RECORDER_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/ed25519.h"
+#include "core/hash.h"
+#include "core/status.h"
+#include "ledger/ledger.h"
+#include "ledger/merkle.h"
+
+namespace dg {
+
+struct TeacherCall {
+  std::string teacher_id;
+  std::string teacher_sha256;  // hex SHA-256 of the teacher model file (or API model id hash)
+  uint64_t sequence = 0;       // call number within the run, from 0
+  Hash input_sha256{}, output_sha256{};
+  uint64_t items = 0;          // examples in the batch
+  std::string time;            // RFC 3339 UTC
+};
+
+class CallRecorder {
+ public:
+  CallRecorder(Ledger& ledger, const PrivateKey& key, std::string run_id, size_t flush_every);
+  ~CallRecorder() = default;
+
+  // Buffers the call; appends a batch when `flush_every` are pending.
+  Status Record(const TeacherCall& call);
+  // Appends whatever is pending (a no-op when nothing is).
+  Status Flush();
+
+  uint64_t recorded() const { return recorded_; }    // calls appended to the ledger
+  uint64_t pending() const { return pending_.size(); }
+  Hash calls_root() const { return calls_.Root(); }   // RFC 6962 root of the appended calls' leaf hashes
+
+ private:
+  Ledger& ledger_;
+  const PrivateKey& key_;
+  std::string run_id_;
+  size_t flush_every_;
+  std::vector<LedgerEntry> pending_;
+  CompactRange calls_;
+  uint64_t recorded_ = 0;
+};
+
+std::string NowRfc3339();
+
+}  // namespace dg
+
+#endif  // DISTILLGATE_LINEAGE_CALL_RECORDER_H_

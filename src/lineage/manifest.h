@@ -1,0 +1,47 @@
+// Dataset manifests: what a run trained on, committed without disclosing it.
+// Each record's bytes are hashed as an RFC 6962 leaf; the leaves form a
+// Merkle tree whose root goes into the ledger with the dataset's license, so
+// anyone holding a record can later prove it was (or was not) in the data.
+#ifndef DISTILLGATE_LINEAGE_MANIFEST_H_
+#define DISTILLGATE_LINEAGE_MANIFEST_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "core/hash.h"
+#include "core/status.h"
+#include "lineage/idx.h"
+
+namespace dg {
+
+struct ManifestFile {
+  std::string path;
+  Hash sha256{};
+  uint64_t bytes = 0;
+};
+
+struct DatasetManifest {
+  std::string dataset_id, license, record_format;
+  std::vector<ManifestFile> files;
+  std::vector<Hash> record_leaves;  // LeafHash(record bytes), in dataset order
+  Hash root{};                      // RFC 6962 root of record_leaves
+
+  // The ledger entry body (kind "dataset_manifest"); leaves are not included.
+  nlohmann::json ToEntryBody() const;
+  // RFC 6962 inclusion proof of record `index` against `root`.
+  StatusOr<std::vector<Hash>> ProveRecord(uint64_t index) const;
+};
+
+// Record bytes of an image set: label byte || image bytes (docs/runner.md).
+std::string ImageRecordBytes(const ImageSet& set, size_t i);
+
+// Manifest of an IDX image set (train or t10k) in `dir`.
+StatusOr<DatasetManifest> ManifestImageSet(const std::string& dataset_id, const std::string& license,
+                                           const std::string& dir, const std::string& prefix, const ImageSet& set);
+
+}  // namespace dg
+
+#endif  // DISTILLGATE_LINEAGE_MANIFEST_H_
