@@ -24,6 +24,7 @@ void RegisterProof(CLI::App& app, Dispatch& d);
 void RegisterDemo(CLI::App& app, Dispatch& d);
 void RegisterLicense(CLI::App& app, Dispatch& d);
 void RegisterCheck(CLI::App& app, Dispatch& d);
+void RegisterRun(CLI::App& app, Dispatch& d);  // only with LibTorch
 
 }  // namespace dg::cli
 

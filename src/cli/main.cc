@@ -24,6 +24,9 @@ int main(int argc, char** argv) {
   dg::cli::RegisterDemo(app, dispatch);
   dg::cli::RegisterLicense(app, dispatch);
   dg::cli::RegisterCheck(app, dispatch);
+#ifdef DG_HAVE_TORCH
+  dg::cli::RegisterRun(app, dispatch);
+#endif
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

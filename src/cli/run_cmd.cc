@@ -1,0 +1,61 @@
+// `distillgate run` and `distillgate train-teacher` (built with LibTorch only).
+#include <iostream>
+
+#include "cli/commands.h"
+#include "train/run.h"
+
+namespace dg::cli {
+namespace {
+
+void PrintSummary(const RunSummary& s, bool as_json) {
+  if (as_json) {
+    std::cout << s.ToJson().dump(2) << "\n";
+    return;
+  }
+  std::cout << "decision: " << s.verdict << " (ledger entry " << s.decision_index << ")\n";
+  if (!s.trained) {
+    std::cout << "nothing was trained; the refusal is in the ledger (" << s.ledger_size << " entries)\n";
+    return;
+  }
+  if (s.result.teacher_accuracy >= 0) std::printf("teacher accuracy: %.2f %%\n", 100 * s.result.teacher_accuracy);
+  std::printf("student accuracy: %.2f %% after %zu epochs (%.1f s on %s)\n", 100 * s.result.student_accuracy,
+              s.result.epochs.size(), s.result.train_seconds, s.result.device.c_str());
+  if (s.result.teacher_calls) std::cout << "teacher calls recorded: " << s.result.teacher_calls << "\n";
+  std::cout << "model: " << s.result.model_path << " (sha256 " << s.result.model_sha256 << ")\n"
+            << "ledger: " << s.ledger_size << " entries\n";
+}
+
+void Register(CLI::App& app, Dispatch& d, bool teacher) {
+  auto o = std::make_shared<RunOptions>();
+  auto as_json = std::make_shared<bool>(false);
+  o->train_teacher = teacher;
+  CLI::App* c = app.add_subcommand(
+      teacher ? "train-teacher" : "run",
+      teacher ? "Train the default CNN teacher on labels, gated and recorded like any run"
+              : "Decide, record, and train the student only if allowed, recording every teacher call.\n"
+                "Exit 0 trained, 1 denied, 4 needs review (nothing trained), 2 bad input, 3 I/O or internal error.");
+  c->add_option("--job", o->job_path, "Job file (schemas/job.schema.json)")->required();
+  c->add_option("--policy", o->policy_path, "Policy file; default: the built-in policy");
+  c->add_option("--ledger", o->ledger_path, "Ledger file")->required();
+  c->add_option("--key", o->key_path, "The ledger's private key")->required();
+  c->add_option("--device", o->device, "auto, cpu or cuda")->check(CLI::IsMember({"auto", "cpu", "cuda"}))->capture_default_str();
+  c->add_flag("--quiet", o->quiet, "No progress bars");
+  c->add_flag("--json", *as_json, "Print the summary as JSON");
+  c->callback([&d, o, as_json] {
+    d.handler = [o, as_json]() -> Status {
+      DG_ASSIGN_OR_RETURN(RunSummary s, RunJob(*o));
+      PrintSummary(s, *as_json);
+      if (s.exit_code != 0) std::exit(s.exit_code);
+      return Status::Ok();
+    };
+  });
+}
+
+}  // namespace
+
+void RegisterRun(CLI::App& app, Dispatch& d) {
+  Register(app, d, false);
+  Register(app, d, true);
+}
+
+}  // namespace dg::cli

@@ -1,0 +1,54 @@
+// TrainConfig <-> JSON (no LibTorch here).
+#include "train/trainer.h"
+
+namespace dg {
+
+StatusOr<TrainConfig> TrainConfig::FromJson(const nlohmann::json& j, const std::string& where) {
+  TrainConfig c;
+  if (j.is_null()) return c;
+  if (!j.is_object()) return Status::InvalidInput(where + ": /training: expected an object");
+  try {
+    c.arch = j.value("arch", c.arch);
+    if (j.contains("hidden")) c.hidden = j["hidden"].get<std::vector<int64_t>>();
+    c.loss = j.value("loss", c.loss);
+    c.temperature = j.value("temperature", c.temperature);
+    c.alpha = j.value("alpha", c.alpha);
+    c.epochs = j.value("epochs", c.epochs);
+    c.batch_size = j.value("batch_size", c.batch_size);
+    c.lr = j.value("lr", c.lr);
+    c.seed = j.value("seed", c.seed);
+    c.labelled_examples = j.value("labelled_examples", c.labelled_examples);
+    c.train_limit = j.value("train_limit", c.train_limit);
+  } catch (const nlohmann::json::exception& e) {
+    return Status::InvalidInput(where + ": /training: " + e.what());
+  }
+  if (c.arch != "mlp" && c.arch != "cnn") return Status::InvalidInput(where + ": /training/arch: expected mlp or cnn");
+  if (c.loss != "kd" && c.loss != "reverse_kd" && c.loss != "hard") {
+    return Status::InvalidInput(where + ": /training/loss: expected kd, reverse_kd or hard");
+  }
+  if (c.temperature <= 0) return Status::InvalidInput(where + ": /training/temperature: expected > 0");
+  if (c.alpha < 0 || c.alpha > 1) return Status::InvalidInput(where + ": /training/alpha: expected 0..1");
+  if (c.epochs < 1 || c.batch_size < 1 || c.lr <= 0) return Status::InvalidInput(where + ": /training: epochs, batch_size and lr must be positive");
+  for (int64_t h : c.hidden) {
+    if (h < 1) return Status::InvalidInput(where + ": /training/hidden: sizes must be positive");
+  }
+  return c;
+}
+
+nlohmann::json TrainConfig::ToJson() const {
+  std::string formula;
+  if (loss == "kd") {
+    formula = "loss = alpha * T^2 * KL(softmax(teacher/T) || softmax(student/T)) + (1 - alpha) * CE(student, label); "
+              "the CE term covers labelled examples only, averaged over the batch's labelled examples";
+  } else if (loss == "reverse_kd") {
+    formula = "loss = alpha * T^2 * KL(softmax(student/T) || softmax(teacher/T)) + (1 - alpha) * CE(student, label)";
+  } else {
+    formula = "loss = CE(student, label) over labelled examples only (no teacher)";
+  }
+  return {{"arch", arch},     {"hidden", hidden},   {"loss", loss},      {"formula", formula},
+          {"temperature", temperature}, {"alpha", alpha}, {"epochs", epochs}, {"batch_size", batch_size},
+          {"optimizer", "Adam"}, {"lr", lr},       {"seed", seed},      {"labelled_examples", labelled_examples},
+          {"train_limit", train_limit}, {"input_normalisation", "(x/255 - 0.2860) / 0.3530"}};
+}
+
+}  // namespace dg

@@ -1,0 +1,154 @@
+#include "train/run.h"
+
+#include <unistd.h>
+
+#include "core/encoding.h"
+#include "core/file_util.h"
+#include "license/knowledge_base.h"
+#include "lineage/manifest.h"
+
+namespace dg {
+namespace {
+
+Status AppendOne(Ledger& ledger, const PrivateKey& key, const std::string& kind, const nlohmann::json& body) {
+  DG_ASSIGN_OR_RETURN(LedgerEntry e, LedgerEntry::Make(kind, body));
+  return ledger.Append({e}, key).status();
+}
+
+}  // namespace
+
+nlohmann::json RunSummary::ToJson() const {
+  nlohmann::json epochs = nlohmann::json::array();
+  for (const auto& e : result.epochs) {
+    epochs.push_back({{"epoch", e.epoch}, {"loss", e.loss}, {"test_accuracy", e.test_accuracy}, {"seconds", e.seconds}});
+  }
+  nlohmann::json j = {{"verdict", verdict}, {"trained", trained}, {"decision_index", decision_index}, {"ledger_size", ledger_size}};
+  if (trained) {
+    j["teacher_accuracy"] = result.teacher_accuracy < 0 ? nlohmann::json() : nlohmann::json(result.teacher_accuracy);
+    j["student_accuracy"] = result.student_accuracy;
+    j["teacher_calls"] = result.teacher_calls;
+    j["model"] = {{"path", result.model_path}, {"sha256", result.model_sha256}};
+    j["device"] = result.device;
+    j["epochs"] = epochs;
+    j["train_seconds"] = result.train_seconds;
+  }
+  return j;
+}
+
+StatusOr<RunSummary> RunJob(const RunOptions& o) {
+  DG_ASSIGN_OR_RETURN(Job job, LoadJob(o.job_path));
+  Policy policy;
+  if (o.policy_path.empty()) {
+    DG_ASSIGN_OR_RETURN(policy, DefaultPolicy());
+  } else {
+    DG_ASSIGN_OR_RETURN(policy, LoadPolicy(o.policy_path));
+  }
+  DG_ASSIGN_OR_RETURN(TrainConfig config, TrainConfig::FromJson(job.doc.value("training", nlohmann::json()), o.job_path));
+  config.device = o.device;
+  config.quiet = o.quiet;
+  if (o.train_teacher && !job.teachers.empty()) {
+    return Status::InvalidInput(o.job_path + ": /teachers: a train-teacher job trains on labels and names no teachers");
+  }
+  if (!o.train_teacher) {
+    if (job.teachers.size() != 1) return Status::InvalidInput(o.job_path + ": /teachers: `run` needs exactly one teacher");
+    if (job.teachers[0].kind != "local" || job.teachers[0].model_file.empty()) {
+      return Status::InvalidInput(o.job_path + ": /teachers/0: `run` needs a local teacher with a model_file "
+                                  "(API teachers are not supported by this runner yet)");
+    }
+  }
+  if (job.datasets.empty() || job.datasets[0].path.empty()) {
+    return Status::InvalidInput(o.job_path + ": /datasets/0/path: the IDX dataset directory is required");
+  }
+  const std::string data_dir = job.Resolve(job.datasets[0].path);
+  const std::string model_out =
+      job.Resolve(job.doc.contains("output") ? job.doc["output"].value("model", job.name + ".pt") : job.name + ".pt");
+  // Inputs are read before anything is decided, so bad input changes nothing.
+  DG_ASSIGN_OR_RETURN(ImageSet train, ReadImageSet(data_dir, "train"));
+  DG_ASSIGN_OR_RETURN(ImageSet test, ReadImageSet(data_dir, "t10k"));
+  TeacherSpec teacher;
+  if (!o.train_teacher) {
+    teacher.id = job.teachers[0].id;
+    teacher.path = job.Resolve(job.teachers[0].model_file);
+    DG_ASSIGN_OR_RETURN(Hash th, Sha256File(teacher.path));
+    if (!FileExists(teacher.path + ".json")) {
+      return Status::InvalidInput(teacher.path + ".json: missing model description (train the teacher with distillgate train-teacher)");
+    }
+    teacher.sha256 = HexEncode(th);
+  }
+  DG_ASSIGN_OR_RETURN(PrivateKey key, PrivateKey::LoadPemFile(o.key_path));
+  DG_ASSIGN_OR_RETURN(auto ledger, Ledger::Open(o.ledger_path, Ledger::Mode::kReadWrite));
+  DG_ASSIGN_OR_RETURN(auto kb, KnowledgeBase::Builtin());
+
+  RunSummary s;
+  DG_ASSIGN_OR_RETURN(GateResult gate, Gate::Decide(job, policy, *kb, *ledger, key, TodayUtc()));
+  s.verdict = VerdictName(gate.decision.verdict);
+  s.decision_index = gate.decision_index;
+  s.exit_code = gate.decision.ExitCode();
+  if (!gate.permit) {
+    DG_ASSIGN_OR_RETURN(s.ledger_size, ledger->Size());
+    return s;  // refused: recorded, nothing trained
+  }
+  const std::string run_id = job.sha256.substr(0, 16) + "-" + std::to_string(gate.decision_index);
+  // From here on, a failure is recorded as the run's end.
+  auto fail = [&](const Status& st) -> Status {
+    AppendOne(*ledger, key, "run_end", {{"run", run_id}, {"status", "failed"}, {"error", st.message()}});
+    return st;
+  };
+  nlohmann::json start = {{"run", run_id},
+                          {"job", job.name},
+                          {"job_sha256", job.sha256},
+                          {"decision_index", gate.decision_index},
+                          {"mode", o.train_teacher ? "train-teacher" : "distill"},
+                          {"training", config.ToJson()},
+                          {"runtime", TorchDescription()}};
+  if (!o.train_teacher) start["teacher"] = {{"id", teacher.id}, {"sha256", teacher.sha256}, {"license", job.teachers[0].license}};
+  Status st = AppendOne(*ledger, key, "run_start", start);
+  if (!st.ok()) return fail(st);
+  // Dataset manifests: per-record leaves under one root, per-file SHA-256.
+  std::vector<LedgerEntry> manifests;
+  for (const auto& [prefix, set] : {std::make_pair(std::string("train"), &train), std::make_pair(std::string("t10k"), &test)}) {
+    auto m = ManifestImageSet(job.datasets[0].id + ":" + prefix, job.datasets[0].license, data_dir, prefix, *set);
+    if (!m.ok()) return fail(m.status());
+    nlohmann::json body = m->ToEntryBody();
+    body["run"] = run_id;
+    auto e = LedgerEntry::Make("dataset_manifest", body);
+    if (!e.ok()) return fail(e.status());
+    manifests.push_back(*e);
+  }
+  auto appended = ledger->Append(manifests, key);
+  if (!appended.ok()) return fail(appended.status());
+
+  StatusOr<TrainResult> r = Status::Internal("not run");
+  CallRecorder recorder(*ledger, key, run_id, 64);
+  if (o.train_teacher) {
+    r = TrainTeacher(*gate.permit, job, *ledger, train, test, config, model_out);
+  } else {
+    r = Distill(*gate.permit, job, *ledger, train, test, teacher, recorder, config, model_out);
+  }
+  if (!r.ok()) {
+    recorder.Flush();
+    return fail(r.status());
+  }
+  s.result = *r;
+  s.trained = true;
+  nlohmann::json epochs = s.ToJson()["epochs"];
+  st = AppendOne(*ledger, key, "model",
+                 {{"run", run_id}, {"path", model_out}, {"sha256", r->model_sha256}, {"student", job.student.name},
+                  {"arch", o.train_teacher ? "cnn" : config.arch},
+                  {"metrics", {{"test_accuracy", r->student_accuracy}, {"epochs", epochs}}}});
+  if (!st.ok()) return fail(st);
+  st = AppendOne(*ledger, key, "run_end",
+                 {{"run", run_id},
+                  {"status", "completed"},
+                  {"teacher_calls", r->teacher_calls},
+                  {"teacher_calls_root", Base64Encode(recorder.calls_root())},
+                  {"examples_seen", r->examples_seen},
+                  {"student_accuracy", r->student_accuracy},
+                  {"teacher_accuracy", r->teacher_accuracy < 0 ? nlohmann::json() : nlohmann::json(r->teacher_accuracy)},
+                  {"model_sha256", r->model_sha256}});
+  if (!st.ok()) return st;
+  DG_ASSIGN_OR_RETURN(s.ledger_size, ledger->Size());
+  return s;
+}
+
+}  // namespace dg

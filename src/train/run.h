@@ -1,0 +1,36 @@
+// `distillgate run` and `distillgate train-teacher`: gate → ledger →
+// training, with every step recorded. No LibTorch in this header.
+#ifndef DISTILLGATE_TRAIN_RUN_H_
+#define DISTILLGATE_TRAIN_RUN_H_
+
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "core/status.h"
+#include "train/trainer.h"
+
+namespace dg {
+
+struct RunOptions {
+  std::string job_path, policy_path, ledger_path, key_path;
+  std::string device = "cpu";
+  bool quiet = false;
+  bool train_teacher = false;  // label-only training of the default CNN teacher
+};
+
+struct RunSummary {
+  std::string verdict;      // the gate's decision
+  int exit_code = 0;        // 0 trained, 1 denied, 4 needs review
+  bool trained = false;
+  uint64_t decision_index = 0;
+  TrainResult result;
+  uint64_t ledger_size = 0;
+  nlohmann::json ToJson() const;
+};
+
+StatusOr<RunSummary> RunJob(const RunOptions& options);
+
+}  // namespace dg
+
+#endif  // DISTILLGATE_TRAIN_RUN_H_

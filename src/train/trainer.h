@@ -1,0 +1,78 @@
+// The distillation runner's training side. This header stays free of
+// LibTorch so that the CLI and tests including it compile quickly; only
+// src/train/*.cc include torch.
+#ifndef DISTILLGATE_TRAIN_TRAINER_H_
+#define DISTILLGATE_TRAIN_TRAINER_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "core/status.h"
+#include "lineage/call_recorder.h"
+#include "lineage/idx.h"
+#include "policy/gate.h"
+
+namespace dg {
+
+struct TrainConfig {
+  std::string device = "cpu";    // cpu | cuda | auto
+  std::string arch = "mlp";      // student: mlp | cnn ; teacher training: cnn
+  std::vector<int64_t> hidden = {64, 64};
+  std::string loss = "kd";       // kd | reverse_kd | hard
+  double temperature = 4.0;      // T
+  double alpha = 0.9;            // weight of the soft (distillation) term; 1-alpha weighs hard-label CE
+  int epochs = 3;
+  int64_t batch_size = 128;
+  double lr = 1e-3;              // Adam
+  uint64_t seed = 1;
+  size_t labelled_examples = 0;  // 0: every training label is used; N: only the first N labels
+  size_t train_limit = 0;        // 0: all training images; N: the first N (tests)
+  bool quiet = false;
+
+  static StatusOr<TrainConfig> FromJson(const nlohmann::json& j, const std::string& where);
+  nlohmann::json ToJson() const;  // recorded in the ledger with the exact loss formula
+};
+
+struct EpochMetrics {
+  int epoch = 0;
+  double loss = 0, test_accuracy = 0, seconds = 0;
+};
+
+struct TrainResult {
+  double teacher_accuracy = -1;  // -1 when there is no teacher
+  double student_accuracy = 0;
+  uint64_t teacher_calls = 0;
+  uint64_t examples_seen = 0;
+  std::string model_path, model_sha256, device;
+  std::vector<EpochMetrics> epochs;
+  double train_seconds = 0;
+};
+
+// The teacher as the trainer sees it: a distillgate checkpoint (cnn) file.
+struct TeacherSpec {
+  std::string id, path, sha256;
+};
+
+// Trains a student on the teacher's outputs. Every teacher call goes through
+// the recorder before its output is used. The Permit is re-verified against
+// `job` and `ledger` first: a job changed after its decision does not train.
+StatusOr<TrainResult> Distill(const Permit& permit, const Job& job, Ledger& ledger, const ImageSet& train,
+                              const ImageSet& test, const TeacherSpec& teacher, CallRecorder& recorder,
+                              const TrainConfig& config, const std::string& model_out);
+
+// Trains the default teacher (a small CNN) on hard labels, under a permit.
+StatusOr<TrainResult> TrainTeacher(const Permit& permit, const Job& job, Ledger& ledger, const ImageSet& train,
+                                   const ImageSet& test, const TrainConfig& config, const std::string& model_out);
+
+// Accuracy of a saved model (distillgate checkpoint) on `test`.
+StatusOr<double> EvaluateModelFile(const std::string& path, const std::string& arch, const ImageSet& test);
+
+// Which LibTorch this binary runs ("1.13.1", and whether CUDA is usable).
+std::string TorchDescription();
+
+}  // namespace dg
+
+#endif  // DISTILLGATE_TRAIN_TRAINER_H_
