@@ -1,6 +1,9 @@
-// `distillgate demo`: the README's main job until the distillation runner
-// lands. It uses the same library calls the runner will: keys, ledger init,
-// dataset hashing into ledger entries, fsck, and an offline inclusion proof.
+// `distillgate demo`: the README's main job. In the working directory it
+// creates a key, a ledger, a default policy and two jobs if absent; trains
+// (or reuses) the default CNN teacher on Fashion-MNIST; distils an MLP
+// student that sees 1,000 labels and the teacher's outputs on all 60,000
+// images; then verifies the ledger and proves its last entry offline.
+// A build without LibTorch records the dataset files instead of training.
 #include <dirent.h>
 
 #include <algorithm>
@@ -16,17 +19,25 @@
 #include "ledger/key_files.h"
 #include "ledger/ledger.h"
 #include "ledger/proof_bundle.h"
+#include "policy/policy.h"
+#ifdef DG_HAVE_TORCH
+#include "train/run.h"
+#endif
 
 namespace dg::cli {
 namespace {
 
 struct DemoArgs {
+  std::string dir = ".";     // where the demo's files go
+  std::string workdir;       // dir + "/"
   std::string data = "/usr/share/datasets/fashion-mnist";
-  std::string ledger = "distillgate.ledger";
-  std::string keys = "distillgate-keys";
+  std::string ledger;        // default: <dir>/distillgate.ledger
+  std::string keys;          // default: <dir>/distillgate-keys
+  bool quick = false;        // small subsets (tests): 3,000 images, 1 epoch
   std::string origin = "distillgate.local/demo";
 };
 
+#ifndef DG_HAVE_TORCH
 StatusOr<std::vector<std::string>> ListFiles(const std::string& dir) {
   DIR* d = ::opendir(dir.c_str());
   if (d == nullptr) {
@@ -43,8 +54,46 @@ StatusOr<std::vector<std::string>> ListFiles(const std::string& dir) {
   if (names.empty()) return Status::InvalidInput(dir + ": dataset directory is empty");
   return names;
 }
+#endif
 
-Status RunDemo(const DemoArgs& a) {
+#ifdef DG_HAVE_TORCH
+// The default policy and jobs, written once so that a user can read and edit them.
+Status WriteDefaults(const DemoArgs& a) {
+  auto write_if_absent = [](const std::string& path, const nlohmann::json& j) -> Status {
+    if (FileExists(path)) return Status::Ok();
+    std::cout << "wrote " << path << "\n";
+    return WriteFileAtomic(path, j.dump(2) + "\n", 0644, true);
+  };
+  DG_ASSIGN_OR_RETURN(Policy policy, DefaultPolicy());
+  DG_RETURN_IF_ERROR(write_if_absent(a.workdir + "distillgate-policy.json", policy.doc));
+  const nlohmann::json data = {{{"id", "fashion-mnist"}, {"path", a.data}, {"license", "MIT"}}};
+  const nlohmann::json use = {{"commercial", false}, {"distribution", "internal"}, {"purpose", "research"}};
+  DG_RETURN_IF_ERROR(write_if_absent(
+      a.workdir + "distillgate-teacher.job.json",
+      {{"name", "fmnist-cnn-teacher"}, {"teachers", nlohmann::json::array()}, {"datasets", data},
+       {"student", {{"name", "fmnist-cnn-teacher"}, {"model_type", "classifier"}, {"architecture", "cnn"}}},
+       {"use", use},
+       {"training", a.quick ? nlohmann::json{{"epochs", 1}, {"seed", 1}, {"train_limit", 3000}} : nlohmann::json{{"epochs", 4}, {"seed", 1}}},
+       {"output", {{"model", "distillgate-teacher.pt"}}}}));
+  DG_RETURN_IF_ERROR(write_if_absent(
+      a.workdir + "distillgate-kd.job.json",
+      {{"name", "fmnist-kd-student"},
+       {"teachers", {{{"id", "fmnist-cnn-teacher"}, {"kind", "local"}, {"license", "MIT"}, {"model_file", "distillgate-teacher.pt"}}}},
+       {"datasets", data},
+       {"student", {{"name", "fmnist-mlp-student"}, {"model_type", "classifier"}, {"architecture", "mlp"}}},
+       {"use", use},
+       {"training", {{"arch", "mlp"}, {"hidden", {64, 64}}, {"loss", "kd"}, {"temperature", 4}, {"alpha", 0.9},
+                     {"epochs", a.quick ? 1 : 3}, {"labelled_examples", 1000}, {"seed", 1},
+                     {"train_limit", a.quick ? 3000 : 0}}},
+       {"output", {{"model", "distillgate-student.pt"}}}}));
+  return Status::Ok();
+}
+#endif
+
+Status RunDemo(DemoArgs a) {
+  a.workdir = a.dir + "/";
+  if (a.ledger.empty()) a.ledger = a.workdir + "distillgate.ledger";
+  if (a.keys.empty()) a.keys = a.workdir + "distillgate-keys";
   const KeyFilePaths kp = KeyFilesIn(a.keys);
   if (!FileExists(kp.private_key)) {
     DG_ASSIGN_OR_RETURN(NoteVerifier v, GenerateKeyFiles(a.keys, a.origin));
@@ -66,6 +115,36 @@ Status RunDemo(const DemoArgs& a) {
     opt.since_note = note;
   }
 
+#ifdef DG_HAVE_TORCH
+  ledger.reset();  // the runner opens the ledger itself
+  DG_RETURN_IF_ERROR(WriteDefaults(a));
+  if (!FileExists(a.workdir + "distillgate-teacher.pt")) {
+    std::cout << "training the default teacher (a small CNN on Fashion-MNIST)…\n";
+    RunOptions t{a.workdir + "distillgate-teacher.job.json", a.workdir + "distillgate-policy.json", a.ledger, kp.private_key,
+                 "auto", false, true};
+    DG_ASSIGN_OR_RETURN(RunSummary ts, RunJob(t));
+    if (!ts.trained) return Status::Internal("the default teacher job was not allowed: " + ts.verdict);
+    std::printf("teacher: %.2f %% test accuracy (%s)\n", 100 * ts.result.student_accuracy, ts.result.model_path.c_str());
+  } else {
+    std::cout << "reusing the default teacher " << a.workdir << "distillgate-teacher.pt\n";
+  }
+  std::cout << "distilling an MLP student from 1,000 labels plus the teacher's outputs on every training image…\n";
+  RunOptions k{a.workdir + "distillgate-kd.job.json", a.workdir + "distillgate-policy.json", a.ledger, kp.private_key,
+               "auto", false, false};
+  DG_ASSIGN_OR_RETURN(RunSummary s, RunJob(k));
+  std::cout << "decision: " << s.verdict << " (ledger entry " << s.decision_index << ")\n";
+  if (!s.trained) return Status::Internal("the demo job was not allowed: " + s.verdict);
+  std::printf("teacher accuracy %.2f %%, student accuracy %.2f %% (%zu epochs, %.1f s on %s)\n",
+              100 * s.result.teacher_accuracy, 100 * s.result.student_accuracy, s.result.epochs.size(),
+              s.result.train_seconds, s.result.device.c_str());
+  std::cout << "teacher calls recorded: " << s.result.teacher_calls << "; student model " << s.result.model_path
+            << " (sha256 " << s.result.model_sha256.substr(0, 16) << "…)\n";
+  DG_ASSIGN_OR_RETURN(ledger, Ledger::Open(a.ledger, Ledger::Mode::kReadWrite));
+  DG_ASSIGN_OR_RETURN(uint64_t size, ledger->Size());
+  AppendResult r;
+  r.tree_size = size;
+  DG_ASSIGN_OR_RETURN(r.checkpoint, ledger->HeadNote());
+#else
   DG_ASSIGN_OR_RETURN(auto files, ListFiles(a.data));
   std::vector<LedgerEntry> entries;
   for (const std::string& name : files) {
@@ -85,6 +164,7 @@ Status RunDemo(const DemoArgs& a) {
   std::cout << "recorded " << entries.size() << " dataset files of " << a.data << " as entries " << r.first_index
             << ".." << r.tree_size - 1 << "\n";
 
+#endif
   DG_ASSIGN_OR_RETURN(FsckReport report, Fsck(*ledger, trusted, opt));
   DG_RETURN_IF_ERROR(FsckStatus(report));
   std::cout << "ledger verifies: " << report.tree_size << " entries, " << report.checkpoints_checked
@@ -110,10 +190,13 @@ Status RunDemo(const DemoArgs& a) {
 void RegisterDemo(CLI::App& app, Dispatch& d) {
   auto a = std::make_shared<DemoArgs>();
   CLI::App* demo = app.add_subcommand(
-      "demo", "Record the Fashion-MNIST files in a ledger in the working directory, verify it and prove an entry");
-  demo->add_option("--data", a->data, "Dataset directory")->capture_default_str();
-  demo->add_option("--ledger", a->ledger, "Ledger file")->capture_default_str();
-  demo->add_option("--keys", a->keys, "Key directory")->capture_default_str();
+      "demo", "The main job on the built-in default: train (or reuse) the Fashion-MNIST teacher, distil a student "
+              "under the gate, record everything in a ledger in DIR, verify it and prove its last entry");
+  demo->add_option("--dir", a->dir, "Directory for the demo's key, ledger, policy, jobs and models")->capture_default_str();
+  demo->add_option("--data", a->data, "Dataset directory (IDX files)")->capture_default_str();
+  demo->add_option("--ledger", a->ledger, "Ledger file (default: DIR/distillgate.ledger)");
+  demo->add_option("--keys", a->keys, "Key directory (default: DIR/distillgate-keys)");
+  demo->add_flag("--quick", a->quick, "Train on 3,000 images for one epoch (for tests)");
   demo->add_option("--origin", a->origin, "Origin for a new key and ledger")->capture_default_str();
   demo->callback([&d, a] { d.handler = [a] { return RunDemo(*a); }; });
 }

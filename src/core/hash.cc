@@ -59,7 +59,10 @@ Hash Sha256Hasher::Finish() {
 
 StatusOr<Hash> Sha256File(const std::string& path) {
   std::unique_ptr<FILE, int (*)(FILE*)> f(std::fopen(path.c_str(), "rb"), &std::fclose);
-  if (!f) return Status::IoError(path + ": cannot open: " + std::strerror(errno));
+  if (!f) {
+    if (errno == ENOENT) return Status::InvalidInput(path + ": no such file");
+    return Status::IoError(path + ": cannot open: " + std::strerror(errno));
+  }
   Sha256Hasher hasher;
   std::vector<char> buf(1 << 20);
   size_t n;

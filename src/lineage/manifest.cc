@@ -1,5 +1,7 @@
 #include "lineage/manifest.h"
 
+#include <algorithm>
+
 #include "core/encoding.h"
 #include "core/file_util.h"
 #include "ledger/merkle.h"
@@ -40,7 +42,8 @@ StatusOr<std::vector<Hash>> DatasetManifest::ProveRecord(uint64_t index) const {
 }
 
 StatusOr<DatasetManifest> ManifestImageSet(const std::string& dataset_id, const std::string& license,
-                                           const std::string& dir, const std::string& prefix, const ImageSet& set) {
+                                           const std::string& dir, const std::string& prefix, const ImageSet& set,
+                                           size_t limit) {
   DatasetManifest m;
   m.dataset_id = dataset_id;
   m.license = license;
@@ -53,8 +56,9 @@ StatusOr<DatasetManifest> ManifestImageSet(const std::string& dataset_id, const 
     m.files.push_back({path, h, bytes});
   }
   CompactRange range;
-  m.record_leaves.reserve(set.size());
-  for (size_t i = 0; i < set.size(); ++i) {
+  const size_t n = limit == 0 ? set.size() : std::min(limit, set.size());
+  m.record_leaves.reserve(n);
+  for (size_t i = 0; i < n; ++i) {
     m.record_leaves.push_back(LeafHash(ImageRecordBytes(set, i)));
     range.Append(m.record_leaves.back(), nullptr);
   }

@@ -38,9 +38,11 @@ struct DatasetManifest {
 // Record bytes of an image set: label byte || image bytes (docs/runner.md).
 std::string ImageRecordBytes(const ImageSet& set, size_t i);
 
-// Manifest of an IDX image set (train or t10k) in `dir`.
+// Manifest of an IDX image set (train or t10k) in `dir`; `limit` > 0 covers
+// only the first `limit` records (what a run actually used).
 StatusOr<DatasetManifest> ManifestImageSet(const std::string& dataset_id, const std::string& license,
-                                           const std::string& dir, const std::string& prefix, const ImageSet& set);
+                                           const std::string& dir, const std::string& prefix, const ImageSet& set,
+                                           size_t limit = 0);
 
 }  // namespace dg
 

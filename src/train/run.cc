@@ -107,7 +107,8 @@ StatusOr<RunSummary> RunJob(const RunOptions& o) {
   // Dataset manifests: per-record leaves under one root, per-file SHA-256.
   std::vector<LedgerEntry> manifests;
   for (const auto& [prefix, set] : {std::make_pair(std::string("train"), &train), std::make_pair(std::string("t10k"), &test)}) {
-    auto m = ManifestImageSet(job.datasets[0].id + ":" + prefix, job.datasets[0].license, data_dir, prefix, *set);
+    auto m = ManifestImageSet(job.datasets[0].id + ":" + prefix, job.datasets[0].license, data_dir, prefix, *set,
+                              prefix == "train" ? config.train_limit : 0);
     if (!m.ok()) return fail(m.status());
     nlohmann::json body = m->ToEntryBody();
     body["run"] = run_id;

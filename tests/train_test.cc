@@ -1,0 +1,169 @@
+// The distillation runner end to end (built only with LibTorch): small
+// Fashion-MNIST subsets keep each run to seconds on two cores.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "core/encoding.h"
+#include "core/file_util.h"
+#include "ledger/fsck.h"
+#include "ledger/merkle.h"
+#include "ledger_fixture.h"
+#include "lineage/manifest.h"
+#include "train/run.h"
+
+namespace dg {
+namespace {
+
+using nlohmann::json;
+const char* kFashion = "/usr/share/datasets/fashion-mnist";
+
+class RunTest : public testing::LedgerTest {
+ protected:
+  void SetUp() override {
+    if (!FileExists(kFashion)) GTEST_SKIP() << kFashion << " is absent: install dataset-fashion-mnist (scripts/setup.sh does)";
+    LedgerTest::SetUp();
+    ledger_.reset();  // RunJob opens the ledger itself
+    key_path_ = dir_.File("ledger.key");
+    ASSERT_TRUE(key_.SavePemFile(key_path_).ok());
+  }
+  std::string WriteJob(const std::string& name, json teachers, json training, const std::string& model) {
+    json job = {{"name", name},
+                {"teachers", teachers},
+                {"datasets", {{{"id", "fashion-mnist"}, {"path", kFashion}, {"license", "MIT"}}}},
+                {"student", {{"name", name + "-student"}, {"model_type", "classifier"}}},
+                {"use", {{"commercial", false}, {"distribution", "internal"}, {"purpose", "research"}}},
+                {"training", training},
+                {"output", {{"model", model}}}};
+    const std::string path = dir_.File(name + ".json");
+    testing::WriteAll(path, job.dump(2));
+    return path;
+  }
+  RunOptions Options(const std::string& job, bool teacher) {
+    RunOptions o;
+    o.job_path = job;
+    o.ledger_path = path_;
+    o.key_path = key_path_;
+    o.quiet = true;
+    o.train_teacher = teacher;
+    return o;
+  }
+  std::vector<StoredLeaf> Entries() {
+    auto l = *Ledger::Open(path_, Ledger::Mode::kReadOnly);
+    std::vector<StoredLeaf> out;
+    for (uint64_t i = 0; i < *l->Size(); ++i) out.push_back(*l->GetLeaf(i));
+    return out;
+  }
+  std::string TrainSmallTeacher() {
+    auto job = WriteJob("teacher", json::array(), {{"epochs", 2}, {"train_limit", 4000}, {"seed", 3}}, "teacher.pt");
+    auto r = RunJob(Options(job, true));
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    return dir_.File("teacher.pt");
+  }
+  std::string key_path_;
+};
+
+TEST_F(RunTest, TeacherThenKdStudentEveryCallRecordedLedgerVerifies) {
+  const std::string teacher = TrainSmallTeacher();
+  ASSERT_TRUE(FileExists(teacher));
+  json teachers = {{{"id", "cnn-teacher"}, {"kind", "local"}, {"license", "MIT"}, {"model_file", "teacher.pt"}}};
+  auto job = WriteJob("kd", teachers, {{"epochs", 2}, {"train_limit", 3000}, {"batch_size", 100}, {"seed", 5}}, "student.pt");
+  auto r = RunJob(Options(job, false));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_TRUE(r->trained);
+  EXPECT_EQ(r->exit_code, 0);
+  EXPECT_GT(r->result.teacher_accuracy, 0.6);
+  EXPECT_GT(r->result.student_accuracy, 0.5);  // chance is 0.1
+  EXPECT_EQ(r->result.teacher_calls, 60u);     // 3000 / 100 per epoch, 2 epochs
+  EXPECT_EQ(HexEncode(*Sha256File(dir_.File("student.pt"))), r->result.model_sha256);
+
+  // Teacher calls in the ledger = batches seen; their root is in run_end.
+  CompactRange calls;
+  json run_end, manifest;
+  uint64_t call_entries = 0;
+  for (const auto& e : Entries()) {
+    json body = json::parse(e.data)["body"];
+    if (e.kind == "teacher_call" && body["run"] == json::parse(Entries().back().data)["body"]["run"]) {
+      EXPECT_EQ(body["sequence"], call_entries);
+      EXPECT_EQ(body["items"], 100);
+      ++call_entries;
+      calls.Append(e.leaf_hash, nullptr);
+    }
+    if (e.kind == "run_end") run_end = body;
+    if (e.kind == "dataset_manifest" && body["dataset"] == "fashion-mnist:train") manifest = body;
+  }
+  EXPECT_EQ(call_entries, 60u);
+  EXPECT_EQ(run_end["status"], "completed");
+  EXPECT_EQ(run_end["teacher_calls"], 60);
+  EXPECT_EQ(run_end["teacher_calls_root"], Base64Encode(calls.Root()));
+  // The manifest root, recomputed independently from the records used.
+  auto set = *ReadImageSet(kFashion, "train");
+  CompactRange records;
+  for (size_t i = 0; i < 3000; ++i) records.Append(LeafHash(ImageRecordBytes(set, i)), nullptr);
+  EXPECT_EQ(manifest["records"], 3000);
+  EXPECT_EQ(manifest["records_root"], Base64Encode(records.Root()));
+  // The whole ledger verifies.
+  auto l = *Ledger::Open(path_, Ledger::Mode::kReadOnly);
+  auto report = *Fsck(*l, verifier_, {});
+  EXPECT_EQ(report.problem_count, 0u) << FsckStatus(report).ToString();
+}
+
+TEST_F(RunTest, DeniedOrUnreviewedJobsTrainNothing) {
+  json anthropic = {{{"id", "claude"}, {"kind", "local"}, {"license", "LicenseRef-Anthropic-Terms"}, {"model_file", "t.pt"}}};
+  testing::WriteAll(dir_.File("t.pt"), "not really a model");
+  testing::WriteAll(dir_.File("t.pt.json"), R"({"format":"distillgate-model-v1","arch":"cnn","hidden":[]})");
+  auto job = WriteJob("denied", anthropic, {{"epochs", 1}, {"train_limit", 500}}, "denied.pt");
+  auto r = RunJob(Options(job, false));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_FALSE(r->trained);
+  EXPECT_EQ(r->exit_code, 1);
+  EXPECT_FALSE(FileExists(dir_.File("denied.pt")));
+  auto entries = Entries();
+  ASSERT_EQ(entries.size(), 1u);
+  EXPECT_EQ(entries[0].kind, "decision");
+  EXPECT_NE(entries[0].data.find("\"verdict\":\"deny\""), std::string::npos);
+
+  json unknown = {{{"id", "x"}, {"kind", "local"}, {"license", "LicenseRef-Unheard-Of"}, {"model_file", "t.pt"}}};
+  job = WriteJob("review", unknown, {{"epochs", 1}}, "review.pt");
+  r = RunJob(Options(job, false));
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->exit_code, 4);
+  EXPECT_FALSE(FileExists(dir_.File("review.pt")));
+
+  // The CLI's exit code for a refusal.
+  auto cli = testing::RunCli({"run", "--job", dir_.File("denied.json"), "--ledger", path_, "--key", key_path_, "--quiet"});
+  EXPECT_EQ(cli.exit_code, 1) << cli.err;
+  EXPECT_NE(cli.out.find("nothing was trained"), std::string::npos) << cli.out;
+}
+
+TEST_F(RunTest, BadInputsAreRefusedCleanlyOrRecordedAsFailures) {
+  json missing = {{{"id", "t"}, {"kind", "local"}, {"license", "MIT"}, {"model_file", "absent.pt"}}};
+  auto job = WriteJob("missing", missing, {{"epochs", 1}}, "m.pt");
+  auto r = RunJob(Options(job, false));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().ExitCode(), 2);
+  EXPECT_TRUE(Entries().empty());  // refused before anything was decided
+
+  json bad_training = {{{"id", "t"}, {"kind", "local"}, {"license", "MIT"}, {"model_file", "absent.pt"}}};
+  job = WriteJob("badcfg", bad_training, {{"alpha", 2}}, "m.pt");
+  r = RunJob(Options(job, false));
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("/training"), std::string::npos) << r.status().message();
+
+  // A teacher that fails to load: the run had begun, so its failure is recorded.
+  testing::WriteAll(dir_.File("broken.pt"), "garbage, not a torch archive");
+  testing::WriteAll(dir_.File("broken.pt.json"), R"({"format":"distillgate-model-v1","arch":"cnn","hidden":[]})");
+  json broken = {{{"id", "t"}, {"kind", "local"}, {"license", "MIT"}, {"model_file", "broken.pt"}}};
+  job = WriteJob("broken", broken, {{"epochs", 1}, {"train_limit", 500}}, "b.pt");
+  r = RunJob(Options(job, false));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().ExitCode(), 2) << r.status().ToString();
+  EXPECT_FALSE(FileExists(dir_.File("b.pt")));
+  auto entries = Entries();
+  ASSERT_FALSE(entries.empty());
+  EXPECT_EQ(entries.back().kind, "run_end");
+  EXPECT_NE(entries.back().data.find("\"status\":\"failed\""), std::string::npos);
+}
+
+}  // namespace
+}  // namespace dg
