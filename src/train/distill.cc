@@ -159,6 +159,7 @@ class TeacherGateway {
   StatusOr<Tensor> Call(const Tensor& input) {
     torch::NoGradGuard ng;
     Tensor out = model_->forward(input);
+    auto t0 = std::chrono::steady_clock::now();
     TeacherCall c;
     c.teacher_id = spec_.id;
     c.teacher_sha256 = spec_.sha256;
@@ -167,16 +168,20 @@ class TeacherGateway {
     c.output_sha256 = HashTensor(out);
     c.items = static_cast<uint64_t>(input.size(0));
     c.time = NowRfc3339();
-    DG_RETURN_IF_ERROR(rec_.Record(c));
+    Status st = rec_.Record(c);
+    recording_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    DG_RETURN_IF_ERROR(st);
     return out;
   }
   uint64_t calls() const { return calls_; }
+  double recording_seconds() const { return recording_seconds_; }
 
  private:
   torch::nn::Sequential model_;
   TeacherSpec spec_;
   CallRecorder& rec_;
   uint64_t calls_ = 0;
+  double recording_seconds_ = 0;
 };
 
 StatusOr<TrainResult> TrainLoop(const ImageSet& train, const ImageSet& test, const TrainConfig& cfg,
@@ -190,7 +195,8 @@ StatusOr<TrainResult> TrainLoop(const ImageSet& train, const ImageSet& test, con
   const int64_t labelled = cfg.labelled_examples == 0 ? n : std::min<int64_t>(n, static_cast<int64_t>(cfg.labelled_examples));
   // The hard-label baseline sees only the labelled examples; distillation
   // sees every image (through the teacher) and the labels it has.
-  const int64_t pool = teacher ? n : labelled;
+  const bool distil = teacher != nullptr && cfg.loss != "hard";
+  const int64_t pool = distil ? n : labelled;
   torch::nn::Sequential model = MakeModel(arch, cfg.hidden);
   model->to(dev);
   torch::optim::Adam opt(model->parameters(), torch::optim::AdamOptions(cfg.lr));
@@ -213,7 +219,7 @@ StatusOr<TrainResult> TrainLoop(const ImageSet& train, const ImageSet& test, con
       Tensor xb = x.index_select(0, idx).to(dev), yb = y.index_select(0, idx).to(dev);
       Tensor logits = model->forward(xb);
       Tensor loss;
-      if (teacher == nullptr || cfg.loss == "hard") {
+      if (!distil) {
         loss = torch::nn::functional::cross_entropy(logits, yb);
       } else {
         DG_ASSIGN_OR_RETURN(Tensor t_logits, teacher->Call(xb));
@@ -267,7 +273,10 @@ StatusOr<TrainResult> Distill(const Permit& permit, const Job& job, Ledger& ledg
   const double teacher_acc = Accuracy(t, tx, ty, dev);
   try {
     DG_ASSIGN_OR_RETURN(TrainResult r, TrainLoop(train, test, config, &gateway, config.arch, model_out));
+    auto f0 = std::chrono::steady_clock::now();
     DG_RETURN_IF_ERROR(recorder.Flush());
+    r.recording_seconds = gateway.recording_seconds() +
+                          std::chrono::duration<double>(std::chrono::steady_clock::now() - f0).count();
     r.teacher_accuracy = teacher_acc;
     r.teacher_calls = gateway.calls();
     return r;

@@ -31,6 +31,7 @@ nlohmann::json RunSummary::ToJson() const {
     j["device"] = result.device;
     j["epochs"] = epochs;
     j["train_seconds"] = result.train_seconds;
+    j["recording_seconds"] = result.recording_seconds;
   }
   return j;
 }

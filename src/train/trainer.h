@@ -49,6 +49,7 @@ struct TrainResult {
   std::string model_path, model_sha256, device;
   std::vector<EpochMetrics> epochs;
   double train_seconds = 0;
+  double recording_seconds = 0;  // hashing teacher inputs/outputs and appending their ledger entries
 };
 
 // The teacher as the trainer sees it: a distillgate checkpoint (cnn) file.
