@@ -156,7 +156,9 @@ class TeacherGateway {
       : model_(std::move(model)), spec_(std::move(spec)), rec_(rec) {
     model_->eval();
   }
-  StatusOr<Tensor> Call(const Tensor& input) {
+  // `records` are the batch's source records (label byte || image bytes, in
+  // batch order): what the teacher saw before the fixed normalisation.
+  StatusOr<Tensor> Call(const Tensor& input, std::string_view records) {
     torch::NoGradGuard ng;
     Tensor out = model_->forward(input);
     auto t0 = std::chrono::steady_clock::now();
@@ -164,7 +166,7 @@ class TeacherGateway {
     c.teacher_id = spec_.id;
     c.teacher_sha256 = spec_.sha256;
     c.sequence = calls_++;
-    c.input_sha256 = HashTensor(input);
+    c.input_sha256 = Sha256(records);
     c.output_sha256 = HashTensor(out);
     c.items = static_cast<uint64_t>(input.size(0));
     c.time = NowRfc3339();
@@ -208,6 +210,7 @@ StatusOr<TrainResult> TrainLoop(const ImageSet& train, const ImageSet& test, con
   TrainResult r;
   r.device = dev.is_cuda() ? "cuda" : "cpu";
   const double T = cfg.temperature;
+  std::string batch_records;
   auto start = std::chrono::steady_clock::now();
   for (int epoch = 1; epoch <= cfg.epochs; ++epoch) {
     auto t0 = std::chrono::steady_clock::now();
@@ -222,7 +225,14 @@ StatusOr<TrainResult> TrainLoop(const ImageSet& train, const ImageSet& test, con
       if (!distil) {
         loss = torch::nn::functional::cross_entropy(logits, yb);
       } else {
-        DG_ASSIGN_OR_RETURN(Tensor t_logits, teacher->Call(xb));
+        batch_records.clear();
+        const int64_t* ids = idx.data_ptr<int64_t>();
+        for (int64_t k = 0; k < idx.size(0); ++k) {
+          const size_t i = static_cast<size_t>(ids[k]);
+          batch_records.push_back(static_cast<char>(train.labels.data[i]));
+          batch_records.append(reinterpret_cast<const char*>(train.images.data.data() + i * 784), 784);
+        }
+        DG_ASSIGN_OR_RETURN(Tensor t_logits, teacher->Call(xb, batch_records));
         Tensor log_ps = torch::log_softmax(logits / T, 1), log_pt = torch::log_softmax(t_logits / T, 1);
         Tensor kd = cfg.loss == "kd" ? (log_pt.exp() * (log_pt - log_ps)).sum(1).mean()
                                      : (log_ps.exp() * (log_ps - log_pt)).sum(1).mean();
