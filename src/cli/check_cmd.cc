@@ -41,12 +41,7 @@ void PrintHuman(const Job& job, const Decision& dec) {
 
 Status RunCheck(const CheckArgs& a, int* exit_code) {
   DG_ASSIGN_OR_RETURN(Job job, LoadJob(a.job));
-  Policy policy;
-  if (a.policy.empty()) {
-    DG_ASSIGN_OR_RETURN(policy, DefaultPolicy());
-  } else {
-    DG_ASSIGN_OR_RETURN(policy, LoadPolicy(a.policy));
-  }
+  DG_ASSIGN_OR_RETURN(Policy policy, LoadPolicy(a.policy));
   auto kb = a.licenses.empty() ? KnowledgeBase::Builtin() : KnowledgeBase::LoadDirectory(a.licenses);
   if (!kb.ok()) return kb.status();
   DG_ASSIGN_OR_RETURN(Decision dec, Evaluate(job, policy, **kb, TodayUtc()));

@@ -9,6 +9,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/file_util.h"
+
 namespace dg {
 namespace {
 
@@ -426,6 +428,11 @@ std::string FormatJcsNumber(double v) {
     out += std::to_string(std::abs(n - 1));
   }
   return out;
+}
+
+StatusOr<json> LoadJsonFile(const std::string& path) {
+  DG_ASSIGN_OR_RETURN(std::string text, ReadFile(path));
+  return ParseJsonStrict(text, path);
 }
 
 StatusOr<std::string> Canonicalize(const json& value) {

@@ -31,6 +31,9 @@ StatusOr<nlohmann::json> ParseJsonStrict(std::string_view text, const std::strin
 // object's member count.
 bool IsCanonicalJson(std::string_view text, std::string* why = nullptr, size_t* top_level_members = nullptr);
 
+// Reads and strictly parses a JSON file; errors name the file.
+StatusOr<nlohmann::json> LoadJsonFile(const std::string& path);
+
 // ECMAScript Number::toString of a finite double (exposed for tests).
 std::string FormatJcsNumber(double v);
 

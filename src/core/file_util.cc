@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <ctime>
 #include <cstring>
 #include <iostream>
 #include <iterator>
@@ -103,6 +104,19 @@ StatusOr<uint64_t> FileSize(const std::string& path) {
   struct stat st;
   if (::stat(path.c_str(), &st) != 0) return Status::IoError(path + ": " + std::strerror(errno));
   return static_cast<uint64_t>(st.st_size);
+}
+
+}  // namespace dg
+
+namespace dg {
+
+std::string UtcNow(const char* strftime_format) {
+  std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&now, &tm);
+  char buf[64];
+  size_t n = std::strftime(buf, sizeof buf, strftime_format, &tm);
+  return std::string(buf, n);
 }
 
 }  // namespace dg

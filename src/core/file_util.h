@@ -20,6 +20,9 @@ Status WriteFileAtomic(const std::string& path, const std::string& data, mode_t 
 bool FileExists(const std::string& path);
 StatusOr<uint64_t> FileSize(const std::string& path);
 
+// The current UTC time formatted with strftime (e.g. "%Y-%m-%d").
+std::string UtcNow(const char* strftime_format);
+
 }  // namespace dg
 
 #endif  // DISTILLGATE_CORE_FILE_UTIL_H_

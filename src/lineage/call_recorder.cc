@@ -5,17 +5,11 @@
 #include <nlohmann/json.hpp>
 
 #include "core/encoding.h"
+#include "core/file_util.h"
 
 namespace dg {
 
-std::string NowRfc3339() {
-  std::time_t now = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&now, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
+std::string NowRfc3339() { return UtcNow("%Y-%m-%dT%H:%M:%SZ"); }
 
 CallRecorder::CallRecorder(Ledger& ledger, const PrivateKey& key, std::string run_id, size_t flush_every)
     : ledger_(ledger), key_(key), run_id_(std::move(run_id)), flush_every_(flush_every == 0 ? 1 : flush_every) {}

@@ -4,6 +4,7 @@
 #include <cctype>
 #include <ctime>
 
+#include "core/file_util.h"
 #include "license/detect.h"
 #include "license/spdx.h"
 
@@ -331,14 +332,7 @@ int Decision::ExitCode() const {
   return 1;
 }
 
-std::string TodayUtc() {
-  std::time_t now = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&now, &tm);
-  char buf[16];
-  std::strftime(buf, sizeof buf, "%Y-%m-%d", &tm);
-  return buf;
-}
+std::string TodayUtc() { return UtcNow("%Y-%m-%d"); }
 
 StatusOr<Decision> Evaluate(const Job& job, const Policy& policy, const KnowledgeBase& kb, const std::string& today) {
   Evaluator ev(job, policy, kb);

@@ -13,14 +13,6 @@ JobModelRef ModelRef(const nlohmann::json& j) {
   return {j.value("name", j.value("model", "")), j["license"], j.value("multimodal", false)};
 }
 
-std::vector<std::string> Strings(const nlohmann::json& j, const char* key) {
-  std::vector<std::string> out;
-  if (j.contains(key)) {
-    for (const auto& s : j[key]) out.push_back(s);
-  }
-  return out;
-}
-
 }  // namespace
 
 StatusOr<Job> ParseJob(const nlohmann::json& doc, const std::string& where) {
@@ -62,8 +54,8 @@ StatusOr<Job> ParseJob(const nlohmann::json& doc, const std::string& where) {
   job.use.purpose = u["purpose"];
   job.use.product_category = u.value("product_category", "");
   if (u.contains("expected_mau")) job.use.expected_mau = u["expected_mau"].get<int64_t>();
-  job.use.jurisdictions = Strings(u, "jurisdictions");
-  job.use.competes_with = Strings(u, "competes_with");
+  job.use.jurisdictions = u.value("jurisdictions", std::vector<std::string>{});
+  job.use.competes_with = u.value("competes_with", std::vector<std::string>{});
   auto canon = Canonicalize(doc);
   if (!canon.ok()) return canon.status().WithContext(where);
   job.sha256 = HexEncode(Sha256(*canon));
@@ -71,8 +63,7 @@ StatusOr<Job> ParseJob(const nlohmann::json& doc, const std::string& where) {
 }
 
 StatusOr<Job> LoadJob(const std::string& path) {
-  DG_ASSIGN_OR_RETURN(std::string text, ReadFile(path));
-  DG_ASSIGN_OR_RETURN(nlohmann::json doc, ParseJsonStrict(text, path));
+  DG_ASSIGN_OR_RETURN(nlohmann::json doc, LoadJsonFile(path));
   DG_ASSIGN_OR_RETURN(Job job, ParseJob(doc, path));
   const size_t slash = path.find_last_of('/');
   job.base_dir = slash == std::string::npos ? "" : path.substr(0, slash);

@@ -22,14 +22,6 @@ constexpr const char* kDefaultPolicy = R"({
   "waivers": []
 })";
 
-std::vector<std::string> Strings(const nlohmann::json& j, const char* key) {
-  std::vector<std::string> out;
-  if (j.contains(key)) {
-    for (const auto& s : j[key]) out.push_back(s);
-  }
-  return out;
-}
-
 }  // namespace
 
 StatusOr<Policy> ParsePolicy(const nlohmann::json& doc, const std::string& where) {
@@ -38,12 +30,12 @@ StatusOr<Policy> ParsePolicy(const nlohmann::json& doc, const std::string& where
   Policy p;
   p.doc = doc;
   p.mode = doc["mode"];
-  p.allowed_licenses = Strings(doc, "allowed_licenses");
-  p.denied_licenses = Strings(doc, "denied_licenses");
+  p.allowed_licenses = doc.value("allowed_licenses", std::vector<std::string>{});
+  p.denied_licenses = doc.value("denied_licenses", std::vector<std::string>{});
   p.accept_research_only = doc.value("accept_research_only", true);
   p.accept_non_commercial = doc.value("accept_non_commercial", true);
   p.unknown_license = doc.value("unknown_license", "needs_review");
-  if (doc.contains("competing")) p.competing_categories = Strings(doc["competing"], "product_categories");
+  if (doc.contains("competing")) p.competing_categories = doc["competing"].value("product_categories", std::vector<std::string>{});
   if (doc.contains("waivers")) {
     for (const auto& w : doc["waivers"]) {
       p.waivers.push_back({w["rule"], w["subject"], w["reason"], w["approver"], w["expires"]});
@@ -56,8 +48,8 @@ StatusOr<Policy> ParsePolicy(const nlohmann::json& doc, const std::string& where
 }
 
 StatusOr<Policy> LoadPolicy(const std::string& path) {
-  DG_ASSIGN_OR_RETURN(std::string text, ReadFile(path));
-  DG_ASSIGN_OR_RETURN(nlohmann::json doc, ParseJsonStrict(text, path));
+  if (path.empty()) return DefaultPolicy();
+  DG_ASSIGN_OR_RETURN(nlohmann::json doc, LoadJsonFile(path));
   return ParsePolicy(doc, path);
 }
 

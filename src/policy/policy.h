@@ -26,6 +26,7 @@ struct Policy {
 };
 
 StatusOr<Policy> ParsePolicy(const nlohmann::json& doc, const std::string& where);
+// An empty path means the built-in default policy.
 StatusOr<Policy> LoadPolicy(const std::string& path);
 // policies/default-policy.json as compiled into the binary.
 StatusOr<Policy> DefaultPolicy();

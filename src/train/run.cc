@@ -38,12 +38,7 @@ nlohmann::json RunSummary::ToJson() const {
 
 StatusOr<RunSummary> RunJob(const RunOptions& o) {
   DG_ASSIGN_OR_RETURN(Job job, LoadJob(o.job_path));
-  Policy policy;
-  if (o.policy_path.empty()) {
-    DG_ASSIGN_OR_RETURN(policy, DefaultPolicy());
-  } else {
-    DG_ASSIGN_OR_RETURN(policy, LoadPolicy(o.policy_path));
-  }
+  DG_ASSIGN_OR_RETURN(Policy policy, LoadPolicy(o.policy_path));
   DG_ASSIGN_OR_RETURN(TrainConfig config, TrainConfig::FromJson(job.doc.value("training", nlohmann::json()), o.job_path));
   config.device = o.device;
   config.quiet = o.quiet;
