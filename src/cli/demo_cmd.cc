@@ -20,9 +20,7 @@
 #include "ledger/ledger.h"
 #include "ledger/proof_bundle.h"
 #include "policy/policy.h"
-#ifdef DG_HAVE_TORCH
-#include "train/run.h"
-#endif
+#include "cli/trainer_exec.h"
 
 namespace dg::cli {
 namespace {
@@ -37,7 +35,6 @@ struct DemoArgs {
   std::string origin = "distillgate.local/demo";
 };
 
-#ifndef DG_HAVE_TORCH
 StatusOr<std::vector<std::string>> ListFiles(const std::string& dir) {
   DIR* d = ::opendir(dir.c_str());
   if (d == nullptr) {
@@ -54,9 +51,19 @@ StatusOr<std::vector<std::string>> ListFiles(const std::string& dir) {
   if (names.empty()) return Status::InvalidInput(dir + ": dataset directory is empty");
   return names;
 }
-#endif
 
-#ifdef DG_HAVE_TORCH
+// Runs one trainer command; a refusal or failure stops the demo.
+StatusOr<nlohmann::json> Train(const std::vector<std::string>& args) {
+  DG_ASSIGN_OR_RETURN(TrainerRun r, RunTrainer(args));
+  if (r.exit_code == 2) return Status::InvalidInput("the trainer refused its input (see above)");
+  if (r.exit_code != 0 && r.exit_code != 1 && r.exit_code != 4) return Status::IoError("the trainer failed (see above)");
+  if (!r.summary.is_object()) return Status::Internal("the trainer printed no summary");
+  if (!r.summary.value("trained", false)) {
+    return Status::Internal("the job was not allowed: " + r.summary.value("verdict", std::string("?")));
+  }
+  return r.summary;
+}
+
 // The default policy and jobs, written once so that a user can read and edit them.
 Status WriteDefaults(const DemoArgs& a) {
   auto write_if_absent = [](const std::string& path, const nlohmann::json& j) -> Status {
@@ -88,7 +95,6 @@ Status WriteDefaults(const DemoArgs& a) {
        {"output", {{"model", "distillgate-student.pt"}}}}));
   return Status::Ok();
 }
-#endif
 
 Status RunDemo(DemoArgs a) {
   a.workdir = a.dir + "/";
@@ -115,36 +121,38 @@ Status RunDemo(DemoArgs a) {
     opt.since_note = note;
   }
 
-#ifdef DG_HAVE_TORCH
-  ledger.reset();  // the runner opens the ledger itself
+  const bool train = HaveTrainer();
+  AppendResult r;
+  if (train) {
+  ledger.reset();  // the trainer opens the ledger itself
   DG_RETURN_IF_ERROR(WriteDefaults(a));
+  const std::vector<std::string> common = {"--ledger", a.ledger, "--key", kp.private_key, "--policy",
+                                           a.workdir + "distillgate-policy.json", "--device", "auto"};
+  auto with = [&common](std::vector<std::string> v) {
+    v.insert(v.end(), common.begin(), common.end());
+    return v;
+  };
   if (!FileExists(a.workdir + "distillgate-teacher.pt")) {
-    std::cout << "training the default teacher (a small CNN on Fashion-MNIST)…\n";
-    RunOptions t{a.workdir + "distillgate-teacher.job.json", a.workdir + "distillgate-policy.json", a.ledger, kp.private_key,
-                 "auto", false, true};
-    DG_ASSIGN_OR_RETURN(RunSummary ts, RunJob(t));
-    if (!ts.trained) return Status::Internal("the default teacher job was not allowed: " + ts.verdict);
-    std::printf("teacher: %.2f %% test accuracy (%s)\n", 100 * ts.result.student_accuracy, ts.result.model_path.c_str());
+    std::cout << "training the default teacher (a small CNN on Fashion-MNIST)…" << std::endl;
+    DG_ASSIGN_OR_RETURN(auto ts, Train(with({"train-teacher", "--job", a.workdir + "distillgate-teacher.job.json"})));
+    std::printf("teacher: %.2f %% test accuracy (%s)\n", 100 * ts["student_accuracy"].get<double>(),
+                ts["model"]["path"].get<std::string>().c_str());
   } else {
     std::cout << "reusing the default teacher " << a.workdir << "distillgate-teacher.pt\n";
   }
-  std::cout << "distilling an MLP student from 1,000 labels plus the teacher's outputs on every training image…\n";
-  RunOptions k{a.workdir + "distillgate-kd.job.json", a.workdir + "distillgate-policy.json", a.ledger, kp.private_key,
-               "auto", false, false};
-  DG_ASSIGN_OR_RETURN(RunSummary s, RunJob(k));
-  std::cout << "decision: " << s.verdict << " (ledger entry " << s.decision_index << ")\n";
-  if (!s.trained) return Status::Internal("the demo job was not allowed: " + s.verdict);
+  std::cout << "distilling an MLP student from 1,000 labels plus the teacher's outputs on every training image…" << std::endl;
+  DG_ASSIGN_OR_RETURN(auto s, Train(with({"run", "--job", a.workdir + "distillgate-kd.job.json"})));
+  std::cout << "decision: " << s["verdict"].get<std::string>() << " (ledger entry " << s["decision_index"] << ")\n";
   std::printf("teacher accuracy %.2f %%, student accuracy %.2f %% (%zu epochs, %.1f s on %s)\n",
-              100 * s.result.teacher_accuracy, 100 * s.result.student_accuracy, s.result.epochs.size(),
-              s.result.train_seconds, s.result.device.c_str());
-  std::cout << "teacher calls recorded: " << s.result.teacher_calls << "; student model " << s.result.model_path
-            << " (sha256 " << s.result.model_sha256.substr(0, 16) << "…)\n";
+              100 * s["teacher_accuracy"].get<double>(), 100 * s["student_accuracy"].get<double>(), s["epochs"].size(),
+              s["train_seconds"].get<double>(), s["device"].get<std::string>().c_str());
+  std::cout << "teacher calls recorded: " << s["teacher_calls"] << "; student model " << s["model"]["path"].get<std::string>()
+            << " (sha256 " << s["model"]["sha256"].get<std::string>().substr(0, 16) << "…)\n";
   DG_ASSIGN_OR_RETURN(ledger, Ledger::Open(a.ledger, Ledger::Mode::kReadWrite));
-  DG_ASSIGN_OR_RETURN(uint64_t size, ledger->Size());
-  AppendResult r;
-  r.tree_size = size;
+  DG_ASSIGN_OR_RETURN(r.tree_size, ledger->Size());
   DG_ASSIGN_OR_RETURN(r.checkpoint, ledger->HeadNote());
-#else
+  } else {
+  std::cout << "this build has no trainer (LibTorch was not found): recording the dataset files instead\n";
   DG_ASSIGN_OR_RETURN(auto files, ListFiles(a.data));
   std::vector<LedgerEntry> entries;
   for (const std::string& name : files) {
@@ -160,11 +168,10 @@ Status RunDemo(DemoArgs a) {
     DG_ASSIGN_OR_RETURN(LedgerEntry e, LedgerEntry::Make("dataset_file", body));
     entries.push_back(std::move(e));
   }
-  DG_ASSIGN_OR_RETURN(AppendResult r, ledger->Append(entries, key));
+  DG_ASSIGN_OR_RETURN(r, ledger->Append(entries, key));
   std::cout << "recorded " << entries.size() << " dataset files of " << a.data << " as entries " << r.first_index
             << ".." << r.tree_size - 1 << "\n";
-
-#endif
+  }
   DG_ASSIGN_OR_RETURN(FsckReport report, Fsck(*ledger, trusted, opt));
   DG_RETURN_IF_ERROR(FsckStatus(report));
   std::cout << "ledger verifies: " << report.tree_size << " entries, " << report.checkpoints_checked

@@ -1,7 +1,10 @@
 // distillgate: decide whether a model may be distilled, prove what happened.
 #include <iostream>
 
+#include <cstring>
+
 #include "cli/commands.h"
+#include "cli/trainer_exec.h"
 
 namespace {
 
@@ -12,9 +15,16 @@ constexpr const char* kExitCodes =
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Training runs in distillgate-train, so this binary never loads LibTorch.
+  if (argc >= 2 && (std::strcmp(argv[1], "run") == 0 || std::strcmp(argv[1], "train-teacher") == 0)) {
+    dg::Status s = dg::cli::ExecTrainer(argc, argv);
+    std::cerr << "distillgate: " << s.ToString() << "\n";
+    return s.ExitCode();
+  }
   CLI::App app{"distillgate: gate, record and prove model distillation.\n"
                "A signed, append-only ledger (RFC 6962 Merkle log, C2SP checkpoints, Ed25519)."};
-  app.footer(kExitCodes);
+  app.footer(std::string("Training: distillgate run --help, distillgate train-teacher --help (the LibTorch trainer).\n") +
+             kExitCodes);
   app.require_subcommand(1);
   app.set_help_all_flag("--help-all", "Print help for every command");
   dg::cli::Dispatch dispatch;
@@ -24,9 +34,6 @@ int main(int argc, char** argv) {
   dg::cli::RegisterDemo(app, dispatch);
   dg::cli::RegisterLicense(app, dispatch);
   dg::cli::RegisterCheck(app, dispatch);
-#ifdef DG_HAVE_TORCH
-  dg::cli::RegisterRun(app, dispatch);
-#endif
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

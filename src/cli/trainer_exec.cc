@@ -1,0 +1,71 @@
+#include "cli/trainer_exec.h"
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <climits>
+#include <cstring>
+
+#include "core/file_util.h"
+
+namespace dg::cli {
+
+std::string TrainerPath() {
+  char buf[PATH_MAX];
+  ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
+  if (n <= 0) return "distillgate-train";
+  std::string self(buf, static_cast<size_t>(n));
+  return self.substr(0, self.find_last_of('/') + 1) + "distillgate-train";
+}
+
+bool HaveTrainer() { return ::access(TrainerPath().c_str(), X_OK) == 0; }
+
+Status ExecTrainer(int argc, char** argv) {
+  const std::string path = TrainerPath();
+  if (!HaveTrainer()) {
+    return Status::IoError("this build has no trainer (" + path +
+                           " is missing: LibTorch was not found when distillgate was built; see scripts/setup.sh)");
+  }
+  std::vector<char*> args(argv, argv + argc);
+  args[0] = const_cast<char*>(path.c_str());
+  args.push_back(nullptr);
+  ::execv(path.c_str(), args.data());
+  return Status::IoError(path + ": cannot run: " + std::strerror(errno));
+}
+
+StatusOr<TrainerRun> RunTrainer(const std::vector<std::string>& args) {
+  if (!HaveTrainer()) return Status::IoError("this build has no trainer (" + TrainerPath() + " is missing)");
+  int out[2];
+  if (::pipe(out) != 0) return Status::IoError("pipe failed");
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    ::dup2(out[1], 1);
+    ::close(out[0]);
+    ::close(out[1]);
+    std::string path = TrainerPath();
+    std::vector<std::string> all = {path};
+    all.insert(all.end(), args.begin(), args.end());
+    all.push_back("--json");
+    std::vector<char*> argv;
+    for (auto& a : all) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    ::execv(path.c_str(), argv.data());
+    ::_exit(127);
+  }
+  ::close(out[1]);
+  std::string text;
+  char buf[4096];
+  ssize_t n;
+  while ((n = ::read(out[0], buf, sizeof buf)) > 0) text.append(buf, static_cast<size_t>(n));
+  ::close(out[0]);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  TrainerRun r;
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  r.summary = nlohmann::json::parse(text, nullptr, false);
+  if (r.summary.is_discarded()) r.summary = nlohmann::json();
+  return r;
+}
+
+}  // namespace dg::cli

@@ -1,0 +1,36 @@
+// The LibTorch trainer lives in a separate executable, distillgate-train,
+// beside distillgate: loading LibTorch costs ~0.7 s per process, which the
+// auditor commands (verify, check, proofs) must not pay, and a verifier must
+// run where LibTorch is not installed at all. `distillgate run` and
+// `distillgate train-teacher` hand over to it.
+#ifndef DISTILLGATE_CLI_TRAINER_EXEC_H_
+#define DISTILLGATE_CLI_TRAINER_EXEC_H_
+
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "core/status.h"
+
+namespace dg::cli {
+
+// <directory of this executable>/distillgate-train
+std::string TrainerPath();
+bool HaveTrainer();
+
+// Replaces this process with the trainer (same arguments); returns only on failure.
+Status ExecTrainer(int argc, char** argv);
+
+// Runs the trainer with `args` (the JSON summary flag is added), forwarding
+// its stderr; returns its exit code and parsed stdout.
+struct TrainerRun {
+  int exit_code = 0;
+  nlohmann::json summary;
+  std::string error;  // stderr tail when it failed
+};
+StatusOr<TrainerRun> RunTrainer(const std::vector<std::string>& args);
+
+}  // namespace dg::cli
+
+#endif  // DISTILLGATE_CLI_TRAINER_EXEC_H_
