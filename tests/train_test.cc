@@ -167,3 +167,36 @@ TEST_F(RunTest, BadInputsAreRefusedCleanlyOrRecordedAsFailures) {
 
 }  // namespace
 }  // namespace dg
+
+namespace dg {
+namespace {
+
+// A TorchScript teacher, made with Debian's python3-torch when it is present.
+TEST_F(RunTest, TorchScriptTeachersAreCalledThroughTheGateway) {
+  const std::string script = dir_.File("make_ts.py");
+  testing::WriteAll(script, R"(import sys, torch, torch.nn as nn
+torch.manual_seed(0)
+good = nn.Sequential(nn.Conv2d(1, 8, 3), nn.ReLU(), nn.Flatten(), nn.Linear(8 * 26 * 26, 10))
+torch.jit.script(good).save(sys.argv[1])
+bad = nn.Sequential(nn.Flatten(), nn.Linear(784, 7))
+torch.jit.script(bad).save(sys.argv[2])
+)");
+  auto made = testing::Run({"/usr/bin/python3", script, dir_.File("teacher.ts"), dir_.File("bad.ts")});
+  if (made.exit_code != 0) GTEST_SKIP() << "python3-torch is not installed, no TorchScript teacher can be made: " << made.err;
+  json teachers = {{{"id", "ts-teacher"}, {"kind", "local"}, {"license", "MIT"}, {"model_file", "teacher.ts"}}};
+  auto job = WriteJob("ts", teachers, {{"epochs", 1}, {"train_limit", 1000}, {"batch_size", 100}}, "ts-student.pt");
+  auto r = RunJob(Options(job, false));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_TRUE(r->trained);
+  EXPECT_EQ(r->result.teacher_calls, 10u);
+  // A TorchScript teacher whose outputs have the wrong shape is refused.
+  json bad = {{{"id", "bad"}, {"kind", "local"}, {"license", "MIT"}, {"model_file", "bad.ts"}}};
+  job = WriteJob("bad-ts", bad, {{"epochs", 1}, {"train_limit", 300}}, "bad-student.pt");
+  r = RunJob(Options(job, false));
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("returned logits of shape [128, 7]"), std::string::npos) << r.status().message();
+  EXPECT_FALSE(FileExists(dir_.File("bad-student.pt")));
+}
+
+}  // namespace
+}  // namespace dg

@@ -2,10 +2,12 @@
 // reverse KD and the hard-label baseline. The teacher is reached only through
 // TeacherGateway, which records every call before its output is used.
 #include <sched.h>
+#include <torch/script.h>
 #include <torch/torch.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <functional>
 #include <cstdio>
 #include <numeric>
 #include <random>
@@ -77,22 +79,37 @@ std::pair<Tensor, Tensor> ToTensors(const ImageSet& s, size_t limit) {
   return {x.clone(), y.clone()};
 }
 
+std::string ShapeOf(const Tensor& t) {
+  std::string s = "[";
+  for (int64_t i = 0; i < t.dim(); ++i) s += (i ? ", " : "") + std::to_string(t.size(i));
+  return s + "]";
+}
+
 Hash HashTensor(const Tensor& t) {
   Tensor c = t.to(torch::kCPU).contiguous();
   return Sha256(std::string_view(static_cast<const char*>(c.data_ptr()), c.numel() * c.element_size()));
 }
 
-double Accuracy(torch::nn::Sequential& m, const Tensor& x, const Tensor& y, torch::Device dev) {
+// A model as a function from an input batch to logits (a distillgate
+// checkpoint or a TorchScript module).
+using Forward = std::function<Tensor(const Tensor&)>;
+
+double Accuracy(const Forward& f, const Tensor& x, const Tensor& y, torch::Device dev) {
   torch::NoGradGuard ng;
-  m->eval();
   int64_t correct = 0;
   for (int64_t i = 0; i < x.size(0); i += 1000) {
     const int64_t j = std::min<int64_t>(i + 1000, x.size(0));
-    Tensor logits = m->forward(x.slice(0, i, j).to(dev));
+    Tensor logits = f(x.slice(0, i, j).to(dev));
     correct += logits.argmax(1).eq(y.slice(0, i, j).to(dev)).sum().item<int64_t>();
   }
-  m->train();
   return static_cast<double>(correct) / static_cast<double>(x.size(0));
+}
+
+double Accuracy(torch::nn::Sequential& m, const Tensor& x, const Tensor& y, torch::Device dev) {
+  m->eval();
+  const double acc = Accuracy([&m](const Tensor& t) { return m->forward(t); }, x, y, dev);
+  m->train();
+  return acc;
 }
 
 class Progress {
@@ -150,17 +167,38 @@ StatusOr<torch::nn::Sequential> LoadModel(const std::string& path, std::string* 
 
 // Every teacher call goes through here, and is recorded before its output
 // is returned to the trainer.
+// A teacher: a distillgate checkpoint (X.pt with its X.pt.json), or else a
+// TorchScript module (torch::jit::load) taking [N,1,28,28] and returning [N,10].
+StatusOr<Forward> LoadTeacher(const std::string& path, torch::Device dev) {
+  if (FileExists(path + ".json")) {
+    DG_ASSIGN_OR_RETURN(torch::nn::Sequential m, LoadModel(path, nullptr));
+    m->to(dev);
+    m->eval();
+    return Forward([m](const Tensor& x) mutable { return m->forward(x); });
+  }
+  try {
+    auto module = std::make_shared<torch::jit::script::Module>(torch::jit::load(path, dev));
+    module->eval();
+    return Forward([module](const Tensor& x) { return module->forward({x}).toTensor(); });
+  } catch (const c10::Error& e) {
+    return Status::InvalidInput(path + ": neither a distillgate checkpoint (no " + path +
+                                ".json) nor a TorchScript file: " + std::string(e.what_without_backtrace()).substr(0, 160));
+  }
+}
+
 class TeacherGateway {
  public:
-  TeacherGateway(torch::nn::Sequential model, TeacherSpec spec, CallRecorder& rec)
-      : model_(std::move(model)), spec_(std::move(spec)), rec_(rec) {
-    model_->eval();
-  }
+  TeacherGateway(Forward model, TeacherSpec spec, CallRecorder& rec)
+      : model_(std::move(model)), spec_(std::move(spec)), rec_(rec) {}
   // `records` are the batch's source records (label byte || image bytes, in
   // batch order): what the teacher saw before the fixed normalisation.
   StatusOr<Tensor> Call(const Tensor& input, std::string_view records) {
     torch::NoGradGuard ng;
-    Tensor out = model_->forward(input);
+    Tensor out = model_(input);
+    if (out.dim() != 2 || out.size(0) != input.size(0) || out.size(1) != 10) {
+      return Status::InvalidInput("teacher " + spec_.id + " returned logits of shape " + ShapeOf(out) +
+                                  ", expected [" + std::to_string(input.size(0)) + ", 10]");
+    }
     auto t0 = std::chrono::steady_clock::now();
     TeacherCall c;
     c.teacher_id = spec_.id;
@@ -179,7 +217,7 @@ class TeacherGateway {
   double recording_seconds() const { return recording_seconds_; }
 
  private:
-  torch::nn::Sequential model_;
+  Forward model_;
   TeacherSpec spec_;
   CallRecorder& rec_;
   uint64_t calls_ = 0;
@@ -274,14 +312,12 @@ StatusOr<TrainResult> Distill(const Permit& permit, const Job& job, Ledger& ledg
   if (HexEncode(h) != teacher.sha256) {
     return Status::VerifyFailed(teacher.path + ": teacher file changed since it was recorded");
   }
-  std::string teacher_arch;
-  DG_ASSIGN_OR_RETURN(torch::nn::Sequential t, LoadModel(teacher.path, &teacher_arch));
   const torch::Device dev = PickDevice(config.device);
-  t->to(dev);
-  TeacherGateway gateway(t, teacher, recorder);
-  auto [tx, ty] = ToTensors(test, 0);
-  const double teacher_acc = Accuracy(t, tx, ty, dev);
+  DG_ASSIGN_OR_RETURN(Forward t, LoadTeacher(teacher.path, dev));
   try {
+    TeacherGateway gateway(t, teacher, recorder);
+    auto [tx, ty] = ToTensors(test, 0);
+    const double teacher_acc = Accuracy(t, tx, ty, dev);
     DG_ASSIGN_OR_RETURN(TrainResult r, TrainLoop(train, test, config, &gateway, config.arch, model_out));
     auto f0 = std::chrono::steady_clock::now();
     DG_RETURN_IF_ERROR(recorder.Flush());

@@ -66,9 +66,6 @@ StatusOr<RunSummary> RunJob(const RunOptions& o) {
     teacher.id = job.teachers[0].id;
     teacher.path = job.Resolve(job.teachers[0].model_file);
     DG_ASSIGN_OR_RETURN(Hash th, Sha256File(teacher.path));
-    if (!FileExists(teacher.path + ".json")) {
-      return Status::InvalidInput(teacher.path + ".json: missing model description (train the teacher with distillgate train-teacher)");
-    }
     teacher.sha256 = HexEncode(th);
   }
   DG_ASSIGN_OR_RETURN(PrivateKey key, PrivateKey::LoadPemFile(o.key_path));
