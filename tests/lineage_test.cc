@@ -192,3 +192,43 @@ TEST_F(GateTest, CallRecorderBatchesCallsAndKeepsTheirRoot) {
 
 }  // namespace
 }  // namespace dg
+
+namespace dg {
+namespace {
+
+TEST(Manifest, GenericDatasets) {
+  testing::TempDir dir;
+  ::mkdir(dir.File("d").c_str(), 0755);
+  ::mkdir(dir.File("d/sub").c_str(), 0755);
+  testing::WriteAll(dir.File("d/b.txt"), "beta");
+  testing::WriteAll(dir.File("d/a.txt"), "alpha");
+  testing::WriteAll(dir.File("d/sub/c.txt"), "gamma");
+  auto m = ManifestPath("docs", "CC-BY-4.0", dir.File("d"));
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  ASSERT_EQ(m->record_leaves.size(), 3u);
+  testing::RefTree ref({std::string("a.txt\0alpha", 11), std::string("b.txt\0beta", 10), std::string("sub/c.txt\0gamma", 15)});
+  EXPECT_EQ(m->root, ref.Mth(0, 3));
+  // Renaming a file changes the root (names are committed, not only contents).
+  ::rename(dir.File("d/b.txt").c_str(), dir.File("d/bb.txt").c_str());
+  EXPECT_NE(ManifestPath("docs", "CC-BY-4.0", dir.File("d"))->root, m->root);
+
+  testing::WriteAll(dir.File("x.jsonl"), "{\"b\": 1, \"a\": [1.50]}\n\n{\"q\":\"z\"}\n");
+  auto j = ManifestPath("chat", "MIT", dir.File("x.jsonl"));
+  ASSERT_TRUE(j.ok()) << j.status().ToString();
+  testing::RefTree jref({R"({"a":[1.5],"b":1})", R"({"q":"z"})"});
+  EXPECT_EQ(j->root, jref.Mth(0, 2));
+  EXPECT_EQ(j->files.size(), 1u);
+  testing::WriteAll(dir.File("bad.jsonl"), "{\"ok\":1}\n{\"broken\":\n");
+  auto bad = ManifestPath("chat", "MIT", dir.File("bad.jsonl"));
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("bad.jsonl:2"), std::string::npos) << bad.status().message();
+
+  testing::WriteAll(dir.File("one.bin"), "payload");
+  auto one = ManifestPath("blob", "MIT", dir.File("one.bin"));
+  ASSERT_TRUE(one.ok());
+  EXPECT_EQ(one->root, LeafHash("payload"));
+  EXPECT_FALSE(ManifestPath("x", "MIT", dir.File("absent")).ok());
+}
+
+}  // namespace
+}  // namespace dg

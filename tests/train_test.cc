@@ -200,3 +200,42 @@ torch.jit.script(bad).save(sys.argv[2])
 
 }  // namespace
 }  // namespace dg
+
+namespace dg {
+namespace {
+
+TEST_F(RunTest, ExtraDatasetsAreRecordedWithTheirLicenses) {
+  testing::WriteAll(dir_.File("prompts.jsonl"), "{\"prompt\":\"a\"}\n{\"prompt\":\"b\"}\n");
+  json job = {{"name", "extra"},
+              {"teachers", json::array()},
+              {"datasets", {{{"id", "fashion-mnist"}, {"path", kFashion}, {"license", "MIT"}},
+                            {{"id", "prompts"}, {"path", "prompts.jsonl"}, {"license", "CC-BY-4.0"}}}},
+              {"student", {{"name", "t"}, {"model_type", "classifier"}}},
+              {"use", {{"commercial", false}, {"distribution", "internal"}, {"purpose", "research"}}},
+              {"training", {{"epochs", 1}, {"train_limit", 500}}},
+              {"output", {{"model", "extra.pt"}}}};
+  testing::WriteAll(dir_.File("extra.json"), job.dump());
+  auto r = RunJob(Options(dir_.File("extra.json"), true));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  int manifests = 0;
+  for (const auto& e : Entries()) {
+    if (e.kind != "dataset_manifest") continue;
+    ++manifests;
+    json body = json::parse(e.data)["body"];
+    if (body["dataset"] == "prompts") {
+      EXPECT_EQ(body["records"], 2);
+      EXPECT_EQ(body["license"], "CC-BY-4.0");
+    }
+  }
+  EXPECT_EQ(manifests, 3);
+  // A malformed extra dataset is bad input: nothing is decided or trained.
+  testing::WriteAll(dir_.File("prompts.jsonl"), "{\"prompt\":\n");
+  const size_t before = Entries().size();
+  r = RunJob(Options(dir_.File("extra.json"), true));
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("/datasets/1"), std::string::npos) << r.status().message();
+  EXPECT_EQ(Entries().size(), before);
+}
+
+}  // namespace
+}  // namespace dg

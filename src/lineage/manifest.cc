@@ -2,6 +2,11 @@
 
 #include <algorithm>
 
+#include <sys/stat.h>
+
+#include <filesystem>
+
+#include "core/canonical_json.h"
 #include "core/encoding.h"
 #include "core/file_util.h"
 #include "ledger/merkle.h"
@@ -63,6 +68,87 @@ StatusOr<DatasetManifest> ManifestImageSet(const std::string& dataset_id, const 
     range.Append(m.record_leaves.back(), nullptr);
   }
   m.root = range.Root();
+  return m;
+}
+
+namespace {
+
+Status AddFile(const std::string& path, DatasetManifest* m) {
+  DG_ASSIGN_OR_RETURN(Hash h, Sha256File(path));
+  DG_ASSIGN_OR_RETURN(uint64_t bytes, FileSize(path));
+  m->files.push_back({path, h, bytes});
+  return Status::Ok();
+}
+
+void Seal(DatasetManifest* m) {
+  CompactRange range;
+  for (const Hash& h : m->record_leaves) range.Append(h, nullptr);
+  m->root = range.Root();
+}
+
+}  // namespace
+
+StatusOr<DatasetManifest> ManifestDirectory(const std::string& dataset_id, const std::string& license,
+                                            const std::string& dir) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) return Status::InvalidInput(dir + ": not a directory");
+  std::vector<std::string> rel;
+  for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    if (it->is_regular_file()) rel.push_back(fs::relative(it->path(), dir).generic_string());
+  }
+  if (ec) return Status::IoError(dir + ": " + ec.message());
+  std::sort(rel.begin(), rel.end());
+  DatasetManifest m;
+  m.dataset_id = dataset_id;
+  m.license = license;
+  m.record_format = "file: relative POSIX path || 0x00 || content, sorted by path";
+  for (const auto& r : rel) {
+    DG_ASSIGN_OR_RETURN(std::string content, ReadFile(dir + "/" + r));
+    m.record_leaves.push_back(LeafHash(r + std::string(1, '\0') + content));
+  }
+  Seal(&m);
+  return m;
+}
+
+StatusOr<DatasetManifest> ManifestJsonLines(const std::string& dataset_id, const std::string& license,
+                                            const std::string& path) {
+  DG_ASSIGN_OR_RETURN(std::string text, ReadFile(path));
+  DatasetManifest m;
+  m.dataset_id = dataset_id;
+  m.license = license;
+  m.record_format = "jsonl: RFC 8785 canonical JSON of each non-empty line";
+  size_t line_no = 0, pos = 0;
+  while (pos < text.size()) {
+    size_t nl = text.find('\n', pos);
+    std::string_view line(text.data() + pos, (nl == std::string::npos ? text.size() : nl) - pos);
+    pos = nl == std::string::npos ? text.size() : nl + 1;
+    ++line_no;
+    if (line.find_first_not_of(" \t\r") == std::string_view::npos) continue;
+    DG_ASSIGN_OR_RETURN(nlohmann::json j, ParseJsonStrict(line, path + ":" + std::to_string(line_no)));
+    auto canon = Canonicalize(j);
+    if (!canon.ok()) return canon.status().WithContext(path + ":" + std::to_string(line_no));
+    m.record_leaves.push_back(LeafHash(*canon));
+  }
+  DG_RETURN_IF_ERROR(AddFile(path, &m));
+  Seal(&m);
+  return m;
+}
+
+StatusOr<DatasetManifest> ManifestPath(const std::string& dataset_id, const std::string& license,
+                                       const std::string& path) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) return Status::InvalidInput(path + ": no such file or directory");
+  if (S_ISDIR(st.st_mode)) return ManifestDirectory(dataset_id, license, path);
+  if (path.size() > 6 && path.substr(path.size() - 6) == ".jsonl") return ManifestJsonLines(dataset_id, license, path);
+  DatasetManifest m;
+  m.dataset_id = dataset_id;
+  m.license = license;
+  m.record_format = "file: the whole content as one record";
+  DG_ASSIGN_OR_RETURN(std::string content, ReadFile(path));
+  m.record_leaves.push_back(LeafHash(content));
+  DG_RETURN_IF_ERROR(AddFile(path, &m));
+  Seal(&m);
   return m;
 }
 

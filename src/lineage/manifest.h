@@ -44,6 +44,21 @@ StatusOr<DatasetManifest> ManifestImageSet(const std::string& dataset_id, const 
                                            const std::string& dir, const std::string& prefix, const ImageSet& set,
                                            size_t limit = 0);
 
+// Generic datasets.
+// A directory: every regular file below it, sorted by relative POSIX path;
+// record = relative path || 0x00 || file content (names are committed too).
+StatusOr<DatasetManifest> ManifestDirectory(const std::string& dataset_id, const std::string& license,
+                                            const std::string& dir);
+// A JSON Lines file: record = the RFC 8785 canonical JSON of each non-empty
+// line; a malformed line is an error naming its number.
+StatusOr<DatasetManifest> ManifestJsonLines(const std::string& dataset_id, const std::string& license,
+                                            const std::string& path);
+// Picks by what `path` is: an IDX directory is not handled here (see
+// ManifestImageSet); a directory → ManifestDirectory; *.jsonl →
+// ManifestJsonLines; any other file → one record, its content.
+StatusOr<DatasetManifest> ManifestPath(const std::string& dataset_id, const std::string& license,
+                                       const std::string& path);
+
 }  // namespace dg
 
 #endif  // DISTILLGATE_LINEAGE_MANIFEST_H_

@@ -61,6 +61,15 @@ StatusOr<RunSummary> RunJob(const RunOptions& o) {
   // Inputs are read before anything is decided, so bad input changes nothing.
   DG_ASSIGN_OR_RETURN(ImageSet train, ReadImageSet(data_dir, "train"));
   DG_ASSIGN_OR_RETURN(ImageSet test, ReadImageSet(data_dir, "t10k"));
+  // Further datasets (a directory, a JSONL file, a file) are recorded, not trained on.
+  std::vector<DatasetManifest> extra;
+  for (size_t i = 1; i < job.datasets.size(); ++i) {
+    const auto& d = job.datasets[i];
+    if (d.path.empty()) continue;
+    auto m = ManifestPath(d.id, d.license, job.Resolve(d.path));
+    if (!m.ok()) return m.status().WithContext(o.job_path + ": /datasets/" + std::to_string(i));
+    extra.push_back(std::move(m).value());
+  }
   TeacherSpec teacher;
   if (!o.train_teacher) {
     teacher.id = job.teachers[0].id;
@@ -104,6 +113,13 @@ StatusOr<RunSummary> RunJob(const RunOptions& o) {
                               prefix == "train" ? config.train_limit : 0);
     if (!m.ok()) return fail(m.status());
     nlohmann::json body = m->ToEntryBody();
+    body["run"] = run_id;
+    auto e = LedgerEntry::Make("dataset_manifest", body);
+    if (!e.ok()) return fail(e.status());
+    manifests.push_back(*e);
+  }
+  for (const auto& m : extra) {
+    nlohmann::json body = m.ToEntryBody();
     body["run"] = run_id;
     auto e = LedgerEntry::Make("dataset_manifest", body);
     if (!e.ok()) return fail(e.status());
