@@ -18,6 +18,10 @@ struct Dispatch {
   Handler handler;
 };
 
+// Parses, runs the chosen handler and maps its Status to the documented exit
+// code (usage errors: 2; --help: 0).
+int ParseAndRun(CLI::App& app, Dispatch& d, int argc, char** argv);
+
 void RegisterKeys(CLI::App& app, Dispatch& d);
 void RegisterLedger(CLI::App& app, Dispatch& d);
 void RegisterProof(CLI::App& app, Dispatch& d);

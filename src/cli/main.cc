@@ -34,29 +34,5 @@ int main(int argc, char** argv) {
   dg::cli::RegisterDemo(app, dispatch);
   dg::cli::RegisterLicense(app, dispatch);
   dg::cli::RegisterCheck(app, dispatch);
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::CallForHelp& e) {
-    return app.exit(e);
-  } catch (const CLI::CallForAllHelp& e) {
-    return app.exit(e);
-  } catch (const CLI::ParseError& e) {
-    app.exit(e);  // prints the message
-    return 2;
-  }
-  if (!dispatch.handler) {
-    std::cerr << app.help();
-    return 2;
-  }
-  dg::Status s;
-  try {
-    s = dispatch.handler();
-  } catch (const std::exception& e) {
-    s = dg::Status::Internal(e.what());
-  }
-  if (!s.ok()) {
-    std::cerr << "distillgate: " << s.ToString() << "\n";
-    return s.ExitCode();
-  }
-  return 0;
+  return dg::cli::ParseAndRun(app, dispatch, argc, argv);
 }
