@@ -29,7 +29,8 @@ class Problems {
 // Checks the leaf bytes are exactly the canonical encoding LedgerEntry
 // makes: canonical JSON of an object with the members "body" (an object) and
 // "kind" (a valid kind), and nothing else. One pass, no DOM.
-bool IsCanonicalEntry(const std::string& data, std::string* why) {
+bool IsCanonicalEntry(const StoredLeaf& leaf, std::string* why) {
+  const std::string& data = leaf.data;
   size_t members = 0;
   if (!IsCanonicalJson(data, why, &members)) {
     *why = "is not RFC 8785 canonical JSON (" + *why + ")";
@@ -37,7 +38,7 @@ bool IsCanonicalEntry(const std::string& data, std::string* why) {
   }
   static constexpr std::string_view kPrefix = "{\"body\":{";
   if (members != 2 || std::string_view(data).substr(0, kPrefix.size()) != kPrefix ||
-      !IsValidEntryKind(EntryKindOf(data))) {
+      !IsValidEntryKind(leaf.kind)) {
     *why = "is not {\"body\":{…},\"kind\":\"…\"}";
     return false;
   }
@@ -129,7 +130,7 @@ StatusOr<FsckReport> Fsck(Ledger& ledger, const NoteVerifier& trusted, const Fsc
     }
     ++report.leaves_checked;
     std::string why;
-    if (options.check_entry_encoding && !IsCanonicalEntry(leaf.data, &why)) {
+    if (options.check_entry_encoding && !IsCanonicalEntry(leaf, &why)) {
       problems.Add("leaf " + std::to_string(leaf.index) + ": data " + why);
     }
     completed.clear();

@@ -7,22 +7,10 @@
 #include "core/json_schema.h"
 
 namespace dg {
-namespace {
 
-// The default policy, kept in one place: policies/default-policy.json is
-// generated from nothing else, and a test checks the two agree.
-constexpr const char* kDefaultPolicy = R"({
-  "mode": "enforce",
-  "allowed_licenses": [],
-  "denied_licenses": [],
-  "accept_research_only": true,
-  "accept_non_commercial": true,
-  "unknown_license": "needs_review",
-  "competing": {"product_categories": ["general_assistant", "chatbot", "foundation_model", "llm_api", "code_assistant"]},
-  "waivers": []
-})";
-
-}  // namespace
+// Generated from policies/*.json by CMake (builtin_policies.cc).
+extern const std::pair<const char*, const char*> kBuiltinPolicys[];
+extern const size_t kBuiltinPolicyCount;
 
 StatusOr<Policy> ParsePolicy(const nlohmann::json& doc, const std::string& where) {
   DG_ASSIGN_OR_RETURN(auto schema, JsonSchema::Builtin("policy.schema.json"));
@@ -54,8 +42,13 @@ StatusOr<Policy> LoadPolicy(const std::string& path) {
 }
 
 StatusOr<Policy> DefaultPolicy() {
-  DG_ASSIGN_OR_RETURN(nlohmann::json doc, ParseJsonStrict(kDefaultPolicy, "built-in default policy"));
-  return ParsePolicy(doc, "built-in default policy");
+  for (size_t i = 0; i < kBuiltinPolicyCount; ++i) {
+    if (std::string(kBuiltinPolicys[i].first) == "default-policy.json") {
+      DG_ASSIGN_OR_RETURN(nlohmann::json doc, ParseJsonStrict(kBuiltinPolicys[i].second, "policies/default-policy.json"));
+      return ParsePolicy(doc, "policies/default-policy.json");
+    }
+  }
+  return Status::Internal("policies/default-policy.json is not compiled in");
 }
 
 }  // namespace dg

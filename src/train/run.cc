@@ -62,7 +62,7 @@ StatusOr<RunSummary> RunJob(const RunOptions& o) {
   DG_ASSIGN_OR_RETURN(ImageSet train, ReadImageSet(data_dir, "train"));
   DG_ASSIGN_OR_RETURN(ImageSet test, ReadImageSet(data_dir, "t10k"));
   // Further datasets (a directory, a JSONL file, a file) are recorded, not trained on.
-  std::vector<DatasetManifest> extra;
+  std::vector<DatasetManifest> extra;  // then the training data's manifests are added
   for (size_t i = 1; i < job.datasets.size(); ++i) {
     const auto& d = job.datasets[i];
     if (d.path.empty()) continue;
@@ -107,17 +107,13 @@ StatusOr<RunSummary> RunJob(const RunOptions& o) {
   Status st = AppendOne(*ledger, key, "run_start", start);
   if (!st.ok()) return fail(st);
   // Dataset manifests: per-record leaves under one root, per-file SHA-256.
-  std::vector<LedgerEntry> manifests;
   for (const auto& [prefix, set] : {std::make_pair(std::string("train"), &train), std::make_pair(std::string("t10k"), &test)}) {
     auto m = ManifestImageSet(job.datasets[0].id + ":" + prefix, job.datasets[0].license, data_dir, prefix, *set,
                               prefix == "train" ? config.train_limit : 0);
     if (!m.ok()) return fail(m.status());
-    nlohmann::json body = m->ToEntryBody();
-    body["run"] = run_id;
-    auto e = LedgerEntry::Make("dataset_manifest", body);
-    if (!e.ok()) return fail(e.status());
-    manifests.push_back(*e);
+    extra.push_back(std::move(m).value());
   }
+  std::vector<LedgerEntry> manifests;
   for (const auto& m : extra) {
     nlohmann::json body = m.ToEntryBody();
     body["run"] = run_id;
