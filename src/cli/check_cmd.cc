@@ -4,6 +4,7 @@
 #include "core/ed25519.h"
 #include "ledger/ledger.h"
 #include "license/knowledge_base.h"
+#include "lineage/run_record.h"
 #include "policy/evaluate.h"
 
 namespace dg::cli {
@@ -53,12 +54,18 @@ Status RunCheck(const CheckArgs& a, int* exit_code) {
     if (a.key.empty()) return Status::InvalidInput("--ledger needs --key");
     DG_ASSIGN_OR_RETURN(PrivateKey key, PrivateKey::LoadPemFile(a.key));
     DG_ASSIGN_OR_RETURN(auto ledger, Ledger::Open(a.ledger, Ledger::Mode::kReadWrite));
-    DG_ASSIGN_OR_RETURN(LedgerEntry e, LedgerEntry::Make("decision", out));
+    nlohmann::json body = out;
+    body["job_document"] = job.doc;  // as Gate::Decide records it
+    DG_ASSIGN_OR_RETURN(LedgerEntry e, LedgerEntry::Make("decision", body));
     DG_ASSIGN_OR_RETURN(AppendResult r, ledger->Append({e}, key));
     out["ledger_index"] = r.first_index;
+    out["run"] = RunIdFor(job.sha256, r.first_index);
   }
   if (a.as_json) std::cout << out.dump(2) << "\n";
   else PrintHuman(job, dec);
+  if (!a.as_json && out.contains("run")) {
+    std::cout << "recorded as ledger entry " << out["ledger_index"] << " (run " << out["run"].get<std::string>() << ")\n";
+  }
   *exit_code = dec.ExitCode();
   return Status::Ok();
 }

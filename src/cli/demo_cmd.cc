@@ -142,7 +142,8 @@ Status RunDemo(DemoArgs a) {
   }
   std::cout << "distilling an MLP student from 1,000 labels plus the teacher's outputs on every training image…" << std::endl;
   DG_ASSIGN_OR_RETURN(auto s, Train(with({"run", "--job", a.workdir + "distillgate-kd.job.json"})));
-  std::cout << "decision: " << s["verdict"].get<std::string>() << " (ledger entry " << s["decision_index"] << ")\n";
+  std::cout << "decision: " << s["verdict"].get<std::string>() << " (ledger entry " << s["decision_index"] << ", run "
+            << s.value("run", "") << ")\n";
   std::printf("teacher accuracy %.2f %%, student accuracy %.2f %% (%zu epochs, %.1f s on %s)\n",
               100 * s["teacher_accuracy"].get<double>(), 100 * s["student_accuracy"].get<double>(), s["epochs"].size(),
               s["train_seconds"].get<double>(), s["device"].get<std::string>().c_str());

@@ -34,5 +34,6 @@ int main(int argc, char** argv) {
   dg::cli::RegisterDemo(app, dispatch);
   dg::cli::RegisterLicense(app, dispatch);
   dg::cli::RegisterCheck(app, dispatch);
+  dg::cli::RegisterAttest(app, dispatch);
   return dg::cli::ParseAndRun(app, dispatch, argc, argv);
 }

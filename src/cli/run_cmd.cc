@@ -12,7 +12,7 @@ void PrintSummary(const RunSummary& s, bool as_json) {
     std::cout << s.ToJson().dump(2) << "\n";
     return;
   }
-  std::cout << "decision: " << s.verdict << " (ledger entry " << s.decision_index << ")\n";
+  std::cout << "decision: " << s.verdict << " (ledger entry " << s.decision_index << ", run " << s.run_id << ")\n";
   if (!s.trained) {
     std::cout << "nothing was trained; the refusal is in the ledger (" << s.ledger_size << " entries)\n";
     return;

@@ -98,6 +98,10 @@ class Evaluator {
               const std::string& text, const json* term, const std::string& status = "to_do") {
     Obligation ob;
     ob.kind = kind;
+    if ((kind == "name_prefix" || kind == "display") && term != nullptr && term->contains("value") &&
+        (*term)["value"].is_string()) {
+      ob.value = (*term)["value"];
+    }
     ob.text = text;
     ob.subject = src.subject;
     ob.license = license;
@@ -437,8 +441,10 @@ json ToJson(const Decision& d) {
     findings.push_back(j);
   }
   for (const auto& o : d.obligations) {
-    obligations.push_back({{"kind", o.kind}, {"text", o.text}, {"subject", o.subject}, {"license", o.license},
-                           {"status", o.status}, {"clause", o.clause}});
+    json j = {{"kind", o.kind}, {"text", o.text}, {"subject", o.subject}, {"license", o.license},
+              {"status", o.status}, {"clause", o.clause}};
+    if (!o.value.empty()) j["value"] = o.value;
+    obligations.push_back(std::move(j));
   }
   return {{"verdict", VerdictName(d.verdict)},
           {"mode", d.mode},

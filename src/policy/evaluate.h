@@ -34,6 +34,7 @@ struct Finding {
 struct Obligation {
   std::string kind;     // name_prefix | display | notice | license_copy | inherit_license | use_policy | attribution
   std::string text;
+  std::string value;    // name_prefix: the required prefix; display: the text
   std::string subject, license;
   std::string status;   // met | unmet | to_do
   nlohmann::json clause;

@@ -10,6 +10,9 @@ StatusOr<GateResult> Gate::Decide(const Job& job, const Policy& policy, const Kn
   DG_ASSIGN_OR_RETURN(r.decision, Evaluate(job, policy, kb, today));
   nlohmann::json body = ToJson(r.decision);
   body["job"] = job.name;
+  // The job itself, so that a verifier holding only this entry can check its
+  // hash (inputs.job_sha256) and re-evaluate it under another policy.
+  body["job_document"] = job.doc;
   DG_ASSIGN_OR_RETURN(LedgerEntry entry, LedgerEntry::Make("decision", body));
   DG_ASSIGN_OR_RETURN(AppendResult appended, ledger.Append({entry}, key));
   r.decision_index = appended.first_index;

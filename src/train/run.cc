@@ -6,6 +6,7 @@
 #include "core/file_util.h"
 #include "license/knowledge_base.h"
 #include "lineage/manifest.h"
+#include "lineage/run_record.h"
 
 namespace dg {
 namespace {
@@ -22,7 +23,7 @@ nlohmann::json RunSummary::ToJson() const {
   for (const auto& e : result.epochs) {
     epochs.push_back({{"epoch", e.epoch}, {"loss", e.loss}, {"test_accuracy", e.test_accuracy}, {"seconds", e.seconds}});
   }
-  nlohmann::json j = {{"verdict", verdict}, {"trained", trained}, {"decision_index", decision_index}, {"ledger_size", ledger_size}};
+  nlohmann::json j = {{"verdict", verdict}, {"trained", trained}, {"decision_index", decision_index}, {"run", run_id}, {"ledger_size", ledger_size}};
   if (trained) {
     j["teacher_accuracy"] = result.teacher_accuracy < 0 ? nlohmann::json() : nlohmann::json(result.teacher_accuracy);
     j["student_accuracy"] = result.student_accuracy;
@@ -86,11 +87,12 @@ StatusOr<RunSummary> RunJob(const RunOptions& o) {
   s.verdict = VerdictName(gate.decision.verdict);
   s.decision_index = gate.decision_index;
   s.exit_code = gate.decision.ExitCode();
+  s.run_id = RunIdFor(job.sha256, gate.decision_index);
   if (!gate.permit) {
     DG_ASSIGN_OR_RETURN(s.ledger_size, ledger->Size());
     return s;  // refused: recorded, nothing trained
   }
-  const std::string run_id = job.sha256.substr(0, 16) + "-" + std::to_string(gate.decision_index);
+  const std::string run_id = s.run_id;
   // From here on, a failure is recorded as the run's end.
   auto fail = [&](const Status& st) -> Status {
     AppendOne(*ledger, key, "run_end", {{"run", run_id}, {"status", "failed"}, {"error", st.message()}});

@@ -24,6 +24,7 @@ struct RunSummary {
   int exit_code = 0;        // 0 trained, 1 denied, 4 needs review
   bool trained = false;
   uint64_t decision_index = 0;
+  std::string run_id;       // RunIdFor(job hash, decision_index): `report`, `attest`, `data prove` take it
   TrainResult result;
   uint64_t ledger_size = 0;
   nlohmann::json ToJson() const;

@@ -1,0 +1,339 @@
+#include "lineage/claim_verify.h"
+
+#include <map>
+
+#include "core/canonical_json.h"
+#include "core/dsse.h"
+#include "core/encoding.h"
+#include "core/file_util.h"
+#include "core/hash.h"
+#include "core/json_schema.h"
+#include "ledger/merkle.h"
+#include "lineage/attestation.h"
+#include "lineage/run_record.h"
+#include "policy/evaluate.h"
+#include "policy/job.h"
+
+namespace dg {
+
+using json = nlohmann::json;
+
+bool ClaimReport::ok() const {
+  if (checks.empty()) return false;
+  for (const auto& c : checks) {
+    if (!c.ok && !c.informational) return false;
+  }
+  return true;
+}
+
+json ClaimReport::ToJson() const {
+  json checks_j = json::array();
+  for (const auto& c : checks) {
+    checks_j.push_back({{"name", c.name}, {"ok", c.ok}, {"informational", c.informational}, {"detail", c.detail}});
+  }
+  return {{"run", run_id}, {"ok", ok()}, {"checks", checks_j}};
+}
+
+namespace {
+
+// The signature half of OpenStatement: the exact payload bytes it covers.
+StatusOr<std::string> VerifiedPayload(const json& envelope, const NoteVerifier& key, const std::string& where) {
+  DG_ASSIGN_OR_RETURN(DsseVerified v, DsseVerify(envelope, key.key(), where));
+  if (!v.keyid.empty() && v.keyid != DsseKeyId(key)) {
+    return Status::VerifyFailed(where + ": /signatures: the signature's keyid \"" + v.keyid + "\" is not the pinned key's (" +
+                                DsseKeyId(key) + ")");
+  }
+  if (v.payload_type != kInTotoPayloadType) {
+    return Status::VerifyFailed(where + ": /payloadType: expected " + std::string(kInTotoPayloadType) + ", got \"" +
+                                v.payload_type + "\"");
+  }
+  return std::move(v.payload);
+}
+
+// The statement half: strict JSON, the statement schema.
+StatusOr<json> ParseStatement(const std::string& payload, const std::string& where) {
+  auto statement = ParseJsonStrict(payload, where + " payload");
+  if (!statement.ok()) return Status::VerifyFailed(statement.status().message());
+  DG_ASSIGN_OR_RETURN(auto schema, JsonSchema::Builtin("attestation-statement.schema.json"));
+  Status valid = schema->Validate(*statement, where + " payload");
+  if (!valid.ok()) return Status::VerifyFailed(valid.message());
+  return std::move(statement).value();
+}
+
+}  // namespace
+
+StatusOr<json> OpenStatement(const json& envelope, const NoteVerifier& key, const std::string& where) {
+  DG_ASSIGN_OR_RETURN(std::string payload, VerifiedPayload(envelope, key, where));
+  return ParseStatement(payload, where);
+}
+
+Status VerifyProvenEntry(const json& e, const Checkpoint& cp) {
+  auto leaf = HashFromBase64(e["leaf_hash"].get<std::string>());
+  if (!leaf) return Status::VerifyFailed("leaf_hash is not a base64 SHA-256 hash");
+  std::vector<Hash> proof;
+  for (const json& p : e["proof"]) {
+    auto h = HashFromBase64(p.get<std::string>());
+    if (!h) return Status::VerifyFailed("a proof hash is not a base64 SHA-256 hash");
+    proof.push_back(*h);
+  }
+  auto canon = Canonicalize(e["entry"]);
+  if (!canon.ok() || LeafHash(*canon) != *leaf) return Status::VerifyFailed("the disclosed entry does not hash to its leaf_hash");
+  if (e["entry"]["kind"] != e["role"]) {
+    return Status::VerifyFailed("the entry is of kind " + e["entry"]["kind"].dump() + ", not " + e["role"].dump());
+  }
+  return VerifyInclusion(e["index"].get<uint64_t>(), cp.size, *leaf, proof, cp.root).WithContext("inclusion proof");
+}
+
+namespace {
+
+struct Verifier {
+  const ClaimInputs& in;
+  ClaimReport report;
+
+  void Add(const std::string& name, bool ok, const std::string& detail, bool informational = false) {
+    report.checks.push_back({name, ok, informational, detail});
+  }
+  void Add(const std::string& name, const Status& st, const std::string& ok_detail) {
+    Add(name, st.ok(), st.ok() ? ok_detail : st.message());
+  }
+
+  void Run() {
+    // 1. The signature and the statement: nothing below is trusted without them.
+    auto payload = VerifiedPayload(in.envelope, in.key, in.bundle_name);
+    if (!payload.ok()) {
+      Add("signature", false, payload.status().message());
+      return;
+    }
+    Add("signature", true, "the DSSE signature verifies under the pinned key " + in.key.name());
+    auto statement = ParseStatement(*payload, in.bundle_name);
+    if (!statement.ok()) {
+      Add("statement", false, statement.status().message());
+      return;
+    }
+    Add("statement", true, "the payload is an in-toto Statement v1 with the distillgate predicate");
+    const json& st = *statement;
+    const json& pred = st["predicate"];
+    report.run_id = pred["run"];
+
+    // 2. The model files are subjects.
+    std::map<std::string, std::string> file_digest;
+    for (const std::string& f : in.model_files) {
+      auto h = Sha256File(f);
+      if (!h.ok()) {
+        Add("subject", false, h.status().message());
+        continue;
+      }
+      const std::string hex = HexEncode(*h);
+      file_digest[f] = hex;
+      bool found = false;
+      for (const json& s : st["subject"]) found |= s["digest"]["sha256"] == hex;
+      Add("subject", found, found ? f + " (sha256 " + hex.substr(0, 16) + "…) is a subject of the statement"
+                                  : f + " (sha256 " + hex + ") is not a subject of the statement: another file, or a changed one");
+    }
+
+    // 3. The checkpoint and the inclusion proofs.
+    const json& led = pred["ledger"];
+    auto cp = OpenCheckpoint(led["checkpoint"].get<std::string>(), in.key);
+    if (!cp.ok()) {
+      Add("checkpoint", false, "the signed checkpoint does not verify: " + cp.status().message());
+      return;
+    }
+    if (cp->size != led["tree_size"].get<uint64_t>() || cp->origin != led["origin"].get<std::string>()) {
+      Add("checkpoint", false, "the signed checkpoint is for " + cp->origin + " size " + std::to_string(cp->size) +
+                                   ", the predicate claims " + led["origin"].get<std::string>() + " size " +
+                                   std::to_string(led["tree_size"].get<uint64_t>()));
+      return;
+    }
+    Add("checkpoint", true, "signed checkpoint of " + cp->origin + " at size " + std::to_string(cp->size) + " verifies");
+    std::map<std::string, std::vector<json>> by_role;
+    std::map<std::string, uint64_t> index_of;
+    bool all_included = true;
+    for (const json& e : led["entries"]) {
+      const std::string role = e["role"];
+      const uint64_t index = e["index"];
+      const std::string name = "entry:" + role + "@" + std::to_string(index);
+      Status s = VerifyProvenEntry(e, *cp);
+      const size_t proof_len = e["proof"].size();
+      Add(name, s, "included in the signed checkpoint (" + std::to_string(proof_len) + " proof hashes)");
+      all_included &= s.ok();
+      by_role[role].push_back(e["entry"]["body"]);
+      index_of[role] = index;
+    }
+    if (!all_included) return;  // the facts below would rest on unproven entries
+
+    // 4. The facts: the predicate's summary must be what the proven entries say.
+    for (const char* role : {"decision", "run_start", "model", "run_end"}) {
+      if (by_role[role].size() != 1) {
+        Add("facts", false, std::string("the bundle must prove exactly one ") + role + " entry, it has " +
+                                std::to_string(by_role[role].size()));
+        return;
+      }
+    }
+    const json& dec = by_role["decision"][0];
+    const json& start = by_role["run_start"][0];
+    const json& model = by_role["model"][0];
+    const json& end = by_role["run_end"][0];
+    std::vector<std::string> bad;
+    auto expect = [&](bool cond, const std::string& what) {
+      if (!cond) bad.push_back(what);
+    };
+    const std::string run = pred["run"];
+    const std::string job_sha = dec["inputs"].value("job_sha256", "");
+    expect(RunIdFor(job_sha, index_of["decision"]) == run, "run id " + run + " is not the decided job's (" + RunIdFor(job_sha, index_of["decision"]) + ")");
+    for (const char* role : {"run_start", "dataset_manifest", "model", "run_end"}) {
+      for (const json& b : by_role[role]) expect(b.value("run", "") == run, std::string(role) + " entry belongs to run " + b.value("run", ""));
+    }
+    expect(start.value("decision_index", uint64_t(-1)) == index_of["decision"], "run_start names another decision");
+    expect(start.value("job_sha256", "") == job_sha, "run_start names another job");
+    expect(end.value("status", "") == "completed", "run_end status is " + end.value("status", std::string("missing")));
+    expect(end.value("model_sha256", "") == model.value("sha256", ""), "run_end and model entries record different model hashes");
+    // Every fact of the predicate is recomputed from the proven entries
+    // (only the builder's version is informational).
+    json derived = DerivePredicate(dec, start, by_role["dataset_manifest"], model, end);
+    json claimed = pred;
+    claimed.erase("ledger");
+    derived["runDetails"]["builder"].erase("version");
+    if (claimed["runDetails"].contains("builder")) claimed["runDetails"]["builder"].erase("version");
+    for (auto it = derived.begin(); it != derived.end(); ++it) {
+      if (!claimed.contains(it.key()) || claimed[it.key()] != it.value()) {
+        bad.push_back("predicate." + it.key() + " is not what the proven entries say");
+      }
+    }
+    for (auto it = claimed.begin(); it != claimed.end(); ++it) {
+      if (!derived.contains(it.key())) bad.push_back("predicate." + it.key() + " is not a distillgate fact");
+    }
+    Add("facts", bad.empty(), bad.empty() ? "the predicate's summary agrees with the proven ledger entries" : Join(bad));
+
+    // The model file is the run's model, not merely a subject.
+    const std::string model_sha = model.value("sha256", "");
+    bool model_given = false;
+    for (const auto& [f, hex] : file_digest) model_given |= hex == model_sha;
+    Add("model", model_given,
+        model_given ? "a --model file is the model the run recorded (sha256 " + model_sha.substr(0, 16) + "…)"
+                    : "no --model file is the model the run recorded (sha256 " + model_sha + ")");
+
+    // 5. The job: disclosed in the decision, bound by its hash.
+    json job_doc = dec.value("job_document", json());
+    if (!job_doc.is_object()) {
+      Add("job", false, "the decision entry does not disclose its job (ledger written before job_document was recorded)");
+    } else {
+      auto canon = Canonicalize(job_doc);
+      const bool ok = canon.ok() && HexEncode(Sha256(*canon)) == job_sha &&
+                      pred["buildDefinition"]["externalParameters"]["job"] == job_doc;
+      Add("job", ok, ok ? "the disclosed job hashes to the decision's job_sha256"
+                        : "the disclosed job does not hash to the decision's job_sha256, or the predicate shows another job");
+    }
+
+    // 6. The decision allowed training.
+    const std::string verdict = dec.value("verdict", "");
+    const bool allowed = verdict == "allow" || verdict == "allow_with_obligations";
+    Add("decision", allowed,
+        "the gate's verdict was " + verdict + " (" + dec.value("mode", "") + " mode" +
+            (dec.value("rests_on_unverified_facts", false) ? ", resting on unverified license facts" : "") + ")");
+
+    // 7. Obligations: checked where the bundle can tell.
+    for (const json& o : dec.value("obligations", json::array())) {
+      const std::string kind = o.value("kind", ""), status = o.value("status", "");
+      const std::string name = "obligation:" + kind;
+      if (kind == "name_prefix") {
+        const std::string prefix = o.value("value", "");
+        const std::string student = model.value("student", "");
+        const bool met = !prefix.empty() && student.compare(0, prefix.size(), prefix) == 0;
+        Add(name, met, "the student \"" + student + "\" " + (met ? "begins" : "does not begin") + " with \"" + prefix + "\" (" + o.value("license", "") + ")");
+      } else if (status == "unmet") {
+        Add(name, false, o.value("text", "") + " — recorded as unmet");
+      } else {
+        Add(name, true, o.value("text", "") + " — owed by whoever distributes the student; not checkable from the bundle", true);
+      }
+    }
+
+    // 8. The verifier's own policy.
+    if (in.policy != nullptr && job_doc.is_object()) RePolicy(job_doc);
+
+    // 9. The ledger itself.
+    if (in.ledger != nullptr) AgainstLedger(*cp, end, run);
+  }
+
+  void RePolicy(json job_doc) {
+    // Model cards are files beside the job that the bundle does not carry:
+    // the declared licenses are evaluated (the original decision checked the cards).
+    bool dropped_cards = false;
+    for (json& t : job_doc["teachers"]) dropped_cards |= t.erase("model_card") > 0;
+    auto job = ParseJob(job_doc, "the disclosed job");
+    auto kb = KnowledgeBase::Builtin();
+    if (!job.ok() || !kb.ok()) {
+      Add("policy", false, !job.ok() ? job.status().message() : kb.status().message());
+      return;
+    }
+    auto d = Evaluate(*job, *in.policy, **kb, TodayUtc());
+    if (!d.ok()) {
+      Add("policy", false, d.status().message());
+      return;
+    }
+    const bool ok = d->verdict == Verdict::kAllow || d->verdict == Verdict::kAllowWithObligations;
+    std::string detail = std::string("under your policy the job is ") + VerdictName(d->verdict);
+    for (const auto& f : d->findings) {
+      if (f.waived || f.severity == "warning") continue;
+      detail += "; " + f.severity + " " + f.rule + " (" + f.subject + "): " + f.message;
+    }
+    if (dropped_cards) detail += " (declared licenses; model-card evidence is not in the bundle)";
+    Add("policy", ok, detail);
+  }
+
+  void AgainstLedger(const Checkpoint& cp, const json& end, const std::string& run) {
+    Ledger& l = *in.ledger;
+    Ledger::ReadSnapshot snap(l);
+    if (l.origin() != cp.origin) {
+      Add("ledger", false, l.path() + " is the ledger " + l.origin() + ", not " + cp.origin);
+      return;
+    }
+    auto head_note = l.HeadNote();
+    auto head = head_note.ok() ? OpenCheckpoint(*head_note, in.key) : StatusOr<Checkpoint>(head_note.status());
+    if (!head.ok()) {
+      Add("ledger", false, "the ledger's head checkpoint does not verify under the pinned key: " + head.status().message());
+      return;
+    }
+    Status s = Status::Ok();
+    if (head->size < cp.size) {
+      s = Status::VerifyFailed("the ledger holds " + std::to_string(head->size) + " entries, fewer than the bundle's checkpoint (" +
+                               std::to_string(cp.size) + "): rolled back or another ledger");
+    } else {
+      auto proof = l.ConsistencyProof(cp.size, head->size);
+      s = proof.ok() ? VerifyConsistency(cp.size, head->size, *proof, cp.root, head->root) : proof.status();
+    }
+    Add("ledger", s, "the bundle's checkpoint (size " + std::to_string(cp.size) + ") is consistent with the ledger's head (size " +
+                         std::to_string(head->size) + ")");
+    if (!s.ok()) return;
+    auto rec = LoadRunRecord(l, run);
+    if (!rec.ok()) {
+      Add("teacher_calls", false, rec.status().message());
+      return;
+    }
+    const bool ok = end.value("teacher_calls", uint64_t{0}) == rec->teacher_calls &&
+                    end.value("teacher_calls_root", "") == Base64Encode(rec->TeacherCallsRoot());
+    Add("teacher_calls", ok,
+        ok ? "the ledger's " + std::to_string(rec->teacher_calls) + " teacher_call entries hash to the recorded root"
+           : "the ledger holds " + std::to_string(rec->teacher_calls) + " teacher_call entries with root " +
+                 Base64Encode(rec->TeacherCallsRoot()) + ", run_end records " +
+                 std::to_string(end.value("teacher_calls", uint64_t{0})) + " with root " + end.value("teacher_calls_root", ""));
+  }
+
+  static std::string Join(const std::vector<std::string>& v) {
+    std::string out;
+    for (const auto& s : v) out += (out.empty() ? "" : "; ") + s;
+    return out;
+  }
+};
+
+}  // namespace
+
+StatusOr<ClaimReport> VerifyClaim(const ClaimInputs& in) {
+  for (const std::string& f : in.model_files) {
+    if (!FileExists(f)) return Status::InvalidInput(f + ": no such model file");
+  }
+  Verifier v{in, {}};
+  v.Run();
+  return v.report;
+}
+
+}  // namespace dg

@@ -1,0 +1,138 @@
+#include "lineage/run_record.h"
+
+#include <cctype>
+
+#include "core/canonical_json.h"
+#include "core/encoding.h"
+#include "ledger/merkle.h"
+
+namespace dg {
+
+using json = nlohmann::json;
+
+std::string RunIdFor(const std::string& job_sha256, uint64_t decision_index) {
+  return job_sha256.substr(0, 16) + "-" + std::to_string(decision_index);
+}
+
+std::string RunRecord::verdict() const { return decision.body.value("verdict", ""); }
+
+std::string RunRecord::status() const {
+  if (run_end) return run_end->body.value("status", "incomplete");
+  if (!run_start) return "refused";
+  return "incomplete";
+}
+
+Hash RunRecord::TeacherCallsRoot() const {
+  CompactRange r;
+  for (const Hash& h : teacher_call_leaves) r.Append(h, nullptr);
+  return r.Root();
+}
+
+namespace {
+
+bool AllDigits(const std::string& s) {
+  if (s.empty() || s.size() > 19) return false;
+  for (char c : s) {
+    if (!std::isdigit(static_cast<unsigned char>(c))) return false;
+  }
+  return true;
+}
+
+StatusOr<RecordedEntry> ToRecorded(const StoredLeaf& leaf) {
+  RecordedEntry e;
+  e.index = leaf.index;
+  e.kind = leaf.kind;
+  e.data = leaf.data;
+  e.leaf_hash = leaf.leaf_hash;
+  auto doc = ParseJsonStrict(leaf.data, "ledger entry " + std::to_string(leaf.index));
+  if (!doc.ok() || !doc->is_object() || !(*doc)["body"].is_object()) {
+    return Status::VerifyFailed("ledger entry " + std::to_string(leaf.index) + " is not a JSON entry object");
+  }
+  e.body = std::move((*doc)["body"]);
+  return e;
+}
+
+}  // namespace
+
+StatusOr<RunRecord> LoadRunRecord(Ledger& ledger, const std::string& run_id) {
+  Ledger::ReadSnapshot snap(ledger);
+  RunRecord r;
+  DG_ASSIGN_OR_RETURN(r.tree_size, ledger.Size());
+  std::string prefix;
+  std::string index_text = run_id;
+  const size_t dash = run_id.rfind('-');
+  if (dash != std::string::npos) {
+    prefix = run_id.substr(0, dash);
+    index_text = run_id.substr(dash + 1);
+  }
+  if (!AllDigits(index_text) || (dash != std::string::npos && (prefix.size() != 16 || !HexDecode(prefix)))) {
+    return Status::InvalidInput("run \"" + run_id +
+                                "\": expected a run id as `run` prints it (16 hex digits, '-', the decision's "
+                                "entry index) or a decision's entry index");
+  }
+  const uint64_t index = std::stoull(index_text);
+  if (index >= r.tree_size) {
+    return Status::InvalidInput("run \"" + run_id + "\": the ledger has no entry " + index_text + " (it holds " +
+                                std::to_string(r.tree_size) + ")");
+  }
+  DG_ASSIGN_OR_RETURN(StoredLeaf dleaf, ledger.GetLeaf(index));
+  if (dleaf.kind != "decision") {
+    return Status::InvalidInput("run \"" + run_id + "\": entry " + index_text + " is a " + dleaf.kind +
+                                " entry, not a decision");
+  }
+  DG_ASSIGN_OR_RETURN(r.decision, ToRecorded(dleaf));
+  const std::string job_sha = r.decision.body["inputs"].value("job_sha256", "");
+  r.run_id = RunIdFor(job_sha, index);
+  if (!prefix.empty() && r.run_id != run_id) {
+    return Status::InvalidInput("run \"" + run_id + "\": entry " + index_text + " decided job " + r.run_id +
+                                ", another job");
+  }
+  // The run's entries follow its decision. Teacher calls are matched on their
+  // canonical bytes (their bodies hold only flat strings and numbers); the
+  // few other entries are parsed.
+  const std::string needle = "\"run\":" + json(r.run_id).dump();
+  DG_ASSIGN_OR_RETURN(auto scan, ledger.ScanLeaves(index + 1, r.tree_size));
+  StoredLeaf leaf;
+  while (true) {
+    DG_ASSIGN_OR_RETURN(bool more, scan->Next(&leaf));
+    if (!more) break;
+    if (leaf.data.find(needle) == std::string::npos) continue;
+    if (leaf.kind == "teacher_call") {
+      ++r.teacher_calls;
+      r.teacher_call_leaves.push_back(leaf.leaf_hash);
+      const size_t t = leaf.data.find("\"time\":\"");
+      if (t != std::string::npos) {
+        const size_t end = leaf.data.find('"', t + 8);
+        std::string time = leaf.data.substr(t + 8, end - t - 8);
+        if (r.first_call_time.empty()) r.first_call_time = time;
+        r.last_call_time = time;
+      }
+      continue;
+    }
+    DG_ASSIGN_OR_RETURN(RecordedEntry e, ToRecorded(leaf));
+    if (e.body.value("run", "") != r.run_id) continue;
+    if (e.kind == "run_start" && !r.run_start) r.run_start = std::move(e);
+    else if (e.kind == "dataset_manifest") r.manifests.push_back(std::move(e));
+    else if (e.kind == "model" && !r.model) r.model = std::move(e);
+    else if (e.kind == "run_end" && !r.run_end) r.run_end = std::move(e);
+  }
+  return r;
+}
+
+StatusOr<std::vector<std::string>> ListRunIds(Ledger& ledger) {
+  Ledger::ReadSnapshot snap(ledger);
+  DG_ASSIGN_OR_RETURN(uint64_t size, ledger.Size());
+  DG_ASSIGN_OR_RETURN(auto scan, ledger.ScanLeaves(0, size));
+  std::vector<std::string> ids;
+  StoredLeaf leaf;
+  while (true) {
+    DG_ASSIGN_OR_RETURN(bool more, scan->Next(&leaf));
+    if (!more) break;
+    if (leaf.kind != "decision") continue;
+    DG_ASSIGN_OR_RETURN(RecordedEntry e, ToRecorded(leaf));
+    ids.push_back(RunIdFor(e.body["inputs"].value("job_sha256", ""), leaf.index));
+  }
+  return ids;
+}
+
+}  // namespace dg

@@ -1,0 +1,59 @@
+// Everything the ledger holds about one run, gathered by run id: the
+// decision, run_start, dataset manifests, model, run_end and a tally of its
+// teacher calls. Reports, attestations and data proofs start from this.
+#ifndef DISTILLGATE_LINEAGE_RUN_RECORD_H_
+#define DISTILLGATE_LINEAGE_RUN_RECORD_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "core/hash.h"
+#include "core/status.h"
+#include "ledger/ledger.h"
+
+namespace dg {
+
+struct RecordedEntry {
+  uint64_t index = 0;
+  std::string kind;
+  std::string data;  // the exact leaf bytes
+  Hash leaf_hash{};
+  nlohmann::json body;
+};
+
+struct RunRecord {
+  std::string run_id;
+  uint64_t tree_size = 0;  // ledger size the record was read at
+  RecordedEntry decision;
+  std::optional<RecordedEntry> run_start, model, run_end;
+  std::vector<RecordedEntry> manifests;  // in ledger order
+  uint64_t teacher_calls = 0;            // teacher_call entries of this run found
+  std::vector<Hash> teacher_call_leaves; // their leaf hashes, in ledger order
+  std::string first_call_time, last_call_time;
+
+  std::string verdict() const;  // the decision's verdict
+  // "completed", "failed", "refused" (decision did not allow) or "incomplete".
+  std::string status() const;
+  // The RFC 6962 root of teacher_call_leaves.
+  Hash TeacherCallsRoot() const;
+};
+
+// A run's id: the first 16 hex digits of the job's canonical SHA-256, "-", the
+// index of its decision entry. A refused decision has an id too.
+std::string RunIdFor(const std::string& job_sha256, uint64_t decision_index);
+
+// Reads the run `run_id` (as printed by `run`, or a decision's index as a
+// plain number) from one read snapshot of the ledger. InvalidInput when the
+// id is malformed or names no decision.
+StatusOr<RunRecord> LoadRunRecord(Ledger& ledger, const std::string& run_id);
+
+// Every run of the ledger (one per decision entry), oldest first.
+StatusOr<std::vector<std::string>> ListRunIds(Ledger& ledger);
+
+}  // namespace dg
+
+#endif  // DISTILLGATE_LINEAGE_RUN_RECORD_H_
