@@ -12,6 +12,8 @@ PACKAGES=(
   libssl-dev libsqlite3-dev nlohmann-json3-dev libcli11-dev libyaml-cpp-dev libvalijson-dev
   # tests and benchmarks (python3-torch: TorchScript test teachers and the PyTorch speed baseline)
   libgtest-dev libbenchmark-dev sqlite3 openssl python3-torch
+  # the HTML report test renders in headless Chromium; jq runs the documented openssl check
+  chromium fonts-dejavu-core jq
   # the trainer (only src/train links LibTorch); OpenBLAS, or Debian's libtorch runs on reference BLAS
   libtorch-dev libopenblas0-pthread zlib1g-dev
   # the built-in default dataset

@@ -120,6 +120,16 @@ TEST(Dsse, OpensslCliVerifiesTheSignature) {
 
 // ---- attestations of a run ----
 
+// The shell block after <!-- openssl-dsse-check --> in docs/attestation.md.
+std::string DocumentedOpensslCheck() {
+  const std::string doc = *ReadFile(std::string(DG_SOURCE_DIR) + "/docs/attestation.md");
+  size_t at = doc.find("<!-- openssl-dsse-check -->");
+  if (at == std::string::npos) return "";
+  at = doc.find("```sh\n", at);
+  const size_t end = doc.find("```", at + 6);
+  return doc.substr(at + 6, end - at - 6);
+}
+
 class AttestTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -159,6 +169,21 @@ class AttestTest : public ::testing::Test {
   NoteVerifier vkey_;
   json statement_, envelope_;
 };
+
+TEST_F(AttestTest, TheDocumentedOpensslCommandsVerifyABundle) {
+  if (!FileExists("/usr/bin/jq")) GTEST_SKIP() << "jq is not installed (scripts/setup.sh installs it)";
+  const std::string script = DocumentedOpensslCheck();
+  ASSERT_NE(script.find("openssl pkeyutl -verify -rawin"), std::string::npos) << script;
+  ASSERT_TRUE(testing::WriteText(dir_.File("bundle.json"), envelope_.dump(2)).ok());
+  auto ok = testing::Run({"/bin/bash", "-c", "set -euo pipefail; cd '" + dir_.path() + "'\n" + script});
+  EXPECT_EQ(ok.exit_code, 0) << ok.out << ok.err;
+  EXPECT_NE(ok.out.find("Signature Verified Successfully"), std::string::npos) << ok.out << ok.err;
+  json changed = envelope_;
+  changed["payloadType"] = "application/vnd.in-toto+jsonx";
+  ASSERT_TRUE(testing::WriteText(dir_.File("bundle.json"), changed.dump(2)).ok());
+  auto bad = testing::Run({"/bin/bash", "-c", "set -euo pipefail; cd '" + dir_.path() + "'\n" + script});
+  EXPECT_NE(bad.exit_code, 0) << bad.out;
+}
 
 TEST_F(AttestTest, StatementShape) {
   EXPECT_EQ(envelope_["payloadType"], "application/vnd.in-toto+json");
@@ -358,13 +383,7 @@ TEST(AttestRefused, ARefusedRunHasNoAttestation) {
 
 TEST(AttestObligations, NamePrefixIsCheckedAgainstTheStudent) {
   TempDir dir;
-  SyntheticRunOptions o;
-  o.teacher_license = "llama3.1";
-  o.student_name = "Llama-Acme-8B";
-  o.distribution = "open_weights";
-  o.commercial = true;
-  o.purpose = "production";
-  auto r = MakeSyntheticRun(dir.path(), o);
+  auto r = MakeSyntheticRun(dir.path(), testing::LlamaPrefixedOptions());
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   ASSERT_EQ(r->verdict, "allow_with_obligations");
   auto ledger = Ledger::Open(r->ledger, Ledger::Mode::kReadOnly);

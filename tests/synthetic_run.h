@@ -39,6 +39,18 @@ struct SyntheticRunOptions {
   std::string origin = "test.example/runs";
 };
 
+// Llama 3.1 outputs, an open-weights commercial student named "Llama-…":
+// allowed with a (met) name-prefix obligation.
+inline SyntheticRunOptions LlamaPrefixedOptions() {
+  SyntheticRunOptions o;
+  o.teacher_license = "llama3.1";
+  o.student_name = "Llama-Acme-8B";
+  o.distribution = "open_weights";
+  o.commercial = true;
+  o.purpose = "production";
+  return o;
+}
+
 struct SyntheticRun {
   std::string dir, ledger, key, vkey, pub, job, model, data, teacher;
   std::string run_id, verdict;

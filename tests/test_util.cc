@@ -108,6 +108,11 @@ std::string SharedTestdata(const std::string& rel) {
   return std::filesystem::exists(p) ? p : std::string();
 }
 
+std::string SharedSchema(const std::string& rel) {
+  std::string p = std::string(DG_SOURCE_DIR) + "/../shared/schemas/" + rel;
+  return std::filesystem::exists(p) ? p : std::string();
+}
+
 std::string ReadAll(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
   std::stringstream ss;

@@ -40,6 +40,8 @@ std::string CliPath();
 
 // `../shared/testdata/<rel>` beside the source tree, or "" when absent.
 std::string SharedTestdata(const std::string& rel);
+// ../shared/schemas/<rel> (official CycloneDX and SARIF schemas), or "" when absent.
+std::string SharedSchema(const std::string& rel);
 
 std::string ReadAll(const std::string& path);
 void WriteAll(const std::string& path, const std::string& data);

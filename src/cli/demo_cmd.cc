@@ -123,6 +123,7 @@ Status RunDemo(DemoArgs a) {
 
   const bool train = HaveTrainer();
   AppendResult r;
+  std::string run_id, model_path;  // of the distillation, for the suggested next steps
   if (train) {
   ledger.reset();  // the trainer opens the ledger itself
   DG_RETURN_IF_ERROR(WriteDefaults(a));
@@ -149,6 +150,8 @@ Status RunDemo(DemoArgs a) {
               s["train_seconds"].get<double>(), s["device"].get<std::string>().c_str());
   std::cout << "teacher calls recorded: " << s["teacher_calls"] << "; student model " << s["model"]["path"].get<std::string>()
             << " (sha256 " << s["model"]["sha256"].get<std::string>().substr(0, 16) << "…)\n";
+  run_id = s.value("run", "");
+  model_path = s["model"]["path"].get<std::string>();
   DG_ASSIGN_OR_RETURN(ledger, Ledger::Open(a.ledger, Ledger::Mode::kReadWrite));
   DG_ASSIGN_OR_RETURN(r.tree_size, ledger->Size());
   DG_ASSIGN_OR_RETURN(r.checkpoint, ledger->HeadNote());
@@ -189,6 +192,13 @@ Status RunDemo(DemoArgs a) {
             << "try: distillgate ledger show --ledger " << a.ledger << "\n"
             << "     distillgate ledger verify --ledger " << a.ledger << " --pubkey " << kp.vkey << " --since " << saved
             << "\n";
+  if (!run_id.empty()) {
+    const std::string bundle = a.workdir + "distillgate-student.bundle.json";
+    std::cout << "     distillgate report --ledger " << a.ledger << " --run " << run_id << " --vkey " << kp.vkey << "\n"
+              << "     distillgate attest --ledger " << a.ledger << " --key " << kp.private_key << " --run " << run_id
+              << " --model " << model_path << " --out " << bundle << "\n"
+              << "     distillgate verify --model " << model_path << " --bundle " << bundle << " --vkey " << kp.vkey << "\n";
+  }
   return Status::Ok();
 }
 

@@ -35,5 +35,6 @@ int main(int argc, char** argv) {
   dg::cli::RegisterLicense(app, dispatch);
   dg::cli::RegisterCheck(app, dispatch);
   dg::cli::RegisterAttest(app, dispatch);
+  dg::cli::RegisterReport(app, dispatch);
   return dg::cli::ParseAndRun(app, dispatch, argc, argv);
 }

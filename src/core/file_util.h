@@ -18,6 +18,9 @@ StatusOr<std::string> ReadFile(const std::string& path);
 Status WriteFileAtomic(const std::string& path, const std::string& data, mode_t mode, bool exclusive);
 
 bool FileExists(const std::string& path);
+// The last component of a '/'-separated path, and everything before it ("." when none).
+std::string BaseName(const std::string& path);
+std::string DirName(const std::string& path);
 StatusOr<uint64_t> FileSize(const std::string& path);
 
 // The current UTC time formatted with strftime (e.g. "%Y-%m-%d").

@@ -1,5 +1,6 @@
 #include "core/json_schema.h"
 
+#include <fstream>
 #include <map>
 #include <mutex>
 #include <vector>
@@ -96,6 +97,34 @@ StatusOr<std::shared_ptr<const JsonSchema>> JsonSchema::Builtin(std::string_view
   std::shared_ptr<const JsonSchema> schema(new JsonSchema(std::move(impl)));
   cache.emplace(std::string(file_name), schema);
   return schema;
+}
+
+StatusOr<std::shared_ptr<const JsonSchema>> JsonSchema::FromFile(const std::string& path) {
+  auto load = [](const std::string& p) -> std::unique_ptr<json> {
+    std::ifstream f(p, std::ios::binary);
+    if (!f) return nullptr;
+    auto j = std::make_unique<json>(json::parse(f, nullptr, false));
+    if (j->is_discarded()) return nullptr;
+    return j;
+  };
+  std::unique_ptr<json> doc = load(path);
+  if (!doc) return Status::InvalidInput(path + ": not a readable JSON schema");
+  const size_t slash = path.find_last_of('/');
+  const std::string dir = slash == std::string::npos ? "." : path.substr(0, slash);
+  const std::string draft = doc->value("$schema", "");
+  auto impl = std::make_unique<Impl>();
+  impl->name = path.substr(slash == std::string::npos ? 0 : slash + 1);
+  try {
+    valijson::SchemaParser parser(draft.find("draft-04") != std::string::npos ? valijson::SchemaParser::kDraft4
+                                                                                : valijson::SchemaParser::kDraft7);
+    valijson::adapters::NlohmannJsonAdapter adapter(*doc);
+    auto fetch = [&](const std::string& uri) -> const json* { return load(dir + "/" + FileNameOf(uri)).release(); };
+    auto free_doc = [](const json* j) { delete j; };
+    parser.populateSchema(adapter, impl->schema, fetch, free_doc);
+  } catch (const std::exception& e) {
+    return Status::InvalidInput(path + ": " + e.what());
+  }
+  return std::shared_ptr<const JsonSchema>(new JsonSchema(std::move(impl)));
 }
 
 Status JsonSchema::Validate(const json& doc, const std::string& where) const {

@@ -20,6 +20,10 @@ class JsonSchema {
   // A schema from schemas/, by file name, e.g. "inclusion-proof.schema.json".
   // References between those files resolve among them.
   static StatusOr<std::shared_ptr<const JsonSchema>> Builtin(std::string_view file_name);
+  // A schema file from elsewhere (e.g. the official CycloneDX or SARIF
+  // schemas); draft 4 or 7 by its "$schema"; references to other files
+  // resolve by file name in the same directory.
+  static StatusOr<std::shared_ptr<const JsonSchema>> FromFile(const std::string& path);
   ~JsonSchema();
 
   // OK, or InvalidInput listing "<where>: <pointer>: <what was expected>"

@@ -16,11 +16,6 @@ using json = nlohmann::json;
 
 namespace {
 
-std::string BaseName(const std::string& path) {
-  const size_t slash = path.find_last_of('/');
-  return slash == std::string::npos ? path : path.substr(slash + 1);
-}
-
 StatusOr<json> ProvenEntry(Ledger& ledger, const std::string& role, const RecordedEntry& e, uint64_t tree_size) {
   DG_ASSIGN_OR_RETURN(std::vector<Hash> proof, ledger.InclusionProof(e.index, tree_size));
   json hashes = json::array();

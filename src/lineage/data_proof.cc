@@ -21,11 +21,6 @@ namespace {
 
 constexpr char kFormat[] = "distillgate-data-proof-v1";
 
-std::string DirName(const std::string& path) {
-  const size_t slash = path.find_last_of('/');
-  return slash == std::string::npos ? "." : path.substr(0, slash);
-}
-
 bool StartsWith(const std::string& s, const std::string& p) { return s.compare(0, p.size(), p) == 0; }
 
 // The manifest of the data as it is now, by the recorded record format.

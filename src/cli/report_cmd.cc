@@ -1,0 +1,121 @@
+// `distillgate report`: the audit report of one run in Markdown, HTML, JSON and SARIF.
+#include <sys/stat.h>
+
+#include <iostream>
+#include <optional>
+#include <sstream>
+
+#include "cli/commands.h"
+#include "core/file_util.h"
+#include "core/json_schema.h"
+#include "ledger/key_files.h"
+#include "report/export.h"
+#include "report/render.h"
+#include "report/run_report.h"
+
+namespace dg::cli {
+namespace {
+
+// The run's report, the ledger verified under the pinned key when one is given.
+StatusOr<nlohmann::json> LoadReport(const std::string& ledger_path, const std::string& run, const std::string& vkey) {
+  DG_ASSIGN_OR_RETURN(auto ledger, Ledger::Open(ledger_path, Ledger::Mode::kReadOnly));
+  std::optional<NoteVerifier> pinned;
+  if (!vkey.empty()) {
+    DG_ASSIGN_OR_RETURN(NoteVerifier v, LoadTrustedKey(vkey, ledger->origin()));
+    pinned = v;
+  }
+  RunReportOptions o;
+  o.run_id = run;
+  o.trusted = pinned ? &*pinned : nullptr;
+  return BuildRunReport(*ledger, o);
+}
+
+struct ReportArgs {
+  std::string ledger, run, formats = "md,html,json,sarif", out, vkey;
+};
+
+Status MakeDirs(const std::string& dir) {
+  std::string cur;
+  std::stringstream ss(dir);
+  std::string part;
+  if (!dir.empty() && dir[0] == '/') cur = "/";
+  while (std::getline(ss, part, '/')) {
+    if (part.empty()) continue;
+    cur += part + "/";
+    if (::mkdir(cur.c_str(), 0755) != 0 && errno != EEXIST) return Status::IoError(cur + ": cannot create directory");
+  }
+  return Status::Ok();
+}
+
+Status RunReport(const ReportArgs& a) {
+  std::vector<std::string> formats;
+  std::stringstream ss(a.formats);
+  for (std::string f; std::getline(ss, f, ',');) {
+    if (f != "md" && f != "html" && f != "json" && f != "sarif") {
+      return Status::InvalidInput("--format: unknown format \"" + f + "\" (expected md, html, json, sarif)");
+    }
+    formats.push_back(f);
+  }
+  DG_ASSIGN_OR_RETURN(nlohmann::json report, LoadReport(a.ledger, a.run, a.vkey));
+  DG_ASSIGN_OR_RETURN(auto schema, JsonSchema::Builtin("run-report.schema.json"));
+  DG_RETURN_IF_ERROR(schema->Validate(report, "report").WithContext("internal"));
+  // Everything is rendered before anything is written.
+  std::vector<std::pair<std::string, std::string>> files;
+  for (const auto& f : formats) {
+    if (f == "md") files.emplace_back("report.md", RenderMarkdown(report));
+    if (f == "html") files.emplace_back("report.html", RenderHtml(report));
+    if (f == "json") files.emplace_back("report.json", report.dump(2) + "\n");
+    if (f == "sarif") files.emplace_back("report.sarif", RenderSarif(report).dump(2) + "\n");
+  }
+  const std::string dir = a.out.empty() ? "reports/" + report["run"].get<std::string>() : a.out;
+  DG_RETURN_IF_ERROR(MakeDirs(dir));
+  for (const auto& [name, text] : files) {
+    DG_RETURN_IF_ERROR(WriteFileAtomic(dir + "/" + name, text, 0644, false));
+    std::cout << "wrote " << dir << "/" << name << "\n";
+  }
+  std::cout << "run " << report["run"].get<std::string>() << ": " << report["decision"]["verdict"].get<std::string>() << ", "
+            << report["status"].get<std::string>() << "; ledger "
+            << (report["ledger"]["verifies"].get<bool>() ? "verifies" : "DOES NOT VERIFY") << "\n";
+  return Status::Ok();
+}
+
+struct ExportArgs {
+  std::string ledger, run, format, out, vkey;
+};
+
+Status RunExport(const ExportArgs& a) {
+  if (FileExists(a.out)) return Status::InvalidInput(a.out + ": exists; choose another --out");
+  DG_ASSIGN_OR_RETURN(nlohmann::json report, LoadReport(a.ledger, a.run, a.vkey));
+  if (!report["ledger"]["verifies"].get<bool>()) {
+    return Status::VerifyFailed(a.ledger + ": the ledger does not verify; refusing to export its claims");
+  }
+  DG_ASSIGN_OR_RETURN(nlohmann::json doc, a.format == "cyclonedx" ? ExportCycloneDx(report) : ExportSpdx3(report));
+  DG_RETURN_IF_ERROR(WriteFileAtomic(a.out, doc.dump(2) + "\n", 0644, true));
+  std::cout << "wrote " << a.out << " (" << (a.format == "cyclonedx" ? "CycloneDX 1.6 ML-BOM" : "SPDX 3.0.1 JSON-LD")
+            << ") for run " << report["run"].get<std::string>() << "\n";
+  return Status::Ok();
+}
+
+}  // namespace
+
+void RegisterReport(CLI::App& app, Dispatch& d) {
+  auto a = std::make_shared<ReportArgs>();
+  CLI::App* c = app.add_subcommand("report", "Write the audit report of a run (decision, licenses, data, teacher calls, metrics, ledger)");
+  c->add_option("--ledger", a->ledger, "Ledger file")->required();
+  c->add_option("--run", a->run, "Run id as `run` or `check --ledger` printed it (or the decision's entry index)")->required();
+  c->add_option("--format", a->formats, "Comma-separated: md, html, json, sarif (default: all)");
+  c->add_option("--out", a->out, "Directory to write (default: reports/<run>)");
+  c->add_option("--vkey", a->vkey, "Verify the ledger under this pinned key (default: the key recorded in the file, reported as unpinned)");
+  c->callback([&d, a] { d.handler = [a] { return RunReport(*a); }; });
+
+  auto e = std::make_shared<ExportArgs>();
+  CLI::App* x = app.add_subcommand("export", "Write the student's lineage as a CycloneDX 1.6 ML-BOM or an SPDX 3.0.1 document");
+  x->add_option("--ledger", e->ledger, "Ledger file")->required();
+  x->add_option("--run", e->run, "Run id (a completed run)")->required();
+  x->add_option("--format", e->format, "cyclonedx or spdx")->required()->check(CLI::IsMember({"cyclonedx", "spdx"}));
+  x->add_option("--out", e->out, "File to write; must not exist")->required();
+  x->add_option("--vkey", e->vkey, "Verify the ledger under this pinned key first");
+  x->callback([&d, e] { d.handler = [e] { return RunExport(*e); }; });
+}
+
+}  // namespace dg::cli

@@ -1,0 +1,317 @@
+#include "report/render.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <sstream>
+
+namespace dg {
+
+using json = nlohmann::json;
+
+namespace {
+
+std::string Str(const json& j, const char* key, const std::string& def = "") {
+  if (!j.is_object() || !j.contains(key) || j[key].is_null()) return def;
+  return j[key].is_string() ? j[key].get<std::string>() : j[key].dump();
+}
+
+std::string Percent(const json& v) {
+  if (!v.is_number()) return "–";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.2f %%", 100.0 * v.get<double>());
+  return buf;
+}
+
+std::string Html(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      case '\'': out += "&#39;"; break;
+      default: out.push_back(c);
+    }
+  }
+  return out;
+}
+
+// Markdown table cells: no newlines or pipes.
+std::string Cell(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    if (c == '|') out += "\\|";
+    else if (c == '\n') out += ' ';
+    else out.push_back(c);
+  }
+  return out;
+}
+
+std::string ObligationState(const json& o) {
+  if (o.value("met", json()).is_boolean()) return o["met"].get<bool>() ? "met" : "NOT MET";
+  return "to do (not checkable from the ledger)";
+}
+
+std::vector<double> EpochSeries(const json& report, const char* key) {
+  std::vector<double> v;
+  if (!report.contains("model")) return v;
+  for (const json& e : report["model"].value("epochs", json::array())) {
+    if (e.contains(key) && e[key].is_number()) v.push_back(e[key].get<double>());
+  }
+  return v;
+}
+
+std::string Verdict(const json& r) { return r["decision"].value("verdict", ""); }
+
+}  // namespace
+
+std::string SvgLineChart(const std::string& title, const std::vector<double>& values, const std::string& y_label) {
+  const double W = 360, H = 200, L = 50, R = 12, T = 28, B = 36;
+  std::ostringstream s;
+  s << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << W << "\" height=\"" << H << "\" viewBox=\"0 0 " << W << " "
+    << H << "\" role=\"img\" aria-label=\"" << Html(title) << "\">";
+  s << "<rect width=\"100%\" height=\"100%\" fill=\"#fff\" stroke=\"#ccc\"/>";
+  s << "<text x=\"" << W / 2 << "\" y=\"18\" text-anchor=\"middle\" font-size=\"13\" font-family=\"sans-serif\">" << Html(title) << "</text>";
+  s << "<line x1=\"" << L << "\" y1=\"" << H - B << "\" x2=\"" << W - R << "\" y2=\"" << H - B << "\" stroke=\"#333\"/>";
+  s << "<line x1=\"" << L << "\" y1=\"" << T << "\" x2=\"" << L << "\" y2=\"" << H - B << "\" stroke=\"#333\"/>";
+  s << "<text x=\"" << (L + W - R) / 2 << "\" y=\"" << H - 6 << "\" text-anchor=\"middle\" font-size=\"11\" font-family=\"sans-serif\">epoch</text>";
+  s << "<text x=\"12\" y=\"" << (T + H - B) / 2 << "\" text-anchor=\"middle\" font-size=\"11\" font-family=\"sans-serif\" transform=\"rotate(-90 12 "
+    << (T + H - B) / 2 << ")\">" << Html(y_label) << "</text>";
+  if (values.empty()) {
+    s << "<text x=\"" << W / 2 << "\" y=\"" << H / 2 << "\" text-anchor=\"middle\" font-size=\"12\">no data</text></svg>";
+    return s.str();
+  }
+  double lo = *std::min_element(values.begin(), values.end()), hi = *std::max_element(values.begin(), values.end());
+  if (hi - lo < 1e-12) {
+    lo -= 0.5 * std::max(std::fabs(lo), 1e-3);
+    hi += 0.5 * std::max(std::fabs(hi), 1e-3);
+  }
+  auto x = [&](size_t i) { return values.size() == 1 ? (L + W - R) / 2 : L + 8 + (W - R - L - 16) * double(i) / double(values.size() - 1); };
+  auto y = [&](double v) { return T + 6 + (H - B - T - 12) * (1.0 - (v - lo) / (hi - lo)); };
+  char buf[64];
+  for (double v : {lo, hi}) {
+    std::snprintf(buf, sizeof buf, "%.4g", v);
+    s << "<text x=\"" << L - 4 << "\" y=\"" << y(v) + 4 << "\" text-anchor=\"end\" font-size=\"10\" font-family=\"sans-serif\">" << buf << "</text>";
+  }
+  s << "<polyline fill=\"none\" stroke=\"#1f6feb\" stroke-width=\"2\" points=\"";
+  for (size_t i = 0; i < values.size(); ++i) {
+    std::snprintf(buf, sizeof buf, "%s%.1f,%.1f", i ? " " : "", x(i), y(values[i]));
+    s << buf;
+  }
+  s << "\"/>";
+  for (size_t i = 0; i < values.size(); ++i) {
+    std::snprintf(buf, sizeof buf, "%.1f", x(i));
+    s << "<circle cx=\"" << buf << "\" cy=\"" << y(values[i]) << "\" r=\"3\" fill=\"#1f6feb\"><title>epoch " << i + 1 << ": " << values[i]
+      << "</title></circle>";
+    s << "<text x=\"" << buf << "\" y=\"" << H - B + 14 << "\" text-anchor=\"middle\" font-size=\"10\" font-family=\"sans-serif\">" << i + 1 << "</text>";
+  }
+  s << "</svg>";
+  return s.str();
+}
+
+std::string RenderMarkdown(const json& r) {
+  std::ostringstream s;
+  const json& d = r["decision"];
+  s << "# distillgate audit report: run " << Str(r, "run") << "\n\n";
+  s << "| | |\n|---|---|\n";
+  s << "| Job | " << Cell(Str(r["job"], "name")) << " (sha256 `" << Str(r["job"], "sha256") << "`) |\n";
+  s << "| Student | " << Cell(Str(r["job"]["student"], "name")) << " |\n";
+  s << "| Intended use | " << Cell(r["job"].value("use", json::object()).dump()) << " |\n";
+  s << "| Decision | **" << Verdict(r) << "** (" << Str(d, "mode") << " mode, ledger entry " << Str(d, "ledger_index") << ") |\n";
+  s << "| Run status | " << Str(r, "status") << " |\n";
+  s << "| Policy | sha256 `" << Str(d, "policy_sha256") << "` |\n";
+  s << "| Generated | " << Str(r, "generated_at") << " |\n\n";
+  if (d.value("rests_on_unverified_facts", false)) s << "> Note: the verdict rests partly on license facts from secondary sources.\n\n";
+
+  s << "## Findings\n\n";
+  if (d["findings"].empty()) s << "None.\n\n";
+  for (const json& f : d["findings"]) {
+    s << "- **" << Str(f, "severity") << "** `" << Str(f, "rule") << "` on " << Str(f, "subject") << " (" << Str(f, "license")
+      << ")" << (f.value("waived", false) ? " — waived: " + Str(f, "waiver") : "") << "\n  " << Str(f, "message") << "\n";
+    if (f["clause"].is_object()) {
+      s << "  > " << Cell(Str(f["clause"], "quote")) << " — " << Str(f["clause"], "section") << ", <" << Str(f["clause"], "source") << ">\n";
+    }
+    if (!Str(f, "fix").empty()) s << "  How to fix: " << Str(f, "fix") << "\n";
+  }
+  s << "\n## Obligations\n\n";
+  if (d["obligations"].empty()) s << "None.\n\n";
+  else s << "| Kind | Duty | License | State |\n|---|---|---|---|\n";
+  for (const json& o : d["obligations"]) {
+    s << "| " << Str(o, "kind") << " | " << Cell(Str(o, "text")) << " | " << Str(o, "license") << " | " << ObligationState(o) << " |\n";
+  }
+  s << "\n## Teachers\n\n| Id | Declared license | Profile | Verified source | Model sha256 |\n|---|---|---|---|---|\n";
+  for (const json& t : r["teachers"]) {
+    const json& e = t["evidence"];
+    s << "| " << Cell(Str(t, "id")) << " | " << Cell(Str(t, "declared_license")) << " | "
+      << (e.value("known", false) ? Cell(Str(e, "name")) + " (`" + Str(e, "profile_sha256").substr(0, 16) + "…`)" : "unknown") << " | "
+      << (e.value("known", false) ? (e.value("verified", false) ? "yes" : "secondary") : "–") << " | `" << Str(t, "sha256", "–") << "` |\n";
+  }
+  s << "\n## Datasets\n\n| Dataset | License | Records | Records root (RFC 6962) | Files |\n|---|---|---|---|---|\n";
+  for (const json& ds : r["datasets"]) {
+    std::string files;
+    for (const json& f : ds["files"]) files += (files.empty() ? "" : "<br>") + Cell(Str(f, "path")) + " `" + Str(f, "sha256").substr(0, 16) + "…`";
+    s << "| " << Cell(Str(ds, "dataset")) << " | " << Cell(Str(ds, "license")) << " | " << Str(ds, "records") << " | `"
+      << Str(ds, "records_root") << "` | " << (files.empty() ? "–" : files) << " |\n";
+  }
+  const json& c = r["teacher_calls"];
+  s << "\n## Teacher calls\n\n" << Str(c, "count") << " calls recorded in the ledger";
+  if (!c["first"].is_null()) s << " (" << Str(c, "first") << " – " << Str(c, "last") << ")";
+  s << "; Merkle root of their entries `" << Str(c, "root") << "`";
+  if (c.contains("matches")) s << (c["matches"].get<bool>() ? "; matches the run's end record." : "; **does not match** the run's end record.");
+  s << "\n";
+  if (r.contains("training")) {
+    s << "\n## Training\n\nRuntime: " << Str(r["training"], "runtime") << "\n\n```json\n" << r["training"]["parameters"].dump(2) << "\n```\n";
+  }
+  if (r.contains("model")) {
+    const json& m = r["model"];
+    s << "\n## Model\n\n| | |\n|---|---|\n| File | " << Cell(Str(m, "path")) << " |\n| sha256 | `" << Str(m, "sha256") << "` |\n| Architecture | "
+      << Str(m, "arch") << " |\n| Test accuracy | " << Percent(m.value("test_accuracy", json())) << " |\n";
+    if (r.contains("run_end") && r["run_end"].contains("teacher_accuracy")) {
+      s << "| Teacher accuracy | " << Percent(r["run_end"]["teacher_accuracy"]) << " |\n";
+    }
+    s << "\n| Epoch | Loss | Test accuracy | Seconds |\n|---|---|---|---|\n";
+    for (const json& e : m["epochs"]) {
+      s << "| " << Str(e, "epoch") << " | " << Str(e, "loss") << " | " << Percent(e.value("test_accuracy", json())) << " | " << Str(e, "seconds") << " |\n";
+    }
+  }
+  if (r.contains("run_end") && r["run_end"].value("status", "") == "failed") {
+    s << "\n## Failure\n\n" << Str(r["run_end"], "error") << "\n";
+  }
+  const json& l = r["ledger"];
+  s << "\n## Ledger\n\n" << Cell(Str(l, "path")) << " (" << Str(l, "origin") << ", " << Str(l, "tree_size") << " entries): "
+    << (l["verifies"].get<bool>() ? "**verifies**" : "**DOES NOT VERIFY**") << " under "
+    << (l["key_pinned"].get<bool>() ? "the pinned key" : "the key recorded in the file (not a pinned key)") << " `" << Str(l, "key") << "`.\n\n";
+  for (const json& p : l["problems"]) s << "- " << p.get<std::string>() << "\n";
+  s << "Signed checkpoint:\n\n```\n" << Str(l, "checkpoint") << "```\n";
+  return s.str();
+}
+
+std::string RenderHtml(const json& r) {
+  // The Markdown sections as HTML, with the curves as inline SVG.
+  std::ostringstream s;
+  const json& d = r["decision"];
+  const std::string verdict = Verdict(r);
+  const bool good = verdict == "allow" || verdict == "allow_with_obligations";
+  s << "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>distillgate report " << Html(Str(r, "run"))
+    << "</title>\n<style>body{font-family:sans-serif;margin:2em;max-width:70em;color:#222}table{border-collapse:collapse;margin:.5em 0}"
+       "td,th{border:1px solid #ccc;padding:.3em .6em;text-align:left;vertical-align:top}code,pre{font-family:monospace;font-size:90%}"
+       "pre{background:#f6f8fa;padding:.6em;white-space:pre-wrap;word-break:break-all}.verdict{display:inline-block;padding:.2em .6em;border-radius:4px;color:#fff}"
+       ".ok{background:#1a7f37}.bad{background:#cf222e}blockquote{color:#555;border-left:3px solid #ccc;margin:.3em 0;padding-left:.8em}"
+       ".charts svg{margin-right:1em}</style></head><body>\n";
+  s << "<h1>distillgate audit report</h1>\n<p>Run <code>" << Html(Str(r, "run")) << "</code> of job <b>" << Html(Str(r["job"], "name"))
+    << "</b>: <span class=\"verdict " << (good ? "ok" : "bad") << "\" id=\"verdict\">" << Html(verdict) << "</span> ("
+    << Html(Str(d, "mode")) << " mode), run " << Html(Str(r, "status")) << ".</p>\n";
+  s << "<table><tr><th>Student</th><td>" << Html(Str(r["job"]["student"], "name")) << "</td></tr><tr><th>Intended use</th><td><code>"
+    << Html(r["job"].value("use", json::object()).dump()) << "</code></td></tr><tr><th>Job sha256</th><td><code>" << Html(Str(r["job"], "sha256"))
+    << "</code></td></tr><tr><th>Policy sha256</th><td><code>" << Html(Str(d, "policy_sha256")) << "</code></td></tr><tr><th>Generated</th><td>"
+    << Html(Str(r, "generated_at")) << "</td></tr></table>\n";
+  s << "<h2>Findings</h2>\n";
+  if (d["findings"].empty()) s << "<p>None.</p>\n";
+  for (const json& f : d["findings"]) {
+    s << "<div class=\"finding\"><p><b>" << Html(Str(f, "severity")) << "</b> <code>" << Html(Str(f, "rule")) << "</code> on "
+      << Html(Str(f, "subject")) << " (" << Html(Str(f, "license")) << ")" << (f.value("waived", false) ? " — waived: " + Html(Str(f, "waiver")) : "")
+      << "<br>" << Html(Str(f, "message")) << "</p>";
+    if (f["clause"].is_object()) {
+      s << "<blockquote>" << Html(Str(f["clause"], "quote")) << " — " << Html(Str(f["clause"], "section")) << ", <a href=\""
+        << Html(Str(f["clause"], "source")) << "\">" << Html(Str(f["clause"], "source")) << "</a></blockquote>";
+    }
+    if (!Str(f, "fix").empty()) s << "<p>How to fix: " << Html(Str(f, "fix")) << "</p>";
+    s << "</div>\n";
+  }
+  s << "<h2>Obligations</h2>\n";
+  if (d["obligations"].empty()) s << "<p>None.</p>\n";
+  else s << "<table><tr><th>Kind</th><th>Duty</th><th>License</th><th>State</th></tr>";
+  for (const json& o : d["obligations"]) {
+    s << "<tr><td>" << Html(Str(o, "kind")) << "</td><td>" << Html(Str(o, "text")) << "</td><td>" << Html(Str(o, "license")) << "</td><td>"
+      << Html(ObligationState(o)) << "</td></tr>";
+  }
+  if (!d["obligations"].empty()) s << "</table>\n";
+  s << "<h2>Teachers</h2>\n<table><tr><th>Id</th><th>Declared license</th><th>Profile</th><th>Sources</th><th>Model sha256</th></tr>";
+  for (const json& t : r["teachers"]) {
+    const json& e = t["evidence"];
+    std::string sources;
+    for (const json& u : e.value("sources", json::array())) sources += "<a href=\"" + Html(u.get<std::string>()) + "\">" + Html(u.get<std::string>()) + "</a><br>";
+    s << "<tr><td>" << Html(Str(t, "id")) << "</td><td>" << Html(Str(t, "declared_license")) << "</td><td>"
+      << (e.value("known", false) ? Html(Str(e, "name")) + (e.value("verified", false) ? "" : " (secondary sources)") : "unknown") << "</td><td>"
+      << sources << "</td><td><code>" << Html(Str(t, "sha256", "–")) << "</code></td></tr>";
+  }
+  s << "</table>\n<h2>Datasets</h2>\n<table><tr><th>Dataset</th><th>License</th><th>Records</th><th>Records root</th><th>Files</th></tr>";
+  for (const json& ds : r["datasets"]) {
+    std::string files;
+    for (const json& f : ds["files"]) files += Html(Str(f, "path")) + " <code>" + Html(Str(f, "sha256").substr(0, 16)) + "…</code><br>";
+    s << "<tr><td>" << Html(Str(ds, "dataset")) << "</td><td>" << Html(Str(ds, "license")) << "</td><td>" << Html(Str(ds, "records"))
+      << "</td><td><code>" << Html(Str(ds, "records_root")) << "</code></td><td>" << files << "</td></tr>";
+  }
+  const json& c = r["teacher_calls"];
+  s << "</table>\n<h2>Teacher calls</h2>\n<p>" << Html(Str(c, "count")) << " calls recorded; Merkle root <code>" << Html(Str(c, "root")) << "</code>";
+  if (c.contains("matches")) s << (c["matches"].get<bool>() ? " — matches the run's end record." : " — <b>does not match</b> the run's end record.");
+  s << "</p>\n";
+  if (r.contains("training")) {
+    s << "<h2>Training</h2>\n<p>Runtime: " << Html(Str(r["training"], "runtime")) << "</p><pre>" << Html(r["training"]["parameters"].dump(2)) << "</pre>\n";
+  }
+  if (r.contains("model")) {
+    const json& m = r["model"];
+    s << "<h2>Model</h2>\n<table><tr><th>File</th><td>" << Html(Str(m, "path")) << "</td></tr><tr><th>sha256</th><td><code>" << Html(Str(m, "sha256"))
+      << "</code></td></tr><tr><th>Architecture</th><td>" << Html(Str(m, "arch")) << "</td></tr><tr><th>Test accuracy</th><td>"
+      << Percent(m.value("test_accuracy", json())) << "</td></tr></table>\n<div class=\"charts\">"
+      << SvgLineChart("Training loss", EpochSeries(r, "loss"), "loss")
+      << SvgLineChart("Test accuracy", EpochSeries(r, "test_accuracy"), "accuracy") << "</div>\n";
+  }
+  if (r.contains("run_end") && r["run_end"].value("status", "") == "failed") {
+    s << "<h2>Failure</h2>\n<p>" << Html(Str(r["run_end"], "error")) << "</p>\n";
+  }
+  const json& l = r["ledger"];
+  s << "<h2>Ledger</h2>\n<p>" << Html(Str(l, "path")) << " (" << Html(Str(l, "origin")) << ", " << Html(Str(l, "tree_size")) << " entries): <b>"
+    << (l["verifies"].get<bool>() ? "verifies" : "DOES NOT VERIFY") << "</b> under "
+    << (l["key_pinned"].get<bool>() ? "the pinned key" : "the key recorded in the file (not a pinned key)") << " <code>" << Html(Str(l, "key")) << "</code>.</p>\n";
+  for (const json& p : l["problems"]) s << "<p>" << Html(p.get<std::string>()) << "</p>\n";
+  s << "<pre>" << Html(Str(l, "checkpoint")) << "</pre>\n</body></html>\n";
+  return s.str();
+}
+
+json RenderSarif(const json& r) {
+  json rules = json::array(), results = json::array();
+  std::vector<std::string> seen;
+  for (const json& f : r["decision"]["findings"]) {
+    const std::string rule = Str(f, "rule");
+    if (std::find(seen.begin(), seen.end(), rule) == seen.end()) {
+      seen.push_back(rule);
+      rules.push_back({{"id", rule},
+                       {"name", rule},
+                       {"shortDescription", {{"text", "distillgate license rule " + rule}}},
+                       {"helpUri", "https://distillgate.dev/docs/licenses-and-policy#" + rule}});
+    }
+    const std::string sev = Str(f, "severity");
+    json result = {{"ruleId", rule},
+                   {"ruleIndex", std::find(seen.begin(), seen.end(), rule) - seen.begin()},
+                   {"level", sev == "deny" ? "error" : sev == "review" ? "warning" : "note"},
+                   {"message", {{"text", Str(f, "message") + (Str(f, "fix").empty() ? "" : " How to fix: " + Str(f, "fix"))}}},
+                   {"locations", {{{"logicalLocations", {{{"fullyQualifiedName", Str(r["job"], "name") + "/" + Str(f, "subject")}, {"kind", "object"}}}}}}},
+                   {"properties", {{"license", Str(f, "license")}, {"subject", Str(f, "subject")}, {"clause", f.value("clause", json())}}}};
+    if (f.value("waived", false)) result["suppressions"] = {{{"kind", "external"}, {"justification", Str(f, "waiver")}}};
+    results.push_back(std::move(result));
+  }
+  for (const json& o : r["decision"]["obligations"]) {
+    if (!o.value("met", json()).is_boolean() || o["met"].get<bool>()) continue;
+    if (std::find(seen.begin(), seen.end(), "obligation-unmet") == seen.end()) {
+      seen.push_back("obligation-unmet");
+      rules.push_back({{"id", "obligation-unmet"}, {"name", "obligation-unmet"}, {"shortDescription", {{"text", "a license obligation is not met"}}}});
+    }
+    results.push_back({{"ruleId", "obligation-unmet"},
+                       {"ruleIndex", std::find(seen.begin(), seen.end(), "obligation-unmet") - seen.begin()},
+                       {"level", "error"},
+                       {"message", {{"text", Str(o, "text") + " (" + Str(o, "license") + ")"}}},
+                       {"locations", {{{"logicalLocations", {{{"fullyQualifiedName", Str(r["job"], "name") + "/" + Str(o, "subject")}, {"kind", "object"}}}}}}}});
+  }
+  return {{"$schema", "https://json.schemastore.org/sarif-2.1.0.json"},
+          {"version", "2.1.0"},
+          {"runs",
+           {{{"tool", {{"driver", {{"name", "distillgate"}, {"semanticVersion", "0.1.0"}, {"informationUri", "https://distillgate.dev/"}, {"rules", rules}}}}},
+             {"automationDetails", {{"id", "distillgate/" + Str(r, "run")}}},
+             {"results", results},
+             {"properties", {{"run", Str(r, "run")}, {"verdict", Verdict(r)}, {"ledger_verifies", r["ledger"]["verifies"]}}}}}}};
+}
+
+}  // namespace dg

@@ -1,0 +1,22 @@
+// Renderers of a run report (report/run_report.h): Markdown, one
+// self-contained HTML file (inline CSS and SVG, no network), SARIF 2.1.0.
+#ifndef DISTILLGATE_REPORT_RENDER_H_
+#define DISTILLGATE_REPORT_RENDER_H_
+
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace dg {
+
+std::string RenderMarkdown(const nlohmann::json& report);
+std::string RenderHtml(const nlohmann::json& report);
+nlohmann::json RenderSarif(const nlohmann::json& report);
+
+// An SVG line chart of `values` (one point per epoch), with axes and labels.
+std::string SvgLineChart(const std::string& title, const std::vector<double>& values, const std::string& y_label);
+
+}  // namespace dg
+
+#endif  // DISTILLGATE_REPORT_RENDER_H_

@@ -1,0 +1,349 @@
+// Audit reports (JSON, Markdown, HTML, SARIF) and SBOM exports (CycloneDX,
+// SPDX 3), validated against the official schemas where ../shared has them,
+// and the HTML rendered in headless Chromium.
+#include <gtest/gtest.h>
+#include <zlib.h>
+
+#include <cstring>
+#include <map>
+#include <set>
+
+#include <nlohmann/json.hpp>
+
+#include "core/file_util.h"
+#include "core/json_schema.h"
+#include "report/export.h"
+#include "report/render.h"
+#include "report/run_report.h"
+#include "synthetic_run.h"
+#include "test_util.h"
+
+namespace dg {
+namespace {
+
+using json = nlohmann::json;
+using testing::MakeSyntheticRun;
+using testing::SyntheticRunOptions;
+using testing::TempDir;
+
+json Report(const testing::SyntheticRun& run) {
+  auto ledger = Ledger::Open(run.ledger, Ledger::Mode::kReadOnly);
+  EXPECT_TRUE(ledger.ok());
+  auto r = BuildRunReport(**ledger, {run.run_id, nullptr, "2026-11-29T12:00:00Z"});
+  EXPECT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_TRUE((*JsonSchema::Builtin("run-report.schema.json"))->Validate(*r, "report").ok());
+  return r.ok() ? *r : json();
+}
+
+struct Runs {
+  TempDir ok_dir, deny_dir, llama_dir;
+  testing::SyntheticRun ok, deny, llama;
+  Runs() {
+    ok = *MakeSyntheticRun(ok_dir.path());
+    SyntheticRunOptions d;
+    d.teacher_license = "CC-BY-NC-4.0";
+    d.commercial = true;
+    d.distribution = "open_weights";
+    d.purpose = "production";
+    deny = *MakeSyntheticRun(deny_dir.path(), d);
+    llama = *MakeSyntheticRun(llama_dir.path(), testing::LlamaPrefixedOptions());
+  }
+};
+
+Runs& R() {
+  static Runs* runs = new Runs();
+  return *runs;
+}
+
+TEST(Report, CompletedRun) {
+  json r = Report(R().ok);
+  EXPECT_EQ(r["status"], "completed");
+  EXPECT_EQ(r["decision"]["verdict"], "allow");
+  EXPECT_EQ(r["teacher_calls"]["count"], 40);
+  EXPECT_TRUE(r["teacher_calls"]["matches"].get<bool>());
+  EXPECT_TRUE(r["ledger"]["verifies"].get<bool>());
+  EXPECT_FALSE(r["ledger"]["key_pinned"].get<bool>());
+  EXPECT_EQ(r["teachers"][0]["evidence"]["profile"], "MIT");
+  EXPECT_EQ(r["teachers"][0]["sha256"].get<std::string>().size(), 64u);
+  EXPECT_EQ(r["datasets"][0]["records"], 50);
+  EXPECT_EQ(r["model"]["epochs"].size(), 2u);
+  const std::string md = RenderMarkdown(r);
+  for (const char* s : {"**allow**", "| teacher-1 | MIT |", "40 calls recorded", "matches the run's end record", "**verifies**",
+                        "not a pinned key", "81.25 %"}) {
+    EXPECT_NE(md.find(s), std::string::npos) << s;
+  }
+}
+
+TEST(Report, DeniedRunCitesTheClauseAndTheFix) {
+  json r = Report(R().deny);
+  EXPECT_EQ(r["status"], "refused");
+  EXPECT_EQ(r["decision"]["verdict"], "deny");
+  EXPECT_FALSE(r.contains("model"));
+  EXPECT_EQ(r["teacher_calls"]["count"], 0);
+  bool deny_finding = false;
+  for (const json& f : r["decision"]["findings"]) {
+    if (f["severity"] != "deny") continue;
+    deny_finding = true;
+    EXPECT_TRUE(f["clause"].is_object());
+    EXPECT_FALSE(f["fix"].get<std::string>().empty());
+  }
+  EXPECT_TRUE(deny_finding);
+  const std::string md = RenderMarkdown(r);
+  EXPECT_NE(md.find("**deny**"), std::string::npos);
+  EXPECT_NE(md.find("How to fix:"), std::string::npos);
+  EXPECT_NE(md.find("> "), std::string::npos);  // the quoted clause
+  const json sarif = RenderSarif(r);
+  bool error = false;
+  for (const json& res : sarif["runs"][0]["results"]) error |= res["level"] == "error";
+  EXPECT_TRUE(error);
+}
+
+TEST(Report, ObligationsSayWhetherTheyAreMet) {
+  json r = Report(R().llama);
+  EXPECT_EQ(r["decision"]["verdict"], "allow_with_obligations");
+  bool prefix = false;
+  for (const json& o : r["decision"]["obligations"]) {
+    if (o["kind"] == "name_prefix") {
+      prefix = true;
+      EXPECT_EQ(o["met"], true);
+    }
+  }
+  EXPECT_TRUE(prefix);
+  EXPECT_NE(RenderMarkdown(r).find("| name_prefix |"), std::string::npos);
+}
+
+TEST(Report, HtmlIsSelfContained) {
+  for (const auto* run : {&R().ok, &R().deny}) {
+    const std::string html = RenderHtml(Report(*run));
+    EXPECT_EQ(html.rfind("<!DOCTYPE html>", 0), 0u);
+    for (const char* banned : {"<script", "<link", "src=\"http", "url(http", "@import"}) {
+      EXPECT_EQ(html.find(banned), std::string::npos) << banned;
+    }
+  }
+  const std::string html = RenderHtml(Report(R().ok));
+  EXPECT_NE(html.find("<svg"), std::string::npos);
+  EXPECT_NE(html.find("Training loss"), std::string::npos);
+  EXPECT_NE(html.find("<polyline"), std::string::npos);
+}
+
+TEST(Report, HtmlEscapesRecordedText) {
+  json r = Report(R().ok);
+  r["job"]["name"] = "<img src=x onerror=alert(1)>";
+  const std::string html = RenderHtml(r);
+  EXPECT_EQ(html.find("<img"), std::string::npos);
+  EXPECT_NE(html.find("&lt;img"), std::string::npos);
+}
+
+TEST(Report, SvgChartPlotsEveryEpoch) {
+  const std::string svg = SvgLineChart("loss", {2.0, 1.0, 0.5}, "loss");
+  size_t circles = 0;
+  for (size_t p = svg.find("<circle"); p != std::string::npos; p = svg.find("<circle", p + 1)) ++circles;
+  EXPECT_EQ(circles, 3u);
+  EXPECT_NE(SvgLineChart("x", {}, "y").find("no data"), std::string::npos);
+}
+
+// ---- official schemas (../shared/schemas) ----
+
+std::shared_ptr<const JsonSchema> Official(const std::string& rel) {
+  const std::string path = testing::SharedSchema(rel);
+  if (path.empty()) return nullptr;
+  auto s = JsonSchema::FromFile(path);
+  EXPECT_TRUE(s.ok()) << s.status().ToString();
+  return s.ok() ? *s : nullptr;
+}
+
+TEST(Report, SarifValidatesAgainstSarif210) {
+  auto schema = Official("sarif/sarif-schema-2.1.0.json");
+  if (!schema) GTEST_SKIP() << "../shared/schemas/sarif is absent (a user's clone has no ../shared)";
+  for (const auto* run : {&R().ok, &R().deny, &R().llama}) {
+    const json sarif = RenderSarif(Report(*run));
+    Status s = schema->Validate(sarif, "report.sarif");
+    EXPECT_TRUE(s.ok()) << s.ToString();
+  }
+  // The validator does reject a broken document.
+  json broken = RenderSarif(Report(R().deny));
+  broken["runs"][0]["results"][0]["level"] = "fatal";
+  EXPECT_FALSE(schema->Validate(broken, "broken.sarif").ok());
+}
+
+TEST(Export, CycloneDxValidatesAgainstBom16) {
+  auto schema = Official("cyclonedx/bom-1.6.schema.json");
+  if (!schema) GTEST_SKIP() << "../shared/schemas/cyclonedx is absent (a user's clone has no ../shared)";
+  for (const auto* run : {&R().ok, &R().llama}) {
+    auto bom = ExportCycloneDx(Report(*run));
+    ASSERT_TRUE(bom.ok()) << bom.status().ToString();
+    Status s = schema->Validate(*bom, "bom.json");
+    EXPECT_TRUE(s.ok()) << s.ToString();
+  }
+  json bom = *ExportCycloneDx(Report(R().ok));
+  EXPECT_EQ(bom["metadata"]["component"]["type"], "machine-learning-model");
+  EXPECT_EQ(bom["metadata"]["component"]["pedigree"]["ancestors"][0]["name"], "teacher-1");
+  EXPECT_EQ(bom["components"][0]["licenses"][0]["license"]["id"], "MIT");
+  json llama = *ExportCycloneDx(Report(R().llama));
+  EXPECT_EQ(llama["components"][0]["licenses"][0]["license"]["name"], "LicenseRef-Llama-3.1-Community");
+  bom["components"][0]["licenses"][0]["license"]["id"] = "Not-An-SPDX-Id";
+  EXPECT_FALSE(schema->Validate(bom, "bom.json").ok());
+}
+
+TEST(Export, Spdx3AiProfileIsWellFormed) {
+  json doc = *ExportSpdx3(Report(R().llama));
+  EXPECT_EQ(doc["@context"], "https://spdx.org/rdf/3.0.1/spdx-context.jsonld");
+  std::set<std::string> ids;
+  std::map<std::string, json> by_id;
+  for (const json& e : doc["@graph"]) {
+    if (e.contains("spdxId")) {
+      EXPECT_TRUE(ids.insert(e["spdxId"].get<std::string>()).second) << "duplicate " << e["spdxId"];
+      by_id[e["spdxId"]] = e;
+    }
+  }
+  std::map<std::string, int> concluded, declared;
+  bool trained_on = false, descendant = false;
+  for (const json& e : doc["@graph"]) {
+    if (e["type"] != "Relationship") continue;
+    EXPECT_TRUE(ids.count(e["from"].get<std::string>())) << e.dump();
+    for (const json& to : e["to"]) EXPECT_TRUE(ids.count(to.get<std::string>())) << e.dump();
+    if (e["relationshipType"] == "hasConcludedLicense") ++concluded[e["from"]];
+    if (e["relationshipType"] == "hasDeclaredLicense") ++declared[e["from"]];
+    trained_on |= e["relationshipType"] == "trainedOn";
+    descendant |= e["relationshipType"] == "descendantOf";
+  }
+  EXPECT_TRUE(trained_on);
+  EXPECT_TRUE(descendant);
+  // SPDX 3 AI profile: the student AIPackage has exactly one concluded and one declared license.
+  for (const auto& [id, e] : by_id) {
+    if (e["type"] != "ai_AIPackage" || e.value("comment", "") == "distillation teacher") continue;
+    EXPECT_EQ(concluded[id], 1) << id;
+    EXPECT_EQ(declared[id], 1) << id;
+    for (const char* f : {"suppliedBy", "software_downloadLocation", "software_packageVersion", "software_primaryPurpose", "releaseTime"}) {
+      EXPECT_TRUE(e.contains(f)) << f;
+    }
+  }
+  EXPECT_EQ(ExportSpdx3(Report(R().deny)).status().code(), Status::Code::kInvalidInput);
+}
+
+// ---- HTML in a real browser ----
+
+// Decodes an 8-bit RGB/RGBA, non-interlaced PNG (what Chromium writes) and
+// returns the fraction of pixels that are not near-white; -1 if undecodable.
+double NonWhiteFraction(const std::string& png) {
+  if (png.size() < 8 || png.compare(0, 8, "\x89PNG\r\n\x1a\n") != 0) return -1;
+  uint32_t w = 0, h = 0;
+  int depth = 0, color = 0, interlace = 0;
+  std::string idat;
+  for (size_t p = 8; p + 12 <= png.size();) {
+    auto be32 = [&](size_t at) { return (uint32_t(uint8_t(png[at])) << 24) | (uint32_t(uint8_t(png[at + 1])) << 16) | (uint32_t(uint8_t(png[at + 2])) << 8) | uint8_t(png[at + 3]); };
+    const uint32_t len = be32(p);
+    const std::string type = png.substr(p + 4, 4);
+    if (type == "IHDR") {
+      w = be32(p + 8);
+      h = be32(p + 12);
+      depth = uint8_t(png[p + 16]);
+      color = uint8_t(png[p + 17]);
+      interlace = uint8_t(png[p + 20]);
+    } else if (type == "IDAT") {
+      idat += png.substr(p + 8, len);
+    }
+    p += 12 + len;
+  }
+  if (depth != 8 || (color != 2 && color != 6) || interlace != 0 || w == 0 || h == 0) return -1;
+  const size_t bpp = color == 6 ? 4 : 3, stride = w * bpp;
+  std::string raw((stride + 1) * h, '\0');
+  uLongf raw_len = raw.size();
+  if (uncompress(reinterpret_cast<Bytef*>(raw.data()), &raw_len, reinterpret_cast<const Bytef*>(idat.data()), idat.size()) != Z_OK) return -1;
+  std::vector<uint8_t> prev(stride, 0), cur(stride);
+  size_t non_white = 0;
+  for (uint32_t y = 0; y < h; ++y) {
+    const uint8_t filter = uint8_t(raw[y * (stride + 1)]);
+    const uint8_t* in = reinterpret_cast<const uint8_t*>(raw.data()) + y * (stride + 1) + 1;
+    for (size_t i = 0; i < stride; ++i) {
+      const int a = i >= bpp ? cur[i - bpp] : 0, b = prev[i], c = i >= bpp ? prev[i - bpp] : 0;
+      int pred = 0;
+      switch (filter) {
+        case 1: pred = a; break;
+        case 2: pred = b; break;
+        case 3: pred = (a + b) / 2; break;
+        case 4: {
+          const int pp = a + b - c, pa = std::abs(pp - a), pb = std::abs(pp - b), pc = std::abs(pp - c);
+          pred = pa <= pb && pa <= pc ? a : pb <= pc ? b : c;
+          break;
+        }
+        default: break;
+      }
+      cur[i] = uint8_t(in[i] + pred);
+    }
+    for (size_t x = 0; x < w; ++x) {
+      const uint8_t* px = &cur[x * bpp];
+      if (px[0] < 200 || px[1] < 200 || px[2] < 200) ++non_white;
+    }
+    prev.swap(cur);
+  }
+  return double(non_white) / (double(w) * h);
+}
+
+TEST(Report, HtmlRendersInHeadlessChromium) {
+  const std::string chromium = "/usr/bin/chromium";
+  if (!FileExists(chromium)) GTEST_SKIP() << "Debian's chromium is not installed (scripts/setup.sh installs it)";
+  TempDir dir;
+  ASSERT_TRUE(testing::WriteText(dir.File("report.html"), RenderHtml(Report(R().deny))).ok());
+  ASSERT_TRUE(testing::WriteText(dir.File("blank.html"), "<!DOCTYPE html><html><body></body></html>").ok());
+  auto shoot = [&](const std::string& page, const std::string& png) {
+    auto r = testing::Run({chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--user-data-dir=" + dir.File("profile"),
+                           "--window-size=1000,1400", "--screenshot=" + png, "file://" + page});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return NonWhiteFraction(*ReadFile(png));
+  };
+  const double blank = shoot(dir.File("blank.html"), dir.File("blank.png"));
+  const double report = shoot(dir.File("report.html"), dir.File("report.png"));
+  ASSERT_GE(blank, 0.0) << "could not decode Chromium's PNG";
+  EXPECT_LT(blank, 0.001);   // the decoder sees a blank page as blank
+  EXPECT_GT(report, 0.01);   // the report is not
+  // The DOM Chromium built carries the verdict.
+  auto dom = testing::Run({chromium, "--headless", "--no-sandbox", "--disable-gpu", "--user-data-dir=" + dir.File("profile"), "--dump-dom",
+                           "file://" + dir.File("report.html")});
+  EXPECT_NE(dom.out.find("id=\"verdict\">deny<"), std::string::npos);
+}
+
+// ---- the CLI ----
+
+TEST(ReportCli, WritesEveryFormatAndRefusesBadInput) {
+  const auto& run = R().ok;
+  TempDir out;
+  auto r = testing::RunCli({"report", "--ledger", run.ledger, "--run", run.run_id, "--vkey", run.vkey, "--out", out.File("rep")});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  for (const char* f : {"report.md", "report.html", "report.json", "report.sarif"}) EXPECT_TRUE(FileExists(out.File("rep/") + f)) << f;
+  json j = json::parse(*ReadFile(out.File("rep/report.json")));
+  EXPECT_TRUE(j["ledger"]["key_pinned"].get<bool>());
+  auto bad = testing::RunCli({"report", "--ledger", run.ledger, "--run", run.run_id, "--format", "md,pdf", "--out", out.File("bad")});
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.err.find("pdf"), std::string::npos);
+  EXPECT_FALSE(FileExists(out.File("bad")));
+  auto unknown = testing::RunCli({"report", "--ledger", run.ledger, "--run", "0123456789abcdef-0", "--out", out.File("u")});
+  EXPECT_EQ(unknown.exit_code, 2);
+  auto exp = testing::RunCli({"export", "--ledger", run.ledger, "--run", run.run_id, "--format", "cyclonedx", "--out", out.File("bom.json")});
+  EXPECT_EQ(exp.exit_code, 0) << exp.err;
+  auto refused = testing::RunCli({"export", "--ledger", R().deny.ledger, "--run", R().deny.run_id, "--format", "spdx", "--out", out.File("s.json")});
+  EXPECT_EQ(refused.exit_code, 2);
+  EXPECT_FALSE(FileExists(out.File("s.json")));
+}
+
+TEST(ReportCli, ATamperedLedgerIsReportedAndNotExported) {
+  TempDir dir;
+  auto run = MakeSyntheticRun(dir.path());
+  ASSERT_TRUE(run.ok());
+  // Flip one byte of a stored entry (a teacher call) behind the ledger's back.
+  auto db = testing::Run({"/usr/bin/sqlite3", run->ledger,
+                          "DROP TRIGGER leaf_append_only_u; UPDATE leaf SET data = replace(data, 'output', 'outpuT') WHERE idx = 5;"});
+  ASSERT_EQ(db.exit_code, 0) << db.err;
+  auto r = testing::RunCli({"report", "--ledger", run->ledger, "--run", run->run_id, "--format", "json", "--out", dir.File("rep")});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("DOES NOT VERIFY"), std::string::npos);
+  json j = json::parse(*ReadFile(dir.File("rep/report.json")));
+  EXPECT_FALSE(j["ledger"]["verifies"].get<bool>());
+  EXPECT_FALSE(j["ledger"]["problems"].empty());
+  auto exp = testing::RunCli({"export", "--ledger", run->ledger, "--run", run->run_id, "--format", "cyclonedx", "--out", dir.File("bom.json")});
+  EXPECT_EQ(exp.exit_code, 1);
+  EXPECT_FALSE(FileExists(dir.File("bom.json")));
+}
+
+}  // namespace
+}  // namespace dg
