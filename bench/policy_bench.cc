@@ -17,6 +17,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "bench_util.h"
 #include "license/detect.h"
 #include "license/knowledge_base.h"
 #include "policy/evaluate.h"
@@ -41,27 +42,13 @@ json TenTeacherJob() {
           {"use", {{"commercial", true}, {"distribution", "open_weights"}, {"purpose", "production"}, {"expected_mau", 1000}}}};
 }
 
-void RunProcess(const std::vector<std::string>& argv) {
-  pid_t pid = fork();
-  if (pid == 0) {
-    std::freopen("/dev/null", "w", stdout);
-    std::vector<char*> args;
-    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    execv(args[0], args.data());
-    _exit(127);
-  }
-  int status = 0;
-  waitpid(pid, &status, 0);
-}
-
 void BM_CheckProcess10Teachers(benchmark::State& state) {
   const std::string job = g_dir + "/job.json";
-  for (auto _ : state) RunProcess({DG_CLI_PATH, "check", "--job", job, "--json"});
+  for (auto _ : state) dg::bench::RunProcess({DG_CLI_PATH, "check", "--job", job, "--json"});
 }
 
 void BM_StartupOnlyProcess(benchmark::State& state) {
-  for (auto _ : state) RunProcess({DG_CLI_PATH, "--help"});
+  for (auto _ : state) dg::bench::RunProcess({DG_CLI_PATH, "--help"});
 }
 
 void BM_EvaluateInProcess10Teachers(benchmark::State& state) {
@@ -91,15 +78,6 @@ BENCHMARK(BM_StartupOnlyProcess)->Unit(benchmark::kMillisecond)->MinTime(2.0)->U
 BENCHMARK(BM_EvaluateInProcess10Teachers)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_DetectLicenseText)->Unit(benchmark::kMicrosecond);
 
-class Collect : public benchmark::ConsoleReporter {
- public:
-  Collect() : ConsoleReporter(isatty(1) ? OO_ColorTabular : OO_Tabular) {}
-  void ReportRuns(const std::vector<Run>& runs) override {
-    ConsoleReporter::ReportRuns(runs);
-    for (const auto& r : runs) ms[r.benchmark_name()] = r.GetAdjustedRealTime();
-  }
-  std::map<std::string, double> ms;
-};
 
 }  // namespace
 
@@ -108,7 +86,7 @@ int main(int argc, char** argv) {
   g_dir = mkdtemp(tmpl);
   std::ofstream(g_dir + "/job.json") << TenTeacherJob().dump(2);
   benchmark::Initialize(&argc, argv);
-  Collect c;
+  dg::bench::Collect c;
   benchmark::RunSpecifiedBenchmarks(&c);
   auto get = [&c](const std::string& prefix) {
     for (const auto& [k, v] : c.ms) {
