@@ -486,6 +486,11 @@ TEST_F(AttestTest, CliAttestVerifyAndDataRoundTrip) {
   EXPECT_NE(wrong.out.find("FAIL subject"), std::string::npos) << wrong.out;
   auto missing = testing::RunCli({"verify", "--model", dir_.File("nope.pt"), "--bundle", bundle, "--vkey", run_.vkey});
   EXPECT_EQ(missing.exit_code, 2);
+  // A file that is not a DSSE envelope is bad input, named by pointer.
+  ASSERT_TRUE(testing::WriteText(dir_.File("not-envelope.json"), "{\"payload\": 3}").ok());
+  auto malformed = testing::RunCli({"verify", "--model", run_.model, "--bundle", dir_.File("not-envelope.json"), "--vkey", run_.vkey});
+  EXPECT_EQ(malformed.exit_code, 2);
+  EXPECT_NE(malformed.err.find("/payload"), std::string::npos) << malformed.err;
   // A key that is not the ledger's cannot attest.
   TempDir other;
   PrivateKey k = *PrivateKey::FromSeed(std::string(32, 'q'));

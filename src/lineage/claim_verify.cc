@@ -89,6 +89,7 @@ namespace {
 struct Verifier {
   const ClaimInputs& in;
   ClaimReport report;
+  Status malformed = Status::Ok();
 
   void Add(const std::string& name, bool ok, const std::string& detail, bool informational = false) {
     report.checks.push_back({name, ok, informational, detail});
@@ -101,6 +102,7 @@ struct Verifier {
     // 1. The signature and the statement: nothing below is trusted without them.
     auto payload = VerifiedPayload(in.envelope, in.key, in.bundle_name);
     if (!payload.ok()) {
+      if (payload.status().code() == Status::Code::kInvalidInput) malformed = payload.status();  // not an envelope at all
       Add("signature", false, payload.status().message());
       return;
     }
@@ -331,8 +333,9 @@ StatusOr<ClaimReport> VerifyClaim(const ClaimInputs& in) {
   for (const std::string& f : in.model_files) {
     if (!FileExists(f)) return Status::InvalidInput(f + ": no such model file");
   }
-  Verifier v{in, {}};
+  Verifier v{in, {}, Status::Ok()};
   v.Run();
+  if (!v.malformed.ok()) return v.malformed;
   return v.report;
 }
 

@@ -42,8 +42,9 @@ struct ClaimInputs {
 };
 
 // Never stops at the first failure: every check is run that can be, and the
-// report says what holds and what does not. Returns an error only for bad
-// input it cannot read at all (e.g. a model file that does not exist).
+// report says what holds and what does not. Returns InvalidInput only for
+// input it cannot read at all: a model file that does not exist, or a bundle
+// that is not a DSSE envelope (the error names the JSON pointer).
 StatusOr<ClaimReport> VerifyClaim(const ClaimInputs& in);
 
 // The verified statement of an envelope (signature, payload type, statement

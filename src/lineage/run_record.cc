@@ -18,7 +18,10 @@ std::string RunRecord::verdict() const { return decision.body.value("verdict", "
 
 std::string RunRecord::status() const {
   if (run_end) return run_end->body.value("status", "incomplete");
-  if (!run_start) return "refused";
+  if (!run_start) {
+    const std::string v = verdict();
+    return v == "allow" || v == "allow_with_obligations" ? "decided" : "refused";
+  }
   return "incomplete";
 }
 

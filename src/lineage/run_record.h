@@ -36,7 +36,8 @@ struct RunRecord {
   std::string first_call_time, last_call_time;
 
   std::string verdict() const;  // the decision's verdict
-  // "completed", "failed", "refused" (decision did not allow) or "incomplete".
+  // "completed", "failed", "refused" (the decision did not allow), "decided"
+  // (allowed, but nothing was run: `check --ledger`) or "incomplete".
   std::string status() const;
   // The RFC 6962 root of teacher_call_leaves.
   Hash TeacherCallsRoot() const;
