@@ -310,6 +310,48 @@ TEST_F(AttestTest, EveryStatementValueIsCheckedEvenWhenResigned) {
   EXPECT_GT(checked, 100);
 }
 
+// Structural mutations of a re-signed statement (members removed, values
+// replaced by other JSON types) never crash the verifier and never verify.
+TEST_F(AttestTest, StructurallyBrokenStatementsFailCleanly) {
+  std::vector<std::string> pointers;
+  std::function<void(const json&, const std::string&)> walk = [&](const json& j, const std::string& ptr) {
+    if (!ptr.empty()) pointers.push_back(ptr);
+    if (j.is_object()) {
+      for (auto it = j.begin(); it != j.end(); ++it) walk(it.value(), ptr + "/" + it.key());
+    } else if (j.is_array()) {
+      for (size_t i = 0; i < j.size(); ++i) walk(j[i], ptr + "/" + std::to_string(i));
+    }
+  };
+  walk(statement_, "");
+  const json replacements[] = {json(), json::array(), json::object(), json(7), json("x")};
+  size_t tried = 0;
+  for (size_t i = 0; i < pointers.size(); i += 3) {  // every third node keeps the test quick
+    const json::json_pointer ptr(pointers[i]);
+    if (pointers[i] == "/subject/0/name" || pointers[i].find("/builder/version") != std::string::npos) continue;
+    for (const json& r : replacements) {
+      json st = statement_;
+      if (st.at(ptr) == r) continue;
+      st.at(ptr) = r;
+      auto rep = VerifyClaim({{run_.model}, Resign(st), "b", vkey_, nullptr, nullptr});
+      ASSERT_TRUE(rep.ok()) << pointers[i] << ": " << rep.status().ToString();
+      EXPECT_FALSE(rep->ok()) << pointers[i] << " = " << r.dump();
+      ++tried;
+    }
+    json removed = statement_;
+    const std::string parent = pointers[i].substr(0, pointers[i].rfind('/'));
+    json& container = removed.at(json::json_pointer(parent));
+    const std::string last = pointers[i].substr(pointers[i].rfind('/') + 1);
+    if (container.is_object()) container.erase(last);
+    else container.erase(std::stoul(last));
+    auto rep = VerifyClaim({{run_.model}, Resign(removed), "b", vkey_, nullptr, nullptr});
+    ASSERT_TRUE(rep.ok()) << pointers[i];
+    // Removing the only extra subject or an optional field may leave a valid claim; nothing else may.
+    if (pointers[i] != "/predicate/runDetails/builder/version") EXPECT_FALSE(rep->ok()) << "removed " << pointers[i];
+    ++tried;
+  }
+  EXPECT_GT(tried, 200u);
+}
+
 TEST_F(AttestTest, ChangedProofHashOrCheckpointIsNamed) {
   json st = statement_;
   json& entries = st["predicate"]["ledger"]["entries"];

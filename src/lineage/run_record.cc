@@ -84,7 +84,7 @@ StatusOr<RunRecord> LoadRunRecord(Ledger& ledger, const std::string& run_id) {
                                 " entry, not a decision");
   }
   DG_ASSIGN_OR_RETURN(r.decision, ToRecorded(dleaf));
-  const std::string job_sha = r.decision.body["inputs"].value("job_sha256", "");
+  const std::string job_sha = r.decision.body.value("inputs", json::object()).value("job_sha256", "");
   r.run_id = RunIdFor(job_sha, index);
   if (!prefix.empty() && r.run_id != run_id) {
     return Status::InvalidInput("run \"" + run_id + "\": entry " + index_text + " decided job " + r.run_id +
@@ -133,7 +133,7 @@ StatusOr<std::vector<std::string>> ListRunIds(Ledger& ledger) {
     if (!more) break;
     if (leaf.kind != "decision") continue;
     DG_ASSIGN_OR_RETURN(RecordedEntry e, ToRecorded(leaf));
-    ids.push_back(RunIdFor(e.body["inputs"].value("job_sha256", ""), leaf.index));
+    ids.push_back(RunIdFor(e.body.value("inputs", json::object()).value("job_sha256", ""), leaf.index));
   }
   return ids;
 }
