@@ -29,7 +29,8 @@ void RegisterDemo(CLI::App& app, Dispatch& d);
 void RegisterLicense(CLI::App& app, Dispatch& d);
 void RegisterCheck(CLI::App& app, Dispatch& d);
 void RegisterAttest(CLI::App& app, Dispatch& d);
-void RegisterReport(CLI::App& app, Dispatch& d);  // attest, verify, data prove|verify
+void RegisterReport(CLI::App& app, Dispatch& d);
+void RegisterTranscripts(CLI::App& app, Dispatch& d);  // attest, verify, data prove|verify
 void RegisterRun(CLI::App& app, Dispatch& d);  // only with LibTorch
 
 }  // namespace dg::cli

@@ -36,5 +36,6 @@ int main(int argc, char** argv) {
   dg::cli::RegisterCheck(app, dispatch);
   dg::cli::RegisterAttest(app, dispatch);
   dg::cli::RegisterReport(app, dispatch);
+  dg::cli::RegisterTranscripts(app, dispatch);
   return dg::cli::ParseAndRun(app, dispatch, argc, argv);
 }

@@ -23,8 +23,14 @@ Status CallRecorder::Record(const TeacherCall& call) {
                          {"output_sha256", HexEncode(call.output_sha256)},
                          {"items", call.items},
                          {"time", call.time}};
-  DG_ASSIGN_OR_RETURN(LedgerEntry e, LedgerEntry::Make("teacher_call", body));
+  return RecordEntry("teacher_call", std::move(body));
+}
+
+Status CallRecorder::RecordEntry(const std::string& kind, nlohmann::json body) {
+  body["run"] = run_id_;
+  DG_ASSIGN_OR_RETURN(LedgerEntry e, LedgerEntry::Make(kind, body));
   pending_.push_back(std::move(e));
+  pending_is_call_.push_back(kind == "teacher_call");
   if (pending_.size() >= flush_every_) return Flush();
   return Status::Ok();
 }
@@ -33,9 +39,13 @@ Status CallRecorder::Flush() {
   if (pending_.empty()) return Status::Ok();
   DG_ASSIGN_OR_RETURN(AppendResult r, ledger_.Append(pending_, key_));
   (void)r;
-  for (const auto& e : pending_) calls_.Append(LeafHash(e.data()), nullptr);
-  recorded_ += pending_.size();
+  for (size_t i = 0; i < pending_.size(); ++i) {
+    if (!pending_is_call_[i]) continue;
+    calls_.Append(LeafHash(pending_[i].data()), nullptr);
+    ++recorded_;
+  }
   pending_.clear();
+  pending_is_call_.clear();
   return Status::Ok();
 }
 

@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "core/ed25519.h"
 #include "core/hash.h"
 #include "core/status.h"
@@ -33,6 +35,9 @@ class CallRecorder {
 
   // Buffers the call; appends a batch when `flush_every` are pending.
   Status Record(const TeacherCall& call);
+  // Buffers any entry of the run (its body gets "run"); kind "teacher_call"
+  // entries count as calls (recorded(), calls_root()), others do not.
+  Status RecordEntry(const std::string& kind, nlohmann::json body);
   // Appends whatever is pending (a no-op when nothing is).
   Status Flush();
 
@@ -46,6 +51,7 @@ class CallRecorder {
   std::string run_id_;
   size_t flush_every_;
   std::vector<LedgerEntry> pending_;
+  std::vector<bool> pending_is_call_;
   CompactRange calls_;
   uint64_t recorded_ = 0;
 };

@@ -101,6 +101,13 @@ StatusOr<RunRecord> LoadRunRecord(Ledger& ledger, const std::string& run_id) {
     if (!more) break;
     if (leaf.data.find(needle) == std::string::npos) continue;
     if (leaf.kind == "teacher_call") {
+      // Only the body's own "run" may match: a nested member named "run"
+      // (say, inside a recorded API response) would show a second occurrence.
+      if (leaf.data.find("\"run\":\"", leaf.data.find(needle) + 1) != std::string::npos ||
+          leaf.data.find("\"run\":\"") != leaf.data.find(needle)) {
+        DG_ASSIGN_OR_RETURN(RecordedEntry e, ToRecorded(leaf));
+        if (e.body.value("run", "") != r.run_id) continue;
+      }
       ++r.teacher_calls;
       r.teacher_call_leaves.push_back(leaf.leaf_hash);
       const size_t t = leaf.data.find("\"time\":\"");

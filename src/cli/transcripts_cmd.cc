@@ -1,0 +1,82 @@
+// `distillgate transcripts record|verify`: API-teacher transcripts under the gate.
+#include <cstdlib>
+#include <iostream>
+
+#include "cli/commands.h"
+#include "core/ed25519.h"
+#include "lineage/transcript_run.h"
+
+namespace dg::cli {
+namespace {
+
+struct RecordArgs {
+  std::string job, policy, ledger, key;
+  bool skip_bad_lines = false, as_json = false;
+};
+
+Status RunRecord(const RecordArgs& a) {
+  DG_ASSIGN_OR_RETURN(Job job, LoadJob(a.job));
+  DG_ASSIGN_OR_RETURN(Policy policy, LoadPolicy(a.policy));
+  DG_ASSIGN_OR_RETURN(PrivateKey key, PrivateKey::LoadPemFile(a.key));
+  DG_ASSIGN_OR_RETURN(auto ledger, Ledger::Open(a.ledger, Ledger::Mode::kReadWrite));
+  TranscriptRunOptions o;
+  o.skip_bad_lines = a.skip_bad_lines;
+  DG_ASSIGN_OR_RETURN(TranscriptRunSummary s, RecordTranscripts(job, policy, *ledger, key, o));
+  if (a.as_json) {
+    std::cout << s.ToJson().dump(2) << "\n";
+  } else {
+    std::cout << "decision: " << s.verdict << " (ledger entry " << s.decision_index << ", run " << s.run_id << ")\n";
+    if (s.status == "completed") {
+      std::cout << "recorded " << s.exchanges << " teacher calls (" << s.failed_calls << " failed) and " << s.skipped_lines
+                << " skipped lines\n";
+    } else if (s.status == "refused") {
+      std::cout << "refused: " << s.disallowed_calls << " call(s) to models the decision does not allow; nothing is usable for training\n";
+    } else {
+      std::cout << "nothing was recorded beyond the decision\n";
+    }
+    for (const auto& f : s.findings) std::cout << "  " << f << "\n";
+  }
+  if (s.exit_code != 0) std::exit(s.exit_code);  // a decision, not an error: 1 denied/refused, 4 needs review
+  return Status::Ok();
+}
+
+struct VerifyArgs {
+  std::string ledger, run;
+};
+
+Status RunVerify(const VerifyArgs& a) {
+  DG_ASSIGN_OR_RETURN(auto ledger, Ledger::Open(a.ledger, Ledger::Mode::kReadOnly));
+  DG_ASSIGN_OR_RETURN(TranscriptCheck c, VerifyTranscripts(*ledger, a.run));
+  for (const auto& p : c.problems) std::cout << "  FAIL " << p << "\n";
+  std::cout << (c.ok ? "VERIFIED" : "NOT VERIFIED") << ": " << c.exchanges_checked << " exchanges re-hashed against run " << a.run << "\n";
+  return c.ok ? Status::Ok() : Status::VerifyFailed(std::to_string(c.problems.size()) + " problem(s)");
+}
+
+}  // namespace
+
+void RegisterTranscripts(CLI::App& app, Dispatch& d) {
+  CLI::App* t = app.add_subcommand("transcripts", "Gate and record API-teacher transcripts (OpenAI-compatible), call by call");
+  t->require_subcommand(1);
+  {
+    auto a = std::make_shared<RecordArgs>();
+    CLI::App* c = t->add_subcommand("record", "Decide the job, then record every exchange of its teachers' transcripts.\n"
+                                              "Exit 0 recorded, 1 denied or refused (a call to a model the job does not name),\n"
+                                              "4 needs review, 2 bad input (a malformed line: file:line and pointer).");
+    c->add_option("--job", a->job, "Job whose api teachers name a `transcript`")->required();
+    c->add_option("--policy", a->policy, "Policy file (default: the built-in policy)");
+    c->add_option("--ledger", a->ledger, "Ledger file")->required();
+    c->add_option("--key", a->key, "The ledger's private key")->required();
+    c->add_flag("--skip-bad-lines", a->skip_bad_lines, "Record malformed lines as skipped instead of refusing");
+    c->add_flag("--json", a->as_json, "Print the summary as JSON");
+    c->callback([&d, a] { d.handler = [a] { return RunRecord(*a); }; });
+  }
+  {
+    auto a = std::make_shared<VerifyArgs>();
+    CLI::App* c = t->add_subcommand("verify", "Check that a run's transcripts still hash to the recorded teacher calls");
+    c->add_option("--ledger", a->ledger, "Ledger file")->required();
+    c->add_option("--run", a->run, "Run id")->required();
+    c->callback([&d, a] { d.handler = [a] { return RunVerify(*a); }; });
+  }
+}
+
+}  // namespace dg::cli

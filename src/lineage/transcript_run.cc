@@ -1,0 +1,319 @@
+#include "lineage/transcript_run.h"
+
+#include <cctype>
+#include <ctime>
+#include <filesystem>
+#include <map>
+
+#include "core/canonical_json.h"
+#include "core/encoding.h"
+#include "core/file_util.h"
+#include "core/hash.h"
+#include "ledger/merkle.h"
+#include "license/knowledge_base.h"
+#include "lineage/call_recorder.h"
+#include "lineage/run_record.h"
+#include "policy/evaluate.h"
+#include "policy/gate.h"
+
+namespace dg {
+
+using json = nlohmann::json;
+
+json TranscriptRunSummary::ToJson() const {
+  return {{"verdict", verdict},       {"run", run_id},
+          {"status", status},         {"decision_index", decision_index},
+          {"exchanges", exchanges},   {"failed_calls", failed_calls},
+          {"skipped_lines", skipped_lines}, {"disallowed_calls", disallowed_calls},
+          {"findings", findings}};
+}
+
+std::vector<TranscriptSource> TranscriptSourcesOf(const Job& job) {
+  std::vector<TranscriptSource> out;
+  for (const json& t : job.doc.value("teachers", json::array())) {
+    if (!t.contains("transcript")) continue;
+    const json& tr = t["transcript"];
+    TranscriptSource s;
+    s.teacher_id = t.value("id", "");
+    s.format = tr.value("format", "");
+    // Absolute, so that `transcripts verify` works from any directory.
+    auto absolute = [&](const std::string& p) { return std::filesystem::absolute(job.Resolve(p)).lexically_normal().string(); };
+    s.path = absolute(tr.value("path", ""));
+    if (tr.contains("output")) s.output_path = absolute(tr["output"].get<std::string>());
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+namespace {
+
+// What run_start records of an API teacher; the teacher_call bodies are a
+// pure function of it and the exchange, so verification can rebuild them.
+struct TeacherMeta {
+  std::string id, provider, model, license, terms_profile, terms_sha256;
+  json ToJson() const {
+    return {{"id", id}, {"provider", provider}, {"model", model}, {"license", license},
+            {"terms", {{"profile", terms_profile.empty() ? json() : json(terms_profile)},
+                       {"sha256", terms_sha256.empty() ? json() : json(terms_sha256)}}}};
+  }
+  static TeacherMeta FromJson(const json& j) {
+    TeacherMeta m;
+    m.id = j.value("id", "");
+    m.provider = j.value("provider", "");
+    m.model = j.value("model", "");
+    m.license = j.value("license", "");
+    const json terms = j.value("terms", json::object());
+    if (terms["profile"].is_string()) m.terms_profile = terms["profile"];
+    if (terms["sha256"].is_string()) m.terms_sha256 = terms["sha256"];
+    return m;
+  }
+};
+
+// The model the job allows for this teacher: exactly, or a dated snapshot of
+// it — "<model>-" followed by digits and dashes only ("gpt-4o" allows
+// "gpt-4o-2024-08-06" and "gpt-4-0613" style names, not "gpt-4o-mini").
+bool ModelAllowed(const TeacherMeta& t, const std::string& model) {
+  if (t.model.empty()) return false;
+  if (model == t.model) return true;
+  if (model.size() <= t.model.size() + 1 || model.compare(0, t.model.size(), t.model) != 0 || model[t.model.size()] != '-') {
+    return false;
+  }
+  for (size_t i = t.model.size() + 1; i < model.size(); ++i) {
+    if (!std::isdigit(static_cast<unsigned char>(model[i])) && model[i] != '-') return false;
+  }
+  return true;
+}
+
+std::string Rfc3339(int64_t unix_seconds) {
+  std::time_t t = static_cast<std::time_t>(unix_seconds);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+StatusOr<std::string> CanonicalSha256(const json& j) {
+  DG_ASSIGN_OR_RETURN(std::string c, Canonicalize(j));
+  return HexEncode(Sha256(c));
+}
+
+StatusOr<json> CallBody(const Exchange& e, const TeacherMeta& t, uint64_t sequence) {
+  json body = {{"teacher", t.id},
+               {"provider", t.provider},
+               {"model", e.model},
+               {"sequence", sequence},
+               {"status", e.response.is_null() ? "failed" : "ok"},
+               {"allowed", ModelAllowed(t, e.model)},
+               {"terms", {{"profile", t.terms_profile.empty() ? json() : json(t.terms_profile)},
+                          {"sha256", t.terms_sha256.empty() ? json() : json(t.terms_sha256)}}},
+               {"source", {{"file", e.file}, {"line", e.line}}}};
+  if (!e.custom_id.empty()) body["source"]["custom_id"] = e.custom_id;
+  DG_ASSIGN_OR_RETURN(body["request_sha256"], CanonicalSha256(e.request));
+  if (e.response.is_null()) {
+    body["response_sha256"] = nullptr;
+    body["error"] = e.error;
+    body["time"] = nullptr;
+    body["usage"] = nullptr;
+  } else {
+    DG_ASSIGN_OR_RETURN(body["response_sha256"], CanonicalSha256(e.response));
+    body["response_id"] = e.response["id"];
+    body["time"] = Rfc3339(e.response["created"].get<int64_t>());
+    body["usage"] = e.response.value("usage", json());
+    body["system_fingerprint"] = e.response.value("system_fingerprint", json());
+  }
+  return body;
+}
+
+std::map<std::string, TeacherMeta> TeacherMetas(const Job& job, const KnowledgeBase& kb) {
+  std::map<std::string, TeacherMeta> out;
+  for (const auto& t : job.teachers) {
+    TeacherMeta m;
+    m.id = t.id;
+    m.provider = t.provider;
+    m.model = t.model;
+    m.license = t.license;
+    if (const LicenseProfile* p = kb.Find(t.license)) {
+      m.terms_profile = p->id;
+      m.terms_sha256 = p->sha256;
+    }
+    out[t.id] = m;
+  }
+  return out;
+}
+
+}  // namespace
+
+StatusOr<TranscriptRunSummary> RecordTranscripts(const Job& job, const Policy& policy, Ledger& ledger,
+                                                 const PrivateKey& key, const TranscriptRunOptions& o) {
+  const std::vector<TranscriptSource> sources = TranscriptSourcesOf(job);
+  if (sources.empty()) {
+    return Status::InvalidInput("job " + job.name + ": no teacher has a `transcript` (docs/transcripts.md)");
+  }
+  DG_ASSIGN_OR_RETURN(auto kb, KnowledgeBase::Builtin());
+  const auto metas = TeacherMetas(job, *kb);
+  TranscriptRunSummary s;
+
+  // Pass 1: read everything before deciding anything.
+  std::vector<std::string> problems;
+  uint64_t problem_count = 0;
+  json files = json::array();
+  for (const auto& src : sources) {
+    const TeacherMeta& t = metas.at(src.teacher_id);
+    DG_RETURN_IF_ERROR(ReadTranscript(
+        src,
+        [&](Exchange& e) {
+          ++s.exchanges;
+          if (!e.response.is_null()) {
+            if (!ModelAllowed(t, e.model)) {
+              ++s.disallowed_calls;
+              if (s.findings.size() < 20) {
+                s.findings.push_back(e.file + ":" + std::to_string(e.line) + ": /response/model: \"" + e.model +
+                                     "\" is not a model the job names for teacher " + t.id +
+                                     (t.model.empty() ? " (it names none)" : " (\"" + t.model + "\")"));
+              }
+            }
+          } else {
+            ++s.failed_calls;
+          }
+          return Status::Ok();
+        },
+        [&](const TranscriptProblem& p) {
+          ++problem_count;
+          if (problems.size() < 20) problems.push_back(p.ToString());
+          return Status::Ok();
+        }));
+    for (const std::string& path : {src.path, src.output_path}) {
+      if (path.empty()) continue;
+      DG_ASSIGN_OR_RETURN(Hash h, Sha256File(path));
+      DG_ASSIGN_OR_RETURN(uint64_t bytes, FileSize(path));
+      files.push_back({{"teacher", src.teacher_id}, {"format", src.format}, {"path", path}, {"sha256", HexEncode(h)}, {"bytes", bytes}});
+    }
+  }
+  if (problem_count > 0 && !o.skip_bad_lines) {
+    std::string msg = std::to_string(problem_count) + " malformed transcript line(s); nothing was recorded (give --skip-bad-lines to record them as skipped):";
+    for (const auto& p : problems) msg += "\n  " + p;
+    if (problem_count > problems.size()) msg += "\n  …";
+    return Status::InvalidInput(msg);
+  }
+  s.skipped_lines = problem_count;
+
+  // The decision.
+  DG_ASSIGN_OR_RETURN(GateResult gate, Gate::Decide(job, policy, *kb, ledger, key, o.today.empty() ? TodayUtc() : o.today));
+  s.verdict = VerdictName(gate.decision.verdict);
+  s.decision_index = gate.decision_index;
+  s.run_id = RunIdFor(job.sha256, gate.decision_index);
+  s.exit_code = gate.decision.ExitCode();
+  if (!gate.permit) {
+    s.status = "not_run";
+    return s;
+  }
+  DG_RETURN_IF_ERROR(Gate::Verify(*gate.permit, job, ledger));
+  json teachers = json::array();
+  for (const auto& src : sources) teachers.push_back(metas.at(src.teacher_id).ToJson());
+  json sources_j = json::array();
+  for (const auto& src : sources) {
+    json j = {{"teacher", src.teacher_id}, {"format", src.format}, {"path", src.path}};
+    if (!src.output_path.empty()) j["output"] = src.output_path;
+    sources_j.push_back(j);
+  }
+  CallRecorder rec(ledger, key, s.run_id, o.flush_every);
+  DG_RETURN_IF_ERROR(rec.RecordEntry("run_start", {{"job", job.name},
+                                                   {"job_sha256", job.sha256},
+                                                   {"decision_index", gate.decision_index},
+                                                   {"mode", "transcripts"},
+                                                   {"api_teachers", teachers},
+                                                   {"transcripts", sources_j},
+                                                   {"files", files},
+                                                   {"skip_bad_lines", o.skip_bad_lines}}));
+  // The per-call policy: in enforce mode a call to a model the job does not
+  // name refuses the run before anything is recorded as usable.
+  if (s.disallowed_calls > 0 && policy.mode == "enforce") {
+    DG_RETURN_IF_ERROR(rec.RecordEntry("run_end", {{"status", "refused"},
+                                                   {"reason", "calls to models the decision does not allow"},
+                                                   {"disallowed_calls", s.disallowed_calls},
+                                                   {"findings", s.findings}}));
+    DG_RETURN_IF_ERROR(rec.Flush());
+    s.status = "refused";
+    s.exit_code = 1;
+    return s;
+  }
+
+  // Pass 2: record every exchange (and every skipped line).
+  uint64_t sequence = 0;
+  for (const auto& src : sources) {
+    const TeacherMeta& t = metas.at(src.teacher_id);
+    DG_RETURN_IF_ERROR(ReadTranscript(
+        src,
+        [&](Exchange& e) -> Status {
+          DG_ASSIGN_OR_RETURN(json body, CallBody(e, t, sequence++));
+          return rec.RecordEntry("teacher_call", std::move(body));
+        },
+        [&](const TranscriptProblem& p) {
+          return rec.RecordEntry("transcript_line_skipped", {{"teacher", src.teacher_id}, {"file", p.file}, {"line", p.line},
+                                                             {"line_sha256", p.line_sha256}, {"error", (p.pointer.empty() ? "" : p.pointer + ": ") + p.what}});
+        }));
+  }
+  DG_RETURN_IF_ERROR(rec.Flush());
+  DG_RETURN_IF_ERROR(rec.RecordEntry("run_end", {{"status", "completed"},
+                                                 {"teacher_calls", rec.recorded()},
+                                                 {"teacher_calls_root", Base64Encode(rec.calls_root())},
+                                                 {"failed_calls", s.failed_calls},
+                                                 {"skipped_lines", s.skipped_lines},
+                                                 {"disallowed_calls", s.disallowed_calls},
+                                                 {"findings", s.findings}}));
+  DG_RETURN_IF_ERROR(rec.Flush());
+  s.status = "completed";
+  return s;
+}
+
+StatusOr<TranscriptCheck> VerifyTranscripts(Ledger& ledger, const std::string& run_id) {
+  DG_ASSIGN_OR_RETURN(RunRecord r, LoadRunRecord(ledger, run_id));
+  if (!r.run_start || r.run_start->body.value("mode", "") != "transcripts") {
+    return Status::InvalidInput("run " + r.run_id + " recorded no transcripts");
+  }
+  TranscriptCheck c;
+  const json& start = r.run_start->body;
+  for (const json& f : start.value("files", json::array())) {
+    auto h = Sha256File(f.value("path", ""));
+    if (!h.ok()) {
+      c.problems.push_back(f.value("path", "") + ": " + h.status().message());
+    } else if (HexEncode(*h) != f.value("sha256", "")) {
+      c.problems.push_back(f.value("path", "") + ": its SHA-256 is no longer the recorded " + f.value("sha256", ""));
+    }
+  }
+  std::map<std::string, TeacherMeta> metas;
+  for (const json& t : start.value("api_teachers", json::array())) metas[t.value("id", "")] = TeacherMeta::FromJson(t);
+  uint64_t sequence = 0;
+  size_t reported = 0;
+  for (const json& sj : start.value("transcripts", json::array())) {
+    TranscriptSource src{sj.value("teacher", ""), sj.value("format", ""), sj.value("path", ""), sj.value("output", "")};
+    const TeacherMeta& t = metas[src.teacher_id];
+    Status st = ReadTranscript(
+        src,
+        [&](Exchange& e) -> Status {
+          const uint64_t seq = sequence++;
+          DG_ASSIGN_OR_RETURN(json body, CallBody(e, t, seq));
+          body["run"] = r.run_id;
+          DG_ASSIGN_OR_RETURN(LedgerEntry entry, LedgerEntry::Make("teacher_call", body));
+          ++c.exchanges_checked;
+          if (seq >= r.teacher_call_leaves.size() || LeafHash(entry.data()) != r.teacher_call_leaves[seq]) {
+            if (reported++ < 20) {
+              c.problems.push_back(e.file + ":" + std::to_string(e.line) + ": the exchange no longer hashes to recorded teacher call " +
+                                   std::to_string(seq) + " (edited, inserted or removed since the run)");
+            }
+          }
+          return Status::Ok();
+        },
+        [&](const TranscriptProblem&) { return Status::Ok(); });  // skipped when recorded, or now malformed: the count shows it
+    if (!st.ok()) c.problems.push_back(st.message());
+  }
+  if (sequence != r.teacher_call_leaves.size()) {
+    c.problems.push_back("the transcripts now hold " + std::to_string(sequence) + " exchanges; the run recorded " +
+                         std::to_string(r.teacher_call_leaves.size()));
+  }
+  c.ok = c.problems.empty();
+  return c;
+}
+
+}  // namespace dg

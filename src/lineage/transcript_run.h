@@ -1,0 +1,62 @@
+// Gating and recording API-teacher transcripts (docs/transcripts.md): the
+// job's decision, then every exchange as a teacher_call ledger entry (the
+// request's and response's canonical hashes, the model the response reports,
+// usage, time, the terms profile and its hash), a per-call policy check, and
+// verification that the transcripts still hash to what was recorded.
+#ifndef DISTILLGATE_LINEAGE_TRANSCRIPT_RUN_H_
+#define DISTILLGATE_LINEAGE_TRANSCRIPT_RUN_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "core/ed25519.h"
+#include "core/status.h"
+#include "ledger/ledger.h"
+#include "lineage/transcript.h"
+#include "policy/job.h"
+#include "policy/policy.h"
+
+namespace dg {
+
+struct TranscriptRunOptions {
+  bool skip_bad_lines = false;  // record bad lines as skipped instead of refusing the run
+  size_t flush_every = 1024;    // teacher_call entries per signed checkpoint
+  std::string today;            // YYYY-MM-DD for waivers; "" = today (UTC)
+};
+
+struct TranscriptRunSummary {
+  std::string verdict, run_id, status;  // status: completed | refused | not_run (decision did not allow)
+  uint64_t decision_index = 0;
+  uint64_t exchanges = 0, failed_calls = 0, skipped_lines = 0, disallowed_calls = 0;
+  std::vector<std::string> findings;  // per-call findings (first 20)
+  int exit_code = 0;                  // 0 recorded, 1 denied or refused, 4 needs review
+  nlohmann::json ToJson() const;
+};
+
+// The transcripts a job names (its api teachers' `transcript`), paths resolved.
+std::vector<TranscriptSource> TranscriptSourcesOf(const Job& job);
+
+// Reads every transcript first: a malformed line is InvalidInput naming
+// file:line and pointer (nothing is written) unless skip_bad_lines. Then
+// decides and records. A call whose response reports a model the job does
+// not name for that teacher is a finding; in enforce mode the run is
+// refused (run_end "refused") before any call is recorded as usable.
+StatusOr<TranscriptRunSummary> RecordTranscripts(const Job& job, const Policy& policy, Ledger& ledger,
+                                                 const PrivateKey& key, const TranscriptRunOptions& options);
+
+struct TranscriptCheck {
+  bool ok = false;
+  uint64_t exchanges_checked = 0;
+  std::vector<std::string> problems;  // what no longer matches, by file:line
+};
+
+// Re-reads the run's transcripts and rebuilds every teacher_call entry: each
+// must equal the recorded one, in order, and the files their recorded SHA-256.
+StatusOr<TranscriptCheck> VerifyTranscripts(Ledger& ledger, const std::string& run_id);
+
+}  // namespace dg
+
+#endif  // DISTILLGATE_LINEAGE_TRANSCRIPT_RUN_H_

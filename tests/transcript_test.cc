@@ -1,0 +1,282 @@
+// API-teacher transcripts: both formats, every malformed-line case, the
+// per-call policy, skipped lines, and verification of edited transcripts.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "core/canonical_json.h"
+#include "core/encoding.h"
+#include "core/file_util.h"
+#include "lineage/run_record.h"
+#include "lineage/transcript_run.h"
+#include "synthetic_run.h"
+#include "test_util.h"
+
+namespace dg {
+namespace {
+
+using json = nlohmann::json;
+using testing::TempDir;
+
+json Request(int i, const std::string& model = "gpt-4o") {
+  return {{"model", model}, {"messages", {{{"role", "user"}, {"content", "question " + std::to_string(i)}}}}, {"temperature", 0}};
+}
+
+json Response(int i, const std::string& model = "gpt-4o-2024-08-06") {
+  return {{"id", "chatcmpl-" + std::to_string(i)},
+          {"object", "chat.completion"},
+          {"created", 1764400000 + i},
+          {"model", model},
+          {"choices", {{{"index", 0}, {"message", {{"role", "assistant"}, {"content", "answer " + std::to_string(i)}}}, {"finish_reason", "stop"}}}},
+          {"usage", {{"prompt_tokens", 5}, {"completion_tokens", 3}, {"total_tokens", 8}}},
+          {"system_fingerprint", "fp_1"}};
+}
+
+std::string Lines(const std::vector<json>& v) {
+  std::string s;
+  for (const auto& j : v) s += j.dump() + "\n";
+  return s;
+}
+
+class TranscriptTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    key_ = *PrivateKey::FromSeed(std::string(32, 'T'));
+    ASSERT_TRUE(Ledger::Init(dir_.File("l.db"), key_, "t.example/transcripts").ok());
+    ledger_ = std::move(Ledger::Open(dir_.File("l.db"), Ledger::Mode::kReadWrite)).value();
+  }
+  void WriteExchanges(int n, const std::string& name = "ex.jsonl") {
+    std::vector<json> v;
+    for (int i = 0; i < n; ++i) v.push_back({{"request", Request(i)}, {"response", Response(i)}});
+    ASSERT_TRUE(testing::WriteText(dir_.File(name), Lines(v)).ok());
+  }
+  Job MakeJob(const json& transcript, const std::string& model = "gpt-4o") {
+    json doc = {{"name", "api-distill"},
+                {"teachers", {{{"id", "oai"}, {"kind", "api"}, {"provider", "OpenAI"}, {"model", model}, {"license", "MIT"}, {"transcript", transcript}}}},
+                {"student", {{"name", "s"}, {"model_type", "llm"}}},
+                {"use", {{"commercial", false}, {"distribution", "internal"}, {"purpose", "research"}}}};
+    EXPECT_TRUE(testing::WriteText(dir_.File("job.json"), doc.dump()).ok());
+    auto job = LoadJob(dir_.File("job.json"));
+    EXPECT_TRUE(job.ok()) << job.status().ToString();
+    return *job;
+  }
+  StatusOr<TranscriptRunSummary> Record(const Job& job, bool skip = false, const std::string& mode = "enforce") {
+    Policy policy = *LoadPolicy("");
+    policy.mode = mode;
+    TranscriptRunOptions o;
+    o.skip_bad_lines = skip;
+    o.flush_every = 4;
+    o.today = "2026-11-29";
+    return RecordTranscripts(job, policy, *ledger_, key_, o);
+  }
+  std::vector<json> Bodies(const std::string& kind) {
+    std::vector<json> out;
+    for (uint64_t i = 0; i < *ledger_->Size(); ++i) {
+      auto leaf = *ledger_->GetLeaf(i);
+      if (leaf.kind == kind) out.push_back(json::parse(leaf.data)["body"]);
+    }
+    return out;
+  }
+  TempDir dir_;
+  PrivateKey key_ = *PrivateKey::FromSeed(std::string(32, 'x'));
+  std::unique_ptr<Ledger> ledger_;
+};
+
+TEST_F(TranscriptTest, ExchangesAreRecordedCallByCall) {
+  WriteExchanges(10);
+  auto s = Record(MakeJob({{"format", "exchanges"}, {"path", "ex.jsonl"}}));
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ(s->status, "completed");
+  EXPECT_EQ(s->exchanges, 10u);
+  auto calls = Bodies("teacher_call");
+  ASSERT_EQ(calls.size(), 10u);
+  EXPECT_EQ(calls[3]["model"], "gpt-4o-2024-08-06");  // what the response reports
+  EXPECT_EQ(calls[3]["provider"], "OpenAI");
+  EXPECT_EQ(calls[3]["request_sha256"], HexEncode(Sha256(*Canonicalize(Request(3)))));
+  EXPECT_EQ(calls[3]["response_sha256"], HexEncode(Sha256(*Canonicalize(Response(3)))));
+  EXPECT_EQ(calls[3]["usage"]["total_tokens"], 8);
+  EXPECT_EQ(calls[3]["time"], "2025-11-29T07:06:43Z");
+  EXPECT_EQ(calls[3]["terms"]["profile"], "MIT");
+  EXPECT_EQ(calls[3]["terms"]["sha256"].get<std::string>().size(), 64u);
+  EXPECT_EQ(calls[3]["source"]["line"], 4);
+  auto rec = LoadRunRecord(*ledger_, s->run_id);
+  ASSERT_TRUE(rec.ok());
+  EXPECT_EQ(rec->teacher_calls, 10u);
+  EXPECT_EQ(rec->run_end->body["teacher_calls_root"], Base64Encode(rec->TeacherCallsRoot()));
+  auto check = VerifyTranscripts(*ledger_, s->run_id);
+  ASSERT_TRUE(check.ok());
+  EXPECT_TRUE(check->ok) << ::testing::PrintToString(check->problems);
+}
+
+TEST_F(TranscriptTest, BatchInputAndOutputJoinByCustomId) {
+  std::vector<json> in, out;
+  for (int i = 0; i < 4; ++i) {
+    in.push_back({{"custom_id", "r" + std::to_string(i)}, {"method", "POST"}, {"url", "/v1/chat/completions"}, {"body", Request(i, "gpt-4o")}});
+  }
+  for (int i : {2, 0, 1}) {  // the output comes in any order
+    out.push_back({{"id", "batch_req_" + std::to_string(i)}, {"custom_id", "r" + std::to_string(i)},
+                   {"response", {{"status_code", 200}, {"request_id", "req"}, {"body", Response(i)}}}, {"error", nullptr}});
+  }
+  out.push_back({{"id", "batch_req_3"}, {"custom_id", "r3"}, {"response", nullptr}, {"error", {{"code", "rate_limit"}, {"message", "Rate limit exceeded"}}}});
+  ASSERT_TRUE(testing::WriteText(dir_.File("in.jsonl"), Lines(in)).ok());
+  ASSERT_TRUE(testing::WriteText(dir_.File("out.jsonl"), Lines(out)).ok());
+  auto s = Record(MakeJob({{"format", "openai-batch"}, {"path", "in.jsonl"}, {"output", "out.jsonl"}}));
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ(s->exchanges, 4u);
+  EXPECT_EQ(s->failed_calls, 1u);
+  auto calls = Bodies("teacher_call");
+  ASSERT_EQ(calls.size(), 4u);
+  EXPECT_EQ(calls[0]["source"]["custom_id"], "r2");
+  EXPECT_EQ(calls[0]["request_sha256"], HexEncode(Sha256(*Canonicalize(Request(2)))));
+  EXPECT_EQ(calls[3]["status"], "failed");
+  EXPECT_EQ(calls[3]["error"], "Rate limit exceeded");
+  EXPECT_TRUE(calls[3]["response_sha256"].is_null());
+  EXPECT_TRUE(VerifyTranscripts(*ledger_, s->run_id)->ok);
+}
+
+struct BadLine {
+  std::string name, line, pointer;
+};
+
+TEST_F(TranscriptTest, EveryMalformedLineIsNamedAndNothingIsWritten) {
+  json good = {{"request", Request(0)}, {"response", Response(0)}};
+  auto with = [&](const std::function<void(json&)>& f) {
+    json j = good;
+    f(j);
+    return j.dump();
+  };
+  const BadLine cases[] = {
+      {"not json", "{\"request\": ", ""},
+      {"duplicate key", "{\"request\":{},\"request\":{}}", ""},
+      {"not an object", "[1,2]", "/"},
+      {"no response", with([](json& j) { j.erase("response"); }), "/response"},
+      {"no request model", with([](json& j) { j["request"].erase("model"); }), "/request/model"},
+      {"empty messages", with([](json& j) { j["request"]["messages"] = json::array(); }), "/request/messages"},
+      {"message without role", with([](json& j) { j["request"]["messages"][0].erase("role"); }), "/request/messages/0/role"},
+      {"no response model", with([](json& j) { j["response"].erase("model"); }), "/response/model"},
+      {"created is a string", with([](json& j) { j["response"]["created"] = "yesterday"; }), "/response/created"},
+      {"no choices", with([](json& j) { j["response"]["choices"] = json::array(); }), "/response/choices"},
+      {"choice without message", with([](json& j) { j["response"]["choices"][0].erase("message"); }), "/response/choices/0/message"},
+      {"usage tokens negative", with([](json& j) { j["response"]["usage"]["total_tokens"] = -1; }), "/response/usage/total_tokens"},
+  };
+  for (const auto& c : cases) {
+    const std::string text = good.dump() + "\n" + c.line + "\n" + good.dump() + "\n";
+    ASSERT_TRUE(testing::WriteText(dir_.File("bad.jsonl"), text).ok());
+    const uint64_t before = *ledger_->Size();
+    auto s = Record(MakeJob({{"format", "exchanges"}, {"path", "bad.jsonl"}}));
+    ASSERT_FALSE(s.ok()) << c.name;
+    EXPECT_EQ(s.status().code(), Status::Code::kInvalidInput) << c.name;
+    EXPECT_NE(s.status().message().find("bad.jsonl:2: " + c.pointer), std::string::npos) << c.name << ": " << s.status().message();
+    EXPECT_EQ(*ledger_->Size(), before) << c.name << ": nothing may be written";
+  }
+}
+
+TEST_F(TranscriptTest, BatchJoinProblems) {
+  auto in_line = [](const std::string& id) {
+    return json{{"custom_id", id}, {"method", "POST"}, {"url", "/v1/chat/completions"}, {"body", Request(0)}}.dump();
+  };
+  auto out_line = [](const std::string& id) {
+    return json{{"custom_id", id}, {"response", {{"status_code", 200}, {"body", Response(0)}}}}.dump();
+  };
+  struct Case {
+    std::string name, in, out, expect;
+  } cases[] = {
+      {"unknown custom_id", in_line("a") + "\n", out_line("a") + "\n" + out_line("zz") + "\n", "out.jsonl:2: /custom_id: custom_id \"zz\" is not in the batch input"},
+      {"answered twice", in_line("a") + "\n", out_line("a") + "\n" + out_line("a") + "\n", "out.jsonl:2: /custom_id: custom_id \"a\" was answered twice"},
+      {"repeated input id", in_line("a") + "\n" + in_line("a") + "\n", out_line("a") + "\n", "in.jsonl:2: /custom_id: custom_id \"a\" repeats line 1"},
+      {"unanswered", in_line("a") + "\n" + in_line("b") + "\n", out_line("a") + "\n", "in.jsonl:2: /custom_id: custom_id \"b\" has no line in the output"},
+      {"wrong endpoint", json{{"custom_id", "a"}, {"method", "POST"}, {"url", "/v1/embeddings"}, {"body", Request(0)}}.dump() + "\n", out_line("a") + "\n", "in.jsonl:1: /url"},
+      {"neither response nor error", in_line("a") + "\n", "{\"custom_id\":\"a\"}\n", "out.jsonl:1: "},
+      {"bad response body", in_line("a") + "\n", json{{"custom_id", "a"}, {"response", {{"status_code", 200}, {"body", {{"id", "x"}}}}}}.dump() + "\n", "out.jsonl:1: /response/body/"},
+  };
+  for (const auto& c : cases) {
+    ASSERT_TRUE(testing::WriteText(dir_.File("in.jsonl"), c.in).ok());
+    ASSERT_TRUE(testing::WriteText(dir_.File("out.jsonl"), c.out).ok());
+    auto s = Record(MakeJob({{"format", "openai-batch"}, {"path", "in.jsonl"}, {"output", "out.jsonl"}}));
+    ASSERT_FALSE(s.ok()) << c.name;
+    EXPECT_NE(s.status().message().find(c.expect), std::string::npos) << c.name << ": " << s.status().message();
+  }
+}
+
+TEST_F(TranscriptTest, SkipBadLinesRecordsThemAsSkipped) {
+  json good = {{"request", Request(0)}, {"response", Response(0)}};
+  ASSERT_TRUE(testing::WriteText(dir_.File("ex.jsonl"), good.dump() + "\nnot json\n" + good.dump() + "\n").ok());
+  auto s = Record(MakeJob({{"format", "exchanges"}, {"path", "ex.jsonl"}}), /*skip=*/true);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ(s->exchanges, 2u);
+  EXPECT_EQ(s->skipped_lines, 1u);
+  auto skipped = Bodies("transcript_line_skipped");
+  ASSERT_EQ(skipped.size(), 1u);
+  EXPECT_EQ(skipped[0]["line"], 2);
+  EXPECT_EQ(skipped[0]["line_sha256"], HexEncode(Sha256("not json")));
+  EXPECT_EQ(Bodies("teacher_call").size(), 2u);
+  EXPECT_TRUE(VerifyTranscripts(*ledger_, s->run_id)->ok);
+}
+
+TEST_F(TranscriptTest, ACallToAModelTheJobDoesNotNameRefusesTheRun) {
+  std::vector<json> v = {{{"request", Request(0)}, {"response", Response(0)}},
+                         {{"request", Request(1, "o1")}, {"response", Response(1, "o1-2024-12-17")}},
+                         {{"request", Request(2)}, {"response", Response(2, "gpt-4o-mini-2024-07-18")}}};
+  ASSERT_TRUE(testing::WriteText(dir_.File("ex.jsonl"), Lines(v)).ok());
+  auto s = Record(MakeJob({{"format", "exchanges"}, {"path", "ex.jsonl"}}));
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ(s->status, "refused");
+  EXPECT_EQ(s->exit_code, 1);
+  EXPECT_EQ(s->disallowed_calls, 2u);  // another model, and "gpt-4o-mini" is not a snapshot of "gpt-4o"
+  ASSERT_EQ(s->findings.size(), 2u);
+  EXPECT_NE(s->findings[0].find("ex.jsonl:2: /response/model: \"o1-2024-12-17\""), std::string::npos) << s->findings[0];
+  EXPECT_TRUE(Bodies("teacher_call").empty());  // refused before any call is recorded as usable
+  auto end = Bodies("run_end");
+  ASSERT_EQ(end.size(), 1u);
+  EXPECT_EQ(end[0]["status"], "refused");
+  // In warn mode the calls are recorded, the disallowed ones flagged.
+  auto w = Record(MakeJob({{"format", "exchanges"}, {"path", "ex.jsonl"}}), false, "warn");
+  ASSERT_TRUE(w.ok());
+  EXPECT_EQ(w->status, "completed");
+  auto calls = Bodies("teacher_call");
+  ASSERT_EQ(calls.size(), 3u);
+  EXPECT_TRUE(calls[0]["allowed"].get<bool>());
+  EXPECT_FALSE(calls[1]["allowed"].get<bool>());
+  EXPECT_FALSE(calls[2]["allowed"].get<bool>());
+}
+
+TEST_F(TranscriptTest, AnEditedTranscriptIsCaught) {
+  WriteExchanges(6);
+  auto s = Record(MakeJob({{"format", "exchanges"}, {"path", "ex.jsonl"}}));
+  ASSERT_TRUE(s.ok());
+  std::string text = *ReadFile(dir_.File("ex.jsonl"));
+  const size_t at = text.find("answer 4");
+  ASSERT_NE(at, std::string::npos);
+  text.replace(at, 8, "answer 5");
+  ASSERT_TRUE(testing::WriteText(dir_.File("ex.jsonl"), text).ok());
+  auto check = VerifyTranscripts(*ledger_, s->run_id);
+  ASSERT_TRUE(check.ok());
+  EXPECT_FALSE(check->ok);
+  bool named = false;
+  for (const auto& p : check->problems) named |= p.find("ex.jsonl:5: the exchange no longer hashes to recorded teacher call 4") != std::string::npos;
+  EXPECT_TRUE(named) << ::testing::PrintToString(check->problems);
+  // A removed line is caught too.
+  WriteExchanges(5);
+  EXPECT_FALSE(VerifyTranscripts(*ledger_, s->run_id)->ok);
+}
+
+TEST_F(TranscriptTest, CliExitCodes) {
+  WriteExchanges(3);
+  MakeJob({{"format", "exchanges"}, {"path", "ex.jsonl"}});
+  ASSERT_TRUE(key_.SavePemFile(dir_.File("k.pem")).ok());
+  ledger_.reset();
+  auto ok = testing::RunCli({"transcripts", "record", "--job", dir_.File("job.json"), "--ledger", dir_.File("l.db"), "--key", dir_.File("k.pem"), "--json"});
+  ASSERT_EQ(ok.exit_code, 0) << ok.err;
+  const std::string run = json::parse(ok.out)["run"];
+  auto v = testing::RunCli({"transcripts", "verify", "--ledger", dir_.File("l.db"), "--run", run});
+  EXPECT_EQ(v.exit_code, 0) << v.out << v.err;
+  ASSERT_TRUE(testing::WriteText(dir_.File("ex.jsonl"), *ReadFile(dir_.File("ex.jsonl")) + "garbage\n").ok());
+  auto bad = testing::RunCli({"transcripts", "record", "--job", dir_.File("job.json"), "--ledger", dir_.File("l.db"), "--key", dir_.File("k.pem")});
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.err.find("ex.jsonl:4:"), std::string::npos) << bad.err;
+  auto changed = testing::RunCli({"transcripts", "verify", "--ledger", dir_.File("l.db"), "--run", run});
+  EXPECT_EQ(changed.exit_code, 1);
+}
+
+}  // namespace
+}  // namespace dg
