@@ -4,9 +4,11 @@
 #define DISTILLGATE_BENCH_BENCH_UTIL_H_
 
 #include <benchmark/benchmark.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <map>
 #include <string>
@@ -14,8 +16,15 @@
 
 namespace dg::bench {
 
-// Runs argv (stdout to /dev/null) and returns its exit status.
-inline int RunProcess(const std::vector<std::string>& argv) {
+struct ProcessResult {
+  int status = -1;       // exit status (128 when killed)
+  double seconds = 0;    // wall time
+  long max_rss_kb = 0;   // peak resident set size
+};
+
+// Runs argv with stdout to /dev/null; wall time and peak memory.
+inline ProcessResult RunMeasured(const std::vector<std::string>& argv) {
+  const auto t0 = std::chrono::steady_clock::now();
   pid_t pid = fork();
   if (pid == 0) {
     std::freopen("/dev/null", "w", stdout);
@@ -26,10 +35,17 @@ inline int RunProcess(const std::vector<std::string>& argv) {
     _exit(127);
   }
   int status = 0;
-  waitpid(pid, &status, 0);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+  struct rusage ru {};
+  wait4(pid, &status, 0, &ru);
+  ProcessResult r;
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  r.max_rss_kb = ru.ru_maxrss;
+  r.status = WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+  return r;
 }
 
+// Runs argv (stdout to /dev/null) and returns its exit status.
+inline int RunProcess(const std::vector<std::string>& argv) { return RunMeasured(argv).status; }
 
 // Real time of each run, by benchmark name, in the benchmark's unit.
 class Collect : public benchmark::ConsoleReporter {

@@ -444,9 +444,10 @@ StatusOr<std::string> Canonicalize(const json& value) {
   return out;
 }
 
-StatusOr<json> ParseJsonStrict(std::string_view text, const std::string& where) {
-  // One set of member names per open object, to reject duplicate keys
-  // (RFC 8785 requires I-JSON input, which has none).
+namespace {
+
+// The first duplicate member name in `text` (slow path, only for messages).
+std::string FirstDuplicateKey(std::string_view text) {
   std::vector<std::set<std::string>> open;
   std::string duplicate;
   auto cb = [&](int /*depth*/, json::parse_event_t event, json& parsed) -> bool {
@@ -462,10 +463,39 @@ StatusOr<json> ParseJsonStrict(std::string_view text, const std::string& where) 
     }
     return true;
   };
+  json ignored = json::parse(text.begin(), text.end(), cb, /*allow_exceptions=*/false, /*ignore_comments=*/false);
+  (void)ignored;
+  return duplicate;
+}
+
+}  // namespace
+
+StatusOr<json> ParseJsonStrict(std::string_view text, const std::string& where) {
+  // Duplicate member names (RFC 8785 requires I-JSON input, which has none):
+  // an object that received more key events than it has members had one.
+  // Counting is cheap; the name is looked up only when there is one.
+  std::vector<size_t> keys;
+  bool duplicate = false;
+  auto cb = [&](int /*depth*/, json::parse_event_t event, json& parsed) -> bool {
+    switch (event) {
+      case json::parse_event_t::object_start: keys.push_back(0); break;
+      case json::parse_event_t::key:
+        if (!keys.empty()) ++keys.back();
+        break;
+      case json::parse_event_t::object_end:
+        if (!keys.empty()) {
+          duplicate |= parsed.is_object() && keys.back() != parsed.size();
+          keys.pop_back();
+        }
+        break;
+      default: break;
+    }
+    return true;
+  };
   try {
     json j = json::parse(text.begin(), text.end(), cb, /*allow_exceptions=*/true, /*ignore_comments=*/false);
-    if (!duplicate.empty()) {
-      return Status::InvalidInput(where + ": duplicate object key \"" + duplicate + "\"");
+    if (duplicate) {
+      return Status::InvalidInput(where + ": duplicate object key \"" + FirstDuplicateKey(text) + "\"");
     }
     return j;
   } catch (const json::exception& e) {  // parse_error, and out_of_range for number overflow

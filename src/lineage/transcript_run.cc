@@ -157,6 +157,7 @@ StatusOr<TranscriptRunSummary> RecordTranscripts(const Job& job, const Policy& p
   // Pass 1: read everything before deciding anything.
   std::vector<std::string> problems;
   uint64_t problem_count = 0;
+  TranscriptRereading rereading;  // pass 2 trusts the lines pass 1 checked (same bytes: hashed before and after)
   json files = json::array();
   for (const auto& src : sources) {
     const TeacherMeta& t = metas.at(src.teacher_id);
@@ -180,6 +181,7 @@ StatusOr<TranscriptRunSummary> RecordTranscripts(const Job& job, const Policy& p
         },
         [&](const TranscriptProblem& p) {
           ++problem_count;
+          rereading.bad_lines.insert({p.file, p.line});
           if (problems.size() < 20) problems.push_back(p.ToString());
           return Status::Ok();
         }));
@@ -252,7 +254,18 @@ StatusOr<TranscriptRunSummary> RecordTranscripts(const Job& job, const Policy& p
         [&](const TranscriptProblem& p) {
           return rec.RecordEntry("transcript_line_skipped", {{"teacher", src.teacher_id}, {"file", p.file}, {"line", p.line},
                                                              {"line_sha256", p.line_sha256}, {"error", (p.pointer.empty() ? "" : p.pointer + ": ") + p.what}});
-        }));
+        },
+        &rereading));
+  }
+  // The bytes recorded must be the bytes checked.
+  for (const json& f : files) {
+    auto h = Sha256File(f["path"].get<std::string>());
+    if (!h.ok() || HexEncode(*h) != f["sha256"]) {
+      const Status changed = Status::VerifyFailed(f["path"].get<std::string>() + " changed while it was being recorded");
+      DG_RETURN_IF_ERROR(rec.RecordEntry("run_end", {{"status", "failed"}, {"error", changed.message()}}));
+      DG_RETURN_IF_ERROR(rec.Flush());
+      return changed;
+    }
   }
   DG_RETURN_IF_ERROR(rec.Flush());
   DG_RETURN_IF_ERROR(rec.RecordEntry("run_end", {{"status", "completed"},

@@ -1,0 +1,101 @@
+// Recording API-teacher transcripts (issue 6): `distillgate transcripts record`
+// of an N-line exchanges file (default 1,000,000) against plain JSON Lines
+// parsing of the same file in the same run (goal: calls/s >= 0.5x lines/s),
+// and the recorder's peak memory at N/10 and N lines (goal: flat in the file size).
+// Usage: build/bench/transcript_bench [--lines=N]
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "bench_util.h"
+#include "core/ed25519.h"
+#include "ledger/ledger.h"
+
+namespace {
+
+using json = nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+void WriteTranscript(const std::string& path, uint64_t n) {
+  std::ofstream f(path, std::ios::binary);
+  for (uint64_t i = 0; i < n; ++i) {
+    json line = {{"request", {{"model", "gpt-4o"}, {"messages", {{{"role", "system"}, {"content", "You are a helpful assistant."}},
+                                                                 {{"role", "user"}, {"content", "Explain item " + std::to_string(i) + " in one sentence."}}}},
+                              {"temperature", 0.7}, {"max_tokens", 256}}},
+                 {"response", {{"id", "chatcmpl-" + std::to_string(i)}, {"object", "chat.completion"}, {"created", 1764400000 + i % 86400},
+                               {"model", "gpt-4o-2024-08-06"},
+                               {"choices", {{{"index", 0}, {"message", {{"role", "assistant"}, {"content", "Item " + std::to_string(i) + " is a thing that does what things of its kind do, reliably."}}}, {"finish_reason", "stop"}}}},
+                               {"usage", {{"prompt_tokens", 27}, {"completion_tokens", 18}, {"total_tokens", 45}}}, {"system_fingerprint", "fp_50cad350e4"}}}};
+    f << line.dump() << '\n';
+  }
+}
+
+double ParseSeconds(const std::string& path, uint64_t* lines) {
+  const auto t0 = Clock::now();
+  std::ifstream f(path, std::ios::binary);
+  std::string text;
+  uint64_t n = 0;
+  while (std::getline(f, text)) {
+    json j = json::parse(text);
+    n += j.is_object();
+  }
+  *lines = n;
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+dg::bench::ProcessResult Record(const std::string& dir, const std::string& tag, uint64_t n) {
+  const std::string transcript = dir + "/" + tag + ".jsonl";
+  WriteTranscript(transcript, n);
+  json job = {{"name", "bench-" + tag},
+              {"teachers", {{{"id", "oai"}, {"kind", "api"}, {"provider", "OpenAI"}, {"model", "gpt-4o"}, {"license", "MIT"},
+                             {"transcript", {{"format", "exchanges"}, {"path", transcript}}}}}},
+              {"student", {{"name", "s"}, {"model_type", "llm"}}},
+              {"use", {{"commercial", false}, {"distribution", "internal"}, {"purpose", "research"}}}};
+  std::ofstream(dir + "/" + tag + ".job.json") << job.dump();
+  const std::string ledger = dir + "/" + tag + ".ledger";
+  dg::PrivateKey key = *dg::PrivateKey::FromSeed(std::string(32, 'b'));
+  (void)dg::Ledger::Init(ledger, key, "bench.example/transcripts");
+  (void)key.SavePemFile(dir + "/" + tag + ".key");
+  return dg::bench::RunMeasured({DG_CLI_PATH, "transcripts", "record", "--job", dir + "/" + tag + ".job.json", "--ledger", ledger, "--key",
+                      dir + "/" + tag + ".key", "--json"});
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  uint64_t n = 1000000;
+  for (int i = 1; i < argc; ++i) {
+    if (std::strncmp(argv[i], "--lines=", 8) == 0) n = std::stoull(argv[i] + 8);
+  }
+  char tmpl[] = "/tmp/dgtranscriptbench-XXXXXX";
+  const std::string dir = mkdtemp(tmpl);
+  const dg::bench::ProcessResult small = Record(dir, "small", n / 10);
+  const dg::bench::ProcessResult big = Record(dir, "big", n);
+  uint64_t parsed = 0;
+  const double parse_s = ParseSeconds(dir + "/big.jsonl", &parsed);
+  const double bytes = static_cast<double>(std::filesystem::file_size(dir + "/big.jsonl"));
+  if (small.status != 0 || big.status != 0 || parsed != n) {
+    std::fprintf(stderr, "a run failed (exit %d / %d, parsed %llu)\n", small.status, big.status, static_cast<unsigned long long>(parsed));
+    return 1;
+  }
+  std::printf("transcript: %llu lines, %.0f MB (%.0f bytes a line)\n", static_cast<unsigned long long>(n), bytes / 1e6, bytes / n);
+  std::printf("plain JSONL parsing (nlohmann, same process kind): %.2f s = %.0f lines/s\n", parse_s, n / parse_s);
+  std::printf("distillgate transcripts record: %.2f s = %.0f calls/s = %.2fx plain parsing (goal >= 0.5x)\n", big.seconds,
+              n / big.seconds, (n / big.seconds) / (n / parse_s));
+  std::printf("peak RSS of the recorder: %.1f MB at %llu lines, %.1f MB at %llu lines (goal: flat in the file size)\n",
+              small.max_rss_kb / 1024.0, static_cast<unsigned long long>(n / 10), big.max_rss_kb / 1024.0,
+              static_cast<unsigned long long>(n));
+  std::printf("ledger: %.0f MB for %llu calls\n", std::filesystem::file_size(dir + "/big.ledger") / 1e6, static_cast<unsigned long long>(n));
+  std::filesystem::remove_all(dir);
+  return 0;
+}
