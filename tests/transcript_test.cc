@@ -9,6 +9,9 @@
 #include "core/file_util.h"
 #include "lineage/run_record.h"
 #include "lineage/transcript_run.h"
+#include "core/json_schema.h"
+#include "report/render.h"
+#include "report/run_report.h"
 #include "synthetic_run.h"
 #include "test_util.h"
 
@@ -258,6 +261,23 @@ TEST_F(TranscriptTest, AnEditedTranscriptIsCaught) {
   // A removed line is caught too.
   WriteExchanges(5);
   EXPECT_FALSE(VerifyTranscripts(*ledger_, s->run_id)->ok);
+}
+
+TEST_F(TranscriptTest, ReportShowsTheTranscripts) {
+  WriteExchanges(4);
+  auto s = Record(MakeJob({{"format", "exchanges"}, {"path", "ex.jsonl"}}));
+  ASSERT_TRUE(s.ok());
+  auto r = BuildRunReport(*ledger_, {s->run_id, nullptr, "2026-11-29T00:00:00Z"});
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_TRUE((*JsonSchema::Builtin("run-report.schema.json"))->Validate(*r, "report").ok());
+  EXPECT_EQ((*r)["teacher_calls"]["count"], 4);
+  EXPECT_TRUE((*r)["teacher_calls"]["matches"].get<bool>());
+  ASSERT_TRUE(r->contains("transcripts"));
+  EXPECT_EQ((*r)["transcripts"]["files"][0]["sha256"], HexEncode(*Sha256File(dir_.File("ex.jsonl"))));
+  EXPECT_FALSE(r->contains("training"));
+  const std::string md = RenderMarkdown(*r);
+  EXPECT_NE(md.find("## Transcripts"), std::string::npos);
+  EXPECT_NE(md.find("Failed calls: 0; skipped lines: 0"), std::string::npos);
 }
 
 TEST_F(TranscriptTest, CliExitCodes) {

@@ -161,6 +161,17 @@ std::string RenderMarkdown(const json& r) {
   s << "; Merkle root of their entries `" << Str(c, "root") << "`";
   if (c.contains("matches")) s << (c["matches"].get<bool>() ? "; matches the run's end record." : "; **does not match** the run's end record.");
   s << "\n";
+  if (r.contains("transcripts")) {
+    const json& t = r["transcripts"];
+    s << "\n## Transcripts\n\n| Teacher | Format | File | sha256 | Bytes |\n|---|---|---|---|---|\n";
+    for (const json& f : t["files"]) {
+      s << "| " << Cell(Str(f, "teacher")) << " | " << Str(f, "format") << " | " << Cell(Str(f, "path")) << " | `" << Str(f, "sha256") << "` | "
+        << Str(f, "bytes") << " |\n";
+    }
+    s << "\nFailed calls: " << Str(t, "failed_calls", "–") << "; skipped lines: " << Str(t, "skipped_lines", "–")
+      << "; calls to models the job does not name: " << Str(t, "disallowed_calls", "–") << ".\n";
+    for (const json& f : t["findings"]) s << "- " << f.get<std::string>() << "\n";
+  }
   if (r.contains("training")) {
     s << "\n## Training\n\nRuntime: " << Str(r["training"], "runtime") << "\n\n```json\n" << r["training"]["parameters"].dump(2) << "\n```\n";
   }
@@ -248,6 +259,17 @@ std::string RenderHtml(const json& r) {
   s << "</table>\n<h2>Teacher calls</h2>\n<p>" << Html(Str(c, "count")) << " calls recorded; Merkle root <code>" << Html(Str(c, "root")) << "</code>";
   if (c.contains("matches")) s << (c["matches"].get<bool>() ? " — matches the run's end record." : " — <b>does not match</b> the run's end record.");
   s << "</p>\n";
+  if (r.contains("transcripts")) {
+    const json& t = r["transcripts"];
+    s << "<h2>Transcripts</h2>\n<table><tr><th>Teacher</th><th>Format</th><th>File</th><th>sha256</th><th>Bytes</th></tr>";
+    for (const json& f : t["files"]) {
+      s << "<tr><td>" << Html(Str(f, "teacher")) << "</td><td>" << Html(Str(f, "format")) << "</td><td>" << Html(Str(f, "path"))
+        << "</td><td><code>" << Html(Str(f, "sha256")) << "</code></td><td>" << Html(Str(f, "bytes")) << "</td></tr>";
+    }
+    s << "</table>\n<p>Failed calls: " << Html(Str(t, "failed_calls", "–")) << "; skipped lines: " << Html(Str(t, "skipped_lines", "–"))
+      << "; calls to models the job does not name: " << Html(Str(t, "disallowed_calls", "–")) << ".</p>\n";
+    for (const json& f : t["findings"]) s << "<p>" << Html(f.get<std::string>()) << "</p>\n";
+  }
   if (r.contains("training")) {
     s << "<h2>Training</h2>\n<p>Runtime: " << Html(Str(r["training"], "runtime")) << "</p><pre>" << Html(r["training"]["parameters"].dump(2)) << "</pre>\n";
   }

@@ -126,11 +126,20 @@ StatusOr<json> BuildRunReport(Ledger& ledger, const RunReportOptions& o) {
                  {"datasets", datasets},
                  {"teacher_calls", calls},
                  {"ledger", ledger_j}};
-  if (r.run_start) {
+  if (r.run_start && r.run_start->body.value("mode", "") != "transcripts") {
     report["training"] = {{"mode", r.run_start->body.value("mode", "")},
                           {"runtime", r.run_start->body.value("runtime", "")},
                           {"parameters", r.run_start->body.value("training", json::object())},
                           {"ledger_index", r.run_start->index}};
+  }
+  if (r.run_start && r.run_start->body.value("mode", "") == "transcripts") {
+    const json end = r.run_end ? r.run_end->body : json::object();
+    report["transcripts"] = {{"files", r.run_start->body.value("files", json::array())},
+                             {"api_teachers", r.run_start->body.value("api_teachers", json::array())},
+                             {"failed_calls", end.value("failed_calls", json())},
+                             {"skipped_lines", end.value("skipped_lines", json())},
+                             {"disallowed_calls", end.value("disallowed_calls", json())},
+                             {"findings", end.value("findings", json::array())}};
   }
   if (r.model) {
     const json metrics = r.model->body.value("metrics", json::object());
