@@ -253,6 +253,11 @@ TEST_F(CliTest, DemoRunsEndToEndAndIsRepeatable) {
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   EXPECT_NE(r.out.find("ledger verifies"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("verifies offline against the signed checkpoint"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("checks hold"), std::string::npos) << r.out;
+  // The demo's attestation verifies with the CLI, against the model it wrote.
+  auto v = RunCli({"verify", "--model", dir_.File("distillgate-student.pt"), "--bundle", dir_.File("distillgate-student.bundle.json"),
+                   "--vkey", dir_.File("distillgate-keys/ledger.vkey"), "--ledger", dir_.File("distillgate.ledger")});
+  EXPECT_EQ(v.exit_code, 0) << v.out << v.err;
   r = RunCli(args);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("consistent with the previous run's checkpoint"), std::string::npos) << r.out;

@@ -19,7 +19,11 @@
 #include "ledger/key_files.h"
 #include "ledger/ledger.h"
 #include "ledger/proof_bundle.h"
+#include "lineage/attestation.h"
+#include "lineage/claim_verify.h"
 #include "policy/policy.h"
+#include "report/render.h"
+#include "report/run_report.h"
 #include "cli/trainer_exec.h"
 
 namespace dg::cli {
@@ -193,10 +197,23 @@ Status RunDemo(DemoArgs a) {
             << "     distillgate ledger verify --ledger " << a.ledger << " --pubkey " << kp.vkey << " --since " << saved
             << "\n";
   if (!run_id.empty()) {
+    // The people outside the run: an audit report, a signed attestation of
+    // the student, and the offline check of that claim.
+    RunReportOptions ro;
+    ro.run_id = run_id;
+    ro.trusted = &trusted;
+    DG_ASSIGN_OR_RETURN(nlohmann::json run_report, BuildRunReport(*ledger, ro));
+    const std::string report_dir = a.workdir + "reports/" + run_id;
+    DG_RETURN_IF_ERROR(WriteReportFiles(run_report, report_dir, {"md", "html", "json", "sarif"}).status());
     const std::string bundle = a.workdir + "distillgate-student.bundle.json";
-    std::cout << "     distillgate report --ledger " << a.ledger << " --run " << run_id << " --vkey " << kp.vkey << "\n"
-              << "     distillgate attest --ledger " << a.ledger << " --key " << kp.private_key << " --run " << run_id
-              << " --model " << model_path << " --out " << bundle << "\n"
+    DG_ASSIGN_OR_RETURN(nlohmann::json statement, BuildStatement(*ledger, {run_id, {model_path}}));
+    DG_ASSIGN_OR_RETURN(nlohmann::json envelope, SignStatement(statement, key, DsseKeyId(trusted)));
+    DG_RETURN_IF_ERROR(WriteFileAtomic(bundle, envelope.dump(2) + "\n", 0644, false));
+    DG_ASSIGN_OR_RETURN(ClaimReport claim, VerifyClaim({{model_path}, envelope, bundle, trusted, nullptr, nullptr}));
+    if (!claim.ok()) return Status::Internal("the demo's own attestation does not verify: " + claim.ToJson().dump());
+    std::cout << "audit report: " << report_dir << "/report.{md,html,json,sarif}\n"
+              << "attestation: " << bundle << " (DSSE, in-toto; " << statement["predicate"]["ledger"]["entries"].size()
+              << " ledger entries proven) — verified offline: " << claim.checks.size() << " checks hold\n"
               << "     distillgate verify --model " << model_path << " --bundle " << bundle << " --vkey " << kp.vkey << "\n";
   }
   return Status::Ok();

@@ -34,19 +34,6 @@ struct ReportArgs {
   std::string ledger, run, formats = "md,html,json,sarif", out, vkey;
 };
 
-Status MakeDirs(const std::string& dir) {
-  std::string cur;
-  std::stringstream ss(dir);
-  std::string part;
-  if (!dir.empty() && dir[0] == '/') cur = "/";
-  while (std::getline(ss, part, '/')) {
-    if (part.empty()) continue;
-    cur += part + "/";
-    if (::mkdir(cur.c_str(), 0755) != 0 && errno != EEXIST) return Status::IoError(cur + ": cannot create directory");
-  }
-  return Status::Ok();
-}
-
 Status RunReport(const ReportArgs& a) {
   std::vector<std::string> formats;
   std::stringstream ss(a.formats);
@@ -59,20 +46,9 @@ Status RunReport(const ReportArgs& a) {
   DG_ASSIGN_OR_RETURN(nlohmann::json report, LoadReport(a.ledger, a.run, a.vkey));
   DG_ASSIGN_OR_RETURN(auto schema, JsonSchema::Builtin("run-report.schema.json"));
   DG_RETURN_IF_ERROR(schema->Validate(report, "report").WithContext("internal"));
-  // Everything is rendered before anything is written.
-  std::vector<std::pair<std::string, std::string>> files;
-  for (const auto& f : formats) {
-    if (f == "md") files.emplace_back("report.md", RenderMarkdown(report));
-    if (f == "html") files.emplace_back("report.html", RenderHtml(report));
-    if (f == "json") files.emplace_back("report.json", report.dump(2) + "\n");
-    if (f == "sarif") files.emplace_back("report.sarif", RenderSarif(report).dump(2) + "\n");
-  }
   const std::string dir = a.out.empty() ? "reports/" + report["run"].get<std::string>() : a.out;
-  DG_RETURN_IF_ERROR(MakeDirs(dir));
-  for (const auto& [name, text] : files) {
-    DG_RETURN_IF_ERROR(WriteFileAtomic(dir + "/" + name, text, 0644, false));
-    std::cout << "wrote " << dir << "/" << name << "\n";
-  }
+  DG_ASSIGN_OR_RETURN(std::vector<std::string> written, WriteReportFiles(report, dir, formats));
+  for (const auto& path : written) std::cout << "wrote " << path << "\n";
   std::cout << "run " << report["run"].get<std::string>() << ": " << report["decision"]["verdict"].get<std::string>() << ", "
             << report["status"].get<std::string>() << "; ledger "
             << (report["ledger"]["verifies"].get<bool>() ? "verifies" : "DOES NOT VERIFY") << "\n";

@@ -101,6 +101,22 @@ std::string DirName(const std::string& path) {
   return slash == std::string::npos ? "." : path.substr(0, slash);
 }
 
+Status MakeDirectories(const std::string& dir) {
+  std::string cur = !dir.empty() && dir[0] == '/' ? "/" : "";
+  size_t start = 0;
+  while (start <= dir.size()) {
+    const size_t slash = dir.find('/', start);
+    const std::string part = dir.substr(start, slash == std::string::npos ? std::string::npos : slash - start);
+    if (!part.empty()) {
+      cur += part + "/";
+      if (::mkdir(cur.c_str(), 0755) != 0 && errno != EEXIST) return Status::IoError(cur + ": cannot create directory");
+    }
+    if (slash == std::string::npos) break;
+    start = slash + 1;
+  }
+  return Status::Ok();
+}
+
 bool FileExists(const std::string& path) {
   struct stat st;
   return ::stat(path.c_str(), &st) == 0;

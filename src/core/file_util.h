@@ -21,6 +21,8 @@ bool FileExists(const std::string& path);
 // The last component of a '/'-separated path, and everything before it ("." when none).
 std::string BaseName(const std::string& path);
 std::string DirName(const std::string& path);
+// mkdir -p (mode 0755 for what it creates).
+Status MakeDirectories(const std::string& dir);
 StatusOr<uint64_t> FileSize(const std::string& path);
 
 // The current UTC time formatted with strftime (e.g. "%Y-%m-%d").

@@ -1,5 +1,7 @@
 #include "report/render.h"
 
+#include "core/file_util.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -334,6 +336,25 @@ json RenderSarif(const json& r) {
              {"automationDetails", {{"id", "distillgate/" + Str(r, "run")}}},
              {"results", results},
              {"properties", {{"run", Str(r, "run")}, {"verdict", Verdict(r)}, {"ledger_verifies", r["ledger"]["verifies"]}}}}}}};
+}
+
+StatusOr<std::vector<std::string>> WriteReportFiles(const json& report, const std::string& dir,
+                                                    const std::vector<std::string>& formats) {
+  std::vector<std::pair<std::string, std::string>> files;
+  for (const auto& f : formats) {
+    if (f == "md") files.emplace_back("report.md", RenderMarkdown(report));
+    else if (f == "html") files.emplace_back("report.html", RenderHtml(report));
+    else if (f == "json") files.emplace_back("report.json", report.dump(2) + "\n");
+    else if (f == "sarif") files.emplace_back("report.sarif", RenderSarif(report).dump(2) + "\n");
+    else return Status::InvalidInput("--format: unknown format \"" + f + "\" (expected md, html, json, sarif)");
+  }
+  DG_RETURN_IF_ERROR(MakeDirectories(dir));
+  std::vector<std::string> written;
+  for (const auto& [name, text] : files) {
+    DG_RETURN_IF_ERROR(WriteFileAtomic(dir + "/" + name, text, 0644, false));
+    written.push_back(dir + "/" + name);
+  }
+  return written;
 }
 
 }  // namespace dg

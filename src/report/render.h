@@ -8,11 +8,19 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/status.h"
+
 namespace dg {
 
 std::string RenderMarkdown(const nlohmann::json& report);
 std::string RenderHtml(const nlohmann::json& report);
 nlohmann::json RenderSarif(const nlohmann::json& report);
+
+// Renders `report` in each of `formats` (md, html, json, sarif) and writes
+// DIR/report.<ext> for each, creating DIR; everything is rendered before
+// anything is written. Returns the paths written.
+StatusOr<std::vector<std::string>> WriteReportFiles(const nlohmann::json& report, const std::string& dir,
+                                                    const std::vector<std::string>& formats);
 
 // An SVG line chart of `values` (one point per epoch), with axes and labels.
 std::string SvgLineChart(const std::string& title, const std::vector<double>& values, const std::string& y_label);
