@@ -263,6 +263,57 @@ TEST_F(TranscriptTest, AnEditedTranscriptIsCaught) {
   EXPECT_FALSE(VerifyTranscripts(*ledger_, s->run_id)->ok);
 }
 
+// Random damage to good lines (flipped, dropped and inserted bytes,
+// truncation): every outcome is a recorded run or InvalidInput with the
+// ledger untouched — never a crash, an exception or a half-written run.
+TEST_F(TranscriptTest, DamagedLinesNeverCrashOrHalfWrite) {
+  std::vector<json> v;
+  for (int i = 0; i < 3; ++i) v.push_back({{"request", Request(i)}, {"response", Response(i)}});
+  const std::string good = Lines(v);
+  uint64_t state = 0x9e3779b97f4a7c15ULL;
+  auto next = [&state]() {
+    state ^= state << 13;
+    state ^= state >> 7;
+    state ^= state << 17;
+    return state;
+  };
+  int recorded = 0, refused = 0;
+  for (int trial = 0; trial < 300; ++trial) {
+    std::string text = good;
+    const int edits = 1 + static_cast<int>(next() % 3);
+    for (int e = 0; e < edits; ++e) {
+      const size_t at = next() % text.size();
+      switch (next() % 4) {
+        case 0: text[at] = static_cast<char>(next() & 0xff); break;
+        case 1: text.erase(at, 1); break;
+        case 2: text.insert(at, 1, "{}[]\",:0\\"[next() % 8]); break;
+        default: text.resize(at); break;
+      }
+    }
+    ASSERT_TRUE(testing::WriteText(dir_.File("fuzz.jsonl"), text).ok());
+    const uint64_t before = *ledger_->Size();
+    StatusOr<TranscriptRunSummary> s = Status::Internal("not run");
+    ASSERT_NO_THROW(s = Record(MakeJob({{"format", "exchanges"}, {"path", "fuzz.jsonl"}}))) << trial;
+    if (s.ok()) {
+      ++recorded;
+      auto check = VerifyTranscripts(*ledger_, s->run_id);
+      if (s->status == "refused") {  // damage to a response's model: a call the job does not allow
+        EXPECT_EQ(check.status().code(), Status::Code::kInvalidInput) << trial;
+        continue;
+      }
+      EXPECT_EQ(s->status, "completed") << trial;
+      ASSERT_TRUE(check.ok()) << trial;
+      EXPECT_TRUE(check->ok) << trial << ": " << ::testing::PrintToString(check->problems);
+    } else {
+      ++refused;
+      EXPECT_EQ(s.status().code(), Status::Code::kInvalidInput) << trial << ": " << s.status().ToString();
+      EXPECT_EQ(*ledger_->Size(), before) << trial;
+    }
+  }
+  EXPECT_GT(refused, 100);  // most damage is caught
+  EXPECT_GT(recorded, 0);   // some damage (e.g. in a string) is still a valid transcript
+}
+
 TEST_F(TranscriptTest, ReportShowsTheTranscripts) {
   WriteExchanges(4);
   auto s = Record(MakeJob({{"format", "exchanges"}, {"path", "ex.jsonl"}}));

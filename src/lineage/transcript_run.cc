@@ -285,6 +285,9 @@ StatusOr<TranscriptCheck> VerifyTranscripts(Ledger& ledger, const std::string& r
   if (!r.run_start || r.run_start->body.value("mode", "") != "transcripts") {
     return Status::InvalidInput("run " + r.run_id + " recorded no transcripts");
   }
+  if (r.status() == "refused") {
+    return Status::InvalidInput("run " + r.run_id + " was refused before any call was recorded: nothing to verify (its run_end lists why)");
+  }
   TranscriptCheck c;
   const json& start = r.run_start->body;
   for (const json& f : start.value("files", json::array())) {
