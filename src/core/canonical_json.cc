@@ -47,7 +47,12 @@ std::u16string ToUtf16(const std::string& s) {
 void AppendString(const std::string& s, std::string& out) {
   static const char kHex[] = "0123456789abcdef";
   out.push_back('"');
-  for (unsigned char c : s) {
+  size_t run = 0;  // start of the pending run of bytes that need no escape
+  for (size_t i = 0; i < s.size(); ++i) {
+    const unsigned char c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x20 && c != '"' && c != '\\') continue;
+    out.append(s, run, i - run);
+    run = i + 1;
     switch (c) {
       case '"': out += "\\\""; break;
       case '\\': out += "\\\\"; break;
@@ -57,15 +62,12 @@ void AppendString(const std::string& s, std::string& out) {
       case '\r': out += "\\r"; break;
       case '\t': out += "\\t"; break;
       default:
-        if (c < 0x20) {
-          out += "\\u00";
-          out.push_back(kHex[c >> 4]);
-          out.push_back(kHex[c & 15]);
-        } else {
-          out.push_back(static_cast<char>(c));
-        }
+        out += "\\u00";
+        out.push_back(kHex[c >> 4]);
+        out.push_back(kHex[c & 15]);
     }
   }
+  out.append(s, run, std::string::npos);
   out.push_back('"');
 }
 
@@ -129,10 +131,23 @@ bool Append(const json& v, std::string& out, std::string* why, std::string* poin
       return true;
     }
     case json::value_t::object: {
+      // nlohmann keeps members in a std::map, ordered by UTF-8 bytes, which is
+      // code point order. UTF-16 code unit order (RFC 8785 §3.2.3) differs
+      // from it only for characters above U+FFFF (4-byte UTF-8), so only
+      // objects with such a key are re-sorted.
+      bool astral = false;
+      for (auto it = v.begin(); it != v.end() && !astral; ++it) {
+        for (unsigned char c : it.key()) {
+          if (c >= 0xf0) {
+            astral = true;
+            break;
+          }
+        }
+      }
       std::vector<std::pair<std::u16string, json::const_iterator>> keys;
       keys.reserve(v.size());
-      for (auto it = v.begin(); it != v.end(); ++it) keys.emplace_back(ToUtf16(it.key()), it);
-      std::sort(keys.begin(), keys.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+      for (auto it = v.begin(); it != v.end(); ++it) keys.emplace_back(astral ? ToUtf16(it.key()) : std::u16string(), it);
+      if (astral) std::sort(keys.begin(), keys.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
       out.push_back('{');
       bool first = true;
       for (const auto& k : keys) {
