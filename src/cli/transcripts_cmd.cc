@@ -40,6 +40,34 @@ Status RunRecord(const RecordArgs& a) {
   return Status::Ok();
 }
 
+struct CollectArgs {
+  std::string job, policy, ledger, key;
+  CollectOptions options;
+  double rate = 0;  // calls per second; 0 = unlimited
+  bool as_json = false;
+};
+
+Status RunCollect(CollectArgs a) {
+  DG_ASSIGN_OR_RETURN(Job job, LoadJob(a.job));
+  DG_ASSIGN_OR_RETURN(Policy policy, LoadPolicy(a.policy));
+  DG_ASSIGN_OR_RETURN(PrivateKey key, PrivateKey::LoadPemFile(a.key));
+  DG_ASSIGN_OR_RETURN(auto ledger, Ledger::Open(a.ledger, Ledger::Mode::kReadWrite));
+  if (a.rate > 0) a.options.min_interval_s = 1.0 / a.rate;
+  DG_ASSIGN_OR_RETURN(TranscriptRunSummary s, CollectTranscripts(job, policy, *ledger, key, a.options));
+  if (a.as_json) {
+    std::cout << s.ToJson().dump(2) << "\n";
+  } else {
+    std::cout << "decision: " << s.verdict << " (ledger entry " << s.decision_index << ", run " << s.run_id << ")\n";
+    if (s.status != "not_run") {
+      std::cout << s.status << ": " << s.exchanges << " calls recorded (" << s.failed_calls << " failed); transcript "
+                << a.options.out_dir << "/batch_{input,output}.jsonl\n";
+    }
+    for (const auto& f : s.findings) std::cout << "  " << f << "\n";
+  }
+  if (s.exit_code != 0) std::exit(s.exit_code);  // 1 denied/refused, 3 endpoint down, 4 needs review
+  return Status::Ok();
+}
+
 struct VerifyArgs {
   std::string ledger, run;
 };
@@ -69,6 +97,24 @@ void RegisterTranscripts(CLI::App& app, Dispatch& d) {
     c->add_flag("--skip-bad-lines", a->skip_bad_lines, "Record malformed lines as skipped instead of refusing");
     c->add_flag("--json", a->as_json, "Print the summary as JSON");
     c->callback([&d, a] { d.handler = [a] { return RunRecord(*a); }; });
+  }
+  {
+    auto a = std::make_shared<CollectArgs>();
+    CLI::App* c = t->add_subcommand("collect", "Call a live OpenAI-compatible endpoint for every prompt, recording each call before its output is kept.\n"
+                                               "Exit 0 completed, 1 denied or refused, 3 the endpoint failed repeatedly, 4 needs review, 2 bad input.");
+    c->add_option("--job", a->job, "Job whose api teacher has base_url, model (and api_key_env)")->required();
+    c->add_option("--teacher", a->options.teacher_id, "Teacher id (default: the only one with a base_url)");
+    c->add_option("--prompts", a->options.prompts_path, "JSON Lines of chat-completions request bodies")->required();
+    c->add_option("--out-dir", a->options.out_dir, "Directory for batch_input.jsonl and batch_output.jsonl")->required();
+    c->add_option("--policy", a->policy, "Policy file (default: the built-in policy)");
+    c->add_option("--ledger", a->ledger, "Ledger file")->required();
+    c->add_option("--key", a->key, "The ledger's private key")->required();
+    c->add_option("--timeout", a->options.timeout_s, "Seconds per attempt")->capture_default_str();
+    c->add_option("--retries", a->options.max_retries, "Further attempts on connection errors, 429 and 5xx")->capture_default_str();
+    c->add_option("--rate", a->rate, "At most this many calls per second (0: no limit)");
+    c->add_option("--max-failures", a->options.max_consecutive_failures, "Consecutive failed calls that end the run")->capture_default_str();
+    c->add_flag("--json", a->as_json, "Print the summary as JSON");
+    c->callback([&d, a] { d.handler = [a] { return RunCollect(*a); }; });
   }
   {
     auto a = std::make_shared<VerifyArgs>();

@@ -1,7 +1,9 @@
 #include "lineage/transcript_run.h"
 
 #include <cctype>
+#include <cstdlib>
 #include <ctime>
+#include <fstream>
 #include <filesystem>
 #include <map>
 
@@ -12,6 +14,8 @@
 #include "ledger/merkle.h"
 #include "license/knowledge_base.h"
 #include "lineage/call_recorder.h"
+#include "lineage/chat_client.h"
+#include "core/json_schema.h"
 #include "lineage/run_record.h"
 #include "policy/evaluate.h"
 #include "policy/gate.h"
@@ -142,6 +146,23 @@ std::map<std::string, TeacherMeta> TeacherMetas(const Job& job, const KnowledgeB
   return out;
 }
 
+// The gate for a transcript run: records the decision and fills the
+// summary's verdict, run id and exit code; true when the run may go on.
+StatusOr<bool> DecideTranscriptRun(const Job& job, const Policy& policy, const KnowledgeBase& kb, Ledger& ledger,
+                                   const PrivateKey& key, const std::string& today, TranscriptRunSummary* s) {
+  DG_ASSIGN_OR_RETURN(GateResult gate, Gate::Decide(job, policy, kb, ledger, key, today.empty() ? TodayUtc() : today));
+  s->verdict = VerdictName(gate.decision.verdict);
+  s->decision_index = gate.decision_index;
+  s->run_id = RunIdFor(job.sha256, gate.decision_index);
+  s->exit_code = gate.decision.ExitCode();
+  if (!gate.permit) {
+    s->status = "not_run";
+    return false;
+  }
+  DG_RETURN_IF_ERROR(Gate::Verify(*gate.permit, job, ledger));
+  return true;
+}
+
 }  // namespace
 
 StatusOr<TranscriptRunSummary> RecordTranscripts(const Job& job, const Policy& policy, Ledger& ledger,
@@ -201,16 +222,8 @@ StatusOr<TranscriptRunSummary> RecordTranscripts(const Job& job, const Policy& p
   s.skipped_lines = problem_count;
 
   // The decision.
-  DG_ASSIGN_OR_RETURN(GateResult gate, Gate::Decide(job, policy, *kb, ledger, key, o.today.empty() ? TodayUtc() : o.today));
-  s.verdict = VerdictName(gate.decision.verdict);
-  s.decision_index = gate.decision_index;
-  s.run_id = RunIdFor(job.sha256, gate.decision_index);
-  s.exit_code = gate.decision.ExitCode();
-  if (!gate.permit) {
-    s.status = "not_run";
-    return s;
-  }
-  DG_RETURN_IF_ERROR(Gate::Verify(*gate.permit, job, ledger));
+  DG_ASSIGN_OR_RETURN(bool permitted, DecideTranscriptRun(job, policy, *kb, ledger, key, o.today, &s));
+  if (!permitted) return s;
   json teachers = json::array();
   for (const auto& src : sources) teachers.push_back(metas.at(src.teacher_id).ToJson());
   json sources_j = json::array();
@@ -222,7 +235,7 @@ StatusOr<TranscriptRunSummary> RecordTranscripts(const Job& job, const Policy& p
   CallRecorder rec(ledger, key, s.run_id, o.flush_every);
   DG_RETURN_IF_ERROR(rec.RecordEntry("run_start", {{"job", job.name},
                                                    {"job_sha256", job.sha256},
-                                                   {"decision_index", gate.decision_index},
+                                                   {"decision_index", s.decision_index},
                                                    {"mode", "transcripts"},
                                                    {"api_teachers", teachers},
                                                    {"transcripts", sources_j},
@@ -280,17 +293,207 @@ StatusOr<TranscriptRunSummary> RecordTranscripts(const Job& job, const Policy& p
   return s;
 }
 
+StatusOr<TranscriptRunSummary> CollectTranscripts(const Job& job, const Policy& policy, Ledger& ledger,
+                                                  const PrivateKey& key, const CollectOptions& o) {
+  // The teacher and its endpoint.
+  const json* teacher = nullptr;
+  const json& teachers = job.doc.at("teachers");  // teacher points into it below
+  for (const json& t : teachers) {
+    if (!t.contains("base_url")) continue;
+    if (o.teacher_id.empty() ? teacher == nullptr : t.value("id", "") == o.teacher_id) {
+      teacher = &t;
+      if (!o.teacher_id.empty()) break;
+    } else if (o.teacher_id.empty()) {
+      return Status::InvalidInput("job " + job.name + ": several teachers have a base_url; name one with --teacher");
+    }
+  }
+  if (teacher == nullptr) {
+    return Status::InvalidInput("job " + job.name + ": no api teacher " + (o.teacher_id.empty() ? "" : "\"" + o.teacher_id + "\" ") +
+                                "with a base_url to call (docs/transcripts.md)");
+  }
+  const std::string teacher_id = teacher->value("id", "");
+  std::string api_key;
+  if (teacher->contains("api_key_env")) {
+    const std::string var = (*teacher)["api_key_env"];
+    const char* v = std::getenv(var.c_str());
+    if (v == nullptr || *v == '\0') {
+      return Status::InvalidInput("teacher " + teacher_id + ": the environment variable " + var + " (its API key) is not set");
+    }
+    api_key = v;
+  }
+  DG_ASSIGN_OR_RETURN(auto kb, KnowledgeBase::Builtin());
+  const auto metas = TeacherMetas(job, *kb);
+  const TeacherMeta& meta = metas.at(teacher_id);
+  if (meta.model.empty()) return Status::InvalidInput("teacher " + teacher_id + ": name the `model` to call");
+
+  // The prompts, checked before anything is decided or written.
+  DG_ASSIGN_OR_RETURN(std::string prompts_text, ReadFile(o.prompts_path));
+  DG_ASSIGN_OR_RETURN(auto prompt_schema, JsonSchema::Builtin("chat-prompt.schema.json"));
+  std::vector<json> requests;
+  {
+    size_t pos = 0, line = 0;
+    while (pos < prompts_text.size()) {
+      const size_t nl = prompts_text.find('\n', pos);
+      const std::string text = prompts_text.substr(pos, (nl == std::string::npos ? prompts_text.size() : nl) - pos);
+      pos = nl == std::string::npos ? prompts_text.size() : nl + 1;
+      ++line;
+      if (text.find_first_not_of(" \t\r") == std::string::npos) continue;
+      const std::string where = o.prompts_path + ":" + std::to_string(line);
+      DG_ASSIGN_OR_RETURN(json req, ParseJsonStrict(text, where));
+      DG_RETURN_IF_ERROR(prompt_schema->Validate(req, where));
+      if (req.contains("model") && req["model"] != meta.model) {
+        return Status::InvalidInput(where + ": /model: \"" + req["model"].get<std::string>() + "\" is not the teacher's model \"" +
+                                    meta.model + "\"");
+      }
+      req["model"] = meta.model;
+      requests.push_back(std::move(req));
+    }
+  }
+  if (requests.empty()) return Status::InvalidInput(o.prompts_path + ": no prompts");
+  const std::string dir = std::filesystem::absolute(o.out_dir).lexically_normal().string();
+  const std::string in_path = dir + "/batch_input.jsonl", out_path = dir + "/batch_output.jsonl";
+  for (const auto& p : {in_path, out_path}) {
+    if (FileExists(p)) return Status::InvalidInput(p + ": exists; choose another --out-dir");
+  }
+  DG_RETURN_IF_ERROR(MakeDirectories(dir));
+  std::string input_text;
+  for (size_t i = 0; i < requests.size(); ++i) {
+    input_text += json{{"custom_id", "request-" + std::to_string(i)}, {"method", "POST"}, {"url", "/v1/chat/completions"},
+                       {"body", requests[i]}}.dump() + "\n";
+  }
+
+  TranscriptRunSummary s;
+  DG_ASSIGN_OR_RETURN(bool permitted, DecideTranscriptRun(job, policy, *kb, ledger, key, o.today, &s));
+  if (!permitted) return s;
+  DG_RETURN_IF_ERROR(WriteFileAtomic(in_path, input_text, 0644, true));
+  CallRecorder rec(ledger, key, s.run_id, o.flush_every);
+  json live = {{"teacher", teacher_id}, {"base_url", teacher->value("base_url", "")},
+               {"api_key_env", teacher->value("api_key_env", json())}, {"timeout_s", o.timeout_s},
+               {"max_retries", o.max_retries}, {"min_interval_s", o.min_interval_s}};
+  DG_RETURN_IF_ERROR(rec.RecordEntry(
+      "run_start", {{"job", job.name},
+                    {"job_sha256", job.sha256},
+                    {"decision_index", s.decision_index},
+                    {"mode", "transcripts"},
+                    {"live", live},
+                    {"api_teachers", json::array({meta.ToJson()})},
+                    {"transcripts", json::array({{{"teacher", teacher_id}, {"format", "openai-batch"}, {"path", in_path}, {"output", out_path}}})},
+                    {"files", json::array({{{"teacher", teacher_id}, {"format", "openai-batch"}, {"path", in_path},
+                                            {"sha256", HexEncode(Sha256(input_text))}, {"bytes", input_text.size()}}})},
+                    {"skip_bad_lines", false}}));
+  DG_RETURN_IF_ERROR(rec.Flush());
+
+  // Calls: each is recorded before its output line is written.
+  std::ofstream out(out_path, std::ios::binary);
+  if (!out) return Status::IoError(out_path + ": cannot write");
+  std::vector<std::string> unwritten;
+  auto write_recorded = [&]() -> Status {
+    if (rec.pending() != 0) return Status::Ok();
+    for (const auto& l : unwritten) out << l << '\n';
+    out.flush();
+    unwritten.clear();
+    return out ? Status::Ok() : Status::IoError(out_path + ": write failed");
+  };
+  DG_ASSIGN_OR_RETURN(auto response_schema, JsonSchema::Builtin("chat-completion-response.schema.json"));
+  ChatClient client({teacher->value("base_url", ""), api_key, o.timeout_s, o.max_retries, o.backoff_s, o.min_interval_s});
+  std::fill(api_key.begin(), api_key.end(), '\0');
+  int consecutive_failures = 0;
+  std::string stop_reason;
+  for (size_t i = 0; i < requests.size(); ++i) {
+    ChatResult res = client.Complete(requests[i]);
+    Exchange e;
+    e.file = out_path;
+    e.line = i + 1;
+    e.custom_id = "request-" + std::to_string(i);
+    e.request = requests[i];
+    json line = {{"id", "batch_req_" + std::to_string(i)}, {"custom_id", e.custom_id}};
+    if (res.error.empty()) {
+      Status valid = response_schema->Validate(res.body, "response");
+      if (!valid.ok()) res.error = "HTTP 200 with a malformed response: " + valid.message();
+    }
+    if (res.error.empty()) {
+      e.response = res.body;
+      e.model = res.body["model"].get<std::string>();
+      line["response"] = {{"status_code", 200}, {"request_id", res.request_id}, {"body", res.body}};
+      line["error"] = nullptr;
+      consecutive_failures = 0;
+    } else {
+      e.error = res.error + " (after " + std::to_string(res.attempts) + " attempt" + (res.attempts == 1 ? "" : "s") + ")";
+      e.model = meta.model;
+      line["response"] = nullptr;
+      line["error"] = {{"code", res.http_status == 0 ? "no_response" : "http_" + std::to_string(res.http_status)}, {"message", e.error}};
+      ++s.failed_calls;
+      ++consecutive_failures;
+    }
+    ++s.exchanges;
+    DG_ASSIGN_OR_RETURN(json body, CallBody(e, meta, i));
+    const bool allowed = body["allowed"].get<bool>() || !e.response.is_object();
+    DG_RETURN_IF_ERROR(rec.RecordEntry("teacher_call", std::move(body)));
+    unwritten.push_back(line.dump());
+    DG_RETURN_IF_ERROR(write_recorded());
+    if (!allowed) {
+      ++s.disallowed_calls;
+      s.findings.push_back(out_path + ":" + std::to_string(i + 1) + ": /response/body/model: \"" + e.model +
+                           "\" is not a model the job names for teacher " + teacher_id + " (\"" + meta.model + "\")");
+      if (policy.mode == "enforce") {
+        stop_reason = "refused";
+        break;
+      }
+    }
+    if (consecutive_failures >= o.max_consecutive_failures && i + 1 < requests.size()) {
+      stop_reason = "failed";
+      break;
+    }
+  }
+  DG_RETURN_IF_ERROR(rec.Flush());
+  DG_RETURN_IF_ERROR(write_recorded());
+  out.close();
+  DG_ASSIGN_OR_RETURN(Hash out_sha, Sha256File(out_path));
+  DG_ASSIGN_OR_RETURN(uint64_t out_bytes, FileSize(out_path));
+  const json out_file = {{"teacher", teacher_id}, {"format", "openai-batch"}, {"path", out_path},
+                         {"sha256", HexEncode(out_sha)}, {"bytes", out_bytes}};
+  json end = {{"teacher_calls", rec.recorded()},
+              {"teacher_calls_root", Base64Encode(rec.calls_root())},
+              {"failed_calls", s.failed_calls},
+              {"skipped_lines", 0},
+              {"disallowed_calls", s.disallowed_calls},
+              {"findings", s.findings},
+              {"files", json::array({out_file})}};
+  if (stop_reason == "refused") {
+    end["status"] = "refused";
+    end["reason"] = "a call was answered by a model the decision does not allow";
+    s.status = "refused";
+    s.exit_code = 1;
+  } else if (stop_reason == "failed") {
+    end["status"] = "failed";
+    end["error"] = "the endpoint failed " + std::to_string(consecutive_failures) + " calls in a row; " +
+                   std::to_string(requests.size() - s.exchanges) + " prompts were not sent";
+    s.status = "failed";
+    s.exit_code = 3;
+  } else {
+    end["status"] = "completed";
+    s.status = "completed";
+  }
+  DG_RETURN_IF_ERROR(rec.RecordEntry("run_end", end));
+  DG_RETURN_IF_ERROR(rec.Flush());
+  return s;
+}
+
 StatusOr<TranscriptCheck> VerifyTranscripts(Ledger& ledger, const std::string& run_id) {
   DG_ASSIGN_OR_RETURN(RunRecord r, LoadRunRecord(ledger, run_id));
   if (!r.run_start || r.run_start->body.value("mode", "") != "transcripts") {
     return Status::InvalidInput("run " + r.run_id + " recorded no transcripts");
   }
-  if (r.status() == "refused") {
+  if (r.status() == "refused" && r.teacher_calls == 0) {
     return Status::InvalidInput("run " + r.run_id + " was refused before any call was recorded: nothing to verify (its run_end lists why)");
   }
   TranscriptCheck c;
   const json& start = r.run_start->body;
-  for (const json& f : start.value("files", json::array())) {
+  json files = start.value("files", json::array());
+  if (r.run_end) {  // a live collection pins its output file at the end
+    for (const json& f : r.run_end->body.value("files", json::array())) files.push_back(f);
+  }
+  for (const json& f : files) {
     auto h = Sha256File(f.value("path", ""));
     if (!h.ok()) {
       c.problems.push_back(f.value("path", "") + ": " + h.status().message());

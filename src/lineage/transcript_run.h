@@ -47,6 +47,29 @@ std::vector<TranscriptSource> TranscriptSourcesOf(const Job& job);
 StatusOr<TranscriptRunSummary> RecordTranscripts(const Job& job, const Policy& policy, Ledger& ledger,
                                                  const PrivateKey& key, const TranscriptRunOptions& options);
 
+struct CollectOptions {
+  std::string teacher_id;        // the job's api teacher to call ("" = the only one with base_url)
+  std::string prompts_path;      // JSON Lines of chat-completions request bodies (model optional)
+  std::string out_dir;           // writes batch_input.jsonl and batch_output.jsonl here (must not exist)
+  double timeout_s = 60;
+  int max_retries = 3;
+  double backoff_s = 0.2;
+  double min_interval_s = 0;     // rate limit
+  int max_consecutive_failures = 3;  // then the endpoint is taken as down and the run ends failed
+  size_t flush_every = 64;       // calls per signed checkpoint; outputs are written only once recorded
+  std::string today;
+};
+
+// Calls a live OpenAI-compatible endpoint for every prompt, under the gate:
+// the prompts are checked first (bad line: InvalidInput, nothing written),
+// the job is decided, and each call — failed ones too — becomes a
+// teacher_call entry before its output is written to the transcript, which
+// is an OpenAI Batch API input/output pair (so `transcripts verify` and
+// `transcripts record` read it). The API key is read from the environment
+// variable the teacher names and is never written.
+StatusOr<TranscriptRunSummary> CollectTranscripts(const Job& job, const Policy& policy, Ledger& ledger,
+                                                  const PrivateKey& key, const CollectOptions& options);
+
 struct TranscriptCheck {
   bool ok = false;
   uint64_t exchanges_checked = 0;

@@ -1,0 +1,183 @@
+// Live API-teacher calls (`transcripts collect`) against a loopback
+// OpenAI-compatible server (tests/tools/fake_openai_server.py): every call
+// recorded before its output is kept, retries, a server that dies mid-run,
+// a model the job does not allow, and the API key never written anywhere.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+
+#include <nlohmann/json.hpp>
+
+#include "core/file_util.h"
+#include "ledger/ledger.h"
+#include "lineage/run_record.h"
+#include "synthetic_run.h"
+#include "test_util.h"
+
+namespace dg {
+namespace {
+
+using json = nlohmann::json;
+using testing::TempDir;
+
+constexpr char kKey[] = "sk-test-7c1d9e0f-never-write-me";
+
+class LiveTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!FileExists("/usr/bin/python3")) GTEST_SKIP() << "python3 is needed for the loopback test server";
+    ASSERT_EQ(testing::RunCli({"keys", "generate", "--out", dir_.File("k"), "--name", "live.example/l"}).exit_code, 0);
+    ASSERT_EQ(testing::RunCli({"ledger", "init", "--ledger", dir_.File("l.db"), "--key", dir_.File("k/ledger.key"), "--origin",
+                               "live.example/l"}).exit_code, 0);
+    ::setenv("DG_TEST_API_KEY", kKey, 1);
+  }
+  void TearDown() override {
+    StopServer();
+    ::unsetenv("DG_TEST_API_KEY");
+  }
+  void StartServer(const std::vector<std::string>& flags) {
+    std::vector<std::string> argv = {"/usr/bin/python3", std::string(DG_SOURCE_DIR) + "/tests/tools/fake_openai_server.py",
+                                     "--auth-log", dir_.File("auth.log")};
+    argv.insert(argv.end(), flags.begin(), flags.end());
+    server_ = testing::Spawn(argv, false, false);
+    std::string port;
+    char c;
+    while (::read(server_.out, &c, 1) == 1 && c != '\n') port.push_back(c);
+    ASSERT_FALSE(port.empty()) << "the test server did not start";
+    port_ = port;
+  }
+  void StopServer() {
+    if (server_.pid > 0) {
+      ::kill(server_.pid, SIGKILL);
+      ::waitpid(server_.pid, nullptr, 0);
+      ::close(server_.out);
+      server_.pid = -1;
+    }
+  }
+  void WriteJob(const std::string& model = "fake-lm") {
+    json job = {{"name", "live-distill"},
+                {"teachers", {{{"id", "lm"}, {"kind", "api"}, {"provider", "distillgate"}, {"model", model}, {"license", "MIT"},
+                               {"base_url", "http://127.0.0.1:" + port_}, {"api_key_env", "DG_TEST_API_KEY"}}}},
+                {"student", {{"name", "s"}, {"model_type", "llm"}}},
+                {"use", {{"commercial", false}, {"distribution", "internal"}, {"purpose", "research"}}}};
+    ASSERT_TRUE(testing::WriteText(dir_.File("job.json"), job.dump()).ok());
+  }
+  void WritePrompts(int n) {
+    std::string text;
+    for (int i = 0; i < n; ++i) text += json{{"messages", {{{"role", "user"}, {"content", "prompt number " + std::to_string(i)}}}}}.dump() + "\n";
+    ASSERT_TRUE(testing::WriteText(dir_.File("prompts.jsonl"), text).ok());
+  }
+  testing::CommandResult Collect(const std::vector<std::string>& extra = {}) {
+    std::vector<std::string> args = {"transcripts", "collect", "--job", dir_.File("job.json"), "--prompts", dir_.File("prompts.jsonl"),
+                                     "--out-dir", dir_.File("out"), "--ledger", dir_.File("l.db"), "--key", dir_.File("k/ledger.key"),
+                                     "--json", "--timeout", "5", "--retries", "2"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return testing::RunCli(args);
+  }
+  std::vector<json> Calls() {
+    std::vector<json> out;
+    auto l = Ledger::Open(dir_.File("l.db"), Ledger::Mode::kReadOnly);
+    for (uint64_t i = 0; i < *(*l)->Size(); ++i) {
+      auto leaf = *(*l)->GetLeaf(i);
+      if (leaf.kind == "teacher_call") out.push_back(json::parse(leaf.data)["body"]);
+    }
+    return out;
+  }
+  void ExpectKeyNowhere(const std::vector<std::string>& texts) {
+    for (const char* f : {"l.db", "out/batch_input.jsonl", "out/batch_output.jsonl", "job.json"}) {
+      if (!FileExists(dir_.File(f))) continue;
+      EXPECT_EQ(ReadFile(dir_.File(f))->find(kKey), std::string::npos) << f;
+    }
+    for (const auto& t : texts) EXPECT_EQ(t.find(kKey), std::string::npos) << t;
+  }
+  TempDir dir_;
+  testing::Child server_;
+  std::string port_;
+};
+
+TEST_F(LiveTest, EveryCallIsRecordedAndTheTranscriptVerifies) {
+  StartServer({"--fail-first", "2"});  // two 503s: retried
+  WriteJob();
+  WritePrompts(5);
+  auto r = Collect();
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  json s = json::parse(r.out);
+  EXPECT_EQ(s["status"], "completed");
+  EXPECT_EQ(s["exchanges"], 5);
+  EXPECT_EQ(s["failed_calls"], 0);
+  auto calls = Calls();
+  ASSERT_EQ(calls.size(), 5u);
+  for (const auto& c : calls) EXPECT_EQ(c["status"], "ok");
+  EXPECT_EQ(calls[2]["source"]["custom_id"], "request-2");
+  // The key reached the server, and nothing else.
+  const std::string auth = *ReadFile(dir_.File("auth.log"));
+  EXPECT_NE(auth.find(std::string("Bearer ") + kKey), std::string::npos);
+  auto v = testing::RunCli({"transcripts", "verify", "--ledger", dir_.File("l.db"), "--run", s["run"].get<std::string>()});
+  EXPECT_EQ(v.exit_code, 0) << v.out << v.err;
+  auto rep = testing::RunCli({"report", "--ledger", dir_.File("l.db"), "--run", s["run"].get<std::string>(), "--out", dir_.File("rep")});
+  ASSERT_EQ(rep.exit_code, 0) << rep.err;
+  ExpectKeyNowhere({r.out, r.err, v.out, *ReadFile(dir_.File("rep/report.md")), *ReadFile(dir_.File("rep/report.json")),
+                    *ReadFile(dir_.File("rep/report.html"))});
+}
+
+TEST_F(LiveTest, AServerThatDiesMidRunLosesNoRecordedCall) {
+  StartServer({"--die-after", "3"});
+  WriteJob();
+  WritePrompts(8);
+  auto r = Collect({"--max-failures", "3"});
+  EXPECT_EQ(r.exit_code, 3) << r.out << r.err;  // the endpoint went away
+  auto calls = Calls();
+  ASSERT_EQ(calls.size(), 6u);  // 3 answered, then 3 failed before giving up
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(calls[i]["status"], "ok") << i;
+  for (int i = 3; i < 6; ++i) {
+    EXPECT_EQ(calls[i]["status"], "failed") << i;
+    EXPECT_NE(calls[i]["error"].get<std::string>().find("no response"), std::string::npos) << calls[i].dump();
+  }
+  // What was recorded is exactly what the transcript holds.
+  auto rec_run = json::parse(r.out)["run"].get<std::string>();
+  auto v = testing::RunCli({"transcripts", "verify", "--ledger", dir_.File("l.db"), "--run", rec_run});
+  EXPECT_EQ(v.exit_code, 0) << v.out << v.err;
+  EXPECT_EQ(testing::RunCli({"ledger", "verify", "--ledger", dir_.File("l.db"), "--pubkey", dir_.File("k/ledger.vkey")}).exit_code, 0);
+  ExpectKeyNowhere({r.out, r.err});
+}
+
+TEST_F(LiveTest, AnAnswerFromAnotherModelRefusesTheRun) {
+  StartServer({"--model", "someone-elses-model"});
+  WriteJob();
+  WritePrompts(3);
+  auto r = Collect();
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  json s = json::parse(r.out);
+  EXPECT_EQ(s["status"], "refused");
+  auto calls = Calls();
+  ASSERT_EQ(calls.size(), 1u);  // stopped at the first such answer, which is recorded
+  EXPECT_FALSE(calls[0]["allowed"].get<bool>());
+  EXPECT_EQ(calls[0]["model"], "someone-elses-model");
+}
+
+TEST_F(LiveTest, BadInputWritesNothing) {
+  StartServer({});
+  WriteJob();
+  WritePrompts(2);
+  ASSERT_TRUE(testing::WriteText(dir_.File("prompts.jsonl"), *ReadFile(dir_.File("prompts.jsonl")) + "{\"messages\": []}\n").ok());
+  auto l = Ledger::Open(dir_.File("l.db"), Ledger::Mode::kReadOnly);
+  const uint64_t before = *(*l)->Size();
+  auto r = Collect();
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("prompts.jsonl:3"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("/messages"), std::string::npos) << r.err;
+  EXPECT_FALSE(FileExists(dir_.File("out/batch_input.jsonl")));
+  // A missing API key: the gate fails closed.
+  WritePrompts(2);
+  ::unsetenv("DG_TEST_API_KEY");
+  r = Collect();
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("DG_TEST_API_KEY"), std::string::npos) << r.err;
+  EXPECT_EQ(*(*l)->Size(), before);
+}
+
+}  // namespace
+}  // namespace dg
