@@ -1,6 +1,7 @@
 #include "lineage/transcript_run.h"
 
 #include <cctype>
+#include <chrono>
 #include <cstdlib>
 #include <ctime>
 #include <fstream>
@@ -29,7 +30,7 @@ json TranscriptRunSummary::ToJson() const {
           {"status", status},         {"decision_index", decision_index},
           {"exchanges", exchanges},   {"failed_calls", failed_calls},
           {"skipped_lines", skipped_lines}, {"disallowed_calls", disallowed_calls},
-          {"findings", findings}};
+          {"findings", findings}, {"call_seconds", call_seconds}, {"recording_seconds", recording_seconds}};
 }
 
 std::vector<TranscriptSource> TranscriptSourcesOf(const Job& job) {
@@ -400,7 +401,10 @@ StatusOr<TranscriptRunSummary> CollectTranscripts(const Job& job, const Policy& 
   int consecutive_failures = 0;
   std::string stop_reason;
   for (size_t i = 0; i < requests.size(); ++i) {
+    const auto t_call = std::chrono::steady_clock::now();
     ChatResult res = client.Complete(requests[i]);
+    const auto t_recorded = std::chrono::steady_clock::now();
+    s.call_seconds += std::chrono::duration<double>(t_recorded - t_call).count();
     Exchange e;
     e.file = out_path;
     e.line = i + 1;
@@ -431,6 +435,7 @@ StatusOr<TranscriptRunSummary> CollectTranscripts(const Job& job, const Policy& 
     DG_RETURN_IF_ERROR(rec.RecordEntry("teacher_call", std::move(body)));
     unwritten.push_back(line.dump());
     DG_RETURN_IF_ERROR(write_recorded());
+    s.recording_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t_recorded).count();
     if (!allowed) {
       ++s.disallowed_calls;
       s.findings.push_back(out_path + ":" + std::to_string(i + 1) + ": /response/body/model: \"" + e.model +
@@ -445,9 +450,11 @@ StatusOr<TranscriptRunSummary> CollectTranscripts(const Job& job, const Policy& 
       break;
     }
   }
+  const auto t_final = std::chrono::steady_clock::now();
   DG_RETURN_IF_ERROR(rec.Flush());
   DG_RETURN_IF_ERROR(write_recorded());
   out.close();
+  s.recording_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t_final).count();
   DG_ASSIGN_OR_RETURN(Hash out_sha, Sha256File(out_path));
   DG_ASSIGN_OR_RETURN(uint64_t out_bytes, FileSize(out_path));
   const json out_file = {{"teacher", teacher_id}, {"format", "openai-batch"}, {"path", out_path},

@@ -32,6 +32,7 @@ struct TranscriptRunSummary {
   uint64_t decision_index = 0;
   uint64_t exchanges = 0, failed_calls = 0, skipped_lines = 0, disallowed_calls = 0;
   std::vector<std::string> findings;  // per-call findings (first 20)
+  double call_seconds = 0, recording_seconds = 0;  // collect: waiting for the endpoint vs recording
   int exit_code = 0;                  // 0 recorded, 1 denied or refused, 4 needs review
   nlohmann::json ToJson() const;
 };
