@@ -7,11 +7,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdlib>
 
 #include <nlohmann/json.hpp>
 
 #include "core/file_util.h"
+#include "lineage/chat_client.h"
 #include "ledger/ledger.h"
 #include "lineage/run_record.h"
 #include "synthetic_run.h"
@@ -156,6 +158,39 @@ TEST_F(LiveTest, AnAnswerFromAnotherModelRefusesTheRun) {
   ASSERT_EQ(calls.size(), 1u);  // stopped at the first such answer, which is recorded
   EXPECT_FALSE(calls[0]["allowed"].get<bool>());
   EXPECT_EQ(calls[0]["model"], "someone-elses-model");
+}
+
+TEST_F(LiveTest, ClientRetriesBoundedAndRateLimited) {
+  StartServer({"--fail-first", "2"});
+  ChatClientOptions o;
+  o.base_url = "http://127.0.0.1:" + port_;
+  o.max_retries = 1;  // two 503s exhaust one retry
+  o.backoff_s = 0.01;
+  ChatClient strict(o);
+  const json req = {{"model", "m"}, {"messages", {{{"role", "user"}, {"content", "abc"}}}}};
+  ChatResult r = strict.Complete(req);
+  EXPECT_EQ(r.http_status, 503);
+  EXPECT_EQ(r.attempts, 2);
+  EXPECT_NE(r.error.find("overloaded"), std::string::npos) << r.error;
+  // The server has now answered its two 503s: the next call succeeds at once.
+  r = strict.Complete(req);
+  EXPECT_EQ(r.http_status, 200) << r.error;
+  EXPECT_EQ(r.body["choices"][0]["message"]["content"], "cba");
+  EXPECT_EQ(r.attempts, 1);
+  EXPECT_FALSE(r.request_id.empty());
+  // At most 20 calls a second: five calls take at least 0.2 s.
+  o.min_interval_s = 0.05;
+  ChatClient limited(o);
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(limited.Complete(req).http_status, 200);
+  EXPECT_GE(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), 0.2);
+  // A port nobody listens on: a transport error, not an HTTP status.
+  StopServer();
+  o.min_interval_s = 0;
+  ChatClient dead(o);
+  r = dead.Complete(req);
+  EXPECT_EQ(r.http_status, 0);
+  EXPECT_NE(r.error.find("no response"), std::string::npos) << r.error;
 }
 
 TEST_F(LiveTest, BadInputWritesNothing) {
