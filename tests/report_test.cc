@@ -326,6 +326,22 @@ TEST(ReportCli, WritesEveryFormatAndRefusesBadInput) {
   EXPECT_FALSE(FileExists(out.File("s.json")));
 }
 
+TEST(ReportCli, RunsListsEveryDecision) {
+  TempDir dir;
+  auto run = MakeSyntheticRun(dir.path());
+  ASSERT_TRUE(run.ok());
+  auto r = testing::RunCli({"runs", "--ledger", run->ledger, "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  json runs = json::parse(r.out);
+  ASSERT_EQ(runs.size(), 1u);
+  EXPECT_EQ(runs[0]["run"], run->run_id);
+  EXPECT_EQ(runs[0]["status"], "completed");
+  EXPECT_EQ(runs[0]["teacher_calls"], 40);
+  EXPECT_EQ(runs[0]["model_sha256"], HexEncode(*Sha256File(run->model)));
+  auto human = testing::RunCli({"runs", "--ledger", run->ledger});
+  EXPECT_NE(human.out.find(run->run_id + "  synthetic-acme-student  allow  completed (distill)  40 teacher calls"), std::string::npos) << human.out;
+}
+
 TEST(ReportCli, ATamperedLedgerIsReportedAndNotExported) {
   TempDir dir;
   auto run = MakeSyntheticRun(dir.path());

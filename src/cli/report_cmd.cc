@@ -9,6 +9,7 @@
 #include "core/file_util.h"
 #include "core/json_schema.h"
 #include "ledger/key_files.h"
+#include "lineage/run_record.h"
 #include "report/export.h"
 #include "report/render.h"
 #include "report/run_report.h"
@@ -72,6 +73,42 @@ Status RunExport(const ExportArgs& a) {
   return Status::Ok();
 }
 
+struct RunsArgs {
+  std::string ledger;
+  bool as_json = false;
+};
+
+// Every run of the ledger: id, job, verdict, status, teacher calls.
+Status RunRuns(const RunsArgs& a) {
+  DG_ASSIGN_OR_RETURN(auto ledger, Ledger::Open(a.ledger, Ledger::Mode::kReadOnly));
+  Ledger::ReadSnapshot snap(*ledger);
+  DG_ASSIGN_OR_RETURN(std::vector<std::string> ids, ListRunIds(*ledger));
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& id : ids) {
+    DG_ASSIGN_OR_RETURN(RunRecord r, LoadRunRecord(*ledger, id));
+    nlohmann::json j = {{"run", r.run_id},
+                        {"decision_index", r.decision.index},
+                        {"job", r.decision.body.value("job", "")},
+                        {"verdict", r.verdict()},
+                        {"status", r.status()},
+                        {"mode", r.run_start ? r.run_start->body.value("mode", "") : ""},
+                        {"teacher_calls", r.teacher_calls}};
+    if (r.model) j["model_sha256"] = r.model->body.value("sha256", "");
+    out.push_back(std::move(j));
+  }
+  if (a.as_json) {
+    std::cout << out.dump(2) << "\n";
+    return Status::Ok();
+  }
+  for (const auto& j : out) {
+    std::cout << j["run"].get<std::string>() << "  " << j["job"].get<std::string>() << "  " << j["verdict"].get<std::string>() << "  "
+              << j["status"].get<std::string>() << (j["mode"].get<std::string>().empty() ? "" : " (" + j["mode"].get<std::string>() + ")")
+              << "  " << j["teacher_calls"] << " teacher calls\n";
+  }
+  if (out.empty()) std::cout << "no runs: the ledger holds no decision\n";
+  return Status::Ok();
+}
+
 }  // namespace
 
 void RegisterReport(CLI::App& app, Dispatch& d) {
@@ -83,6 +120,12 @@ void RegisterReport(CLI::App& app, Dispatch& d) {
   c->add_option("--out", a->out, "Directory to write (default: reports/<run>)");
   c->add_option("--vkey", a->vkey, "Verify the ledger under this pinned key (default: the key recorded in the file, reported as unpinned)");
   c->callback([&d, a] { d.handler = [a] { return RunReport(*a); }; });
+
+  auto ra = std::make_shared<RunsArgs>();
+  CLI::App* runs = app.add_subcommand("runs", "List the runs a ledger records (one per decision): id, job, verdict, status");
+  runs->add_option("--ledger", ra->ledger, "Ledger file")->required();
+  runs->add_flag("--json", ra->as_json, "Print JSON");
+  runs->callback([&d, ra] { d.handler = [ra] { return RunRuns(*ra); }; });
 
   auto e = std::make_shared<ExportArgs>();
   CLI::App* x = app.add_subcommand("export", "Write the student's lineage as a CycloneDX 1.6 ML-BOM or an SPDX 3.0.1 document");
