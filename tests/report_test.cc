@@ -12,6 +12,8 @@
 
 #include "core/file_util.h"
 #include "core/json_schema.h"
+#include "license/detect.h"
+#include "license/knowledge_base.h"
 #include "report/export.h"
 #include "report/render.h"
 #include "report/run_report.h"
@@ -219,6 +221,39 @@ TEST(Export, Spdx3AiProfileIsWellFormed) {
     }
   }
   EXPECT_EQ(ExportSpdx3(Report(R().deny)).status().code(), Status::Code::kInvalidInput);
+}
+
+TEST(Export, HuggingFaceModelCardIsReadBackByTheDetector) {
+  auto kb = *KnowledgeBase::Builtin();
+  TempDir dir;
+  struct Case {
+    const testing::SyntheticRun* run;
+    std::string license, expect_detected, expect_text;
+  } cases[] = {
+      {&R().ok, "MIT", "MIT", "license: mit"},
+      {&R().llama, "llama3.1", "LicenseRef-Llama-3.1-Community", "license: llama3.1"},
+      {&R().ok, "LicenseRef-Qwen-Research-2024", "LicenseRef-Qwen-Research-2024", "license_name: LicenseRef-Qwen-Research-2024"},
+  };
+  for (const auto& c : cases) {
+    auto card = ExportHfModelCard(Report(*c.run), c.license);
+    ASSERT_TRUE(card.ok()) << card.status().ToString();
+    EXPECT_EQ(card->rfind("---\n", 0), 0u);
+    EXPECT_NE(card->find(c.expect_text), std::string::npos) << *card;
+    EXPECT_NE(card->find("tags: [distillation, distillgate]"), std::string::npos);
+    EXPECT_NE(card->find("teacher_calls_root: "), std::string::npos);
+    ASSERT_TRUE(testing::WriteText(dir.File("README.md"), *card).ok());
+    auto detected = DetectPath(dir.File("README.md"), *kb);
+    ASSERT_TRUE(detected.ok()) << detected.status().ToString();
+    ASSERT_FALSE(detected->empty());
+    EXPECT_EQ((*detected)[0].license, c.expect_detected) << *card;
+  }
+  // The name-prefix duty of the Llama teacher is listed for whoever publishes the card.
+  EXPECT_NE(ExportHfModelCard(Report(R().llama), "llama3.1")->find("must begin with \"Llama\""), std::string::npos);
+  // No license chosen and none required: the card says so instead of guessing.
+  auto open = *ExportHfModelCard(Report(R().ok), "");
+  EXPECT_NE(open.find("license_name: unspecified"), std::string::npos);
+  EXPECT_NE(open.find("license is not set"), std::string::npos);
+  EXPECT_EQ(ExportHfModelCard(Report(R().deny), "MIT").status().code(), Status::Code::kInvalidInput);
 }
 
 // ---- HTML in a real browser ----

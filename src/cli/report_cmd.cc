@@ -57,7 +57,7 @@ Status RunReport(const ReportArgs& a) {
 }
 
 struct ExportArgs {
-  std::string ledger, run, format, out, vkey;
+  std::string ledger, run, format, out, vkey, license;
 };
 
 Status RunExport(const ExportArgs& a) {
@@ -66,9 +66,16 @@ Status RunExport(const ExportArgs& a) {
   if (!report["ledger"]["verifies"].get<bool>()) {
     return Status::VerifyFailed(a.ledger + ": the ledger does not verify; refusing to export its claims");
   }
-  DG_ASSIGN_OR_RETURN(nlohmann::json doc, a.format == "cyclonedx" ? ExportCycloneDx(report) : ExportSpdx3(report));
-  DG_RETURN_IF_ERROR(WriteFileAtomic(a.out, doc.dump(2) + "\n", 0644, true));
-  std::cout << "wrote " << a.out << " (" << (a.format == "cyclonedx" ? "CycloneDX 1.6 ML-BOM" : "SPDX 3.0.1 JSON-LD")
+  std::string text;
+  if (a.format == "hf-card") {
+    DG_ASSIGN_OR_RETURN(text, ExportHfModelCard(report, a.license));
+  } else {
+    DG_ASSIGN_OR_RETURN(nlohmann::json doc, a.format == "cyclonedx" ? ExportCycloneDx(report) : ExportSpdx3(report));
+    text = doc.dump(2) + "\n";
+  }
+  DG_RETURN_IF_ERROR(WriteFileAtomic(a.out, text, 0644, true));
+  std::cout << "wrote " << a.out << " ("
+            << (a.format == "cyclonedx" ? "CycloneDX 1.6 ML-BOM" : a.format == "spdx" ? "SPDX 3.0.1 JSON-LD" : "Hugging Face model card")
             << ") for run " << report["run"].get<std::string>() << "\n";
   return Status::Ok();
 }
@@ -128,10 +135,11 @@ void RegisterReport(CLI::App& app, Dispatch& d) {
   runs->callback([&d, ra] { d.handler = [ra] { return RunRuns(*ra); }; });
 
   auto e = std::make_shared<ExportArgs>();
-  CLI::App* x = app.add_subcommand("export", "Write the student's lineage as a CycloneDX 1.6 ML-BOM or an SPDX 3.0.1 document");
+  CLI::App* x = app.add_subcommand("export", "Write the student's lineage as a CycloneDX 1.6 ML-BOM, an SPDX 3.0.1 document or a Hugging Face model card");
   x->add_option("--ledger", e->ledger, "Ledger file")->required();
   x->add_option("--run", e->run, "Run id (a completed run)")->required();
-  x->add_option("--format", e->format, "cyclonedx or spdx")->required()->check(CLI::IsMember({"cyclonedx", "spdx"}));
+  x->add_option("--format", e->format, "cyclonedx, spdx or hf-card (a README.md model card)")->required()->check(CLI::IsMember({"cyclonedx", "spdx", "hf-card"}));
+  x->add_option("--license", e->license, "hf-card: the student's license (default: what the teachers' terms require, else unspecified)");
   x->add_option("--out", e->out, "File to write; must not exist")->required();
   x->add_option("--vkey", e->vkey, "Verify the ledger under this pinned key first");
   x->callback([&d, e] { d.handler = [e] { return RunExport(*e); }; });

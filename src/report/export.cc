@@ -4,7 +4,12 @@
 #include <set>
 #include <string>
 
+#include <algorithm>
+
+#include <yaml-cpp/yaml.h>
+
 #include "core/encoding.h"
+#include "license/knowledge_base.h"
 #include "core/file_util.h"
 #include "core/hash.h"
 
@@ -227,6 +232,79 @@ StatusOr<json> ExportSpdx3(const json& r) {
                    {"name", "distillgate lineage of " + m.value("student", "")}, {"rootElement", json::array({student})},
                    {"element", elements}, {"profileConformance", json::array({"core", "software", "ai", "dataset", "simpleLicensing"})}});
   return json{{"@context", "https://spdx.org/rdf/3.0.1/spdx-context.jsonld"}, {"@graph", graph}};
+}
+
+StatusOr<std::string> ExportHfModelCard(const json& r, const std::string& license) {
+  DG_RETURN_IF_ERROR(NeedsCompletedRun(r));
+  DG_ASSIGN_OR_RETURN(auto kb, KnowledgeBase::Builtin());
+  const json& m = r["model"];
+  std::string chosen = license;
+  if (chosen.empty()) {
+    for (const json& l : r["decision"].value("student_licenses", json::array())) {
+      chosen += (chosen.empty() ? "" : " AND ") + l.get<std::string>();
+    }
+  }
+  YAML::Emitter y;
+  y << YAML::BeginMap;
+  const LicenseProfile* p = chosen.empty() ? nullptr : kb->Find(chosen);
+  const std::string hf = p != nullptr ? p->doc.value("hf_license", "") : "";
+  if (!hf.empty() && hf != "other") {
+    y << YAML::Key << "license" << YAML::Value << hf;
+  } else {
+    y << YAML::Key << "license" << YAML::Value << "other";
+    y << YAML::Key << "license_name" << YAML::Value << (chosen.empty() ? "unspecified" : p != nullptr ? p->id : chosen);
+    const json sources = p != nullptr ? p->doc.value("sources", json::array()) : json::array();
+    if (!sources.empty()) y << YAML::Key << "license_link" << YAML::Value << sources[0].get<std::string>();
+  }
+  y << YAML::Key << "tags" << YAML::Value << YAML::Flow << YAML::BeginSeq << "distillation" << "distillgate" << YAML::EndSeq;
+  std::vector<std::string> datasets;
+  for (const json& d : r["datasets"]) {
+    std::string id = d.value("dataset", "");
+    id = id.substr(0, id.find(':'));
+    if (std::find(datasets.begin(), datasets.end(), id) == datasets.end()) datasets.push_back(id);
+  }
+  if (!datasets.empty()) {
+    y << YAML::Key << "datasets" << YAML::Value << YAML::BeginSeq;
+    for (const auto& d : datasets) y << d;
+    y << YAML::EndSeq;
+  }
+  y << YAML::Key << "distillation" << YAML::Value << YAML::BeginMap;
+  y << YAML::Key << "teachers" << YAML::Value << YAML::BeginSeq;
+  for (const json& t : r["teachers"]) {
+    y << YAML::BeginMap << YAML::Key << "id" << YAML::Value << t.value("id", "");
+    y << YAML::Key << "license" << YAML::Value << t.value("declared_license", "");
+    if (t.contains("sha256")) y << YAML::Key << "sha256" << YAML::Value << t["sha256"].get<std::string>();
+    if (t["evidence"].contains("profile_sha256")) {
+      y << YAML::Key << "terms_sha256" << YAML::Value << t["evidence"]["profile_sha256"].get<std::string>();
+    }
+    y << YAML::EndMap;
+  }
+  y << YAML::EndSeq;
+  y << YAML::Key << "run" << YAML::Value << r.value("run", "");
+  y << YAML::Key << "decision" << YAML::Value << r["decision"].value("verdict", "");
+  y << YAML::Key << "policy_sha256" << YAML::Value << r["decision"].value("policy_sha256", "");
+  y << YAML::Key << "model_sha256" << YAML::Value << m.value("sha256", "");
+  y << YAML::Key << "teacher_calls" << YAML::Value << r["teacher_calls"].value("count", uint64_t{0});
+  y << YAML::Key << "teacher_calls_root" << YAML::Value << r["teacher_calls"].value("root", "");
+  y << YAML::Key << "ledger_origin" << YAML::Value << r["ledger"].value("origin", "");
+  y << YAML::EndMap;
+  y << YAML::EndMap;
+  if (!y.good()) return Status::Internal(std::string("model card: ") + y.GetLastError());
+
+  std::string text = "---\n" + std::string(y.c_str()) + "\n---\n\n# " + m.value("student", "") + "\n\n";
+  text += "Distilled with distillgate (run `" + r.value("run", "") + "`, decision **" + r["decision"].value("verdict", "") +
+          "**) from:\n\n";
+  for (const json& t : r["teachers"]) text += "- " + t.value("id", "") + " (" + t.value("declared_license", "") + ")\n";
+  text += "\nEvery teacher call (" + std::to_string(r["teacher_calls"].value("count", uint64_t{0})) +
+          ") is recorded in the signed ledger `" + r["ledger"].value("origin", "") +
+          "`; check the claim with `distillgate verify --model <this model> --bundle <its attestation> --vkey <the ledger's key>`.\n";
+  const json obligations = r["decision"].value("obligations", json::array());
+  if (!obligations.empty()) {
+    text += "\n## Obligations from the teachers' terms\n\n";
+    for (const json& o : obligations) text += "- " + o.value("text", "") + " (" + o.value("license", "") + ")\n";
+  }
+  if (chosen.empty()) text += "\n**The student's license is not set**: choose one and edit `license` above.\n";
+  return text;
 }
 
 }  // namespace dg

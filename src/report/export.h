@@ -15,6 +15,15 @@ namespace dg {
 StatusOr<nlohmann::json> ExportCycloneDx(const nlohmann::json& report);
 StatusOr<nlohmann::json> ExportSpdx3(const nlohmann::json& report);
 
+// A Hugging Face model card (README.md: YAML front matter + text) for the
+// student. `license` is the student's license (SPDX id, Hub id or a profile
+// alias); "" takes the decision's student_licenses, and with none the card
+// says `license: other` / `license_name: unspecified` and the text asks for
+// one. The front matter has the Hub fields (license, license_name,
+// license_link, datasets, tags: [distillation]) plus a `distillation` block
+// with the teachers, their licenses and hashes and the run's ledger facts.
+StatusOr<std::string> ExportHfModelCard(const nlohmann::json& report, const std::string& license);
+
 }  // namespace dg
 
 #endif  // DISTILLGATE_REPORT_EXPORT_H_
