@@ -15,9 +15,9 @@ PACKAGES=(
   # the HTML report test renders in headless Chromium; jq runs the documented openssl check
   chromium fonts-dejavu-core jq
   # the trainer (only src/train links LibTorch); OpenBLAS, or Debian's libtorch runs on reference BLAS
-  libtorch-dev libopenblas0-pthread zlib1g-dev
-  # the built-in default dataset
-  dataset-fashion-mnist
+  libtorch-dev libopenblas0-pthread zlib1g-dev libcpp-httplib-dev
+  # the built-in default datasets: images for the classifier, an English word list (SCOWL) for the byte LM
+  dataset-fashion-mnist wamerican
 )
 
 missing=()

@@ -1,7 +1,10 @@
 // `distillgate run` and `distillgate train-teacher` (built with LibTorch only).
+#include <cstdio>
+#include <cstdlib>
 #include <iostream>
 
 #include "cli/commands.h"
+#include "train/lm_run.h"
 #include "train/run.h"
 
 namespace dg::cli {
@@ -56,6 +59,45 @@ void Register(CLI::App& app, Dispatch& d, bool teacher) {
 void RegisterRun(CLI::App& app, Dispatch& d) {
   Register(app, d, false);
   Register(app, d, true);
+
+  auto lo = std::make_shared<TrainLmOptions>();
+  auto lm_json = std::make_shared<bool>(false);
+  CLI::App* lm = app.add_subcommand("train-lm", "Train the byte-level language model teacher on a text corpus, gated and recorded");
+  lm->add_option("--job", lo->job_path, "Job: datasets[0] is the corpus, student.name names the model, no teachers")->required();
+  lm->add_option("--policy", lo->policy_path, "Policy file; default: the built-in policy");
+  lm->add_option("--ledger", lo->ledger_path, "Ledger file")->required();
+  lm->add_option("--key", lo->key_path, "The ledger's private key")->required();
+  lm->add_flag("--json", *lm_json, "Print the summary as JSON");
+  lm->callback([&d, lo, lm_json] {
+    d.handler = [lo, lm_json]() -> Status {
+      DG_ASSIGN_OR_RETURN(nlohmann::json s, RunTrainLm(*lo));
+      if (*lm_json) {
+        std::cout << s.dump(2) << "\n";
+      } else {
+        std::cout << "decision: " << s["verdict"].get<std::string>() << " (ledger entry " << s["decision_index"] << ", run "
+                  << s["run"].get<std::string>() << ")\n";
+        if (s["trained"].get<bool>()) {
+          std::printf("held-out: %.3f bits per byte (perplexity %.2f) after %.1f s\n", s["heldout_bits_per_byte"].get<double>(),
+                      s["heldout_perplexity"].get<double>(), s["train_seconds"].get<double>());
+          std::cout << "model: " << s["model"]["path"].get<std::string>() << " (sha256 " << s["model"]["sha256"].get<std::string>() << ")\n";
+        }
+      }
+      if (s["exit_code"].get<int>() != 0) std::exit(s["exit_code"].get<int>());
+      return Status::Ok();
+    };
+  });
+
+  auto so = std::make_shared<ServeOptions>();
+  CLI::App* serve = app.add_subcommand("serve-teacher", "Serve a distillgate language model as an OpenAI-compatible chat-completions endpoint on 127.0.0.1");
+  serve->add_option("--model", so->model_path, "Model from train-lm (X.pt with X.pt.json)")->required();
+  serve->add_option("--port", so->port, "Port on 127.0.0.1 (0: any free port; the chosen one is printed)")->capture_default_str();
+  serve->add_option("--max-tokens", so->max_tokens, "Default completion length in bytes")->capture_default_str();
+  serve->callback([&d, so] {
+    d.handler = [so]() -> Status {
+      so->on_listening = [](int port) { std::cout << "listening on http://127.0.0.1:" << port << std::endl; };
+      return ServeTeacher(*so);
+    };
+  });
 }
 
 }  // namespace dg::cli

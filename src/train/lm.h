@@ -1,0 +1,56 @@
+// A small byte-level language model (embedding → GRU → 256-way softmax) in
+// LibTorch: trained on a text corpus by `train-lm`, served by
+// `serve-teacher`. This header includes no torch.
+#ifndef DISTILLGATE_TRAIN_LM_H_
+#define DISTILLGATE_TRAIN_LM_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "core/status.h"
+
+namespace dg {
+
+struct ByteLmConfig {
+  int64_t embed = 32, hidden = 192;
+  int64_t seq_len = 64, batch = 32, steps = 600;
+  double lr = 3e-3;
+  uint64_t seed = 1;
+  std::string name = "distillgate-byte-lm";
+  static StatusOr<ByteLmConfig> FromJson(const nlohmann::json& training, const std::string& where);
+  nlohmann::json ToJson() const;
+};
+
+class ByteLm {
+ public:
+  // Trains on `text` (bytes), holding out its last 5 % for the metric.
+  static StatusOr<ByteLm> Train(const std::string& text, const ByteLmConfig& config, std::vector<double>* losses);
+  // X.pt with its X.pt.json description ({format: distillgate-byte-lm-v1, …}).
+  static StatusOr<ByteLm> Load(const std::string& path);
+  Status Save(const std::string& path) const;  // writes X.pt, then X.pt.json with its SHA-256
+
+  // Continues `prompt` by up to `max_new` bytes (stopping at `stop` when it
+  // is not 0); temperature 0 picks the most likely byte. Only printable ASCII
+  // and newlines are produced, so answers are valid UTF-8.
+  std::string Generate(const std::string& prompt, int max_new, double temperature, uint64_t seed, char stop = 0) const;
+  // Mean bits per byte of `text` under the model (held-out perplexity = 2^bpb).
+  double BitsPerByte(const std::string& text) const;
+  const ByteLmConfig& config() const;
+  double heldout_bits_per_byte() const;
+
+  struct Impl;
+
+ private:
+  std::shared_ptr<Impl> impl_;
+};
+
+// The corpus as the LM sees it: lines of printable ASCII only (others dropped), "\n"-joined.
+std::string AsciiLines(const std::string& text);
+
+}  // namespace dg
+
+#endif  // DISTILLGATE_TRAIN_LM_H_

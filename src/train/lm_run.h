@@ -1,0 +1,40 @@
+// `distillgate train-lm` (a gated, recorded run that trains the byte-level
+// LM teacher on a text corpus) and `distillgate serve-teacher` (that LM as
+// an OpenAI-compatible chat-completions endpoint on 127.0.0.1). No torch here.
+#ifndef DISTILLGATE_TRAIN_LM_RUN_H_
+#define DISTILLGATE_TRAIN_LM_RUN_H_
+
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "core/status.h"
+
+namespace dg {
+
+struct TrainLmOptions {
+  std::string job_path, policy_path, ledger_path, key_path;
+};
+
+// Decides the job (its first dataset is the corpus; no teachers), then
+// records run_start, the corpus manifest, the model and run_end. Returns
+// {verdict, run, decision_index, exit_code, trained, model: {path, sha256},
+// heldout_bits_per_byte, ...}.
+StatusOr<nlohmann::json> RunTrainLm(const TrainLmOptions& options);
+
+struct ServeOptions {
+  std::string model_path;
+  int port = 0;            // 0 = any free port
+  int max_tokens = 64;     // default completion length in bytes
+  // Called once listening, with the port (the CLI prints it).
+  std::function<void(int port)> on_listening;
+};
+
+// Serves POST /v1/chat/completions on 127.0.0.1 until the process ends.
+Status ServeTeacher(const ServeOptions& options);
+
+}  // namespace dg
+
+#endif  // DISTILLGATE_TRAIN_LM_RUN_H_

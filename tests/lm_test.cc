@@ -1,0 +1,152 @@
+// The byte-level LM teacher (LibTorch): training, save/load, `train-lm` as a
+// gated recorded run, and `serve-teacher` answering `transcripts collect`
+// live on 127.0.0.1.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
+#include "core/file_util.h"
+#include "ledger/ledger.h"
+#include "synthetic_run.h"
+#include "test_util.h"
+#include "train/lm.h"
+
+namespace dg {
+namespace {
+
+using json = nlohmann::json;
+using testing::TempDir;
+
+// A small, very regular corpus: a model that learns anything predicts it well.
+std::string Corpus() {
+  const char* words[] = {"apple", "banana", "cherry", "grape", "lemon", "mango", "peach", "plum"};
+  std::string text;
+  for (int i = 0; i < 3000; ++i) text += std::string(words[(i * 7) % 8]) + "\n";
+  return text;
+}
+
+ByteLmConfig Small() {
+  ByteLmConfig c;
+  c.embed = 16;
+  c.hidden = 64;
+  c.seq_len = 32;
+  c.batch = 16;
+  c.steps = 150;
+  c.name = "test-lm";
+  return c;
+}
+
+TEST(ByteLm, LearnsAndRoundTrips) {
+  const std::string corpus = Corpus();
+  std::vector<double> losses;
+  auto lm = ByteLm::Train(corpus, Small(), &losses);
+  ASSERT_TRUE(lm.ok()) << lm.status().ToString();
+  ASSERT_EQ(losses.size(), 150u);
+  EXPECT_LT(losses.back(), losses.front() / 3) << "the loss must fall";
+  EXPECT_LT(lm->heldout_bits_per_byte(), 2.0);  // uniform over bytes would be 8
+  const std::string g = lm->Generate("apple\n", 24, 0, 0);
+  EXPECT_EQ(g.size(), 24u);
+  for (char c : g) EXPECT_TRUE(c == '\n' || (c >= 0x20 && c < 0x7f)) << int(c);
+  TempDir dir;
+  ASSERT_TRUE(lm->Save(dir.File("m.pt")).ok());
+  auto back = ByteLm::Load(dir.File("m.pt"));
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(back->Generate("apple\n", 24, 0, 0), g);
+  EXPECT_DOUBLE_EQ(back->BitsPerByte(corpus.substr(0, 500)), lm->BitsPerByte(corpus.substr(0, 500)));
+  // A changed model file is refused.
+  std::string bytes = *ReadFile(dir.File("m.pt"));
+  bytes[bytes.size() / 2] ^= 1;
+  ASSERT_TRUE(testing::WriteText(dir.File("m.pt"), bytes).ok());
+  EXPECT_EQ(ByteLm::Load(dir.File("m.pt")).status().code(), Status::Code::kVerifyFailed);
+}
+
+TEST(ByteLm, AsciiLinesDropsOtherLines) {
+  EXPECT_EQ(AsciiLines("abc\nd\xc3\xa9" "f\n\nxyz"), "abc\nxyz\n");
+}
+
+class TrainLmTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_EQ(testing::RunCli({"keys", "generate", "--out", dir_.File("k"), "--name", "lm.example/l"}).exit_code, 0);
+    ASSERT_EQ(testing::RunCli({"ledger", "init", "--ledger", dir_.File("l.db"), "--key", dir_.File("k/ledger.key"), "--origin",
+                               "lm.example/l"}).exit_code, 0);
+    ASSERT_TRUE(testing::WriteText(dir_.File("corpus.txt"), Corpus()).ok());
+  }
+  void TearDown() override {
+    if (server_.pid > 0) {
+      ::kill(server_.pid, SIGTERM);
+      ::waitpid(server_.pid, nullptr, 0);
+    }
+  }
+  void WriteJob(const std::string& license, bool commercial) {
+    json job = {{"name", "fruit-lm"},
+                {"teachers", json::array()},
+                {"datasets", {{{"id", "fruit"}, {"license", license}, {"path", "corpus.txt"}}}},
+                {"student", {{"name", "fruit-lm"}, {"model_type", "llm"}}},
+                {"use", {{"commercial", commercial}, {"distribution", commercial ? "open_weights" : "internal"},
+                         {"purpose", commercial ? "production" : "research"}}},
+                {"training", {{"arch", "byte-gru"}, {"embed", 16}, {"hidden", {64}}, {"seq_len", 32}, {"batch_size", 16}, {"steps", 120}}},
+                {"output", {{"model", "fruit-lm.pt"}}}};
+    ASSERT_TRUE(testing::WriteText(dir_.File("lm.job.json"), job.dump()).ok());
+  }
+  TempDir dir_;
+  testing::Child server_;
+};
+
+TEST_F(TrainLmTest, TrainServeCollectVerify) {
+  WriteJob("MIT", false);
+  auto t = testing::RunCli({"train-lm", "--job", dir_.File("lm.job.json"), "--ledger", dir_.File("l.db"), "--key", dir_.File("k/ledger.key"), "--json"});
+  ASSERT_EQ(t.exit_code, 0) << t.out << t.err;
+  json s = json::parse(t.out);
+  EXPECT_TRUE(s["trained"].get<bool>());
+  EXPECT_LT(s["heldout_bits_per_byte"].get<double>(), 3.0);
+  const std::string run = s["run"];
+  // A completed, recorded run: attestable like any other.
+  auto a = testing::RunCli({"attest", "--ledger", dir_.File("l.db"), "--key", dir_.File("k/ledger.key"), "--run", run, "--model",
+                            dir_.File("fruit-lm.pt"), "--out", dir_.File("lm.bundle.json")});
+  ASSERT_EQ(a.exit_code, 0) << a.err;
+  auto v = testing::RunCli({"verify", "--model", dir_.File("fruit-lm.pt"), "--bundle", dir_.File("lm.bundle.json"), "--vkey", dir_.File("k/ledger.vkey")});
+  EXPECT_EQ(v.exit_code, 0) << v.out << v.err;
+
+  // Serve it and collect a transcript from it, live.
+  server_ = testing::Spawn({testing::CliPath(), "serve-teacher", "--model", dir_.File("fruit-lm.pt"), "--port", "0"}, false, false);
+  std::string line;
+  char c;
+  while (::read(server_.out, &c, 1) == 1 && c != '\n') line.push_back(c);
+  const size_t colon = line.rfind(':');
+  ASSERT_NE(colon, std::string::npos) << line;
+  const std::string port = line.substr(colon + 1);
+  json job = {{"name", "collect-from-fruit-lm"},
+              {"teachers", {{{"id", "fruit-lm"}, {"kind", "api"}, {"provider", "distillgate"}, {"model", "fruit-lm"}, {"license", "MIT"},
+                             {"base_url", "http://127.0.0.1:" + port}}}},
+              {"student", {{"name", "s"}, {"model_type", "llm"}}},
+              {"use", {{"commercial", false}, {"distribution", "internal"}, {"purpose", "research"}}}};
+  ASSERT_TRUE(testing::WriteText(dir_.File("collect.job.json"), job.dump()).ok());
+  std::string prompts;
+  for (const char* p : {"app", "ban", "che", "gra"}) prompts += json{{"messages", {{{"role", "user"}, {"content", p}}}}, {"max_tokens", 16}}.dump() + "\n";
+  ASSERT_TRUE(testing::WriteText(dir_.File("prompts.jsonl"), prompts).ok());
+  auto col = testing::RunCli({"transcripts", "collect", "--job", dir_.File("collect.job.json"), "--prompts", dir_.File("prompts.jsonl"),
+                              "--out-dir", dir_.File("out"), "--ledger", dir_.File("l.db"), "--key", dir_.File("k/ledger.key"), "--json"});
+  ASSERT_EQ(col.exit_code, 0) << col.out << col.err;
+  json cs = json::parse(col.out);
+  EXPECT_EQ(cs["exchanges"], 4);
+  EXPECT_EQ(cs["failed_calls"], 0);
+  const std::string out = *ReadFile(dir_.File("out/batch_output.jsonl"));
+  EXPECT_NE(out.find("\"model\":\"fruit-lm\""), std::string::npos);
+  EXPECT_NE(out.find("\"completion_tokens\":16"), std::string::npos);
+  auto tv = testing::RunCli({"transcripts", "verify", "--ledger", dir_.File("l.db"), "--run", cs["run"].get<std::string>()});
+  EXPECT_EQ(tv.exit_code, 0) << tv.out << tv.err;
+}
+
+TEST_F(TrainLmTest, ADeniedCorpusTrainsNothing) {
+  WriteJob("CC-BY-NC-4.0", true);  // a non-commercial corpus for a commercial model
+  auto t = testing::RunCli({"train-lm", "--job", dir_.File("lm.job.json"), "--ledger", dir_.File("l.db"), "--key", dir_.File("k/ledger.key")});
+  EXPECT_EQ(t.exit_code, 1) << t.out << t.err;
+  EXPECT_FALSE(FileExists(dir_.File("fruit-lm.pt")));
+}
+
+}  // namespace
+}  // namespace dg
