@@ -127,18 +127,57 @@ TEST_F(TrainLmTest, TrainServeCollectVerify) {
   ASSERT_TRUE(testing::WriteText(dir_.File("collect.job.json"), job.dump()).ok());
   std::string prompts;
   for (const char* p : {"app", "ban", "che", "gra"}) prompts += json{{"messages", {{{"role", "user"}, {"content", p}}}}, {"max_tokens", 16}}.dump() + "\n";
+  for (int i = 0; i < 36; ++i) {  // sampled answers, for the distillation below
+    prompts += json{{"messages", {{{"role", "user"}, {"content", std::string(1, "abcglmp"[i % 7])}}}}, {"max_tokens", 48},
+                    {"temperature", 0.7}, {"seed", i}}.dump() + "\n";
+  }
   ASSERT_TRUE(testing::WriteText(dir_.File("prompts.jsonl"), prompts).ok());
   auto col = testing::RunCli({"transcripts", "collect", "--job", dir_.File("collect.job.json"), "--prompts", dir_.File("prompts.jsonl"),
                               "--out-dir", dir_.File("out"), "--ledger", dir_.File("l.db"), "--key", dir_.File("k/ledger.key"), "--json"});
   ASSERT_EQ(col.exit_code, 0) << col.out << col.err;
   json cs = json::parse(col.out);
-  EXPECT_EQ(cs["exchanges"], 4);
+  EXPECT_EQ(cs["exchanges"], 40);
   EXPECT_EQ(cs["failed_calls"], 0);
   const std::string out = *ReadFile(dir_.File("out/batch_output.jsonl"));
   EXPECT_NE(out.find("\"model\":\"fruit-lm\""), std::string::npos);
   EXPECT_NE(out.find("\"completion_tokens\":16"), std::string::npos);
   auto tv = testing::RunCli({"transcripts", "verify", "--ledger", dir_.File("l.db"), "--run", cs["run"].get<std::string>()});
   EXPECT_EQ(tv.exit_code, 0) << tv.out << tv.err;
+
+  // Sequence-level distillation of a smaller student from that transcript.
+  json dj = {{"name", "fruit-student"},
+             {"teachers", {{{"id", "fruit-lm"}, {"kind", "api"}, {"provider", "distillgate"}, {"model", "fruit-lm"}, {"license", "MIT"},
+                            {"model_file", "fruit-lm.pt"},
+                            {"transcript", {{"format", "openai-batch"}, {"path", "out/batch_input.jsonl"}, {"output", "out/batch_output.jsonl"}}}}}},
+             {"datasets", {{{"id", "fruit"}, {"license", "MIT"}, {"path", "corpus.txt"}}}},
+             {"student", {{"name", "fruit-student"}, {"model_type", "llm"}}},
+             {"use", {{"commercial", false}, {"distribution", "internal"}, {"purpose", "research"}}},
+             {"training", {{"arch", "byte-gru"}, {"embed", 16}, {"hidden", {32}}, {"seq_len", 32}, {"batch_size", 16}, {"steps", 80}}},
+             {"output", {{"model", "fruit-student.pt"}}}};
+  ASSERT_TRUE(testing::WriteText(dir_.File("distill.job.json"), dj.dump()).ok());
+  auto d = testing::RunCli({"distill-lm", "--job", dir_.File("distill.job.json"), "--ledger", dir_.File("l.db"), "--key", dir_.File("k/ledger.key")});
+  ASSERT_EQ(d.exit_code, 0) << d.out << d.err;
+  json ds = json::parse(d.out);
+  ASSERT_TRUE(ds["trained"].get<bool>());
+  const json& m = ds["metrics"];
+  for (const char* k : {"student_agreement", "baseline_agreement", "student_heldout_agreement", "baseline_heldout_agreement"}) {
+    EXPECT_GE(m[k].get<double>(), 0.0) << k;
+    EXPECT_LE(m[k].get<double>(), 1.0) << k;
+  }
+  for (const char* k : {"student_heldout_bits_per_byte", "baseline_heldout_bits_per_byte", "teacher_heldout_bits_per_byte"}) {
+    EXPECT_GT(m[k].get<double>(), 0.0) << k;
+    EXPECT_LT(m[k].get<double>(), 8.0) << k;
+  }
+  EXPECT_TRUE(FileExists(dir_.File("fruit-student.pt")));
+  EXPECT_EQ(testing::RunCli({"ledger", "verify", "--ledger", dir_.File("l.db"), "--pubkey", dir_.File("k/ledger.vkey")}).exit_code, 0);
+  // A transcript edited after it was collected is refused before training.
+  std::string edited = *ReadFile(dir_.File("out/batch_output.jsonl"));
+  const std::string needle = "\"model\":\"fruit-lm\"";
+  edited.replace(edited.find(needle), needle.size(), "\"model\":\"other-lm\"");
+  ASSERT_TRUE(testing::WriteText(dir_.File("out/batch_output.jsonl"), edited).ok());
+  auto refused = testing::RunCli({"distill-lm", "--job", dir_.File("distill.job.json"), "--ledger", dir_.File("l.db"), "--key", dir_.File("k/ledger.key")});
+  EXPECT_EQ(refused.exit_code, 2) << refused.out << refused.err;
+  EXPECT_NE(refused.err.find("other-lm"), std::string::npos) << "err: " << refused.err << " out: " << refused.out;
 }
 
 TEST_F(TrainLmTest, ADeniedCorpusTrainsNothing) {

@@ -17,7 +17,8 @@ constexpr const char* kExitCodes =
 int main(int argc, char** argv) {
   // Training runs in distillgate-train, so this binary never loads LibTorch.
   if (argc >= 2 && (std::strcmp(argv[1], "run") == 0 || std::strcmp(argv[1], "train-teacher") == 0 ||
-                    std::strcmp(argv[1], "train-lm") == 0 || std::strcmp(argv[1], "serve-teacher") == 0)) {
+                    std::strcmp(argv[1], "train-lm") == 0 || std::strcmp(argv[1], "serve-teacher") == 0 ||
+                    std::strcmp(argv[1], "distill-lm") == 0)) {
     dg::Status s = dg::cli::ExecTrainer(argc, argv);
     std::cerr << "distillgate: " << s.ToString() << "\n";
     return s.ExitCode();

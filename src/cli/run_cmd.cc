@@ -87,6 +87,22 @@ void RegisterRun(CLI::App& app, Dispatch& d) {
     };
   });
 
+  auto dlo = std::make_shared<TrainLmOptions>();
+  CLI::App* dl = app.add_subcommand("distill-lm", "Distil a smaller byte LM from an API teacher's transcript (sequence-level), gated and recorded,\n"
+                                                  "beside a baseline trained on as many raw corpus bytes; prints the metrics as JSON");
+  dl->add_option("--job", dlo->job_path, "Job: one api teacher with a transcript (and model_file for the metrics), datasets[0] the corpus")->required();
+  dl->add_option("--policy", dlo->policy_path, "Policy file; default: the built-in policy");
+  dl->add_option("--ledger", dlo->ledger_path, "Ledger file")->required();
+  dl->add_option("--key", dlo->key_path, "The ledger's private key")->required();
+  dl->callback([&d, dlo] {
+    d.handler = [dlo]() -> Status {
+      DG_ASSIGN_OR_RETURN(nlohmann::json s, RunDistillLm(*dlo));
+      std::cout << s.dump(2) << "\n";
+      if (s["exit_code"].get<int>() != 0) std::exit(s["exit_code"].get<int>());
+      return Status::Ok();
+    };
+  });
+
   auto so = std::make_shared<ServeOptions>();
   CLI::App* serve = app.add_subcommand("serve-teacher", "Serve a distillgate language model as an OpenAI-compatible chat-completions endpoint on 127.0.0.1");
   serve->add_option("--model", so->model_path, "Model from train-lm (X.pt with X.pt.json)")->required();

@@ -33,6 +33,18 @@ json TranscriptRunSummary::ToJson() const {
           {"findings", findings}, {"call_seconds", call_seconds}, {"recording_seconds", recording_seconds}};
 }
 
+bool ModelAllowedFor(const std::string& job_model, const std::string& model) {
+  if (job_model.empty()) return false;
+  if (model == job_model) return true;
+  if (model.size() <= job_model.size() + 1 || model.compare(0, job_model.size(), job_model) != 0 || model[job_model.size()] != '-') {
+    return false;
+  }
+  for (size_t i = job_model.size() + 1; i < model.size(); ++i) {
+    if (!std::isdigit(static_cast<unsigned char>(model[i])) && model[i] != '-') return false;
+  }
+  return true;
+}
+
 std::vector<TranscriptSource> TranscriptSourcesOf(const Job& job) {
   std::vector<TranscriptSource> out;
   for (const json& t : job.doc.value("teachers", json::array())) {
@@ -77,17 +89,7 @@ struct TeacherMeta {
 // The model the job allows for this teacher: exactly, or a dated snapshot of
 // it — "<model>-" followed by digits and dashes only ("gpt-4o" allows
 // "gpt-4o-2024-08-06" and "gpt-4-0613" style names, not "gpt-4o-mini").
-bool ModelAllowed(const TeacherMeta& t, const std::string& model) {
-  if (t.model.empty()) return false;
-  if (model == t.model) return true;
-  if (model.size() <= t.model.size() + 1 || model.compare(0, t.model.size(), t.model) != 0 || model[t.model.size()] != '-') {
-    return false;
-  }
-  for (size_t i = t.model.size() + 1; i < model.size(); ++i) {
-    if (!std::isdigit(static_cast<unsigned char>(model[i])) && model[i] != '-') return false;
-  }
-  return true;
-}
+bool ModelAllowed(const TeacherMeta& t, const std::string& model) { return ModelAllowedFor(t.model, model); }
 
 std::string Rfc3339(int64_t unix_seconds) {
   std::time_t t = static_cast<std::time_t>(unix_seconds);

@@ -21,6 +21,11 @@
 
 namespace dg {
 
+// True when a response reporting `model` is allowed for a teacher whose job
+// names `job_model`: the same name, or a dated snapshot of it ("<model>-"
+// followed by digits and dashes only).
+bool ModelAllowedFor(const std::string& job_model, const std::string& model);
+
 struct TranscriptRunOptions {
   bool skip_bad_lines = false;  // record bad lines as skipped instead of refusing the run
   size_t flush_every = 1024;    // teacher_call entries per signed checkpoint

@@ -147,6 +147,17 @@ double ByteLm::BitsPerByte(const std::string& text) const {
   return nll.item<double>() / std::log(2.0);
 }
 
+double ByteLm::NextByteAgreement(const ByteLm& teacher, const std::string& text) const {
+  if (text.size() < 2) return 0;
+  torch::NoGradGuard no_grad;
+  auto x = Bytes(text).unsqueeze(0);
+  auto [mine, h1] = impl_->net->forward(x);
+  auto [theirs, h2] = teacher.impl_->net->forward(x);
+  (void)h1;
+  (void)h2;
+  return mine.argmax(-1).eq(theirs.argmax(-1)).to(torch::kDouble).mean().item<double>();
+}
+
 std::string ByteLm::Generate(const std::string& prompt, int max_new, double temperature, uint64_t seed, char stop) const {
   torch::NoGradGuard no_grad;
   std::mt19937_64 rng(seed);

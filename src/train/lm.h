@@ -39,6 +39,9 @@ class ByteLm {
   std::string Generate(const std::string& prompt, int max_new, double temperature, uint64_t seed, char stop = 0) const;
   // Mean bits per byte of `text` under the model (held-out perplexity = 2^bpb).
   double BitsPerByte(const std::string& text) const;
+  // The fraction of positions in `text` where this model's most likely next
+  // byte is `teacher`'s (agreement with the teacher's next-byte choices).
+  double NextByteAgreement(const ByteLm& teacher, const std::string& text) const;
   const ByteLmConfig& config() const;
   double heldout_bits_per_byte() const;
 

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <ctime>
 #include <mutex>
+#include <optional>
 
 #include "core/canonical_json.h"
 #include "core/encoding.h"
@@ -15,6 +16,8 @@
 #include "ledger/merkle.h"
 #include "lineage/manifest.h"
 #include "lineage/run_record.h"
+#include "lineage/transcript.h"
+#include "lineage/transcript_run.h"
 #include "policy/evaluate.h"
 #include "policy/gate.h"
 #include "policy/job.h"
@@ -31,6 +34,41 @@ namespace {
 Status Append(Ledger& ledger, const PrivateKey& key, const std::string& kind, const json& body) {
   DG_ASSIGN_OR_RETURN(LedgerEntry e, LedgerEntry::Make(kind, body));
   return ledger.Append({e}, key).status();
+}
+
+// The gate of an LM run: the decision recorded, and the ledger and key kept
+// open for the run's entries when it allows.
+struct GatedRun {
+  json summary;  // verdict, decision_index, run, exit_code, trained:false
+  bool permitted = false;
+  std::unique_ptr<Ledger> ledger;
+  PrivateKey key;
+  // Appends one entry of the run (its body gets "run").
+  Status Record(const std::string& kind, json body) {
+    body["run"] = summary["run"];
+    return Append(*ledger, key, kind, body);
+  }
+  // Records the run's failed end, and returns `st`.
+  Status Fail(const Status& st) {
+    (void)Record("run_end", {{"status", "failed"}, {"error", st.message()}});
+    return st;
+  }
+};
+
+StatusOr<GatedRun> DecideRun(const Job& job, const Policy& policy, const TrainLmOptions& o) {
+  DG_ASSIGN_OR_RETURN(PrivateKey key, PrivateKey::LoadPemFile(o.key_path));
+  DG_ASSIGN_OR_RETURN(auto ledger, Ledger::Open(o.ledger_path, Ledger::Mode::kReadWrite));
+  DG_ASSIGN_OR_RETURN(auto kb, KnowledgeBase::Builtin());
+  DG_ASSIGN_OR_RETURN(GateResult gate, Gate::Decide(job, policy, *kb, *ledger, key, TodayUtc()));
+  GatedRun g{{{"verdict", VerdictName(gate.decision.verdict)},
+              {"decision_index", gate.decision_index},
+              {"run", RunIdFor(job.sha256, gate.decision_index)},
+              {"exit_code", gate.decision.ExitCode()},
+              {"trained", false}},
+             gate.permit.has_value(), nullptr, key};
+  if (gate.permit) DG_RETURN_IF_ERROR(Gate::Verify(*gate.permit, job, *ledger));
+  g.ledger = std::move(ledger);
+  return g;
 }
 
 }  // namespace
@@ -50,33 +88,18 @@ StatusOr<json> RunTrainLm(const TrainLmOptions& o) {
   const std::string model_out =
       job.Resolve(job.doc.contains("output") ? job.doc["output"].value("model", job.name + ".pt") : job.name + ".pt");
   DG_ASSIGN_OR_RETURN(DatasetManifest manifest, ManifestPath(job.datasets[0].id, job.datasets[0].license, corpus_path));
-  DG_ASSIGN_OR_RETURN(PrivateKey key, PrivateKey::LoadPemFile(o.key_path));
-  DG_ASSIGN_OR_RETURN(auto ledger, Ledger::Open(o.ledger_path, Ledger::Mode::kReadWrite));
-  DG_ASSIGN_OR_RETURN(auto kb, KnowledgeBase::Builtin());
-
-  DG_ASSIGN_OR_RETURN(GateResult gate, Gate::Decide(job, policy, *kb, *ledger, key, TodayUtc()));
-  json summary = {{"verdict", VerdictName(gate.decision.verdict)},
-                  {"decision_index", gate.decision_index},
-                  {"run", RunIdFor(job.sha256, gate.decision_index)},
-                  {"exit_code", gate.decision.ExitCode()},
-                  {"trained", false}};
-  if (!gate.permit) return summary;
-  DG_RETURN_IF_ERROR(Gate::Verify(*gate.permit, job, *ledger));
-  const std::string run = summary["run"];
-  auto fail = [&](const Status& st) {
-    (void)Append(*ledger, key, "run_end", {{"run", run}, {"status", "failed"}, {"error", st.message()}});
-    return st;
-  };
+  DG_ASSIGN_OR_RETURN(GatedRun g, DecideRun(job, policy, o));
+  json summary = g.summary;
+  if (!g.permitted) return summary;
+  auto fail = [&g](const Status& st) { return g.Fail(st); };
   json training = config.ToJson();
   training["corpus_preprocessing"] = "lines of printable ASCII only, newline-joined (others dropped)";
   training["corpus_bytes_used"] = corpus.size();
-  Status st = Append(*ledger, key, "run_start",
-                     {{"run", run}, {"job", job.name}, {"job_sha256", job.sha256}, {"decision_index", gate.decision_index},
+  Status st = g.Record("run_start",
+                     {{"job", job.name}, {"job_sha256", job.sha256}, {"decision_index", summary["decision_index"]},
                       {"mode", "train-lm"}, {"training", training}, {"runtime", TorchDescription()}});
   if (!st.ok()) return fail(st);
-  json mb = manifest.ToEntryBody();
-  mb["run"] = run;
-  st = Append(*ledger, key, "dataset_manifest", mb);
+  st = g.Record("dataset_manifest", manifest.ToEntryBody());
   if (!st.ok()) return fail(st);
   const auto t0 = std::chrono::steady_clock::now();
   std::vector<double> losses;
@@ -91,13 +114,13 @@ StatusOr<json> RunTrainLm(const TrainLmOptions& o) {
   const size_t every = std::max<size_t>(1, losses.size() / 20);
   for (size_t i = 0; i < losses.size(); i += every) curve.push_back({{"step", i + 1}, {"loss", losses[i]}});
   const double bpb = lm->heldout_bits_per_byte();
-  st = Append(*ledger, key, "model",
-              {{"run", run}, {"path", model_out}, {"sha256", HexEncode(*sha)}, {"student", job.student.name}, {"arch", "byte-gru"},
+  st = g.Record("model",
+              {{"path", model_out}, {"sha256", HexEncode(*sha)}, {"student", job.student.name}, {"arch", "byte-gru"},
                {"metrics", {{"heldout_bits_per_byte", bpb}, {"heldout_perplexity", std::pow(2.0, bpb)}, {"loss_curve", curve},
                             {"epochs", json::array()}, {"seconds", seconds}}}});
   if (!st.ok()) return fail(st);
-  st = Append(*ledger, key, "run_end",
-              {{"run", run}, {"status", "completed"}, {"teacher_calls", 0}, {"teacher_calls_root", Base64Encode(EmptyRootHash())},
+  st = g.Record("run_end",
+              {{"status", "completed"}, {"teacher_calls", 0}, {"teacher_calls_root", Base64Encode(EmptyRootHash())},
                {"model_sha256", HexEncode(*sha)}, {"heldout_bits_per_byte", bpb}});
   if (!st.ok()) return st;
   summary["trained"] = true;
@@ -105,6 +128,150 @@ StatusOr<json> RunTrainLm(const TrainLmOptions& o) {
   summary["heldout_bits_per_byte"] = bpb;
   summary["heldout_perplexity"] = std::pow(2.0, bpb);
   summary["train_seconds"] = seconds;
+  return summary;
+}
+
+StatusOr<json> RunDistillLm(const TrainLmOptions& o) {
+  DG_ASSIGN_OR_RETURN(Job job, LoadJob(o.job_path));
+  DG_ASSIGN_OR_RETURN(Policy policy, LoadPolicy(o.policy_path));
+  const std::vector<TranscriptSource> sources = TranscriptSourcesOf(job);
+  if (job.teachers.size() != 1 || sources.size() != 1) {
+    return Status::InvalidInput(o.job_path + ": /teachers: distill-lm takes one api teacher with a `transcript`");
+  }
+  const JobTeacher& teacher = job.teachers[0];
+  if (job.datasets.empty() || job.datasets[0].path.empty()) {
+    return Status::InvalidInput(o.job_path + ": /datasets/0/path: distill-lm needs the text corpus (held-out metrics, baseline)");
+  }
+  DG_ASSIGN_OR_RETURN(ByteLmConfig config, ByteLmConfig::FromJson(job.doc.value("training", json::object()), o.job_path));
+  config.name = job.student.name;
+  // The teacher's answers, every line checked first.
+  std::string distill_text;
+  uint64_t used = 0, failed = 0;
+  std::vector<std::string> problems;
+  DG_RETURN_IF_ERROR(ReadTranscript(
+      sources[0],
+      [&](Exchange& e) -> Status {
+        if (e.response.is_null()) {
+          ++failed;
+          return Status::Ok();
+        }
+        if (!ModelAllowedFor(teacher.model, e.model)) {
+          problems.push_back(e.file + ":" + std::to_string(e.line) + ": /response/model: \"" + e.model +
+                             "\" is not the teacher's model \"" + teacher.model + "\"");
+          return Status::Ok();
+        }
+        std::string prompt;
+        for (const json& m : e.request["messages"]) {
+          if (m.value("role", "") == "user" && m.contains("content") && m["content"].is_string()) prompt = m["content"];
+        }
+        const json& msg = e.response["choices"][0]["message"];
+        const std::string answer = msg.contains("content") && msg["content"].is_string() ? msg["content"].get<std::string>() : "";
+        distill_text += AsciiLines(prompt + answer + "\n");
+        ++used;
+        return Status::Ok();
+      },
+      [&](const TranscriptProblem& p) {
+        problems.push_back(p.ToString());
+        return Status::Ok();
+      }));
+  if (!problems.empty()) {
+    std::string msg = std::to_string(problems.size()) + " problem(s) in the teacher's transcript; nothing was trained:";
+    for (size_t i = 0; i < problems.size() && i < 10; ++i) msg += "\n  " + problems[i];
+    return Status::InvalidInput(msg);
+  }
+  const std::string corpus_path = job.Resolve(job.datasets[0].path);
+  DG_ASSIGN_OR_RETURN(std::string raw, ReadFile(corpus_path));
+  const std::string corpus = AsciiLines(raw);
+  const std::string heldout = corpus.substr(corpus.size() - corpus.size() / 20);
+  if (distill_text.size() < static_cast<size_t>(4 * config.seq_len + 2)) {
+    return Status::InvalidInput(sources[0].output_path.empty() ? sources[0].path : sources[0].output_path + ": the teacher's answers hold only " +
+                                std::to_string(distill_text.size()) + " bytes: collect more");
+  }
+  std::optional<ByteLm> teacher_lm;
+  if (!teacher.model_file.empty()) {
+    DG_ASSIGN_OR_RETURN(ByteLm t, ByteLm::Load(job.Resolve(teacher.model_file)));
+    teacher_lm = std::move(t);
+  }
+  const std::string model_out =
+      job.Resolve(job.doc.contains("output") ? job.doc["output"].value("model", job.name + ".pt") : job.name + ".pt");
+  DG_ASSIGN_OR_RETURN(DatasetManifest manifest, ManifestPath(job.datasets[0].id, job.datasets[0].license, corpus_path));
+  json files = json::array();
+  for (const std::string& path : {sources[0].path, sources[0].output_path}) {
+    if (path.empty()) continue;
+    DG_ASSIGN_OR_RETURN(Hash h, Sha256File(path));
+    files.push_back({{"path", path}, {"sha256", HexEncode(h)}});
+  }
+  DG_ASSIGN_OR_RETURN(GatedRun g, DecideRun(job, policy, o));
+  json summary = g.summary;
+  if (!g.permitted) return summary;
+  auto fail = [&g](const Status& st) { return g.Fail(st); };
+  json training = config.ToJson();
+  training["method"] = "sequence-level distillation: next-byte cross-entropy on the teacher's answers (prompt + answer per exchange)";
+  training["baseline"] = "the same model and steps on as many raw corpus bytes";
+  Status st = g.Record("run_start",
+                     {{"job", job.name}, {"job_sha256", job.sha256}, {"decision_index", summary["decision_index"]},
+                      {"mode", "distill-lm"}, {"training", training}, {"runtime", TorchDescription()},
+                      {"teacher", {{"id", teacher.id}, {"license", teacher.license}, {"model", teacher.model},
+                                   {"sha256", teacher_lm ? HexEncode(*Sha256File(job.Resolve(teacher.model_file))) : ""}}},
+                      {"transcript", {{"files", files}, {"exchanges_used", used}, {"failed_calls_skipped", failed},
+                                      {"distillation_bytes", distill_text.size()}}}});
+  if (!st.ok()) return fail(st);
+  st = g.Record("dataset_manifest", manifest.ToEntryBody());
+  if (!st.ok()) return fail(st);
+  const auto t0 = std::chrono::steady_clock::now();
+  auto student = ByteLm::Train(distill_text, config, nullptr);
+  if (!student.ok()) return fail(student.status());
+  ByteLmConfig base_config = config;
+  base_config.name = job.student.name + "-raw-baseline";
+  // As many raw corpus bytes, as whole lines spread evenly over the corpus
+  // less its held-out tail (a word list is sorted: a prefix would be all "A").
+  std::string raw_sample;
+  {
+    const std::string pool = corpus.substr(0, corpus.size() - heldout.size());
+    const size_t stride = std::max<size_t>(1, pool.size() / std::max<size_t>(1, distill_text.size()));
+    for (size_t at = 0; at < pool.size() && raw_sample.size() < distill_text.size(); at += stride) {
+      const size_t begin = pool.rfind('\n', at) == std::string::npos ? 0 : pool.rfind('\n', at) + 1;
+      const size_t end = pool.find('\n', begin);
+      if (end == std::string::npos) break;
+      raw_sample.append(pool, begin, end - begin + 1);
+      at = end;
+    }
+  }
+  auto baseline = ByteLm::Train(raw_sample, base_config, nullptr);
+  if (!baseline.ok()) return fail(baseline.status());
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  st = student->Save(model_out);
+  if (!st.ok()) return fail(st);
+  auto sha = Sha256File(model_out);
+  if (!sha.ok()) return fail(sha.status());
+  json metrics = {{"heldout_bytes", heldout.size()},
+                  {"student_heldout_bits_per_byte", student->BitsPerByte(heldout)},
+                  {"baseline_heldout_bits_per_byte", baseline->BitsPerByte(heldout)},
+                  {"training_bytes", distill_text.size()},
+                  {"seconds", seconds},
+                  {"epochs", json::array()}};
+  if (teacher_lm) {
+    metrics["teacher_heldout_bits_per_byte"] = teacher_lm->BitsPerByte(heldout);
+    // Agreement with the teacher's next-byte choices, on text the teacher writes itself.
+    std::string probe;
+    for (int i = 0; i < 8; ++i) probe += teacher_lm->Generate(std::string(1, static_cast<char>('a' + i)), 96, 0, 0);
+    metrics["agreement_probe"] = "the teacher's own greedy continuations of a..h, 96 bytes each";
+    metrics["student_agreement"] = student->NextByteAgreement(*teacher_lm, probe);
+    metrics["baseline_agreement"] = baseline->NextByteAgreement(*teacher_lm, probe);
+    metrics["student_heldout_agreement"] = student->NextByteAgreement(*teacher_lm, heldout);
+    metrics["baseline_heldout_agreement"] = baseline->NextByteAgreement(*teacher_lm, heldout);
+  }
+  st = g.Record("model",
+              {{"path", model_out}, {"sha256", HexEncode(*sha)}, {"student", job.student.name}, {"arch", "byte-gru"},
+               {"metrics", metrics}});
+  if (!st.ok()) return fail(st);
+  st = g.Record("run_end",
+              {{"status", "completed"}, {"teacher_calls", 0}, {"teacher_calls_root", Base64Encode(EmptyRootHash())},
+               {"model_sha256", HexEncode(*sha)}, {"exchanges_used", used}});
+  if (!st.ok()) return st;
+  summary["trained"] = true;
+  summary["model"] = {{"path", model_out}, {"sha256", HexEncode(*sha)}};
+  summary["metrics"] = metrics;
   return summary;
 }
 

@@ -24,6 +24,16 @@ struct TrainLmOptions {
 // heldout_bits_per_byte, ...}.
 StatusOr<nlohmann::json> RunTrainLm(const TrainLmOptions& options);
 
+// Sequence-level distillation of a smaller byte LM from an API teacher's
+// transcript (`transcripts collect` or `record` output): the job's teacher
+// names its `transcript` (and, for the metrics, its `model_file`); datasets[0]
+// is the text corpus, used for the held-out metrics and for a baseline
+// student trained on the same number of raw corpus bytes. The transcript is
+// checked (every line, the teacher's model on every answer) before the
+// decision. Records run_start (with the transcript files' SHA-256),
+// dataset manifests, the model with teacher/student/baseline metrics, run_end.
+StatusOr<nlohmann::json> RunDistillLm(const TrainLmOptions& options);
+
 struct ServeOptions {
   std::string model_path;
   int port = 0;            // 0 = any free port
