@@ -180,6 +180,41 @@ TEST_F(TrainLmTest, TrainServeCollectVerify) {
   EXPECT_NE(refused.err.find("other-lm"), std::string::npos) << "err: " << refused.err << " out: " << refused.out;
 }
 
+TEST_F(TrainLmTest, TokenLevelKdRecordsEveryTeacherCall) {
+  WriteJob("MIT", false);
+  ASSERT_EQ(testing::RunCli({"train-lm", "--job", dir_.File("lm.job.json"), "--ledger", dir_.File("l.db"), "--key", dir_.File("k/ledger.key")}).exit_code, 0);
+  json kd = {{"name", "fruit-kd"},
+             {"teachers", {{{"id", "fruit-lm"}, {"kind", "local"}, {"license", "MIT"}, {"model_file", "fruit-lm.pt"}}}},
+             {"datasets", {{{"id", "fruit"}, {"license", "MIT"}, {"path", "corpus.txt"}}}},
+             {"student", {{"name", "fruit-kd"}, {"model_type", "llm"}}},
+             {"use", {{"commercial", false}, {"distribution", "internal"}, {"purpose", "research"}}},
+             {"training", {{"arch", "byte-gru"}, {"embed", 16}, {"hidden", {32}}, {"seq_len", 32}, {"batch_size", 8}, {"steps", 40},
+                           {"loss", "kd"}, {"temperature", 2}, {"alpha", 0.9}}},
+             {"output", {{"model", "fruit-kd.pt"}}}};
+  ASSERT_TRUE(testing::WriteText(dir_.File("kd.job.json"), kd.dump()).ok());
+  auto d = testing::RunCli({"distill-lm", "--job", dir_.File("kd.job.json"), "--ledger", dir_.File("l.db"), "--key", dir_.File("k/ledger.key")});
+  ASSERT_EQ(d.exit_code, 0) << d.out << d.err;
+  json s = json::parse(d.out);
+  EXPECT_EQ(s["teacher_calls"], 40);  // one recorded teacher call per training step
+  auto runs = testing::RunCli({"runs", "--ledger", dir_.File("l.db"), "--json"});
+  ASSERT_EQ(runs.exit_code, 0);
+  bool found = false;
+  for (const json& r : json::parse(runs.out)) {
+    if (r["run"] != s["run"]) continue;
+    found = true;
+    EXPECT_EQ(r["teacher_calls"], 40);
+    EXPECT_EQ(r["status"], "completed");
+  }
+  EXPECT_TRUE(found);
+  // The calls' root in run_end matches the ledger (attest checks it), and the claim verifies.
+  auto a = testing::RunCli({"attest", "--ledger", dir_.File("l.db"), "--key", dir_.File("k/ledger.key"), "--run", s["run"].get<std::string>(),
+                            "--model", dir_.File("fruit-kd.pt"), "--out", dir_.File("kd.bundle.json")});
+  ASSERT_EQ(a.exit_code, 0) << a.err;
+  auto v = testing::RunCli({"verify", "--model", dir_.File("fruit-kd.pt"), "--bundle", dir_.File("kd.bundle.json"), "--vkey",
+                            dir_.File("k/ledger.vkey"), "--ledger", dir_.File("l.db")});
+  EXPECT_EQ(v.exit_code, 0) << v.out << v.err;
+}
+
 TEST_F(TrainLmTest, ADeniedCorpusTrainsNothing) {
   WriteJob("CC-BY-NC-4.0", true);  // a non-commercial corpus for a commercial model
   auto t = testing::RunCli({"train-lm", "--job", dir_.File("lm.job.json"), "--ledger", dir_.File("l.db"), "--key", dir_.File("k/ledger.key")});

@@ -5,12 +5,14 @@
 #define DISTILLGATE_TRAIN_LM_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "core/hash.h"
 #include "core/status.h"
 
 namespace dg {
@@ -29,6 +31,15 @@ class ByteLm {
  public:
   // Trains on `text` (bytes), holding out its last 5 % for the metric.
   static StatusOr<ByteLm> Train(const std::string& text, const ByteLmConfig& config, std::vector<double>* losses);
+  // Token-level distillation from a local LM teacher: loss = alpha · T² ·
+  // KL(softmax(teacher/T) ‖ softmax(student/T)) + (1 − alpha) · CE(student,
+  // next byte), averaged over positions. The teacher is reached only through
+  // `record` (called with SHA-256 of the batch's bytes and of the teacher's
+  // float32 logits, and the number of positions) before its output is used;
+  // a recording error stops training.
+  using CallRecorderFn = std::function<Status(const Hash& input_sha256, const Hash& output_sha256, uint64_t positions)>;
+  static StatusOr<ByteLm> TrainKd(const std::string& text, const ByteLmConfig& config, const ByteLm& teacher,
+                                  double temperature, double alpha, const CallRecorderFn& record);
   // X.pt with its X.pt.json description ({format: distillgate-byte-lm-v1, …}).
   static StatusOr<ByteLm> Load(const std::string& path);
   Status Save(const std::string& path) const;  // writes X.pt, then X.pt.json with its SHA-256

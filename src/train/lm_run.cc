@@ -14,6 +14,7 @@
 #include "ledger/ledger.h"
 #include "license/knowledge_base.h"
 #include "ledger/merkle.h"
+#include "lineage/call_recorder.h"
 #include "lineage/manifest.h"
 #include "lineage/run_record.h"
 #include "lineage/transcript.h"
@@ -36,10 +37,23 @@ Status Append(Ledger& ledger, const PrivateKey& key, const std::string& kind, co
   return ledger.Append({e}, key).status();
 }
 
+// Writes the model and returns its file's SHA-256.
+StatusOr<Hash> SaveModel(const ByteLm& lm, const std::string& path) {
+  DG_RETURN_IF_ERROR(lm.Save(path));
+  return Sha256File(path);
+}
+
+// Where the job's model goes: output.model, else "<job name>.pt", beside the job.
+std::string ModelOutPath(const Job& job) {
+  return job.Resolve(job.doc.contains("output") ? job.doc["output"].value("model", job.name + ".pt") : job.name + ".pt");
+}
+
 // The gate of an LM run: the decision recorded, and the ledger and key kept
 // open for the run's entries when it allows.
 struct GatedRun {
   json summary;  // verdict, decision_index, run, exit_code, trained:false
+  std::string corpus;        // datasets[0] as the LM reads it (AsciiLines)
+  DatasetManifest manifest;  // of datasets[0], read before the decision
   bool permitted = false;
   std::unique_ptr<Ledger> ledger;
   PrivateKey key;
@@ -56,6 +70,10 @@ struct GatedRun {
 };
 
 StatusOr<GatedRun> DecideRun(const Job& job, const Policy& policy, const TrainLmOptions& o) {
+  // The corpus is read before anything is decided: bad input writes nothing.
+  const std::string corpus_path = job.Resolve(job.datasets[0].path);
+  DG_ASSIGN_OR_RETURN(std::string raw, ReadFile(corpus_path));
+  DG_ASSIGN_OR_RETURN(DatasetManifest manifest, ManifestPath(job.datasets[0].id, job.datasets[0].license, corpus_path));
   DG_ASSIGN_OR_RETURN(PrivateKey key, PrivateKey::LoadPemFile(o.key_path));
   DG_ASSIGN_OR_RETURN(auto ledger, Ledger::Open(o.ledger_path, Ledger::Mode::kReadWrite));
   DG_ASSIGN_OR_RETURN(auto kb, KnowledgeBase::Builtin());
@@ -65,7 +83,7 @@ StatusOr<GatedRun> DecideRun(const Job& job, const Policy& policy, const TrainLm
               {"run", RunIdFor(job.sha256, gate.decision_index)},
               {"exit_code", gate.decision.ExitCode()},
               {"trained", false}},
-             gate.permit.has_value(), nullptr, key};
+             AsciiLines(raw), std::move(manifest), gate.permit.has_value(), nullptr, key};
   if (gate.permit) DG_RETURN_IF_ERROR(Gate::Verify(*gate.permit, job, *ledger));
   g.ledger = std::move(ledger);
   return g;
@@ -82,16 +100,12 @@ StatusOr<json> RunTrainLm(const TrainLmOptions& o) {
   }
   DG_ASSIGN_OR_RETURN(ByteLmConfig config, ByteLmConfig::FromJson(job.doc.value("training", json::object()), o.job_path));
   config.name = job.student.name;
-  const std::string corpus_path = job.Resolve(job.datasets[0].path);
-  DG_ASSIGN_OR_RETURN(std::string raw, ReadFile(corpus_path));
-  const std::string corpus = AsciiLines(raw);
-  const std::string model_out =
-      job.Resolve(job.doc.contains("output") ? job.doc["output"].value("model", job.name + ".pt") : job.name + ".pt");
-  DG_ASSIGN_OR_RETURN(DatasetManifest manifest, ManifestPath(job.datasets[0].id, job.datasets[0].license, corpus_path));
+  const std::string model_out = ModelOutPath(job);
   DG_ASSIGN_OR_RETURN(GatedRun g, DecideRun(job, policy, o));
   json summary = g.summary;
   if (!g.permitted) return summary;
   auto fail = [&g](const Status& st) { return g.Fail(st); };
+  const std::string& corpus = g.corpus;
   json training = config.ToJson();
   training["corpus_preprocessing"] = "lines of printable ASCII only, newline-joined (others dropped)";
   training["corpus_bytes_used"] = corpus.size();
@@ -99,7 +113,7 @@ StatusOr<json> RunTrainLm(const TrainLmOptions& o) {
                      {{"job", job.name}, {"job_sha256", job.sha256}, {"decision_index", summary["decision_index"]},
                       {"mode", "train-lm"}, {"training", training}, {"runtime", TorchDescription()}});
   if (!st.ok()) return fail(st);
-  st = g.Record("dataset_manifest", manifest.ToEntryBody());
+  st = g.Record("dataset_manifest", g.manifest.ToEntryBody());
   if (!st.ok()) return fail(st);
   const auto t0 = std::chrono::steady_clock::now();
   std::vector<double> losses;
@@ -131,12 +145,104 @@ StatusOr<json> RunTrainLm(const TrainLmOptions& o) {
   return summary;
 }
 
+namespace {
+
+// Token-level distillation from a local LM teacher (job teacher kind
+// "local" with model_file, training.loss "kd"): every teacher forward pass is
+// a recorded teacher_call; the baseline is the same student on hard next-byte
+// targets only.
+StatusOr<json> RunTokenKd(const Job& job, const Policy& policy, const TrainLmOptions& o, ByteLmConfig config) {
+  const JobTeacher& teacher = job.teachers[0];
+  const json t = job.doc.value("training", json::object());
+  const double T = t.value("temperature", 2.0), alpha = t.value("alpha", 0.9);
+  const std::string teacher_path = job.Resolve(teacher.model_file);
+  DG_ASSIGN_OR_RETURN(ByteLm teacher_lm, ByteLm::Load(teacher_path));
+  DG_ASSIGN_OR_RETURN(Hash teacher_sha, Sha256File(teacher_path));
+  const std::string model_out = ModelOutPath(job);
+  DG_ASSIGN_OR_RETURN(GatedRun g, DecideRun(job, policy, o));
+  json summary = g.summary;
+  if (!g.permitted) return summary;
+  auto fail = [&g](const Status& st) { return g.Fail(st); };
+  const std::string heldout = g.corpus.substr(g.corpus.size() - g.corpus.size() / 20);
+  const std::string train = g.corpus.substr(0, g.corpus.size() - heldout.size());
+  json training = config.ToJson();
+  training["method"] = "token-level distillation";
+  training["loss"] = "alpha * T^2 * KL(softmax(teacher/T) || softmax(student/T)) + (1 - alpha) * CE(student, next byte)";
+  training["temperature"] = T;
+  training["alpha"] = alpha;
+  training["baseline"] = "the same model and steps with alpha = 0 (next-byte cross-entropy only)";
+  Status st = g.Record("run_start", {{"job", job.name}, {"job_sha256", job.sha256}, {"decision_index", summary["decision_index"]},
+                                     {"mode", "distill-lm"}, {"training", training}, {"runtime", TorchDescription()},
+                                     {"teacher", {{"id", teacher.id}, {"license", teacher.license}, {"sha256", HexEncode(teacher_sha)}}}});
+  if (!st.ok()) return fail(st);
+  st = g.Record("dataset_manifest", g.manifest.ToEntryBody());
+  if (!st.ok()) return fail(st);
+  CallRecorder recorder(*g.ledger, g.key, summary["run"].get<std::string>(), 64);
+  uint64_t sequence = 0;
+  const auto t0 = std::chrono::steady_clock::now();
+  auto student = ByteLm::TrainKd(train, config, teacher_lm, T, alpha, [&](const Hash& in, const Hash& out, uint64_t positions) {
+    TeacherCall c;
+    c.teacher_id = teacher.id;
+    c.teacher_sha256 = HexEncode(teacher_sha);
+    c.sequence = sequence++;
+    c.input_sha256 = in;
+    c.output_sha256 = out;
+    c.items = positions;
+    c.time = NowRfc3339();
+    return recorder.Record(c);
+  });
+  if (!student.ok()) return fail(student.status());
+  st = recorder.Flush();
+  if (!st.ok()) return fail(st);
+  auto baseline = ByteLm::Train(train, config, nullptr);
+  if (!baseline.ok()) return fail(baseline.status());
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  auto sha = SaveModel(*student, model_out);
+  if (!sha.ok()) return fail(sha.status());
+  std::string probe;
+  for (int i = 0; i < 8; ++i) probe += teacher_lm.Generate(std::string(1, static_cast<char>('a' + i)), 96, 0, 0);
+  json metrics = {{"heldout_bytes", heldout.size()},
+                  {"teacher_heldout_bits_per_byte", teacher_lm.BitsPerByte(heldout)},
+                  {"student_heldout_bits_per_byte", student->BitsPerByte(heldout)},
+                  {"baseline_heldout_bits_per_byte", baseline->BitsPerByte(heldout)},
+                  {"agreement_probe", "the teacher's own greedy continuations of a..h, 96 bytes each"},
+                  {"student_agreement", student->NextByteAgreement(teacher_lm, probe)},
+                  {"baseline_agreement", baseline->NextByteAgreement(teacher_lm, probe)},
+                  {"student_heldout_agreement", student->NextByteAgreement(teacher_lm, heldout)},
+                  {"baseline_heldout_agreement", baseline->NextByteAgreement(teacher_lm, heldout)},
+                  {"seconds", seconds},
+                  {"epochs", json::array()}};
+  st = g.Record("model", {{"path", model_out}, {"sha256", HexEncode(*sha)}, {"student", job.student.name}, {"arch", "byte-gru"},
+                          {"metrics", metrics}});
+  if (!st.ok()) return fail(st);
+  st = g.Record("run_end", {{"status", "completed"}, {"teacher_calls", recorder.recorded()},
+                            {"teacher_calls_root", Base64Encode(recorder.calls_root())}, {"model_sha256", HexEncode(*sha)}});
+  if (!st.ok()) return st;
+  summary["trained"] = true;
+  summary["teacher_calls"] = recorder.recorded();
+  summary["model"] = {{"path", model_out}, {"sha256", HexEncode(*sha)}};
+  summary["metrics"] = metrics;
+  return summary;
+}
+
+}  // namespace
+
 StatusOr<json> RunDistillLm(const TrainLmOptions& o) {
   DG_ASSIGN_OR_RETURN(Job job, LoadJob(o.job_path));
   DG_ASSIGN_OR_RETURN(Policy policy, LoadPolicy(o.policy_path));
+  if (job.teachers.size() == 1 && job.teachers[0].kind == "local" && job.doc.value("training", json::object()).value("loss", "") == "kd") {
+    if (job.teachers[0].model_file.empty()) return Status::InvalidInput(o.job_path + ": /teachers/0/model_file: the local LM teacher");
+    if (job.datasets.empty() || job.datasets[0].path.empty()) {
+      return Status::InvalidInput(o.job_path + ": /datasets/0/path: token-level distillation needs the text corpus");
+    }
+    DG_ASSIGN_OR_RETURN(ByteLmConfig config, ByteLmConfig::FromJson(job.doc.value("training", json::object()), o.job_path));
+    config.name = job.student.name;
+    return RunTokenKd(job, policy, o, config);
+  }
   const std::vector<TranscriptSource> sources = TranscriptSourcesOf(job);
   if (job.teachers.size() != 1 || sources.size() != 1) {
-    return Status::InvalidInput(o.job_path + ": /teachers: distill-lm takes one api teacher with a `transcript`");
+    return Status::InvalidInput(o.job_path + ": /teachers: distill-lm takes one api teacher with a `transcript`, "
+                                "or one local LM teacher (model_file) with training.loss \"kd\"");
   }
   const JobTeacher& teacher = job.teachers[0];
   if (job.datasets.empty() || job.datasets[0].path.empty()) {
@@ -184,17 +290,15 @@ StatusOr<json> RunDistillLm(const TrainLmOptions& o) {
   const std::string corpus = AsciiLines(raw);
   const std::string heldout = corpus.substr(corpus.size() - corpus.size() / 20);
   if (distill_text.size() < static_cast<size_t>(4 * config.seq_len + 2)) {
-    return Status::InvalidInput(sources[0].output_path.empty() ? sources[0].path : sources[0].output_path + ": the teacher's answers hold only " +
-                                std::to_string(distill_text.size()) + " bytes: collect more");
+    return Status::InvalidInput((sources[0].output_path.empty() ? sources[0].path : sources[0].output_path) +
+                                ": the teacher's answers hold only " + std::to_string(distill_text.size()) + " bytes: collect more");
   }
   std::optional<ByteLm> teacher_lm;
   if (!teacher.model_file.empty()) {
     DG_ASSIGN_OR_RETURN(ByteLm t, ByteLm::Load(job.Resolve(teacher.model_file)));
     teacher_lm = std::move(t);
   }
-  const std::string model_out =
-      job.Resolve(job.doc.contains("output") ? job.doc["output"].value("model", job.name + ".pt") : job.name + ".pt");
-  DG_ASSIGN_OR_RETURN(DatasetManifest manifest, ManifestPath(job.datasets[0].id, job.datasets[0].license, corpus_path));
+  const std::string model_out = ModelOutPath(job);
   json files = json::array();
   for (const std::string& path : {sources[0].path, sources[0].output_path}) {
     if (path.empty()) continue;
@@ -216,7 +320,7 @@ StatusOr<json> RunDistillLm(const TrainLmOptions& o) {
                       {"transcript", {{"files", files}, {"exchanges_used", used}, {"failed_calls_skipped", failed},
                                       {"distillation_bytes", distill_text.size()}}}});
   if (!st.ok()) return fail(st);
-  st = g.Record("dataset_manifest", manifest.ToEntryBody());
+  st = g.Record("dataset_manifest", g.manifest.ToEntryBody());
   if (!st.ok()) return fail(st);
   const auto t0 = std::chrono::steady_clock::now();
   auto student = ByteLm::Train(distill_text, config, nullptr);
@@ -240,9 +344,7 @@ StatusOr<json> RunDistillLm(const TrainLmOptions& o) {
   auto baseline = ByteLm::Train(raw_sample, base_config, nullptr);
   if (!baseline.ok()) return fail(baseline.status());
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  st = student->Save(model_out);
-  if (!st.ok()) return fail(st);
-  auto sha = Sha256File(model_out);
+  auto sha = SaveModel(*student, model_out);
   if (!sha.ok()) return fail(sha.status());
   json metrics = {{"heldout_bytes", heldout.size()},
                   {"student_heldout_bits_per_byte", student->BitsPerByte(heldout)},
