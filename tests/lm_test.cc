@@ -180,6 +180,50 @@ TEST_F(TrainLmTest, TrainServeCollectVerify) {
   EXPECT_NE(refused.err.find("other-lm"), std::string::npos) << "err: " << refused.err << " out: " << refused.out;
 }
 
+// serve-teacher killed while `transcripts collect` is calling it: every call
+// made so far stays recorded (answered or failed), the run ends failed, and
+// the transcript still matches the ledger.
+TEST_F(TrainLmTest, ServeTeacherKilledMidRunLosesNoRecordedCall) {
+  WriteJob("MIT", false);
+  ASSERT_EQ(testing::RunCli({"train-lm", "--job", dir_.File("lm.job.json"), "--ledger", dir_.File("l.db"), "--key", dir_.File("k/ledger.key")}).exit_code, 0);
+  server_ = testing::Spawn({testing::CliPath(), "serve-teacher", "--model", dir_.File("fruit-lm.pt"), "--port", "0"}, false, false);
+  std::string line;
+  char c;
+  while (::read(server_.out, &c, 1) == 1 && c != '\n') line.push_back(c);
+  const std::string port = line.substr(line.rfind(':') + 1);
+  json job = {{"name", "collect-then-kill"},
+              {"teachers", {{{"id", "fruit-lm"}, {"kind", "api"}, {"provider", "distillgate"}, {"model", "fruit-lm"}, {"license", "MIT"},
+                             {"base_url", "http://127.0.0.1:" + port}}}},
+              {"student", {{"name", "s"}, {"model_type", "llm"}}},
+              {"use", {{"commercial", false}, {"distribution", "internal"}, {"purpose", "research"}}}};
+  ASSERT_TRUE(testing::WriteText(dir_.File("kill.job.json"), job.dump()).ok());
+  std::string prompts;
+  for (int i = 0; i < 60; ++i) prompts += json{{"messages", {{{"role", "user"}, {"content", "a"}}}}, {"max_tokens", 8}}.dump() + "\n";
+  ASSERT_TRUE(testing::WriteText(dir_.File("kill.jsonl"), prompts).ok());
+  // 20 calls a second: the run takes ~3 s; the server dies after ~1 s.
+  testing::Child collect = testing::Spawn({testing::CliPath(), "transcripts", "collect", "--job", dir_.File("kill.job.json"), "--prompts",
+                                           dir_.File("kill.jsonl"), "--out-dir", dir_.File("kill"), "--ledger", dir_.File("l.db"), "--key",
+                                           dir_.File("k/ledger.key"), "--rate", "20", "--retries", "1", "--timeout", "2", "--json"},
+                                          false, false);
+  ::usleep(1000 * 1000);
+  ::kill(server_.pid, SIGKILL);
+  ::waitpid(server_.pid, nullptr, 0);
+  server_.pid = -1;
+  std::string out;
+  while (::read(collect.out, &c, 1) == 1) out.push_back(c);
+  int status = 0;
+  ::waitpid(collect.pid, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 3) << out;  // the endpoint went away
+  json s = json::parse(out);
+  EXPECT_EQ(s["status"], "failed");
+  EXPECT_GT(s["exchanges"].get<int>() - s["failed_calls"].get<int>(), 5) << out;  // answered before the kill
+  EXPECT_EQ(s["failed_calls"], 3) << out;                                          // then three failures in a row
+  auto v = testing::RunCli({"transcripts", "verify", "--ledger", dir_.File("l.db"), "--run", s["run"].get<std::string>()});
+  EXPECT_EQ(v.exit_code, 0) << v.out << v.err;
+  EXPECT_EQ(testing::RunCli({"ledger", "verify", "--ledger", dir_.File("l.db"), "--pubkey", dir_.File("k/ledger.vkey")}).exit_code, 0);
+}
+
 TEST_F(TrainLmTest, TokenLevelKdRecordsEveryTeacherCall) {
   WriteJob("MIT", false);
   ASSERT_EQ(testing::RunCli({"train-lm", "--job", dir_.File("lm.job.json"), "--ledger", dir_.File("l.db"), "--key", dir_.File("k/ledger.key")}).exit_code, 0);
