@@ -59,6 +59,23 @@ bool IsValidEntryKind(const std::string& kind) {
   return true;
 }
 
+StatusOr<LedgerEntry> LedgerEntry::FromCanonicalBody(const std::string& kind, std::string_view canon) {
+  if (!IsValidEntryKind(kind)) return Status::InvalidInput("entry kind \"" + kind + "\" is not valid");
+  std::string why;
+  if (canon.empty() || canon.front() != '{' || !IsCanonicalJson(canon, &why)) {
+    return Status::InvalidInput("entry body is not an RFC 8785 canonical JSON object" + (why.empty() ? "" : ": " + why));
+  }
+  LedgerEntry e;
+  e.kind_ = kind;
+  e.data_.reserve(canon.size() + kind.size() + 20);
+  e.data_ += "{\"body\":";
+  e.data_ += canon;
+  e.data_ += ",\"kind\":\"";
+  e.data_ += kind;
+  e.data_ += "\"}";
+  return e;
+}
+
 StatusOr<LedgerEntry> LedgerEntry::Make(const std::string& kind, const nlohmann::json& body) {
   if (!IsValidEntryKind(kind)) {
     return Status::InvalidInput("entry kind \"" + kind +

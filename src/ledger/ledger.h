@@ -27,6 +27,8 @@ class LedgerEntry {
  public:
   // kind: 1-64 characters of [a-z0-9_.-], starting with a letter.
   static StatusOr<LedgerEntry> Make(const std::string& kind, const nlohmann::json& body);
+  // The same from a body already in RFC 8785 form (checked, not trusted).
+  static StatusOr<LedgerEntry> FromCanonicalBody(const std::string& kind, std::string_view canonical_body);
   const std::string& kind() const { return kind_; }
   const std::string& data() const { return data_; }
 

@@ -29,8 +29,12 @@ Status CallRecorder::Record(const TeacherCall& call) {
 Status CallRecorder::RecordEntry(const std::string& kind, nlohmann::json body) {
   body["run"] = run_id_;
   DG_ASSIGN_OR_RETURN(LedgerEntry e, LedgerEntry::Make(kind, body));
-  pending_.push_back(std::move(e));
-  pending_is_call_.push_back(kind == "teacher_call");
+  return RecordPrepared(std::move(e), kind == "teacher_call");
+}
+
+Status CallRecorder::RecordPrepared(LedgerEntry entry, bool is_call) {
+  pending_.push_back(std::move(entry));
+  pending_is_call_.push_back(is_call);
   if (pending_.size() >= flush_every_) return Flush();
   return Status::Ok();
 }

@@ -38,6 +38,9 @@ class CallRecorder {
   // Buffers any entry of the run (its body gets "run"); kind "teacher_call"
   // entries count as calls (recorded(), calls_root()), others do not.
   Status RecordEntry(const std::string& kind, nlohmann::json body);
+  // Buffers an entry prepared by the caller (its body must already name this
+  // run); `is_call` counts it as a teacher call.
+  Status RecordPrepared(LedgerEntry entry, bool is_call);
   // Appends whatever is pending (a no-op when nothing is).
   Status Flush();
 

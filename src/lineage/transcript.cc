@@ -64,13 +64,9 @@ bool Blank(const std::string& s) { return s.find_first_not_of(" \t") == std::str
 
 // Parses and validates one line; on failure fills `problem`.
 bool ParseLine(const std::string& text, const std::string& file, uint64_t line, const char* schema_name, json* out,
-               TranscriptProblem* problem, const TranscriptRereading* rereading) {
+               TranscriptProblem* problem) {
   problem->file = file;
   problem->line = line;
-  if (rereading != nullptr && !rereading->bad_lines.count({file, line})) {
-    *out = json::parse(text);  // these bytes passed the full check in the first pass
-    return true;
-  }
   problem->line_sha256 = HexEncode(Sha256(text));
   auto doc = ParseJsonStrict(text, file + ":" + std::to_string(line));
   if (!doc.ok()) {
@@ -95,8 +91,7 @@ bool ParseLine(const std::string& text, const std::string& file, uint64_t line, 
 // its place); the others to on_problem.
 using LineFn = std::function<Status(json& doc, uint64_t line, uint64_t offset, TranscriptProblem& place)>;
 Status ForEachValidLine(const std::string& path, const char* what, const char* schema_name, const LineFn& on_line,
-                        const std::function<Status(const TranscriptProblem&)>& on_problem,
-                        const TranscriptRereading* rereading) {
+                        const std::function<Status(const TranscriptProblem&)>& on_problem) {
   LineReader in(path);
   if (!in.ok()) return Status::InvalidInput(path + ": cannot open the " + what);
   std::string text;
@@ -105,7 +100,7 @@ Status ForEachValidLine(const std::string& path, const char* what, const char* s
     if (Blank(text)) continue;
     json doc;
     TranscriptProblem p;
-    if (!ParseLine(text, path, number, schema_name, &doc, &p, rereading)) {
+    if (!ParseLine(text, path, number, schema_name, &doc, &p)) {
       DG_RETURN_IF_ERROR(on_problem(p));
       continue;
     }
@@ -115,7 +110,7 @@ Status ForEachValidLine(const std::string& path, const char* what, const char* s
 }
 
 Status ReadExchanges(const TranscriptSource& src, const std::function<Status(Exchange&)>& on_exchange,
-                     const std::function<Status(const TranscriptProblem&)>& on_problem, const TranscriptRereading* rereading) {
+                     const std::function<Status(const TranscriptProblem&)>& on_problem) {
   return ForEachValidLine(
       src.path, "transcript", "transcript-exchange.schema.json",
       [&](json& doc, uint64_t line, uint64_t, TranscriptProblem&) {
@@ -127,11 +122,11 @@ Status ReadExchanges(const TranscriptSource& src, const std::function<Status(Exc
         e.model = e.response["model"].get<std::string>();
         return on_exchange(e);
       },
-      on_problem, rereading);
+      on_problem);
 }
 
 Status ReadBatch(const TranscriptSource& src, const std::function<Status(Exchange&)>& on_exchange,
-                 const std::function<Status(const TranscriptProblem&)>& on_problem, const TranscriptRereading* rereading) {
+                 const std::function<Status(const TranscriptProblem&)>& on_problem) {
   // Index the input file: custom_id → (offset, line). Bad input lines are problems.
   struct Where {
     uint64_t offset, line;
@@ -147,7 +142,7 @@ Status ReadBatch(const TranscriptSource& src, const std::function<Status(Exchang
         p.what = "custom_id \"" + id + "\" repeats line " + std::to_string(index[id].line);
         return on_problem(p);
       },
-      on_problem, rereading));
+      on_problem));
   LineReader input(src.path);
   std::string request_text;
   uint64_t in_number = 0, in_offset = 0;
@@ -172,11 +167,6 @@ Status ReadBatch(const TranscriptSource& src, const std::function<Status(Exchang
         e.request = json::parse(request_text)["body"];  // validated while indexing
         const json& resp = doc.contains("response") ? doc["response"] : json();
         if (resp.is_object() && resp["status_code"] == 200) {
-          if (rereading != nullptr && !rereading->bad_lines.count({src.output_path, number})) {
-            e.response = resp["body"];
-            e.model = e.response["model"].get<std::string>();
-            return on_exchange(e);
-          }
           auto body_schema = JsonSchema::Builtin("chat-completion-response.schema.json");
           if (!body_schema.ok()) return body_schema.status();
           Status valid = (*body_schema)->Validate(resp["body"], "line");
@@ -196,7 +186,7 @@ Status ReadBatch(const TranscriptSource& src, const std::function<Status(Exchang
         }
         return on_exchange(e);
       },
-      on_problem, rereading));
+      on_problem));
   std::vector<std::pair<uint64_t, std::string>> unanswered;
   for (const auto& [id, where] : index) {
     if (!where.used) unanswered.emplace_back(where.line, id);
@@ -218,10 +208,9 @@ Status ReadBatch(const TranscriptSource& src, const std::function<Status(Exchang
 }  // namespace
 
 Status ReadTranscript(const TranscriptSource& source, const std::function<Status(Exchange&)>& on_exchange,
-                      const std::function<Status(const TranscriptProblem&)>& on_problem,
-                      const TranscriptRereading* rereading) {
-  if (source.format == "exchanges") return ReadExchanges(source, on_exchange, on_problem, rereading);
-  if (source.format == "openai-batch") return ReadBatch(source, on_exchange, on_problem, rereading);
+                      const std::function<Status(const TranscriptProblem&)>& on_problem) {
+  if (source.format == "exchanges") return ReadExchanges(source, on_exchange, on_problem);
+  if (source.format == "openai-batch") return ReadBatch(source, on_exchange, on_problem);
   return Status::InvalidInput("unknown transcript format \"" + source.format + "\" (expected exchanges or openai-batch)");
 }
 

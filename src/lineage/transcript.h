@@ -7,9 +7,7 @@
 
 #include <cstdint>
 #include <functional>
-#include <set>
 #include <string>
-#include <utility>
 
 #include <nlohmann/json.hpp>
 
@@ -43,20 +41,11 @@ struct TranscriptProblem {
   std::string ToString() const;  // "file:line: /pointer: what"
 };
 
-// A second pass over bytes already read and checked (their SHA-256 is
-// compared afterwards by the caller): lines are parsed without the schema
-// check, except the lines listed as bad, which are checked again so that
-// they are reported as problems once more.
-struct TranscriptRereading {
-  std::set<std::pair<std::string, uint64_t>> bad_lines;  // (file, line)
-};
-
 // Calls on_exchange for every good exchange and on_problem for every bad line,
 // in file order (batch: output-file order). A callback's error stops reading.
 // I/O errors (a missing file) are returned as errors, not problems.
 Status ReadTranscript(const TranscriptSource& source, const std::function<Status(Exchange&)>& on_exchange,
-                      const std::function<Status(const TranscriptProblem&)>& on_problem,
-                      const TranscriptRereading* rereading = nullptr);
+                      const std::function<Status(const TranscriptProblem&)>& on_problem);
 
 }  // namespace dg
 

@@ -178,16 +178,38 @@ StatusOr<TranscriptRunSummary> RecordTranscripts(const Job& job, const Policy& p
   const auto metas = TeacherMetas(job, *kb);
   TranscriptRunSummary s;
 
-  // Pass 1: read everything before deciding anything.
+  // Pass 1: read and check everything before deciding anything, preparing
+  // each entry's canonical body into a spool file (the run id is filled in
+  // once the decision exists), so the transcripts are parsed only once.
   std::vector<std::string> problems;
   uint64_t problem_count = 0;
-  TranscriptRereading rereading;  // pass 2 trusts the lines pass 1 checked (same bytes: hashed before and after)
   json files = json::array();
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> spool(std::tmpfile(), &std::fclose);
+  if (!spool) return Status::IoError("cannot create a temporary spool file");
+  constexpr char kRunMarker[] = "@@distillgate-run@@";
+  Status spool_status = Status::Ok();
+  auto spool_entry = [&](char kind, json body) -> Status {
+    body["run"] = kRunMarker;
+    DG_ASSIGN_OR_RETURN(std::string canon, Canonicalize(body));
+    canon.insert(canon.begin(), kind);
+    canon.push_back('\n');
+    if (std::fwrite(canon.data(), 1, canon.size(), spool.get()) != canon.size()) return Status::IoError("spool write failed");
+    return Status::Ok();
+  };
+  uint64_t sequence = 0;
   for (const auto& src : sources) {
     const TeacherMeta& t = metas.at(src.teacher_id);
+    std::vector<std::pair<std::string, std::string>> hashes_before;
+    for (const std::string& path : {src.path, src.output_path}) {
+      if (path.empty()) continue;
+      DG_ASSIGN_OR_RETURN(Hash h, Sha256File(path));
+      DG_ASSIGN_OR_RETURN(uint64_t bytes, FileSize(path));
+      files.push_back({{"teacher", src.teacher_id}, {"format", src.format}, {"path", path}, {"sha256", HexEncode(h)}, {"bytes", bytes}});
+      hashes_before.emplace_back(path, HexEncode(h));
+    }
     DG_RETURN_IF_ERROR(ReadTranscript(
         src,
-        [&](Exchange& e) {
+        [&](Exchange& e) -> Status {
           ++s.exchanges;
           if (!e.response.is_null()) {
             if (!ModelAllowed(t, e.model)) {
@@ -201,19 +223,19 @@ StatusOr<TranscriptRunSummary> RecordTranscripts(const Job& job, const Policy& p
           } else {
             ++s.failed_calls;
           }
-          return Status::Ok();
+          DG_ASSIGN_OR_RETURN(json body, CallBody(e, t, sequence++));
+          return spool_entry('T', std::move(body));
         },
         [&](const TranscriptProblem& p) {
           ++problem_count;
-          rereading.bad_lines.insert({p.file, p.line});
           if (problems.size() < 20) problems.push_back(p.ToString());
-          return Status::Ok();
+          return spool_entry('S', {{"teacher", src.teacher_id}, {"file", p.file}, {"line", p.line}, {"line_sha256", p.line_sha256},
+                                   {"error", (p.pointer.empty() ? "" : p.pointer + ": ") + p.what}});
         }));
-    for (const std::string& path : {src.path, src.output_path}) {
-      if (path.empty()) continue;
+    // The bytes read must be the bytes hashed.
+    for (const auto& [path, before] : hashes_before) {
       DG_ASSIGN_OR_RETURN(Hash h, Sha256File(path));
-      DG_ASSIGN_OR_RETURN(uint64_t bytes, FileSize(path));
-      files.push_back({{"teacher", src.teacher_id}, {"format", src.format}, {"path", path}, {"sha256", HexEncode(h)}, {"bytes", bytes}});
+      if (HexEncode(h) != before) return Status::IoError(path + " changed while it was being read; nothing was recorded");
     }
   }
   if (problem_count > 0 && !o.skip_bad_lines) {
@@ -257,31 +279,26 @@ StatusOr<TranscriptRunSummary> RecordTranscripts(const Job& job, const Policy& p
     return s;
   }
 
-  // Pass 2: record every exchange (and every skipped line).
-  uint64_t sequence = 0;
-  for (const auto& src : sources) {
-    const TeacherMeta& t = metas.at(src.teacher_id);
-    DG_RETURN_IF_ERROR(ReadTranscript(
-        src,
-        [&](Exchange& e) -> Status {
-          DG_ASSIGN_OR_RETURN(json body, CallBody(e, t, sequence++));
-          return rec.RecordEntry("teacher_call", std::move(body));
-        },
-        [&](const TranscriptProblem& p) {
-          return rec.RecordEntry("transcript_line_skipped", {{"teacher", src.teacher_id}, {"file", p.file}, {"line", p.line},
-                                                             {"line_sha256", p.line_sha256}, {"error", (p.pointer.empty() ? "" : p.pointer + ": ") + p.what}});
-        },
-        &rereading));
-  }
-  // The bytes recorded must be the bytes checked.
-  for (const json& f : files) {
-    auto h = Sha256File(f["path"].get<std::string>());
-    if (!h.ok() || HexEncode(*h) != f["sha256"]) {
-      const Status changed = Status::VerifyFailed(f["path"].get<std::string>() + " changed while it was being recorded");
-      DG_RETURN_IF_ERROR(rec.RecordEntry("run_end", {{"status", "failed"}, {"error", changed.message()}}));
-      DG_RETURN_IF_ERROR(rec.Flush());
-      return changed;
+  // Pass 2: the spooled entries, with the run id.
+  const std::string marker_field = std::string("\"run\":\"") + kRunMarker + "\"";
+  const std::string run_field = "\"run\":" + json(s.run_id).dump();
+  std::rewind(spool.get());
+  std::string line;
+  char buf[1 << 16];
+  while (std::fgets(buf, sizeof buf, spool.get()) != nullptr) {
+    line += buf;
+    if (line.empty() || line.back() != '\n') {
+      if (!std::feof(spool.get())) continue;  // a line longer than the buffer
     }
+    if (!line.empty() && line.back() == '\n') line.pop_back();
+    const char kind = line.empty() ? '?' : line[0];
+    std::string body = line.substr(1);
+    line.clear();
+    const size_t at = body.find(marker_field);
+    if (at == std::string::npos || (kind != 'T' && kind != 'S')) return Status::Internal("spool entry without its run marker");
+    body.replace(at, marker_field.size(), run_field);
+    DG_ASSIGN_OR_RETURN(LedgerEntry e, LedgerEntry::FromCanonicalBody(kind == 'T' ? "teacher_call" : "transcript_line_skipped", body));
+    DG_RETURN_IF_ERROR(rec.RecordPrepared(std::move(e), kind == 'T'));
   }
   DG_RETURN_IF_ERROR(rec.Flush());
   DG_RETURN_IF_ERROR(rec.RecordEntry("run_end", {{"status", "completed"},
