@@ -65,13 +65,17 @@ StatusOr<LedgerEntry> LedgerEntry::FromCanonicalBody(const std::string& kind, st
   if (canon.empty() || canon.front() != '{' || !IsCanonicalJson(canon, &why)) {
     return Status::InvalidInput("entry body is not an RFC 8785 canonical JSON object" + (why.empty() ? "" : ": " + why));
   }
+  return Assemble(kind, canon);
+}
+
+LedgerEntry LedgerEntry::Assemble(const std::string& kind, std::string_view canon) {
   LedgerEntry e;
   e.kind_ = kind;
   e.data_.reserve(canon.size() + kind.size() + 20);
   e.data_ += "{\"body\":";
   e.data_ += canon;
   e.data_ += ",\"kind\":\"";
-  e.data_ += kind;
+  e.data_ += kind;  // kind needs no escaping: [a-z0-9_.-] only
   e.data_ += "\"}";
   return e;
 }
@@ -85,16 +89,7 @@ StatusOr<LedgerEntry> LedgerEntry::Make(const std::string& kind, const nlohmann:
     return Status::InvalidInput(std::string("entry body must be a JSON object, got ") + body.type_name());
   }
   DG_ASSIGN_OR_RETURN(std::string canon, Canonicalize(body));
-  LedgerEntry e;
-  e.kind_ = kind;
-  // Canonical JSON of {"body":…,"kind":…}: "body" sorts before "kind".
-  e.data_.reserve(canon.size() + kind.size() + 20);
-  e.data_ += "{\"body\":";
-  e.data_ += canon;
-  e.data_ += ",\"kind\":\"";
-  e.data_ += kind;  // kind needs no escaping: [a-z0-9_.-] only
-  e.data_ += "\"}";
-  return e;
+  return Assemble(kind, canon);
 }
 
 class Ledger::Impl {

@@ -33,6 +33,8 @@ class LedgerEntry {
   const std::string& data() const { return data_; }
 
  private:
+  // {"body":<canon>,"kind":"<kind>"}: "body" sorts before "kind".
+  static LedgerEntry Assemble(const std::string& kind, std::string_view canonical_body);
   std::string kind_, data_;
 };
 
