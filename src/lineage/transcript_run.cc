@@ -422,6 +422,10 @@ StatusOr<TranscriptRunSummary> CollectTranscripts(const Job& job, const Policy& 
   for (size_t i = 0; i < requests.size(); ++i) {
     const auto t_call = std::chrono::steady_clock::now();
     ChatResult res = client.Complete(requests[i]);
+    if (res.error.empty()) {  // checking the answer is part of receiving it, not of recording it
+      Status valid = response_schema->Validate(res.body, "response");
+      if (!valid.ok()) res.error = "HTTP 200 with a malformed response: " + valid.message();
+    }
     const auto t_recorded = std::chrono::steady_clock::now();
     s.call_seconds += std::chrono::duration<double>(t_recorded - t_call).count();
     Exchange e;
@@ -430,10 +434,6 @@ StatusOr<TranscriptRunSummary> CollectTranscripts(const Job& job, const Policy& 
     e.custom_id = "request-" + std::to_string(i);
     e.request = requests[i];
     json line = {{"id", "batch_req_" + std::to_string(i)}, {"custom_id", e.custom_id}};
-    if (res.error.empty()) {
-      Status valid = response_schema->Validate(res.body, "response");
-      if (!valid.ok()) res.error = "HTTP 200 with a malformed response: " + valid.message();
-    }
     if (res.error.empty()) {
       e.response = res.body;
       e.model = res.body["model"].get<std::string>();
