@@ -90,8 +90,9 @@ class LiveTest : public ::testing::Test {
   }
   void ExpectKeyNowhere(const std::vector<std::string>& texts) {
     for (const char* f : {"l.db", "out/batch_input.jsonl", "out/batch_output.jsonl", "job.json"}) {
-      if (!FileExists(dir_.File(f))) continue;
-      EXPECT_EQ(ReadFile(dir_.File(f))->find(kKey), std::string::npos) << f;
+      auto text = ReadFile(dir_.File(f));
+      ASSERT_TRUE(text.ok()) << f << ": " << text.status().ToString();
+      EXPECT_EQ(text->find(kKey), std::string::npos) << f;
     }
     for (const auto& t : texts) EXPECT_EQ(t.find(kKey), std::string::npos) << t;
   }

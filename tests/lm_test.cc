@@ -160,14 +160,14 @@ TEST_F(TrainLmTest, TrainServeCollectVerify) {
   json ds = json::parse(d.out);
   ASSERT_TRUE(ds["trained"].get<bool>());
   const json& m = ds["metrics"];
-  for (const char* k : {"student_agreement", "baseline_agreement", "student_heldout_agreement", "baseline_heldout_agreement"}) {
-    EXPECT_GE(m[k].get<double>(), 0.0) << k;
-    EXPECT_LE(m[k].get<double>(), 1.0) << k;
-  }
-  for (const char* k : {"student_heldout_bits_per_byte", "baseline_heldout_bits_per_byte", "teacher_heldout_bits_per_byte"}) {
-    EXPECT_GT(m[k].get<double>(), 0.0) << k;
-    EXPECT_LT(m[k].get<double>(), 8.0) << k;
-  }
+  // The student trained on the teacher's answers matches the teacher's next
+  // bytes far better than the baseline trained on as many raw corpus bytes.
+  EXPECT_GT(m["student_agreement"].get<double>(), m["baseline_agreement"].get<double>() + 0.3) << m.dump();
+  EXPECT_GT(m["student_heldout_agreement"].get<double>(), m["baseline_heldout_agreement"].get<double>()) << m.dump();
+  // The teacher, trained on the whole corpus, models held-out text better than either small student.
+  EXPECT_LT(m["teacher_heldout_bits_per_byte"].get<double>(), m["student_heldout_bits_per_byte"].get<double>()) << m.dump();
+  EXPECT_LT(m["teacher_heldout_bits_per_byte"].get<double>(), m["baseline_heldout_bits_per_byte"].get<double>()) << m.dump();
+  for (const char* k : {"student_heldout_bits_per_byte", "baseline_heldout_bits_per_byte"}) EXPECT_LT(m[k].get<double>(), 8.0) << k;
   EXPECT_TRUE(FileExists(dir_.File("fruit-student.pt")));
   EXPECT_EQ(testing::RunCli({"ledger", "verify", "--ledger", dir_.File("l.db"), "--pubkey", dir_.File("k/ledger.vkey")}).exit_code, 0);
   // A transcript edited after it was collected is refused before training.
