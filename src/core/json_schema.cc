@@ -127,14 +127,13 @@ StatusOr<std::shared_ptr<const JsonSchema>> JsonSchema::FromFile(const std::stri
   return std::shared_ptr<const JsonSchema>(new JsonSchema(std::move(impl)));
 }
 
-Status JsonSchema::Validate(const json& doc, const std::string& where) const {
+std::vector<JsonSchema::Violation> JsonSchema::Violations(const json& doc) const {
   valijson::Validator validator;
   valijson::ValidationResults results;
   valijson::adapters::NlohmannJsonAdapter adapter(doc);
-  if (validator.validate(impl_->schema, adapter, &results)) return Status::Ok();
+  if (validator.validate(impl_->schema, adapter, &results)) return {};
   // valijson reports the whole chain of failures (e.g. "properties" then
-  // "type"); the deepest error per pointer says what was expected.
-  // "type"); keep the first message per pointer, and drop a pointer whose
+  // "type"): keep the first message per pointer, and drop a pointer whose
   // child is also reported (the child says what is wrong).
   std::map<std::string, std::string> by_pointer;
   valijson::ValidationResults::Error err;
@@ -149,17 +148,26 @@ Status JsonSchema::Validate(const json& doc, const std::string& where) const {
     }
     by_pointer.emplace(pointer, what);
   }
-  std::string msg = where + ": does not match its schema (" + Name() + "):";
-  size_t shown = 0;
+  std::vector<Violation> out;
   for (auto it = by_pointer.begin(); it != by_pointer.end(); ++it) {
     auto next = std::next(it);
     const std::string prefix = it->first == "/" ? "/" : it->first + "/";
     if (next != by_pointer.end() && next->first.compare(0, prefix.size(), prefix) == 0) continue;
-    if (++shown > 8) {
+    out.push_back({it->first, it->second});
+  }
+  return out;
+}
+
+Status JsonSchema::Validate(const json& doc, const std::string& where) const {
+  const std::vector<Violation> violations = Violations(doc);
+  if (violations.empty()) return Status::Ok();
+  std::string msg = where + ": does not match its schema (" + Name() + "):";
+  for (size_t i = 0; i < violations.size(); ++i) {
+    if (i == 8) {
       msg += "\n  …";
       break;
     }
-    msg += "\n  " + it->first + ": " + it->second;
+    msg += "\n  " + violations[i].pointer + ": " + violations[i].what;
   }
   return Status::InvalidInput(msg);
 }

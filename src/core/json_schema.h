@@ -8,6 +8,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <nlohmann/json_fwd.hpp>
 
@@ -26,6 +27,13 @@ class JsonSchema {
   static StatusOr<std::shared_ptr<const JsonSchema>> FromFile(const std::string& path);
   ~JsonSchema();
 
+  // What a document violates: the deepest JSON pointer of each violation
+  // (a missing member is pointed at by its own name) and what was expected,
+  // in pointer order; empty when the document matches.
+  struct Violation {
+    std::string pointer, what;
+  };
+  std::vector<Violation> Violations(const nlohmann::json& doc) const;
   // OK, or InvalidInput listing "<where>: <pointer>: <what was expected>"
   // for the first few violations.
   Status Validate(const nlohmann::json& doc, const std::string& where) const;

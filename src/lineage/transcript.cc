@@ -21,20 +21,13 @@ std::string TranscriptProblem::ToString() const {
 
 namespace {
 
-// Splits "<where>: does not match its schema (…):\n  /ptr: what\n…" into its first pointer and message.
-void FromSchemaError(const Status& st, TranscriptProblem* p, const std::string& prefix) {
-  const std::string& m = st.message();
-  const size_t nl = m.find("\n  ");
-  if (nl == std::string::npos) {
-    p->what = m;
-    return;
-  }
-  std::string first = m.substr(nl + 3);
-  first = first.substr(0, first.find('\n'));
-  const size_t colon = first.find(": ");
-  p->pointer = prefix + (colon == std::string::npos ? first : first.substr(0, colon));
-  if (p->pointer.size() > 1 && p->pointer.back() == '/') p->pointer.pop_back();
-  p->what = colon == std::string::npos ? "does not match the schema" : first.substr(colon + 2);
+// The first violation of `doc` against `schema`, as a problem (false when it matches).
+bool SchemaProblem(const JsonSchema& schema, const json& doc, const std::string& prefix, TranscriptProblem* p) {
+  const auto violations = schema.Violations(doc);
+  if (violations.empty()) return false;
+  p->pointer = prefix + (violations[0].pointer == "/" && !prefix.empty() ? "" : violations[0].pointer);
+  p->what = violations[0].what;
+  return true;
 }
 
 class LineReader {
@@ -77,11 +70,7 @@ bool ParseLine(const std::string& text, const std::string& file, uint64_t line, 
   if (!schema.ok()) {  // a broken build, not a bad line
     throw std::runtime_error(schema.status().message());
   }
-  Status valid = (*schema)->Validate(*doc, "line");
-  if (!valid.ok()) {
-    FromSchemaError(valid, problem, "");
-    return false;
-  }
+  if (SchemaProblem(**schema, *doc, "", problem)) return false;
   *out = std::move(doc).value();
   return true;
 }
@@ -169,11 +158,7 @@ Status ReadBatch(const TranscriptSource& src, const std::function<Status(Exchang
         if (resp.is_object() && resp["status_code"] == 200) {
           auto body_schema = JsonSchema::Builtin("chat-completion-response.schema.json");
           if (!body_schema.ok()) return body_schema.status();
-          Status valid = (*body_schema)->Validate(resp["body"], "line");
-          if (!valid.ok()) {
-            FromSchemaError(valid, &p, "/response/body");
-            return on_problem(p);
-          }
+          if (SchemaProblem(**body_schema, resp["body"], "/response/body", &p)) return on_problem(p);
           e.response = resp["body"];
           e.model = e.response["model"].get<std::string>();
         } else {
