@@ -100,49 +100,23 @@ torch::Tensor Bytes(const std::string& s) {
 
 }  // namespace
 
-StatusOr<ByteLm> ByteLm::Train(const std::string& text, const ByteLmConfig& c, std::vector<double>* losses) {
+namespace {
+
+Status CheckCorpusSize(const std::string& text, const ByteLmConfig& c) {
   if (text.size() < static_cast<size_t>(4 * c.seq_len + 2)) {
     return Status::InvalidInput("the corpus has " + std::to_string(text.size()) + " bytes: too few for seq_len " + std::to_string(c.seq_len));
   }
-  torch::manual_seed(c.seed);
-  const size_t split = text.size() - text.size() / 20;
-  const std::string train = text.substr(0, split), heldout = text.substr(split);
-  auto impl = std::make_shared<Impl>();
-  impl->config = c;
-  impl->net = ByteLmNet(c.embed, c.hidden);
-  torch::optim::Adam opt(impl->net->parameters(), torch::optim::AdamOptions(c.lr));
-  const torch::Tensor data = Bytes(train);
-  std::mt19937_64 rng(c.seed);
-  std::uniform_int_distribution<int64_t> start(0, static_cast<int64_t>(train.size()) - c.seq_len - 2);
-  impl->net->train();
-  for (int64_t step = 0; step < c.steps; ++step) {
-    std::vector<torch::Tensor> rows;
-    for (int64_t b = 0; b < c.batch; ++b) rows.push_back(data.narrow(0, start(rng), c.seq_len + 1));
-    auto batch = torch::stack(rows);
-    auto x = batch.narrow(1, 0, c.seq_len), y = batch.narrow(1, 1, c.seq_len);
-    auto [logits, h] = impl->net->forward(x);
-    (void)h;
-    auto loss = torch::nn::functional::cross_entropy(logits.reshape({-1, 256}), y.reshape({-1}));
-    opt.zero_grad();
-    loss.backward();
-    torch::nn::utils::clip_grad_norm_(impl->net->parameters(), 1.0);
-    opt.step();
-    if (losses != nullptr) losses->push_back(loss.item<double>());
-  }
-  impl->net->eval();
-  ByteLm lm;
-  lm.impl_ = impl;
-  impl->heldout_bpb = lm.BitsPerByte(heldout);
-  return lm;
+  return Status::Ok();
 }
 
-StatusOr<ByteLm> ByteLm::TrainKd(const std::string& text, const ByteLmConfig& c, const ByteLm& teacher, double T,
-                                  double alpha, const CallRecorderFn& record) {
-  if (text.size() < static_cast<size_t>(4 * c.seq_len + 2)) {
-    return Status::InvalidInput("the corpus has " + std::to_string(text.size()) + " bytes: too few for seq_len " + std::to_string(c.seq_len));
-  }
+// The training loop of both Train (teacher == nullptr: next-byte
+// cross-entropy) and TrainKd (alpha · T² · KL to the teacher + (1 − alpha) · CE,
+// every teacher forward pass passed to `record` before it is used).
+StatusOr<std::shared_ptr<ByteLm::Impl>> TrainLoop(const std::string& text, const ByteLmConfig& c, ByteLm::Impl* teacher,
+                                                  double T, double alpha, const ByteLm::CallRecorderFn& record,
+                                                  std::vector<double>* losses) {
   torch::manual_seed(c.seed);
-  auto impl = std::make_shared<Impl>();
+  auto impl = std::make_shared<ByteLm::Impl>();
   impl->config = c;
   impl->net = ByteLmNet(c.embed, c.hidden);
   torch::optim::Adam opt(impl->net->parameters(), torch::optim::AdamOptions(c.lr));
@@ -156,32 +130,54 @@ StatusOr<ByteLm> ByteLm::TrainKd(const std::string& text, const ByteLmConfig& c,
     for (int64_t b = 0; b < c.batch; ++b) {
       const int64_t at = start(rng);
       rows.push_back(data.narrow(0, at, c.seq_len + 1));
-      batch_bytes.append(text, static_cast<size_t>(at), static_cast<size_t>(c.seq_len));
+      if (teacher != nullptr) batch_bytes.append(text, static_cast<size_t>(at), static_cast<size_t>(c.seq_len));
     }
     auto batch = torch::stack(rows);
     auto x = batch.narrow(1, 0, c.seq_len), y = batch.narrow(1, 1, c.seq_len);
-    torch::Tensor t_logits;
-    {
-      torch::NoGradGuard no_grad;
-      auto [tl, th] = teacher.impl_->net->forward(x);
-      (void)th;
-      t_logits = tl.contiguous().to(torch::kFloat);
-    }
-    const Hash out_sha = Sha256(std::string_view(static_cast<const char*>(t_logits.data_ptr()), t_logits.numel() * sizeof(float)));
-    DG_RETURN_IF_ERROR(record(Sha256(batch_bytes), out_sha, static_cast<uint64_t>(c.batch * c.seq_len)));
     auto [logits, h] = impl->net->forward(x);
     (void)h;
-    auto s_flat = logits.reshape({-1, 256}), t_flat = t_logits.reshape({-1, 256});
-    auto kl = torch::nn::functional::kl_div(torch::log_softmax(s_flat / T, 1), torch::softmax(t_flat / T, 1),
-                                            torch::nn::functional::KLDivFuncOptions().reduction(torch::kBatchMean));
-    auto ce = torch::nn::functional::cross_entropy(s_flat, y.reshape({-1}));
-    auto loss = alpha * T * T * kl + (1 - alpha) * ce;
+    auto s_flat = logits.reshape({-1, 256});
+    auto loss = torch::nn::functional::cross_entropy(s_flat, y.reshape({-1}));
+    if (teacher != nullptr) {
+      torch::Tensor t_logits;
+      {
+        torch::NoGradGuard no_grad;
+        auto [tl, th] = teacher->net->forward(x);
+        (void)th;
+        t_logits = tl.contiguous().to(torch::kFloat);
+      }
+      const Hash out_sha = Sha256(std::string_view(static_cast<const char*>(t_logits.data_ptr()), t_logits.numel() * sizeof(float)));
+      DG_RETURN_IF_ERROR(record(Sha256(batch_bytes), out_sha, static_cast<uint64_t>(c.batch * c.seq_len)));
+      auto kl = torch::nn::functional::kl_div(torch::log_softmax(s_flat / T, 1), torch::softmax(t_logits.reshape({-1, 256}) / T, 1),
+                                              torch::nn::functional::KLDivFuncOptions().reduction(torch::kBatchMean));
+      loss = alpha * T * T * kl + (1 - alpha) * loss;
+    }
     opt.zero_grad();
     loss.backward();
     torch::nn::utils::clip_grad_norm_(impl->net->parameters(), 1.0);
     opt.step();
+    if (losses != nullptr) losses->push_back(loss.item<double>());
   }
   impl->net->eval();
+  return impl;
+}
+
+}  // namespace
+
+StatusOr<ByteLm> ByteLm::Train(const std::string& text, const ByteLmConfig& c, std::vector<double>* losses) {
+  DG_RETURN_IF_ERROR(CheckCorpusSize(text, c));
+  const size_t split = text.size() - text.size() / 20;
+  DG_ASSIGN_OR_RETURN(auto impl, TrainLoop(text.substr(0, split), c, nullptr, 0, 0, nullptr, losses));
+  ByteLm lm;
+  lm.impl_ = impl;
+  impl->heldout_bpb = lm.BitsPerByte(text.substr(split));
+  return lm;
+}
+
+StatusOr<ByteLm> ByteLm::TrainKd(const std::string& text, const ByteLmConfig& c, const ByteLm& teacher, double T,
+                                  double alpha, const CallRecorderFn& record) {
+  DG_RETURN_IF_ERROR(CheckCorpusSize(text, c));
+  DG_ASSIGN_OR_RETURN(auto impl, TrainLoop(text, c, teacher.impl_.get(), T, alpha, record, nullptr));
   ByteLm lm;
   lm.impl_ = impl;
   return lm;
