@@ -43,6 +43,25 @@ StatusOr<Hash> SaveModel(const ByteLm& lm, const std::string& path) {
   return Sha256File(path);
 }
 
+// Held-out bits per byte of student and baseline and, with a teacher, the
+// teacher's and both students' agreement with its next-byte choices (on its
+// own greedy text and on the held-out corpus).
+json CompareStudents(const ByteLm* teacher, const ByteLm& student, const ByteLm& baseline, const std::string& heldout) {
+  json m = {{"heldout_bytes", heldout.size()},
+            {"student_heldout_bits_per_byte", student.BitsPerByte(heldout)},
+            {"baseline_heldout_bits_per_byte", baseline.BitsPerByte(heldout)}};
+  if (teacher == nullptr) return m;
+  std::string probe;
+  for (int i = 0; i < 8; ++i) probe += teacher->Generate(std::string(1, static_cast<char>('a' + i)), 96, 0, 0);
+  m["teacher_heldout_bits_per_byte"] = teacher->BitsPerByte(heldout);
+  m["agreement_probe"] = "the teacher's own greedy continuations of a..h, 96 bytes each";
+  m["student_agreement"] = student.NextByteAgreement(*teacher, probe);
+  m["baseline_agreement"] = baseline.NextByteAgreement(*teacher, probe);
+  m["student_heldout_agreement"] = student.NextByteAgreement(*teacher, heldout);
+  m["baseline_heldout_agreement"] = baseline.NextByteAgreement(*teacher, heldout);
+  return m;
+}
+
 // Where the job's model goes: output.model, else "<job name>.pt", beside the job.
 std::string ModelOutPath(const Job& job) {
   return job.Resolve(job.doc.contains("output") ? job.doc["output"].value("model", job.name + ".pt") : job.name + ".pt");
@@ -199,19 +218,9 @@ StatusOr<json> RunTokenKd(const Job& job, const Policy& policy, const TrainLmOpt
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   auto sha = SaveModel(*student, model_out);
   if (!sha.ok()) return fail(sha.status());
-  std::string probe;
-  for (int i = 0; i < 8; ++i) probe += teacher_lm.Generate(std::string(1, static_cast<char>('a' + i)), 96, 0, 0);
-  json metrics = {{"heldout_bytes", heldout.size()},
-                  {"teacher_heldout_bits_per_byte", teacher_lm.BitsPerByte(heldout)},
-                  {"student_heldout_bits_per_byte", student->BitsPerByte(heldout)},
-                  {"baseline_heldout_bits_per_byte", baseline->BitsPerByte(heldout)},
-                  {"agreement_probe", "the teacher's own greedy continuations of a..h, 96 bytes each"},
-                  {"student_agreement", student->NextByteAgreement(teacher_lm, probe)},
-                  {"baseline_agreement", baseline->NextByteAgreement(teacher_lm, probe)},
-                  {"student_heldout_agreement", student->NextByteAgreement(teacher_lm, heldout)},
-                  {"baseline_heldout_agreement", baseline->NextByteAgreement(teacher_lm, heldout)},
-                  {"seconds", seconds},
-                  {"epochs", json::array()}};
+  json metrics = CompareStudents(&teacher_lm, *student, *baseline, heldout);
+  metrics["seconds"] = seconds;
+  metrics["epochs"] = json::array();
   st = g.Record("model", {{"path", model_out}, {"sha256", HexEncode(*sha)}, {"student", job.student.name}, {"arch", "byte-gru"},
                           {"metrics", metrics}});
   if (!st.ok()) return fail(st);
@@ -285,10 +294,6 @@ StatusOr<json> RunDistillLm(const TrainLmOptions& o) {
     for (size_t i = 0; i < problems.size() && i < 10; ++i) msg += "\n  " + problems[i];
     return Status::InvalidInput(msg);
   }
-  const std::string corpus_path = job.Resolve(job.datasets[0].path);
-  DG_ASSIGN_OR_RETURN(std::string raw, ReadFile(corpus_path));
-  const std::string corpus = AsciiLines(raw);
-  const std::string heldout = corpus.substr(corpus.size() - corpus.size() / 20);
   if (distill_text.size() < static_cast<size_t>(4 * config.seq_len + 2)) {
     return Status::InvalidInput((sources[0].output_path.empty() ? sources[0].path : sources[0].output_path) +
                                 ": the teacher's answers hold only " + std::to_string(distill_text.size()) + " bytes: collect more");
@@ -309,6 +314,8 @@ StatusOr<json> RunDistillLm(const TrainLmOptions& o) {
   json summary = g.summary;
   if (!g.permitted) return summary;
   auto fail = [&g](const Status& st) { return g.Fail(st); };
+  const std::string& corpus = g.corpus;
+  const std::string heldout = corpus.substr(corpus.size() - corpus.size() / 20);
   json training = config.ToJson();
   training["method"] = "sequence-level distillation: next-byte cross-entropy on the teacher's answers (prompt + answer per exchange)";
   training["baseline"] = "the same model and steps on as many raw corpus bytes";
@@ -346,23 +353,10 @@ StatusOr<json> RunDistillLm(const TrainLmOptions& o) {
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   auto sha = SaveModel(*student, model_out);
   if (!sha.ok()) return fail(sha.status());
-  json metrics = {{"heldout_bytes", heldout.size()},
-                  {"student_heldout_bits_per_byte", student->BitsPerByte(heldout)},
-                  {"baseline_heldout_bits_per_byte", baseline->BitsPerByte(heldout)},
-                  {"training_bytes", distill_text.size()},
-                  {"seconds", seconds},
-                  {"epochs", json::array()}};
-  if (teacher_lm) {
-    metrics["teacher_heldout_bits_per_byte"] = teacher_lm->BitsPerByte(heldout);
-    // Agreement with the teacher's next-byte choices, on text the teacher writes itself.
-    std::string probe;
-    for (int i = 0; i < 8; ++i) probe += teacher_lm->Generate(std::string(1, static_cast<char>('a' + i)), 96, 0, 0);
-    metrics["agreement_probe"] = "the teacher's own greedy continuations of a..h, 96 bytes each";
-    metrics["student_agreement"] = student->NextByteAgreement(*teacher_lm, probe);
-    metrics["baseline_agreement"] = baseline->NextByteAgreement(*teacher_lm, probe);
-    metrics["student_heldout_agreement"] = student->NextByteAgreement(*teacher_lm, heldout);
-    metrics["baseline_heldout_agreement"] = baseline->NextByteAgreement(*teacher_lm, heldout);
-  }
+  json metrics = CompareStudents(teacher_lm ? &*teacher_lm : nullptr, *student, *baseline, heldout);
+  metrics["training_bytes"] = distill_text.size();
+  metrics["seconds"] = seconds;
+  metrics["epochs"] = json::array();
   st = g.Record("model",
               {{"path", model_out}, {"sha256", HexEncode(*sha)}, {"student", job.student.name}, {"arch", "byte-gru"},
                {"metrics", metrics}});
