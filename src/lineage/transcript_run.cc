@@ -86,11 +86,6 @@ struct TeacherMeta {
   }
 };
 
-// The model the job allows for this teacher: exactly, or a dated snapshot of
-// it — "<model>-" followed by digits and dashes only ("gpt-4o" allows
-// "gpt-4o-2024-08-06" and "gpt-4-0613" style names, not "gpt-4o-mini").
-bool ModelAllowed(const TeacherMeta& t, const std::string& model) { return ModelAllowedFor(t.model, model); }
-
 std::string Rfc3339(int64_t unix_seconds) {
   std::time_t t = static_cast<std::time_t>(unix_seconds);
   std::tm tm{};
@@ -111,7 +106,7 @@ StatusOr<json> CallBody(const Exchange& e, const TeacherMeta& t, uint64_t sequen
                {"model", e.model},
                {"sequence", sequence},
                {"status", e.response.is_null() ? "failed" : "ok"},
-               {"allowed", ModelAllowed(t, e.model)},
+               {"allowed", ModelAllowedFor(t.model, e.model)},
                {"terms", {{"profile", t.terms_profile.empty() ? json() : json(t.terms_profile)},
                           {"sha256", t.terms_sha256.empty() ? json() : json(t.terms_sha256)}}},
                {"source", {{"file", e.file}, {"line", e.line}}}};
@@ -212,7 +207,7 @@ StatusOr<TranscriptRunSummary> RecordTranscripts(const Job& job, const Policy& p
         [&](Exchange& e) -> Status {
           ++s.exchanges;
           if (!e.response.is_null()) {
-            if (!ModelAllowed(t, e.model)) {
+            if (!ModelAllowedFor(t.model, e.model)) {
               ++s.disallowed_calls;
               if (s.findings.size() < 20) {
                 s.findings.push_back(e.file + ":" + std::to_string(e.line) + ": /response/model: \"" + e.model +
