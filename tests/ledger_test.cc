@@ -89,6 +89,58 @@ TEST_F(LedgerTest, AppendSignsOneCheckpointPerBatch) {
   EXPECT_EQ(Check().problem_count, 0u);
 }
 
+TEST_F(LedgerTest, TransactionIsAllOrNothing) {
+  AppendBatch(2);
+  {
+    // Not committed: a second connection never sees the appends, and after
+    // the transaction is gone neither does this one.
+    auto t = Ledger::Transaction::Begin(*ledger_);
+    ASSERT_TRUE(t.ok()) << t.status().ToString();
+    AppendBatch(3);
+    AppendBatch(4);
+    EXPECT_EQ(*ledger_->Size(), 9u);
+    auto other = Ledger::Open(path_, Ledger::Mode::kReadOnly);
+    ASSERT_TRUE(other.ok());
+    EXPECT_EQ(*(*other)->Size(), 2u);
+    EXPECT_FALSE(Ledger::Transaction::Begin(*ledger_).ok());  // one at a time
+  }
+  EXPECT_EQ(*ledger_->Size(), 2u);
+  EXPECT_EQ(Check().problem_count, 0u);
+  // Appends after a rollback extend the tree the last commit signed.
+  AppendBatch(1);
+  EXPECT_EQ(*ledger_->Size(), 3u);
+  EXPECT_EQ(Check().problem_count, 0u);
+}
+
+TEST_F(LedgerTest, TransactionMarkAndCommit) {
+  auto t = Ledger::Transaction::Begin(*ledger_);
+  ASSERT_TRUE(t.ok());
+  EXPECT_FALSE((*t)->RollbackToMark().ok());  // no mark yet
+  AppendBatch(2);
+  ASSERT_TRUE((*t)->Mark().ok());
+  AppendBatch(5);
+  {
+    Ledger::ReadSnapshot snap(*ledger_);  // reads inside the transaction must not end it
+    EXPECT_EQ(*ledger_->Size(), 7u);
+  }
+  ASSERT_TRUE((*t)->RollbackToMark().ok());
+  EXPECT_EQ(*ledger_->Size(), 2u);
+  const AppendResult r = AppendBatch(1);  // its checkpoint is signed over the rolled-back head
+  EXPECT_EQ(r.first_index, 2u);
+  ASSERT_TRUE((*t)->Commit().ok());
+  EXPECT_FALSE((*t)->Commit().ok());
+  t->reset();
+  auto other = Ledger::Open(path_, Ledger::Mode::kReadOnly);
+  ASSERT_TRUE(other.ok());
+  EXPECT_EQ(*(*other)->Size(), 3u);
+  EXPECT_EQ(*(*other)->HeadNote(), r.checkpoint);
+  // Checkpoints of batches rolled back are gone with them: sizes 0, 2, 3.
+  auto cps = *(*other)->Checkpoints();
+  ASSERT_EQ(cps.size(), 3u);
+  EXPECT_EQ(cps[1].first, 2u);
+  EXPECT_EQ(Check().problem_count, 0u);
+}
+
 TEST_F(LedgerTest, RejectsEmptyBatchWrongKeyAndBadEntries) {
   EXPECT_EQ(ledger_->Append({}, key_).status().code(), Status::Code::kInvalidInput);
   auto other = testing::TestKey(9);

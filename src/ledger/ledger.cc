@@ -101,6 +101,8 @@ class Ledger::Impl {
 
   sqlite3* db_ = nullptr;
   int read_depth_ = 0;
+  bool snapshot_began_ = false;  // the outermost ReadSnapshot began a transaction
+  Ledger::Transaction* transaction_ = nullptr;  // the open Transaction, if any
   // The last head note this object signed or verified: an append that finds
   // it unchanged need not verify its signature again.
   std::string trusted_head_;
@@ -315,7 +317,13 @@ StatusOr<AppendResult> Ledger::Append(const std::vector<LedgerEntry>& entries, c
     return Status::InvalidInput("the signing key does not match this ledger's key (" + vkey_ + ")");
   }
   sqlite3* db = impl_->db_;
-  DG_RETURN_IF_ERROR(SqlExec(db, "BEGIN IMMEDIATE").WithContext(path_));
+  // Inside a Transaction (or a read snapshot's) this batch is a savepoint of
+  // it; otherwise its own transaction, taking the write lock first.
+  const bool nested = !sqlite3_get_autocommit(db);
+  if (nested && impl_->transaction_ == nullptr) {
+    return Status::Internal("append inside a read snapshot: end the snapshot first");
+  }
+  DG_RETURN_IF_ERROR(SqlExec(db, nested ? "SAVEPOINT dg_append" : "BEGIN IMMEDIATE").WithContext(path_));
   auto body = [&]() -> StatusOr<AppendResult> {
     DG_ASSIGN_OR_RETURN(auto head, impl_->Head());
     const uint64_t old_size = head.first;
@@ -374,12 +382,18 @@ StatusOr<AppendResult> Ledger::Append(const std::vector<LedgerEntry>& entries, c
     return r;
   }();
   if (!body.ok()) {
-    SqlExec(db, "ROLLBACK");
+    if (nested) {
+      SqlExec(db, "ROLLBACK TO dg_append");
+      SqlExec(db, "RELEASE dg_append");
+    } else {
+      SqlExec(db, "ROLLBACK");
+    }
     return body.status().WithContext(path_);
   }
-  Status c = SqlExec(db, "COMMIT");
+  Status c = SqlExec(db, nested ? "RELEASE dg_append" : "COMMIT");
   if (!c.ok()) {
-    SqlExec(db, "ROLLBACK");
+    SqlExec(db, nested ? "ROLLBACK TO dg_append" : "ROLLBACK");
+    if (nested) SqlExec(db, "RELEASE dg_append");
     return c.WithContext(path_);
   }
   impl_->trusted_head_ = body->checkpoint;
@@ -434,18 +448,66 @@ Ledger::ReadSnapshot::ReadSnapshot(Ledger& ledger) : ledger_(ledger) {
   // Outside a transaction every statement takes and drops its own file lock;
   // a deferred transaction takes one for all of them. A failure here only
   // costs speed: each read still runs (and checks) on its own.
+  // Inside a Transaction the reads already share one.
   if (ledger_.impl_->read_depth_++ == 0 && sqlite3_get_autocommit(ledger_.impl_->db_)) {
-    if (!SqlExec(ledger_.impl_->db_, "BEGIN DEFERRED").ok()) ledger_.impl_->read_depth_ = 1 << 20;
+    ledger_.impl_->snapshot_began_ = SqlExec(ledger_.impl_->db_, "BEGIN DEFERRED").ok();
   }
 }
 
 Ledger::ReadSnapshot::~ReadSnapshot() {
   Impl& impl = *ledger_.impl_;
-  if (impl.read_depth_ >= (1 << 20)) {
-    impl.read_depth_ = 0;
-    return;
+  if (--impl.read_depth_ == 0 && impl.snapshot_began_) {
+    impl.snapshot_began_ = false;
+    SqlExec(impl.db_, "COMMIT");
   }
-  if (--impl.read_depth_ == 0 && !sqlite3_get_autocommit(impl.db_)) SqlExec(impl.db_, "COMMIT");
+}
+
+StatusOr<std::unique_ptr<Ledger::Transaction>> Ledger::Transaction::Begin(Ledger& ledger) {
+  Impl& impl = *ledger.impl_;
+  if (impl.transaction_ != nullptr) return Status::Internal("a ledger transaction is already open");
+  if (!sqlite3_get_autocommit(impl.db_)) return Status::Internal("cannot begin a ledger transaction inside a read snapshot");
+  DG_RETURN_IF_ERROR(SqlExec(impl.db_, "BEGIN IMMEDIATE").WithContext(ledger.path_));
+  std::unique_ptr<Transaction> t(new Transaction(ledger));
+  impl.transaction_ = t.get();
+  return t;
+}
+
+Status Ledger::Transaction::Mark() {
+  Impl& impl = *ledger_.impl_;
+  if (!open_) return Status::Internal("ledger transaction already ended");
+  if (marked_) DG_RETURN_IF_ERROR(SqlExec(impl.db_, "RELEASE dg_mark").WithContext(ledger_.path_));
+  marked_ = false;
+  DG_RETURN_IF_ERROR(SqlExec(impl.db_, "SAVEPOINT dg_mark").WithContext(ledger_.path_));
+  marked_ = true;
+  return Status::Ok();
+}
+
+Status Ledger::Transaction::RollbackToMark() {
+  Impl& impl = *ledger_.impl_;
+  if (!open_ || !marked_) return Status::Internal("no ledger transaction mark to roll back to");
+  impl.trusted_head_.clear();  // the head it names may be gone
+  return SqlExec(impl.db_, "ROLLBACK TO dg_mark").WithContext(ledger_.path_);
+}
+
+Status Ledger::Transaction::Commit() {
+  Impl& impl = *ledger_.impl_;
+  if (!open_) return Status::Internal("ledger transaction already ended");
+  Status c = SqlExec(impl.db_, "COMMIT");
+  if (!c.ok()) {
+    // The destructor rolls back.
+    return c.WithContext(ledger_.path_);
+  }
+  open_ = false;
+  impl.transaction_ = nullptr;
+  return Status::Ok();
+}
+
+Ledger::Transaction::~Transaction() {
+  if (!open_) return;
+  Impl& impl = *ledger_.impl_;
+  SqlExec(impl.db_, "ROLLBACK");
+  impl.trusted_head_.clear();
+  impl.transaction_ = nullptr;
 }
 
 StatusOr<std::vector<Hash>> Ledger::InclusionProof(uint64_t index, uint64_t tree_size) {

@@ -95,6 +95,30 @@ class Ledger {
 
   // Holds one read transaction: every read while it lives sees the same
   // committed state, and reads skip per-statement locking. Nests freely.
+  // Makes the appends made while it lives one SQLite transaction (holding
+  // the write lock throughout): other readers see them, and a crash keeps
+  // them, only after Commit(); destroyed without Commit() — an error on the
+  // way —, none of them remains. Each Append inside still signs its own
+  // checkpoint. For one process writing a long run that must be all or
+  // nothing (e.g. recording a whole transcript, docs/transcripts.md).
+  class Transaction {
+   public:
+    static StatusOr<std::unique_ptr<Transaction>> Begin(Ledger& ledger);
+    ~Transaction();  // rolls back unless committed
+    Transaction(const Transaction&) = delete;
+    Transaction& operator=(const Transaction&) = delete;
+    // Remembers the present state; RollbackToMark() undoes every append made
+    // since (the transaction goes on). One mark at a time; Mark() moves it.
+    Status Mark();
+    Status RollbackToMark();
+    Status Commit();
+
+   private:
+    explicit Transaction(Ledger& ledger) : ledger_(ledger) {}
+    Ledger& ledger_;
+    bool open_ = true, marked_ = false;
+  };
+
   class ReadSnapshot {
    public:
     explicit ReadSnapshot(Ledger& ledger);
