@@ -2,7 +2,10 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <cmath>
 #include <cstring>
+#include <functional>
+#include <fstream>
 #include <random>
 #include <nlohmann/json.hpp>
 
@@ -11,6 +14,7 @@
 #include "core/encoding.h"
 #include "core/file_util.h"
 #include "core/hash.h"
+#include "core/parallel_lines.h"
 #include "test_util.h"
 
 namespace dg {
@@ -173,6 +177,69 @@ TEST(CanonicalJson, IdempotentAndOrderIndependent) {
 }
 
 // RFC 8032 §7.1 TEST 1.
+TEST(CanonicalJson, StrictParserBuildsWhatTheLibraryParserBuilds) {
+  // The strict parser's DOM is nlohmann's for every document without a
+  // repeated key: nested arrays of objects, all number kinds, escapes.
+  std::mt19937 rng(11);
+  std::function<json(int)> random_value = [&](int depth) -> json {
+    switch (depth > 3 ? rng() % 5 : rng() % 7) {
+      case 0: return nullptr;
+      case 1: return rng() % 2 == 0;
+      case 2: return static_cast<int64_t>(rng()) - (int64_t{1} << 31);
+      case 3: return std::ldexp(static_cast<double>(rng()), -static_cast<int>(rng() % 40));
+      case 4: return std::string("s\"\\\n\u00e9\U0001F600") + std::to_string(rng() % 100);
+      case 5: {
+        json a = json::array();
+        for (int i = rng() % 4; i > 0; --i) a.push_back(random_value(depth + 1));
+        return a;
+      }
+      default: {
+        json o = json::object();
+        for (int i = rng() % 5; i > 0; --i) o["k" + std::to_string(rng() % 50)] = random_value(depth + 1);
+        return o;
+      }
+    }
+  };
+  for (int i = 0; i < 500; ++i) {
+    const std::string text = random_value(0).dump();
+    auto strict = ParseJsonStrict(text, "t");
+    ASSERT_TRUE(strict.ok()) << text << ": " << strict.status().ToString();
+    EXPECT_EQ(*strict, json::parse(text)) << text;
+  }
+  EXPECT_EQ(*ParseJsonStrict("[[],{},[{}],{\"a\":[]}]", "t"), json::parse("[[],{},[{}],{\"a\":[]}]"));
+  EXPECT_EQ(*ParseJsonStrict(" 7 ", "t"), json(7));
+  EXPECT_FALSE(ParseJsonStrict("[{\"a\":1},{\"b\":2,\"b\":3}]", "t").ok());  // in an object inside an array
+  EXPECT_FALSE(ParseJsonStrict("", "t").ok());
+}
+
+TEST(CanonicalJson, ObjectBuilderWritesWhatCanonicalizeWrites) {
+  const json usage = {{"total_tokens", 45}, {"prompt_tokens", 27}, {"ratio", 0.5}};
+  CanonicalObjectBuilder b;
+  b.Bool("allowed", true).String("model", "gpt-4o \"quoted\"\n").Null("none").Key("sequence");
+  const std::string head = b.TakeText();
+  b.Uint("size", 9007199254740991ULL).Value("usage", usage);
+  CanonicalObjectBuilder inner;
+  inner.String("a", "x").Uint("b", 2);
+  b.Object("z", std::move(inner));
+  auto tail = b.Finish();
+  ASSERT_TRUE(tail.ok()) << tail.status().ToString();
+  const json whole = {{"allowed", true}, {"model", "gpt-4o \"quoted\"\n"}, {"none", nullptr}, {"sequence", 42},
+                      {"size", 9007199254740991ULL}, {"usage", usage}, {"z", {{"a", "x"}, {"b", 2}}}};
+  EXPECT_EQ(head + "42" + *tail, *Canonicalize(whole));
+  EXPECT_EQ(*CanonicalObjectBuilder().Finish(), "{}");
+  // Members must come in RFC 8785 order: by UTF-16 code units, so U+FB33
+  // sorts after U+1F600 (a surrogate pair, 0xD83D…) although its UTF-8 sorts before.
+  EXPECT_EQ(CanonicalObjectBuilder().String("b", "").String("a", "").Finish().status().code(), Status::Code::kInternal);
+  EXPECT_FALSE(CanonicalObjectBuilder().String("a", "").String("a", "").Finish().ok());
+  EXPECT_TRUE(CanonicalObjectBuilder().String("\U0001F600", "").String("\uFB33", "").Finish().ok());
+  EXPECT_FALSE(CanonicalObjectBuilder().String("\uFB33", "").String("\U0001F600", "").Finish().ok());
+  EXPECT_EQ(CanonicalObjectBuilder().Uint("n", uint64_t{1} << 53).Finish().status().code(), Status::Code::kInvalidInput);
+  EXPECT_FALSE(CanonicalObjectBuilder().Value("n", json(std::nan(""))).Finish().ok());
+  std::string out = "x";
+  ASSERT_TRUE(AppendCanonical(usage, &out).ok());
+  EXPECT_EQ(out, "x" + *Canonicalize(usage));
+}
+
 TEST(Ed25519, Rfc8032Test1) {
   auto seed = HexDecode("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60");
   auto key = PrivateKey::FromSeed(*seed);
@@ -338,6 +405,99 @@ TEST(CanonicalJson, CheckerSpecificCases) {
   std::string deep(2000, '[');
   deep += std::string(2000, ']');
   EXPECT_FALSE(IsCanonicalJson(deep));  // bounded recursion, no crash
+}
+
+}  // namespace
+}  // namespace dg
+
+namespace dg {
+namespace {
+
+// Lines as a reference reader sees them: split on "\n", a trailing "\r"
+// dropped, no empty line after a final newline.
+std::vector<std::pair<std::string, uint64_t>> ReferenceLines(const std::string& bytes) {
+  std::vector<std::pair<std::string, uint64_t>> out;
+  size_t start = 0;
+  while (start < bytes.size()) {
+    size_t end = bytes.find('\n', start);
+    const size_t next = end == std::string::npos ? bytes.size() : end + 1;
+    if (end == std::string::npos) end = bytes.size();
+    std::string line = bytes.substr(start, end - start);
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    out.emplace_back(line, start);
+    start = next;
+  }
+  return out;
+}
+
+TEST(ParallelLines, SameLinesOffsetsAndHashAsAReferenceReader) {
+  dg::testing::TempDir dir;
+  std::mt19937 rng(7);
+  // Files that end with and without a newline, with blank, CRLF and long
+  // lines (longer than a chunk), and the empty file.
+  std::vector<std::string> files = {"", "\n", "x", "a\nb", "a\r\nb\r\n\n\nlast", std::string(3000, 'L') + "\nshort\n"};
+  std::string big;
+  for (int i = 0; i < 5000; ++i) {
+    big += std::string(rng() % 300, static_cast<char>('a' + i % 26));
+    big += (rng() % 7 == 0) ? "\r\n" : "\n";
+  }
+  files.push_back(big);
+  files.push_back(big + "tail without newline");
+  for (size_t f = 0; f < files.size(); ++f) {
+    const std::string path = dir.File("f" + std::to_string(f));
+    { std::ofstream(path, std::ios::binary) << files[f]; }
+    const auto want = ReferenceLines(files[f]);
+    for (unsigned threads : {1u, 2u, 3u}) {
+      for (size_t chunk : {size_t{1}, size_t{100}, size_t{1} << 17}) {
+        ParallelLinesOptions o;
+        o.threads = threads;
+        o.chunk_bytes = chunk;
+        std::vector<std::pair<std::string, uint64_t>> got;
+        uint64_t expect_number = 0;
+        Hash h{};
+        Status s = ForEachLineParallel<std::string>(
+            path, [](const LineRef& l, std::string* r) { *r = std::string(l.text) + "!"; },
+            [&](const LineRef& l, std::string& r) {
+              EXPECT_EQ(l.number, ++expect_number);
+              EXPECT_EQ(r, std::string(l.text) + "!");
+              got.emplace_back(std::string(l.text), l.offset);
+              return Status::Ok();
+            },
+            &h, o);
+        ASSERT_TRUE(s.ok()) << s.ToString();
+        EXPECT_EQ(got, want) << "file " << f << ", " << threads << " threads, chunk " << chunk;
+        EXPECT_EQ(h, Sha256(files[f]));
+      }
+    }
+  }
+}
+
+TEST(ParallelLines, ConsumerErrorAndWorkerExceptionStopTheReading) {
+  dg::testing::TempDir dir;
+  const std::string path = dir.File("lines");
+  {
+    std::ofstream f(path);
+    for (int i = 0; i < 100000; ++i) f << "line " << i << "\n";
+  }
+  ParallelLinesOptions o;
+  o.threads = 2;
+  o.chunk_bytes = 512;
+  uint64_t seen = 0;
+  Hash h{};
+  Status s = ForEachLineParallel<int>(
+      path, [](const LineRef&, int* r) { *r = 1; },
+      [&](const LineRef& l, int&) { return ++seen, l.number == 500 ? Status::InvalidInput("stop at 500") : Status::Ok(); }, &h, o);
+  EXPECT_EQ(s.code(), Status::Code::kInvalidInput);
+  EXPECT_EQ(seen, 500u);
+  EXPECT_EQ(h, Hash{});  // not everything was read: no hash
+  s = ForEachLineParallel<int>(
+      path, [](const LineRef& l, int*) { if (l.number == 77777) throw std::runtime_error("boom"); },
+      [](const LineRef&, int&) { return Status::Ok(); }, nullptr, o);
+  EXPECT_EQ(s.code(), Status::Code::kInternal);
+  EXPECT_NE(s.message().find("boom"), std::string::npos);
+  EXPECT_EQ(ForEachLineParallel<int>(dir.File("absent"), [](const LineRef&, int*) {}, [](const LineRef&, int&) { return Status::Ok(); },
+                                     nullptr, o).code(),
+            Status::Code::kInvalidInput);
 }
 
 }  // namespace

@@ -20,7 +20,7 @@ constexpr int64_t kMaxSafeInteger = (int64_t{1} << 53) - 1;
 
 // UTF-8 → UTF-16 code units, for RFC 8785 §3.2.3 member ordering. Input is
 // already valid UTF-8 (nlohmann validates on parse and on dump).
-std::u16string ToUtf16(const std::string& s) {
+std::u16string ToUtf16(std::string_view s) {
   std::u16string out;
   out.reserve(s.size());
   for (size_t i = 0; i < s.size();) {
@@ -44,7 +44,7 @@ std::u16string ToUtf16(const std::string& s) {
   return out;
 }
 
-void AppendString(const std::string& s, std::string& out) {
+void AppendString(std::string_view s, std::string& out) {
   static const char kHex[] = "0123456789abcdef";
   out.push_back('"');
   size_t run = 0;  // start of the pending run of bytes that need no escape
@@ -450,6 +450,99 @@ StatusOr<json> LoadJsonFile(const std::string& path) {
   return ParseJsonStrict(text, path);
 }
 
+Status AppendCanonical(const json& value, std::string* out) {
+  std::string why, pointer;
+  if (!Append(value, *out, &why, &pointer)) {
+    return Status::InvalidInput("value at " + (pointer.empty() ? std::string("/") : pointer) + " " + why +
+                                " (RFC 8785 canonical JSON)");
+  }
+  return Status::Ok();
+}
+
+void CanonicalObjectBuilder::Member(std::string_view key) {
+  // UTF-8 byte order is UTF-16 code unit order but for characters above U+FFFF.
+  auto astral = [](std::string_view k) {
+    for (char c : k) {
+      if (static_cast<unsigned char>(c) >= 0xf0) return true;
+    }
+    return false;
+  };
+  const bool in_order = astral(key) || astral(last_key_) ? ToUtf16(last_key_) < ToUtf16(key) : std::string_view(last_key_) < key;
+  if (!first_ && !in_order && status_.ok()) {
+    status_ = Status::Internal("canonical object: member \"" + std::string(key) + "\" is out of order or repeated");
+  }
+  last_key_.assign(key);
+  text_.push_back(first_ ? '{' : ',');
+  first_ = false;
+  AppendString(key, text_);
+  text_.push_back(':');
+}
+
+CanonicalObjectBuilder& CanonicalObjectBuilder::String(std::string_view key, std::string_view value) {
+  Member(key);
+  AppendString(value, text_);
+  return *this;
+}
+
+CanonicalObjectBuilder& CanonicalObjectBuilder::Bool(std::string_view key, bool value) {
+  Member(key);
+  text_ += value ? "true" : "false";
+  return *this;
+}
+
+CanonicalObjectBuilder& CanonicalObjectBuilder::Null(std::string_view key) {
+  Member(key);
+  text_ += "null";
+  return *this;
+}
+
+CanonicalObjectBuilder& CanonicalObjectBuilder::Uint(std::string_view key, uint64_t value) {
+  Member(key);
+  if (value > static_cast<uint64_t>(kMaxSafeInteger) && status_.ok()) {
+    status_ = Status::InvalidInput("canonical object: member \"" + std::string(key) + "\" is an integer above 2^53-1");
+  }
+  text_ += std::to_string(value);
+  return *this;
+}
+
+CanonicalObjectBuilder& CanonicalObjectBuilder::Value(std::string_view key, const json& value) {
+  Member(key);
+  Status s = AppendCanonical(value, &text_);
+  if (!s.ok() && status_.ok()) status_ = s;
+  return *this;
+}
+
+CanonicalObjectBuilder& CanonicalObjectBuilder::Object(std::string_view key, CanonicalObjectBuilder&& object) {
+  Member(key);
+  auto text = object.Finish();
+  if (!text.ok()) {
+    if (status_.ok()) status_ = text.status();
+  } else {
+    text_ += *text;
+  }
+  return *this;
+}
+
+CanonicalObjectBuilder& CanonicalObjectBuilder::Key(std::string_view key) {
+  Member(key);
+  return *this;
+}
+
+std::string CanonicalObjectBuilder::TakeText() {
+  std::string out = std::move(text_);
+  text_.clear();
+  return out;
+}
+
+StatusOr<std::string> CanonicalObjectBuilder::Finish() {
+  if (!status_.ok()) return status_;
+  if (first_) text_.push_back('{');
+  text_.push_back('}');
+  first_ = true;
+  last_key_.clear();
+  return std::move(text_);
+}
+
 StatusOr<std::string> Canonicalize(const json& value) {
   std::string out, why, pointer;
   if (!Append(value, out, &why, &pointer)) {
@@ -485,41 +578,86 @@ std::string FirstDuplicateKey(std::string_view text) {
 
 }  // namespace
 
-StatusOr<json> ParseJsonStrict(std::string_view text, const std::string& where) {
-  // Duplicate member names (RFC 8785 requires I-JSON input, which has none):
-  // an object that received more key events than it has members had one.
-  // Counting is cheap; the name is looked up only when there is one.
-  std::vector<size_t> keys;
+namespace {
+
+// Builds the DOM from nlohmann's SAX events, as json::parse does, and notes
+// a member name that repeats in one object (RFC 8785 requires I-JSON input,
+// which has none) instead of letting the last one win.
+class StrictDomBuilder {
+ public:
+  json root;
   bool duplicate = false;
-  auto cb = [&](int /*depth*/, json::parse_event_t event, json& parsed) -> bool {
-    switch (event) {
-      case json::parse_event_t::object_start: keys.push_back(0); break;
-      case json::parse_event_t::key:
-        if (!keys.empty()) ++keys.back();
-        break;
-      case json::parse_event_t::object_end:
-        if (!keys.empty()) {
-          duplicate |= parsed.is_object() && keys.back() != parsed.size();
-          keys.pop_back();
-        }
-        break;
-      default: break;
-    }
+  std::string error;  // what the parser reported
+
+  bool null() { return Put(json(nullptr)); }
+  bool boolean(bool v) { return Put(json(v)); }
+  bool number_integer(json::number_integer_t v) { return Put(json(v)); }
+  bool number_unsigned(json::number_unsigned_t v) { return Put(json(v)); }
+  bool number_float(json::number_float_t v, const json::string_t&) { return Put(json(v)); }
+  bool string(json::string_t& v) { return Put(json(std::move(v))); }
+  bool binary(json::binary_t& v) { return Put(json::binary(std::move(v))); }
+  bool start_object(std::size_t) { return Open(json::value_t::object); }
+  bool key(json::string_t& k) {
+    auto inserted = stack_.back()->get_ptr<json::object_t*>()->emplace(std::move(k), nullptr);
+    duplicate |= !inserted.second;
+    slot_ = &inserted.first->second;
     return true;
-  };
-  try {
-    json j = json::parse(text.begin(), text.end(), cb, /*allow_exceptions=*/true, /*ignore_comments=*/false);
-    if (duplicate) {
-      return Status::InvalidInput(where + ": duplicate object key \"" + FirstDuplicateKey(text) + "\"");
+  }
+  bool end_object() { return Close(); }
+  bool start_array(std::size_t) { return Open(json::value_t::array); }
+  bool end_array() { return Close(); }
+  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception& ex) {
+    error = ex.what();
+    return false;
+  }
+
+ private:
+  // Puts a value where the open container (or the key just read) wants it.
+  json* Place(json&& v) {
+    if (stack_.empty()) {
+      root = std::move(v);
+      return &root;
     }
-    return j;
-  } catch (const json::exception& e) {  // parse_error, and out_of_range for number overflow
-    std::string msg = e.what();
+    if (json::array_t* a = stack_.back()->get_ptr<json::array_t*>()) {
+      a->push_back(std::move(v));
+      return &a->back();  // stable: nothing is added to `a` while this child is open
+    }
+    *slot_ = std::move(v);
+    return slot_;
+  }
+  bool Put(json&& v) {
+    Place(std::move(v));
+    return true;
+  }
+  bool Open(json::value_t t) {
+    stack_.push_back(Place(json(t)));
+    return true;
+  }
+  bool Close() {
+    stack_.pop_back();
+    return true;
+  }
+  std::vector<json*> stack_;
+  json* slot_ = nullptr;
+};
+
+}  // namespace
+
+StatusOr<json> ParseJsonStrict(std::string_view text, const std::string& where) {
+  StrictDomBuilder builder;
+  const bool ok = json::sax_parse(text.begin(), text.end(), &builder, json::input_format_t::json, /*strict=*/true,
+                                  /*ignore_comments=*/false);
+  if (!ok) {  // parse_error, and out_of_range for number overflow
+    std::string msg = builder.error;
     // Drop nlohmann's "[json.exception.parse_error.101] " prefix.
     size_t p = msg.find("] ");
     if (p != std::string::npos) msg = msg.substr(p + 2);
     return Status::InvalidInput(where + ": malformed JSON: " + msg);
   }
+  if (builder.duplicate) {
+    return Status::InvalidInput(where + ": duplicate object key \"" + FirstDuplicateKey(text) + "\"");
+  }
+  return std::move(builder.root);
 }
 
 }  // namespace dg

@@ -1,5 +1,8 @@
 #include "lineage/transcript.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <fstream>
 #include <stdexcept>
@@ -10,6 +13,7 @@
 #include "core/encoding.h"
 #include "core/hash.h"
 #include "core/json_schema.h"
+#include "core/parallel_lines.h"
 
 namespace dg {
 
@@ -30,173 +34,274 @@ bool SchemaProblem(const JsonSchema& schema, const json& doc, const std::string&
   return true;
 }
 
-class LineReader {
- public:
-  explicit LineReader(const std::string& path) : in_(path, std::ios::binary) {}
-  bool ok() const { return static_cast<bool>(in_); }
-  // Next line without its "\n" (and "\r"); false at the end.
-  bool Next(std::string* line, uint64_t* number, uint64_t* offset) {
-    *offset = pos_;
-    if (!std::getline(in_, *line)) return false;
-    pos_ += line->size() + 1;
-    if (!line->empty() && line->back() == '\r') line->pop_back();
-    *number = ++line_;
-    return true;
-  }
-  void Seek(uint64_t offset) {
-    in_.clear();
-    in_.seekg(static_cast<std::streamoff>(offset));
-  }
+bool Blank(std::string_view s) { return s.find_first_not_of(" \t") == std::string_view::npos; }
 
- private:
-  std::ifstream in_;
-  uint64_t pos_ = 0, line_ = 0;
-};
+// A problem at `line` of `file`, pinned by the hash of the line's bytes.
+TranscriptProblem ProblemAt(const std::string& file, const LineRef& line) {
+  TranscriptProblem p;
+  p.file = file;
+  p.line = line.number;
+  p.line_sha256 = HexEncode(Sha256(line.text));
+  return p;
+}
 
-bool Blank(const std::string& s) { return s.find_first_not_of(" \t") == std::string::npos; }
-
-// Parses and validates one line; on failure fills `problem`.
-bool ParseLine(const std::string& text, const std::string& file, uint64_t line, const char* schema_name, json* out,
-               TranscriptProblem* problem) {
-  problem->file = file;
-  problem->line = line;
-  problem->line_sha256 = HexEncode(Sha256(text));
-  auto doc = ParseJsonStrict(text, file + ":" + std::to_string(line));
+// Parses and validates one line; false (and `problem` filled) when it is bad.
+bool ParseLine(const LineRef& line, const std::string& file, const JsonSchema& schema, json* out, TranscriptProblem* problem) {
+  auto doc = ParseJsonStrict(line.text, file + ":" + std::to_string(line.number));
   if (!doc.ok()) {
+    *problem = ProblemAt(file, line);
     problem->what = "not valid JSON: " + doc.status().message();
     return false;
   }
-  auto schema = JsonSchema::Builtin(schema_name);
-  if (!schema.ok()) {  // a broken build, not a bad line
-    throw std::runtime_error(schema.status().message());
+  TranscriptProblem p;
+  if (SchemaProblem(schema, *doc, "", &p)) {
+    *problem = ProblemAt(file, line);
+    problem->pointer = p.pointer;
+    problem->what = p.what;
+    return false;
   }
-  if (SchemaProblem(**schema, *doc, "", problem)) return false;
   *out = std::move(doc).value();
   return true;
 }
 
-// Every non-blank line of `path` that parses and matches `schema_name` goes
-// to on_line (with its number and byte offset, and a problem pre-filled with
-// its place); the others to on_problem.
-using LineFn = std::function<Status(json& doc, uint64_t line, uint64_t offset, TranscriptProblem& place)>;
-Status ForEachValidLine(const std::string& path, const char* what, const char* schema_name, const LineFn& on_line,
-                        const std::function<Status(const TranscriptProblem&)>& on_problem) {
-  LineReader in(path);
-  if (!in.ok()) return Status::InvalidInput(path + ": cannot open the " + what);
-  std::string text;
-  uint64_t number = 0, offset = 0;
-  while (in.Next(&text, &number, &offset)) {
-    if (Blank(text)) continue;
-    json doc;
-    TranscriptProblem p;
-    if (!ParseLine(text, path, number, schema_name, &doc, &p)) {
-      DG_RETURN_IF_ERROR(on_problem(p));
-      continue;
-    }
-    DG_RETURN_IF_ERROR(on_line(doc, number, offset, p));
-  }
-  return Status::Ok();
+// Runs the caller's `prepare` on a good exchange; its error makes the line a problem.
+void Prepare(const TranscriptReadOptions& o, const std::string& file, const LineRef& line, TranscriptItem* item) {
+  if (!o.prepare) return;
+  Status s = o.prepare(*item);
+  if (s.ok()) return;
+  item->kind = TranscriptItem::Kind::kProblem;
+  item->problem = ProblemAt(file, line);
+  item->problem.what = s.message();
+  item->exchange = Exchange();
+  item->prepared.clear();
 }
 
-Status ReadExchanges(const TranscriptSource& src, const std::function<Status(Exchange&)>& on_exchange,
-                     const std::function<Status(const TranscriptProblem&)>& on_problem) {
-  return ForEachValidLine(
-      src.path, "transcript", "transcript-exchange.schema.json",
-      [&](json& doc, uint64_t line, uint64_t, TranscriptProblem&) {
-        Exchange e;
+ParallelLinesOptions LinesOptions(const TranscriptReadOptions& o) {
+  ParallelLinesOptions p;
+  p.threads = o.threads;
+  return p;
+}
+
+// One line's result; blank lines are none.
+struct LineItem {
+  bool blank = false;
+  TranscriptItem item;
+};
+
+Status ReadExchanges(const TranscriptSource& src, const std::function<Status(TranscriptItem&)>& consume,
+                     const TranscriptReadOptions& o) {
+  DG_ASSIGN_OR_RETURN(auto schema, JsonSchema::Builtin("transcript-exchange.schema.json"));
+  Hash sha{};
+  DG_RETURN_IF_ERROR(ForEachLineParallel<LineItem>(
+      src.path,
+      [&](const LineRef& line, LineItem* r) {
+        if ((r->blank = Blank(line.text))) return;
+        TranscriptItem& it = r->item;
+        json doc;
+        if (!ParseLine(line, src.path, *schema, &doc, &it.problem)) {
+          it.kind = TranscriptItem::Kind::kProblem;
+          return;
+        }
+        Exchange& e = it.exchange;
         e.file = src.path;
-        e.line = line;
+        e.line = line.number;
         e.request = std::move(doc["request"]);
         e.response = std::move(doc["response"]);
         e.model = e.response["model"].get<std::string>();
-        return on_exchange(e);
+        Prepare(o, src.path, line, &it);
       },
-      on_problem);
+      [&](const LineRef&, LineItem& r) { return r.blank ? Status::Ok() : consume(r.item); }, &sha, LinesOptions(o)));
+  if (o.files_read != nullptr) o.files_read->emplace_back(src.path, sha);
+  return Status::Ok();
 }
 
-Status ReadBatch(const TranscriptSource& src, const std::function<Status(Exchange&)>& on_exchange,
-                 const std::function<Status(const TranscriptProblem&)>& on_problem) {
-  // Index the input file: custom_id → (offset, line). Bad input lines are problems.
+class PreadFile {
+ public:
+  explicit PreadFile(const std::string& path) : fd_(::open(path.c_str(), O_RDONLY | O_CLOEXEC)) {}
+  ~PreadFile() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  bool ok() const { return fd_ >= 0; }
+  // Exactly `length` bytes at `offset`; false when the file has fewer.
+  bool Read(uint64_t offset, size_t length, std::string* out) const {
+    out->resize(length);
+    size_t got = 0;
+    while (got < length) {
+      const ssize_t n = ::pread(fd_, &(*out)[got], length - got, static_cast<off_t>(offset + got));
+      if (n <= 0) return false;
+      got += static_cast<size_t>(n);
+    }
+    return true;
+  }
+
+ private:
+  int fd_;
+};
+
+Status ReadBatch(const TranscriptSource& src, const std::function<Status(TranscriptItem&)>& consume,
+                 const TranscriptReadOptions& o) {
+  DG_ASSIGN_OR_RETURN(auto input_schema, JsonSchema::Builtin("openai-batch-input.schema.json"));
+  DG_ASSIGN_OR_RETURN(auto output_schema, JsonSchema::Builtin("openai-batch-output.schema.json"));
+  DG_ASSIGN_OR_RETURN(auto body_schema, JsonSchema::Builtin("chat-completion-response.schema.json"));
+  auto problem_item = [](TranscriptProblem p) {
+    TranscriptItem it;
+    it.kind = TranscriptItem::Kind::kProblem;
+    it.problem = std::move(p);
+    return it;
+  };
+  // Index the input file: custom_id → where its line is. Bad input lines are problems.
   struct Where {
     uint64_t offset, line;
-    bool used;
+    size_t length, ordinal;
   };
   std::unordered_map<std::string, Where> index;
-  DG_RETURN_IF_ERROR(ForEachValidLine(
-      src.path, "batch input file", "openai-batch-input.schema.json",
-      [&](json& doc, uint64_t line, uint64_t offset, TranscriptProblem& p) {
-        const std::string id = doc["custom_id"];
-        if (index.emplace(id, Where{offset, line, false}).second) return Status::Ok();
-        p.pointer = "/custom_id";
-        p.what = "custom_id \"" + id + "\" repeats line " + std::to_string(index[id].line);
-        return on_problem(p);
+  struct InputLine {
+    bool blank = false, ok = false;
+    std::string custom_id;
+    TranscriptProblem problem;
+  };
+  Hash input_sha{};
+  DG_RETURN_IF_ERROR(ForEachLineParallel<InputLine>(
+      src.path,
+      [&](const LineRef& line, InputLine* r) {
+        if ((r->blank = Blank(line.text))) return;
+        json doc;
+        if ((r->ok = ParseLine(line, src.path, *input_schema, &doc, &r->problem))) r->custom_id = doc["custom_id"].get<std::string>();
       },
-      on_problem));
-  LineReader input(src.path);
-  std::string request_text;
-  uint64_t in_number = 0, in_offset = 0;
-  DG_RETURN_IF_ERROR(ForEachValidLine(
-      src.output_path, "batch output file", "openai-batch-output.schema.json",
-      [&](json& doc, uint64_t number, uint64_t, TranscriptProblem& p) -> Status {
-        const std::string id = doc["custom_id"];
-        auto it = index.find(id);
-        if (it == index.end() || it->second.used) {
-          p.pointer = "/custom_id";
-          p.what = it == index.end() ? "custom_id \"" + id + "\" is not in the batch input file " + src.path
-                                     : "custom_id \"" + id + "\" was answered twice";
-          return on_problem(p);
+      [&](const LineRef& line, InputLine& r) -> Status {
+        if (r.blank) return Status::Ok();
+        if (!r.ok) {
+          TranscriptItem it = problem_item(std::move(r.problem));
+          return consume(it);
         }
-        it->second.used = true;
-        input.Seek(it->second.offset);
-        input.Next(&request_text, &in_number, &in_offset);
-        Exchange e;
+        const size_t ordinal = index.size();
+        auto [it, inserted] = index.emplace(r.custom_id, Where{line.offset, line.number, line.text.size(), ordinal});
+        if (inserted) return Status::Ok();
+        TranscriptProblem p = ProblemAt(src.path, line);
+        p.pointer = "/custom_id";
+        p.what = "custom_id \"" + r.custom_id + "\" repeats line " + std::to_string(it->second.line);
+        TranscriptItem item = problem_item(std::move(p));
+        return consume(item);
+      },
+      &input_sha, LinesOptions(o)));
+
+  // The output file, each answer joined with its request (read back by
+  // offset; the index is not changed while the workers read it).
+  PreadFile input(src.path);
+  if (!input.ok()) return Status::IoError(src.path + ": cannot open the batch input file again");
+  std::vector<bool> used(index.size(), false);
+  struct OutputLine {
+    bool blank = false;
+    size_t ordinal = 0;
+    TranscriptItem item;
+  };
+  Hash output_sha{};
+  DG_RETURN_IF_ERROR(ForEachLineParallel<OutputLine>(
+      src.output_path,
+      [&](const LineRef& line, OutputLine* r) {
+        if ((r->blank = Blank(line.text))) return;
+        TranscriptItem& it = r->item;
+        auto fail = [&](std::string pointer, std::string what) {
+          it.kind = TranscriptItem::Kind::kProblem;
+          it.problem = ProblemAt(src.output_path, line);
+          it.problem.pointer = std::move(pointer);
+          it.problem.what = std::move(what);
+          it.exchange = Exchange();
+        };
+        json doc;
+        if (!ParseLine(line, src.output_path, *output_schema, &doc, &it.problem)) {
+          it.kind = TranscriptItem::Kind::kProblem;
+          return;
+        }
+        const std::string id = doc["custom_id"];
+        auto found = index.find(id);
+        if (found == index.end()) return fail("/custom_id", "custom_id \"" + id + "\" is not in the batch input file " + src.path);
+        r->ordinal = found->second.ordinal;
+        std::string request_text;
+        json request_line;
+        if (input.Read(found->second.offset, found->second.length, &request_text)) {
+          request_line = json::parse(request_text, nullptr, false);
+        }
+        if (!request_line.is_object() || !request_line.contains("body")) {
+          return fail("/custom_id", src.path + " changed while it was being read (line " + std::to_string(found->second.line) + ")");
+        }
+        Exchange& e = it.exchange;
         e.file = src.output_path;
-        e.line = number;
+        e.line = line.number;
         e.custom_id = id;
-        e.request = json::parse(request_text)["body"];  // validated while indexing
+        e.request = std::move(request_line["body"]);  // validated while indexing
         const json& resp = doc.contains("response") ? doc["response"] : json();
         if (resp.is_object() && resp["status_code"] == 200) {
-          auto body_schema = JsonSchema::Builtin("chat-completion-response.schema.json");
-          if (!body_schema.ok()) return body_schema.status();
-          if (SchemaProblem(**body_schema, resp["body"], "/response/body", &p)) return on_problem(p);
+          TranscriptProblem p;
+          if (SchemaProblem(*body_schema, resp["body"], "/response/body", &p)) return fail(p.pointer, p.what);
           e.response = resp["body"];
           e.model = e.response["model"].get<std::string>();
         } else {
           // A failed call: recorded as failed, never trained on.
+          e.failed = true;
           const json err = doc.value("error", json());
           e.error = err.is_object() ? err.value("message", err.dump())
                                     : "HTTP " + (resp.is_object() ? resp["status_code"].dump() : std::string("error")) +
                                           (resp.is_object() && resp["body"].contains("error") ? ": " + resp["body"]["error"].dump() : "");
           e.model = e.request.value("model", "");
         }
-        return on_exchange(e);
+        Prepare(o, src.output_path, line, &it);
       },
-      on_problem));
+      [&](const LineRef& line, OutputLine& r) -> Status {
+        if (r.blank) return Status::Ok();
+        if (r.item.kind == TranscriptItem::Kind::kExchange) {
+          if (used[r.ordinal]) {
+            TranscriptProblem p = ProblemAt(src.output_path, line);
+            p.pointer = "/custom_id";
+            p.what = "custom_id \"" + r.item.exchange.custom_id + "\" was answered twice";
+            TranscriptItem it = problem_item(std::move(p));
+            return consume(it);
+          }
+          used[r.ordinal] = true;
+        }
+        return consume(r.item);
+      },
+      &output_sha, LinesOptions(o)));
+  // The requests were read twice: the bytes joined must be the bytes hashed.
+  DG_ASSIGN_OR_RETURN(Hash input_again, Sha256File(src.path));
+  if (input_again != input_sha) return Status::IoError(src.path + " changed while it was being read");
+
   std::vector<std::pair<uint64_t, std::string>> unanswered;
   for (const auto& [id, where] : index) {
-    if (!where.used) unanswered.emplace_back(where.line, id);
+    if (!used[where.ordinal]) unanswered.emplace_back(where.line, id);
   }
   std::sort(unanswered.begin(), unanswered.end());
   for (const auto& [line, id] : unanswered) {
-    const Where where{0, line, false};
     TranscriptProblem p;
     p.file = src.path;
-    p.line = where.line;
+    p.line = line;
     p.pointer = "/custom_id";
     p.what = "custom_id \"" + id + "\" has no line in the output file " + src.output_path;
     // Unanswered requests are not calls: reported, not recorded as exchanges.
-    DG_RETURN_IF_ERROR(on_problem(p));
+    TranscriptItem it = problem_item(std::move(p));
+    DG_RETURN_IF_ERROR(consume(it));
+  }
+  if (o.files_read != nullptr) {
+    o.files_read->emplace_back(src.path, input_sha);
+    o.files_read->emplace_back(src.output_path, output_sha);
   }
   return Status::Ok();
 }
 
 }  // namespace
 
+Status ReadTranscript(const TranscriptSource& source, const std::function<Status(TranscriptItem&)>& consume,
+                      const TranscriptReadOptions& options) {
+  if (source.format == "exchanges") return ReadExchanges(source, consume, options);
+  if (source.format == "openai-batch") return ReadBatch(source, consume, options);
+  return Status::InvalidInput("unknown transcript format \"" + source.format + "\" (expected exchanges or openai-batch)");
+}
+
 Status ReadTranscript(const TranscriptSource& source, const std::function<Status(Exchange&)>& on_exchange,
                       const std::function<Status(const TranscriptProblem&)>& on_problem) {
-  if (source.format == "exchanges") return ReadExchanges(source, on_exchange, on_problem);
-  if (source.format == "openai-batch") return ReadBatch(source, on_exchange, on_problem);
-  return Status::InvalidInput("unknown transcript format \"" + source.format + "\" (expected exchanges or openai-batch)");
+  return ReadTranscript(source, [&](TranscriptItem& it) {
+    return it.kind == TranscriptItem::Kind::kExchange ? on_exchange(it.exchange) : on_problem(it.problem);
+  });
 }
 
 }  // namespace dg

@@ -1,16 +1,19 @@
 // Reading recorded API-teacher transcripts (docs/transcripts.md): JSON Lines
 // of OpenAI chat-completion exchanges, or an OpenAI Batch API input file
-// joined with its output file by custom_id. Streaming: memory does not grow
-// with the file (a batch keeps an index of custom_id → offset).
+// joined with its output file by custom_id. Streaming, on all cores: memory
+// does not grow with the file (a batch keeps an index of custom_id → offset).
 #ifndef DISTILLGATE_LINEAGE_TRANSCRIPT_H_
 #define DISTILLGATE_LINEAGE_TRANSCRIPT_H_
 
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "core/hash.h"
 #include "core/status.h"
 
 namespace dg {
@@ -28,6 +31,7 @@ struct Exchange {
   std::string custom_id;   // openai-batch only
   nlohmann::json request;  // the chat-completions request body
   nlohmann::json response; // the response object; null when the call failed
+  bool failed = false;     // the call failed: no response, `error` says why
   std::string error;       // a failed call: what the provider said
   std::string model;       // response.model, or request.model when the call failed
 };
@@ -41,9 +45,36 @@ struct TranscriptProblem {
   std::string ToString() const;  // "file:line: /pointer: what"
 };
 
-// Calls on_exchange for every good exchange and on_problem for every bad line,
-// in file order (batch: output-file order). A callback's error stops reading.
-// I/O errors (a missing file) are returned as errors, not problems.
+// What reading one line gave: an exchange or a problem.
+struct TranscriptItem {
+  enum class Kind { kExchange, kProblem };
+  Kind kind = Kind::kExchange;
+  Exchange exchange;
+  TranscriptProblem problem;
+  std::vector<std::string> prepared;  // what TranscriptReadOptions::prepare made of the exchange
+};
+
+struct TranscriptReadOptions {
+  unsigned threads = 0;  // worker threads; 0 = one per hardware thread, 1 = none
+  // Runs on a worker thread for each good exchange, several at once and in
+  // no particular order: per-line work that should be parallel as well
+  // (hashing, building ledger entries). It may move the documents out of the
+  // exchange. An error makes the line a problem (pointer "", its message).
+  std::function<Status(TranscriptItem&)> prepare;
+  // When everything was read: each file read and the SHA-256 of its bytes
+  // as parsed (an input file that changed while read is an error instead).
+  std::vector<std::pair<std::string, Hash>>* files_read = nullptr;
+};
+
+// Calls `consume` for every exchange and every bad line (blank lines are
+// skipped), in file order (batch: output-file order, then input lines that
+// got no answer). Parsing, schema checks and `prepare` run on worker
+// threads; `consume` on the calling thread. Its error stops reading. I/O
+// errors (a missing file) are returned as errors, not problems.
+Status ReadTranscript(const TranscriptSource& source, const std::function<Status(TranscriptItem&)>& consume,
+                      const TranscriptReadOptions& options = {});
+
+// The same as two callbacks, one for exchanges and one for problems.
 Status ReadTranscript(const TranscriptSource& source, const std::function<Status(Exchange&)>& on_exchange,
                       const std::function<Status(const TranscriptProblem&)>& on_problem);
 

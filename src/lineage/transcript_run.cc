@@ -95,37 +95,84 @@ std::string Rfc3339(int64_t unix_seconds) {
   return buf;
 }
 
+// Hex SHA-256 of the RFC 8785 form of `j`.
 StatusOr<std::string> CanonicalSha256(const json& j) {
-  DG_ASSIGN_OR_RETURN(std::string c, Canonicalize(j));
-  return HexEncode(Sha256(c));
+  thread_local std::string buffer;  // one allocation a thread, not one a value
+  buffer.clear();
+  DG_RETURN_IF_ERROR(AppendCanonical(j, &buffer));
+  return HexEncode(Sha256(buffer));
 }
 
-StatusOr<json> CallBody(const Exchange& e, const TeacherMeta& t, uint64_t sequence) {
-  json body = {{"teacher", t.id},
-               {"provider", t.provider},
-               {"model", e.model},
-               {"sequence", sequence},
-               {"status", e.response.is_null() ? "failed" : "ok"},
-               {"allowed", ModelAllowedFor(t.model, e.model)},
-               {"terms", {{"profile", t.terms_profile.empty() ? json() : json(t.terms_profile)},
-                          {"sha256", t.terms_sha256.empty() ? json() : json(t.terms_sha256)}}},
-               {"source", {{"file", e.file}, {"line", e.line}}}};
-  if (!e.custom_id.empty()) body["source"]["custom_id"] = e.custom_id;
-  DG_ASSIGN_OR_RETURN(body["request_sha256"], CanonicalSha256(e.request));
-  if (e.response.is_null()) {
-    body["response_sha256"] = nullptr;
-    body["error"] = e.error;
-    body["time"] = nullptr;
-    body["usage"] = nullptr;
-  } else {
-    DG_ASSIGN_OR_RETURN(body["response_sha256"], CanonicalSha256(e.response));
-    body["response_id"] = e.response["id"];
-    body["time"] = Rfc3339(e.response["created"].get<int64_t>());
-    body["usage"] = e.response.value("usage", json());
-    body["system_fingerprint"] = e.response.value("system_fingerprint", json());
+// A teacher_call body but for its sequence number, which only the reader in
+// file order knows, so the rest can be built on a worker thread: the RFC
+// 8785 body is head + <sequence> + tail.
+struct PreparedCall {
+  std::string head, tail;
+  std::string Body(uint64_t sequence) const { return head + std::to_string(sequence) + tail; }
+};
+
+StatusOr<PreparedCall> PrepareCall(const Exchange& e, const TeacherMeta& t, const std::string& run_id) {
+  DG_ASSIGN_OR_RETURN(std::string request_sha, CanonicalSha256(e.request));
+  std::string response_sha;
+  if (!e.failed) {
+    DG_ASSIGN_OR_RETURN(response_sha, CanonicalSha256(e.response));
   }
-  return body;
+  auto member = [&e](const char* name) -> const json& {
+    static const json kNull;
+    auto it = e.response.find(name);
+    return it == e.response.end() ? kNull : *it;
+  };
+  // Members in RFC 8785 order (by name).
+  CanonicalObjectBuilder b;
+  b.Bool("allowed", ModelAllowedFor(t.model, e.model));
+  if (e.failed) b.String("error", e.error);
+  b.String("model", e.model).String("provider", t.provider).String("request_sha256", request_sha);
+  if (e.failed) {
+    b.Null("response_sha256");
+  } else {
+    b.Value("response_id", e.response["id"]).String("response_sha256", response_sha);
+  }
+  b.String("run", run_id).Key("sequence");
+  PreparedCall p;
+  p.head = b.TakeText();
+  CanonicalObjectBuilder source;
+  if (!e.custom_id.empty()) source.String("custom_id", e.custom_id);
+  source.String("file", e.file).Uint("line", e.line);
+  b.Object("source", std::move(source)).String("status", e.failed ? "failed" : "ok");
+  if (!e.failed) b.Value("system_fingerprint", member("system_fingerprint"));
+  CanonicalObjectBuilder terms;
+  t.terms_profile.empty() ? terms.Null("profile") : terms.String("profile", t.terms_profile);
+  t.terms_sha256.empty() ? terms.Null("sha256") : terms.String("sha256", t.terms_sha256);
+  b.String("teacher", t.id).Object("terms", std::move(terms));
+  if (e.failed) {
+    b.Null("time").Null("usage");
+  } else {
+    b.String("time", Rfc3339(e.response["created"].get<int64_t>())).Value("usage", member("usage"));
+  }
+  DG_ASSIGN_OR_RETURN(p.tail, b.Finish());
+  return p;
 }
+
+// The teacher_call entry of an exchange.
+StatusOr<LedgerEntry> CallEntry(const PreparedCall& p, uint64_t sequence) {
+  return LedgerEntry::FromCanonicalBody("teacher_call", p.Body(sequence));
+}
+
+// Reading options that prepare every exchange's call on the workers and
+// then drop its documents (the recorder needs only the prepared parts).
+TranscriptReadOptions PreparingCalls(const TeacherMeta& t, const std::string& run_id) {
+  TranscriptReadOptions ro;
+  ro.prepare = [&t, run_id](TranscriptItem& it) -> Status {
+    DG_ASSIGN_OR_RETURN(PreparedCall p, PrepareCall(it.exchange, t, run_id));
+    it.prepared = {std::move(p.head), std::move(p.tail)};
+    it.exchange.request = nullptr;
+    it.exchange.response = nullptr;
+    return Status::Ok();
+  };
+  return ro;
+}
+
+PreparedCall PreparedOf(TranscriptItem& it) { return PreparedCall{std::move(it.prepared[0]), std::move(it.prepared[1])}; }
 
 std::map<std::string, TeacherMeta> TeacherMetas(const Job& job, const KnowledgeBase& kb) {
   std::map<std::string, TeacherMeta> out;
@@ -173,77 +220,27 @@ StatusOr<TranscriptRunSummary> RecordTranscripts(const Job& job, const Policy& p
   const auto metas = TeacherMetas(job, *kb);
   TranscriptRunSummary s;
 
-  // Pass 1: read and check everything before deciding anything, preparing
-  // each entry's canonical body into a spool file (the run id is filled in
-  // once the decision exists), so the transcripts are parsed only once.
-  std::vector<std::string> problems;
-  uint64_t problem_count = 0;
+  // The files as they are now: run_start pins them, and the reader must
+  // find the same bytes.
   json files = json::array();
-  std::unique_ptr<std::FILE, int (*)(std::FILE*)> spool(std::tmpfile(), &std::fclose);
-  if (!spool) return Status::IoError("cannot create a temporary spool file");
-  constexpr char kRunMarker[] = "@@distillgate-run@@";
-  Status spool_status = Status::Ok();
-  auto spool_entry = [&](char kind, json body) -> Status {
-    body["run"] = kRunMarker;
-    DG_ASSIGN_OR_RETURN(std::string canon, Canonicalize(body));
-    canon.insert(canon.begin(), kind);
-    canon.push_back('\n');
-    if (std::fwrite(canon.data(), 1, canon.size(), spool.get()) != canon.size()) return Status::IoError("spool write failed");
-    return Status::Ok();
-  };
-  uint64_t sequence = 0;
+  std::map<std::string, std::string> pinned;  // path → hex SHA-256
   for (const auto& src : sources) {
-    const TeacherMeta& t = metas.at(src.teacher_id);
-    std::vector<std::pair<std::string, std::string>> hashes_before;
     for (const std::string& path : {src.path, src.output_path}) {
       if (path.empty()) continue;
       DG_ASSIGN_OR_RETURN(Hash h, Sha256File(path));
       DG_ASSIGN_OR_RETURN(uint64_t bytes, FileSize(path));
       files.push_back({{"teacher", src.teacher_id}, {"format", src.format}, {"path", path}, {"sha256", HexEncode(h)}, {"bytes", bytes}});
-      hashes_before.emplace_back(path, HexEncode(h));
-    }
-    DG_RETURN_IF_ERROR(ReadTranscript(
-        src,
-        [&](Exchange& e) -> Status {
-          ++s.exchanges;
-          if (!e.response.is_null()) {
-            if (!ModelAllowedFor(t.model, e.model)) {
-              ++s.disallowed_calls;
-              if (s.findings.size() < 20) {
-                s.findings.push_back(e.file + ":" + std::to_string(e.line) + ": /response/model: \"" + e.model +
-                                     "\" is not a model the job names for teacher " + t.id +
-                                     (t.model.empty() ? " (it names none)" : " (\"" + t.model + "\")"));
-              }
-            }
-          } else {
-            ++s.failed_calls;
-          }
-          DG_ASSIGN_OR_RETURN(json body, CallBody(e, t, sequence++));
-          return spool_entry('T', std::move(body));
-        },
-        [&](const TranscriptProblem& p) {
-          ++problem_count;
-          if (problems.size() < 20) problems.push_back(p.ToString());
-          return spool_entry('S', {{"teacher", src.teacher_id}, {"file", p.file}, {"line", p.line}, {"line_sha256", p.line_sha256},
-                                   {"error", (p.pointer.empty() ? "" : p.pointer + ": ") + p.what}});
-        }));
-    // The bytes read must be the bytes hashed.
-    for (const auto& [path, before] : hashes_before) {
-      DG_ASSIGN_OR_RETURN(Hash h, Sha256File(path));
-      if (HexEncode(h) != before) return Status::IoError(path + " changed while it was being read; nothing was recorded");
+      pinned[path] = HexEncode(h);
     }
   }
-  if (problem_count > 0 && !o.skip_bad_lines) {
-    std::string msg = std::to_string(problem_count) + " malformed transcript line(s); nothing was recorded (give --skip-bad-lines to record them as skipped):";
-    for (const auto& p : problems) msg += "\n  " + p;
-    if (problem_count > problems.size()) msg += "\n  …";
-    return Status::InvalidInput(msg);
-  }
-  s.skipped_lines = problem_count;
 
-  // The decision.
+  // One pass in one ledger transaction: decide, then read, check and record
+  // every line. Whatever stops the run before the end (a malformed line, a
+  // file that changed, an error) rolls all of it back, the decision too: bad
+  // input writes nothing. Parsing, checking and building the entries run on
+  // every core; the ledger appends on this thread, in file order.
+  DG_ASSIGN_OR_RETURN(auto transaction, Ledger::Transaction::Begin(ledger));
   DG_ASSIGN_OR_RETURN(bool permitted, DecideTranscriptRun(job, policy, *kb, ledger, key, o.today, &s));
-  if (!permitted) return s;
   json teachers = json::array();
   for (const auto& src : sources) teachers.push_back(metas.at(src.teacher_id).ToJson());
   json sources_j = json::array();
@@ -253,47 +250,87 @@ StatusOr<TranscriptRunSummary> RecordTranscripts(const Job& job, const Policy& p
     sources_j.push_back(j);
   }
   CallRecorder rec(ledger, key, s.run_id, o.flush_every);
-  DG_RETURN_IF_ERROR(rec.RecordEntry("run_start", {{"job", job.name},
-                                                   {"job_sha256", job.sha256},
-                                                   {"decision_index", s.decision_index},
-                                                   {"mode", "transcripts"},
-                                                   {"api_teachers", teachers},
-                                                   {"transcripts", sources_j},
-                                                   {"files", files},
-                                                   {"skip_bad_lines", o.skip_bad_lines}}));
+  if (permitted) {
+    DG_RETURN_IF_ERROR(rec.RecordEntry("run_start", {{"job", job.name},
+                                                     {"job_sha256", job.sha256},
+                                                     {"decision_index", s.decision_index},
+                                                     {"mode", "transcripts"},
+                                                     {"api_teachers", teachers},
+                                                     {"transcripts", sources_j},
+                                                     {"files", files},
+                                                     {"skip_bad_lines", o.skip_bad_lines}}));
+    DG_RETURN_IF_ERROR(rec.Flush());
+    DG_RETURN_IF_ERROR(transaction->Mark());  // a refused run keeps only its start (and end)
+  }
+  bool recording = permitted;  // false once the run cannot complete: lines are still checked and counted
+  std::vector<std::string> problems;
+  uint64_t problem_count = 0, sequence = 0;
+  std::vector<std::pair<std::string, Hash>> files_read;
+  for (const auto& src : sources) {
+    const TeacherMeta& t = metas.at(src.teacher_id);
+    TranscriptReadOptions ro = permitted ? PreparingCalls(t, s.run_id) : TranscriptReadOptions();
+    ro.files_read = &files_read;
+    DG_RETURN_IF_ERROR(ReadTranscript(
+        src,
+        [&](TranscriptItem& it) -> Status {
+          if (it.kind == TranscriptItem::Kind::kProblem) {
+            const TranscriptProblem& p = it.problem;
+            ++problem_count;
+            if (problems.size() < 20) problems.push_back(p.ToString());
+            if (!o.skip_bad_lines) recording = false;
+            if (!recording) return Status::Ok();
+            return rec.RecordEntry("transcript_line_skipped", {{"teacher", src.teacher_id}, {"file", p.file}, {"line", p.line},
+                                                               {"line_sha256", p.line_sha256},
+                                                               {"error", (p.pointer.empty() ? "" : p.pointer + ": ") + p.what}});
+          }
+          const Exchange& e = it.exchange;
+          ++s.exchanges;
+          const uint64_t seq = sequence++;
+          if (e.failed) {
+            ++s.failed_calls;
+          } else if (!ModelAllowedFor(t.model, e.model)) {
+            ++s.disallowed_calls;
+            if (s.findings.size() < 20) {
+              s.findings.push_back(e.file + ":" + std::to_string(e.line) + ": /response/model: \"" + e.model +
+                                   "\" is not a model the job names for teacher " + t.id +
+                                   (t.model.empty() ? " (it names none)" : " (\"" + t.model + "\")"));
+            }
+            if (policy.mode == "enforce") recording = false;
+          }
+          if (!recording) return Status::Ok();
+          DG_ASSIGN_OR_RETURN(LedgerEntry entry, CallEntry(PreparedOf(it), seq));
+          return rec.RecordPrepared(std::move(entry), true);
+        },
+        ro));
+  }
+  // The bytes read must be the bytes pinned.
+  for (const auto& [path, sha] : files_read) {
+    if (HexEncode(sha) != pinned[path]) return Status::IoError(path + " changed while it was being read; nothing was recorded");
+  }
+  if (problem_count > 0 && !o.skip_bad_lines) {
+    std::string msg = std::to_string(problem_count) + " malformed transcript line(s); nothing was recorded (give --skip-bad-lines to record them as skipped):";
+    for (const auto& p : problems) msg += "\n  " + p;
+    if (problem_count > problems.size()) msg += "\n  …";
+    return Status::InvalidInput(msg);
+  }
+  s.skipped_lines = problem_count;
+  if (!permitted) {
+    DG_RETURN_IF_ERROR(transaction->Commit());  // the decision alone
+    return s;
+  }
   // The per-call policy: in enforce mode a call to a model the job does not
-  // name refuses the run before anything is recorded as usable.
+  // name refuses the run, and none of its calls stays recorded as usable.
   if (s.disallowed_calls > 0 && policy.mode == "enforce") {
-    DG_RETURN_IF_ERROR(rec.RecordEntry("run_end", {{"status", "refused"},
+    DG_RETURN_IF_ERROR(transaction->RollbackToMark());
+    CallRecorder end(ledger, key, s.run_id, 1);
+    DG_RETURN_IF_ERROR(end.RecordEntry("run_end", {{"status", "refused"},
                                                    {"reason", "calls to models the decision does not allow"},
                                                    {"disallowed_calls", s.disallowed_calls},
                                                    {"findings", s.findings}}));
-    DG_RETURN_IF_ERROR(rec.Flush());
+    DG_RETURN_IF_ERROR(transaction->Commit());
     s.status = "refused";
     s.exit_code = 1;
     return s;
-  }
-
-  // Pass 2: the spooled entries, with the run id.
-  const std::string marker_field = std::string("\"run\":\"") + kRunMarker + "\"";
-  const std::string run_field = "\"run\":" + json(s.run_id).dump();
-  std::rewind(spool.get());
-  std::string line;
-  char buf[1 << 16];
-  while (std::fgets(buf, sizeof buf, spool.get()) != nullptr) {
-    line += buf;
-    if (line.empty() || line.back() != '\n') {
-      if (!std::feof(spool.get())) continue;  // a line longer than the buffer
-    }
-    if (!line.empty() && line.back() == '\n') line.pop_back();
-    const char kind = line.empty() ? '?' : line[0];
-    std::string body = line.substr(1);
-    line.clear();
-    const size_t at = body.find(marker_field);
-    if (at == std::string::npos || (kind != 'T' && kind != 'S')) return Status::Internal("spool entry without its run marker");
-    body.replace(at, marker_field.size(), run_field);
-    DG_ASSIGN_OR_RETURN(LedgerEntry e, LedgerEntry::FromCanonicalBody(kind == 'T' ? "teacher_call" : "transcript_line_skipped", body));
-    DG_RETURN_IF_ERROR(rec.RecordPrepared(std::move(e), kind == 'T'));
   }
   DG_RETURN_IF_ERROR(rec.Flush());
   DG_RETURN_IF_ERROR(rec.RecordEntry("run_end", {{"status", "completed"},
@@ -304,6 +341,7 @@ StatusOr<TranscriptRunSummary> RecordTranscripts(const Job& job, const Policy& p
                                                  {"disallowed_calls", s.disallowed_calls},
                                                  {"findings", s.findings}}));
   DG_RETURN_IF_ERROR(rec.Flush());
+  DG_RETURN_IF_ERROR(transaction->Commit());
   s.status = "completed";
   return s;
 }
@@ -436,6 +474,7 @@ StatusOr<TranscriptRunSummary> CollectTranscripts(const Job& job, const Policy& 
       line["error"] = nullptr;
       consecutive_failures = 0;
     } else {
+      e.failed = true;
       e.error = res.error + " (after " + std::to_string(res.attempts) + " attempt" + (res.attempts == 1 ? "" : "s") + ")";
       e.model = meta.model;
       line["response"] = nullptr;
@@ -444,9 +483,10 @@ StatusOr<TranscriptRunSummary> CollectTranscripts(const Job& job, const Policy& 
       ++consecutive_failures;
     }
     ++s.exchanges;
-    DG_ASSIGN_OR_RETURN(json body, CallBody(e, meta, i));
-    const bool allowed = body["allowed"].get<bool>() || !e.response.is_object();
-    DG_RETURN_IF_ERROR(rec.RecordEntry("teacher_call", std::move(body)));
+    DG_ASSIGN_OR_RETURN(PreparedCall call, PrepareCall(e, meta, s.run_id));
+    DG_ASSIGN_OR_RETURN(LedgerEntry entry, CallEntry(call, i));
+    const bool allowed = e.failed || ModelAllowedFor(meta.model, e.model);
+    DG_RETURN_IF_ERROR(rec.RecordPrepared(std::move(entry), true));
     unwritten.push_back(line.dump());
     DG_RETURN_IF_ERROR(write_recorded());
     s.recording_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t_recorded).count();
@@ -531,21 +571,22 @@ StatusOr<TranscriptCheck> VerifyTranscripts(Ledger& ledger, const std::string& r
     const TeacherMeta& t = metas[src.teacher_id];
     Status st = ReadTranscript(
         src,
-        [&](Exchange& e) -> Status {
+        [&](TranscriptItem& it) -> Status {
+          // Skipped when recorded, or malformed now: the count of exchanges shows it.
+          if (it.kind == TranscriptItem::Kind::kProblem) return Status::Ok();
           const uint64_t seq = sequence++;
-          DG_ASSIGN_OR_RETURN(json body, CallBody(e, t, seq));
-          body["run"] = r.run_id;
-          DG_ASSIGN_OR_RETURN(LedgerEntry entry, LedgerEntry::Make("teacher_call", body));
+          DG_ASSIGN_OR_RETURN(LedgerEntry entry, CallEntry(PreparedOf(it), seq));
           ++c.exchanges_checked;
           if (seq >= r.teacher_call_leaves.size() || LeafHash(entry.data()) != r.teacher_call_leaves[seq]) {
             if (reported++ < 20) {
-              c.problems.push_back(e.file + ":" + std::to_string(e.line) + ": the exchange no longer hashes to recorded teacher call " +
-                                   std::to_string(seq) + " (edited, inserted or removed since the run)");
+              c.problems.push_back(it.exchange.file + ":" + std::to_string(it.exchange.line) +
+                                   ": the exchange no longer hashes to recorded teacher call " + std::to_string(seq) +
+                                   " (edited, inserted or removed since the run)");
             }
           }
           return Status::Ok();
         },
-        [&](const TranscriptProblem&) { return Status::Ok(); });  // skipped when recorded, or now malformed: the count shows it
+        PreparingCalls(t, r.run_id));
     if (!st.ok()) c.problems.push_back(st.message());
   }
   if (sequence != r.teacher_call_leaves.size()) {

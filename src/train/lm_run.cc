@@ -266,7 +266,7 @@ StatusOr<json> RunDistillLm(const TrainLmOptions& o) {
   DG_RETURN_IF_ERROR(ReadTranscript(
       sources[0],
       [&](Exchange& e) -> Status {
-        if (e.response.is_null()) {
+        if (e.failed) {
           ++failed;
           return Status::Ok();
         }
