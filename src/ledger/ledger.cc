@@ -77,6 +77,7 @@ LedgerEntry LedgerEntry::Assemble(const std::string& kind, std::string_view cano
   e.data_ += ",\"kind\":\"";
   e.data_ += kind;  // kind needs no escaping: [a-z0-9_.-] only
   e.data_ += "\"}";
+  e.leaf_hash_ = LeafHash(e.data_);
   return e;
 }
 
@@ -358,7 +359,7 @@ StatusOr<AppendResult> Ledger::Append(const std::vector<LedgerEntry>& entries, c
     SqlStmt& ins_leaf = impl_->stmts_.insert_leaf;
     for (size_t k = 0; k < n; ++k) {
       completed.clear();
-      range.Append(LeafHash(entries[k].data()), sink);
+      range.Append(entries[k].leaf_hash(), sink);
       DG_RETURN_IF_ERROR(ins_leaf.Reset()
                              .Bind(1, static_cast<int64_t>(old_size + k))
                              .BindBlob(2, completed)

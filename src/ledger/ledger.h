@@ -31,11 +31,14 @@ class LedgerEntry {
   static StatusOr<LedgerEntry> FromCanonicalBody(const std::string& kind, std::string_view canonical_body);
   const std::string& kind() const { return kind_; }
   const std::string& data() const { return data_; }
+  // RFC 6962 leaf hash of data(), computed once when the entry is made.
+  const Hash& leaf_hash() const { return leaf_hash_; }
 
  private:
   // {"body":<canon>,"kind":"<kind>"}: "body" sorts before "kind".
   static LedgerEntry Assemble(const std::string& kind, std::string_view canonical_body);
   std::string kind_, data_;
+  Hash leaf_hash_{};
 };
 
 // Interior subtree hashes are stored from this level up (one per 8 leaves

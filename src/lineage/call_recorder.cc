@@ -45,7 +45,7 @@ Status CallRecorder::Flush() {
   (void)r;
   for (size_t i = 0; i < pending_.size(); ++i) {
     if (!pending_is_call_[i]) continue;
-    calls_.Append(LeafHash(pending_[i].data()), nullptr);
+    calls_.Append(pending_[i].leaf_hash(), nullptr);
     ++recorded_;
   }
   pending_.clear();

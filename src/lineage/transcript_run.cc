@@ -577,7 +577,7 @@ StatusOr<TranscriptCheck> VerifyTranscripts(Ledger& ledger, const std::string& r
           const uint64_t seq = sequence++;
           DG_ASSIGN_OR_RETURN(LedgerEntry entry, CallEntry(PreparedOf(it), seq));
           ++c.exchanges_checked;
-          if (seq >= r.teacher_call_leaves.size() || LeafHash(entry.data()) != r.teacher_call_leaves[seq]) {
+          if (seq >= r.teacher_call_leaves.size() || entry.leaf_hash() != r.teacher_call_leaves[seq]) {
             if (reported++ < 20) {
               c.problems.push_back(it.exchange.file + ":" + std::to_string(it.exchange.line) +
                                    ": the exchange no longer hashes to recorded teacher call " + std::to_string(seq) +

@@ -1,12 +1,14 @@
 // LibTorch training: the default CNN teacher, MLP/CNN students, Hinton KD,
 // reverse KD and the hard-label baseline. The teacher is reached only through
 // TeacherGateway, which records every call before its output is used.
+#include <dlfcn.h>
 #include <sched.h>
 #include <torch/script.h>
 #include <torch/torch.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <functional>
 #include <cstdio>
 #include <numeric>
@@ -18,6 +20,29 @@
 #include "train/trainer.h"
 
 namespace dg {
+
+// LibTorch sizes its thread pool from the host's CPUs, which in a container
+// can exceed the cores this process may use; oversubscription halves speed.
+void UseAvailableCores() {
+  static bool done = [] {
+    cpu_set_t set;
+    int n = 0;
+    if (sched_getaffinity(0, sizeof set, &set) == 0) n = CPU_COUNT(&set);
+    if (n > 0) torch::set_num_threads(n);
+    // LibTorch already runs its kernels on n OpenMP threads; OpenBLAS's own
+    // pool (Debian's libopenblas0-pthread) on top of them oversubscribes the
+    // cores, and both spin while waiting (bench/RESULTS.md: one KD epoch
+    // 2.2x faster on 2 cores without it). Unless the user chose a number,
+    // BLAS calls run on the OpenMP thread that makes them.
+    if (std::getenv("OPENBLAS_NUM_THREADS") == nullptr) {
+      using SetThreads = void (*)(int);
+      if (auto set_threads = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) set_threads(1);
+    }
+    return true;
+  }();
+  (void)done;
+}
+
 namespace {
 
 using torch::Tensor;
@@ -49,18 +74,6 @@ torch::nn::Sequential MakeModel(const std::string& arch, const std::vector<int64
   return m;
 }
 
-// LibTorch sizes its thread pool from the host's CPUs, which in a container
-// can exceed the cores this process may use; oversubscription halves speed.
-void UseAvailableCores() {
-  static bool done = [] {
-    cpu_set_t set;
-    int n = 0;
-    if (sched_getaffinity(0, sizeof set, &set) == 0) n = CPU_COUNT(&set);
-    if (n > 0) torch::set_num_threads(n);
-    return true;
-  }();
-  (void)done;
-}
 
 torch::Device PickDevice(const std::string& want) {
   if (want == "cuda" || (want == "auto" && torch::cuda::is_available())) return torch::Device(torch::kCUDA);
@@ -265,18 +278,24 @@ StatusOr<TrainResult> TrainLoop(const ImageSet& train, const ImageSet& test, con
       } else {
         batch_records.clear();
         const int64_t* ids = idx.data_ptr<int64_t>();
+        int64_t with_label = 0;  // examples of the batch whose label the student may use
         for (int64_t k = 0; k < idx.size(0); ++k) {
           const size_t i = static_cast<size_t>(ids[k]);
           batch_records.push_back(static_cast<char>(train.labels.data[i]));
           batch_records.append(reinterpret_cast<const char*>(train.images.data.data() + i * 784), 784);
+          with_label += ids[k] < labelled;
         }
         DG_ASSIGN_OR_RETURN(Tensor t_logits, teacher->Call(xb, batch_records));
         Tensor log_ps = torch::log_softmax(logits / T, 1), log_pt = torch::log_softmax(t_logits / T, 1);
         Tensor kd = cfg.loss == "kd" ? (log_pt.exp() * (log_pt - log_ps)).sum(1).mean()
                                      : (log_ps.exp() * (log_ps - log_pt)).sum(1).mean();
         loss = kd * (cfg.alpha * T * T);
-        Tensor mask = idx.to(dev).lt(labelled);
-        if (cfg.alpha < 1 && mask.any().item<bool>()) {
+        // The hard-label term over the batch's labelled examples: all of
+        // them (no mask to gather by), some, or none.
+        if (cfg.alpha < 1 && with_label == idx.size(0)) {
+          loss = loss + (1 - cfg.alpha) * torch::nn::functional::cross_entropy(logits, yb);
+        } else if (cfg.alpha < 1 && with_label > 0) {
+          Tensor mask = idx.to(dev).lt(labelled);
           loss = loss + (1 - cfg.alpha) * torch::nn::functional::cross_entropy(logits.index({mask}), yb.index({mask}));
         }
       }

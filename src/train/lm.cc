@@ -9,6 +9,7 @@
 #include "core/encoding.h"
 #include "core/file_util.h"
 #include "core/hash.h"
+#include "train/trainer.h"
 
 namespace dg {
 
@@ -115,6 +116,7 @@ Status CheckCorpusSize(const std::string& text, const ByteLmConfig& c) {
 StatusOr<std::shared_ptr<ByteLm::Impl>> TrainLoop(const std::string& text, const ByteLmConfig& c, ByteLm::Impl* teacher,
                                                   double T, double alpha, const ByteLm::CallRecorderFn& record,
                                                   std::vector<double>* losses) {
+  UseAvailableCores();
   torch::manual_seed(c.seed);
   auto impl = std::make_shared<ByteLm::Impl>();
   impl->config = c;

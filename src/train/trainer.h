@@ -17,6 +17,10 @@
 
 namespace dg {
 
+// Sizes LibTorch's thread pool to the cores this process may use and keeps
+// OpenBLAS from running a second pool beside it (once per process).
+void UseAvailableCores();
+
 struct TrainConfig {
   std::string device = "cpu";    // cpu | cuda | auto
   std::string arch = "mlp";      // student: mlp | cnn ; teacher training: cnn
