@@ -7,6 +7,8 @@
 #include "core/canonical_json.h"
 #include "core/encoding.h"
 #include "core/file_util.h"
+#include "core/hash.h"
+#include "ledger/fsck.h"
 #include "lineage/run_record.h"
 #include "lineage/transcript_run.h"
 #include "core/json_schema.h"
@@ -241,6 +243,96 @@ TEST_F(TranscriptTest, ACallToAModelTheJobDoesNotNameRefusesTheRun) {
   EXPECT_TRUE(calls[0]["allowed"].get<bool>());
   EXPECT_FALSE(calls[1]["allowed"].get<bool>());
   EXPECT_FALSE(calls[2]["allowed"].get<bool>());
+}
+
+TEST_F(TranscriptTest, LongTranscriptsStayInOrderAndAllOrNothing) {
+  // 3,000 exchanges: many chunks for the worker threads and hundreds of
+  // signed checkpoints (4 entries each) inside the run's one transaction.
+  const int n = 3000;
+  WriteExchanges(n);
+  const Job job = MakeJob({{"format", "exchanges"}, {"path", "ex.jsonl"}});
+  auto s = Record(job);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ(s->exchanges, static_cast<uint64_t>(n));
+  auto calls = Bodies("teacher_call");
+  ASSERT_EQ(calls.size(), static_cast<size_t>(n));
+  for (int i = 0; i < n; ++i) {
+    ASSERT_EQ(calls[i]["sequence"], i);
+    ASSERT_EQ(calls[i]["source"]["line"], i + 1);
+    ASSERT_EQ(calls[i]["response_id"], "chatcmpl-" + std::to_string(i));
+    ASSERT_EQ(calls[i]["request_sha256"], HexEncode(Sha256(*Canonicalize(Request(i)))));
+  }
+  EXPECT_TRUE(VerifyTranscripts(*ledger_, s->run_id)->ok);
+  const uint64_t size = *ledger_->Size();
+  const auto checkpoints = ledger_->Checkpoints()->size();
+
+  // A bad line near the end, after hundreds of checkpoints were signed in
+  // the transaction: none of them, nor the decision, stays.
+  std::string text = *ReadFile(dir_.File("ex.jsonl"));
+  text += "{\"request\": 1}\n";
+  for (int i = n; i < n + 10; ++i) text += json({{"request", Request(i)}, {"response", Response(i)}}).dump() + "\n";
+  ASSERT_TRUE(testing::WriteText(dir_.File("ex.jsonl"), text).ok());
+  auto bad = Record(job);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("ex.jsonl:" + std::to_string(n + 1) + ": /request"), std::string::npos) << bad.status().message();
+  EXPECT_EQ(*ledger_->Size(), size);
+  EXPECT_EQ(ledger_->Checkpoints()->size(), checkpoints);
+  // With --skip-bad-lines the bad line is recorded in its place.
+  auto skipped = Record(job, true);
+  ASSERT_TRUE(skipped.ok()) << skipped.status().ToString();
+  const uint64_t start = size;
+  auto line = *ledger_->GetLeaf(start + 2 + n);  // decision, run_start, n calls, then the skipped line
+  EXPECT_EQ(line.kind, "transcript_line_skipped");
+  EXPECT_EQ(json::parse(line.data)["body"]["line"], n + 1);
+  EXPECT_EQ(ledger_->GetLeaf(start + 3 + n)->kind, "teacher_call");
+
+  // A disallowed call at the very end refuses the run: the thousands of
+  // calls appended before it are rolled back, run_start and run_end stay.
+  text += json({{"request", Request(n + 10)}, {"response", Response(n + 10, "o1")}}).dump() + "\n";
+  ASSERT_TRUE(testing::WriteText(dir_.File("ex.jsonl"), text).ok());
+  const uint64_t before_refusal = *ledger_->Size();
+  auto refused = Record(job, true);
+  ASSERT_TRUE(refused.ok()) << refused.status().ToString();
+  EXPECT_EQ(refused->status, "refused");
+  EXPECT_EQ(*ledger_->Size(), before_refusal + 3);  // decision, run_start, run_end
+  EXPECT_EQ(ledger_->GetLeaf(before_refusal + 2)->kind, "run_end");
+  auto fsck = Fsck(*ledger_, *NoteVerifier::Make("t.example/transcripts", key_.public_key()), {});
+  ASSERT_TRUE(fsck.ok());
+  EXPECT_EQ(fsck->problem_count, 0u);
+}
+
+TEST_F(TranscriptTest, LongBatchJoinsEveryAnswerToItsRequest) {
+  // Thousands of lines, the answers in reverse order: every request is read
+  // back by offset on a worker thread and joined to its answer.
+  const int n = 2500;
+  std::vector<json> in, out;
+  for (int i = 0; i < n; ++i) {
+    in.push_back({{"custom_id", "r" + std::to_string(i)}, {"method", "POST"}, {"url", "/v1/chat/completions"}, {"body", Request(i)}});
+  }
+  for (int i = n - 1; i >= 0; --i) {
+    out.push_back({{"custom_id", "r" + std::to_string(i)}, {"response", {{"status_code", 200}, {"body", Response(i)}}}});
+  }
+  out.push_back(out[7]);  // one answered twice
+  ASSERT_TRUE(testing::WriteText(dir_.File("in.jsonl"), Lines(in)).ok());
+  ASSERT_TRUE(testing::WriteText(dir_.File("out.jsonl"), Lines(out)).ok());
+  auto s = Record(MakeJob({{"format", "openai-batch"}, {"path", "in.jsonl"}, {"output", "out.jsonl"}}), true);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ(s->exchanges, static_cast<uint64_t>(n));
+  EXPECT_EQ(s->skipped_lines, 1u);
+  auto calls = Bodies("teacher_call");
+  ASSERT_EQ(calls.size(), static_cast<size_t>(n));
+  for (int k = 0; k < n; ++k) {
+    const int i = n - 1 - k;
+    ASSERT_EQ(calls[k]["source"]["custom_id"], "r" + std::to_string(i));
+    ASSERT_EQ(calls[k]["source"]["line"], k + 1);
+    ASSERT_EQ(calls[k]["request_sha256"], HexEncode(Sha256(*Canonicalize(Request(i)))));
+    ASSERT_EQ(calls[k]["response_sha256"], HexEncode(Sha256(*Canonicalize(Response(i)))));
+  }
+  auto skipped = Bodies("transcript_line_skipped");
+  ASSERT_EQ(skipped.size(), 1u);
+  EXPECT_EQ(skipped[0]["line"], n + 1);
+  EXPECT_NE(skipped[0]["error"].get<std::string>().find("answered twice"), std::string::npos);
+  EXPECT_TRUE(VerifyTranscripts(*ledger_, s->run_id)->ok);
 }
 
 TEST_F(TranscriptTest, AnEditedTranscriptIsCaught) {
