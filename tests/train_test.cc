@@ -2,6 +2,12 @@
 // Fashion-MNIST subsets keep each run to seconds on two cores.
 #include <gtest/gtest.h>
 
+#include <random>
+
+#include <numeric>
+
+#include <algorithm>
+
 #include <nlohmann/json.hpp>
 
 #include "core/encoding.h"
@@ -81,11 +87,13 @@ TEST_F(RunTest, TeacherThenKdStudentEveryCallRecordedLedgerVerifies) {
   CompactRange calls;
   json run_end, manifest;
   uint64_t call_entries = 0;
+  std::vector<std::string> inputs;
   for (const auto& e : Entries()) {
     json body = json::parse(e.data)["body"];
     if (e.kind == "teacher_call" && body["run"] == json::parse(Entries().back().data)["body"]["run"]) {
       EXPECT_EQ(body["sequence"], call_entries);
       EXPECT_EQ(body["items"], 100);
+      inputs.push_back(body["input_sha256"]);
       ++call_entries;
       calls.Append(e.leaf_hash, nullptr);
     }
@@ -102,6 +110,23 @@ TEST_F(RunTest, TeacherThenKdStudentEveryCallRecordedLedgerVerifies) {
   for (size_t i = 0; i < 3000; ++i) records.Append(LeafHash(ImageRecordBytes(set, i)), nullptr);
   EXPECT_EQ(manifest["records"], 3000);
   EXPECT_EQ(manifest["records_root"], Base64Encode(records.Root()));
+  // Each call's input hash, recomputed from the records: the batches are the
+  // seeded shuffle of the records used (std::mt19937_64(seed), std::shuffle
+  // of the previous order each epoch), and a call's input_sha256 is the
+  // SHA-256 of its batch's record leaves, in batch order.
+  std::mt19937_64 rng(5);
+  std::vector<int64_t> order(3000);
+  std::iota(order.begin(), order.end(), 0);
+  std::vector<std::string> expected;
+  for (int epoch = 0; epoch < 2; ++epoch) {
+    std::shuffle(order.begin(), order.end(), rng);
+    for (size_t b = 0; b < 30; ++b) {
+      std::string leaves;
+      for (size_t k = 0; k < 100; ++k) leaves += AsBytes(LeafHash(ImageRecordBytes(set, static_cast<size_t>(order[b * 100 + k]))));
+      expected.push_back(HexEncode(Sha256(leaves)));
+    }
+  }
+  EXPECT_EQ(inputs, expected);
   // The whole ledger verifies.
   auto l = *Ledger::Open(path_, Ledger::Mode::kReadOnly);
   auto report = *Fsck(*l, verifier_, {});

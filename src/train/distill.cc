@@ -203,9 +203,9 @@ class TeacherGateway {
  public:
   TeacherGateway(Forward model, TeacherSpec spec, CallRecorder& rec)
       : model_(std::move(model)), spec_(std::move(spec)), rec_(rec) {}
-  // `records` are the batch's source records (label byte || image bytes, in
-  // batch order): what the teacher saw before the fixed normalisation.
-  StatusOr<Tensor> Call(const Tensor& input, std::string_view records) {
+  // `input_sha256` pins the batch's source records (what the teacher saw
+  // before the fixed normalisation): SHA-256 of their manifest leaves.
+  StatusOr<Tensor> Call(const Tensor& input, const Hash& input_sha256) {
     torch::NoGradGuard ng;
     Tensor out = model_(input);
     if (out.dim() != 2 || out.size(0) != input.size(0) || out.size(1) != 10) {
@@ -217,7 +217,7 @@ class TeacherGateway {
     c.teacher_id = spec_.id;
     c.teacher_sha256 = spec_.sha256;
     c.sequence = calls_++;
-    c.input_sha256 = Sha256(records);
+    c.input_sha256 = input_sha256;
     c.output_sha256 = HashTensor(out);
     c.items = static_cast<uint64_t>(input.size(0));
     c.time = NowRfc3339();
@@ -237,8 +237,9 @@ class TeacherGateway {
   double recording_seconds_ = 0;
 };
 
-StatusOr<TrainResult> TrainLoop(const ImageSet& train, const ImageSet& test, const TrainConfig& cfg,
-                                TeacherGateway* teacher, const std::string& arch, const std::string& model_out) {
+StatusOr<TrainResult> TrainLoop(const ImageSet& train, const std::vector<Hash>* train_leaves, const ImageSet& test,
+                                const TrainConfig& cfg, TeacherGateway* teacher, const std::string& arch,
+                                const std::string& model_out) {
   UseAvailableCores();
   torch::manual_seed(cfg.seed);
   const torch::Device dev = PickDevice(cfg.device);
@@ -250,6 +251,9 @@ StatusOr<TrainResult> TrainLoop(const ImageSet& train, const ImageSet& test, con
   // sees every image (through the teacher) and the labels it has.
   const bool distil = teacher != nullptr && cfg.loss != "hard";
   const int64_t pool = distil ? n : labelled;
+  if (distil && (train_leaves == nullptr || static_cast<int64_t>(train_leaves->size()) != n)) {
+    return Status::Internal("the training manifest's record leaves do not match the " + std::to_string(n) + " training images");
+  }
   torch::nn::Sequential model = MakeModel(arch, cfg.hidden);
   model->to(dev);
   torch::optim::Adam opt(model->parameters(), torch::optim::AdamOptions(cfg.lr));
@@ -261,7 +265,7 @@ StatusOr<TrainResult> TrainLoop(const ImageSet& train, const ImageSet& test, con
   TrainResult r;
   r.device = dev.is_cuda() ? "cuda" : "cpu";
   const double T = cfg.temperature;
-  std::string batch_records;
+  std::string batch_leaves;
   auto start = std::chrono::steady_clock::now();
   for (int epoch = 1; epoch <= cfg.epochs; ++epoch) {
     auto t0 = std::chrono::steady_clock::now();
@@ -276,16 +280,14 @@ StatusOr<TrainResult> TrainLoop(const ImageSet& train, const ImageSet& test, con
       if (!distil) {
         loss = torch::nn::functional::cross_entropy(logits, yb);
       } else {
-        batch_records.clear();
+        batch_leaves.clear();
         const int64_t* ids = idx.data_ptr<int64_t>();
         int64_t with_label = 0;  // examples of the batch whose label the student may use
         for (int64_t k = 0; k < idx.size(0); ++k) {
-          const size_t i = static_cast<size_t>(ids[k]);
-          batch_records.push_back(static_cast<char>(train.labels.data[i]));
-          batch_records.append(reinterpret_cast<const char*>(train.images.data.data() + i * 784), 784);
+          batch_leaves += AsBytes((*train_leaves)[static_cast<size_t>(ids[k])]);
           with_label += ids[k] < labelled;
         }
-        DG_ASSIGN_OR_RETURN(Tensor t_logits, teacher->Call(xb, batch_records));
+        DG_ASSIGN_OR_RETURN(Tensor t_logits, teacher->Call(xb, Sha256(batch_leaves)));
         Tensor log_ps = torch::log_softmax(logits / T, 1), log_pt = torch::log_softmax(t_logits / T, 1);
         Tensor kd = cfg.loss == "kd" ? (log_pt.exp() * (log_pt - log_ps)).sum(1).mean()
                                      : (log_ps.exp() * (log_ps - log_pt)).sum(1).mean();
@@ -324,8 +326,8 @@ StatusOr<TrainResult> TrainLoop(const ImageSet& train, const ImageSet& test, con
 }  // namespace
 
 StatusOr<TrainResult> Distill(const Permit& permit, const Job& job, Ledger& ledger, const ImageSet& train,
-                              const ImageSet& test, const TeacherSpec& teacher, CallRecorder& recorder,
-                              const TrainConfig& config, const std::string& model_out) {
+                              const std::vector<Hash>& train_leaves, const ImageSet& test, const TeacherSpec& teacher,
+                              CallRecorder& recorder, const TrainConfig& config, const std::string& model_out) {
   DG_RETURN_IF_ERROR(Gate::Verify(permit, job, ledger));
   DG_ASSIGN_OR_RETURN(Hash h, Sha256File(teacher.path));
   if (HexEncode(h) != teacher.sha256) {
@@ -337,7 +339,7 @@ StatusOr<TrainResult> Distill(const Permit& permit, const Job& job, Ledger& ledg
     TeacherGateway gateway(t, teacher, recorder);
     auto [tx, ty] = ToTensors(test, 0);
     const double teacher_acc = Accuracy(t, tx, ty, dev);
-    DG_ASSIGN_OR_RETURN(TrainResult r, TrainLoop(train, test, config, &gateway, config.arch, model_out));
+    DG_ASSIGN_OR_RETURN(TrainResult r, TrainLoop(train, &train_leaves, test, config, &gateway, config.arch, model_out));
     auto f0 = std::chrono::steady_clock::now();
     DG_RETURN_IF_ERROR(recorder.Flush());
     r.recording_seconds = gateway.recording_seconds() +
@@ -356,7 +358,7 @@ StatusOr<TrainResult> TrainTeacher(const Permit& permit, const Job& job, Ledger&
   TrainConfig c = config;
   c.loss = "hard";
   try {
-    return TrainLoop(train, test, c, nullptr, "cnn", model_out);
+    return TrainLoop(train, nullptr, test, c, nullptr, "cnn", model_out);
   } catch (const c10::Error& e) {
     return Status::Internal(std::string("LibTorch: ") + e.what_without_backtrace());
   }

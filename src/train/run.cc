@@ -115,6 +115,7 @@ StatusOr<RunSummary> RunJob(const RunOptions& o) {
   Status st = AppendOne(*ledger, key, "run_start", start);
   if (!st.ok()) return fail(st);
   // Dataset manifests: per-record leaves under one root, per-file SHA-256.
+  const size_t train_manifest = extra.size();
   for (const auto& [prefix, set] : {std::make_pair(std::string("train"), &train), std::make_pair(std::string("t10k"), &test)}) {
     auto m = ManifestImageSet(job.datasets[0].id + ":" + prefix, job.datasets[0].license, data_dir, prefix, *set,
                               prefix == "train" ? config.train_limit : 0);
@@ -137,7 +138,7 @@ StatusOr<RunSummary> RunJob(const RunOptions& o) {
   if (o.train_teacher) {
     r = TrainTeacher(*gate.permit, job, *ledger, train, test, config, model_out);
   } else {
-    r = Distill(*gate.permit, job, *ledger, train, test, teacher, recorder, config, model_out);
+    r = Distill(*gate.permit, job, *ledger, train, extra[train_manifest].record_leaves, test, teacher, recorder, config, model_out);
   }
   if (!r.ok()) {
     recorder.Flush();

@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/hash.h"
 #include "core/status.h"
 #include "lineage/call_recorder.h"
 #include "lineage/idx.h"
@@ -64,8 +65,11 @@ struct TeacherSpec {
 // Trains a student on the teacher's outputs. Every teacher call goes through
 // the recorder before its output is used. The Permit is re-verified against
 // `job` and `ledger` first: a job changed after its decision does not train.
+// `train_leaves` are the training manifest's record leaves (the RFC 6962
+// leaf hash of each record trained on, in order): a teacher call's
+// input_sha256 is the SHA-256 of its batch's leaves (docs/runner.md).
 StatusOr<TrainResult> Distill(const Permit& permit, const Job& job, Ledger& ledger, const ImageSet& train,
-                              const ImageSet& test, const TeacherSpec& teacher, CallRecorder& recorder,
+                              const std::vector<Hash>& train_leaves, const ImageSet& test, const TeacherSpec& teacher, CallRecorder& recorder,
                               const TrainConfig& config, const std::string& model_out);
 
 // Trains the default teacher (a small CNN) on hard labels, under a permit.
