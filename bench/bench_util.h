@@ -20,9 +20,10 @@ struct ProcessResult {
   int status = -1;       // exit status (128 when killed)
   double seconds = 0;    // wall time
   long max_rss_kb = 0;   // peak resident set size
+  double cpu_seconds = 0;  // user + system time of all its threads
 };
 
-// Runs argv with stdout to /dev/null; wall time and peak memory.
+// Runs argv with stdout to /dev/null; wall time, CPU time and peak memory.
 inline ProcessResult RunMeasured(const std::vector<std::string>& argv) {
   const auto t0 = std::chrono::steady_clock::now();
   pid_t pid = fork();
@@ -40,6 +41,8 @@ inline ProcessResult RunMeasured(const std::vector<std::string>& argv) {
   ProcessResult r;
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   r.max_rss_kb = ru.ru_maxrss;
+  r.cpu_seconds = static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+                  static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
   r.status = WIFEXITED(status) ? WEXITSTATUS(status) : 128;
   return r;
 }

@@ -98,6 +98,8 @@ int main(int argc, char** argv) {
               parse_before, parse_after, n / parse_s);
   std::printf("distillgate transcripts record: %.2f s = %.0f calls/s = %.2fx plain parsing (goal >= 0.5x)\n", big.seconds,
               n / big.seconds, (n / big.seconds) / (n / parse_s));
+  std::printf("CPU time: recording %.2f s (%.1f us a line, %.2f cores busy on average) vs parsing %.1f us a line on one core\n",
+              big.cpu_seconds, 1e6 * big.cpu_seconds / n, big.cpu_seconds / big.seconds, 1e6 * parse_s / n);
   std::printf("peak RSS of the recorder: %.1f MB at %llu lines, %.1f MB at %llu lines (goal: flat in the file size)\n",
               small.max_rss_kb / 1024.0, static_cast<unsigned long long>(n / 10), big.max_rss_kb / 1024.0,
               static_cast<unsigned long long>(n));
