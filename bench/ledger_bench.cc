@@ -86,11 +86,11 @@ class RawTable {
     std::filesystem::remove(path);
     std::filesystem::remove(path + "-wal");
     Check(sqlite3_open(path.c_str(), &db_), db_);
-    Check(sqlite3_exec(db_,
-                       "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
-                       "CREATE TABLE leaf(idx INTEGER PRIMARY KEY, kind TEXT NOT NULL, data BLOB NOT NULL);",
-                       nullptr, nullptr, nullptr),
-          db_);
+    // The same page size as a ledger's, so that only the ledger's own work differs.
+    const std::string setup = "PRAGMA page_size=" + std::to_string(Ledger::kPageSize) +
+                              "; PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+                              "CREATE TABLE leaf(idx INTEGER PRIMARY KEY, kind TEXT NOT NULL, data BLOB NOT NULL);";
+    Check(sqlite3_exec(db_, setup.c_str(), nullptr, nullptr, nullptr), db_);
     Check(sqlite3_prepare_v2(db_, "INSERT INTO leaf(idx, kind, data) VALUES (?1, ?2, ?3)", -1, &ins_, nullptr), db_);
   }
   ~RawTable() {

@@ -209,7 +209,7 @@ Status Ledger::Init(const std::string& path, const PrivateKey& key, const std::s
     int rc = sqlite3_open_v2(tmp.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr);
     std::unique_ptr<sqlite3, int (*)(sqlite3*)> holder(db, &sqlite3_close);
     if (rc != SQLITE_OK) return SqlError(db, rc, tmp + ": cannot create");
-    DG_RETURN_IF_ERROR(SqlExec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"));
+    DG_RETURN_IF_ERROR(SqlExec(db, ("PRAGMA page_size=" + std::to_string(kPageSize) + "; PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;").c_str()));
     DG_RETURN_IF_ERROR(SqlExec(db, "BEGIN IMMEDIATE"));
     DG_RETURN_IF_ERROR(SqlExec(db, kSchema));
     Checkpoint cp{origin, 0, EmptyRootHash()};
