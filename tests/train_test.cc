@@ -85,7 +85,7 @@ TEST_F(RunTest, TeacherThenKdStudentEveryCallRecordedLedgerVerifies) {
 
   // Teacher calls in the ledger = batches seen; their root is in run_end.
   CompactRange calls;
-  json run_end, manifest;
+  json run_end, run_start, manifest;
   uint64_t call_entries = 0;
   std::vector<std::string> inputs;
   for (const auto& e : Entries()) {
@@ -98,6 +98,7 @@ TEST_F(RunTest, TeacherThenKdStudentEveryCallRecordedLedgerVerifies) {
       calls.Append(e.leaf_hash, nullptr);
     }
     if (e.kind == "run_end") run_end = body;
+    if (e.kind == "run_start") run_start = body;
     if (e.kind == "dataset_manifest" && body["dataset"] == "fashion-mnist:train") manifest = body;
   }
   EXPECT_EQ(call_entries, 60u);
@@ -127,6 +128,7 @@ TEST_F(RunTest, TeacherThenKdStudentEveryCallRecordedLedgerVerifies) {
     }
   }
   EXPECT_EQ(inputs, expected);
+  EXPECT_EQ(run_start["teacher_input_hash"], "sha256-of-record-leaves");
   // The whole ledger verifies.
   auto l = *Ledger::Open(path_, Ledger::Mode::kReadOnly);
   auto report = *Fsck(*l, verifier_, {});

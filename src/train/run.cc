@@ -111,7 +111,11 @@ StatusOr<RunSummary> RunJob(const RunOptions& o) {
                           {"mode", o.train_teacher ? "train-teacher" : "distill"},
                           {"training", config.ToJson()},
                           {"runtime", TorchDescription()}};
-  if (!o.train_teacher) start["teacher"] = {{"id", teacher.id}, {"sha256", teacher.sha256}, {"license", job.teachers[0].license}};
+  if (!o.train_teacher) {
+    start["teacher"] = {{"id", teacher.id}, {"sha256", teacher.sha256}, {"license", job.teachers[0].license}};
+    // What a teacher_call's input_sha256 hashes (docs/runner.md).
+    start["teacher_input_hash"] = "sha256-of-record-leaves";
+  }
   Status st = AppendOne(*ledger, key, "run_start", start);
   if (!st.ok()) return fail(st);
   // Dataset manifests: per-record leaves under one root, per-file SHA-256.
