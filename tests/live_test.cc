@@ -124,6 +124,11 @@ TEST_F(LiveTest, EveryCallIsRecordedAndTheTranscriptVerifies) {
   ASSERT_EQ(rep.exit_code, 0) << rep.err;
   ExpectKeyNowhere({r.out, r.err, v.out, *ReadFile(dir_.File("rep/report.md")), *ReadFile(dir_.File("rep/report.json")),
                     *ReadFile(dir_.File("rep/report.html"))});
+  // The report pins both files of the collected batch: the input (at the
+  // start) and the output (at the end).
+  const json report = json::parse(*ReadFile(dir_.File("rep/report.json")));
+  ASSERT_EQ(report["transcripts"]["files"].size(), 2u);
+  EXPECT_EQ(report["transcripts"]["files"][1]["sha256"], HexEncode(*Sha256File(dir_.File("out/batch_output.jsonl"))));
 }
 
 TEST_F(LiveTest, AServerThatDiesMidRunLosesNoRecordedCall) {
