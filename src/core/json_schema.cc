@@ -129,13 +129,9 @@ StatusOr<std::shared_ptr<const JsonSchema>> JsonSchema::FromFile(const std::stri
 
 std::vector<JsonSchema::Violation> JsonSchema::Violations(const json& doc) const {
   valijson::Validator validator;
-  valijson::adapters::NlohmannJsonAdapter adapter(doc);
-  // Most documents match: check without collecting errors first (valijson
-  // then stops at the first failure and keeps no messages), and only
-  // collect them for a document that does not match.
-  if (validator.validate(impl_->schema, adapter, nullptr)) return {};
   valijson::ValidationResults results;
-  validator.validate(impl_->schema, adapter, &results);
+  valijson::adapters::NlohmannJsonAdapter adapter(doc);
+  if (validator.validate(impl_->schema, adapter, &results)) return {};
   // valijson reports the whole chain of failures (e.g. "properties" then
   // "type"): keep the first message per pointer, and drop a pointer whose
   // child is also reported (the child says what is wrong).

@@ -20,7 +20,7 @@ StatusOr<GateResult> Gate::Decide(const Job& job, const Policy& policy, const Kn
     Permit p;
     p.job_sha256_ = job.sha256;
     p.decision_index_ = appended.first_index;
-    p.decision_leaf_hash_ = LeafHash(entry.data());
+    p.decision_leaf_hash_ = entry.leaf_hash();
     p.ledger_origin_ = ledger.origin();
     r.permit = p;
   }
