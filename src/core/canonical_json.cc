@@ -4,7 +4,6 @@
 #include <charconv>
 #include <cmath>
 #include <cstdint>
-#include <set>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -554,32 +553,6 @@ StatusOr<std::string> Canonicalize(const json& value) {
 
 namespace {
 
-// The first duplicate member name in `text` (slow path, only for messages).
-std::string FirstDuplicateKey(std::string_view text) {
-  std::vector<std::set<std::string>> open;
-  std::string duplicate;
-  auto cb = [&](int /*depth*/, json::parse_event_t event, json& parsed) -> bool {
-    switch (event) {
-      case json::parse_event_t::object_start: open.emplace_back(); break;
-      case json::parse_event_t::object_end: if (!open.empty()) open.pop_back(); break;
-      case json::parse_event_t::key:
-        if (!open.empty() && !open.back().insert(parsed.get<std::string>()).second && duplicate.empty()) {
-          duplicate = parsed.get<std::string>();
-        }
-        break;
-      default: break;
-    }
-    return true;
-  };
-  json ignored = json::parse(text.begin(), text.end(), cb, /*allow_exceptions=*/false, /*ignore_comments=*/false);
-  (void)ignored;
-  return duplicate;
-}
-
-}  // namespace
-
-namespace {
-
 // Builds the DOM from nlohmann's SAX events, as json::parse does, and notes
 // a member name that repeats in one object (RFC 8785 requires I-JSON input,
 // which has none) instead of letting the last one win.
@@ -587,7 +560,8 @@ class StrictDomBuilder {
  public:
   json root;
   bool duplicate = false;
-  std::string error;  // what the parser reported
+  std::string duplicate_key;  // the first repeated member name, in document order
+  std::string error;          // what the parser reported
 
   bool null() { return Put(json(nullptr)); }
   bool boolean(bool v) { return Put(json(v)); }
@@ -599,7 +573,10 @@ class StrictDomBuilder {
   bool start_object(std::size_t) { return Open(json::value_t::object); }
   bool key(json::string_t& k) {
     auto inserted = stack_.back()->get_ptr<json::object_t*>()->emplace(std::move(k), nullptr);
-    duplicate |= !inserted.second;
+    if (!inserted.second && !duplicate) {
+      duplicate = true;
+      duplicate_key = inserted.first->first;
+    }
     slot_ = &inserted.first->second;
     return true;
   }
@@ -655,7 +632,7 @@ StatusOr<json> ParseJsonStrict(std::string_view text, const std::string& where) 
     return Status::InvalidInput(where + ": malformed JSON: " + msg);
   }
   if (builder.duplicate) {
-    return Status::InvalidInput(where + ": duplicate object key \"" + FirstDuplicateKey(text) + "\"");
+    return Status::InvalidInput(where + ": duplicate object key \"" + builder.duplicate_key + "\"");
   }
   return std::move(builder.root);
 }
