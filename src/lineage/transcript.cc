@@ -37,27 +37,33 @@ bool SchemaProblem(const JsonSchema& schema, const json& doc, const std::string&
 bool Blank(std::string_view s) { return s.find_first_not_of(" \t") == std::string_view::npos; }
 
 // A problem at `line` of `file`, pinned by the hash of the line's bytes.
-TranscriptProblem ProblemAt(const std::string& file, const LineRef& line) {
+TranscriptProblem ProblemAt(const std::string& file, const LineRef& line, std::string pointer, std::string what) {
   TranscriptProblem p;
   p.file = file;
   p.line = line.number;
+  p.pointer = std::move(pointer);
+  p.what = std::move(what);
   p.line_sha256 = HexEncode(Sha256(line.text));
   return p;
+}
+
+TranscriptItem ProblemItem(TranscriptProblem p) {
+  TranscriptItem it;
+  it.kind = TranscriptItem::Kind::kProblem;
+  it.problem = std::move(p);
+  return it;
 }
 
 // Parses and validates one line; false (and `problem` filled) when it is bad.
 bool ParseLine(const LineRef& line, const std::string& file, const JsonSchema& schema, json* out, TranscriptProblem* problem) {
   auto doc = ParseJsonStrict(line.text, file + ":" + std::to_string(line.number));
   if (!doc.ok()) {
-    *problem = ProblemAt(file, line);
-    problem->what = "not valid JSON: " + doc.status().message();
+    *problem = ProblemAt(file, line, "", "not valid JSON: " + doc.status().message());
     return false;
   }
   TranscriptProblem p;
   if (SchemaProblem(schema, *doc, "", &p)) {
-    *problem = ProblemAt(file, line);
-    problem->pointer = p.pointer;
-    problem->what = p.what;
+    *problem = ProblemAt(file, line, p.pointer, p.what);
     return false;
   }
   *out = std::move(doc).value();
@@ -69,11 +75,7 @@ void Prepare(const TranscriptReadOptions& o, const std::string& file, const Line
   if (!o.prepare) return;
   Status s = o.prepare(*item);
   if (s.ok()) return;
-  item->kind = TranscriptItem::Kind::kProblem;
-  item->problem = ProblemAt(file, line);
-  item->problem.what = s.message();
-  item->exchange = Exchange();
-  item->prepared.clear();
+  *item = ProblemItem(ProblemAt(file, line, "", s.message()));
 }
 
 ParallelLinesOptions LinesOptions(const TranscriptReadOptions& o) {
@@ -143,12 +145,6 @@ Status ReadBatch(const TranscriptSource& src, const std::function<Status(Transcr
   DG_ASSIGN_OR_RETURN(auto input_schema, JsonSchema::Builtin("openai-batch-input.schema.json"));
   DG_ASSIGN_OR_RETURN(auto output_schema, JsonSchema::Builtin("openai-batch-output.schema.json"));
   DG_ASSIGN_OR_RETURN(auto body_schema, JsonSchema::Builtin("chat-completion-response.schema.json"));
-  auto problem_item = [](TranscriptProblem p) {
-    TranscriptItem it;
-    it.kind = TranscriptItem::Kind::kProblem;
-    it.problem = std::move(p);
-    return it;
-  };
   // Index the input file: custom_id → where its line is. Bad input lines are problems.
   struct Where {
     uint64_t offset, line;
@@ -171,16 +167,14 @@ Status ReadBatch(const TranscriptSource& src, const std::function<Status(Transcr
       [&](const LineRef& line, InputLine& r) -> Status {
         if (r.blank) return Status::Ok();
         if (!r.ok) {
-          TranscriptItem it = problem_item(std::move(r.problem));
+          TranscriptItem it = ProblemItem(std::move(r.problem));
           return consume(it);
         }
         const size_t ordinal = index.size();
         auto [it, inserted] = index.emplace(r.custom_id, Where{line.offset, line.number, line.text.size(), ordinal});
         if (inserted) return Status::Ok();
-        TranscriptProblem p = ProblemAt(src.path, line);
-        p.pointer = "/custom_id";
-        p.what = "custom_id \"" + r.custom_id + "\" repeats line " + std::to_string(it->second.line);
-        TranscriptItem item = problem_item(std::move(p));
+        TranscriptItem item = ProblemItem(ProblemAt(src.path, line, "/custom_id",
+                                                    "custom_id \"" + r.custom_id + "\" repeats line " + std::to_string(it->second.line)));
         return consume(item);
       },
       &input_sha, LinesOptions(o)));
@@ -202,11 +196,7 @@ Status ReadBatch(const TranscriptSource& src, const std::function<Status(Transcr
         if ((r->blank = Blank(line.text))) return;
         TranscriptItem& it = r->item;
         auto fail = [&](std::string pointer, std::string what) {
-          it.kind = TranscriptItem::Kind::kProblem;
-          it.problem = ProblemAt(src.output_path, line);
-          it.problem.pointer = std::move(pointer);
-          it.problem.what = std::move(what);
-          it.exchange = Exchange();
+          it = ProblemItem(ProblemAt(src.output_path, line, std::move(pointer), std::move(what)));
         };
         json doc;
         if (!ParseLine(line, src.output_path, *output_schema, &doc, &it.problem)) {
@@ -230,11 +220,11 @@ Status ReadBatch(const TranscriptSource& src, const std::function<Status(Transcr
         e.line = line.number;
         e.custom_id = id;
         e.request = std::move(request_line["body"]);  // validated while indexing
-        const json& resp = doc.contains("response") ? doc["response"] : json();
+        json resp = doc.contains("response") ? std::move(doc["response"]) : json();
         if (resp.is_object() && resp["status_code"] == 200) {
           TranscriptProblem p;
           if (SchemaProblem(*body_schema, resp["body"], "/response/body", &p)) return fail(p.pointer, p.what);
-          e.response = resp["body"];
+          e.response = std::move(resp["body"]);
           e.model = e.response["model"].get<std::string>();
         } else {
           // A failed call: recorded as failed, never trained on.
@@ -251,10 +241,8 @@ Status ReadBatch(const TranscriptSource& src, const std::function<Status(Transcr
         if (r.blank) return Status::Ok();
         if (r.item.kind == TranscriptItem::Kind::kExchange) {
           if (used[r.ordinal]) {
-            TranscriptProblem p = ProblemAt(src.output_path, line);
-            p.pointer = "/custom_id";
-            p.what = "custom_id \"" + r.item.exchange.custom_id + "\" was answered twice";
-            TranscriptItem it = problem_item(std::move(p));
+            TranscriptItem it = ProblemItem(
+                ProblemAt(src.output_path, line, "/custom_id", "custom_id \"" + r.item.exchange.custom_id + "\" was answered twice"));
             return consume(it);
           }
           used[r.ordinal] = true;
@@ -278,7 +266,7 @@ Status ReadBatch(const TranscriptSource& src, const std::function<Status(Transcr
     p.pointer = "/custom_id";
     p.what = "custom_id \"" + id + "\" has no line in the output file " + src.output_path;
     // Unanswered requests are not calls: reported, not recorded as exchanges.
-    TranscriptItem it = problem_item(std::move(p));
+    TranscriptItem it = ProblemItem(std::move(p));
     DG_RETURN_IF_ERROR(consume(it));
   }
   if (o.files_read != nullptr) {
