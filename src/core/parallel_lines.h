@@ -120,17 +120,17 @@ Status ForEachLineParallel(const std::string& path, const std::function<void(con
 
   std::mutex mu;
   std::condition_variable work_ready, slot_done;
-  std::deque<Slot*> todo;
+  std::deque<Slot*> queued;  // chunks no worker has taken yet
   bool stopping = false;
   std::vector<std::thread> pool;
   for (unsigned t = 0; t < threads; ++t) {
     pool.emplace_back([&] {
       std::unique_lock<std::mutex> lock(mu);
       for (;;) {
-        work_ready.wait(lock, [&] { return stopping || !todo.empty(); });
+        work_ready.wait(lock, [&] { return stopping || !queued.empty(); });
         if (stopping) return;
-        Slot* s = todo.front();
-        todo.pop_front();
+        Slot* s = queued.front();
+        queued.pop_front();
         lock.unlock();
         run(*s);
         lock.lock();
@@ -154,7 +154,7 @@ Status ForEachLineParallel(const std::string& path, const std::function<void(con
       more = *next;
       if (!more) break;
       std::lock_guard<std::mutex> lock(mu);
-      todo.push_back(s.get());
+      queued.push_back(s.get());
       in_flight.push_back(std::move(s));
       work_ready.notify_one();
     }

@@ -103,7 +103,7 @@ class Ledger::Impl {
   sqlite3* db_ = nullptr;
   int read_depth_ = 0;
   bool snapshot_began_ = false;  // the outermost ReadSnapshot began a transaction
-  Ledger::Transaction* transaction_ = nullptr;  // the open Transaction, if any
+  bool in_transaction_ = false;  // a Ledger::Transaction is open
   // The last head note this object signed or verified: an append that finds
   // it unchanged need not verify its signature again.
   std::string trusted_head_;
@@ -321,7 +321,7 @@ StatusOr<AppendResult> Ledger::Append(const std::vector<LedgerEntry>& entries, c
   // Inside a Transaction (or a read snapshot's) this batch is a savepoint of
   // it; otherwise its own transaction, taking the write lock first.
   const bool nested = !sqlite3_get_autocommit(db);
-  if (nested && impl_->transaction_ == nullptr) {
+  if (nested && !impl_->in_transaction_) {
     return Status::Internal("append inside a read snapshot: end the snapshot first");
   }
   DG_RETURN_IF_ERROR(SqlExec(db, nested ? "SAVEPOINT dg_append" : "BEGIN IMMEDIATE").WithContext(path_));
@@ -465,11 +465,11 @@ Ledger::ReadSnapshot::~ReadSnapshot() {
 
 StatusOr<std::unique_ptr<Ledger::Transaction>> Ledger::Transaction::Begin(Ledger& ledger) {
   Impl& impl = *ledger.impl_;
-  if (impl.transaction_ != nullptr) return Status::Internal("a ledger transaction is already open");
+  if (impl.in_transaction_) return Status::Internal("a ledger transaction is already open");
   if (!sqlite3_get_autocommit(impl.db_)) return Status::Internal("cannot begin a ledger transaction inside a read snapshot");
   DG_RETURN_IF_ERROR(SqlExec(impl.db_, "BEGIN IMMEDIATE").WithContext(ledger.path_));
   std::unique_ptr<Transaction> t(new Transaction(ledger));
-  impl.transaction_ = t.get();
+  impl.in_transaction_ = true;
   return t;
 }
 
@@ -499,7 +499,7 @@ Status Ledger::Transaction::Commit() {
     return c.WithContext(ledger_.path_);
   }
   open_ = false;
-  impl.transaction_ = nullptr;
+  impl.in_transaction_ = false;
   return Status::Ok();
 }
 
@@ -508,7 +508,7 @@ Ledger::Transaction::~Transaction() {
   Impl& impl = *ledger_.impl_;
   SqlExec(impl.db_, "ROLLBACK");
   impl.trusted_head_.clear();
-  impl.transaction_ = nullptr;
+  impl.in_transaction_ = false;
 }
 
 StatusOr<std::vector<Hash>> Ledger::InclusionProof(uint64_t index, uint64_t tree_size) {
