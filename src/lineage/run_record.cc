@@ -25,6 +25,15 @@ std::string RunRecord::status() const {
   return "incomplete";
 }
 
+nlohmann::json RunRecord::PinnedFiles() const {
+  nlohmann::json files = nlohmann::json::array();
+  for (const auto* e : {&run_start, &run_end}) {
+    if (!e->has_value()) continue;
+    for (const auto& f : (*e)->body.value("files", nlohmann::json::array())) files.push_back(f);
+  }
+  return files;
+}
+
 Hash RunRecord::TeacherCallsRoot() const {
   CompactRange r;
   for (const Hash& h : teacher_call_leaves) r.Append(h, nullptr);

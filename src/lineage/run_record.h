@@ -41,6 +41,9 @@ struct RunRecord {
   std::string status() const;
   // The RFC 6962 root of teacher_call_leaves.
   Hash TeacherCallsRoot() const;
+  // The files the run pinned ({path, sha256, bytes, …}): run_start's, then
+  // run_end's (a live collection pins its output file at the end).
+  nlohmann::json PinnedFiles() const;
 };
 
 // A run's id: the first 16 hex digits of the job's canonical SHA-256, "-", the

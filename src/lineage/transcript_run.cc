@@ -550,11 +550,7 @@ StatusOr<TranscriptCheck> VerifyTranscripts(Ledger& ledger, const std::string& r
   }
   TranscriptCheck c;
   const json& start = r.run_start->body;
-  json files = start.value("files", json::array());
-  if (r.run_end) {  // a live collection pins its output file at the end
-    for (const json& f : r.run_end->body.value("files", json::array())) files.push_back(f);
-  }
-  for (const json& f : files) {
+  for (const json& f : r.PinnedFiles()) {
     auto h = Sha256File(f.value("path", ""));
     if (!h.ok()) {
       c.problems.push_back(f.value("path", "") + ": " + h.status().message());

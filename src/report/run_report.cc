@@ -134,10 +134,7 @@ StatusOr<json> BuildRunReport(Ledger& ledger, const RunReportOptions& o) {
   }
   if (r.run_start && r.run_start->body.value("mode", "") == "transcripts") {
     const json end = r.run_end ? r.run_end->body : json::object();
-    // A live collection pins its output file at the end.
-    json files = r.run_start->body.value("files", json::array());
-    for (const json& f : end.value("files", json::array())) files.push_back(f);
-    report["transcripts"] = {{"files", files},
+    report["transcripts"] = {{"files", r.PinnedFiles()},
                              {"api_teachers", r.run_start->body.value("api_teachers", json::array())},
                              {"failed_calls", end.value("failed_calls", json())},
                              {"skipped_lines", end.value("skipped_lines", json())},
