@@ -45,11 +45,12 @@ struct TranscriptRunSummary {
 // The transcripts a job names (its api teachers' `transcript`), paths resolved.
 std::vector<TranscriptSource> TranscriptSourcesOf(const Job& job);
 
-// Reads every transcript first: a malformed line is InvalidInput naming
-// file:line and pointer (nothing is written) unless skip_bad_lines. Then
-// decides and records. A call whose response reports a model the job does
-// not name for that teacher is a finding; in enforce mode the run is
-// refused (run_end "refused") before any call is recorded as usable.
+// Decides and records in one pass over the transcripts, all in one ledger
+// transaction: a malformed line is InvalidInput naming file:line and
+// pointer, and nothing is written (not even the decision) unless
+// skip_bad_lines. A call whose response reports a model the job does not
+// name for that teacher is a finding; in enforce mode the run is refused
+// (run_end "refused") and none of its calls stays recorded as usable.
 StatusOr<TranscriptRunSummary> RecordTranscripts(const Job& job, const Policy& policy, Ledger& ledger,
                                                  const PrivateKey& key, const TranscriptRunOptions& options);
 
