@@ -1,27 +1,80 @@
 #!/usr/bin/env bash
-# One prepared GPU check (for tasks lent a GPU machine): builds distillgate
-# against that machine's own PyTorch (LibTorch 2.x) and runs a short KD job on
-# the GPU and on the CPU, printing timings. Writes results to $OUT if set.
-# It installs nothing; it needs cmake, a C++ compiler, the Debian-free deps
-# the machine has, and the Fashion-MNIST IDX files in $DATA (default below).
+# The prepared GPU check (issue 4), for a task lent a GPU machine: builds
+# distillgate against that machine's own PyTorch (a LibTorch 2.x with CUDA)
+# and runs, on the GPU and on the CPU, with timings:
+#   1. train-teacher (the default CNN, 2 epochs);
+#   2. KD runs (MLP student, 1,000 labels, 3 epochs): cuda fp32 twice (is a
+#      seeded CUDA run repeatable?), cuda with the teacher in bf16, and cpu;
+#   3. speed side by side with the same loop in PyTorch/Python on the same
+#      device (bench/kd_speed.py), 5 epochs: GPU at batch 128 and 1024, CPU at 128;
+#   4. refusals: bf16 on the CPU; then `ledger verify` of everything.
+# Everything it prints is also written to $OUT (summary.txt, *.json, logs).
 #
-# usage (device machine, repo root): bash bench/gpu.sh
-set -euo pipefail
+# The device machine has a compiler, CMake and PyTorch but no Debian -dev
+# packages and no network: run scripts/pack-gpu-deps.sh here first and carry
+# .gpudeps (headers and libraries of the auditor's dependencies, pkgconf and
+# the Fashion-MNIST files). Without .gpudeps the system's packages are used.
+#
+# usage (repo root): bash bench/gpu.sh
+#   DEVICES="cpu" runs the CPU half only; SPEED="cpu:128" picks the speed runs.
+set -uo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 OUT="${OUT:-/tmp/dg-gpu-out}"
-DATA="${DATA:-/usr/share/datasets/fashion-mnist}"
-mkdir -p "$OUT"
-TORCH_PREFIX=$(python3 -c 'import torch; print(torch.utils.cmake_prefix_path)')
-python3 -c 'import torch; print("torch", torch.__version__, "cuda", torch.cuda.is_available(), torch.version.cuda)' | tee "$OUT/env.txt"
-nvidia-smi --query-gpu=name,memory.total --format=csv | tee -a "$OUT/env.txt" || true
-cmake -S "$ROOT" -B "$ROOT/build-gpu" -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$TORCH_PREFIX" \
-      -DDISTILLGATE_WITH_TORCH=ON -DDISTILLGATE_BUILD_TESTS=OFF -DDISTILLGATE_BUILD_BENCH=OFF > "$OUT/cmake.log"
-cmake --build "$ROOT/build-gpu" -j"$(nproc)" --target distillgate > "$OUT/build.log"
-B="$ROOT/build-gpu/distillgate"
+DEVICES="${DEVICES:-cuda cpu}"
+D="$ROOT/.gpudeps"
+mkdir -p "$OUT/details"
+exec > >(tee "$OUT/summary.txt") 2>&1
+# Per-run files go to $OUT/details, packed into details.tgz at the end (the
+# device tool brings back at most 8 files).
+pack() { tar czf "$OUT/details.tgz" -C "$OUT" details && rm -rf "$OUT/details"; }
+trap pack EXIT
+O="$OUT/details"
+PY=python3
+if ! $PY -c 'import torch' 2>/dev/null; then PY=/usr/bin/python3; fi
+if [ -d "$D" ]; then DATA="${DATA:-$D/fashion-mnist}"; else DATA="${DATA:-/usr/share/datasets/fashion-mnist}"; fi
+export DG_FASHION_MNIST="$DATA"
+
+echo "== machine"
+grep PRETTY_NAME /etc/os-release
+echo "cores: $(nproc)"; c++ --version | head -1; cmake --version | head -1
+$PY -c 'import torch; print("torch", torch.__version__, "cuda", torch.cuda.is_available(), torch.version.cuda)'
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null || echo "no nvidia-smi"
+
+echo "== build"
+TORCH_PREFIX=$($PY -c 'import torch; print(torch.utils.cmake_prefix_path)')
+args=(-DCMAKE_BUILD_TYPE=Release -DDISTILLGATE_WITH_TORCH=ON -DDISTILLGATE_BUILD_TESTS=OFF -DDISTILLGATE_BUILD_BENCH=OFF
+      -DDISTILLGATE_WITH_JEMALLOC=OFF -DCMAKE_POLICY_VERSION_MINIMUM=3.5)
+prefix="$TORCH_PREFIX"
+if [ -d "$D" ]; then
+  prefix="$TORCH_PREFIX;$D/sysroot/usr"
+  args+=(-DOPENSSL_ROOT_DIR="$D/sysroot/usr" -DPKG_CONFIG_EXECUTABLE="$D/bin/pkg-config")
+fi
+# A pip-installed PyTorch finds its CUDA libraries (site-packages/nvidia/...)
+# through RUNPATHs with $ORIGIN; tell the linker where they are too.
+SITE=$($PY -c 'import os, torch; print(os.path.dirname(os.path.dirname(torch.__file__)))')
+nvlibs=$(find "$SITE/nvidia" -name 'lib*.so*' -printf '%h\n' 2>/dev/null | sort -u | sed 's/^/-Wl,-rpath-link,/' | tr '\n' ' ')
+ldflags="$nvlibs"
+[ -d "$D" ] && ldflags="$ldflags -Wl,-rpath-link,$D/lib"
+args+=(-DCMAKE_EXE_LINKER_FLAGS="$ldflags")
+export TORCH_CUDA_ARCH_LIST="${TORCH_CUDA_ARCH_LIST:-9.0}"
+BD="$ROOT/build-gpu"
+t0=$(date +%s)
+if ! cmake -S "$ROOT" -B "$BD" -DCMAKE_PREFIX_PATH="$prefix" "${args[@]}" > "$OUT/cmake.log" 2>&1; then
+  echo "cmake failed:"; tail -40 "$OUT/cmake.log"; exit 1
+fi
+grep -E "distillgate trainer|Found (OpenSSL|SQLite3|CURL|ZLIB)|Torch" "$OUT/cmake.log" | head
+if ! cmake --build "$BD" -j"$(nproc)" --target distillgate distillgate-train -- -k > "$OUT/build.log" 2>&1; then
+  echo "build failed:"; grep -E "error|Error" "$OUT/build.log" | head -60; exit 1
+fi
+echo "configure + build: $(( $(date +%s) - t0 )) s"
+[ -d "$D" ] && export LD_LIBRARY_PATH="$D/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+B="$BD/distillgate"
+"$B" --version 2>/dev/null | head -1
+
 W=$(mktemp -d)
-cd "$W"
-"$B" keys generate --out k --name gpu.example/log > /dev/null
-"$B" ledger init --ledger l.db --key k/ledger.key --origin gpu.example/log > /dev/null
+cd "$W" || exit 1
+"$B" keys generate --out k --name gpu.example/log > /dev/null || exit 1
+"$B" ledger init --ledger l.db --key k/ledger.key --origin gpu.example/log > /dev/null || exit 1
 mk() {  # name teachers training
   cat > "$1.json" <<JSON
 {"name": "$1", "teachers": $2,
@@ -31,18 +84,76 @@ mk() {  # name teachers training
  "training": $3, "output": {"model": "$1.pt"}}
 JSON
 }
-mk teacher '[]' '{"epochs": 2, "batch_size": 256}'
-mk kd '[{"id": "t", "kind": "local", "license": "MIT", "model_file": "teacher.pt"}]' \
-   '{"arch": "mlp", "epochs": 3, "batch_size": 256, "labelled_examples": 1000}'
-for dev in cuda cpu; do
-  "$B" train-teacher --job teacher.json --ledger l.db --key k/ledger.key --device "$dev" --quiet --json > "$OUT/teacher-$dev.json"
-  "$B" run --job kd.json --ledger l.db --key k/ledger.key --device "$dev" --quiet --json > "$OUT/kd-$dev.json"
-  python3 - "$OUT/teacher-$dev.json" "$OUT/kd-$dev.json" "$dev" <<'PY'
+T='[{"id": "t", "kind": "local", "license": "MIT", "model_file": "teacher.pt"}]'
+show() {  # label json-file
+  $PY - "$1" "$2" <<'PY'
 import json, sys
-t, k = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
-print(f"{sys.argv[3]}: teacher {t['student_accuracy']:.4f} in {t['train_seconds']:.1f} s on {t['device']}; "
-      f"KD student {k['student_accuracy']:.4f} in {k['train_seconds']:.1f} s, {k['teacher_calls']} calls recorded "
-      f"({k['recording_seconds']:.2f} s recording)")
+try:
+    k = json.load(open(sys.argv[2]))
+except Exception as e:
+    print(f"{sys.argv[1]}: no summary ({e})"); sys.exit()
+t = k.get("teacher_accuracy")
+print(f"{sys.argv[1]}: on {k['device']}: student {k['student_accuracy']:.4f}" + (f", teacher {t:.4f}" if t is not None else "") +
+      f"; train {k['train_seconds']:.2f} s (epochs: {', '.join('%.2f' % e['seconds'] for e in k['epochs'])} s); "
+      f"{k['teacher_calls']} teacher calls, recording {k['recording_seconds']:.3f} s "
+      f"({100 * k['recording_seconds'] / k['train_seconds']:.2f} %); model {k['model']['sha256'][:16]}")
 PY
-done | tee "$OUT/summary.txt"
-"$B" ledger verify --ledger l.db --pubkey k/ledger.vkey | tee -a "$OUT/summary.txt"
+}
+run() {  # label job device
+  "$B" run --job "$2" --ledger l.db --key k/ledger.key --device "$3" --quiet --json > "$O/$1.json" 2> "$O/$1.err"
+  local rc=$?
+  [ $rc -eq 0 ] && show "$1" "$O/$1.json" || { echo "$1: exit $rc: $(head -c 600 "$O/$1.err")"; }
+}
+
+echo "== 1. teacher (CNN, 2 epochs, batch 256)"
+mk teacher '[]' '{"epochs": 2, "batch_size": 256}'
+first=""
+for dev in $DEVICES; do
+  "$B" train-teacher --job teacher.json --ledger l.db --key k/ledger.key --device "$dev" --quiet --json > "$O/teacher-$dev.json" 2> "$O/teacher-$dev.err" \
+    && show "teacher-$dev" "$O/teacher-$dev.json" || echo "teacher-$dev failed: $(head -c 600 "$O/teacher-$dev.err")"
+  if [ -z "$first" ] && [ -f teacher.pt ]; then first=$dev; cp teacher.pt keep.pt; cp teacher.pt.json keep.pt.json; fi
+done
+cp keep.pt teacher.pt; cp keep.pt.json teacher.pt.json   # the first device's teacher for what follows
+
+echo "== 2. KD (MLP 64-64, 1,000 labels, T=4, alpha 0.9, 3 epochs, batch 256)"
+KD='"arch": "mlp", "epochs": 3, "batch_size": 256, "labelled_examples": 1000'
+mk kd "$T" "{$KD}"
+mk kd-bf16 "$T" "{$KD, \"precision\": \"bf16\"}"
+for dev in $DEVICES; do
+  run "kd-$dev" kd.json "$dev"
+  if [ "$dev" = cuda ]; then
+    run kd-cuda-again kd.json cuda
+    $PY -c "import json,sys; a,b=(json.load(open(f)) for f in sys.argv[1:]); print('cuda repeat: same model bytes' if a['model']['sha256']==b['model']['sha256'] else f\"cuda repeat: different model bytes (accuracy {a['student_accuracy']:.4f} vs {b['student_accuracy']:.4f})\")" "$O/kd-cuda.json" "$O/kd-cuda-again.json" 2>/dev/null
+    run kd-cuda-bf16 kd-bf16.json cuda
+  fi
+done
+
+echo "== 3. speed side by side with PyTorch in Python (5 epochs, same models and loss)"
+# SPEED: device:batch pairs (the CPU at batch 1024 is slow in LibTorch 1.13
+# and Python alike: bench/RESULTS.md).
+for pair in ${SPEED:-cuda:128 cuda:1024 cpu:128}; do
+  dev=${pair%%:*} bs=${pair##*:}
+  case " $DEVICES " in *" $dev "*) ;; *) continue ;; esac
+  mk "speed$bs" "$T" "{\"arch\": \"mlp\", \"hidden\": [64, 64], \"loss\": \"kd\", \"temperature\": 4, \"alpha\": 0.9, \"epochs\": 5, \"batch_size\": $bs}"
+  run "speed$bs-$dev" "speed$bs.json" "$dev"
+  sed "s/T, alpha, bs = 4.0, 0.9, 128/T, alpha, bs = 4.0, 0.9, $bs/" "$ROOT/bench/kd_speed.py" > kd_speed_bs.py
+  # The same threads as distillgate's trainer (OpenMP only; bench/kd_speed.sh).
+  OPENBLAS_NUM_THREADS=1 $PY kd_speed_bs.py "$(nproc)" "$dev" 5 > "$O/py-speed$bs-$dev.json" 2> "$O/py-speed$bs-$dev.err"
+  $PY - "$O/speed$bs-$dev.json" "$O/py-speed$bs-$dev.json" "$bs" "$dev" <<'PY'
+import json, sys
+try:
+    c, p = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+except Exception as e:
+    print(f"speed batch {sys.argv[3]} {sys.argv[4]}: incomplete ({e})"); sys.exit()
+rate = 5 * 60000 / c["train_seconds"]
+print(f"speed batch {sys.argv[3]} on {sys.argv[4]}: distillgate {rate:,.0f} samples/s ({c['train_seconds']:.2f} s, "
+      f"{c['teacher_calls']} calls recorded, {100 * c['recording_seconds'] / c['train_seconds']:.1f} % recording) vs "
+      f"PyTorch {p['torch']} in Python {p['samples_per_s']:,.0f} samples/s ({p['seconds']:.2f} s): ratio {rate / p['samples_per_s']:.2f}x")
+PY
+done
+
+echo "== 4. refusals and the ledger"
+"$B" run --job kd-bf16.json --ledger l.db --key k/ledger.key --device cpu --quiet > /dev/null 2> bf16cpu.err
+echo "bf16 on cpu: exit $? ($(head -c 200 bf16cpu.err))"
+"$B" ledger verify --ledger l.db --pubkey k/ledger.vkey
+echo "ledger: $(du -h l.db | cut -f1)"

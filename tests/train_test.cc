@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <random>
+#include <set>
 
 #include <numeric>
 
@@ -73,27 +74,30 @@ TEST_F(RunTest, TeacherThenKdStudentEveryCallRecordedLedgerVerifies) {
   const std::string teacher = TrainSmallTeacher();
   ASSERT_TRUE(FileExists(teacher));
   json teachers = {{{"id", "cnn-teacher"}, {"kind", "local"}, {"license", "MIT"}, {"model_file", "teacher.pt"}}};
-  auto job = WriteJob("kd", teachers, {{"epochs", 2}, {"train_limit", 3000}, {"batch_size", 100}, {"seed", 5}}, "student.pt");
+  // 150 batches of 20 an epoch: 300 calls, so the gateway hashes and records
+  // them in a batch of 256 and one of 44 that spans the two epochs.
+  auto job = WriteJob("kd", teachers, {{"epochs", 2}, {"train_limit", 3000}, {"batch_size", 20}, {"seed", 5}}, "student.pt");
   auto r = RunJob(Options(job, false));
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   ASSERT_TRUE(r->trained);
   EXPECT_EQ(r->exit_code, 0);
   EXPECT_GT(r->result.teacher_accuracy, 0.6);
   EXPECT_GT(r->result.student_accuracy, 0.5);  // chance is 0.1
-  EXPECT_EQ(r->result.teacher_calls, 60u);     // 3000 / 100 per epoch, 2 epochs
+  EXPECT_EQ(r->result.teacher_calls, 300u);    // 3000 / 20 per epoch, 2 epochs
   EXPECT_EQ(HexEncode(*Sha256File(dir_.File("student.pt"))), r->result.model_sha256);
 
   // Teacher calls in the ledger = batches seen; their root is in run_end.
   CompactRange calls;
   json run_end, run_start, manifest;
   uint64_t call_entries = 0;
-  std::vector<std::string> inputs;
+  std::vector<std::string> inputs, outputs;
   for (const auto& e : Entries()) {
     json body = json::parse(e.data)["body"];
     if (e.kind == "teacher_call" && body["run"] == json::parse(Entries().back().data)["body"]["run"]) {
       EXPECT_EQ(body["sequence"], call_entries);
-      EXPECT_EQ(body["items"], 100);
+      EXPECT_EQ(body["items"], 20);
       inputs.push_back(body["input_sha256"]);
+      outputs.push_back(body["output_sha256"]);
       ++call_entries;
       calls.Append(e.leaf_hash, nullptr);
     }
@@ -101,9 +105,9 @@ TEST_F(RunTest, TeacherThenKdStudentEveryCallRecordedLedgerVerifies) {
     if (e.kind == "run_start") run_start = body;
     if (e.kind == "dataset_manifest" && body["dataset"] == "fashion-mnist:train") manifest = body;
   }
-  EXPECT_EQ(call_entries, 60u);
+  EXPECT_EQ(call_entries, 300u);
   EXPECT_EQ(run_end["status"], "completed");
-  EXPECT_EQ(run_end["teacher_calls"], 60);
+  EXPECT_EQ(run_end["teacher_calls"], 300);
   EXPECT_EQ(run_end["teacher_calls_root"], Base64Encode(calls.Root()));
   // The manifest root, recomputed independently from the records used.
   auto set = *ReadImageSet(kFashion, "train");
@@ -119,15 +123,25 @@ TEST_F(RunTest, TeacherThenKdStudentEveryCallRecordedLedgerVerifies) {
   std::vector<int64_t> order(3000);
   std::iota(order.begin(), order.end(), 0);
   std::vector<std::string> expected;
+  std::vector<std::vector<int64_t>> batches;
   for (int epoch = 0; epoch < 2; ++epoch) {
     std::shuffle(order.begin(), order.end(), rng);
-    for (size_t b = 0; b < 30; ++b) {
+    for (size_t b = 0; b < 150; ++b) {
       std::string leaves;
-      for (size_t k = 0; k < 100; ++k) leaves += AsBytes(LeafHash(ImageRecordBytes(set, static_cast<size_t>(order[b * 100 + k]))));
+      for (size_t k = 0; k < 20; ++k) leaves += AsBytes(LeafHash(ImageRecordBytes(set, static_cast<size_t>(order[b * 20 + k]))));
       expected.push_back(HexEncode(Sha256(leaves)));
+      batches.emplace_back(order.begin() + static_cast<long>(b * 20), order.begin() + static_cast<long>(b * 20 + 20));
     }
   }
   EXPECT_EQ(inputs, expected);
+  // Each call's output hash, recomputed by running the teacher file on the
+  // same batches (the run was on the CPU, so bit for bit).
+  auto recomputed = TeacherOutputHashes(teacher, set, batches);
+  ASSERT_TRUE(recomputed.ok()) << recomputed.status().ToString();
+  std::vector<std::string> expected_out;
+  for (const Hash& h : *recomputed) expected_out.push_back(HexEncode(h));
+  EXPECT_EQ(outputs, expected_out);
+  EXPECT_EQ(std::set<std::string>(outputs.begin(), outputs.end()).size(), 300u);  // no call hashed another's logits
   EXPECT_EQ(run_start["teacher_input_hash"], "sha256-of-record-leaves");
   // The whole ledger verifies.
   auto l = *Ledger::Open(path_, Ledger::Mode::kReadOnly);
@@ -176,6 +190,31 @@ TEST_F(RunTest, BadInputsAreRefusedCleanlyOrRecordedAsFailures) {
   r = RunJob(Options(job, false));
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.status().message().find("/training"), std::string::npos) << r.status().message();
+
+  // A device this build cannot use, or bf16 off a GPU: refused before the
+  // gate, like any bad input, so the ledger stays empty.
+  const bool cuda = TorchDescription().find("CUDA available") != std::string::npos;
+  json cpu_teacher = {{{"id", "t"}, {"kind", "local"}, {"license", "MIT"}, {"model_file", "absent-too.pt"}}};
+  job = WriteJob("bf16cpu", cpu_teacher, {{"epochs", 1}, {"precision", "bf16"}}, "m.pt");
+  RunOptions cpu = Options(job, false);
+  cpu.device = "cpu";
+  r = RunJob(cpu);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().ExitCode(), 2);
+  EXPECT_NE(r.status().message().find("/training/precision: bf16"), std::string::npos) << r.status().message();
+  job = WriteJob("fp16", cpu_teacher, {{"epochs", 1}, {"precision", "fp16"}}, "m.pt");
+  r = RunJob(Options(job, false));
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("/training/precision"), std::string::npos) << r.status().message();
+  if (!cuda) {
+    RunOptions on_gpu = Options(WriteJob("cuda", cpu_teacher, {{"epochs", 1}}, "m.pt"), false);
+    on_gpu.device = "cuda";
+    r = RunJob(on_gpu);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.status().ExitCode(), 2);
+    EXPECT_NE(r.status().message().find("--device cuda: no CUDA device"), std::string::npos) << r.status().message();
+  }
+  EXPECT_TRUE(Entries().empty());
 
   // A teacher that fails to load: the run had begun, so its failure is recorded.
   testing::WriteAll(dir_.File("broken.pt"), "garbage, not a torch archive");

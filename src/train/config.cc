@@ -19,6 +19,7 @@ StatusOr<TrainConfig> TrainConfig::FromJson(const nlohmann::json& j, const std::
     c.seed = j.value("seed", c.seed);
     c.labelled_examples = j.value("labelled_examples", c.labelled_examples);
     c.train_limit = j.value("train_limit", c.train_limit);
+    c.precision = j.value("precision", c.precision);
   } catch (const nlohmann::json::exception& e) {
     return Status::InvalidInput(where + ": /training: " + e.what());
   }
@@ -26,6 +27,7 @@ StatusOr<TrainConfig> TrainConfig::FromJson(const nlohmann::json& j, const std::
   if (c.loss != "kd" && c.loss != "reverse_kd" && c.loss != "hard") {
     return Status::InvalidInput(where + ": /training/loss: expected kd, reverse_kd or hard");
   }
+  if (c.precision != "fp32" && c.precision != "bf16") return Status::InvalidInput(where + ": /training/precision: expected fp32 or bf16");
   if (c.temperature <= 0) return Status::InvalidInput(where + ": /training/temperature: expected > 0");
   if (c.alpha < 0 || c.alpha > 1) return Status::InvalidInput(where + ": /training/alpha: expected 0..1");
   if (c.epochs < 1 || c.batch_size < 1 || c.lr <= 0) return Status::InvalidInput(where + ": /training: epochs, batch_size and lr must be positive");
@@ -48,7 +50,7 @@ nlohmann::json TrainConfig::ToJson() const {
   return {{"arch", arch},     {"hidden", hidden},   {"loss", loss},      {"formula", formula},
           {"temperature", temperature}, {"alpha", alpha}, {"epochs", epochs}, {"batch_size", batch_size},
           {"optimizer", "Adam"}, {"lr", lr},       {"seed", seed},      {"labelled_examples", labelled_examples},
-          {"train_limit", train_limit}, {"input_normalisation", "(x/255 - 0.2860) / 0.3530"}};
+          {"train_limit", train_limit}, {"precision", precision}, {"input_normalisation", "(x/255 - 0.2860) / 0.3530"}};
 }
 
 }  // namespace dg

@@ -75,9 +75,19 @@ torch::nn::Sequential MakeModel(const std::string& arch, const std::vector<int64
 }
 
 
-torch::Device PickDevice(const std::string& want) {
-  if (want == "cuda" || (want == "auto" && torch::cuda::is_available())) return torch::Device(torch::kCUDA);
-  return torch::Device(torch::kCPU);
+// The device a run trains on; `cuda` without a usable GPU is refused rather
+// than quietly run on the CPU (the record names the device used).
+StatusOr<torch::DeviceType> PickDevice(const TrainConfig& cfg) {
+  const bool cuda = torch::cuda::is_available();
+  if (cfg.device == "cuda" && !cuda) {
+    return Status::InvalidInput("--device cuda: no CUDA device is usable by this build (LibTorch " + std::string(TORCH_VERSION) +
+                                "); use --device cpu or auto");
+  }
+  const torch::DeviceType dev = cfg.device == "cuda" || (cfg.device == "auto" && cuda) ? torch::kCUDA : torch::kCPU;
+  if (cfg.precision == "bf16" && dev != torch::kCUDA) {
+    return Status::InvalidInput("/training/precision: bf16 runs the teacher in bfloat16 on a CUDA device; this run is on the CPU");
+  }
+  return dev;
 }
 
 // Images as normalised float [N,1,28,28]; labels int64 [N].
@@ -182,16 +192,27 @@ StatusOr<torch::nn::Sequential> LoadModel(const std::string& path, std::string* 
 // is returned to the trainer.
 // A teacher: a distillgate checkpoint (X.pt with its X.pt.json), or else a
 // TorchScript module (torch::jit::load) taking [N,1,28,28] and returning [N,10].
-StatusOr<Forward> LoadTeacher(const std::string& path, torch::Device dev) {
+// With `bf16` the teacher's weights and inputs are bfloat16 and its logits
+// are returned (and hashed) as float32.
+StatusOr<Forward> LoadTeacher(const std::string& path, torch::Device dev, bool bf16) {
   if (FileExists(path + ".json")) {
     DG_ASSIGN_OR_RETURN(torch::nn::Sequential m, LoadModel(path, nullptr));
-    m->to(dev);
+    if (bf16) {
+      m->to(dev, torch::kBFloat16);
+    } else {
+      m->to(dev);
+    }
     m->eval();
+    if (bf16) return Forward([m](const Tensor& x) mutable { return m->forward(x.to(torch::kBFloat16)).to(torch::kFloat32); });
     return Forward([m](const Tensor& x) mutable { return m->forward(x); });
   }
   try {
-    auto module = std::make_shared<torch::jit::script::Module>(torch::jit::load(path, dev));
+    auto module = std::make_shared<torch::jit::Module>(torch::jit::load(path, dev));
     module->eval();
+    if (bf16) {
+      module->to(torch::kBFloat16);
+      return Forward([module](const Tensor& x) { return module->forward({x.to(torch::kBFloat16)}).toTensor().to(torch::kFloat32); });
+    }
     return Forward([module](const Tensor& x) { return module->forward({x}).toTensor(); });
   } catch (const c10::Error& e) {
     return Status::InvalidInput(path + ": neither a distillgate checkpoint (no " + path +
@@ -199,8 +220,16 @@ StatusOr<Forward> LoadTeacher(const std::string& path, torch::Device dev) {
   }
 }
 
+// Every teacher call goes through here. A call's entry is completed (its
+// output hashed) and handed to the recorder in batches of kHashBatch calls:
+// one device-to-host copy per batch instead of a wait for the GPU at every
+// call. Finish() completes the rest; the trainer calls it before the student
+// is saved, so no saved model has seen an unrecorded teacher output, and a
+// recording failure stops the run.
 class TeacherGateway {
  public:
+  static constexpr size_t kHashBatch = 256;  // the recorder's batch too (kCallsPerCheckpoint in run.cc)
+
   TeacherGateway(Forward model, TeacherSpec spec, CallRecorder& rec)
       : model_(std::move(model)), spec_(std::move(spec)), rec_(rec) {}
   // `input_sha256` pins the batch's source records (what the teacher saw
@@ -212,27 +241,54 @@ class TeacherGateway {
       return Status::InvalidInput("teacher " + spec_.id + " returned logits of shape " + ShapeOf(out) +
                                   ", expected [" + std::to_string(input.size(0)) + ", 10]");
     }
+    if (out.scalar_type() != torch::kFloat32) out = out.to(torch::kFloat32);  // what is hashed and used
     auto t0 = std::chrono::steady_clock::now();
     TeacherCall c;
     c.teacher_id = spec_.id;
     c.teacher_sha256 = spec_.sha256;
     c.sequence = calls_++;
     c.input_sha256 = input_sha256;
-    c.output_sha256 = HashTensor(out);
     c.items = static_cast<uint64_t>(input.size(0));
     c.time = NowRfc3339();
-    Status st = rec_.Record(c);
+    pending_.push_back(std::move(c));
+    pending_out_.push_back(out);
+    Status st = pending_.size() >= kHashBatch ? HashAndRecord() : Status::Ok();
     recording_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     DG_RETURN_IF_ERROR(st);
     return out;
+  }
+  Status Finish() {
+    auto t0 = std::chrono::steady_clock::now();
+    Status st = HashAndRecord();
+    recording_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    return st;
   }
   uint64_t calls() const { return calls_; }
   double recording_seconds() const { return recording_seconds_; }
 
  private:
+  // output_sha256 of each pending call: SHA-256 of its float32 logits,
+  // row-major, cut from one host copy of them all.
+  Status HashAndRecord() {
+    if (pending_.empty()) return Status::Ok();
+    Tensor all = torch::cat(pending_out_).to(torch::kCPU).contiguous();
+    const char* p = static_cast<const char*>(all.data_ptr());
+    const size_t row = static_cast<size_t>(all.size(1)) * all.element_size();
+    for (TeacherCall& c : pending_) {
+      c.output_sha256 = Sha256(std::string_view(p, c.items * row));
+      p += c.items * row;
+      DG_RETURN_IF_ERROR(rec_.Record(c));
+    }
+    pending_.clear();
+    pending_out_.clear();
+    return Status::Ok();
+  }
+
   Forward model_;
   TeacherSpec spec_;
   CallRecorder& rec_;
+  std::vector<TeacherCall> pending_;
+  std::vector<Tensor> pending_out_;
   uint64_t calls_ = 0;
   double recording_seconds_ = 0;
 };
@@ -242,9 +298,13 @@ StatusOr<TrainResult> TrainLoop(const ImageSet& train, const std::vector<Hash>* 
                                 const std::string& model_out) {
   UseAvailableCores();
   torch::manual_seed(cfg.seed);
-  const torch::Device dev = PickDevice(cfg.device);
+  DG_ASSIGN_OR_RETURN(const torch::DeviceType dev_type, PickDevice(cfg));
+  const torch::Device dev(dev_type);
+  // The whole split goes to the device once (Fashion-MNIST: 188 MB as
+  // float32); batches are gathered there.
   auto [x, y] = ToTensors(train, cfg.train_limit);
   auto [tx, ty] = ToTensors(test, 0);
+  x = x.to(dev), y = y.to(dev), tx = tx.to(dev), ty = ty.to(dev);
   const int64_t n = x.size(0);
   const int64_t labelled = cfg.labelled_examples == 0 ? n : std::min<int64_t>(n, static_cast<int64_t>(cfg.labelled_examples));
   // The hard-label baseline sees only the labelled examples; distillation
@@ -271,10 +331,13 @@ StatusOr<TrainResult> TrainLoop(const ImageSet& train, const std::vector<Hash>* 
     auto t0 = std::chrono::steady_clock::now();
     std::shuffle(order.begin(), order.end(), rng);
     Tensor perm = torch::from_blob(order.data(), {pool}, torch::kInt64).clone();
-    double loss_sum = 0;
+    Tensor perm_dev = perm.to(dev);
+    // Summed on the device: reading each batch's loss would wait for the GPU.
+    Tensor loss_sum = torch::zeros({}, torch::TensorOptions().dtype(torch::kFloat64).device(dev));
     for (int64_t b = 0; b < batches; ++b) {
-      Tensor idx = perm.slice(0, b * cfg.batch_size, std::min(pool, (b + 1) * cfg.batch_size));
-      Tensor xb = x.index_select(0, idx).to(dev), yb = y.index_select(0, idx).to(dev);
+      const int64_t from = b * cfg.batch_size, to = std::min(pool, (b + 1) * cfg.batch_size);
+      Tensor idx = perm.slice(0, from, to), idx_dev = perm_dev.slice(0, from, to);
+      Tensor xb = x.index_select(0, idx_dev), yb = y.index_select(0, idx_dev);
       Tensor logits = model->forward(xb);
       Tensor loss;
       if (!distil) {
@@ -297,24 +360,25 @@ StatusOr<TrainResult> TrainLoop(const ImageSet& train, const std::vector<Hash>* 
         if (cfg.alpha < 1 && with_label == idx.size(0)) {
           loss = loss + (1 - cfg.alpha) * torch::nn::functional::cross_entropy(logits, yb);
         } else if (cfg.alpha < 1 && with_label > 0) {
-          Tensor mask = idx.to(dev).lt(labelled);
+          Tensor mask = idx_dev.lt(labelled);
           loss = loss + (1 - cfg.alpha) * torch::nn::functional::cross_entropy(logits.index({mask}), yb.index({mask}));
         }
       }
       opt.zero_grad();
       loss.backward();
       opt.step();
-      loss_sum += loss.item<double>();
+      loss_sum += loss.detach();
       r.examples_seen += static_cast<uint64_t>(idx.size(0));
       progress.Update(epoch, b);
     }
     EpochMetrics em;
     em.epoch = epoch;
-    em.loss = loss_sum / static_cast<double>(batches);
+    em.loss = loss_sum.item<double>() / static_cast<double>(batches);
     em.test_accuracy = Accuracy(model, tx, ty, dev);
     em.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     r.epochs.push_back(em);
   }
+  if (teacher != nullptr) DG_RETURN_IF_ERROR(teacher->Finish());  // every call recorded before the model is saved
   r.train_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   r.student_accuracy = r.epochs.back().test_accuracy;
   model->to(torch::kCPU);
@@ -333,8 +397,9 @@ StatusOr<TrainResult> Distill(const Permit& permit, const Job& job, Ledger& ledg
   if (HexEncode(h) != teacher.sha256) {
     return Status::VerifyFailed(teacher.path + ": teacher file changed since it was recorded");
   }
-  const torch::Device dev = PickDevice(config.device);
-  DG_ASSIGN_OR_RETURN(Forward t, LoadTeacher(teacher.path, dev));
+  DG_ASSIGN_OR_RETURN(const torch::DeviceType dev_type, PickDevice(config));
+  const torch::Device dev(dev_type);
+  DG_ASSIGN_OR_RETURN(Forward t, LoadTeacher(teacher.path, dev, config.precision == "bf16"));
   try {
     TeacherGateway gateway(t, teacher, recorder);
     auto [tx, ty] = ToTensors(test, 0);
@@ -371,6 +436,29 @@ StatusOr<double> EvaluateModelFile(const std::string& path, const std::string& a
   auto [tx, ty] = ToTensors(test, 0);
   return Accuracy(m, tx, ty, torch::Device(torch::kCPU));
 }
+
+StatusOr<std::vector<Hash>> TeacherOutputHashes(const std::string& teacher_path, const ImageSet& set,
+                                                const std::vector<std::vector<int64_t>>& batches) {
+  UseAvailableCores();
+  DG_ASSIGN_OR_RETURN(Forward f, LoadTeacher(teacher_path, torch::Device(torch::kCPU), false));
+  try {
+    torch::NoGradGuard ng;
+    auto [x, y] = ToTensors(set, 0);
+    std::vector<Hash> out;
+    for (const auto& b : batches) {
+      for (int64_t i : b) {
+        if (i < 0 || i >= x.size(0)) return Status::InvalidInput("record " + std::to_string(i) + " is not in the set");
+      }
+      Tensor idx = torch::tensor(b, torch::kInt64);
+      out.push_back(HashTensor(f(x.index_select(0, idx)).to(torch::kFloat32)));
+    }
+    return out;
+  } catch (const c10::Error& e) {
+    return Status::Internal(std::string("LibTorch: ") + e.what_without_backtrace());
+  }
+}
+
+Status CheckDevice(const TrainConfig& config) { return PickDevice(config).status(); }
 
 std::string TorchDescription() {
   return std::string("LibTorch ") + TORCH_VERSION + (torch::cuda::is_available() ? " (CUDA available)" : " (CPU)");

@@ -24,6 +24,7 @@ void UseAvailableCores();
 
 struct TrainConfig {
   std::string device = "cpu";    // cpu | cuda | auto
+  std::string precision = "fp32";  // fp32 | bf16 (the teacher runs in bfloat16; CUDA only)
   std::string arch = "mlp";      // student: mlp | cnn ; teacher training: cnn
   std::vector<int64_t> hidden = {64, 64};
   std::string loss = "kd";       // kd | reverse_kd | hard
@@ -62,6 +63,10 @@ struct TeacherSpec {
   std::string id, path, sha256;
 };
 
+// Whether `config` can run here: `cuda` needs a usable CUDA device, and
+// precision bf16 a CUDA device (checked before anything is decided).
+Status CheckDevice(const TrainConfig& config);
+
 // Trains a student on the teacher's outputs. Every teacher call goes through
 // the recorder before its output is used. The Permit is re-verified against
 // `job` and `ledger` first: a job changed after its decision does not train.
@@ -75,6 +80,14 @@ StatusOr<TrainResult> Distill(const Permit& permit, const Job& job, Ledger& ledg
 // Trains the default teacher (a small CNN) on hard labels, under a permit.
 StatusOr<TrainResult> TrainTeacher(const Permit& permit, const Job& job, Ledger& ledger, const ImageSet& train,
                                    const ImageSet& test, const TrainConfig& config, const std::string& model_out);
+
+// The output_sha256 a teacher_call entry holds for each batch of `set`'s
+// records (indices into `set`), recomputed on the CPU in float32: lets
+// someone holding the teacher file and the data re-check recorded calls.
+// Bit-for-bit for runs on the CPU (same LibTorch, same threads); a GPU or
+// bf16 run's logits may differ in their last bits.
+StatusOr<std::vector<Hash>> TeacherOutputHashes(const std::string& teacher_path, const ImageSet& set,
+                                                const std::vector<std::vector<int64_t>>& batches);
 
 // Accuracy of a saved model (distillgate checkpoint) on `test`.
 StatusOr<double> EvaluateModelFile(const std::string& path, const std::string& arch, const ImageSet& test);
