@@ -7,7 +7,9 @@
 #      seeded CUDA run repeatable?), cuda with the teacher in bf16, and cpu;
 #   3. speed side by side with the same loop in PyTorch/Python on the same
 #      device (bench/kd_speed.py), 5 epochs: GPU at batch 128 and 1024, CPU at 128;
-#   4. refusals: bf16 on the CPU; then `ledger verify` of everything.
+#   4. refusals: bf16 on the CPU; then `ledger verify` of everything;
+#   5. the byte-level LM: train-lm and token-level distill-lm on each device.
+# SECTIONS="5" runs only some of them.
 # Everything it prints is also written to $OUT (summary.txt, *.json, logs).
 #
 # The device machine has a compiler, CMake and PyTorch but no Debian -dev
@@ -33,6 +35,7 @@ PY=python3
 if ! $PY -c 'import torch' 2>/dev/null; then PY=/usr/bin/python3; fi
 if [ -d "$D" ]; then DATA="${DATA:-$D/fashion-mnist}"; else DATA="${DATA:-/usr/share/datasets/fashion-mnist}"; fi
 export DG_FASHION_MNIST="$DATA"
+if [ -d "$D" ]; then CORPUS="${CORPUS:-$D/corpus/american-english}"; else CORPUS="${CORPUS:-/usr/share/dict/american-english}"; fi
 
 echo "== machine"
 grep PRETTY_NAME /etc/os-release
@@ -105,6 +108,10 @@ run() {  # label job device
   [ $rc -eq 0 ] && show "$1" "$O/$1.json" || { echo "$1: exit $rc: $(head -c 600 "$O/$1.err")"; }
 }
 
+SECTIONS=" ${SECTIONS:-1 2 3 4 5} "
+on() { case "$SECTIONS" in *" $1 "*) return 0 ;; esac; return 1; }
+# The KD runs below need the teacher of section 1.
+if on 1 || on 2 || on 3; then
 echo "== 1. teacher (CNN, 2 epochs, batch 256)"
 mk teacher '[]' '{"epochs": 2, "batch_size": 256}'
 first=""
@@ -115,6 +122,8 @@ for dev in $DEVICES; do
 done
 cp keep.pt teacher.pt; cp keep.pt.json teacher.pt.json   # the first device's teacher for what follows
 
+fi
+if on 2; then
 echo "== 2. KD (MLP 64-64, 1,000 labels, T=4, alpha 0.9, 3 epochs, batch 256)"
 KD='"arch": "mlp", "epochs": 3, "batch_size": 256, "labelled_examples": 1000'
 mk kd "$T" "{$KD}"
@@ -128,6 +137,8 @@ for dev in $DEVICES; do
   fi
 done
 
+fi
+if on 3; then
 echo "== 3. speed side by side with PyTorch in Python (5 epochs, same models and loss)"
 # SPEED: device:batch pairs (the CPU at batch 1024 is slow in LibTorch 1.13
 # and Python alike: bench/RESULTS.md).
@@ -152,8 +163,35 @@ print(f"speed batch {sys.argv[3]} on {sys.argv[4]}: distillgate {rate:,.0f} samp
 PY
 done
 
+fi
+if on 5; then
+echo "== 5. byte-level LM (GRU) on $CORPUS: train-lm teacher (hidden 128, 300 steps), token-level KD student (hidden 64)"
+cat > lm.json <<JSON
+{"name": "words-lm", "teachers": [],
+ "datasets": [{"id": "wamerican", "license": "LicenseRef-SCOWL", "path": "$CORPUS"}],
+ "student": {"name": "words-lm", "model_type": "llm"},
+ "use": {"commercial": false, "distribution": "internal", "purpose": "research"},
+ "training": {"arch": "byte-gru", "hidden": [128], "steps": 300}, "output": {"model": "words-lm.pt"}}
+JSON
+cat > lmkd.json <<JSON
+{"name": "words-kd", "teachers": [{"id": "words-lm", "kind": "local", "license": "MIT", "model_file": "words-lm.pt"}],
+ "datasets": [{"id": "wamerican", "license": "LicenseRef-SCOWL", "path": "$CORPUS"}],
+ "student": {"name": "words-kd", "model_type": "llm"},
+ "use": {"commercial": false, "distribution": "internal", "purpose": "research"},
+ "training": {"arch": "byte-gru", "hidden": [64], "steps": 300, "loss": "kd"}, "output": {"model": "words-kd.pt"}}
+JSON
+for dev in $DEVICES; do
+  "$B" train-lm --job lm.json --ledger l.db --key k/ledger.key --device "$dev" --json > "$O/lm-$dev.json" 2> "$O/lm-$dev.err"
+  echo "train-lm on $dev: exit $? $($PY -c 'import json,sys; s=json.load(open(sys.argv[1])); print("held-out %.3f bits/byte in %.2f s" % (s["heldout_bits_per_byte"], s["train_seconds"]))' "$O/lm-$dev.json" 2>/dev/null || head -c 400 "$O/lm-$dev.err")"
+  "$B" distill-lm --job lmkd.json --ledger l.db --key k/ledger.key --device "$dev" > "$O/lmkd-$dev.json" 2> "$O/lmkd-$dev.err"
+  echo "distill-lm (token KD) on $dev: exit $? $($PY -c 'import json,sys; s=json.load(open(sys.argv[1])); m=s.get("metrics", s); print({k: (round(v, 3) if isinstance(v, float) else v) for k, v in m.items() if k in ("teacher_calls", "seconds", "teacher_heldout_bits_per_byte", "student_heldout_bits_per_byte", "baseline_heldout_bits_per_byte", "student_agreement", "baseline_agreement")} | {"teacher_calls": s.get("teacher_calls")})' "$O/lmkd-$dev.json" 2>/dev/null || head -c 400 "$O/lmkd-$dev.err")"
+done
+fi
+
 echo "== 4. refusals and the ledger"
-"$B" run --job kd-bf16.json --ledger l.db --key k/ledger.key --device cpu --quiet > /dev/null 2> bf16cpu.err
-echo "bf16 on cpu: exit $? ($(head -c 200 bf16cpu.err))"
+if [ -f kd-bf16.json ]; then
+  "$B" run --job kd-bf16.json --ledger l.db --key k/ledger.key --device cpu --quiet > /dev/null 2> bf16cpu.err
+  echo "bf16 on cpu: exit $? ($(head -c 200 bf16cpu.err))"
+fi
 "$B" ledger verify --ledger l.db --pubkey k/ledger.vkey
 echo "ledger: $(du -h l.db | cut -f1)"

@@ -4,7 +4,7 @@
 # packages and no network: the headers, CMake and pkg-config files and shared
 # libraries of the auditor's dependencies (OpenSSL, SQLite, nlohmann_json,
 # CLI11, yaml-cpp, zlib, libcurl, cpp-httplib, valijson) with their runtime
-# closure, pkgconf, and Debian's Fashion-MNIST files. Output: .gpudeps/ in the
+# closure, pkgconf, Debian's Fashion-MNIST files and the word list (wamerican). Output: .gpudeps/ in the
 # repository root (git-ignored through .git/info/exclude), ~50 MB, to be
 # carried to the device (carry: [".gpudeps"]).
 #
@@ -61,4 +61,5 @@ SH
 chmod +x "$D/bin/pkg-config"
 
 cp /usr/share/datasets/fashion-mnist/*.gz "$D/fashion-mnist/"
+mkdir -p "$D/corpus" && cp /usr/share/dict/american-english "$D/corpus/"   # the LM example's corpus (wamerican)
 du -sh "$D"

@@ -13,6 +13,7 @@
 #include "synthetic_run.h"
 #include "test_util.h"
 #include "train/lm.h"
+#include "train/trainer.h"
 
 namespace dg {
 namespace {
@@ -264,6 +265,28 @@ TEST_F(TrainLmTest, ADeniedCorpusTrainsNothing) {
   auto t = testing::RunCli({"train-lm", "--job", dir_.File("lm.job.json"), "--ledger", dir_.File("l.db"), "--key", dir_.File("k/ledger.key")});
   EXPECT_EQ(t.exit_code, 1) << t.out << t.err;
   EXPECT_FALSE(FileExists(dir_.File("fruit-lm.pt")));
+}
+
+// --device cuda: trains on the GPU where there is one (the model is saved
+// from the CPU and reloads anywhere); elsewhere it is bad input, refused
+// before the gate, so the ledger stays as it was.
+TEST_F(TrainLmTest, CudaTrainsWhereThereIsAGpuAndIsRefusedElsewhere) {
+  WriteJob("MIT", false);
+  const bool cuda = TorchDescription().find("CUDA available") != std::string::npos;
+  auto t = testing::RunCli({"train-lm", "--job", dir_.File("lm.job.json"), "--ledger", dir_.File("l.db"), "--key",
+                            dir_.File("k/ledger.key"), "--device", "cuda", "--json"});
+  auto size = testing::RunCli({"ledger", "verify", "--ledger", dir_.File("l.db"), "--pubkey", dir_.File("k/ledger.vkey")});
+  if (!cuda) {
+    EXPECT_EQ(t.exit_code, 2) << t.out << t.err;
+    EXPECT_NE(t.err.find("--device cuda: no CUDA device"), std::string::npos) << t.err;
+    EXPECT_FALSE(FileExists(dir_.File("fruit-lm.pt")));
+    EXPECT_NE(size.out.find(" 0 entries"), std::string::npos) << size.out;
+    return;
+  }
+  ASSERT_EQ(t.exit_code, 0) << t.out << t.err;
+  auto lm = ByteLm::Load(dir_.File("fruit-lm.pt"));
+  ASSERT_TRUE(lm.ok()) << lm.status().ToString();
+  EXPECT_LT(lm->BitsPerByte(Corpus().substr(0, 2000)), 7.0);  // learnt something (uniform: 8 bits)
 }
 
 }  // namespace

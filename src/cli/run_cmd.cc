@@ -67,6 +67,9 @@ void RegisterRun(CLI::App& app, Dispatch& d) {
   lm->add_option("--policy", lo->policy_path, "Policy file; default: the built-in policy");
   lm->add_option("--ledger", lo->ledger_path, "Ledger file")->required();
   lm->add_option("--key", lo->key_path, "The ledger's private key")->required();
+  lm->add_option("--device", lo->device, "auto, cpu or cuda (training; the model is saved and evaluated on the CPU)")
+      ->check(CLI::IsMember({"auto", "cpu", "cuda"}))
+      ->capture_default_str();
   lm->add_flag("--json", *lm_json, "Print the summary as JSON");
   lm->callback([&d, lo, lm_json] {
     d.handler = [lo, lm_json]() -> Status {
@@ -94,6 +97,9 @@ void RegisterRun(CLI::App& app, Dispatch& d) {
   dl->add_option("--policy", dlo->policy_path, "Policy file; default: the built-in policy");
   dl->add_option("--ledger", dlo->ledger_path, "Ledger file")->required();
   dl->add_option("--key", dlo->key_path, "The ledger's private key")->required();
+  dl->add_option("--device", dlo->device, "auto, cpu or cuda (training; the models are saved and evaluated on the CPU)")
+      ->check(CLI::IsMember({"auto", "cpu", "cuda"}))
+      ->capture_default_str();
   dl->callback([&d, dlo] {
     d.handler = [dlo]() -> Status {
       DG_ASSIGN_OR_RETURN(nlohmann::json s, RunDistillLm(*dlo));

@@ -117,10 +117,29 @@ StatusOr<std::shared_ptr<ByteLm::Impl>> TrainLoop(const std::string& text, const
                                                   double T, double alpha, const ByteLm::CallRecorderFn& record,
                                                   std::vector<double>* losses) {
   UseAvailableCores();
+  TrainConfig where;
+  where.device = c.device;
+  DG_RETURN_IF_ERROR(CheckDevice(where));
+  // Training runs on the chosen device; the finished models are moved back to
+  // the CPU, where they are saved, evaluated and served.
+  const torch::Device dev = c.device == "cuda" || (c.device == "auto" && torch::cuda::is_available())
+                                ? torch::Device(torch::kCUDA)
+                                : torch::Device(torch::kCPU);
   torch::manual_seed(c.seed);
   auto impl = std::make_shared<ByteLm::Impl>();
   impl->config = c;
   impl->net = ByteLmNet(c.embed, c.hidden);
+  impl->net->to(dev);
+  if (teacher != nullptr) teacher->net->to(dev);
+  struct BackToCpu {  // also when training fails
+    ByteLm::Impl* a;
+    ByteLm::Impl* b;
+    ~BackToCpu() {
+      for (ByteLm::Impl* m : {a, b}) {
+        if (m != nullptr) m->net->to(torch::kCPU);
+      }
+    }
+  } back{impl.get(), teacher};
   torch::optim::Adam opt(impl->net->parameters(), torch::optim::AdamOptions(c.lr));
   const torch::Tensor data = Bytes(text);
   std::mt19937_64 rng(c.seed);
@@ -134,7 +153,7 @@ StatusOr<std::shared_ptr<ByteLm::Impl>> TrainLoop(const std::string& text, const
       rows.push_back(data.narrow(0, at, c.seq_len + 1));
       if (teacher != nullptr) batch_bytes.append(text, static_cast<size_t>(at), static_cast<size_t>(c.seq_len));
     }
-    auto batch = torch::stack(rows);
+    auto batch = torch::stack(rows).to(dev);
     auto x = batch.narrow(1, 0, c.seq_len), y = batch.narrow(1, 1, c.seq_len);
     auto [logits, h] = impl->net->forward(x);
     (void)h;
@@ -146,9 +165,10 @@ StatusOr<std::shared_ptr<ByteLm::Impl>> TrainLoop(const std::string& text, const
         torch::NoGradGuard no_grad;
         auto [tl, th] = teacher->net->forward(x);
         (void)th;
-        t_logits = tl.contiguous().to(torch::kFloat);
+        t_logits = tl.to(torch::kFloat).contiguous();
       }
-      const Hash out_sha = Sha256(std::string_view(static_cast<const char*>(t_logits.data_ptr()), t_logits.numel() * sizeof(float)));
+      const torch::Tensor hashed = t_logits.to(torch::kCPU);
+      const Hash out_sha = Sha256(std::string_view(static_cast<const char*>(hashed.data_ptr()), hashed.numel() * sizeof(float)));
       DG_RETURN_IF_ERROR(record(Sha256(batch_bytes), out_sha, static_cast<uint64_t>(c.batch * c.seq_len)));
       auto kl = torch::nn::functional::kl_div(torch::log_softmax(s_flat / T, 1), torch::softmax(t_logits.reshape({-1, 256}) / T, 1),
                                               torch::nn::functional::KLDivFuncOptions().reduction(torch::kBatchMean));

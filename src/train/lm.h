@@ -23,6 +23,7 @@ struct ByteLmConfig {
   double lr = 3e-3;
   uint64_t seed = 1;
   std::string name = "distillgate-byte-lm";
+  std::string device = "cpu";  // cpu | cuda | auto: where training runs (not part of the model's description)
   static StatusOr<ByteLmConfig> FromJson(const nlohmann::json& training, const std::string& where);
   nlohmann::json ToJson() const;
 };

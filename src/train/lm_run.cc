@@ -32,6 +32,16 @@ using json = nlohmann::json;
 
 namespace {
 
+// The device from --device, checked before anything is decided (bad input:
+// exit 2, nothing written).
+Status SetLmDevice(const TrainLmOptions& o, ByteLmConfig* config) {
+  TrainConfig where;
+  where.device = o.device;
+  if (Status st = CheckDevice(where); !st.ok()) return Status::InvalidInput(o.job_path + ": " + st.message());
+  config->device = o.device;
+  return Status::Ok();
+}
+
 Status Append(Ledger& ledger, const PrivateKey& key, const std::string& kind, const json& body) {
   DG_ASSIGN_OR_RETURN(LedgerEntry e, LedgerEntry::Make(kind, body));
   return ledger.Append({e}, key).status();
@@ -118,6 +128,7 @@ StatusOr<json> RunTrainLm(const TrainLmOptions& o) {
     return Status::InvalidInput(o.job_path + ": /datasets/0/path: train-lm needs the corpus file");
   }
   DG_ASSIGN_OR_RETURN(ByteLmConfig config, ByteLmConfig::FromJson(job.doc.value("training", json::object()), o.job_path));
+  DG_RETURN_IF_ERROR(SetLmDevice(o, &config));
   config.name = job.student.name;
   const std::string model_out = ModelOutPath(job);
   DG_ASSIGN_OR_RETURN(GatedRun g, DecideRun(job, policy, o));
@@ -126,6 +137,7 @@ StatusOr<json> RunTrainLm(const TrainLmOptions& o) {
   auto fail = [&g](const Status& st) { return g.Fail(st); };
   const std::string& corpus = g.corpus;
   json training = config.ToJson();
+  training["device"] = config.device;
   training["corpus_preprocessing"] = "lines of printable ASCII only, newline-joined (others dropped)";
   training["corpus_bytes_used"] = corpus.size();
   Status st = g.Record("run_start",
@@ -185,6 +197,7 @@ StatusOr<json> RunTokenKd(const Job& job, const Policy& policy, const TrainLmOpt
   const std::string heldout = g.corpus.substr(g.corpus.size() - g.corpus.size() / 20);
   const std::string train = g.corpus.substr(0, g.corpus.size() - heldout.size());
   json training = config.ToJson();
+  training["device"] = config.device;
   training["method"] = "token-level distillation";
   training["loss"] = "alpha * T^2 * KL(softmax(teacher/T) || softmax(student/T)) + (1 - alpha) * CE(student, next byte)";
   training["temperature"] = T;
@@ -245,6 +258,7 @@ StatusOr<json> RunDistillLm(const TrainLmOptions& o) {
       return Status::InvalidInput(o.job_path + ": /datasets/0/path: token-level distillation needs the text corpus");
     }
     DG_ASSIGN_OR_RETURN(ByteLmConfig config, ByteLmConfig::FromJson(job.doc.value("training", json::object()), o.job_path));
+    DG_RETURN_IF_ERROR(SetLmDevice(o, &config));
     config.name = job.student.name;
     return RunTokenKd(job, policy, o, config);
   }
@@ -258,6 +272,7 @@ StatusOr<json> RunDistillLm(const TrainLmOptions& o) {
     return Status::InvalidInput(o.job_path + ": /datasets/0/path: distill-lm needs the text corpus (held-out metrics, baseline)");
   }
   DG_ASSIGN_OR_RETURN(ByteLmConfig config, ByteLmConfig::FromJson(job.doc.value("training", json::object()), o.job_path));
+  DG_RETURN_IF_ERROR(SetLmDevice(o, &config));
   config.name = job.student.name;
   // The teacher's answers, every line checked first.
   std::string distill_text;
@@ -317,6 +332,7 @@ StatusOr<json> RunDistillLm(const TrainLmOptions& o) {
   const std::string& corpus = g.corpus;
   const std::string heldout = corpus.substr(corpus.size() - corpus.size() / 20);
   json training = config.ToJson();
+  training["device"] = config.device;
   training["method"] = "sequence-level distillation: next-byte cross-entropy on the teacher's answers (prompt + answer per exchange)";
   training["baseline"] = "the same model and steps on as many raw corpus bytes";
   Status st = g.Record("run_start",

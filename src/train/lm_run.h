@@ -16,6 +16,7 @@ namespace dg {
 
 struct TrainLmOptions {
   std::string job_path, policy_path, ledger_path, key_path;
+  std::string device = "cpu";  // cpu | cuda | auto (the models are saved and evaluated on the CPU)
 };
 
 // Decides the job (its first dataset is the corpus; no teachers), then
