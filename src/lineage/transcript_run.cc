@@ -2,6 +2,7 @@
 
 #include <cctype>
 #include <chrono>
+#include <deque>
 #include <cstdlib>
 #include <ctime>
 #include <fstream>
@@ -436,15 +437,22 @@ StatusOr<TranscriptRunSummary> CollectTranscripts(const Job& job, const Policy& 
                     {"skip_bad_lines", false}}));
   DG_RETURN_IF_ERROR(rec.Flush());
 
-  // Calls: each is recorded before its output line is written.
+  // Calls: each is recorded before its output line is written. Full batches
+  // of entries are appended on a helper thread while the next calls wait on
+  // the endpoint; a line is written once its call's entry is in the ledger.
   std::ofstream out(out_path, std::ios::binary);
   if (!out) return Status::IoError(out_path + ": cannot write");
-  std::vector<std::string> unwritten;
+  rec.AppendInBackground();
+  std::deque<std::string> unwritten;  // lines of calls written..written+size
+  uint64_t written = 0;
   auto write_recorded = [&]() -> Status {
-    if (rec.pending() != 0) return Status::Ok();
-    for (const auto& l : unwritten) out << l << '\n';
-    out.flush();
-    unwritten.clear();
+    DG_RETURN_IF_ERROR(rec.Poll());
+    bool wrote = false;
+    for (; !unwritten.empty() && written < rec.recorded(); ++written, wrote = true) {
+      out << unwritten.front() << '\n';
+      unwritten.pop_front();
+    }
+    if (wrote) out.flush();
     return out ? Status::Ok() : Status::IoError(out_path + ": write failed");
   };
   DG_ASSIGN_OR_RETURN(auto response_schema, JsonSchema::Builtin("chat-completion-response.schema.json"));
@@ -465,13 +473,11 @@ StatusOr<TranscriptRunSummary> CollectTranscripts(const Job& job, const Policy& 
     e.file = out_path;
     e.line = i + 1;
     e.custom_id = "request-" + std::to_string(i);
-    e.request = requests[i];
+    e.request = std::move(requests[i]);  // sent: no longer needed here
     json line = {{"id", "batch_req_" + std::to_string(i)}, {"custom_id", e.custom_id}};
     if (res.error.empty()) {
-      e.response = res.body;
-      e.model = res.body["model"].get<std::string>();
-      line["response"] = {{"status_code", 200}, {"request_id", res.request_id}, {"body", res.body}};
-      line["error"] = nullptr;
+      e.response = std::move(res.body);
+      e.model = e.response["model"].get<std::string>();
       consecutive_failures = 0;
     } else {
       e.failed = true;
@@ -487,6 +493,10 @@ StatusOr<TranscriptRunSummary> CollectTranscripts(const Job& job, const Policy& 
     DG_ASSIGN_OR_RETURN(LedgerEntry entry, CallEntry(call, i));
     const bool allowed = e.failed || ModelAllowedFor(meta.model, e.model);
     DG_RETURN_IF_ERROR(rec.RecordPrepared(std::move(entry), true));
+    if (!e.failed) {  // the response moves into its output line once hashed
+      line["response"] = {{"status_code", 200}, {"request_id", res.request_id}, {"body", std::move(e.response)}};
+      line["error"] = nullptr;
+    }
     unwritten.push_back(line.dump());
     DG_RETURN_IF_ERROR(write_recorded());
     s.recording_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t_recorded).count();
