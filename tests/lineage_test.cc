@@ -190,54 +190,6 @@ TEST_F(GateTest, CallRecorderBatchesCallsAndKeepsTheirRoot) {
   EXPECT_EQ(Check().problem_count, 0u);
 }
 
-// Background appends (transcripts collect): batches land in order while the
-// caller goes on; Flush() waits; a failed append stops everything after it.
-TEST_F(GateTest, CallRecorderAppendsInTheBackgroundInOrder) {
-  CallRecorder rec(*ledger_, key_, "run-bg", 64);
-  rec.AppendInBackground();
-  uint64_t last = 0;
-  for (uint64_t i = 0; i < 1000; ++i) {
-    TeacherCall c{"api", std::string(64, 'b'), i, Sha256("in" + std::to_string(i)), Sha256("out" + std::to_string(i)), 1,
-                  "2026-11-30T00:00:00Z"};
-    ASSERT_TRUE(rec.Record(c).ok());
-    ASSERT_TRUE(rec.Poll().ok());
-    EXPECT_GE(rec.recorded(), last);           // never goes back
-    EXPECT_EQ(rec.recorded() % 64, 0u);        // whole batches only
-    EXPECT_EQ(rec.recorded() + rec.pending(), i + 1);
-    last = rec.recorded();
-  }
-  ASSERT_TRUE(rec.Flush().ok());
-  EXPECT_EQ(rec.recorded(), 1000u);
-  EXPECT_EQ(rec.pending(), 0u);
-  EXPECT_EQ(*ledger_->Size(), 1000u);
-  EXPECT_EQ(ledger_->Checkpoints()->size(), 1u + 16u);  // init + 15 batches of 64 + the last 40
-  CompactRange r;
-  for (uint64_t i = 0; i < 1000; ++i) {
-    auto leaf = *ledger_->GetLeaf(i);
-    EXPECT_EQ(nlohmann::json::parse(leaf.data)["body"]["sequence"], i);
-    r.Append(leaf.leaf_hash, nullptr);
-  }
-  EXPECT_EQ(rec.calls_root(), r.Root());
-  EXPECT_EQ(Check().problem_count, 0u);
-
-  // A key that is not this ledger's: the background append fails, and the
-  // recorder refuses everything after it.
-  PrivateKey other = *PrivateKey::Generate();
-  CallRecorder bad(*ledger_, other, "run-bad", 8);
-  bad.AppendInBackground();
-  Status st;
-  for (uint64_t i = 0; i < 20 && st.ok(); ++i) {
-    st = bad.Record({"api", std::string(64, 'c'), i, Sha256("x"), Sha256("y"), 1, "2026-11-30T00:00:00Z"});
-  }
-  if (st.ok()) st = bad.Flush();
-  ASSERT_FALSE(st.ok());
-  EXPECT_NE(st.message().find("does not match"), std::string::npos) << st.ToString();
-  EXPECT_FALSE(bad.Flush().ok());
-  EXPECT_FALSE(bad.Record({"api", std::string(64, 'c'), 99, Sha256("x"), Sha256("y"), 1, "2026-11-30T00:00:00Z"}).ok());
-  EXPECT_EQ(bad.recorded(), 0u);
-  EXPECT_EQ(*ledger_->Size(), 1000u);  // nothing of it landed
-}
-
 }  // namespace
 }  // namespace dg
 

@@ -97,6 +97,19 @@ class LiveTest : public ::testing::Test {
     }
     for (const auto& t : texts) EXPECT_EQ(t.find(kKey), std::string::npos) << t;
   }
+  std::vector<std::string> OutputLines() {
+    std::vector<std::string> out;
+    std::string text = *ReadFile(dir_.File("out/batch_output.jsonl")), line;
+    for (char c : text) {
+      if (c != '\n') {
+        line.push_back(c);
+      } else {
+        out.push_back(std::move(line));
+        line.clear();
+      }
+    }
+    return out;
+  }
   TempDir dir_;
   testing::Child server_;
   std::string port_;
@@ -105,17 +118,23 @@ class LiveTest : public ::testing::Test {
 TEST_F(LiveTest, EveryCallIsRecordedAndTheTranscriptVerifies) {
   StartServer({"--fail-first", "2"});  // two 503s: retried
   WriteJob();
-  WritePrompts(5);
+  WritePrompts(150);  // two batches of 64 recorded beside the calls, then the last 22
   auto r = Collect();
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   json s = json::parse(r.out);
   EXPECT_EQ(s["status"], "completed");
-  EXPECT_EQ(s["exchanges"], 5);
+  EXPECT_EQ(s["exchanges"], 150);
   EXPECT_EQ(s["failed_calls"], 0);
   auto calls = Calls();
-  ASSERT_EQ(calls.size(), 5u);
-  for (const auto& c : calls) EXPECT_EQ(c["status"], "ok");
-  EXPECT_EQ(calls[2]["source"]["custom_id"], "request-2");
+  ASSERT_EQ(calls.size(), 150u);
+  const std::vector<std::string> lines = OutputLines();
+  ASSERT_EQ(lines.size(), 150u);
+  for (size_t i = 0; i < calls.size(); ++i) {  // in call order, entries and output lines alike
+    EXPECT_EQ(calls[i]["status"], "ok");
+    EXPECT_EQ(calls[i]["source"]["custom_id"], "request-" + std::to_string(i));
+    EXPECT_EQ(calls[i]["sequence"], i);
+    EXPECT_EQ(json::parse(lines[i])["custom_id"], "request-" + std::to_string(i));
+  }
   // The key reached the server, and nothing else.
   const std::string auth = *ReadFile(dir_.File("auth.log"));
   EXPECT_NE(auth.find(std::string("Bearer ") + kKey), std::string::npos);
@@ -133,15 +152,16 @@ TEST_F(LiveTest, EveryCallIsRecordedAndTheTranscriptVerifies) {
 }
 
 TEST_F(LiveTest, AServerThatDiesMidRunLosesNoRecordedCall) {
-  StartServer({"--die-after", "3"});
+  StartServer({"--die-after", "100"});  // while a batch of 64 is being recorded beside the calls
   WriteJob();
-  WritePrompts(8);
+  WritePrompts(110);
   auto r = Collect({"--max-failures", "3"});
   EXPECT_EQ(r.exit_code, 3) << r.out << r.err;  // the endpoint went away
   auto calls = Calls();
-  ASSERT_EQ(calls.size(), 6u);  // 3 answered, then 3 failed before giving up
-  for (int i = 0; i < 3; ++i) EXPECT_EQ(calls[i]["status"], "ok") << i;
-  for (int i = 3; i < 6; ++i) {
+  ASSERT_EQ(calls.size(), 103u);  // 100 answered, then 3 failed before giving up
+  EXPECT_EQ(OutputLines().size(), 103u);
+  for (int i = 0; i < 100; ++i) EXPECT_EQ(calls[i]["status"], "ok") << i;
+  for (int i = 100; i < 103; ++i) {
     EXPECT_EQ(calls[i]["status"], "failed") << i;
     EXPECT_NE(calls[i]["error"].get<std::string>().find("no response"), std::string::npos) << calls[i].dump();
   }

@@ -6,7 +6,6 @@
 #define DISTILLGATE_LINEAGE_CALL_RECORDER_H_
 
 #include <cstdint>
-#include <future>
 #include <string>
 #include <vector>
 
@@ -32,9 +31,7 @@ struct TeacherCall {
 class CallRecorder {
  public:
   CallRecorder(Ledger& ledger, const PrivateKey& key, std::string run_id, size_t flush_every);
-  ~CallRecorder();  // waits for a background append (its result is dropped: Flush() reports it)
-  CallRecorder(const CallRecorder&) = delete;
-  CallRecorder& operator=(const CallRecorder&) = delete;
+  ~CallRecorder() = default;
 
   // Buffers the call; appends a batch when `flush_every` are pending.
   Status Record(const TeacherCall& call);
@@ -44,40 +41,20 @@ class CallRecorder {
   // Buffers an entry prepared by the caller (its body must already name this
   // run); `is_call` counts it as a teacher call.
   Status RecordPrepared(LedgerEntry entry, bool is_call);
-  // Appends whatever is pending (a no-op when nothing is), after waiting for
-  // a background append; its error, if any, is returned here.
+  // Appends whatever is pending (a no-op when nothing is).
   Status Flush();
 
-  // From now on a full batch is appended on a helper thread while the caller
-  // goes on buffering the next: one batch in flight, so entries keep their
-  // order, and the next full batch (or Flush) waits for it. For callers
-  // whose calls wait on the network: the append and its fsync overlap the
-  // next calls instead of delaying them. The ledger must not be used by
-  // anyone else until Flush() returns.
-  void AppendInBackground();
-  // Takes the result of a background append that has finished (without
-  // waiting), so recorded() counts its calls; its error is returned.
-  Status Poll();
-
   uint64_t recorded() const { return recorded_; }    // calls appended to the ledger
-  uint64_t pending() const { return pending_.size() + flying_.size(); }  // entries not yet appended
+  uint64_t pending() const { return pending_.size(); }
   Hash calls_root() const { return calls_.Root(); }   // RFC 6962 root of the appended calls' leaf hashes
 
  private:
-  Status Landed(std::vector<LedgerEntry>& entries, std::vector<bool>& is_call);
-  Status Await();  // waits for the background append, if any, and takes its result
-
   Ledger& ledger_;
   const PrivateKey& key_;
   std::string run_id_;
   size_t flush_every_;
   std::vector<LedgerEntry> pending_;
   std::vector<bool> pending_is_call_;
-  bool background_ = false;
-  std::future<StatusOr<AppendResult>> in_flight_;  // appending flying_
-  std::vector<LedgerEntry> flying_;
-  std::vector<bool> flying_is_call_;
-  Status failed_;  // a background append's error: every later call returns it
   CompactRange calls_;
   uint64_t recorded_ = 0;
 };

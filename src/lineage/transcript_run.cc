@@ -2,10 +2,10 @@
 
 #include <cctype>
 #include <chrono>
-#include <deque>
 #include <cstdlib>
 #include <ctime>
 #include <fstream>
+#include <future>
 #include <filesystem>
 #include <map>
 
@@ -437,24 +437,47 @@ StatusOr<TranscriptRunSummary> CollectTranscripts(const Job& job, const Policy& 
                     {"skip_bad_lines", false}}));
   DG_RETURN_IF_ERROR(rec.Flush());
 
-  // Calls: each is recorded before its output line is written. Full batches
-  // of entries are appended on a helper thread while the next calls wait on
-  // the endpoint; a line is written once its call's entry is in the ledger.
+  // Calls: each is recorded before its output line is written. The calls go
+  // on while a helper thread records the previous batch of flush_every
+  // (hashes each exchange, builds its entry and output line, appends the
+  // batch with its signed checkpoint): one batch in flight, so entries keep
+  // their order, and a batch's lines are written once it has landed.
   std::ofstream out(out_path, std::ios::binary);
   if (!out) return Status::IoError(out_path + ": cannot write");
-  rec.AppendInBackground();
-  std::deque<std::string> unwritten;  // lines of calls written..written+size
-  uint64_t written = 0;
-  auto write_recorded = [&]() -> Status {
-    DG_RETURN_IF_ERROR(rec.Poll());
-    bool wrote = false;
-    for (; !unwritten.empty() && written < rec.recorded(); ++written, wrote = true) {
-      out << unwritten.front() << '\n';
-      unwritten.pop_front();
+  struct Made {
+    Exchange e;
+    json line;  // the output line, less an answer's response (moved in once hashed)
+    std::string request_id;
+  };
+  auto record_batch = [&rec, &meta, run_id = s.run_id](std::vector<Made> batch, uint64_t first) -> StatusOr<std::vector<std::string>> {
+    std::vector<std::string> lines;
+    for (size_t k = 0; k < batch.size(); ++k) {
+      Made& m = batch[k];
+      DG_ASSIGN_OR_RETURN(PreparedCall call, PrepareCall(m.e, meta, run_id));
+      DG_ASSIGN_OR_RETURN(LedgerEntry entry, CallEntry(call, first + k));
+      DG_RETURN_IF_ERROR(rec.RecordPrepared(std::move(entry), true));
+      if (!m.e.failed) {
+        m.line["response"] = {{"status_code", 200}, {"request_id", m.request_id}, {"body", std::move(m.e.response)}};
+        m.line["error"] = nullptr;
+      }
+      lines.push_back(m.line.dump());
     }
-    if (wrote) out.flush();
+    DG_RETURN_IF_ERROR(rec.Flush());
+    return lines;
+  };
+  std::future<StatusOr<std::vector<std::string>>> in_flight;  // declared after rec and out: waited for first
+  auto write = [&out, &out_path](const std::vector<std::string>& lines) -> Status {
+    for (const auto& l : lines) out << l << '\n';
+    out.flush();
     return out ? Status::Ok() : Status::IoError(out_path + ": write failed");
   };
+  auto land = [&]() -> Status {  // waits for the batch in flight, then writes its lines
+    if (!in_flight.valid()) return Status::Ok();
+    DG_ASSIGN_OR_RETURN(std::vector<std::string> lines, in_flight.get());
+    return write(lines);
+  };
+  std::vector<Made> batch;
+  uint64_t batch_first = 0;
   DG_ASSIGN_OR_RETURN(auto response_schema, JsonSchema::Builtin("chat-completion-response.schema.json"));
   ChatClient client({teacher->value("base_url", ""), api_key, o.timeout_s, o.max_retries, o.backoff_s, o.min_interval_s});
   std::fill(api_key.begin(), api_key.end(), '\0');
@@ -489,20 +512,19 @@ StatusOr<TranscriptRunSummary> CollectTranscripts(const Job& job, const Policy& 
       ++consecutive_failures;
     }
     ++s.exchanges;
-    DG_ASSIGN_OR_RETURN(PreparedCall call, PrepareCall(e, meta, s.run_id));
-    DG_ASSIGN_OR_RETURN(LedgerEntry entry, CallEntry(call, i));
     const bool allowed = e.failed || ModelAllowedFor(meta.model, e.model);
-    DG_RETURN_IF_ERROR(rec.RecordPrepared(std::move(entry), true));
-    if (!e.failed) {  // the response moves into its output line once hashed
-      line["response"] = {{"status_code", 200}, {"request_id", res.request_id}, {"body", std::move(e.response)}};
-      line["error"] = nullptr;
+    const std::string model = e.model;
+    batch.push_back({std::move(e), std::move(line), std::move(res.request_id)});
+    if (batch.size() >= o.flush_every) {
+      DG_RETURN_IF_ERROR(land());
+      in_flight = std::async(std::launch::async, record_batch, std::move(batch), batch_first);
+      batch_first = i + 1;
+      batch.clear();
     }
-    unwritten.push_back(line.dump());
-    DG_RETURN_IF_ERROR(write_recorded());
     s.recording_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t_recorded).count();
     if (!allowed) {
       ++s.disallowed_calls;
-      s.findings.push_back(out_path + ":" + std::to_string(i + 1) + ": /response/body/model: \"" + e.model +
+      s.findings.push_back(out_path + ":" + std::to_string(i + 1) + ": /response/body/model: \"" + model +
                            "\" is not a model the job names for teacher " + teacher_id + " (\"" + meta.model + "\")");
       if (policy.mode == "enforce") {
         stop_reason = "refused";
@@ -515,8 +537,9 @@ StatusOr<TranscriptRunSummary> CollectTranscripts(const Job& job, const Policy& 
     }
   }
   const auto t_final = std::chrono::steady_clock::now();
-  DG_RETURN_IF_ERROR(rec.Flush());
-  DG_RETURN_IF_ERROR(write_recorded());
+  DG_RETURN_IF_ERROR(land());
+  DG_ASSIGN_OR_RETURN(std::vector<std::string> last_lines, record_batch(std::move(batch), batch_first));
+  DG_RETURN_IF_ERROR(write(last_lines));
   out.close();
   s.recording_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t_final).count();
   DG_ASSIGN_OR_RETURN(Hash out_sha, Sha256File(out_path));
