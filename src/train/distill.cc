@@ -1,6 +1,7 @@
 // LibTorch training: the default CNN teacher, MLP/CNN students, Hinton KD,
 // reverse KD and the hard-label baseline. The teacher is reached only through
-// TeacherGateway, which records every call before its output is used.
+// TeacherGateway, which records every call (in batches of 256, before the
+// student is saved).
 #include <dlfcn.h>
 #include <sched.h>
 #include <torch/script.h>
@@ -188,8 +189,6 @@ StatusOr<torch::nn::Sequential> LoadModel(const std::string& path, std::string* 
   return m;
 }
 
-// Every teacher call goes through here, and is recorded before its output
-// is returned to the trainer.
 // A teacher: a distillgate checkpoint (X.pt with its X.pt.json), or else a
 // TorchScript module (torch::jit::load) taking [N,1,28,28] and returning [N,10].
 // With `bf16` the teacher's weights and inputs are bfloat16 and its logits

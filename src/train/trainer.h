@@ -68,7 +68,9 @@ struct TeacherSpec {
 Status CheckDevice(const TrainConfig& config);
 
 // Trains a student on the teacher's outputs. Every teacher call goes through
-// the recorder before its output is used. The Permit is re-verified against
+// the gateway, which hands its entries to the recorder in batches of 256
+// (outputs hashed from one host copy) and the last batch before the model
+// is saved; a recording failure stops the run. The Permit is re-verified against
 // `job` and `ledger` first: a job changed after its decision does not train.
 // `train_leaves` are the training manifest's record leaves (the RFC 6962
 // leaf hash of each record trained on, in order): a teacher call's
