@@ -44,6 +44,7 @@ class CallRecorder {
   // Appends whatever is pending (a no-op when nothing is).
   Status Flush();
 
+  size_t flush_every() const { return flush_every_; }  // entries per appended batch
   uint64_t recorded() const { return recorded_; }    // calls appended to the ledger
   uint64_t pending() const { return pending_.size(); }
   Hash calls_root() const { return calls_.Root(); }   // RFC 6962 root of the appended calls' leaf hashes

@@ -76,20 +76,7 @@ torch::nn::Sequential MakeModel(const std::string& arch, const std::vector<int64
 }
 
 
-// The device a run trains on; `cuda` without a usable GPU is refused rather
-// than quietly run on the CPU (the record names the device used).
-StatusOr<torch::DeviceType> PickDevice(const TrainConfig& cfg) {
-  const bool cuda = torch::cuda::is_available();
-  if (cfg.device == "cuda" && !cuda) {
-    return Status::InvalidInput("--device cuda: no CUDA device is usable by this build (LibTorch " + std::string(TORCH_VERSION) +
-                                "); use --device cpu or auto");
-  }
-  const torch::DeviceType dev = cfg.device == "cuda" || (cfg.device == "auto" && cuda) ? torch::kCUDA : torch::kCPU;
-  if (cfg.precision == "bf16" && dev != torch::kCUDA) {
-    return Status::InvalidInput("/training/precision: bf16 runs the teacher in bfloat16 on a CUDA device; this run is on the CPU");
-  }
-  return dev;
-}
+torch::Device DeviceOf(bool cuda) { return torch::Device(cuda ? torch::kCUDA : torch::kCPU); }
 
 // Images as normalised float [N,1,28,28]; labels int64 [N].
 std::pair<Tensor, Tensor> ToTensors(const ImageSet& s, size_t limit) {
@@ -220,15 +207,13 @@ StatusOr<Forward> LoadTeacher(const std::string& path, torch::Device dev, bool b
 }
 
 // Every teacher call goes through here. A call's entry is completed (its
-// output hashed) and handed to the recorder in batches of kHashBatch calls:
+// output hashed) and handed to the recorder a batch of its size at a time:
 // one device-to-host copy per batch instead of a wait for the GPU at every
 // call. Finish() completes the rest; the trainer calls it before the student
 // is saved, so no saved model has seen an unrecorded teacher output, and a
 // recording failure stops the run.
 class TeacherGateway {
  public:
-  static constexpr size_t kHashBatch = 256;  // the recorder's batch too (kCallsPerCheckpoint in run.cc)
-
   TeacherGateway(Forward model, TeacherSpec spec, CallRecorder& rec)
       : model_(std::move(model)), spec_(std::move(spec)), rec_(rec) {}
   // `input_sha256` pins the batch's source records (what the teacher saw
@@ -251,7 +236,7 @@ class TeacherGateway {
     c.time = NowRfc3339();
     pending_.push_back(std::move(c));
     pending_out_.push_back(out);
-    Status st = pending_.size() >= kHashBatch ? HashAndRecord() : Status::Ok();
+    Status st = pending_.size() >= rec_.flush_every() ? HashAndRecord() : Status::Ok();
     recording_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     DG_RETURN_IF_ERROR(st);
     return out;
@@ -297,8 +282,8 @@ StatusOr<TrainResult> TrainLoop(const ImageSet& train, const std::vector<Hash>* 
                                 const std::string& model_out) {
   UseAvailableCores();
   torch::manual_seed(cfg.seed);
-  DG_ASSIGN_OR_RETURN(const torch::DeviceType dev_type, PickDevice(cfg));
-  const torch::Device dev(dev_type);
+  DG_ASSIGN_OR_RETURN(const bool cuda, TrainsOnCuda(cfg));
+  const torch::Device dev = DeviceOf(cuda);
   // The whole split goes to the device once (Fashion-MNIST: 188 MB as
   // float32); batches are gathered there.
   auto [x, y] = ToTensors(train, cfg.train_limit);
@@ -396,8 +381,8 @@ StatusOr<TrainResult> Distill(const Permit& permit, const Job& job, Ledger& ledg
   if (HexEncode(h) != teacher.sha256) {
     return Status::VerifyFailed(teacher.path + ": teacher file changed since it was recorded");
   }
-  DG_ASSIGN_OR_RETURN(const torch::DeviceType dev_type, PickDevice(config));
-  const torch::Device dev(dev_type);
+  DG_ASSIGN_OR_RETURN(const bool cuda, TrainsOnCuda(config));
+  const torch::Device dev = DeviceOf(cuda);
   DG_ASSIGN_OR_RETURN(Forward t, LoadTeacher(teacher.path, dev, config.precision == "bf16"));
   try {
     TeacherGateway gateway(t, teacher, recorder);
@@ -457,7 +442,20 @@ StatusOr<std::vector<Hash>> TeacherOutputHashes(const std::string& teacher_path,
   }
 }
 
-Status CheckDevice(const TrainConfig& config) { return PickDevice(config).status(); }
+// `cuda` without a usable GPU is refused rather than quietly run on the CPU
+// (the record names the device used).
+StatusOr<bool> TrainsOnCuda(const TrainConfig& config) {
+  const bool available = torch::cuda::is_available();
+  if (config.device == "cuda" && !available) {
+    return Status::InvalidInput("--device cuda: no CUDA device is usable by this build (LibTorch " + std::string(TORCH_VERSION) +
+                                "); use --device cpu or auto");
+  }
+  const bool cuda = config.device == "cuda" || (config.device == "auto" && available);
+  if (config.precision == "bf16" && !cuda) {
+    return Status::InvalidInput("/training/precision: bf16 runs the teacher in bfloat16 on a CUDA device; this run is on the CPU");
+  }
+  return cuda;
+}
 
 std::string TorchDescription() {
   return std::string("LibTorch ") + TORCH_VERSION + (torch::cuda::is_available() ? " (CUDA available)" : " (CPU)");

@@ -119,12 +119,10 @@ StatusOr<std::shared_ptr<ByteLm::Impl>> TrainLoop(const std::string& text, const
   UseAvailableCores();
   TrainConfig where;
   where.device = c.device;
-  DG_RETURN_IF_ERROR(CheckDevice(where));
+  DG_ASSIGN_OR_RETURN(const bool cuda, TrainsOnCuda(where));
   // Training runs on the chosen device; the finished models are moved back to
   // the CPU, where they are saved, evaluated and served.
-  const torch::Device dev = c.device == "cuda" || (c.device == "auto" && torch::cuda::is_available())
-                                ? torch::Device(torch::kCUDA)
-                                : torch::Device(torch::kCPU);
+  const torch::Device dev(cuda ? torch::kCUDA : torch::kCPU);
   torch::manual_seed(c.seed);
   auto impl = std::make_shared<ByteLm::Impl>();
   impl->config = c;

@@ -37,7 +37,7 @@ namespace {
 Status SetLmDevice(const TrainLmOptions& o, ByteLmConfig* config) {
   TrainConfig where;
   where.device = o.device;
-  if (Status st = CheckDevice(where); !st.ok()) return Status::InvalidInput(o.job_path + ": " + st.message());
+  if (Status st = TrainsOnCuda(where).status(); !st.ok()) return Status::InvalidInput(o.job_path + ": " + st.message());
   config->device = o.device;
   return Status::Ok();
 }

@@ -49,7 +49,7 @@ StatusOr<RunSummary> RunJob(const RunOptions& o) {
   DG_ASSIGN_OR_RETURN(TrainConfig config, TrainConfig::FromJson(job.doc.value("training", nlohmann::json()), o.job_path));
   config.device = o.device;
   config.quiet = o.quiet;
-  if (Status st = CheckDevice(config); !st.ok()) return Status::InvalidInput(o.job_path + ": " + st.message());
+  if (Status st = TrainsOnCuda(config).status(); !st.ok()) return Status::InvalidInput(o.job_path + ": " + st.message());
   if (o.train_teacher && !job.teachers.empty()) {
     return Status::InvalidInput(o.job_path + ": /teachers: a train-teacher job trains on labels and names no teachers");
   }

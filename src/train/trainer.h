@@ -65,11 +65,12 @@ struct TeacherSpec {
 
 // Whether `config` can run here: `cuda` needs a usable CUDA device, and
 // precision bf16 a CUDA device (checked before anything is decided).
-Status CheckDevice(const TrainConfig& config);
+// Returns whether the run trains on CUDA (`auto` picks it when usable).
+StatusOr<bool> TrainsOnCuda(const TrainConfig& config);
 
 // Trains a student on the teacher's outputs. Every teacher call goes through
-// the gateway, which hands its entries to the recorder in batches of 256
-// (outputs hashed from one host copy) and the last batch before the model
+// the gateway, which hands its entries to the recorder a batch of the
+// recorder's size at a time (outputs hashed from one host copy) and the last batch before the model
 // is saved; a recording failure stops the run. The Permit is re-verified against
 // `job` and `ledger` first: a job changed after its decision does not train.
 // `train_leaves` are the training manifest's record leaves (the RFC 6962
