@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -91,6 +93,172 @@ TEST_F(CliOutputs, MatchTheirSchemas) {
     ++n;
   }
   EXPECT_EQ(n, 20u);
+}
+
+// ---- the accept-only pre-check in front of valijson (core/schema_fast_check.h) ----
+
+// Documents near `doc`: each member removed, each value replaced by values
+// of other types and edge values, an extra member added.
+std::vector<json> Mutations(const json& doc) {
+  static const json kPalette = json::array({nullptr, true, false, 0, -1, 1, 1.0, 1.5, -0.5, 18446744073709551615ull, "", "x",
+                                            "\u00e9", "\U0001F600", std::string(300, 'y'), json::array(), json::array({1}),
+                                            json::object(), json{{"role", "user"}}, "POST", "/v1/chat/completions", 200});
+  std::vector<json> out;
+  std::vector<json::json_pointer> paths;
+  std::function<void(const json&, const json::json_pointer&)> walk = [&](const json& v, const json::json_pointer& at) {
+    paths.push_back(at);
+    if (v.is_object()) {
+      for (auto it = v.begin(); it != v.end(); ++it) walk(*it, at / it.key());
+    } else if (v.is_array()) {
+      for (size_t i = 0; i < v.size() && i < 3; ++i) walk(v[i], at / i);
+    }
+  };
+  walk(doc, json::json_pointer());
+  for (const auto& p : paths) {
+    for (const json& replacement : kPalette) {
+      json m = doc;
+      m[p] = replacement;
+      out.push_back(std::move(m));
+    }
+    if (!p.empty()) {
+      json m = doc;
+      json& parent = m[p.parent_pointer()];
+      if (parent.is_object()) parent.erase(p.back());
+      else parent.erase(static_cast<size_t>(std::stoul(p.back())));
+      out.push_back(std::move(m));
+    }
+    if (doc[p].is_object()) {
+      json m = doc;
+      m[p]["zz_extra"] = 1;
+      out.push_back(std::move(m));
+    }
+  }
+  return out;
+}
+
+struct QuickTally {
+  size_t documents = 0, valid = 0, quick = 0;
+};
+
+// Every document the pre-check accepts, valijson accepts too.
+QuickTally HoldToValijson(const JsonSchema& schema, const std::vector<json>& corpus) {
+  QuickTally t;
+  for (const json& original : corpus) {
+    std::vector<json> docs = Mutations(original);
+    docs.push_back(original);
+    for (const json& d : docs) {
+      ++t.documents;
+      const bool valid = schema.ViolationsByValijson(d).empty();
+      const bool quick = schema.QuickAccepts(d);
+      t.valid += valid;
+      t.quick += quick;
+      if (quick) EXPECT_TRUE(valid) << schema.Name() << ": the pre-check accepted what valijson rejects: " << d.dump();
+      if (quick || valid) EXPECT_TRUE(schema.Violations(d).empty()) << d.dump();
+    }
+  }
+  return t;
+}
+
+std::vector<json> Exchanges() {
+  const json request = {{"model", "gpt-4o"},
+                        {"messages", {{{"role", "system"}, {"content", "Be brief."}}, {{"role", "user"}, {"content", "Hi \u00e9"}}}},
+                        {"temperature", 0.2}};
+  const json response = {{"id", "chatcmpl-1"},
+                         {"object", "chat.completion"},
+                         {"created", 1764400000},
+                         {"model", "gpt-4o-2024-08-06"},
+                         {"choices", {{{"index", 0}, {"message", {{"role", "assistant"}, {"content", "Hello."}}}, {"finish_reason", "stop"}}}},
+                         {"usage", {{"prompt_tokens", 9}, {"completion_tokens", 2}, {"total_tokens", 11}}},
+                         {"system_fingerprint", nullptr}};
+  json tool_call = response;
+  tool_call["choices"][0]["message"] = {{"role", "assistant"}, {"content", nullptr}, {"tool_calls", json::array()}};
+  tool_call["usage"] = nullptr;
+  return {{{"request", request}, {"response", response}}, {{"request", request}, {"response", tool_call}}};
+}
+
+TEST(SchemaQuickCheck, AcceptsOnlyWhatValijsonAccepts_Transcripts) {
+  const std::vector<json> exchanges = Exchanges();
+  QuickTally t = HoldToValijson(**JsonSchema::Builtin("transcript-exchange.schema.json"), exchanges);
+  // The point of the pre-check: valid lines do not reach valijson.
+  EXPECT_GT(t.valid, 100u);
+  EXPECT_GE(t.quick * 100, t.valid * 95) << t.quick << " of " << t.valid << " valid documents accepted early";
+
+  std::vector<json> responses, inputs, outputs;
+  for (const json& e : exchanges) {
+    responses.push_back(e["response"]);
+    inputs.push_back({{"custom_id", "r1"}, {"method", "POST"}, {"url", "/v1/chat/completions"}, {"body", e["request"]}});
+    outputs.push_back({{"id", "batch_req_1"}, {"custom_id", "r1"}, {"response", {{"status_code", 200}, {"request_id", "q"}, {"body", e["response"]}}},
+                       {"error", nullptr}});
+  }
+  outputs.push_back({{"custom_id", "r2"}, {"response", nullptr}, {"error", {{"code", "server_error"}, {"message", "boom"}}}});
+  for (const auto& [name, corpus] : {std::pair<const char*, std::vector<json>>{"chat-completion-response.schema.json", responses},
+                                     {"openai-batch-input.schema.json", inputs},
+                                     {"openai-batch-output.schema.json", outputs}}) {
+    QuickTally u = HoldToValijson(**JsonSchema::Builtin(name), corpus);
+    EXPECT_GE(u.quick * 100, u.valid * 90) << name << ": " << u.quick << " of " << u.valid;
+  }
+}
+
+TEST(SchemaQuickCheck, AcceptsOnlyWhatValijsonAccepts_JobsPoliciesLicenses) {
+  std::vector<json> jobs, licenses;
+  for (const auto& d : std::filesystem::directory_iterator(std::string(DG_SOURCE_DIR) + "/tests/scenarios")) {
+    if (std::filesystem::exists(d.path() / "job.json")) jobs.push_back(json::parse(testing::ReadAll((d.path() / "job.json").string())));
+    if (jobs.size() == 8) break;
+  }
+  for (const auto& f : std::filesystem::directory_iterator(std::string(DG_SOURCE_DIR) + "/policies/licenses")) {
+    licenses.push_back(json::parse(testing::ReadAll(f.path().string())));
+    if (licenses.size() == 4) break;
+  }
+  ASSERT_FALSE(jobs.empty());
+  ASSERT_FALSE(licenses.empty());
+  HoldToValijson(**JsonSchema::Builtin("job.schema.json"), jobs);
+  HoldToValijson(**JsonSchema::Builtin("license-profile.schema.json"), licenses);
+  HoldToValijson(**JsonSchema::Builtin("policy.schema.json"),
+                 {json::parse(testing::ReadAll(std::string(DG_SOURCE_DIR) + "/policies/default-policy.json"))});
+}
+
+// Keywords and values it cannot decide go to valijson, which still decides right.
+TEST(SchemaQuickCheck, LeavesWhatItCannotDecideToValijson) {
+  testing::TempDir dir;
+  const std::string path = dir.File("s.schema.json");
+  std::ofstream(path) << R"({
+    "$schema": "http://json-schema.org/draft-07/schema#",
+    "type": "object",
+    "properties": {
+      "id": {"type": "string", "pattern": "^[a-z]+$"},
+      "n": {"type": "integer", "minimum": 1},
+      "name": {"type": "string", "minLength": 2, "maxLength": 4},
+      "kind": {"enum": ["a", 1]},
+      "ref": {"$ref": "#/definitions/d", "description": "annotations beside $ref are fine"},
+      "mixed": {"$ref": "#/definitions/d", "minLength": 9},
+      "either": {"oneOf": [{"type": "string"}, {"type": "integer"}]},
+      "nothing": false,
+      "closed": {"type": "object", "properties": {"a": {"type": "null"}}, "additionalProperties": false}
+    },
+    "definitions": {"d": {"type": "string"}}
+  })";
+  auto schema = JsonSchema::FromFile(path);
+  ASSERT_TRUE(schema.ok()) << schema.status().ToString();
+  const JsonSchema& s = **schema;
+  auto decided = [&](const json& d) {
+    const bool valid = s.ViolationsByValijson(d).empty();
+    EXPECT_EQ(s.Violations(d).empty(), valid) << d.dump();
+    return s.QuickAccepts(d);
+  };
+  EXPECT_TRUE(decided({{"n", 3}, {"name", "ab"}, {"kind", 1}, {"ref", "x"}, {"closed", {{"a", nullptr}}}}));
+  EXPECT_TRUE(decided({{"name", "\u00e9\u00e9"}}));  // 2 code points, 4 bytes: within 2..4 either way
+  EXPECT_FALSE(decided({{"name", "\u00e9\u00e9\u00e9"}}));  // 3 code points but 6 bytes: valijson says
+  EXPECT_FALSE(decided({{"n", 18446744073709551615ull}}));  // beyond int64
+  EXPECT_FALSE(decided({{"id", "abc"}}));      // pattern
+  EXPECT_FALSE(decided({{"n", 3.0}}));         // an integral float: "integer" or not is valijson's call
+  EXPECT_FALSE(decided({{"n", 0}}));
+  EXPECT_FALSE(decided({{"kind", "1"}}));
+  EXPECT_FALSE(decided({{"mixed", "x"}}));     // $ref with a constraint beside it
+  EXPECT_FALSE(decided({{"either", 1}}));      // oneOf
+  EXPECT_FALSE(decided({{"nothing", 1}}));
+  EXPECT_FALSE(decided({{"closed", {{"b", 1}}}}));
+  EXPECT_TRUE(s.Violations({{"id", "ABC"}}).size() == 1);
+  EXPECT_TRUE(s.Violations({{"id", "abc"}, {"n", 3}}).empty());
 }
 
 }  // namespace

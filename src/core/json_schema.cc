@@ -1,5 +1,7 @@
 #include "core/json_schema.h"
 
+#include "core/schema_fast_check.h"
+
 #include <fstream>
 #include <map>
 #include <mutex>
@@ -53,6 +55,7 @@ class JsonSchema::Impl {
  public:
   valijson::Schema schema;
   std::string name;
+  std::unique_ptr<SchemaFastCheck> quick;  // null: every document goes to valijson
 };
 
 const std::string& JsonSchema::Name() const { return impl_->name; }
@@ -94,6 +97,15 @@ StatusOr<std::shared_ptr<const JsonSchema>> JsonSchema::Builtin(std::string_view
   } catch (const std::exception& e) {
     return Status::Internal("built-in schema " + std::string(file_name) + ": " + e.what());
   }
+  if (doc.value("$schema", "").find("draft-07") != std::string::npos) {
+    std::map<std::string, json> referenced;
+    impl->quick = SchemaFastCheck::Compile(doc, impl->name, [&](const std::string& file) -> const json* {
+      std::string_view t = BuiltinSchemaText(file);
+      if (t.empty()) return nullptr;
+      json& d = referenced[file] = json::parse(t, nullptr, false);
+      return d.is_discarded() ? nullptr : &d;
+    });
+  }
   std::shared_ptr<const JsonSchema> schema(new JsonSchema(std::move(impl)));
   cache.emplace(std::string(file_name), schema);
   return schema;
@@ -124,10 +136,24 @@ StatusOr<std::shared_ptr<const JsonSchema>> JsonSchema::FromFile(const std::stri
   } catch (const std::exception& e) {
     return Status::InvalidInput(path + ": " + e.what());
   }
+  if (draft.find("draft-07") != std::string::npos) {
+    std::unique_ptr<json> referenced;
+    impl->quick = SchemaFastCheck::Compile(*doc, impl->name, [&](const std::string& file) -> const json* {
+      referenced = load(dir + "/" + file);
+      return referenced.get();
+    });
+  }
   return std::shared_ptr<const JsonSchema>(new JsonSchema(std::move(impl)));
 }
 
+bool JsonSchema::QuickAccepts(const json& doc) const { return impl_->quick != nullptr && impl_->quick->Accepts(doc); }
+
 std::vector<JsonSchema::Violation> JsonSchema::Violations(const json& doc) const {
+  if (QuickAccepts(doc)) return {};
+  return ViolationsByValijson(doc);
+}
+
+std::vector<JsonSchema::Violation> JsonSchema::ViolationsByValijson(const json& doc) const {
   valijson::Validator validator;
   valijson::ValidationResults results;
   valijson::adapters::NlohmannJsonAdapter adapter(doc);

@@ -33,7 +33,15 @@ class JsonSchema {
   struct Violation {
     std::string pointer, what;
   };
+  // A document that certainly matches is accepted by a quick pre-check
+  // (core/schema_fast_check.h); every other one goes to valijson.
   std::vector<Violation> Violations(const nlohmann::json& doc) const;
+  // The same from valijson alone, skipping the pre-check (for tests that
+  // hold the pre-check to valijson's verdicts, and for benchmarks).
+  std::vector<Violation> ViolationsByValijson(const nlohmann::json& doc) const;
+  // The pre-check alone: true only when `doc` certainly matches; false when
+  // it does not, or when the pre-check cannot tell (or this schema has none).
+  bool QuickAccepts(const nlohmann::json& doc) const;
   // OK, or InvalidInput listing "<where>: <pointer>: <what was expected>"
   // for the first few violations.
   Status Validate(const nlohmann::json& doc, const std::string& where) const;
