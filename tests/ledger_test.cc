@@ -1,6 +1,9 @@
 // The SQLite ledger: lifecycle, appends, proofs against the reference tree.
 #include <sqlite3.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <filesystem>
 
@@ -110,6 +113,106 @@ TEST_F(LedgerTest, TransactionIsAllOrNothing) {
   AppendBatch(1);
   EXPECT_EQ(*ledger_->Size(), 3u);
   EXPECT_EQ(Check().problem_count, 0u);
+}
+
+// What SQLite says the ledger file's journal mode is, from a connection of its own.
+std::string JournalModeOf(const std::string& path) {
+  sqlite3* db = nullptr;
+  std::string mode;
+  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK) {
+    sqlite3_exec(
+        db, "PRAGMA journal_mode",
+        [](void* out, int, char** values, char**) {
+          *static_cast<std::string*>(out) = values[0] ? values[0] : "";
+          return 0;
+        },
+        &mode, nullptr);
+  }
+  sqlite3_close(db);
+  return mode;
+}
+
+// Entries large enough that the transaction spills out of SQLite's page cache.
+void AppendBulk(Ledger& ledger, const PrivateKey& key, int batches) {
+  for (int b = 0; b < batches; ++b) {
+    std::vector<LedgerEntry> batch;
+    for (int i = 0; i < 100; ++i) batch.push_back(*LedgerEntry::Make("bulk", {{"b", b}, {"i", i}, {"p", std::string(4000, 'p')}}));
+    ASSERT_TRUE(ledger.Append(batch, key).ok());
+  }
+}
+
+TEST_F(LedgerTest, BulkTransactionWritesPagesOnceAndReturnsToWal) {
+  AppendBatch(2);
+  const std::string wal = path_ + "-wal", journal = path_ + "-journal";
+  {
+    auto t = Ledger::Transaction::Begin(*ledger_, Ledger::Transaction::Writes::kBulk);
+    ASSERT_TRUE(t.ok()) << t.status().ToString();
+    AppendBulk(*ledger_, key_, 20);  // 2,000 entries, ~8 MB
+    // Into the ledger file under a rollback journal, not into a WAL.
+    EXPECT_FALSE(std::filesystem::exists(wal) && std::filesystem::file_size(wal) > 0);
+    EXPECT_TRUE(std::filesystem::exists(journal));
+    EXPECT_GT(std::filesystem::file_size(path_), 6000000u);
+    ASSERT_TRUE((*t)->Commit().ok());
+  }
+  EXPECT_EQ(JournalModeOf(path_), "wal");
+  EXPECT_FALSE(std::filesystem::exists(journal));
+  EXPECT_EQ(*ledger_->Size(), 2002u);
+  EXPECT_EQ(Check().problem_count, 0u);
+  // Not committed: nothing of it stays, and the mode is back to WAL too.
+  {
+    auto t = Ledger::Transaction::Begin(*ledger_, Ledger::Transaction::Writes::kBulk);
+    ASSERT_TRUE(t.ok());
+    AppendBulk(*ledger_, key_, 20);
+  }
+  EXPECT_EQ(JournalModeOf(path_), "wal");
+  EXPECT_EQ(*ledger_->Size(), 2002u);
+  AppendBatch(1);
+  EXPECT_EQ(Check().problem_count, 0u);
+}
+
+TEST_F(LedgerTest, BulkTransactionStaysInWalWhileAnotherConnectionHasTheLedger) {
+  auto reader = Ledger::Open(path_, Ledger::Mode::kReadOnly);
+  ASSERT_TRUE(reader.ok());
+  ASSERT_EQ(*(*reader)->Size(), 0u);
+  auto t = Ledger::Transaction::Begin(*ledger_, Ledger::Transaction::Writes::kBulk);
+  ASSERT_TRUE(t.ok()) << t.status().ToString();
+  AppendBulk(*ledger_, key_, 3);
+  EXPECT_EQ(*(*reader)->Size(), 0u);  // the reader still reads, the old state
+  ASSERT_TRUE((*t)->Commit().ok());
+  EXPECT_EQ(*(*reader)->Size(), 300u);
+  EXPECT_EQ(JournalModeOf(path_), "wal");
+  EXPECT_EQ(Check().problem_count, 0u);
+}
+
+TEST_F(LedgerTest, CrashInABulkTransactionIsRolledBackOnTheNextOpen) {
+  AppendBatch(3);
+  ledger_.reset();
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    auto l = Ledger::Open(path_, Ledger::Mode::kReadWrite);
+    if (!l.ok()) ::_exit(3);
+    auto t = Ledger::Transaction::Begin(**l, Ledger::Transaction::Writes::kBulk);
+    if (!t.ok()) ::_exit(4);
+    AppendBulk(**l, key_, 20);
+    ::raise(SIGKILL);  // dies holding the transaction: a hot journal is left
+    ::_exit(5);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFSIGNALED(status)) << "child exited with " << WEXITSTATUS(status);
+  ASSERT_TRUE(std::filesystem::exists(path_ + "-journal"));
+  // A reader and a writer alike find the ledger as the last commit left it.
+  for (Ledger::Mode mode : {Ledger::Mode::kReadOnly, Ledger::Mode::kReadWrite}) {
+    auto l = Ledger::Open(path_, mode);
+    ASSERT_TRUE(l.ok()) << l.status().ToString();
+    EXPECT_EQ(*(*l)->Size(), 3u);
+    auto report = Fsck(**l, verifier_, {});
+    ASSERT_TRUE(report.ok()) << report.status().ToString();
+    EXPECT_EQ(report->problem_count, 0u) << FsckStatus(*report).ToString();
+  }
+  EXPECT_EQ(JournalModeOf(path_), "wal");
+  EXPECT_FALSE(std::filesystem::exists(path_ + "-journal"));
 }
 
 TEST_F(LedgerTest, TransactionMarkAndCommit) {

@@ -39,6 +39,15 @@ CREATE TRIGGER head_grows_only BEFORE UPDATE ON head WHEN NEW.size <= OLD.size
   BEGIN SELECT RAISE(ABORT, 'ledger head may only grow'); END;
 )SQL";
 
+// Sets the journal mode; what SQLite says the mode is afterwards ("" on an
+// error): the old mode when it could not switch.
+std::string JournalMode(sqlite3* db, const char* mode) {
+  SqlStmt s(db, (std::string("PRAGMA journal_mode=") + mode).c_str());
+  if (!s.valid()) return std::string();
+  auto row = s.Step();
+  return row.ok() && *row ? s.ColumnText(0) : std::string();
+}
+
 }  // namespace
 
 std::string EntryKindOf(std::string_view data) {
@@ -265,6 +274,17 @@ StatusOr<std::unique_ptr<Ledger>> Ledger::Open(const std::string& path, Mode mod
       return Status::IoError(path + ": ledger file is read-only; refusing to append");
     }
   }
+  if (mode == Mode::kReadOnly && FileExists(path + "-journal")) {
+    // A bulk transaction (Transaction::Writes::kBulk) died before its end:
+    // a read-only connection cannot roll its journal back, so a read-write
+    // one does that first (and puts the ledger back into WAL mode).
+    auto writer = Open(path, Mode::kReadWrite);
+    if (!writer.ok()) {
+      return Status::IoError(path + ": an interrupted bulk write left " + path +
+                             "-journal, and it cannot be rolled back from here (" + writer.status().message() +
+                             "); open the ledger once where it is writable");
+    }
+  }
   auto impl = std::make_unique<Impl>();
   int flags = (mode == Mode::kReadWrite ? SQLITE_OPEN_READWRITE : SQLITE_OPEN_READONLY) | SQLITE_OPEN_NOMUTEX;
   int rc = sqlite3_open_v2(path.c_str(), &impl->db_, flags, nullptr);
@@ -302,6 +322,13 @@ StatusOr<std::unique_ptr<Ledger>> Ledger::Open(const std::string& path, Mode mod
   if (version != std::to_string(kSchemaVersion)) {
     return Status::InvalidInput(path + ": ledger schema version " + version + " is not supported (expected " +
                                 std::to_string(kSchemaVersion) + ")");
+  }
+  if (mode == Mode::kReadWrite) {
+    // A bulk transaction that could not switch back to WAL, or crashed
+    // (SQLite has rolled its journal back by now), left rollback-journal
+    // mode: back to WAL. Failing that (another process holds the ledger),
+    // it works as it is.
+    (void)JournalMode(impl->db_, "WAL");
   }
   DG_RETURN_IF_ERROR(impl->Prepare().WithContext(path));
   std::unique_ptr<Ledger> l(new Ledger(std::move(impl)));
@@ -463,14 +490,31 @@ Ledger::ReadSnapshot::~ReadSnapshot() {
   }
 }
 
-StatusOr<std::unique_ptr<Ledger::Transaction>> Ledger::Transaction::Begin(Ledger& ledger) {
+StatusOr<std::unique_ptr<Ledger::Transaction>> Ledger::Transaction::Begin(Ledger& ledger, Writes writes) {
   Impl& impl = *ledger.impl_;
   if (impl.in_transaction_) return Status::Internal("a ledger transaction is already open");
   if (!sqlite3_get_autocommit(impl.db_)) return Status::Internal("cannot begin a ledger transaction inside a read snapshot");
-  DG_RETURN_IF_ERROR(SqlExec(impl.db_, "BEGIN IMMEDIATE").WithContext(ledger.path_));
   std::unique_ptr<Transaction> t(new Transaction(ledger));
+  // SQLite refuses the switch (and the mode stays WAL) while another
+  // connection has the ledger open; the transaction is then an ordinary one.
+  if (writes == Writes::kBulk) t->left_wal_ = JournalMode(impl.db_, "DELETE") == "delete";
+  Status begun = SqlExec(impl.db_, "BEGIN IMMEDIATE").WithContext(ledger.path_);
+  if (!begun.ok()) {
+    t->open_ = false;
+    t->BackToWal();
+    return begun;
+  }
   impl.in_transaction_ = true;
   return t;
+}
+
+void Ledger::Transaction::BackToWal() {
+  if (!left_wal_) return;
+  left_wal_ = false;
+  // Should this fail (another process got in first), the ledger is still
+  // consistent in rollback-journal mode, and the next read-write Open
+  // switches it back.
+  (void)JournalMode(ledger_.impl_->db_, "WAL");
 }
 
 Status Ledger::Transaction::Mark() {
@@ -500,6 +544,7 @@ Status Ledger::Transaction::Commit() {
   }
   open_ = false;
   impl.in_transaction_ = false;
+  BackToWal();
   return Status::Ok();
 }
 
@@ -509,6 +554,7 @@ Ledger::Transaction::~Transaction() {
   SqlExec(impl.db_, "ROLLBACK");
   impl.trusted_head_.clear();
   impl.in_transaction_ = false;
+  BackToWal();
 }
 
 StatusOr<std::vector<Hash>> Ledger::InclusionProof(uint64_t index, uint64_t tree_size) {

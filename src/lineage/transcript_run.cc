@@ -240,7 +240,7 @@ StatusOr<TranscriptRunSummary> RecordTranscripts(const Job& job, const Policy& p
   // file that changed, an error) rolls all of it back, the decision too: bad
   // input writes nothing. Parsing, checking and building the entries run on
   // every core; the ledger appends on this thread, in file order.
-  DG_ASSIGN_OR_RETURN(auto transaction, Ledger::Transaction::Begin(ledger));
+  DG_ASSIGN_OR_RETURN(auto transaction, Ledger::Transaction::Begin(ledger, Ledger::Transaction::Writes::kBulk));
   DG_ASSIGN_OR_RETURN(bool permitted, DecideTranscriptRun(job, policy, *kb, ledger, key, o.today, &s));
   json teachers = json::array();
   for (const auto& src : sources) teachers.push_back(metas.at(src.teacher_id).ToJson());
