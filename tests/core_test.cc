@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <ctime>
 #include <functional>
 #include <fstream>
 #include <random>
@@ -212,20 +213,67 @@ TEST(CanonicalJson, StrictParserBuildsWhatTheLibraryParserBuilds) {
   EXPECT_FALSE(ParseJsonStrict("", "t").ok());
 }
 
+TEST(Time, Rfc3339UtcAgreesWithGmtime) {
+  auto reference = [](int64_t t) {
+    std::time_t tt = static_cast<std::time_t>(t);
+    std::tm tm{};
+    gmtime_r(&tt, &tm);
+    char buf[40];
+    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return std::string(buf);
+  };
+  std::vector<int64_t> times = {0, 59, 86399, 86400, 68169599, 68169600, 951782399, 951782400, 951868800, 1764400000,
+                                4107542399, 4107542400, 253402300799, 253402300800, 1LL << 40};
+  std::mt19937_64 rng(3);
+  for (int i = 0; i < 20000; ++i) times.push_back(static_cast<int64_t>(rng() % 253402300800ULL));
+  for (int64_t t : times) EXPECT_EQ(Rfc3339Utc(t), reference(t)) << t;
+  EXPECT_EQ(Rfc3339Utc(951782400), "2000-02-29T00:00:00Z");
+}
+
+// Strings are escaped eight bytes at a time where nothing needs an escape:
+// a character that does, at any offset of any length, is still escaped.
+TEST(CanonicalJson, EveryCharacterThatNeedsAnEscapeIsEscapedWherever) {
+  const std::string specials[] = {std::string(1, '\0'), "\x01", "\x1f", "\"", "\\", "\n", "\t", "\b", "\x7f", "/", "\u00e9", "\U0001F600"};
+  for (size_t length = 0; length <= 24; ++length) {
+    for (size_t at = 0; at <= length; ++at) {
+      for (const std::string& special : specials) {
+        std::string s(length, 'a');
+        s.insert(at, special);
+        const json j = s;
+        // nlohmann escapes exactly as RFC 8785 does: the control characters
+        // (\b \f \n \r \t or \u00xx, lowercase), '"' and '\\'; nothing else.
+        EXPECT_EQ(*Canonicalize(j), j.dump()) << "length " << length << ", at " << at;
+      }
+    }
+  }
+}
+
 TEST(CanonicalJson, ObjectBuilderWritesWhatCanonicalizeWrites) {
   const json usage = {{"total_tokens", 45}, {"prompt_tokens", 27}, {"ratio", 0.5}};
   CanonicalObjectBuilder b;
-  b.Bool("allowed", true).String("model", "gpt-4o \"quoted\"\n").Null("none").Key("sequence");
-  const std::string head = b.TakeText();
+  b.Bool("allowed", true).String("model", "gpt-4o \"quoted\"\n").Null("none").Hole("sequence");
   b.Uint("size", 9007199254740991ULL).Value("usage", usage);
   CanonicalObjectBuilder inner;
   inner.String("a", "x").Uint("b", 2);
   b.Object("z", std::move(inner));
-  auto tail = b.Finish();
-  ASSERT_TRUE(tail.ok()) << tail.status().ToString();
+  auto holed = b.FinishWithHole();
+  ASSERT_TRUE(holed.ok()) << holed.status().ToString();
   const json whole = {{"allowed", true}, {"model", "gpt-4o \"quoted\"\n"}, {"none", nullptr}, {"sequence", 42},
                       {"size", 9007199254740991ULL}, {"usage", usage}, {"z", {{"a", "x"}, {"b", 2}}}};
-  EXPECT_EQ(head + "42" + *tail, *Canonicalize(whole));
+  std::string filled = "x";
+  ASSERT_TRUE(holed->AppendFilled(42, &filled).ok());
+  EXPECT_EQ(filled, "x" + *Canonicalize(whole));
+  EXPECT_FALSE(holed->AppendFilled(uint64_t{1} << 53, &filled).ok());
+  EXPECT_FALSE(CanonicalObjectWithHole().AppendFilled(1, &filled).ok());
+  EXPECT_FALSE(CanonicalObjectBuilder().Hole("a").Finish().ok());            // a hole needs FinishWithHole()
+  EXPECT_FALSE(CanonicalObjectBuilder().String("a", "").FinishWithHole().ok());  // and FinishWithHole() a hole
+  EXPECT_FALSE(CanonicalObjectBuilder().Hole("a").Hole("b").FinishWithHole().ok());
+  EXPECT_FALSE(CanonicalObjectBuilder().Hole("b").String("a", "").FinishWithHole().ok());  // order holds across the hole
+  auto only = CanonicalObjectBuilder().Hole("n").FinishWithHole();
+  ASSERT_TRUE(only.ok());
+  std::string n;
+  ASSERT_TRUE(only->AppendFilled(7, &n).ok());
+  EXPECT_EQ(n, "{\"n\":7}");
   EXPECT_EQ(*CanonicalObjectBuilder().Finish(), "{}");
   // Members must come in RFC 8785 order: by UTF-16 code units, so U+FB33
   // sorts after U+1F600 (a surrogate pair, 0xD83D…) although its UTF-8 sorts before.

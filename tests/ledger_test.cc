@@ -89,6 +89,19 @@ TEST_F(LedgerTest, AppendSignsOneCheckpointPerBatch) {
   EXPECT_EQ(leaf->kind, "test");
   EXPECT_EQ(EntryKindOf("{\"body\":{},\"kind\":\"teacher_call\"}"), "teacher_call");
   EXPECT_EQ(EntryKindOf("not an entry"), "");
+  // A body with a hole (filled on the appending thread) gives the entry its text would.
+  CanonicalObjectBuilder b;
+  b.String("a", "x").Hole("seq").Bool("z", true);
+  auto holed = b.FinishWithHole();
+  ASSERT_TRUE(holed.ok());
+  auto filled = LedgerEntry::FromCanonicalObject("teacher_call", *holed, 12);
+  ASSERT_TRUE(filled.ok());
+  auto parsed = LedgerEntry::FromCanonicalBody("teacher_call", "{\"a\":\"x\",\"seq\":12,\"z\":true}");
+  ASSERT_TRUE(parsed.ok());
+  EXPECT_EQ(filled->data(), parsed->data());
+  EXPECT_EQ(filled->leaf_hash(), parsed->leaf_hash());
+  EXPECT_FALSE(LedgerEntry::FromCanonicalObject("Bad Kind", *holed, 12).ok());
+  EXPECT_FALSE(LedgerEntry::FromCanonicalObject("k", CanonicalObjectWithHole(), 12).ok());
   EXPECT_EQ(Check().problem_count, 0u);
 }
 

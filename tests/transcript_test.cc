@@ -2,6 +2,11 @@
 // per-call policy, skipped lines, and verification of edited transcripts.
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <chrono>
+#include <fstream>
+#include <thread>
+
 #include <nlohmann/json.hpp>
 
 #include "core/canonical_json.h"
@@ -353,6 +358,36 @@ TEST_F(TranscriptTest, AnEditedTranscriptIsCaught) {
   // A removed line is caught too.
   WriteExchanges(5);
   EXPECT_FALSE(VerifyTranscripts(*ledger_, s->run_id)->ok);
+}
+
+// A transcript that grows while it is read: refused, nothing written. (Its
+// pinned SHA-256 is of the bytes read, in run_end, so the check that they are
+// the file's bytes is the file's stat before and after.)
+TEST_F(TranscriptTest, ATranscriptChangedWhileReadIsRefused) {
+  WriteExchanges(30000);
+  const Job job = MakeJob({{"format", "exchanges"}, {"path", "ex.jsonl"}});
+  const uint64_t before = *ledger_->Size();
+  std::atomic<bool> done{false}, appended{false};
+  std::thread writer([&] {
+    // The run is a bulk transaction (this test's is the only connection): the
+    // ledger gets its rollback journal at the first append, the decision,
+    // after the files' stat was taken. (Its WAL is there from the start.)
+    while (!done && !FileExists(dir_.File("l.db-journal"))) {
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
+    if (done) return;
+    std::ofstream(dir_.File("ex.jsonl"), std::ios::app) << json{{"request", Request(1)}, {"response", Response(1)}}.dump() << "\n";
+    appended = true;
+  });
+  auto s = Record(job);
+  done = true;
+  writer.join();
+  ASSERT_TRUE(appended) << "the run ended before the transcript could be changed";
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.status().code(), Status::Code::kIoError);
+  EXPECT_NE(s.status().message().find("ex.jsonl changed while it was being read; nothing was recorded"), std::string::npos)
+      << s.status().ToString();
+  EXPECT_EQ(*ledger_->Size(), before);
 }
 
 // Random damage to good lines (flipped, dropped and inserted bytes,

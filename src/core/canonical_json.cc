@@ -4,6 +4,8 @@
 #include <charconv>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
+#include <cstring>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -43,11 +45,28 @@ std::u16string ToUtf16(std::string_view s) {
   return out;
 }
 
+// True when one of the 8 bytes of `x` is a control character, '"' or '\\'
+// (exact: the borrow tricks below never report a byte that is not there).
+inline bool AnyNeedsEscape(uint64_t x) {
+  constexpr uint64_t kOnes = 0x0101010101010101ULL, kHighs = 0x8080808080808080ULL;
+  auto has_zero = [](uint64_t v) { return ((v - kOnes) & ~v & kHighs) != 0; };
+  const bool control = ((x - kOnes * 0x20) & ~x & kHighs) != 0;  // a byte below 0x20
+  return control || has_zero(x ^ (kOnes * '"')) || has_zero(x ^ (kOnes * '\\'));
+}
+
 void AppendString(std::string_view s, std::string& out) {
   static const char kHex[] = "0123456789abcdef";
   out.push_back('"');
   size_t run = 0;  // start of the pending run of bytes that need no escape
   for (size_t i = 0; i < s.size(); ++i) {
+    // Eight bytes at a time while none needs an escape.
+    while (i + 8 <= s.size()) {
+      uint64_t x;
+      std::memcpy(&x, s.data() + i, 8);
+      if (AnyNeedsEscape(x)) break;
+      i += 8;
+    }
+    if (i == s.size()) break;
     const unsigned char c = static_cast<unsigned char>(s[i]);
     if (c >= 0x20 && c != '"' && c != '\\') continue;
     out.append(s, run, i - run);
@@ -143,20 +162,26 @@ bool Append(const json& v, std::string& out, std::string* why, std::string* poin
           }
         }
       }
-      std::vector<std::pair<std::u16string, json::const_iterator>> keys;
-      keys.reserve(v.size());
-      for (auto it = v.begin(); it != v.end(); ++it) keys.emplace_back(astral ? ToUtf16(it.key()) : std::u16string(), it);
-      if (astral) std::sort(keys.begin(), keys.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
-      out.push_back('{');
-      bool first = true;
-      for (const auto& k : keys) {
+      auto member = [&](json::const_iterator it, bool first) {
         if (!first) out.push_back(',');
-        first = false;
-        AppendString(k.second.key(), out);
+        AppendString(it.key(), out);
         out.push_back(':');
-        if (!Append(k.second.value(), out, why, pointer)) {
-          *pointer = "/" + EscapePointerToken(k.second.key()) + *pointer;
-          return false;
+        if (Append(it.value(), out, why, pointer)) return true;
+        *pointer = "/" + EscapePointerToken(it.key()) + *pointer;
+        return false;
+      };
+      out.push_back('{');
+      if (!astral) {  // the map's order is the canonical order
+        for (auto it = v.begin(); it != v.end(); ++it) {
+          if (!member(it, it == v.begin())) return false;
+        }
+      } else {
+        std::vector<std::pair<std::u16string, json::const_iterator>> keys;
+        keys.reserve(v.size());
+        for (auto it = v.begin(); it != v.end(); ++it) keys.emplace_back(ToUtf16(it.key()), it);
+        std::sort(keys.begin(), keys.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+        for (size_t i = 0; i < keys.size(); ++i) {
+          if (!member(keys[i].second, i == 0)) return false;
         }
       }
       out.push_back('}');
@@ -522,24 +547,50 @@ CanonicalObjectBuilder& CanonicalObjectBuilder::Object(std::string_view key, Can
   return *this;
 }
 
-CanonicalObjectBuilder& CanonicalObjectBuilder::Key(std::string_view key) {
+CanonicalObjectBuilder& CanonicalObjectBuilder::Hole(std::string_view key) {
   Member(key);
+  if (holed_ && status_.ok()) status_ = Status::Internal("canonical object: a second hole (\"" + std::string(key) + "\")");
+  holed_ = true;
+  head_ = std::move(text_);
+  text_.clear();
   return *this;
 }
 
-std::string CanonicalObjectBuilder::TakeText() {
-  std::string out = std::move(text_);
-  text_.clear();
-  return out;
-}
-
 StatusOr<std::string> CanonicalObjectBuilder::Finish() {
+  if (holed_ && status_.ok()) status_ = Status::Internal("canonical object: has a hole; use FinishWithHole()");
   if (!status_.ok()) return status_;
   if (first_) text_.push_back('{');
   text_.push_back('}');
   first_ = true;
   last_key_.clear();
   return std::move(text_);
+}
+
+StatusOr<CanonicalObjectWithHole> CanonicalObjectBuilder::FinishWithHole() {
+  if (!holed_ && status_.ok()) status_ = Status::Internal("canonical object: no Hole() to fill");
+  if (!status_.ok()) return status_;
+  text_.push_back('}');
+  CanonicalObjectWithHole o;
+  o.head_ = std::move(head_);
+  o.tail_ = std::move(text_);
+  first_ = true;
+  holed_ = false;
+  last_key_.clear();
+  head_.clear();
+  text_.clear();
+  return o;
+}
+
+Status CanonicalObjectWithHole::AppendFilled(uint64_t value, std::string* out) const {
+  if (head_.empty()) return Status::Internal("canonical object: empty (not made by CanonicalObjectBuilder)");
+  if (value > static_cast<uint64_t>(kMaxSafeInteger)) return Status::InvalidInput("canonical object: a value above 2^53-1");
+  out->reserve(out->size() + size() + 20);
+  out->append(head_);
+  char digits[24];
+  const int n = std::snprintf(digits, sizeof digits, "%llu", static_cast<unsigned long long>(value));
+  out->append(digits, static_cast<size_t>(n));
+  out->append(tail_);
+  return Status::Ok();
 }
 
 StatusOr<std::string> Canonicalize(const json& value) {
@@ -558,6 +609,7 @@ namespace {
 // which has none) instead of letting the last one win.
 class StrictDomBuilder {
  public:
+  StrictDomBuilder() { stack_.reserve(16); }  // one allocation for the usual depths
   json root;
   bool duplicate = false;
   std::string duplicate_key;  // the first repeated member name, in document order

@@ -25,6 +25,24 @@ StatusOr<std::string> Canonicalize(const nlohmann::json& value);
 // with part of it): for hashing many values without a string each.
 Status AppendCanonical(const nlohmann::json& value, std::string* out);
 
+// An RFC 8785 object with one unsigned-integer member whose value is not
+// known yet (e.g. a sequence number that only the reader in file order
+// knows, while the rest is built on a worker thread). Only
+// CanonicalObjectBuilder::FinishWithHole() makes one, so filled it is
+// canonical by construction and need not be checked again.
+class CanonicalObjectWithHole {
+ public:
+  CanonicalObjectWithHole() = default;  // empty: no object; AppendFilled() fails
+  bool empty() const { return head_.empty(); }
+  // Appends the object with `value` in the hole (up to 2^53-1) to *out.
+  Status AppendFilled(uint64_t value, std::string* out) const;
+  size_t size() const { return head_.size() + tail_.size(); }  // less the value
+
+ private:
+  friend class CanonicalObjectBuilder;
+  std::string head_, tail_;
+};
+
 // Writes one RFC 8785 object member by member, without building a DOM: the
 // caller gives the members in canonical order (by the UTF-16 code units of
 // their names; a key out of order is an error at Finish()). For hot paths
@@ -38,17 +56,19 @@ class CanonicalObjectBuilder {
   CanonicalObjectBuilder& Value(std::string_view key, const nlohmann::json& value);
   // Another builder's object (finished) as the value of `key`.
   CanonicalObjectBuilder& Object(std::string_view key, CanonicalObjectBuilder&& object);
-  // Writes `"key":` and leaves the value to the caller: TakeText() then
-  // returns the text so far (which ends there) and the builder goes on after
-  // it, so a value known only later can be put between the two parts.
-  CanonicalObjectBuilder& Key(std::string_view key);
-  std::string TakeText();
-  // The object's text (from where TakeText() left it), or the first error.
+  // The member whose unsigned-integer value FinishWithHole()'s result is
+  // given later; one per object.
+  CanonicalObjectBuilder& Hole(std::string_view key);
+  // The object's text, or the first error (also: a Hole() was made).
   StatusOr<std::string> Finish();
+  // The object with its hole, or the first error (also: no Hole()).
+  StatusOr<CanonicalObjectWithHole> FinishWithHole();
 
  private:
   void Member(std::string_view key);
   std::string text_;
+  std::string head_;  // the text up to the hole
+  bool holed_ = false;
   std::string last_key_;
   bool first_ = true;
   Status status_ = Status::Ok();

@@ -95,10 +95,17 @@ class SchemaFastCheck::Impl {
     bool never = false;   // "cannot tell": a keyword or form not implemented here
     bool always = false;  // the schema `true` or `{}`
     unsigned types = 0;   // 0: any type
-    std::vector<std::string> required;
-    std::vector<std::pair<std::string, int>> properties;  // sorted by name
-    bool closed = false;                                  // additionalProperties: false
-    int additional = -1;                                  // additionalProperties: a schema
+    // "properties" and "required" merged, sorted by name (the order of a
+    // parsed object's members), so an object is checked in one merge pass.
+    struct Member {
+      std::string name;
+      int node = -1;  // its "properties" schema; -1: none
+      bool required = false;
+    };
+    std::vector<Member> members;
+    size_t required_count = 0;
+    bool closed = false;  // additionalProperties: false
+    int additional = -1;  // additionalProperties: a schema
     int items = -1;
     std::optional<uint64_t> min_items, max_items, min_length, max_length;
     std::optional<long double> minimum, maximum, exclusive_minimum, exclusive_maximum;
@@ -174,24 +181,20 @@ class SchemaFastCheck::Impl {
         }
       }
     } else if (bits == kObject) {
-      for (const std::string& name : n.required) {
-        if (v.find(name) == v.end()) return false;
-      }
-      if (n.closed || n.additional >= 0) {
-        for (auto it = v.begin(); it != v.end(); ++it) {
-          const int sub = PropertyNode(n, it.key());
-          if (sub >= 0) {
-            if (!Accepts(sub, *it)) return false;
-          } else if (n.closed || !Accepts(n.additional, *it)) {
-            return false;
-          }
-        }
-      } else {
-        for (const auto& [name, sub] : n.properties) {
-          auto it = v.find(name);
-          if (it != v.end() && !Accepts(sub, *it)) return false;
+      size_t required_found = 0;
+      auto m = n.members.begin();
+      for (auto it = v.begin(); it != v.end(); ++it) {
+        const std::string& key = it.key();
+        while (m != n.members.end() && m->name < key) ++m;
+        const bool named = m != n.members.end() && m->name == key;
+        if (named && m->required) ++required_found;
+        if (named && m->node >= 0) {
+          if (!Accepts(m->node, *it)) return false;
+        } else if (n.closed || (n.additional >= 0 && !Accepts(n.additional, *it))) {
+          return false;
         }
       }
+      if (required_found != n.required_count) return false;
     }
     for (int sub : n.all_of) {
       if (!Accepts(sub, v)) return false;
@@ -209,12 +212,6 @@ class SchemaFastCheck::Impl {
     const json* d = (*load)(file);
     if (d == nullptr) return nullptr;
     return &docs.emplace(file, *d).first->second;
-  }
-
-  static int PropertyNode(const Node& n, const std::string& name) {
-    auto it = std::lower_bound(n.properties.begin(), n.properties.end(), name,
-                               [](const std::pair<std::string, int>& p, const std::string& k) { return p.first < k; });
-    return it != n.properties.end() && it->first == name ? it->second : -1;
   }
 
   // The target of a "$ref" as (file, pointer); false when it is not one this follows.
@@ -281,12 +278,14 @@ class SchemaFastCheck::Impl {
         if (names.empty()) n.never = true;
       } else if (k == "required" && v.is_array()) {
         for (const json& r : v) {
-          if (r.is_string()) n.required.push_back(r.get<std::string>());
+          if (r.is_string()) MemberNamed(&n, r.get<std::string>()).required = true;
           else n.never = true;
         }
       } else if (k == "properties" && v.is_object()) {
-        for (auto p = v.begin(); p != v.end(); ++p) n.properties.emplace_back(p.key(), CompileAt(file, (here / "properties" / p.key()).to_string()));
-        std::sort(n.properties.begin(), n.properties.end());
+        for (auto p = v.begin(); p != v.end(); ++p) {
+          const int sub_node = CompileAt(file, (here / "properties" / p.key()).to_string());
+          MemberNamed(&n, p.key()).node = sub_node;
+        }
       } else if (k == "additionalProperties" && (v.is_boolean() || v.is_object())) {
         if (v.is_boolean()) n.closed = !v.get<bool>();
         else n.additional = CompileAt(file, sub(k));
@@ -312,7 +311,17 @@ class SchemaFastCheck::Impl {
       }
     }
     if (!constrains) n.always = true;
+    std::sort(n.members.begin(), n.members.end(), [](const Node::Member& a, const Node::Member& b) { return a.name < b.name; });
+    n.required_count = static_cast<size_t>(std::count_if(n.members.begin(), n.members.end(), [](const Node::Member& m) { return m.required; }));
     return n;
+  }
+
+  static Node::Member& MemberNamed(Node* n, const std::string& name) {
+    for (Node::Member& m : n->members) {
+      if (m.name == name) return m;
+    }
+    n->members.push_back({name, -1, false});
+    return n->members.back();
   }
 };
 

@@ -83,10 +83,25 @@ LedgerEntry LedgerEntry::Assemble(const std::string& kind, std::string_view cano
   e.data_.reserve(canon.size() + kind.size() + 20);
   e.data_ += "{\"body\":";
   e.data_ += canon;
-  e.data_ += ",\"kind\":\"";
-  e.data_ += kind;  // kind needs no escaping: [a-z0-9_.-] only
-  e.data_ += "\"}";
-  e.leaf_hash_ = LeafHash(e.data_);
+  e.Seal();
+  return e;
+}
+
+void LedgerEntry::Seal() {
+  data_ += ",\"kind\":\"";
+  data_ += kind_;  // kind needs no escaping: [a-z0-9_.-] only
+  data_ += "\"}";
+  leaf_hash_ = LeafHash(data_);
+}
+
+StatusOr<LedgerEntry> LedgerEntry::FromCanonicalObject(const std::string& kind, const CanonicalObjectWithHole& body, uint64_t value) {
+  if (!IsValidEntryKind(kind)) return Status::InvalidInput("entry kind \"" + kind + "\" is not valid");
+  LedgerEntry e;
+  e.kind_ = kind;
+  e.data_.reserve(body.size() + kind.size() + 40);
+  e.data_ += "{\"body\":";
+  DG_RETURN_IF_ERROR(body.AppendFilled(value, &e.data_));
+  e.Seal();
   return e;
 }
 

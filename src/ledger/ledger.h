@@ -17,6 +17,7 @@
 #include "core/hash.h"
 #include "core/status.h"
 #include "ledger/checkpoint.h"
+#include "core/canonical_json.h"
 #include "ledger/note.h"
 
 namespace dg {
@@ -29,6 +30,9 @@ class LedgerEntry {
   static StatusOr<LedgerEntry> Make(const std::string& kind, const nlohmann::json& body);
   // The same from a body already in RFC 8785 form (checked, not trusted).
   static StatusOr<LedgerEntry> FromCanonicalBody(const std::string& kind, std::string_view canonical_body);
+  // The same from a body made by CanonicalObjectBuilder, `value` in its hole
+  // (canonical by construction: not parsed again).
+  static StatusOr<LedgerEntry> FromCanonicalObject(const std::string& kind, const CanonicalObjectWithHole& body, uint64_t value);
   const std::string& kind() const { return kind_; }
   const std::string& data() const { return data_; }
   // RFC 6962 leaf hash of data(), computed once when the entry is made.
@@ -37,6 +41,7 @@ class LedgerEntry {
  private:
   // {"body":<canon>,"kind":"<kind>"}: "body" sorts before "kind".
   static LedgerEntry Assemble(const std::string& kind, std::string_view canonical_body);
+  void Seal();  // appends ,"kind":"<kind>"} and hashes
   std::string kind_, data_;
   Hash leaf_hash_{};
 };

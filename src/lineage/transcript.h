@@ -13,6 +13,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/canonical_json.h"
 #include "core/hash.h"
 #include "core/status.h"
 
@@ -51,7 +52,9 @@ struct TranscriptItem {
   Kind kind = Kind::kExchange;
   Exchange exchange;
   TranscriptProblem problem;
-  std::vector<std::string> prepared;  // what TranscriptReadOptions::prepare made of the exchange
+  // What TranscriptReadOptions::prepare made of the exchange: an entry body
+  // but for a number only the reader in file order knows.
+  CanonicalObjectWithHole prepared;
 };
 
 struct TranscriptReadOptions {

@@ -1,6 +1,10 @@
 #include "lineage/transcript_run.h"
 
+#include <sys/stat.h>
+
 #include <cctype>
+#include <cerrno>
+#include <cstring>
 #include <chrono>
 #include <cstdlib>
 #include <ctime>
@@ -87,14 +91,27 @@ struct TeacherMeta {
   }
 };
 
-std::string Rfc3339(int64_t unix_seconds) {
-  std::time_t t = static_cast<std::time_t>(unix_seconds);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
+// What tells a file that changed from one that did not, without reading it.
+struct FileStamp {
+  uint64_t device = 0, inode = 0, size = 0;
+  int64_t mtime_ns = 0, ctime_ns = 0;
+  bool operator==(const FileStamp& o) const {
+    return device == o.device && inode == o.inode && size == o.size && mtime_ns == o.mtime_ns && ctime_ns == o.ctime_ns;
+  }
+};
+
+StatusOr<FileStamp> StampOf(const std::string& path) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) return Status::IoError(path + ": " + std::strerror(errno));
+  FileStamp f;
+  f.device = static_cast<uint64_t>(st.st_dev);
+  f.inode = static_cast<uint64_t>(st.st_ino);
+  f.size = static_cast<uint64_t>(st.st_size);
+  f.mtime_ns = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
+  f.ctime_ns = static_cast<int64_t>(st.st_ctim.tv_sec) * 1000000000 + st.st_ctim.tv_nsec;
+  return f;
 }
+
 
 // Hex SHA-256 of the RFC 8785 form of `j`.
 StatusOr<std::string> CanonicalSha256(const json& j) {
@@ -105,14 +122,8 @@ StatusOr<std::string> CanonicalSha256(const json& j) {
 }
 
 // A teacher_call body but for its sequence number, which only the reader in
-// file order knows, so the rest can be built on a worker thread: the RFC
-// 8785 body is head + <sequence> + tail.
-struct PreparedCall {
-  std::string head, tail;
-  std::string Body(uint64_t sequence) const { return head + std::to_string(sequence) + tail; }
-};
-
-StatusOr<PreparedCall> PrepareCall(const Exchange& e, const TeacherMeta& t, const std::string& run_id) {
+// file order knows, so the rest can be built on a worker thread.
+StatusOr<CanonicalObjectWithHole> PrepareCall(const Exchange& e, const TeacherMeta& t, const std::string& run_id) {
   DG_ASSIGN_OR_RETURN(std::string request_sha, CanonicalSha256(e.request));
   std::string response_sha;
   if (!e.failed) {
@@ -133,9 +144,7 @@ StatusOr<PreparedCall> PrepareCall(const Exchange& e, const TeacherMeta& t, cons
   } else {
     b.Value("response_id", e.response["id"]).String("response_sha256", response_sha);
   }
-  b.String("run", run_id).Key("sequence");
-  PreparedCall p;
-  p.head = b.TakeText();
+  b.String("run", run_id).Hole("sequence");
   CanonicalObjectBuilder source;
   if (!e.custom_id.empty()) source.String("custom_id", e.custom_id);
   source.String("file", e.file).Uint("line", e.line);
@@ -148,15 +157,14 @@ StatusOr<PreparedCall> PrepareCall(const Exchange& e, const TeacherMeta& t, cons
   if (e.failed) {
     b.Null("time").Null("usage");
   } else {
-    b.String("time", Rfc3339(e.response["created"].get<int64_t>())).Value("usage", member("usage"));
+    b.String("time", Rfc3339Utc(e.response["created"].get<int64_t>())).Value("usage", member("usage"));
   }
-  DG_ASSIGN_OR_RETURN(p.tail, b.Finish());
-  return p;
+  return b.FinishWithHole();
 }
 
 // The teacher_call entry of an exchange.
-StatusOr<LedgerEntry> CallEntry(const PreparedCall& p, uint64_t sequence) {
-  return LedgerEntry::FromCanonicalBody("teacher_call", p.Body(sequence));
+StatusOr<LedgerEntry> CallEntry(const CanonicalObjectWithHole& body, uint64_t sequence) {
+  return LedgerEntry::FromCanonicalObject("teacher_call", body, sequence);
 }
 
 // Reading options that prepare every exchange's call on the workers and
@@ -164,16 +172,13 @@ StatusOr<LedgerEntry> CallEntry(const PreparedCall& p, uint64_t sequence) {
 TranscriptReadOptions PreparingCalls(const TeacherMeta& t, const std::string& run_id) {
   TranscriptReadOptions ro;
   ro.prepare = [&t, run_id](TranscriptItem& it) -> Status {
-    DG_ASSIGN_OR_RETURN(PreparedCall p, PrepareCall(it.exchange, t, run_id));
-    it.prepared = {std::move(p.head), std::move(p.tail)};
+    DG_ASSIGN_OR_RETURN(it.prepared, PrepareCall(it.exchange, t, run_id));
     it.exchange.request = nullptr;
     it.exchange.response = nullptr;
     return Status::Ok();
   };
   return ro;
 }
-
-PreparedCall PreparedOf(TranscriptItem& it) { return PreparedCall{std::move(it.prepared[0]), std::move(it.prepared[1])}; }
 
 std::map<std::string, TeacherMeta> TeacherMetas(const Job& job, const KnowledgeBase& kb) {
   std::map<std::string, TeacherMeta> out;
@@ -221,17 +226,14 @@ StatusOr<TranscriptRunSummary> RecordTranscripts(const Job& job, const Policy& p
   const auto metas = TeacherMetas(job, *kb);
   TranscriptRunSummary s;
 
-  // The files as they are now: run_start pins them, and the reader must
-  // find the same bytes.
-  json files = json::array();
-  std::map<std::string, std::string> pinned;  // path → hex SHA-256
+  // Each file as it is before reading: one that changes while it is read is
+  // refused. What is pinned (in run_end) is the SHA-256 of the bytes read,
+  // computed while reading them, so the files are not read an extra time.
+  std::map<std::string, FileStamp> stamps;
   for (const auto& src : sources) {
     for (const std::string& path : {src.path, src.output_path}) {
       if (path.empty()) continue;
-      DG_ASSIGN_OR_RETURN(Hash h, Sha256File(path));
-      DG_ASSIGN_OR_RETURN(uint64_t bytes, FileSize(path));
-      files.push_back({{"teacher", src.teacher_id}, {"format", src.format}, {"path", path}, {"sha256", HexEncode(h)}, {"bytes", bytes}});
-      pinned[path] = HexEncode(h);
+      DG_ASSIGN_OR_RETURN(stamps[path], StampOf(path));
     }
   }
 
@@ -258,7 +260,6 @@ StatusOr<TranscriptRunSummary> RecordTranscripts(const Job& job, const Policy& p
                                                      {"mode", "transcripts"},
                                                      {"api_teachers", teachers},
                                                      {"transcripts", sources_j},
-                                                     {"files", files},
                                                      {"skip_bad_lines", o.skip_bad_lines}}));
     DG_RETURN_IF_ERROR(rec.Flush());
     DG_RETURN_IF_ERROR(transaction->Mark());  // a refused run keeps only its start (and end)
@@ -299,14 +300,25 @@ StatusOr<TranscriptRunSummary> RecordTranscripts(const Job& job, const Policy& p
             if (policy.mode == "enforce") recording = false;
           }
           if (!recording) return Status::Ok();
-          DG_ASSIGN_OR_RETURN(LedgerEntry entry, CallEntry(PreparedOf(it), seq));
+          DG_ASSIGN_OR_RETURN(LedgerEntry entry, CallEntry(it.prepared, seq));
           return rec.RecordPrepared(std::move(entry), true);
         },
         ro));
   }
-  // The bytes read must be the bytes pinned.
-  for (const auto& [path, sha] : files_read) {
-    if (HexEncode(sha) != pinned[path]) return Status::IoError(path + " changed while it was being read; nothing was recorded");
+  // The bytes read, pinned: from files that did not change meanwhile.
+  std::map<std::string, Hash> read_sha;
+  for (const auto& [path, sha] : files_read) read_sha[path] = sha;
+  json files = json::array();
+  for (const auto& src : sources) {
+    for (const std::string& path : {src.path, src.output_path}) {
+      if (path.empty()) continue;
+      auto now = StampOf(path);
+      if (!now.ok() || !(*now == stamps[path]) || !read_sha.count(path)) {
+        return Status::IoError(path + " changed while it was being read; nothing was recorded");
+      }
+      files.push_back({{"teacher", src.teacher_id}, {"format", src.format}, {"path", path},
+                       {"sha256", HexEncode(read_sha[path])}, {"bytes", now->size}});
+    }
   }
   if (problem_count > 0 && !o.skip_bad_lines) {
     std::string msg = std::to_string(problem_count) + " malformed transcript line(s); nothing was recorded (give --skip-bad-lines to record them as skipped):";
@@ -327,7 +339,8 @@ StatusOr<TranscriptRunSummary> RecordTranscripts(const Job& job, const Policy& p
     DG_RETURN_IF_ERROR(end.RecordEntry("run_end", {{"status", "refused"},
                                                    {"reason", "calls to models the decision does not allow"},
                                                    {"disallowed_calls", s.disallowed_calls},
-                                                   {"findings", s.findings}}));
+                                                   {"findings", s.findings},
+                                                   {"files", files}}));
     DG_RETURN_IF_ERROR(transaction->Commit());
     s.status = "refused";
     s.exit_code = 1;
@@ -340,7 +353,8 @@ StatusOr<TranscriptRunSummary> RecordTranscripts(const Job& job, const Policy& p
                                                  {"failed_calls", s.failed_calls},
                                                  {"skipped_lines", s.skipped_lines},
                                                  {"disallowed_calls", s.disallowed_calls},
-                                                 {"findings", s.findings}}));
+                                                 {"findings", s.findings},
+                                                 {"files", files}}));
   DG_RETURN_IF_ERROR(rec.Flush());
   DG_RETURN_IF_ERROR(transaction->Commit());
   s.status = "completed";
@@ -453,7 +467,7 @@ StatusOr<TranscriptRunSummary> CollectTranscripts(const Job& job, const Policy& 
     std::vector<std::string> lines;
     for (size_t k = 0; k < batch.size(); ++k) {
       Made& m = batch[k];
-      DG_ASSIGN_OR_RETURN(PreparedCall call, PrepareCall(m.e, meta, run_id));
+      DG_ASSIGN_OR_RETURN(CanonicalObjectWithHole call, PrepareCall(m.e, meta, run_id));
       DG_ASSIGN_OR_RETURN(LedgerEntry entry, CallEntry(call, first + k));
       DG_RETURN_IF_ERROR(rec.RecordPrepared(std::move(entry), true));
       if (!m.e.failed) {
@@ -604,7 +618,7 @@ StatusOr<TranscriptCheck> VerifyTranscripts(Ledger& ledger, const std::string& r
           // Skipped when recorded, or malformed now: the count of exchanges shows it.
           if (it.kind == TranscriptItem::Kind::kProblem) return Status::Ok();
           const uint64_t seq = sequence++;
-          DG_ASSIGN_OR_RETURN(LedgerEntry entry, CallEntry(PreparedOf(it), seq));
+          DG_ASSIGN_OR_RETURN(LedgerEntry entry, CallEntry(it.prepared, seq));
           ++c.exchanges_checked;
           if (seq >= r.teacher_call_leaves.size() || entry.leaf_hash() != r.teacher_call_leaves[seq]) {
             if (reported++ < 20) {
