@@ -236,7 +236,8 @@ TEST(SchemaQuickCheck, LeavesWhatItCannotDecideToValijson) {
       "mixed": {"$ref": "#/definitions/d", "minLength": 9},
       "either": {"oneOf": [{"type": "string"}, {"type": "integer"}]},
       "nothing": false,
-      "closed": {"type": "object", "properties": {"a": {"type": "null"}}, "additionalProperties": false}
+      "closed": {"type": "object", "properties": {"a": {"type": "null"}}, "additionalProperties": false},
+      "based": {"$id": "other.json", "type": "string"}
     },
     "definitions": {"d": {"type": "string"}}
   })";
@@ -260,6 +261,7 @@ TEST(SchemaQuickCheck, LeavesWhatItCannotDecideToValijson) {
   EXPECT_FALSE(decided({{"either", 1}}));      // oneOf
   EXPECT_FALSE(decided({{"nothing", 1}}));
   EXPECT_FALSE(decided({{"closed", {{"b", 1}}}}));
+  EXPECT_FALSE(decided({{"based", "x"}}));     // a nested $id: refs below it would resolve elsewhere
   EXPECT_TRUE(s.Violations({{"id", "ABC"}}).size() == 1);
   EXPECT_TRUE(s.Violations({{"id", "abc"}, {"n", 3}}).empty());
 }

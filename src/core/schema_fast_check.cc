@@ -248,6 +248,8 @@ class SchemaFastCheck::Impl {
     for (auto it = s.begin(); it != s.end(); ++it) {
       const std::string& k = it.key();
       const json& v = *it;
+      // A nested "$id" moves the base that "$ref"s below it resolve against: not followed here.
+      if (k == "$id" && !pointer.empty()) n.never = true;
       if (kAnnotations.count(k)) continue;
       constrains = true;
       if (k == "$ref" && v.is_string()) {
