@@ -1,7 +1,5 @@
 #include "core/json_schema.h"
 
-#include "core/schema_fast_check.h"
-
 #include <fstream>
 #include <map>
 #include <mutex>
@@ -13,6 +11,8 @@
 #include <valijson/schema_parser.hpp>
 #include <valijson/validation_results.hpp>
 #include <valijson/validator.hpp>
+
+#include "core/schema_fast_check.h"
 
 namespace dg {
 

@@ -13,11 +13,11 @@
 
 #include <nlohmann/json_fwd.hpp>
 
+#include "core/canonical_json.h"
 #include "core/ed25519.h"
 #include "core/hash.h"
 #include "core/status.h"
 #include "ledger/checkpoint.h"
-#include "core/canonical_json.h"
 #include "ledger/note.h"
 
 namespace dg {
@@ -119,7 +119,7 @@ class Ledger {
   // transcript lines): for its duration the ledger leaves WAL mode for a
   // rollback journal (if no other connection has it open), so that each page
   // is written once, into the ledger file, instead of into the WAL and then
-  // again by the checkpoint at commit (1M lines: ~1 s less; docs/ledger.md).
+  // again by the checkpoint at commit (1M lines: ~1 s less; docs/ledger-format.md §7).
   // Meanwhile other processes cannot read the ledger: they wait for the
   // commit (up to the 60 s busy timeout). A crash in between leaves a hot
   // journal that the next Open rolls back; it returns to WAL either way.

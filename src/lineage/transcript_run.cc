@@ -4,10 +4,9 @@
 
 #include <cctype>
 #include <cerrno>
-#include <cstring>
 #include <chrono>
 #include <cstdlib>
-#include <ctime>
+#include <cstring>
 #include <fstream>
 #include <future>
 #include <filesystem>
@@ -111,7 +110,6 @@ StatusOr<FileStamp> StampOf(const std::string& path) {
   f.ctime_ns = static_cast<int64_t>(st.st_ctim.tv_sec) * 1000000000 + st.st_ctim.tv_nsec;
   return f;
 }
-
 
 // Hex SHA-256 of the RFC 8785 form of `j`.
 StatusOr<std::string> CanonicalSha256(const json& j) {
