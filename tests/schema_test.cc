@@ -6,6 +6,7 @@
 #include <fstream>
 #include <functional>
 #include <iostream>
+#include <random>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -218,6 +219,97 @@ TEST(SchemaQuickCheck, AcceptsOnlyWhatValijsonAccepts_JobsPoliciesLicenses) {
   HoldToValijson(**JsonSchema::Builtin("license-profile.schema.json"), licenses);
   HoldToValijson(**JsonSchema::Builtin("policy.schema.json"),
                  {json::parse(testing::ReadAll(std::string(DG_SOURCE_DIR) + "/policies/default-policy.json"))});
+}
+
+// Random schemas over the keywords the pre-check implements, and random
+// documents: whatever it accepts, valijson accepts.
+TEST(SchemaQuickCheck, AcceptsOnlyWhatValijsonAccepts_RandomSchemas) {
+  std::mt19937 rng(11);
+  auto pick = [&](size_t n) { return static_cast<size_t>(rng() % n); };
+  const std::vector<std::string> names = {"a", "b", "c", "\u00e9"};
+  const std::vector<json> scalars = {nullptr, true, false, 0, 1, -1, 2, 7, 1.0, 2.5, -0.5, 9007199254740993ull,
+                                     "", "a", "ab", "\u00e9\u00e9", "abcd", "POST"};
+  std::function<json(int)> random_doc = [&](int depth) -> json {
+    const size_t kind = depth <= 0 ? 0 : pick(4);
+    if (kind <= 1) return scalars[pick(scalars.size())];
+    if (kind == 2) {
+      json a = json::array();
+      for (size_t i = pick(4); i > 0; --i) a.push_back(random_doc(depth - 1));
+      return a;
+    }
+    json o = json::object();
+    for (const auto& n : names) {
+      if (pick(2)) o[n] = random_doc(depth - 1);
+    }
+    return o;
+  };
+  std::function<json(int)> random_schema = [&](int depth) -> json {
+    if (depth <= 0 || pick(8) == 0) return pick(4) == 0 ? json(pick(2) == 0) : json::object();
+    json s = json::object();
+    static const char* kTypes[] = {"null", "boolean", "integer", "number", "string", "array", "object"};
+    if (pick(3) == 0) s["type"] = kTypes[pick(7)];
+    else if (pick(4) == 0) s["type"] = {kTypes[pick(7)], kTypes[pick(7)]};
+    if (pick(3) == 0) {
+      for (const auto& n : names) {
+        if (pick(2)) s["properties"][n] = random_schema(depth - 1);
+      }
+    }
+    if (pick(3) == 0) {
+      s["required"] = json::array();
+      for (const auto& n : names) {
+        if (pick(3) == 0) s["required"].push_back(n);
+      }
+    }
+    if (pick(5) == 0) s["additionalProperties"] = pick(2) ? json(false) : random_schema(depth - 1);
+    if (pick(4) == 0) s["items"] = random_schema(depth - 1);
+    if (pick(6) == 0) s["minItems"] = pick(3);
+    if (pick(6) == 0) s["maxItems"] = pick(3);
+    if (pick(6) == 0) s["minLength"] = pick(4);
+    if (pick(6) == 0) s["maxLength"] = pick(4);
+    const char* bounds[] = {"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"};
+    if (pick(4) == 0) s[bounds[pick(4)]] = pick(2) ? json(static_cast<int>(pick(5)) - 2) : json(static_cast<double>(pick(5)) - 1.5);
+    if (pick(10) == 0) s["const"] = scalars[pick(scalars.size())];
+    if (pick(10) == 0) s["enum"] = {scalars[pick(scalars.size())], scalars[pick(scalars.size())]};
+    if (pick(8) == 0) s["allOf"] = {random_schema(depth - 1), random_schema(depth - 1)};
+    if (pick(8) == 0) s["anyOf"] = {random_schema(depth - 1), random_schema(depth - 1)};
+    if (pick(10) == 0) s["$ref"] = "#/definitions/d";
+    return s;
+  };
+  testing::TempDir dir;
+  size_t quick = 0, valid = 0, documents = 0;
+  for (int i = 0; i < 2000; ++i) {
+    json schema = random_schema(3);
+    if (!schema.is_object()) schema = {{"allOf", {schema}}};
+    schema["$schema"] = "http://json-schema.org/draft-07/schema#";
+    // The target of "$ref" refers to nothing itself: valijson's schema parser
+    // recurses without end on a cycle ({"definitions": {"d": {"$ref":
+    // "#/definitions/d"}}}), which distillgate's own schemas never have.
+    json target = random_schema(2);
+    std::function<void(json&)> no_refs = [&](json& j) {
+      if (j.is_object()) j.erase("$ref");
+      if (j.is_structured()) {
+        for (auto& child : j) no_refs(child);
+      }
+    };
+    no_refs(target);
+    schema["definitions"] = {{"d", target}};
+    const std::string path = dir.File("r" + std::to_string(i) + ".schema.json");
+    std::ofstream(path) << schema.dump();
+    auto compiled = JsonSchema::FromFile(path);
+    ASSERT_TRUE(compiled.ok()) << compiled.status().ToString() << "\n" << schema.dump();
+    for (int k = 0; k < 60; ++k) {
+      const json doc = random_doc(3);
+      const bool is_valid = (*compiled)->ViolationsByValijson(doc).empty();
+      const bool accepted = (*compiled)->QuickAccepts(doc);
+      ++documents;
+      valid += is_valid;
+      quick += accepted;
+      if (accepted) ASSERT_TRUE(is_valid) << "schema " << schema.dump() << "\ndocument " << doc.dump();
+    }
+  }
+  std::cout << "[ quick ] random schemas: " << documents << " documents, " << valid << " valid, " << quick
+            << " accepted by the pre-check\n";
+  EXPECT_GT(quick, valid / 2);  // it decides most of them itself
 }
 
 // Keywords and values it cannot decide go to valijson, which still decides right.
