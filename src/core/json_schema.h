@@ -23,7 +23,9 @@ class JsonSchema {
   static StatusOr<std::shared_ptr<const JsonSchema>> Builtin(std::string_view file_name);
   // A schema file from elsewhere (e.g. the official CycloneDX or SARIF
   // schemas); draft 4 or 7 by its "$schema"; references to other files
-  // resolve by file name in the same directory.
+  // resolve by file name in the same directory. For trusted schema files
+  // only: valijson's parser recurses without end (and crashes) on a $ref
+  // that refers to itself through "definitions".
   static StatusOr<std::shared_ptr<const JsonSchema>> FromFile(const std::string& path);
   ~JsonSchema();
 
