@@ -4,7 +4,6 @@
 #include <charconv>
 #include <cmath>
 #include <cstdint>
-#include <cstdio>
 #include <cstring>
 #include <vector>
 
@@ -587,8 +586,8 @@ Status CanonicalObjectWithHole::AppendFilled(uint64_t value, std::string* out) c
   out->reserve(out->size() + size() + 20);
   out->append(head_);
   char digits[24];
-  const int n = std::snprintf(digits, sizeof digits, "%llu", static_cast<unsigned long long>(value));
-  out->append(digits, static_cast<size_t>(n));
+  const auto end = std::to_chars(digits, digits + sizeof digits, value).ptr;
+  out->append(digits, end);
   out->append(tail_);
   return Status::Ok();
 }

@@ -92,7 +92,7 @@ size_t CodePoints(const std::string& s) {
 class SchemaFastCheck::Impl {
  public:
   struct Node {
-    bool never = false;   // "cannot tell": a keyword or form not implemented here
+    bool never = false;   // "cannot tell": a keyword or form this check leaves to valijson
     bool always = false;  // the schema `true` or `{}`
     unsigned types = 0;   // 0: any type
     // "properties" and "required" merged, sorted by name (the order of a

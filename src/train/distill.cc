@@ -1,7 +1,7 @@
 // LibTorch training: the default CNN teacher, MLP/CNN students, Hinton KD,
 // reverse KD and the hard-label baseline. The teacher is reached only through
-// TeacherGateway, which records every call (in batches of 256, before the
-// student is saved).
+// TeacherGateway, which records every call (in batches of the recorder's
+// size, all before the student is saved).
 #include <dlfcn.h>
 #include <sched.h>
 #include <torch/script.h>
@@ -444,14 +444,14 @@ StatusOr<std::vector<Hash>> TeacherOutputHashes(const std::string& teacher_path,
 
 // `cuda` without a usable GPU is refused rather than quietly run on the CPU
 // (the record names the device used).
-StatusOr<bool> TrainsOnCuda(const TrainConfig& config) {
+StatusOr<bool> TrainsOnCuda(const std::string& device, const std::string& precision) {
   const bool available = torch::cuda::is_available();
-  if (config.device == "cuda" && !available) {
+  if (device == "cuda" && !available) {
     return Status::InvalidInput("--device cuda: no CUDA device is usable by this build (LibTorch " + std::string(TORCH_VERSION) +
                                 "); use --device cpu or auto");
   }
-  const bool cuda = config.device == "cuda" || (config.device == "auto" && available);
-  if (config.precision == "bf16" && !cuda) {
+  const bool cuda = device == "cuda" || (device == "auto" && available);
+  if (precision == "bf16" && !cuda) {
     return Status::InvalidInput("/training/precision: bf16 runs the teacher in bfloat16 on a CUDA device; this run is on the CPU");
   }
   return cuda;

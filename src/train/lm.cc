@@ -117,9 +117,7 @@ StatusOr<std::shared_ptr<ByteLm::Impl>> TrainLoop(const std::string& text, const
                                                   double T, double alpha, const ByteLm::CallRecorderFn& record,
                                                   std::vector<double>* losses) {
   UseAvailableCores();
-  TrainConfig where;
-  where.device = c.device;
-  DG_ASSIGN_OR_RETURN(const bool cuda, TrainsOnCuda(where));
+  DG_ASSIGN_OR_RETURN(const bool cuda, TrainsOnCuda(c.device));
   // Training runs on the chosen device; the finished models are moved back to
   // the CPU, where they are saved, evaluated and served.
   const torch::Device dev(cuda ? torch::kCUDA : torch::kCPU);

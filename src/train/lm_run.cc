@@ -35,9 +35,7 @@ namespace {
 // The device from --device, checked before anything is decided (bad input:
 // exit 2, nothing written).
 Status SetLmDevice(const TrainLmOptions& o, ByteLmConfig* config) {
-  TrainConfig where;
-  where.device = o.device;
-  if (Status st = TrainsOnCuda(where).status(); !st.ok()) return Status::InvalidInput(o.job_path + ": " + st.message());
+  if (Status st = TrainsOnCuda(o.device).status(); !st.ok()) return Status::InvalidInput(o.job_path + ": " + st.message());
   config->device = o.device;
   return Status::Ok();
 }

@@ -63,15 +63,18 @@ struct TeacherSpec {
   std::string id, path, sha256;
 };
 
-// Whether `config` can run here: `cuda` needs a usable CUDA device, and
-// precision bf16 a CUDA device (checked before anything is decided).
-// Returns whether the run trains on CUDA (`auto` picks it when usable).
-StatusOr<bool> TrainsOnCuda(const TrainConfig& config);
+// Whether a run on `device` (auto | cpu | cuda) at `precision` (fp32 | bf16)
+// can run here: `cuda` needs a usable CUDA device, and bf16 a CUDA device
+// (checked before anything is decided). Returns whether the run trains on
+// CUDA (`auto` picks it when usable).
+StatusOr<bool> TrainsOnCuda(const std::string& device, const std::string& precision = "fp32");
+inline StatusOr<bool> TrainsOnCuda(const TrainConfig& config) { return TrainsOnCuda(config.device, config.precision); }
 
 // Trains a student on the teacher's outputs. Every teacher call goes through
 // the gateway, which hands its entries to the recorder a batch of the
-// recorder's size at a time (outputs hashed from one host copy) and the last batch before the model
-// is saved; a recording failure stops the run. The Permit is re-verified against
+// recorder's size at a time (outputs hashed from one host copy), the last
+// batch before the model is saved; a recording failure stops the run. The
+// Permit is re-verified against
 // `job` and `ledger` first: a job changed after its decision does not train.
 // `train_leaves` are the training manifest's record leaves (the RFC 6962
 // leaf hash of each record trained on, in order): a teacher call's
