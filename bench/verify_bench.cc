@@ -20,8 +20,8 @@
 #include "core/dsse.h"
 #include "core/encoding.h"
 #include "core/file_util.h"
-#include "lineage/attestation.h"
-#include "lineage/claim_verify.h"
+#include "attest/attestation.h"
+#include "attest/claim_verify.h"
 #include "synthetic_run.h"
 
 namespace {

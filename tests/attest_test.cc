@@ -12,9 +12,9 @@
 #include "core/file_util.h"
 #include "core/json_schema.h"
 #include "ledger/key_files.h"
-#include "lineage/attestation.h"
-#include "lineage/claim_verify.h"
-#include "lineage/data_proof.h"
+#include "attest/attestation.h"
+#include "attest/claim_verify.h"
+#include "attest/data_proof.h"
 #include "synthetic_run.h"
 #include "test_util.h"
 
@@ -417,7 +417,7 @@ TEST(AttestRefused, ARefusedRunHasNoAttestation) {
   auto ledger = Ledger::Open(r->ledger, Ledger::Mode::kReadOnly);
   auto rec = LoadRunRecord(**ledger, r->run_id);
   ASSERT_TRUE(rec.ok()) << rec.status().ToString();
-  EXPECT_EQ(rec->status(), "refused");
+  EXPECT_EQ(rec->status(), RunStatus::kRefused);
   auto st = BuildStatement(**ledger, {r->run_id, {r->model}});
   EXPECT_EQ(st.status().code(), Status::Code::kInvalidInput);
   EXPECT_NE(st.status().message().find("refused"), std::string::npos);

@@ -10,6 +10,7 @@
 #include <random>
 #include <nlohmann/json.hpp>
 
+#include "core/clock.h"
 #include "core/canonical_json.h"
 #include "core/ed25519.h"
 #include "core/encoding.h"

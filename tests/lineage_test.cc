@@ -11,9 +11,9 @@
 #include "core/file_util.h"
 #include "ledger/merkle.h"
 #include "ledger_fixture.h"
-#include "lineage/call_recorder.h"
-#include "lineage/idx.h"
-#include "lineage/manifest.h"
+#include "record/call_recorder.h"
+#include "record/idx.h"
+#include "record/manifest.h"
 #include "policy/gate.h"
 #include "reference_tree.h"
 

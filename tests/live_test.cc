@@ -13,9 +13,9 @@
 #include <nlohmann/json.hpp>
 
 #include "core/file_util.h"
-#include "lineage/chat_client.h"
+#include "transcripts/chat_client.h"
 #include "ledger/ledger.h"
-#include "lineage/run_record.h"
+#include "record/run_record.h"
 #include "synthetic_run.h"
 #include "test_util.h"
 

@@ -16,7 +16,7 @@
 #include "ledger/fsck.h"
 #include "ledger/merkle.h"
 #include "ledger_fixture.h"
-#include "lineage/manifest.h"
+#include "record/manifest.h"
 #include "train/run.h"
 
 namespace dg {

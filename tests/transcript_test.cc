@@ -14,8 +14,8 @@
 #include "core/file_util.h"
 #include "core/hash.h"
 #include "ledger/fsck.h"
-#include "lineage/run_record.h"
-#include "lineage/transcript_run.h"
+#include "record/run_record.h"
+#include "transcripts/transcript_run.h"
 #include "core/json_schema.h"
 #include "report/render.h"
 #include "report/run_report.h"
@@ -72,7 +72,7 @@ class TranscriptTest : public ::testing::Test {
   }
   StatusOr<TranscriptRunSummary> Record(const Job& job, bool skip = false, const std::string& mode = "enforce") {
     Policy policy = *LoadPolicy("");
-    policy.mode = mode;
+    policy.mode = *ParsePolicyMode(mode);
     TranscriptRunOptions o;
     o.skip_bad_lines = skip;
     o.flush_every = 4;
@@ -96,7 +96,7 @@ TEST_F(TranscriptTest, ExchangesAreRecordedCallByCall) {
   WriteExchanges(10);
   auto s = Record(MakeJob({{"format", "exchanges"}, {"path", "ex.jsonl"}}));
   ASSERT_TRUE(s.ok()) << s.status().ToString();
-  EXPECT_EQ(s->status, "completed");
+  EXPECT_EQ(s->status, RunStatus::kCompleted);
   EXPECT_EQ(s->exchanges, 10u);
   auto calls = Bodies("teacher_call");
   ASSERT_EQ(calls.size(), 10u);
@@ -230,7 +230,7 @@ TEST_F(TranscriptTest, ACallToAModelTheJobDoesNotNameRefusesTheRun) {
   ASSERT_TRUE(testing::WriteText(dir_.File("ex.jsonl"), Lines(v)).ok());
   auto s = Record(MakeJob({{"format", "exchanges"}, {"path", "ex.jsonl"}}));
   ASSERT_TRUE(s.ok()) << s.status().ToString();
-  EXPECT_EQ(s->status, "refused");
+  EXPECT_EQ(s->status, RunStatus::kRefused);
   EXPECT_EQ(s->exit_code, 1);
   EXPECT_EQ(s->disallowed_calls, 2u);  // another model, and "gpt-4o-mini" is not a snapshot of "gpt-4o"
   ASSERT_EQ(s->findings.size(), 2u);
@@ -242,7 +242,7 @@ TEST_F(TranscriptTest, ACallToAModelTheJobDoesNotNameRefusesTheRun) {
   // In warn mode the calls are recorded, the disallowed ones flagged.
   auto w = Record(MakeJob({{"format", "exchanges"}, {"path", "ex.jsonl"}}), false, "warn");
   ASSERT_TRUE(w.ok());
-  EXPECT_EQ(w->status, "completed");
+  EXPECT_EQ(w->status, RunStatus::kCompleted);
   auto calls = Bodies("teacher_call");
   ASSERT_EQ(calls.size(), 3u);
   EXPECT_TRUE(calls[0]["allowed"].get<bool>());
@@ -298,7 +298,7 @@ TEST_F(TranscriptTest, LongTranscriptsStayInOrderAndAllOrNothing) {
   const uint64_t before_refusal = *ledger_->Size();
   auto refused = Record(job, true);
   ASSERT_TRUE(refused.ok()) << refused.status().ToString();
-  EXPECT_EQ(refused->status, "refused");
+  EXPECT_EQ(refused->status, RunStatus::kRefused);
   EXPECT_EQ(*ledger_->Size(), before_refusal + 3);  // decision, run_start, run_end
   EXPECT_EQ(ledger_->GetLeaf(before_refusal + 2)->kind, "run_end");
   auto fsck = Fsck(*ledger_, *NoteVerifier::Make("t.example/transcripts", key_.public_key()), {});
@@ -424,11 +424,11 @@ TEST_F(TranscriptTest, DamagedLinesNeverCrashOrHalfWrite) {
     if (s.ok()) {
       ++recorded;
       auto check = VerifyTranscripts(*ledger_, s->run_id);
-      if (s->status == "refused") {  // damage to a response's model: a call the job does not allow
+      if (s->status == RunStatus::kRefused) {  // damage to a response's model: a call the job does not allow
         EXPECT_EQ(check.status().code(), Status::Code::kInvalidInput) << trial;
         continue;
       }
-      EXPECT_EQ(s->status, "completed") << trial;
+      EXPECT_EQ(s->status, RunStatus::kCompleted) << trial;
       ASSERT_TRUE(check.ok()) << trial;
       EXPECT_TRUE(check->ok) << trial << ": " << ::testing::PrintToString(check->problems);
     } else {

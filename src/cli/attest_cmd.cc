@@ -5,9 +5,9 @@
 #include "core/canonical_json.h"
 #include "core/file_util.h"
 #include "ledger/key_files.h"
-#include "lineage/attestation.h"
-#include "lineage/claim_verify.h"
-#include "lineage/data_proof.h"
+#include "attest/attestation.h"
+#include "attest/claim_verify.h"
+#include "attest/data_proof.h"
 
 namespace dg::cli {
 namespace {
@@ -149,7 +149,7 @@ void RegisterAttest(CLI::App& app, Dispatch& d) {
     c->add_option("--run", a->run, "Run id as `run` printed it (or the decision's entry index)")->required();
     c->add_option("--model", a->models, "Model file(s): the subjects; one must be the run's recorded model")->required();
     c->add_option("--out", a->out, "Bundle to write (a DSSE envelope, JSON); must not exist")->required();
-    c->callback([&d, a] { d.handler = [a] { return RunAttest(*a); }; });
+    c->callback([&d, a] { d.handler = ExitZeroOr([a] { return RunAttest(*a); }); });
   }
   {
     auto a = std::make_shared<VerifyArgs>();
@@ -162,7 +162,7 @@ void RegisterAttest(CLI::App& app, Dispatch& d) {
     c->add_option("--policy", a->policy, "Re-evaluate the recorded job under this policy");
     c->add_option("--ledger", a->ledger, "Also check the bundle against this ledger (consistency, teacher calls)");
     c->add_flag("--json", a->as_json, "Print the report as JSON (schemas/verify-claim-report.schema.json)");
-    c->callback([&d, a] { d.handler = [a] { return RunVerify(*a); }; });
+    c->callback([&d, a] { d.handler = ExitZeroOr([a] { return RunVerify(*a); }); });
   }
   CLI::App* data = app.add_subcommand("data", "Prove that a record was in a run's training data, without disclosing the data");
   data->require_subcommand(1);
@@ -178,7 +178,7 @@ void RegisterAttest(CLI::App& app, Dispatch& d) {
     c->add_option("--data", a->data, "Where the data is now (default: where the run recorded it)");
     c->add_flag("--disclose", a->disclose, "Put the record's bytes in the proof (with --record)");
     c->add_option("--out", a->out, "Proof file to write (schemas/data-proof.schema.json); must not exist")->required();
-    c->callback([&d, a] { d.handler = [a] { return RunDataProve(*a); }; });
+    c->callback([&d, a] { d.handler = ExitZeroOr([a] { return RunDataProve(*a); }); });
   }
   {
     auto a = std::make_shared<DataArgs>();
@@ -187,7 +187,7 @@ void RegisterAttest(CLI::App& app, Dispatch& d) {
     c->add_option("--bundle", a->bundle, "Bundle from `distillgate attest` for the same run")->required();
     c->add_option("--vkey", a->vkey, "Pinned key: the ledger's vkey (or its PEM public key)")->required();
     c->add_option("--record", a->record, "Also check that this file's bytes are the proven record");
-    c->callback([&d, a] { d.handler = [a] { return RunDataVerify(*a); }; });
+    c->callback([&d, a] { d.handler = ExitZeroOr([a] { return RunDataVerify(*a); }); });
   }
 }
 

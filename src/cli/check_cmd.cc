@@ -1,11 +1,14 @@
 #include <iostream>
+#include <optional>
 
 #include "cli/commands.h"
+#include "core/clock.h"
 #include "core/ed25519.h"
 #include "ledger/ledger.h"
 #include "license/knowledge_base.h"
-#include "lineage/run_record.h"
+#include "record/run_record.h"
 #include "policy/evaluate.h"
+#include "policy/gate.h"
 
 namespace dg::cli {
 namespace {
@@ -17,7 +20,7 @@ struct CheckArgs {
 
 void PrintHuman(const Job& job, const Decision& dec) {
   std::cout << "job " << job.name << ": " << VerdictName(dec.verdict)
-            << (dec.mode == "enforce" ? "" : " (policy mode " + dec.mode + ": not enforced)") << "\n";
+            << (dec.mode == PolicyMode::kEnforce ? "" : std::string(" (policy mode ") + PolicyModeName(dec.mode) + ": not enforced)") << "\n";
   for (const auto& f : dec.findings) {
     std::cout << "  " << (f.waived ? "waived " : "") << f.severity << "  " << f.subject << "  " << f.rule << ": "
               << f.message;
@@ -40,34 +43,38 @@ void PrintHuman(const Job& job, const Decision& dec) {
   if (dec.rests_on_unverified) std::cout << "  note: this verdict rests partly on unverified facts (see warnings)\n";
 }
 
-Status RunCheck(const CheckArgs& a, int* exit_code) {
+// The decision's exit code: 0 allowed, 1 denied, 4 needs review.
+StatusOr<int> RunCheck(const CheckArgs& a) {
   DG_ASSIGN_OR_RETURN(Job job, LoadJob(a.job));
   DG_ASSIGN_OR_RETURN(Policy policy, LoadPolicy(a.policy));
   auto kb = a.licenses.empty() ? KnowledgeBase::Builtin() : KnowledgeBase::LoadDirectory(a.licenses);
   if (!kb.ok()) return kb.status();
-  DG_ASSIGN_OR_RETURN(Decision dec, Evaluate(job, policy, **kb, TodayUtc()));
-  nlohmann::json out = ToJson(dec);
-  out["job"] = job.name;
-  if (!a.ledger.empty()) {
-    // Record the decision before reporting it; a ledger that cannot be
-    // written fails the check (the gate fails closed).
+  std::optional<Decision> dec;
+  std::optional<uint64_t> recorded_at;
+  if (a.ledger.empty()) {
+    DG_ASSIGN_OR_RETURN(dec, Evaluate(job, policy, **kb, TodayUtc()));
+  } else {
+    // The gate records the decision before it is reported; a ledger that
+    // cannot be written fails the check (the gate fails closed).
     if (a.key.empty()) return Status::InvalidInput("--ledger needs --key");
     DG_ASSIGN_OR_RETURN(PrivateKey key, PrivateKey::LoadPemFile(a.key));
     DG_ASSIGN_OR_RETURN(auto ledger, Ledger::Open(a.ledger, Ledger::Mode::kReadWrite));
-    nlohmann::json body = out;
-    body["job_document"] = job.doc;  // as Gate::Decide records it
-    DG_ASSIGN_OR_RETURN(LedgerEntry e, LedgerEntry::Make("decision", body));
-    DG_ASSIGN_OR_RETURN(AppendResult r, ledger->Append({e}, key));
-    out["ledger_index"] = r.first_index;
-    out["run"] = RunIdFor(job.sha256, r.first_index);
+    DG_ASSIGN_OR_RETURN(GateResult gate, Gate::Decide(job, policy, **kb, *ledger, key, TodayUtc()));
+    dec = std::move(gate.decision);
+    recorded_at = gate.decision_index;
+  }
+  nlohmann::json out = ToJson(*dec);
+  out["job"] = job.name;
+  if (recorded_at) {
+    out["ledger_index"] = *recorded_at;
+    out["run"] = RunIdFor(job.sha256, *recorded_at);
   }
   if (a.as_json) std::cout << out.dump(2) << "\n";
-  else PrintHuman(job, dec);
-  if (!a.as_json && out.contains("run")) {
-    std::cout << "recorded as ledger entry " << out["ledger_index"] << " (run " << out["run"].get<std::string>() << ")\n";
+  else PrintHuman(job, *dec);
+  if (!a.as_json && recorded_at) {
+    std::cout << "recorded as ledger entry " << *recorded_at << " (run " << out["run"].get<std::string>() << ")\n";
   }
-  *exit_code = dec.ExitCode();
-  return Status::Ok();
+  return dec->ExitCode();  // a decision, not an error: nothing more to print
 }
 
 }  // namespace
@@ -84,12 +91,7 @@ void RegisterCheck(CLI::App& app, Dispatch& d) {
   check->add_option("--key", a->key, "The ledger's private key (with --ledger)");
   check->add_flag("--json", a->as_json, "Print the full decision as JSON");
   check->callback([&d, a] {
-    d.handler = [a]() -> Status {
-      int code = 0;
-      DG_RETURN_IF_ERROR(RunCheck(*a, &code));
-      if (code != 0) std::exit(code);  // a decision, not an error: nothing more to print
-      return Status::Ok();
-    };
+    d.handler = [a] { return RunCheck(*a); };
   });
 }
 

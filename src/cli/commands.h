@@ -1,5 +1,8 @@
 // Command registration for the distillgate CLI. Each Register* function adds
 // one group of subcommands; the handlers only parse, call a library and print.
+// A handler returns the process's exit code as a value: no handler ends the
+// process itself, so every destructor (an open ledger, a run being
+// closed) runs.
 #ifndef DISTILLGATE_CLI_COMMANDS_H_
 #define DISTILLGATE_CLI_COMMANDS_H_
 
@@ -11,15 +14,20 @@
 
 namespace dg::cli {
 
-// A handler returns the Status whose ExitCode() becomes the process's.
-using Handler = std::function<Status()>;
+// What a handler returns: the exit code of a command that did its work — 0,
+// or an outcome that is not an error (1 denied or refused, 4 needs review, 3
+// collect's endpoint went down) — or the error whose ExitCode() becomes the
+// process's (printed as "distillgate: <error>").
+using Handler = std::function<StatusOr<int>()>;
+// A handler whose only outcomes are done (exit 0) and an error.
+Handler ExitZeroOr(std::function<Status()> body);
 // Where the chosen handler is stored for main() to run after parsing.
 struct Dispatch {
   Handler handler;
 };
 
-// Parses, runs the chosen handler and maps its Status to the documented exit
-// code (usage errors: 2; --help: 0).
+// Parses, runs the chosen handler and returns its exit code (usage errors: 2;
+// --help: 0; an exception escaping a handler: 3).
 int ParseAndRun(CLI::App& app, Dispatch& d, int argc, char** argv);
 
 void RegisterKeys(CLI::App& app, Dispatch& d);
@@ -30,7 +38,7 @@ void RegisterLicense(CLI::App& app, Dispatch& d);
 void RegisterCheck(CLI::App& app, Dispatch& d);
 void RegisterAttest(CLI::App& app, Dispatch& d);
 void RegisterReport(CLI::App& app, Dispatch& d);
-void RegisterTranscripts(CLI::App& app, Dispatch& d);  // attest, verify, data prove|verify
+void RegisterTranscripts(CLI::App& app, Dispatch& d);  // transcripts record|collect|verify
 void RegisterRun(CLI::App& app, Dispatch& d);  // only with LibTorch
 
 }  // namespace dg::cli

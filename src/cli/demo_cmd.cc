@@ -19,8 +19,8 @@
 #include "ledger/key_files.h"
 #include "ledger/ledger.h"
 #include "ledger/proof_bundle.h"
-#include "lineage/attestation.h"
-#include "lineage/claim_verify.h"
+#include "attest/attestation.h"
+#include "attest/claim_verify.h"
 #include "policy/policy.h"
 #include "report/render.h"
 #include "report/run_report.h"
@@ -232,7 +232,7 @@ void RegisterDemo(CLI::App& app, Dispatch& d) {
   demo->add_option("--keys", a->keys, "Key directory (default: DIR/distillgate-keys)");
   demo->add_flag("--quick", a->quick, "Train on 3,000 images for one epoch (for tests)");
   demo->add_option("--origin", a->origin, "Origin for a new key and ledger")->capture_default_str();
-  demo->callback([&d, a] { d.handler = [a] { return RunDemo(*a); }; });
+  demo->callback([&d, a] { d.handler = ExitZeroOr([a] { return RunDemo(*a); }); });
 }
 
 }  // namespace dg::cli

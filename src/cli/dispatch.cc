@@ -19,17 +19,24 @@ int ParseAndRun(CLI::App& app, Dispatch& d, int argc, char** argv) {
     std::cerr << app.help();
     return 2;
   }
-  Status s;
+  StatusOr<int> code = Status::Internal("the command did not run");
   try {
-    s = d.handler();
+    code = d.handler();
   } catch (const std::exception& e) {
-    s = Status::Internal(e.what());
+    code = Status::Internal(e.what());
   }
-  if (!s.ok()) {
-    std::cerr << "distillgate: " << s.ToString() << "\n";
-    return s.ExitCode();
+  if (!code.ok()) {
+    std::cerr << "distillgate: " << code.status().ToString() << "\n";
+    return code.status().ExitCode();
   }
-  return 0;
+  return *code;
+}
+
+Handler ExitZeroOr(std::function<Status()> body) {
+  return [body = std::move(body)]() -> StatusOr<int> {
+    DG_RETURN_IF_ERROR(body());
+    return 0;
+  };
 }
 
 }  // namespace dg::cli

@@ -15,7 +15,7 @@ void RegisterKeys(CLI::App& app, Dispatch& d) {
   gen->add_option("--out", *dir, "Directory for the key files (created if absent)")->required();
   gen->add_option("--name", *name, "Key name = the ledger origin it will sign for")->capture_default_str();
   gen->callback([&d, dir, name] {
-    d.handler = [dir, name]() -> Status {
+    d.handler = ExitZeroOr([dir, name]() -> Status {
       DG_ASSIGN_OR_RETURN(NoteVerifier v, GenerateKeyFiles(*dir, *name));
       const KeyFilePaths p = KeyFilesIn(*dir);
       std::cout << "private key: " << p.private_key << " (keep it secret)\n"
@@ -23,7 +23,7 @@ void RegisterKeys(CLI::App& app, Dispatch& d) {
                 << "vkey:        " << p.vkey << "\n"
                 << v.ToString() << "\n";
       return Status::Ok();
-    };
+    });
   });
 }
 

@@ -7,7 +7,7 @@
 #include "core/canonical_json.h"
 #include "core/encoding.h"
 #include "core/file_util.h"
-#include "ledger/entry_input.h"
+#include "cli/entry_input.h"
 #include "ledger/fsck.h"
 #include "ledger/key_files.h"
 #include "ledger/ledger.h"
@@ -133,7 +133,7 @@ void RegisterLedger(CLI::App& app, Dispatch& d) {
     c->add_option("--ledger", a->ledger, "Ledger file (SQLite)")->required();
   };
   auto bind = [&d, a](CLI::App* c, Status (*fn)(const LedgerArgs&)) {
-    c->callback([&d, a, fn] { d.handler = [a, fn] { return fn(*a); }; });
+    c->callback([&d, a, fn] { d.handler = ExitZeroOr([a, fn] { return fn(*a); }); });
   };
 
   CLI::App* init = lg->add_subcommand("init", "Create a new, empty ledger with a signed size-0 checkpoint");

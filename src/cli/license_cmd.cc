@@ -17,7 +17,7 @@ void RegisterLicense(CLI::App& app, Dispatch& d) {
   list->add_option("--licenses", *dir, "Read profiles from this directory instead of the built-in ones");
   list->add_flag("--json", *as_json, "JSON array of {id, name, kind, provider, version, verified}");
   list->callback([&d, dir, as_json] {
-    d.handler = [dir, as_json]() -> Status {
+    d.handler = ExitZeroOr([dir, as_json]() -> Status {
       auto kb = dir->empty() ? KnowledgeBase::Builtin() : KnowledgeBase::LoadDirectory(*dir);
       if (!kb.ok()) return kb.status();
       nlohmann::json out = nlohmann::json::array();
@@ -32,7 +32,7 @@ void RegisterLicense(CLI::App& app, Dispatch& d) {
       }
       if (*as_json) std::cout << out.dump(2) << "\n";
       return Status::Ok();
-    };
+    });
   });
 
   auto path = std::make_shared<std::string>();
@@ -43,7 +43,7 @@ void RegisterLicense(CLI::App& app, Dispatch& d) {
   detect->add_option("--licenses", *dir, "Read profiles from this directory instead of the built-in ones");
   detect->add_flag("--json", *as_json, "JSON array of detections");
   detect->callback([&d, dir, path, as_json] {
-    d.handler = [dir, path, as_json]() -> Status {
+    d.handler = [dir, path, as_json]() -> StatusOr<int> {
       auto kb = dir->empty() ? KnowledgeBase::Builtin() : KnowledgeBase::LoadDirectory(*dir);
       if (!kb.ok()) return kb.status();
       DG_ASSIGN_OR_RETURN(auto found, DetectPath(*path, **kb));
@@ -67,8 +67,7 @@ void RegisterLicense(CLI::App& app, Dispatch& d) {
         }
       }
       if (*as_json) std::cout << out.dump(2) << "\n";
-      if (!identified) std::exit(4);
-      return Status::Ok();
+      return identified ? 0 : 4;  // 4: not identified, needs review
     };
   });
 
@@ -76,14 +75,14 @@ void RegisterLicense(CLI::App& app, Dispatch& d) {
   show->add_option("id", *id, "License id or alias")->required();
   show->add_option("--licenses", *dir, "Read profiles from this directory instead of the built-in ones");
   show->callback([&d, dir, id] {
-    d.handler = [dir, id]() -> Status {
+    d.handler = ExitZeroOr([dir, id]() -> Status {
       auto kb = dir->empty() ? KnowledgeBase::Builtin() : KnowledgeBase::LoadDirectory(*dir);
       if (!kb.ok()) return kb.status();
       const LicenseProfile* p = (*kb)->Find(*id);
       if (p == nullptr) return Status::InvalidInput("no license or terms profile named \"" + *id + "\" (see `distillgate license list`)");
       std::cout << p->doc.dump(2) << "\n";
       return Status::Ok();
-    };
+    });
   });
 }
 

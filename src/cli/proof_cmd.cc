@@ -18,7 +18,7 @@ void RegisterProof(CLI::App& app, Dispatch& d) {
   verify->add_option("--proof", *path, "Proof JSON from `distillgate ledger prove`")->required();
   verify->add_option("--vkey", *vkey, "Trusted verifier key (ledger.vkey; or ledger.pub)")->required();
   verify->callback([&d, path, vkey] {
-    d.handler = [path, vkey]() -> Status {
+    d.handler = ExitZeroOr([path, vkey]() -> Status {
       DG_ASSIGN_OR_RETURN(std::string text, ReadFile(*path));
       DG_ASSIGN_OR_RETURN(nlohmann::json j, ParseJsonStrict(text, *path));
       DG_ASSIGN_OR_RETURN(InclusionBundle b, InclusionBundleFromJson(j, *path));
@@ -29,7 +29,7 @@ void RegisterProof(CLI::App& app, Dispatch& d) {
       std::cout << "OK: entry " << b.leaf_index << " is in " << cp.origin << " at tree size " << cp.size
                 << " (checkpoint signed by " << v.ToString() << ")\n";
       return Status::Ok();
-    };
+    });
   });
 }
 

@@ -9,7 +9,7 @@
 #include "core/file_util.h"
 #include "core/json_schema.h"
 #include "ledger/key_files.h"
-#include "lineage/run_record.h"
+#include "record/run_record.h"
 #include "report/export.h"
 #include "report/render.h"
 #include "report/run_report.h"
@@ -91,8 +91,8 @@ Status RunRuns(const RunsArgs& a) {
     nlohmann::json j = {{"run", r.run_id},
                         {"decision_index", r.decision.index},
                         {"job", r.decision.body.value("job", "")},
-                        {"verdict", r.verdict()},
-                        {"status", r.status()},
+                        {"verdict", r.verdict_name()},
+                        {"status", RunStatusName(r.status())},
                         {"mode", r.run_start ? r.run_start->body.value("mode", "") : ""},
                         {"teacher_calls", r.teacher_calls}};
     if (r.model) j["model_sha256"] = r.model->body.value("sha256", "");
@@ -121,13 +121,13 @@ void RegisterReport(CLI::App& app, Dispatch& d) {
   c->add_option("--format", a->formats, "Comma-separated: md, html, json, sarif (default: all)");
   c->add_option("--out", a->out, "Directory to write (default: reports/<run>)");
   c->add_option("--vkey", a->vkey, "Verify the ledger under this pinned key (default: the key recorded in the file, reported as unpinned)");
-  c->callback([&d, a] { d.handler = [a] { return RunReport(*a); }; });
+  c->callback([&d, a] { d.handler = ExitZeroOr([a] { return RunReport(*a); }); });
 
   auto ra = std::make_shared<RunsArgs>();
   CLI::App* runs = app.add_subcommand("runs", "List the runs a ledger records (one per decision): id, job, verdict, status");
   runs->add_option("--ledger", ra->ledger, "Ledger file")->required();
   runs->add_flag("--json", ra->as_json, "Print JSON");
-  runs->callback([&d, ra] { d.handler = [ra] { return RunRuns(*ra); }; });
+  runs->callback([&d, ra] { d.handler = ExitZeroOr([ra] { return RunRuns(*ra); }); });
 
   auto e = std::make_shared<ExportArgs>();
   CLI::App* x = app.add_subcommand("export", "Write the student's lineage as a CycloneDX 1.6 ML-BOM, an SPDX 3.0.1 document or a Hugging Face model card");
@@ -137,7 +137,7 @@ void RegisterReport(CLI::App& app, Dispatch& d) {
   x->add_option("--license", e->license, "hf-card: the student's license (default: what the teachers' terms require, else unspecified)");
   x->add_option("--out", e->out, "File to write; must not exist")->required();
   x->add_option("--vkey", e->vkey, "Verify the ledger under this pinned key first");
-  x->callback([&d, e] { d.handler = [e] { return RunExport(*e); }; });
+  x->callback([&d, e] { d.handler = ExitZeroOr([e] { return RunExport(*e); }); });
 }
 
 }  // namespace dg::cli

@@ -1,10 +1,11 @@
 // `distillgate run` and `distillgate train-teacher` (built with LibTorch only).
 #include <cstdio>
-#include <cstdlib>
 #include <iostream>
 
 #include "cli/commands.h"
+#include "core/interrupt.h"
 #include "train/lm_run.h"
+#include "train/serve_teacher.h"
 #include "train/run.h"
 
 namespace dg::cli {
@@ -45,11 +46,11 @@ void Register(CLI::App& app, Dispatch& d, bool teacher) {
   c->add_flag("--quiet", o->quiet, "No progress bars");
   c->add_flag("--json", *as_json, "Print the summary as JSON");
   c->callback([&d, o, as_json] {
-    d.handler = [o, as_json]() -> Status {
+    d.handler = [o, as_json]() -> StatusOr<int> {
+      InstallStopHandlers();  // SIGINT/SIGTERM close the run as interrupted (exit 130/143)
       DG_ASSIGN_OR_RETURN(RunSummary s, RunJob(*o));
       PrintSummary(s, *as_json);
-      if (s.exit_code != 0) std::exit(s.exit_code);
-      return Status::Ok();
+      return s.exit_code;  // 0 trained, 1 denied, 4 needs review
     };
   });
 }
@@ -72,7 +73,8 @@ void RegisterRun(CLI::App& app, Dispatch& d) {
       ->capture_default_str();
   lm->add_flag("--json", *lm_json, "Print the summary as JSON");
   lm->callback([&d, lo, lm_json] {
-    d.handler = [lo, lm_json]() -> Status {
+    d.handler = [lo, lm_json]() -> StatusOr<int> {
+      InstallStopHandlers();
       DG_ASSIGN_OR_RETURN(nlohmann::json s, RunTrainLm(*lo));
       if (*lm_json) {
         std::cout << s.dump(2) << "\n";
@@ -85,8 +87,7 @@ void RegisterRun(CLI::App& app, Dispatch& d) {
           std::cout << "model: " << s["model"]["path"].get<std::string>() << " (sha256 " << s["model"]["sha256"].get<std::string>() << ")\n";
         }
       }
-      if (s["exit_code"].get<int>() != 0) std::exit(s["exit_code"].get<int>());
-      return Status::Ok();
+      return s["exit_code"].get<int>();
     };
   });
 
@@ -101,11 +102,11 @@ void RegisterRun(CLI::App& app, Dispatch& d) {
       ->check(CLI::IsMember({"auto", "cpu", "cuda"}))
       ->capture_default_str();
   dl->callback([&d, dlo] {
-    d.handler = [dlo]() -> Status {
+    d.handler = [dlo]() -> StatusOr<int> {
+      InstallStopHandlers();
       DG_ASSIGN_OR_RETURN(nlohmann::json s, RunDistillLm(*dlo));
       std::cout << s.dump(2) << "\n";
-      if (s["exit_code"].get<int>() != 0) std::exit(s["exit_code"].get<int>());
-      return Status::Ok();
+      return s["exit_code"].get<int>();
     };
   });
 
@@ -115,10 +116,10 @@ void RegisterRun(CLI::App& app, Dispatch& d) {
   serve->add_option("--port", so->port, "Port on 127.0.0.1 (0: any free port; the chosen one is printed)")->capture_default_str();
   serve->add_option("--max-tokens", so->max_tokens, "Default completion length in bytes")->capture_default_str();
   serve->callback([&d, so] {
-    d.handler = [so]() -> Status {
+    d.handler = ExitZeroOr([so]() -> Status {
       so->on_listening = [](int port) { std::cout << "listening on http://127.0.0.1:" << port << std::endl; };
       return ServeTeacher(*so);
-    };
+    });
   });
 }
 

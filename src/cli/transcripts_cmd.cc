@@ -1,10 +1,10 @@
 // `distillgate transcripts record|verify`: API-teacher transcripts under the gate.
-#include <cstdlib>
 #include <iostream>
 
 #include "cli/commands.h"
 #include "core/ed25519.h"
-#include "lineage/transcript_run.h"
+#include "core/interrupt.h"
+#include "transcripts/transcript_run.h"
 
 namespace dg::cli {
 namespace {
@@ -14,30 +14,30 @@ struct RecordArgs {
   bool skip_bad_lines = false, as_json = false;
 };
 
-Status RunRecord(const RecordArgs& a) {
+StatusOr<int> RunRecord(const RecordArgs& a) {
   DG_ASSIGN_OR_RETURN(Job job, LoadJob(a.job));
   DG_ASSIGN_OR_RETURN(Policy policy, LoadPolicy(a.policy));
   DG_ASSIGN_OR_RETURN(PrivateKey key, PrivateKey::LoadPemFile(a.key));
   DG_ASSIGN_OR_RETURN(auto ledger, Ledger::Open(a.ledger, Ledger::Mode::kReadWrite));
   TranscriptRunOptions o;
   o.skip_bad_lines = a.skip_bad_lines;
+  InstallStopHandlers();
   DG_ASSIGN_OR_RETURN(TranscriptRunSummary s, RecordTranscripts(job, policy, *ledger, key, o));
   if (a.as_json) {
     std::cout << s.ToJson().dump(2) << "\n";
   } else {
     std::cout << "decision: " << s.verdict << " (ledger entry " << s.decision_index << ", run " << s.run_id << ")\n";
-    if (s.status == "completed") {
+    if (s.status == RunStatus::kCompleted) {
       std::cout << "recorded " << s.exchanges << " teacher calls (" << s.failed_calls << " failed) and " << s.skipped_lines
                 << " skipped lines\n";
-    } else if (s.status == "refused") {
+    } else if (s.status == RunStatus::kRefused) {
       std::cout << "refused: " << s.disallowed_calls << " call(s) to models the decision does not allow; nothing is usable for training\n";
     } else {
       std::cout << "nothing was recorded beyond the decision\n";
     }
     for (const auto& f : s.findings) std::cout << "  " << f << "\n";
   }
-  if (s.exit_code != 0) std::exit(s.exit_code);  // a decision, not an error: 1 denied/refused, 4 needs review
-  return Status::Ok();
+  return s.exit_code;  // a decision, not an error: 1 denied/refused, 4 needs review
 }
 
 struct CollectArgs {
@@ -47,25 +47,25 @@ struct CollectArgs {
   bool as_json = false;
 };
 
-Status RunCollect(CollectArgs a) {
+StatusOr<int> RunCollect(CollectArgs a) {
   DG_ASSIGN_OR_RETURN(Job job, LoadJob(a.job));
   DG_ASSIGN_OR_RETURN(Policy policy, LoadPolicy(a.policy));
   DG_ASSIGN_OR_RETURN(PrivateKey key, PrivateKey::LoadPemFile(a.key));
   DG_ASSIGN_OR_RETURN(auto ledger, Ledger::Open(a.ledger, Ledger::Mode::kReadWrite));
   if (a.rate > 0) a.options.min_interval_s = 1.0 / a.rate;
+  InstallStopHandlers();
   DG_ASSIGN_OR_RETURN(TranscriptRunSummary s, CollectTranscripts(job, policy, *ledger, key, a.options));
   if (a.as_json) {
     std::cout << s.ToJson().dump(2) << "\n";
   } else {
     std::cout << "decision: " << s.verdict << " (ledger entry " << s.decision_index << ", run " << s.run_id << ")\n";
-    if (s.status != "not_run") {
-      std::cout << s.status << ": " << s.exchanges << " calls recorded (" << s.failed_calls << " failed); transcript "
+    if (s.status) {
+      std::cout << RunStatusName(*s.status) << ": " << s.exchanges << " calls recorded (" << s.failed_calls << " failed); transcript "
                 << a.options.out_dir << "/batch_{input,output}.jsonl\n";
     }
     for (const auto& f : s.findings) std::cout << "  " << f << "\n";
   }
-  if (s.exit_code != 0) std::exit(s.exit_code);  // 1 denied/refused, 3 endpoint down, 4 needs review
-  return Status::Ok();
+  return s.exit_code;  // 1 denied/refused, 3 endpoint down, 4 needs review
 }
 
 struct VerifyArgs {
@@ -121,7 +121,7 @@ void RegisterTranscripts(CLI::App& app, Dispatch& d) {
     CLI::App* c = t->add_subcommand("verify", "Check that a run's transcripts still hash to the recorded teacher calls");
     c->add_option("--ledger", a->ledger, "Ledger file")->required();
     c->add_option("--run", a->run, "Run id")->required();
-    c->callback([&d, a] { d.handler = [a] { return RunVerify(*a); }; });
+    c->callback([&d, a] { d.handler = ExitZeroOr([a] { return RunVerify(*a); }); });
   }
 }
 

@@ -52,6 +52,7 @@ class PrivateKey {
   std::string Sign(std::string_view message) const;
 
  private:
+  PrivateKey() = default;  // only the factories above make one
   static StatusOr<PrivateKey> FromPkey(std::shared_ptr<void> pkey);
   std::shared_ptr<void> pkey_;  // EVP_PKEY*
   PublicKey public_;

@@ -25,11 +25,6 @@ std::string DirName(const std::string& path);
 Status MakeDirectories(const std::string& dir);
 StatusOr<uint64_t> FileSize(const std::string& path);
 
-// The current UTC time formatted with strftime (e.g. "%Y-%m-%d").
-std::string UtcNow(const char* strftime_format);
-// Seconds since 1970 as RFC 3339 UTC, "YYYY-MM-DDTHH:MM:SSZ".
-std::string Rfc3339Utc(int64_t unix_seconds);
-
 }  // namespace dg
 
 #endif  // DISTILLGATE_CORE_FILE_UTIL_H_

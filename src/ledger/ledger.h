@@ -13,47 +13,19 @@
 
 #include <nlohmann/json_fwd.hpp>
 
-#include "core/canonical_json.h"
 #include "core/ed25519.h"
 #include "core/hash.h"
 #include "core/status.h"
 #include "ledger/checkpoint.h"
+#include "ledger/entry.h"
 #include "ledger/note.h"
 
 namespace dg {
-
-// One entry ready to append. Its leaf bytes are the RFC 8785 canonical JSON
-// of {"body": <body object>, "kind": <kind>}, so the kind is hashed too.
-class LedgerEntry {
- public:
-  // kind: 1-64 characters of [a-z0-9_.-], starting with a letter.
-  static StatusOr<LedgerEntry> Make(const std::string& kind, const nlohmann::json& body);
-  // The same from a body already in RFC 8785 form (checked, not trusted).
-  static StatusOr<LedgerEntry> FromCanonicalBody(const std::string& kind, std::string_view canonical_body);
-  // The same from a body made by CanonicalObjectBuilder, `value` in its hole
-  // (canonical by construction: not parsed again).
-  static StatusOr<LedgerEntry> FromCanonicalObject(const std::string& kind, const CanonicalObjectWithHole& body, uint64_t value);
-  const std::string& kind() const { return kind_; }
-  const std::string& data() const { return data_; }
-  // RFC 6962 leaf hash of data(), computed once when the entry is made.
-  const Hash& leaf_hash() const { return leaf_hash_; }
-
- private:
-  // {"body":<canon>,"kind":"<kind>"}: "body" sorts before "kind".
-  static LedgerEntry Assemble(const std::string& kind, std::string_view canonical_body);
-  void Seal();  // appends ,"kind":"<kind>"} and hashes
-  std::string kind_, data_;
-  Hash leaf_hash_{};
-};
 
 // Interior subtree hashes are stored from this level up (one per 8 leaves
 // and above); the levels below are recomputed from at most 4 leaves. This
 // keeps stored hashes to ~1/4 of the interior nodes.
 inline constexpr int kFirstStoredLevel = 3;
-
-bool IsValidEntryKind(const std::string& kind);
-// The kind recorded in canonical entry bytes; "" when they are not canonical.
-std::string EntryKindOf(std::string_view data);
 
 struct StoredLeaf {
   uint64_t index = 0;

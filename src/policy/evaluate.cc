@@ -325,18 +325,19 @@ const char* VerdictName(Verdict v) {
   return "deny";
 }
 
-int Decision::ExitCode() const {
-  if (mode != "enforce") return 0;
-  switch (verdict) {
-    case Verdict::kAllow:
-    case Verdict::kAllowWithObligations: return 0;
-    case Verdict::kDeny: return 1;
-    case Verdict::kNeedsReview: return 4;
+std::optional<Verdict> ParseVerdict(std::string_view name) {
+  for (Verdict v : {Verdict::kAllow, Verdict::kAllowWithObligations, Verdict::kNeedsReview, Verdict::kDeny}) {
+    if (name == VerdictName(v)) return v;
   }
-  return 1;
+  return std::nullopt;
 }
 
-std::string TodayUtc() { return UtcNow("%Y-%m-%d"); }
+bool VerdictAllows(Verdict v) { return v == Verdict::kAllow || v == Verdict::kAllowWithObligations; }
+
+int Decision::ExitCode() const {
+  if (AllowsTraining()) return 0;
+  return verdict == Verdict::kNeedsReview ? 4 : 1;
+}
 
 StatusOr<Decision> Evaluate(const Job& job, const Policy& policy, const KnowledgeBase& kb, const std::string& today) {
   Evaluator ev(job, policy, kb);
@@ -447,8 +448,8 @@ json ToJson(const Decision& d) {
     obligations.push_back(std::move(j));
   }
   return {{"verdict", VerdictName(d.verdict)},
-          {"mode", d.mode},
-          {"enforced", d.mode == "enforce"},
+          {"mode", PolicyModeName(d.mode)},
+          {"enforced", d.mode == PolicyMode::kEnforce},
           {"rests_on_unverified_facts", d.rests_on_unverified},
           {"findings", findings},
           {"obligations", obligations},

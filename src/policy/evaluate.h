@@ -4,8 +4,10 @@
 #define DISTILLGATE_POLICY_EVALUATE_H_
 
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -18,7 +20,11 @@
 namespace dg {
 
 enum class Verdict { kAllow, kAllowWithObligations, kNeedsReview, kDeny };
-const char* VerdictName(Verdict v);
+const char* VerdictName(Verdict v);  // "allow", "allow_with_obligations", "needs_review", "deny"
+std::optional<Verdict> ParseVerdict(std::string_view name);
+// True for allow and allow_with_obligations: the verdict itself lets the job
+// run, whatever the policy's mode (what an attestation must show).
+bool VerdictAllows(Verdict v);
 
 struct Finding {
   std::string rule;      // e.g. outputs-may-not-train-models
@@ -42,7 +48,7 @@ struct Obligation {
 
 struct Decision {
   Verdict verdict = Verdict::kAllow;
-  std::string mode;
+  PolicyMode mode = PolicyMode::kEnforce;
   std::vector<Finding> findings;
   std::vector<Obligation> obligations;
   std::set<std::string> student_licenses;       // licenses the student must carry
@@ -50,8 +56,11 @@ struct Decision {
   bool rests_on_unverified = false;
   std::string job_sha256, policy_sha256;
 
-  // Exit code of `distillgate check`: 0 allowed, 1 denied, 4 needs review
-  // (always 0 outside enforce mode).
+  // Whether the gate lets the job train: the verdict allows it, or the
+  // policy does not enforce its verdicts (warn, audit).
+  bool AllowsTraining() const { return mode != PolicyMode::kEnforce || VerdictAllows(verdict); }
+  // Exit code of `distillgate check`: 0 when AllowsTraining(), else 1
+  // denied, 4 needs review.
   int ExitCode() const;
 };
 
@@ -60,7 +69,6 @@ struct Decision {
 StatusOr<Decision> Evaluate(const Job& job, const Policy& policy, const KnowledgeBase& kb, const std::string& today);
 
 nlohmann::json ToJson(const Decision& d);
-std::string TodayUtc();
 
 }  // namespace dg
 

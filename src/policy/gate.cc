@@ -16,7 +16,7 @@ StatusOr<GateResult> Gate::Decide(const Job& job, const Policy& policy, const Kn
   DG_ASSIGN_OR_RETURN(LedgerEntry entry, LedgerEntry::Make("decision", body));
   DG_ASSIGN_OR_RETURN(AppendResult appended, ledger.Append({entry}, key));
   r.decision_index = appended.first_index;
-  if (r.decision.ExitCode() == 0) {
+  if (r.decision.AllowsTraining()) {
     Permit p;
     p.job_sha256_ = job.sha256;
     p.decision_index_ = appended.first_index;

@@ -12,12 +12,30 @@ namespace dg {
 extern const std::pair<const char*, const char*> kBuiltinPolicys[];
 extern const size_t kBuiltinPolicyCount;
 
+const char* PolicyModeName(PolicyMode mode) {
+  switch (mode) {
+    case PolicyMode::kEnforce: return "enforce";
+    case PolicyMode::kWarn: return "warn";
+    case PolicyMode::kAudit: return "audit";
+  }
+  return "enforce";
+}
+
+std::optional<PolicyMode> ParsePolicyMode(std::string_view name) {
+  for (PolicyMode m : {PolicyMode::kEnforce, PolicyMode::kWarn, PolicyMode::kAudit}) {
+    if (name == PolicyModeName(m)) return m;
+  }
+  return std::nullopt;
+}
+
 StatusOr<Policy> ParsePolicy(const nlohmann::json& doc, const std::string& where) {
   DG_ASSIGN_OR_RETURN(auto schema, JsonSchema::Builtin("policy.schema.json"));
   DG_RETURN_IF_ERROR(schema->Validate(doc, where));
   Policy p;
   p.doc = doc;
-  p.mode = doc["mode"];
+  const std::optional<PolicyMode> mode = ParsePolicyMode(doc["mode"].get<std::string>());
+  if (!mode) return Status::Internal(where + ": /mode: the schema let through an unknown mode");
+  p.mode = *mode;
   p.allowed_licenses = doc.value("allowed_licenses", std::vector<std::string>{});
   p.denied_licenses = doc.value("denied_licenses", std::vector<std::string>{});
   p.accept_research_only = doc.value("accept_research_only", true);

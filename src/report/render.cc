@@ -1,10 +1,13 @@
 #include "report/render.h"
 
 #include "core/file_util.h"
+#include "policy/evaluate.h"
+#include "record/run_status.h"
 
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <optional>
 #include <sstream>
 
 namespace dg {
@@ -65,7 +68,16 @@ std::vector<double> EpochSeries(const json& report, const char* key) {
   return v;
 }
 
-std::string Verdict(const json& r) { return r["decision"].value("verdict", ""); }
+std::string VerdictOf(const json& r) { return r["decision"].value("verdict", ""); }
+
+// The heading of the section that says why a run did not complete, or null.
+const char* EndTitle(const json& r) {
+  if (!r.contains("run_end")) return nullptr;
+  const std::optional<RunStatus> status = ParseRunStatus(r["run_end"].value("status", ""));
+  if (status == RunStatus::kFailed) return "Failure";
+  if (status == RunStatus::kInterrupted) return "Interrupted";
+  return nullptr;
+}
 
 }  // namespace
 
@@ -121,7 +133,7 @@ std::string RenderMarkdown(const json& r) {
   s << "| Job | " << Cell(Str(r["job"], "name")) << " (sha256 `" << Str(r["job"], "sha256") << "`) |\n";
   s << "| Student | " << Cell(Str(r["job"]["student"], "name")) << " |\n";
   s << "| Intended use | " << Cell(r["job"].value("use", json::object()).dump()) << " |\n";
-  s << "| Decision | **" << Verdict(r) << "** (" << Str(d, "mode") << " mode, ledger entry " << Str(d, "ledger_index") << ") |\n";
+  s << "| Decision | **" << VerdictOf(r) << "** (" << Str(d, "mode") << " mode, ledger entry " << Str(d, "ledger_index") << ") |\n";
   s << "| Run status | " << Str(r, "status") << " |\n";
   s << "| Policy | sha256 `" << Str(d, "policy_sha256") << "` |\n";
   s << "| Generated | " << Str(r, "generated_at") << " |\n\n";
@@ -189,9 +201,7 @@ std::string RenderMarkdown(const json& r) {
       s << "| " << Str(e, "epoch") << " | " << Str(e, "loss") << " | " << Percent(e.value("test_accuracy", json())) << " | " << Str(e, "seconds") << " |\n";
     }
   }
-  if (r.contains("run_end") && r["run_end"].value("status", "") == "failed") {
-    s << "\n## Failure\n\n" << Str(r["run_end"], "error") << "\n";
-  }
+  if (const char* title = EndTitle(r)) s << "\n## " << title << "\n\n" << Str(r["run_end"], "error") << "\n";
   const json& l = r["ledger"];
   s << "\n## Ledger\n\n" << Cell(Str(l, "path")) << " (" << Str(l, "origin") << ", " << Str(l, "tree_size") << " entries): "
     << (l["verifies"].get<bool>() ? "**verifies**" : "**DOES NOT VERIFY**") << " under "
@@ -205,8 +215,9 @@ std::string RenderHtml(const json& r) {
   // The Markdown sections as HTML, with the curves as inline SVG.
   std::ostringstream s;
   const json& d = r["decision"];
-  const std::string verdict = Verdict(r);
-  const bool good = verdict == "allow" || verdict == "allow_with_obligations";
+  const std::string verdict = VerdictOf(r);
+  const std::optional<Verdict> parsed = ParseVerdict(verdict);
+  const bool good = parsed && VerdictAllows(*parsed);
   s << "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>distillgate report " << Html(Str(r, "run"))
     << "</title>\n<style>body{font-family:sans-serif;margin:2em;max-width:70em;color:#222}table{border-collapse:collapse;margin:.5em 0}"
        "td,th{border:1px solid #ccc;padding:.3em .6em;text-align:left;vertical-align:top}code,pre{font-family:monospace;font-size:90%}"
@@ -283,9 +294,7 @@ std::string RenderHtml(const json& r) {
       << SvgLineChart("Training loss", EpochSeries(r, "loss"), "loss")
       << SvgLineChart("Test accuracy", EpochSeries(r, "test_accuracy"), "accuracy") << "</div>\n";
   }
-  if (r.contains("run_end") && r["run_end"].value("status", "") == "failed") {
-    s << "<h2>Failure</h2>\n<p>" << Html(Str(r["run_end"], "error")) << "</p>\n";
-  }
+  if (const char* title = EndTitle(r)) s << "<h2>" << title << "</h2>\n<p>" << Html(Str(r["run_end"], "error")) << "</p>\n";
   const json& l = r["ledger"];
   s << "<h2>Ledger</h2>\n<p>" << Html(Str(l, "path")) << " (" << Html(Str(l, "origin")) << ", " << Html(Str(l, "tree_size")) << " entries): <b>"
     << (l["verifies"].get<bool>() ? "verifies" : "DOES NOT VERIFY") << "</b> under "
@@ -335,7 +344,7 @@ json RenderSarif(const json& r) {
            {{{"tool", {{"driver", {{"name", "distillgate"}, {"semanticVersion", "0.1.0"}, {"informationUri", "https://distillgate.dev/"}, {"rules", rules}}}}},
              {"automationDetails", {{"id", "distillgate/" + Str(r, "run")}}},
              {"results", results},
-             {"properties", {{"run", Str(r, "run")}, {"verdict", Verdict(r)}, {"ledger_verifies", r["ledger"]["verifies"]}}}}}}};
+             {"properties", {{"run", Str(r, "run")}, {"verdict", VerdictOf(r)}, {"ledger_verifies", r["ledger"]["verifies"]}}}}}}};
 }
 
 StatusOr<std::vector<std::string>> WriteReportFiles(const json& report, const std::string& dir,

@@ -1,10 +1,11 @@
 #include "report/run_report.h"
 
+#include "core/clock.h"
 #include "core/encoding.h"
 #include "core/file_util.h"
 #include "ledger/fsck.h"
 #include "license/knowledge_base.h"
-#include "lineage/run_record.h"
+#include "record/run_record.h"
 
 namespace dg {
 
@@ -106,9 +107,9 @@ StatusOr<json> BuildRunReport(Ledger& ledger, const RunReportOptions& o) {
   }
 
   json report = {{"format", "distillgate-run-report-v1"},
-                 {"generated_at", o.generated_at.empty() ? UtcNow("%Y-%m-%dT%H:%M:%SZ") : o.generated_at},
+                 {"generated_at", o.generated_at.empty() ? NowRfc3339() : o.generated_at},
                  {"run", r.run_id},
-                 {"status", r.status()},
+                 {"status", RunStatusName(r.status())},
                  {"job", {{"name", dec.value("job", "")},
                           {"sha256", dec.contains("inputs") ? dec["inputs"].value("job_sha256", "") : ""},
                           {"student", job.value("student", json::object())},

@@ -15,6 +15,8 @@
 #include <numeric>
 #include <random>
 
+#include "core/clock.h"
+#include "core/interrupt.h"
 #include "core/encoding.h"
 #include "core/file_util.h"
 #include "core/hash.h"
@@ -319,6 +321,7 @@ StatusOr<TrainResult> TrainLoop(const ImageSet& train, const std::vector<Hash>* 
     // Summed on the device: reading each batch's loss would wait for the GPU.
     Tensor loss_sum = torch::zeros({}, torch::TensorOptions().dtype(torch::kFloat64).device(dev));
     for (int64_t b = 0; b < batches; ++b) {
+      DG_RETURN_IF_ERROR(CheckNotStopped("training"));  // SIGINT/SIGTERM: the run is closed as interrupted
       const int64_t from = b * cfg.batch_size, to = std::min(pool, (b + 1) * cfg.batch_size);
       Tensor idx = perm.slice(0, from, to), idx_dev = perm_dev.slice(0, from, to);
       Tensor xb = x.index_select(0, idx_dev), yb = y.index_select(0, idx_dev);
@@ -384,11 +387,23 @@ StatusOr<TrainResult> Distill(const Permit& permit, const Job& job, Ledger& ledg
   DG_ASSIGN_OR_RETURN(const bool cuda, TrainsOnCuda(config));
   const torch::Device dev = DeviceOf(cuda);
   DG_ASSIGN_OR_RETURN(Forward t, LoadTeacher(teacher.path, dev, config.precision == "bf16"));
+  TeacherGateway gateway(t, teacher, recorder);
+  // Every call the teacher answered is recorded, also when training stops
+  // early (an error, an exception, SIGINT): the gateway's pending calls are
+  // handed to the recorder before the error goes up.
+  auto stopped = [&gateway](const Status& why) {
+    try {
+      gateway.Finish().IgnoreError();  // the error that stopped the run is the one to report
+    } catch (const c10::Error&) {  // the device failed: what stopped the run is reported below
+    }
+    return why;
+  };
   try {
-    TeacherGateway gateway(t, teacher, recorder);
     auto [tx, ty] = ToTensors(test, 0);
     const double teacher_acc = Accuracy(t, tx, ty, dev);
-    DG_ASSIGN_OR_RETURN(TrainResult r, TrainLoop(train, &train_leaves, test, config, &gateway, config.arch, model_out));
+    StatusOr<TrainResult> trained = TrainLoop(train, &train_leaves, test, config, &gateway, config.arch, model_out);
+    if (!trained.ok()) return stopped(trained.status());
+    TrainResult r = std::move(trained).value();
     auto f0 = std::chrono::steady_clock::now();
     DG_RETURN_IF_ERROR(recorder.Flush());
     r.recording_seconds = gateway.recording_seconds() +
@@ -397,7 +412,7 @@ StatusOr<TrainResult> Distill(const Permit& permit, const Job& job, Ledger& ledg
     r.teacher_calls = gateway.calls();
     return r;
   } catch (const c10::Error& e) {
-    return Status::Internal(std::string("LibTorch: ") + e.what_without_backtrace());
+    return stopped(Status::Internal(std::string("LibTorch: ") + e.what_without_backtrace()));
   }
 }
 

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <random>
 
+#include "core/interrupt.h"
 #include "core/canonical_json.h"
 #include "core/encoding.h"
 #include "core/file_util.h"
@@ -142,6 +143,7 @@ StatusOr<std::shared_ptr<ByteLm::Impl>> TrainLoop(const std::string& text, const
   std::uniform_int_distribution<int64_t> start(0, static_cast<int64_t>(text.size()) - c.seq_len - 2);
   impl->net->train();
   for (int64_t step = 0; step < c.steps; ++step) {
+    DG_RETURN_IF_ERROR(CheckNotStopped("training"));  // SIGINT/SIGTERM: the run is closed as interrupted
     std::vector<torch::Tensor> rows;
     std::string batch_bytes;
     for (int64_t b = 0; b < c.batch; ++b) {

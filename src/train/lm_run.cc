@@ -1,12 +1,10 @@
 #include "train/lm_run.h"
 
-#include <httplib.h>
-
 #include <chrono>
 #include <ctime>
-#include <mutex>
 #include <optional>
 
+#include "core/clock.h"
 #include "core/canonical_json.h"
 #include "core/encoding.h"
 #include "core/file_util.h"
@@ -14,11 +12,12 @@
 #include "ledger/ledger.h"
 #include "license/knowledge_base.h"
 #include "ledger/merkle.h"
-#include "lineage/call_recorder.h"
-#include "lineage/manifest.h"
-#include "lineage/run_record.h"
-#include "lineage/transcript.h"
-#include "lineage/transcript_run.h"
+#include "record/call_recorder.h"
+#include "record/manifest.h"
+#include "record/recorded_run.h"
+#include "record/run_record.h"
+#include "transcripts/reader.h"
+#include "transcripts/transcript_run.h"
 #include "policy/evaluate.h"
 #include "policy/gate.h"
 #include "policy/job.h"
@@ -38,11 +37,6 @@ Status SetLmDevice(const TrainLmOptions& o, ByteLmConfig* config) {
   if (Status st = TrainsOnCuda(o.device).status(); !st.ok()) return Status::InvalidInput(o.job_path + ": " + st.message());
   config->device = o.device;
   return Status::Ok();
-}
-
-Status Append(Ledger& ledger, const PrivateKey& key, const std::string& kind, const json& body) {
-  DG_ASSIGN_OR_RETURN(LedgerEntry e, LedgerEntry::Make(kind, body));
-  return ledger.Append({e}, key).status();
 }
 
 // Writes the model and returns its file's SHA-256.
@@ -75,24 +69,20 @@ std::string ModelOutPath(const Job& job) {
   return job.Resolve(job.doc.contains("output") ? job.doc["output"].value("model", job.name + ".pt") : job.name + ".pt");
 }
 
-// The gate of an LM run: the decision recorded, and the ledger and key kept
-// open for the run's entries when it allows.
+// The gate of an LM run: the decision recorded, and, when it allows, the
+// ledger and key kept open for the run (they outlive it: both are owned here
+// on the heap, so moving the GatedRun moves no address the run holds).
 struct GatedRun {
   json summary;  // verdict, decision_index, run, exit_code, trained:false
   std::string corpus;        // datasets[0] as the LM reads it (AsciiLines)
   DatasetManifest manifest;  // of datasets[0], read before the decision
-  bool permitted = false;
   std::unique_ptr<Ledger> ledger;
-  PrivateKey key;
-  // Appends one entry of the run (its body gets "run").
-  Status Record(const std::string& kind, json body) {
-    body["run"] = summary["run"];
-    return Append(*ledger, key, kind, body);
-  }
-  // Records the run's failed end, and returns `st`.
-  Status Fail(const Status& st) {
-    (void)Record("run_end", {{"status", "failed"}, {"error", st.message()}});
-    return st;
+  std::unique_ptr<PrivateKey> key;
+  std::optional<Permit> permit;  // set when the decision allows training
+
+  // Opens the recorded run (run_start; the permit is re-checked first).
+  StatusOr<std::unique_ptr<RecordedRun>> Begin(const Job& job, const std::string& mode, json fields, size_t calls_per_batch = 256) {
+    return RecordedRun::Begin(*permit, job, *ledger, *key, {mode, std::move(fields), calls_per_batch});
   }
 };
 
@@ -105,14 +95,17 @@ StatusOr<GatedRun> DecideRun(const Job& job, const Policy& policy, const TrainLm
   DG_ASSIGN_OR_RETURN(auto ledger, Ledger::Open(o.ledger_path, Ledger::Mode::kReadWrite));
   DG_ASSIGN_OR_RETURN(auto kb, KnowledgeBase::Builtin());
   DG_ASSIGN_OR_RETURN(GateResult gate, Gate::Decide(job, policy, *kb, *ledger, key, TodayUtc()));
-  GatedRun g{{{"verdict", VerdictName(gate.decision.verdict)},
-              {"decision_index", gate.decision_index},
-              {"run", RunIdFor(job.sha256, gate.decision_index)},
-              {"exit_code", gate.decision.ExitCode()},
-              {"trained", false}},
-             AsciiLines(raw), std::move(manifest), gate.permit.has_value(), nullptr, key};
-  if (gate.permit) DG_RETURN_IF_ERROR(Gate::Verify(*gate.permit, job, *ledger));
+  GatedRun g;
+  g.summary = {{"verdict", VerdictName(gate.decision.verdict)},
+               {"decision_index", gate.decision_index},
+               {"run", RunIdFor(job.sha256, gate.decision_index)},
+               {"exit_code", gate.decision.ExitCode()},
+               {"trained", false}};
+  g.corpus = AsciiLines(raw);
+  g.manifest = std::move(manifest);
   g.ledger = std::move(ledger);
+  g.key = std::make_unique<PrivateKey>(std::move(key));
+  g.permit = std::move(gate.permit);
   return g;
 }
 
@@ -131,18 +124,16 @@ StatusOr<json> RunTrainLm(const TrainLmOptions& o) {
   const std::string model_out = ModelOutPath(job);
   DG_ASSIGN_OR_RETURN(GatedRun g, DecideRun(job, policy, o));
   json summary = g.summary;
-  if (!g.permitted) return summary;
-  auto fail = [&g](const Status& st) { return g.Fail(st); };
+  if (!g.permit) return summary;
   const std::string& corpus = g.corpus;
   json training = config.ToJson();
   training["device"] = config.device;
   training["corpus_preprocessing"] = "lines of printable ASCII only, newline-joined (others dropped)";
   training["corpus_bytes_used"] = corpus.size();
-  Status st = g.Record("run_start",
-                     {{"job", job.name}, {"job_sha256", job.sha256}, {"decision_index", summary["decision_index"]},
-                      {"mode", "train-lm"}, {"training", training}, {"runtime", TorchDescription()}});
-  if (!st.ok()) return fail(st);
-  st = g.Record("dataset_manifest", g.manifest.ToEntryBody());
+  DG_ASSIGN_OR_RETURN(std::unique_ptr<RecordedRun> run,
+                      g.Begin(job, "train-lm", {{"training", training}, {"runtime", TorchDescription()}}));
+  auto fail = [&run](const Status& st) { return run->Fail(st); };
+  Status st = run->Append("dataset_manifest", g.manifest.ToEntryBody());
   if (!st.ok()) return fail(st);
   const auto t0 = std::chrono::steady_clock::now();
   std::vector<double> losses;
@@ -157,15 +148,14 @@ StatusOr<json> RunTrainLm(const TrainLmOptions& o) {
   const size_t every = std::max<size_t>(1, losses.size() / 20);
   for (size_t i = 0; i < losses.size(); i += every) curve.push_back({{"step", i + 1}, {"loss", losses[i]}});
   const double bpb = lm->heldout_bits_per_byte();
-  st = g.Record("model",
+  st = run->Append("model",
               {{"path", model_out}, {"sha256", HexEncode(*sha)}, {"student", job.student.name}, {"arch", "byte-gru"},
                {"metrics", {{"heldout_bits_per_byte", bpb}, {"heldout_perplexity", std::pow(2.0, bpb)}, {"loss_curve", curve},
                             {"epochs", json::array()}, {"seconds", seconds}}}});
   if (!st.ok()) return fail(st);
-  st = g.Record("run_end",
-              {{"status", "completed"}, {"teacher_calls", 0}, {"teacher_calls_root", Base64Encode(EmptyRootHash())},
-               {"model_sha256", HexEncode(*sha)}, {"heldout_bits_per_byte", bpb}});
-  if (!st.ok()) return st;
+  st = run->Complete({{"teacher_calls", 0}, {"teacher_calls_root", Base64Encode(EmptyRootHash())},
+                      {"model_sha256", HexEncode(*sha)}, {"heldout_bits_per_byte", bpb}});
+  if (!st.ok()) return fail(st);
   summary["trained"] = true;
   summary["model"] = {{"path", model_out}, {"sha256", HexEncode(*sha)}};
   summary["heldout_bits_per_byte"] = bpb;
@@ -190,8 +180,7 @@ StatusOr<json> RunTokenKd(const Job& job, const Policy& policy, const TrainLmOpt
   const std::string model_out = ModelOutPath(job);
   DG_ASSIGN_OR_RETURN(GatedRun g, DecideRun(job, policy, o));
   json summary = g.summary;
-  if (!g.permitted) return summary;
-  auto fail = [&g](const Status& st) { return g.Fail(st); };
+  if (!g.permit) return summary;
   const std::string heldout = g.corpus.substr(g.corpus.size() - g.corpus.size() / 20);
   const std::string train = g.corpus.substr(0, g.corpus.size() - heldout.size());
   json training = config.ToJson();
@@ -201,13 +190,16 @@ StatusOr<json> RunTokenKd(const Job& job, const Policy& policy, const TrainLmOpt
   training["temperature"] = T;
   training["alpha"] = alpha;
   training["baseline"] = "the same model and steps with alpha = 0 (next-byte cross-entropy only)";
-  Status st = g.Record("run_start", {{"job", job.name}, {"job_sha256", job.sha256}, {"decision_index", summary["decision_index"]},
-                                     {"mode", "distill-lm"}, {"training", training}, {"runtime", TorchDescription()},
-                                     {"teacher", {{"id", teacher.id}, {"license", teacher.license}, {"sha256", HexEncode(teacher_sha)}}}});
+  DG_ASSIGN_OR_RETURN(std::unique_ptr<RecordedRun> run,
+                      g.Begin(job, "distill-lm",
+                              {{"training", training},
+                               {"runtime", TorchDescription()},
+                               {"teacher", {{"id", teacher.id}, {"license", teacher.license}, {"sha256", HexEncode(teacher_sha)}}}},
+                              /*calls_per_batch=*/64));
+  auto fail = [&run](const Status& st) { return run->Fail(st); };
+  Status st = run->Append("dataset_manifest", g.manifest.ToEntryBody());
   if (!st.ok()) return fail(st);
-  st = g.Record("dataset_manifest", g.manifest.ToEntryBody());
-  if (!st.ok()) return fail(st);
-  CallRecorder recorder(*g.ledger, g.key, summary["run"].get<std::string>(), 64);
+  CallRecorder& recorder = run->calls();
   uint64_t sequence = 0;
   const auto t0 = std::chrono::steady_clock::now();
   auto student = ByteLm::TrainKd(train, config, teacher_lm, T, alpha, [&](const Hash& in, const Hash& out, uint64_t positions) {
@@ -232,12 +224,13 @@ StatusOr<json> RunTokenKd(const Job& job, const Policy& policy, const TrainLmOpt
   json metrics = CompareStudents(&teacher_lm, *student, *baseline, heldout);
   metrics["seconds"] = seconds;
   metrics["epochs"] = json::array();
-  st = g.Record("model", {{"path", model_out}, {"sha256", HexEncode(*sha)}, {"student", job.student.name}, {"arch", "byte-gru"},
-                          {"metrics", metrics}});
+  st = run->Append("model", {{"path", model_out}, {"sha256", HexEncode(*sha)}, {"student", job.student.name}, {"arch", "byte-gru"},
+                             {"metrics", metrics}});
   if (!st.ok()) return fail(st);
-  st = g.Record("run_end", {{"status", "completed"}, {"teacher_calls", recorder.recorded()},
-                            {"teacher_calls_root", Base64Encode(recorder.calls_root())}, {"model_sha256", HexEncode(*sha)}});
-  if (!st.ok()) return st;
+  st = run->Complete({{"teacher_calls", recorder.recorded()},
+                      {"teacher_calls_root", Base64Encode(recorder.calls_root())},
+                      {"model_sha256", HexEncode(*sha)}});
+  if (!st.ok()) return fail(st);
   summary["trained"] = true;
   summary["teacher_calls"] = recorder.recorded();
   summary["model"] = {{"path", model_out}, {"sha256", HexEncode(*sha)}};
@@ -312,9 +305,12 @@ StatusOr<json> RunDistillLm(const TrainLmOptions& o) {
                                 ": the teacher's answers hold only " + std::to_string(distill_text.size()) + " bytes: collect more");
   }
   std::optional<ByteLm> teacher_lm;
+  std::string teacher_sha;  // "" when the job names no model file
   if (!teacher.model_file.empty()) {
     DG_ASSIGN_OR_RETURN(ByteLm t, ByteLm::Load(job.Resolve(teacher.model_file)));
     teacher_lm = std::move(t);
+    DG_ASSIGN_OR_RETURN(Hash h, Sha256File(job.Resolve(teacher.model_file)));
+    teacher_sha = HexEncode(h);
   }
   const std::string model_out = ModelOutPath(job);
   json files = json::array();
@@ -325,23 +321,23 @@ StatusOr<json> RunDistillLm(const TrainLmOptions& o) {
   }
   DG_ASSIGN_OR_RETURN(GatedRun g, DecideRun(job, policy, o));
   json summary = g.summary;
-  if (!g.permitted) return summary;
-  auto fail = [&g](const Status& st) { return g.Fail(st); };
+  if (!g.permit) return summary;
   const std::string& corpus = g.corpus;
   const std::string heldout = corpus.substr(corpus.size() - corpus.size() / 20);
   json training = config.ToJson();
   training["device"] = config.device;
   training["method"] = "sequence-level distillation: next-byte cross-entropy on the teacher's answers (prompt + answer per exchange)";
   training["baseline"] = "the same model and steps on as many raw corpus bytes";
-  Status st = g.Record("run_start",
-                     {{"job", job.name}, {"job_sha256", job.sha256}, {"decision_index", summary["decision_index"]},
-                      {"mode", "distill-lm"}, {"training", training}, {"runtime", TorchDescription()},
-                      {"teacher", {{"id", teacher.id}, {"license", teacher.license}, {"model", teacher.model},
-                                   {"sha256", teacher_lm ? HexEncode(*Sha256File(job.Resolve(teacher.model_file))) : ""}}},
-                      {"transcript", {{"files", files}, {"exchanges_used", used}, {"failed_calls_skipped", failed},
-                                      {"distillation_bytes", distill_text.size()}}}});
-  if (!st.ok()) return fail(st);
-  st = g.Record("dataset_manifest", g.manifest.ToEntryBody());
+  DG_ASSIGN_OR_RETURN(
+      std::unique_ptr<RecordedRun> run,
+      g.Begin(job, "distill-lm",
+              {{"training", training},
+               {"runtime", TorchDescription()},
+               {"teacher", {{"id", teacher.id}, {"license", teacher.license}, {"model", teacher.model}, {"sha256", teacher_sha}}},
+               {"transcript", {{"files", files}, {"exchanges_used", used}, {"failed_calls_skipped", failed},
+                               {"distillation_bytes", distill_text.size()}}}}));
+  auto fail = [&run](const Status& st) { return run->Fail(st); };
+  Status st = run->Append("dataset_manifest", g.manifest.ToEntryBody());
   if (!st.ok()) return fail(st);
   const auto t0 = std::chrono::steady_clock::now();
   auto student = ByteLm::Train(distill_text, config, nullptr);
@@ -371,67 +367,16 @@ StatusOr<json> RunDistillLm(const TrainLmOptions& o) {
   metrics["training_bytes"] = distill_text.size();
   metrics["seconds"] = seconds;
   metrics["epochs"] = json::array();
-  st = g.Record("model",
-              {{"path", model_out}, {"sha256", HexEncode(*sha)}, {"student", job.student.name}, {"arch", "byte-gru"},
-               {"metrics", metrics}});
+  st = run->Append("model", {{"path", model_out}, {"sha256", HexEncode(*sha)}, {"student", job.student.name},
+                             {"arch", "byte-gru"}, {"metrics", metrics}});
   if (!st.ok()) return fail(st);
-  st = g.Record("run_end",
-              {{"status", "completed"}, {"teacher_calls", 0}, {"teacher_calls_root", Base64Encode(EmptyRootHash())},
-               {"model_sha256", HexEncode(*sha)}, {"exchanges_used", used}});
-  if (!st.ok()) return st;
+  st = run->Complete({{"teacher_calls", 0}, {"teacher_calls_root", Base64Encode(EmptyRootHash())},
+                      {"model_sha256", HexEncode(*sha)}, {"exchanges_used", used}});
+  if (!st.ok()) return fail(st);
   summary["trained"] = true;
   summary["model"] = {{"path", model_out}, {"sha256", HexEncode(*sha)}};
   summary["metrics"] = metrics;
   return summary;
-}
-
-Status ServeTeacher(const ServeOptions& o) {
-  DG_ASSIGN_OR_RETURN(ByteLm lm, ByteLm::Load(o.model_path));
-  DG_ASSIGN_OR_RETURN(Hash sha, Sha256File(o.model_path));
-  const std::string model_name = lm.config().name;
-  const std::string fingerprint = "dg_" + HexEncode(sha).substr(0, 12);
-  std::mutex mu;  // one generation at a time
-  uint64_t served = 0;
-  httplib::Server server;
-  auto error = [](httplib::Response& res, int status, const std::string& message) {
-    res.status = status;
-    res.set_content(json{{"error", {{"message", message}, {"type", "invalid_request_error"}}}}.dump(), "application/json");
-  };
-  server.Post("/v1/chat/completions", [&](const httplib::Request& req, httplib::Response& res) {
-    json body = json::parse(req.body, nullptr, false);
-    if (!body.is_object() || !body.contains("messages") || !body["messages"].is_array() || body["messages"].empty()) {
-      return error(res, 400, "expected a JSON body with a non-empty messages array");
-    }
-    if (body.contains("model") && body["model"] != model_name) {
-      return error(res, 404, "this server serves the model \"" + model_name + "\"");
-    }
-    std::string prompt;
-    for (const json& m : body["messages"]) {
-      if (m.contains("content") && m["content"].is_string()) prompt += m["content"].get<std::string>() + "\n";
-    }
-    const int max_tokens = body.contains("max_tokens") && body["max_tokens"].is_number_integer()
-                               ? std::max(1, std::min(1024, body["max_tokens"].get<int>()))
-                               : o.max_tokens;
-    const double temperature = body.contains("temperature") && body["temperature"].is_number() ? body["temperature"].get<double>() : 0.0;
-    const uint64_t seed = body.contains("seed") && body["seed"].is_number_unsigned() ? body["seed"].get<uint64_t>() : 0;
-    std::lock_guard<std::mutex> lock(mu);
-    const std::string answer = lm.Generate(prompt, max_tokens, temperature, seed);
-    const uint64_t n = served++;
-    json out = {{"id", "chatcmpl-dg-" + std::to_string(n)},
-                {"object", "chat.completion"},
-                {"created", static_cast<int64_t>(std::time(nullptr))},
-                {"model", model_name},
-                {"choices", {{{"index", 0}, {"message", {{"role", "assistant"}, {"content", answer}}}, {"finish_reason", "length"}}}},
-                {"usage", {{"prompt_tokens", prompt.size()}, {"completion_tokens", answer.size()}, {"total_tokens", prompt.size() + answer.size()}}},
-                {"system_fingerprint", fingerprint}};
-    res.set_header("x-request-id", "dg-" + std::to_string(n));
-    res.set_content(out.dump(), "application/json");
-  });
-  const int port = o.port == 0 ? server.bind_to_any_port("127.0.0.1") : (server.bind_to_port("127.0.0.1", o.port) ? o.port : -1);
-  if (port < 0) return Status::IoError("cannot listen on 127.0.0.1:" + std::to_string(o.port));
-  if (o.on_listening) o.on_listening(port);
-  if (!server.listen_after_bind()) return Status::IoError("the server stopped");
-  return Status::Ok();
 }
 
 }  // namespace dg

@@ -1,11 +1,9 @@
 // `distillgate train-lm` (a gated, recorded run that trains the byte-level
-// LM teacher on a text corpus) and `distillgate serve-teacher` (that LM as
-// an OpenAI-compatible chat-completions endpoint on 127.0.0.1). No torch here.
+// LM teacher on a text corpus) and `distillgate distill-lm`. No torch here.
 #ifndef DISTILLGATE_TRAIN_LM_RUN_H_
 #define DISTILLGATE_TRAIN_LM_RUN_H_
 
 #include <cstdint>
-#include <functional>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -34,17 +32,6 @@ StatusOr<nlohmann::json> RunTrainLm(const TrainLmOptions& options);
 // decision. Records run_start (with the transcript files' SHA-256),
 // dataset manifests, the model with teacher/student/baseline metrics, run_end.
 StatusOr<nlohmann::json> RunDistillLm(const TrainLmOptions& options);
-
-struct ServeOptions {
-  std::string model_path;
-  int port = 0;            // 0 = any free port
-  int max_tokens = 64;     // default completion length in bytes
-  // Called once listening, with the port (the CLI prints it).
-  std::function<void(int port)> on_listening;
-};
-
-// Serves POST /v1/chat/completions on 127.0.0.1 until the process ends.
-Status ServeTeacher(const ServeOptions& options);
 
 }  // namespace dg
 

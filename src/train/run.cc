@@ -2,11 +2,13 @@
 
 #include <unistd.h>
 
+#include "core/clock.h"
 #include "core/encoding.h"
 #include "core/file_util.h"
 #include "license/knowledge_base.h"
-#include "lineage/manifest.h"
-#include "lineage/run_record.h"
+#include "record/manifest.h"
+#include "record/recorded_run.h"
+#include "record/run_record.h"
 
 namespace dg {
 namespace {
@@ -16,11 +18,6 @@ namespace {
 // (hashing the batch and the logits), and each commit costs a few ms, so
 // batches of 256 keep recording near 1 % of the training time.
 constexpr size_t kCallsPerCheckpoint = 256;
-
-Status AppendOne(Ledger& ledger, const PrivateKey& key, const std::string& kind, const nlohmann::json& body) {
-  DG_ASSIGN_OR_RETURN(LedgerEntry e, LedgerEntry::Make(kind, body));
-  return ledger.Append({e}, key).status();
-}
 
 }  // namespace
 
@@ -99,74 +96,48 @@ StatusOr<RunSummary> RunJob(const RunOptions& o) {
     DG_ASSIGN_OR_RETURN(s.ledger_size, ledger->Size());
     return s;  // refused: recorded, nothing trained
   }
-  const std::string run_id = s.run_id;
-  // From here on, a failure is recorded as the run's end.
-  auto fail = [&](const Status& st) -> Status {
-    AppendOne(*ledger, key, "run_end", {{"run", run_id}, {"status", "failed"}, {"error", st.message()}});
-    return st;
-  };
-  nlohmann::json start = {{"run", run_id},
-                          {"job", job.name},
-                          {"job_sha256", job.sha256},
-                          {"decision_index", gate.decision_index},
-                          {"mode", o.train_teacher ? "train-teacher" : "distill"},
-                          {"training", config.ToJson()},
-                          {"runtime", TorchDescription()}};
+  nlohmann::json start = {{"training", config.ToJson()}, {"runtime", TorchDescription()}};
   if (!o.train_teacher) {
     start["teacher"] = {{"id", teacher.id}, {"sha256", teacher.sha256}, {"license", job.teachers[0].license}};
     // What a teacher_call's input_sha256 hashes (docs/runner.md).
     start["teacher_input_hash"] = "sha256-of-record-leaves";
   }
-  Status st = AppendOne(*ledger, key, "run_start", start);
-  if (!st.ok()) return fail(st);
+  DG_ASSIGN_OR_RETURN(
+      std::unique_ptr<RecordedRun> run,
+      RecordedRun::Begin(*gate.permit, job, *ledger, key,
+                         {o.train_teacher ? "train-teacher" : "distill", std::move(start), kCallsPerCheckpoint}));
+  // From here on, every path closes the run: completed, failed or interrupted.
   // Dataset manifests: per-record leaves under one root, per-file SHA-256.
   const size_t train_manifest = extra.size();
   for (const auto& [prefix, set] : {std::make_pair(std::string("train"), &train), std::make_pair(std::string("t10k"), &test)}) {
     auto m = ManifestImageSet(job.datasets[0].id + ":" + prefix, job.datasets[0].license, data_dir, prefix, *set,
                               prefix == "train" ? config.train_limit : 0);
-    if (!m.ok()) return fail(m.status());
+    if (!m.ok()) return run->Fail(m.status());
     extra.push_back(std::move(m).value());
   }
-  std::vector<LedgerEntry> manifests;
-  for (const auto& m : extra) {
-    nlohmann::json body = m.ToEntryBody();
-    body["run"] = run_id;
-    auto e = LedgerEntry::Make("dataset_manifest", body);
-    if (!e.ok()) return fail(e.status());
-    manifests.push_back(*e);
-  }
-  auto appended = ledger->Append(manifests, key);
-  if (!appended.ok()) return fail(appended.status());
+  std::vector<nlohmann::json> manifests;
+  for (const auto& m : extra) manifests.push_back(m.ToEntryBody());
+  if (Status st = run->AppendAll("dataset_manifest", std::move(manifests)); !st.ok()) return run->Fail(st);
 
-  StatusOr<TrainResult> r = Status::Internal("not run");
-  CallRecorder recorder(*ledger, key, run_id, kCallsPerCheckpoint);
-  if (o.train_teacher) {
-    r = TrainTeacher(*gate.permit, job, *ledger, train, test, config, model_out);
-  } else {
-    r = Distill(*gate.permit, job, *ledger, train, extra[train_manifest].record_leaves, test, teacher, recorder, config, model_out);
-  }
-  if (!r.ok()) {
-    recorder.Flush();
-    return fail(r.status());
-  }
+  StatusOr<TrainResult> r = o.train_teacher
+                                ? TrainTeacher(*gate.permit, job, *ledger, train, test, config, model_out)
+                                : Distill(*gate.permit, job, *ledger, train, extra[train_manifest].record_leaves, test,
+                                          teacher, run->calls(), config, model_out);
+  if (!r.ok()) return run->Fail(r.status());
   s.result = *r;
   s.trained = true;
   nlohmann::json epochs = s.ToJson()["epochs"];
-  st = AppendOne(*ledger, key, "model",
-                 {{"run", run_id}, {"path", model_out}, {"sha256", r->model_sha256}, {"student", job.student.name},
-                  {"arch", o.train_teacher ? "cnn" : config.arch},
-                  {"metrics", {{"test_accuracy", r->student_accuracy}, {"epochs", epochs}}}});
-  if (!st.ok()) return fail(st);
-  st = AppendOne(*ledger, key, "run_end",
-                 {{"run", run_id},
-                  {"status", "completed"},
-                  {"teacher_calls", r->teacher_calls},
-                  {"teacher_calls_root", Base64Encode(recorder.calls_root())},
-                  {"examples_seen", r->examples_seen},
-                  {"student_accuracy", r->student_accuracy},
-                  {"teacher_accuracy", r->teacher_accuracy < 0 ? nlohmann::json() : nlohmann::json(r->teacher_accuracy)},
-                  {"model_sha256", r->model_sha256}});
-  if (!st.ok()) return st;
+  Status st = run->Append("model", {{"path", model_out}, {"sha256", r->model_sha256}, {"student", job.student.name},
+                                    {"arch", o.train_teacher ? "cnn" : config.arch},
+                                    {"metrics", {{"test_accuracy", r->student_accuracy}, {"epochs", epochs}}}});
+  if (!st.ok()) return run->Fail(st);
+  st = run->Complete({{"teacher_calls", r->teacher_calls},
+                      {"teacher_calls_root", Base64Encode(run->calls().calls_root())},
+                      {"examples_seen", r->examples_seen},
+                      {"student_accuracy", r->student_accuracy},
+                      {"teacher_accuracy", r->teacher_accuracy < 0 ? nlohmann::json() : nlohmann::json(r->teacher_accuracy)},
+                      {"model_sha256", r->model_sha256}});
+  if (!st.ok()) return run->Fail(st);
   DG_ASSIGN_OR_RETURN(s.ledger_size, ledger->Size());
   return s;
 }

@@ -12,8 +12,8 @@
 
 #include "core/hash.h"
 #include "core/status.h"
-#include "lineage/call_recorder.h"
-#include "lineage/idx.h"
+#include "record/call_recorder.h"
+#include "record/idx.h"
 #include "policy/gate.h"
 
 namespace dg {

@@ -2,8 +2,8 @@
 // of OpenAI chat-completion exchanges, or an OpenAI Batch API input file
 // joined with its output file by custom_id. Streaming, on all cores: memory
 // does not grow with the file (a batch keeps an index of custom_id → offset).
-#ifndef DISTILLGATE_LINEAGE_TRANSCRIPT_H_
-#define DISTILLGATE_LINEAGE_TRANSCRIPT_H_
+#ifndef DISTILLGATE_TRANSCRIPTS_READER_H_
+#define DISTILLGATE_TRANSCRIPTS_READER_H_
 
 #include <cstdint>
 #include <functional>
@@ -83,4 +83,4 @@ Status ReadTranscript(const TranscriptSource& source, const std::function<Status
 
 }  // namespace dg
 
-#endif  // DISTILLGATE_LINEAGE_TRANSCRIPT_H_
+#endif  // DISTILLGATE_TRANSCRIPTS_READER_H_

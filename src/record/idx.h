@@ -1,8 +1,8 @@
 // IDX files (the MNIST / Fashion-MNIST format), plain or gzip-compressed,
 // read directly: big-endian magic 0x0000 <type> <ndims>, then ndims uint32
 // sizes, then the data. Only unsigned-byte data (type 0x08) is accepted.
-#ifndef DISTILLGATE_LINEAGE_IDX_H_
-#define DISTILLGATE_LINEAGE_IDX_H_
+#ifndef DISTILLGATE_RECORD_IDX_H_
+#define DISTILLGATE_RECORD_IDX_H_
 
 #include <cstdint>
 #include <string>
@@ -33,4 +33,4 @@ StatusOr<ImageSet> ReadImageSet(const std::string& dir, const std::string& prefi
 
 }  // namespace dg
 
-#endif  // DISTILLGATE_LINEAGE_IDX_H_
+#endif  // DISTILLGATE_RECORD_IDX_H_

@@ -1,4 +1,4 @@
-#include "lineage/call_recorder.h"
+#include "record/call_recorder.h"
 
 #include <ctime>
 
@@ -8,8 +8,6 @@
 #include "core/file_util.h"
 
 namespace dg {
-
-std::string NowRfc3339() { return UtcNow("%Y-%m-%dT%H:%M:%SZ"); }
 
 CallRecorder::CallRecorder(Ledger& ledger, const PrivateKey& key, std::string run_id, size_t flush_every)
     : ledger_(ledger), key_(key), run_id_(std::move(run_id)), flush_every_(flush_every == 0 ? 1 : flush_every) {}
@@ -51,6 +49,13 @@ Status CallRecorder::Flush() {
   pending_.clear();
   pending_is_call_.clear();
   return Status::Ok();
+}
+
+void CallRecorder::Reset() {
+  pending_.clear();
+  pending_is_call_.clear();
+  calls_ = CompactRange();
+  recorded_ = 0;
 }
 
 }  // namespace dg

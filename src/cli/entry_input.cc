@@ -1,4 +1,4 @@
-#include "ledger/entry_input.h"
+#include "cli/entry_input.h"
 
 #include "core/canonical_json.h"
 

@@ -3,8 +3,8 @@
 // retries with exponential back-off on connection errors, 429 and 5xx, and a
 // minimum interval between calls. The API key goes into one request header
 // and nowhere else.
-#ifndef DISTILLGATE_LINEAGE_CHAT_CLIENT_H_
-#define DISTILLGATE_LINEAGE_CHAT_CLIENT_H_
+#ifndef DISTILLGATE_TRANSCRIPTS_CHAT_CLIENT_H_
+#define DISTILLGATE_TRANSCRIPTS_CHAT_CLIENT_H_
 
 #include <chrono>
 #include <memory>
@@ -51,4 +51,4 @@ class ChatClient {
 
 }  // namespace dg
 
-#endif  // DISTILLGATE_LINEAGE_CHAT_CLIENT_H_
+#endif  // DISTILLGATE_TRANSCRIPTS_CHAT_CLIENT_H_

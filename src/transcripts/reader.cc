@@ -1,4 +1,4 @@
-#include "lineage/transcript.h"
+#include "transcripts/reader.h"
 
 #include <fcntl.h>
 #include <unistd.h>

@@ -2,8 +2,8 @@
 // (teacher id and model hash, hashes of the input batch and of the outputs,
 // item count, time), appended in batches with one signed checkpoint each, so
 // recording stays cheap. Also keeps the Merkle root of the calls' entries.
-#ifndef DISTILLGATE_LINEAGE_CALL_RECORDER_H_
-#define DISTILLGATE_LINEAGE_CALL_RECORDER_H_
+#ifndef DISTILLGATE_RECORD_CALL_RECORDER_H_
+#define DISTILLGATE_RECORD_CALL_RECORDER_H_
 
 #include <cstdint>
 #include <string>
@@ -43,6 +43,10 @@ class CallRecorder {
   Status RecordPrepared(LedgerEntry entry, bool is_call);
   // Appends whatever is pending (a no-op when nothing is).
   Status Flush();
+  // Drops the pending entries and forgets the appended calls (recorded() and
+  // calls_root() start again from none): for a caller that has rolled its
+  // Ledger::Transaction back to before them.
+  void Reset();
 
   size_t flush_every() const { return flush_every_; }  // entries per appended batch
   uint64_t recorded() const { return recorded_; }    // calls appended to the ledger
@@ -60,8 +64,6 @@ class CallRecorder {
   uint64_t recorded_ = 0;
 };
 
-std::string NowRfc3339();
-
 }  // namespace dg
 
-#endif  // DISTILLGATE_LINEAGE_CALL_RECORDER_H_
+#endif  // DISTILLGATE_RECORD_CALL_RECORDER_H_

@@ -3,8 +3,8 @@
 // whose predicate (type kPredicateType, schemas/attestation-statement.schema.json)
 // carries the run's ledger entries with inclusion proofs against one signed
 // checkpoint, so the claim can be checked offline with the ledger's key.
-#ifndef DISTILLGATE_LINEAGE_ATTESTATION_H_
-#define DISTILLGATE_LINEAGE_ATTESTATION_H_
+#ifndef DISTILLGATE_ATTEST_ATTESTATION_H_
+#define DISTILLGATE_ATTEST_ATTESTATION_H_
 
 #include <string>
 #include <vector>
@@ -15,7 +15,7 @@
 #include "core/status.h"
 #include "ledger/ledger.h"
 #include "ledger/note.h"
-#include "lineage/run_record.h"
+#include "record/run_record.h"
 
 namespace dg {
 
@@ -53,4 +53,4 @@ StatusOr<nlohmann::json> SignStatement(const nlohmann::json& statement, const Pr
 
 }  // namespace dg
 
-#endif  // DISTILLGATE_LINEAGE_ATTESTATION_H_
+#endif  // DISTILLGATE_ATTEST_ATTESTATION_H_

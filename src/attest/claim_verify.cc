@@ -1,7 +1,8 @@
-#include "lineage/claim_verify.h"
+#include "attest/claim_verify.h"
 
 #include <map>
 
+#include "core/clock.h"
 #include "core/canonical_json.h"
 #include "core/dsse.h"
 #include "core/encoding.h"
@@ -9,8 +10,8 @@
 #include "core/hash.h"
 #include "core/json_schema.h"
 #include "ledger/merkle.h"
-#include "lineage/attestation.h"
-#include "lineage/run_record.h"
+#include "attest/attestation.h"
+#include "record/run_record.h"
 #include "policy/evaluate.h"
 #include "policy/job.h"
 
@@ -187,7 +188,8 @@ struct Verifier {
     }
     expect(start.value("decision_index", uint64_t(-1)) == index_of["decision"], "run_start names another decision");
     expect(start.value("job_sha256", "") == job_sha, "run_start names another job");
-    expect(end.value("status", "") == "completed", "run_end status is " + end.value("status", std::string("missing")));
+    expect(ParseRunStatus(end.value("status", "")) == RunStatus::kCompleted,
+           "run_end status is " + end.value("status", std::string("missing")));
     expect(end.value("model_sha256", "") == model.value("sha256", ""), "run_end and model entries record different model hashes");
     // Every fact of the predicate is recomputed from the proven entries
     // (only the builder's version is informational).
@@ -228,7 +230,8 @@ struct Verifier {
 
     // 6. The decision allowed training.
     const std::string verdict = dec.value("verdict", "");
-    const bool allowed = verdict == "allow" || verdict == "allow_with_obligations";
+    const std::optional<Verdict> parsed = ParseVerdict(verdict);
+    const bool allowed = parsed && VerdictAllows(*parsed);
     Add("decision", allowed,
         "the gate's verdict was " + verdict + " (" + dec.value("mode", "") + " mode" +
             (dec.value("rests_on_unverified_facts", false) ? ", resting on unverified license facts" : "") + ")");
@@ -272,7 +275,7 @@ struct Verifier {
       Add("policy", false, d.status().message());
       return;
     }
-    const bool ok = d->verdict == Verdict::kAllow || d->verdict == Verdict::kAllowWithObligations;
+    const bool ok = VerdictAllows(d->verdict);
     std::string detail = std::string("under your policy the job is ") + VerdictName(d->verdict);
     for (const auto& f : d->findings) {
       if (f.waived || f.severity == "warning") continue;

@@ -1,4 +1,4 @@
-#include "lineage/manifest.h"
+#include "record/manifest.h"
 
 #include <algorithm>
 

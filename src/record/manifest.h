@@ -2,8 +2,8 @@
 // Each record's bytes are hashed as an RFC 6962 leaf; the leaves form a
 // Merkle tree whose root goes into the ledger with the dataset's license, so
 // anyone holding a record can later prove it was (or was not) in the data.
-#ifndef DISTILLGATE_LINEAGE_MANIFEST_H_
-#define DISTILLGATE_LINEAGE_MANIFEST_H_
+#ifndef DISTILLGATE_RECORD_MANIFEST_H_
+#define DISTILLGATE_RECORD_MANIFEST_H_
 
 #include <cstdint>
 #include <string>
@@ -13,7 +13,7 @@
 
 #include "core/hash.h"
 #include "core/status.h"
-#include "lineage/idx.h"
+#include "record/idx.h"
 
 namespace dg {
 
@@ -61,4 +61,4 @@ StatusOr<DatasetManifest> ManifestPath(const std::string& dataset_id, const std:
 
 }  // namespace dg
 
-#endif  // DISTILLGATE_LINEAGE_MANIFEST_H_
+#endif  // DISTILLGATE_RECORD_MANIFEST_H_

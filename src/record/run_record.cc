@@ -1,4 +1,4 @@
-#include "lineage/run_record.h"
+#include "record/run_record.h"
 
 #include <cctype>
 
@@ -14,15 +14,41 @@ std::string RunIdFor(const std::string& job_sha256, uint64_t decision_index) {
   return job_sha256.substr(0, 16) + "-" + std::to_string(decision_index);
 }
 
-std::string RunRecord::verdict() const { return decision.body.value("verdict", ""); }
-
-std::string RunRecord::status() const {
-  if (run_end) return run_end->body.value("status", "incomplete");
-  if (!run_start) {
-    const std::string v = verdict();
-    return v == "allow" || v == "allow_with_obligations" ? "decided" : "refused";
+const char* RunStatusName(RunStatus status) {
+  switch (status) {
+    case RunStatus::kDecided: return "decided";
+    case RunStatus::kRefused: return "refused";
+    case RunStatus::kIncomplete: return "incomplete";
+    case RunStatus::kCompleted: return "completed";
+    case RunStatus::kFailed: return "failed";
+    case RunStatus::kInterrupted: return "interrupted";
   }
   return "incomplete";
+}
+
+std::optional<RunStatus> ParseRunStatus(std::string_view name) {
+  for (RunStatus s : {RunStatus::kDecided, RunStatus::kRefused, RunStatus::kIncomplete, RunStatus::kCompleted,
+                      RunStatus::kFailed, RunStatus::kInterrupted}) {
+    if (name == RunStatusName(s)) return s;
+  }
+  return std::nullopt;
+}
+
+std::string RunRecord::verdict_name() const { return decision.body.value("verdict", ""); }
+
+std::optional<Verdict> RunRecord::verdict() const { return ParseVerdict(verdict_name()); }
+
+RunStatus RunRecord::status() const {
+  if (run_end) {
+    // A run_end whose status distillgate does not write reads as incomplete
+    // (never as completed).
+    return ParseRunStatus(run_end->body.value("status", "")).value_or(RunStatus::kIncomplete);
+  }
+  if (!run_start) {
+    const std::optional<Verdict> v = verdict();
+    return v && VerdictAllows(*v) ? RunStatus::kDecided : RunStatus::kRefused;
+  }
+  return RunStatus::kIncomplete;
 }
 
 nlohmann::json RunRecord::PinnedFiles() const {

@@ -3,10 +3,19 @@
 // request's and response's canonical hashes, the model the response reports,
 // usage, time, the terms profile and its hash), a per-call policy check, and
 // verification that the transcripts still hash to what was recorded.
-#ifndef DISTILLGATE_LINEAGE_TRANSCRIPT_RUN_H_
-#define DISTILLGATE_LINEAGE_TRANSCRIPT_RUN_H_
+//
+// Every run here is a RecordedRun (record/recorded_run.h): opened from the
+// gate's permit, closed with run_end on every path. SIGINT and SIGTERM
+// (core/interrupt.h) stop a run between exchanges; it is then closed as
+// interrupted with the calls recorded so far, and the functions return the
+// Interrupted status. Thread safety: each function uses the ledger from the
+// calling thread (collect also from one helper thread of its own, never two
+// at once); do not share the Ledger with other threads meanwhile.
+#ifndef DISTILLGATE_TRANSCRIPTS_TRANSCRIPT_RUN_H_
+#define DISTILLGATE_TRANSCRIPTS_TRANSCRIPT_RUN_H_
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -15,7 +24,8 @@
 #include "core/ed25519.h"
 #include "core/status.h"
 #include "ledger/ledger.h"
-#include "lineage/transcript.h"
+#include "record/run_status.h"
+#include "transcripts/reader.h"
 #include "policy/job.h"
 #include "policy/policy.h"
 
@@ -33,10 +43,14 @@ struct TranscriptRunOptions {
 };
 
 struct TranscriptRunSummary {
-  std::string verdict, run_id, status;  // status: completed | refused | not_run (decision did not allow)
+  std::string verdict, run_id;
+  // completed, refused (a call broke the decision's terms), failed (collect:
+  // the endpoint went down); nullopt when the decision did not allow the run
+  // ("not_run" in the JSON).
+  std::optional<RunStatus> status;
   uint64_t decision_index = 0;
   uint64_t exchanges = 0, failed_calls = 0, skipped_lines = 0, disallowed_calls = 0;
-  std::vector<std::string> findings;  // per-call findings (first 20)
+  std::vector<std::string> findings;  // per-call findings (record: the first 20; collect: every one)
   double call_seconds = 0, recording_seconds = 0;  // collect: waiting for the endpoint vs recording
   int exit_code = 0;                  // 0 recorded, 1 denied or refused, 4 needs review
   nlohmann::json ToJson() const;
@@ -89,4 +103,4 @@ StatusOr<TranscriptCheck> VerifyTranscripts(Ledger& ledger, const std::string& r
 
 }  // namespace dg
 
-#endif  // DISTILLGATE_LINEAGE_TRANSCRIPT_RUN_H_
+#endif  // DISTILLGATE_TRANSCRIPTS_TRANSCRIPT_RUN_H_

@@ -1,6 +1,6 @@
 // Reading entries to append: one JSON object, or JSON Lines (one object a line).
-#ifndef DISTILLGATE_LEDGER_ENTRY_INPUT_H_
-#define DISTILLGATE_LEDGER_ENTRY_INPUT_H_
+#ifndef DISTILLGATE_CLI_ENTRY_INPUT_H_
+#define DISTILLGATE_CLI_ENTRY_INPUT_H_
 
 #include <string>
 #include <string_view>
@@ -17,4 +17,4 @@ StatusOr<std::vector<nlohmann::json>> ParseEntryObjects(std::string_view text, c
 
 }  // namespace dg
 
-#endif  // DISTILLGATE_LEDGER_ENTRY_INPUT_H_
+#endif  // DISTILLGATE_CLI_ENTRY_INPUT_H_

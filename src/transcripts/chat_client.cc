@@ -1,4 +1,4 @@
-#include "lineage/chat_client.h"
+#include "transcripts/chat_client.h"
 
 #include <curl/curl.h>
 

@@ -3,8 +3,8 @@
 // a dataset_manifest entry, which an attestation bundle proves is in the
 // signed ledger. The dataset itself is never disclosed; a record that was not
 // in the data has no proof.
-#ifndef DISTILLGATE_LINEAGE_DATA_PROOF_H_
-#define DISTILLGATE_LINEAGE_DATA_PROOF_H_
+#ifndef DISTILLGATE_ATTEST_DATA_PROOF_H_
+#define DISTILLGATE_ATTEST_DATA_PROOF_H_
 
 #include <cstdint>
 #include <optional>
@@ -45,4 +45,4 @@ StatusOr<DataVerifyResult> VerifyRecordProof(const nlohmann::json& proof, const 
 
 }  // namespace dg
 
-#endif  // DISTILLGATE_LINEAGE_DATA_PROOF_H_
+#endif  // DISTILLGATE_ATTEST_DATA_PROOF_H_

@@ -1,8 +1,8 @@
 // Everything the ledger holds about one run, gathered by run id: the
 // decision, run_start, dataset manifests, model, run_end and a tally of its
 // teacher calls. Reports, attestations and data proofs start from this.
-#ifndef DISTILLGATE_LINEAGE_RUN_RECORD_H_
-#define DISTILLGATE_LINEAGE_RUN_RECORD_H_
+#ifndef DISTILLGATE_RECORD_RUN_RECORD_H_
+#define DISTILLGATE_RECORD_RUN_RECORD_H_
 
 #include <cstdint>
 #include <optional>
@@ -14,6 +14,8 @@
 #include "core/hash.h"
 #include "core/status.h"
 #include "ledger/ledger.h"
+#include "policy/evaluate.h"
+#include "record/run_status.h"
 
 namespace dg {
 
@@ -35,10 +37,11 @@ struct RunRecord {
   std::vector<Hash> teacher_call_leaves; // their leaf hashes, in ledger order
   std::string first_call_time, last_call_time;
 
-  std::string verdict() const;  // the decision's verdict
-  // "completed", "failed", "refused" (the decision did not allow), "decided"
-  // (allowed, but nothing was run: `check --ledger`) or "incomplete".
-  std::string status() const;
+  std::string verdict_name() const;      // the decision's verdict as recorded
+  std::optional<Verdict> verdict() const;  // nullopt: not a verdict distillgate writes
+  // run_end's status when there is one; else decided / refused (no
+  // run_start) or incomplete.
+  RunStatus status() const;
   // The RFC 6962 root of teacher_call_leaves.
   Hash TeacherCallsRoot() const;
   // The files the run pinned ({path, sha256, bytes, …}): run_start's, then
@@ -60,4 +63,4 @@ StatusOr<std::vector<std::string>> ListRunIds(Ledger& ledger);
 
 }  // namespace dg
 
-#endif  // DISTILLGATE_LINEAGE_RUN_RECORD_H_
+#endif  // DISTILLGATE_RECORD_RUN_RECORD_H_

@@ -1,4 +1,4 @@
-#include "lineage/idx.h"
+#include "record/idx.h"
 
 #include <zlib.h>
 

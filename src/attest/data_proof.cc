@@ -1,4 +1,4 @@
-#include "lineage/data_proof.h"
+#include "attest/data_proof.h"
 
 #include <algorithm>
 
@@ -8,10 +8,10 @@
 #include "core/json_schema.h"
 #include "ledger/checkpoint.h"
 #include "ledger/merkle.h"
-#include "lineage/claim_verify.h"
-#include "lineage/idx.h"
-#include "lineage/manifest.h"
-#include "lineage/run_record.h"
+#include "attest/claim_verify.h"
+#include "record/idx.h"
+#include "record/manifest.h"
+#include "record/run_record.h"
 
 namespace dg {
 

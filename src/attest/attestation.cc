@@ -1,4 +1,4 @@
-#include "lineage/attestation.h"
+#include "attest/attestation.h"
 
 #include <cstdio>
 
@@ -83,8 +83,8 @@ StatusOr<json> BuildStatement(Ledger& ledger, const AttestOptions& options) {
   if (options.model_files.empty()) return Status::InvalidInput("attest: give at least one --model file");
   Ledger::ReadSnapshot snap(ledger);
   DG_ASSIGN_OR_RETURN(RunRecord r, LoadRunRecord(ledger, options.run_id));
-  if (r.status() != "completed" || !r.run_start || !r.model || !r.run_end) {
-    return Status::InvalidInput("run " + r.run_id + " is " + r.status() +
+  if (r.status() != RunStatus::kCompleted || !r.run_start || !r.model || !r.run_end) {
+    return Status::InvalidInput("run " + r.run_id + " is " + RunStatusName(r.status()) +
                                 ": only a completed run (decision, run_start, model, run_end) can be attested");
   }
   // The ledger must agree with itself before we sign anything about it.

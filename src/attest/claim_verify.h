@@ -1,8 +1,8 @@
 // Offline verification of a lineage claim: a model file plus a DSSE bundle
 // from `distillgate attest`, checked against a pinned key, and optionally
 // re-evaluated under the verifier's own policy and checked against a ledger.
-#ifndef DISTILLGATE_LINEAGE_CLAIM_VERIFY_H_
-#define DISTILLGATE_LINEAGE_CLAIM_VERIFY_H_
+#ifndef DISTILLGATE_ATTEST_CLAIM_VERIFY_H_
+#define DISTILLGATE_ATTEST_CLAIM_VERIFY_H_
 
 #include <optional>
 #include <string>
@@ -57,4 +57,4 @@ Status VerifyProvenEntry(const nlohmann::json& proven, const Checkpoint& cp);
 
 }  // namespace dg
 
-#endif  // DISTILLGATE_LINEAGE_CLAIM_VERIFY_H_
+#endif  // DISTILLGATE_ATTEST_CLAIM_VERIFY_H_

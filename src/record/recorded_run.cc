@@ -1,0 +1,73 @@
+#include "record/recorded_run.h"
+
+#include "core/interrupt.h"
+#include "record/run_record.h"
+
+namespace dg {
+
+using json = nlohmann::json;
+
+StatusOr<std::unique_ptr<RecordedRun>> RecordedRun::Begin(const Permit& permit, const Job& job, Ledger& ledger,
+                                                         const PrivateKey& key, Start start) {
+  DG_RETURN_IF_ERROR(Gate::Verify(permit, job, ledger));
+  std::unique_ptr<RecordedRun> run(
+      new RecordedRun(ledger, key, RunIdFor(permit.job_sha256(), permit.decision_index()), start.calls_per_batch));
+  json body = std::move(start.fields);
+  body["job"] = job.name;
+  body["job_sha256"] = job.sha256;
+  body["decision_index"] = permit.decision_index();
+  body["mode"] = start.mode;
+  Status st = run->Append("run_start", std::move(body));
+  if (!st.ok()) {
+    run->closed_ = true;  // nothing of the run is in the ledger: there is nothing to close
+    return st;
+  }
+  return run;
+}
+
+RecordedRun::~RecordedRun() {
+  if (closed_) return;
+  try {
+    Fail(Status::Internal("the run's code returned without closing it")).IgnoreError();
+  } catch (...) {  // a destructor must not throw; the run then reads as incomplete
+  }
+}
+
+Status RecordedRun::Append(const std::string& kind, json body) {
+  if (closed_) return Status::Internal("run " + id_ + " is closed: no " + kind + " entry may follow its run_end");
+  DG_RETURN_IF_ERROR(recorder_.RecordEntry(kind, std::move(body)));
+  return recorder_.Flush();
+}
+
+Status RecordedRun::AppendAll(const std::string& kind, std::vector<json> bodies) {
+  if (closed_) return Status::Internal("run " + id_ + " is closed: no " + kind + " entry may follow its run_end");
+  for (json& b : bodies) DG_RETURN_IF_ERROR(recorder_.RecordEntry(kind, std::move(b)));
+  return recorder_.Flush();
+}
+
+Status RecordedRun::End(RunStatus status, json fields) {
+  if (closed_) return Status::Internal("run " + id_ + " is already closed");
+  if (status == RunStatus::kDecided || status == RunStatus::kIncomplete) {
+    return Status::Internal(std::string("run_end cannot say ") + RunStatusName(status));
+  }
+  DG_RETURN_IF_ERROR(recorder_.Flush());
+  fields["status"] = RunStatusName(status);
+  DG_RETURN_IF_ERROR(recorder_.RecordEntry("run_end", std::move(fields)));
+  DG_RETURN_IF_ERROR(recorder_.Flush());
+  closed_ = true;
+  return Status::Ok();
+}
+
+Status RecordedRun::Fail(const Status& why) {
+  const bool interrupted = why.code() == Status::Code::kInterrupted;
+  json fields = {{"error", why.message()}};
+  if (interrupted) fields["signal"] = SignalName(why.signal());
+  Status st = End(interrupted ? RunStatus::kInterrupted : RunStatus::kFailed, std::move(fields));
+  if (!st.ok()) {
+    closed_ = true;  // the ledger refuses appends: the run stays incomplete there
+    return why.WithContext("run " + id_ + " (its end could not be recorded either: " + st.message() + ")");
+  }
+  return why;
+}
+
+}  // namespace dg

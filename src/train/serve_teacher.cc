@@ -1,0 +1,67 @@
+#include "train/serve_teacher.h"
+
+#include <httplib.h>
+
+#include <ctime>
+#include <mutex>
+
+#include <nlohmann/json.hpp>
+
+#include "core/encoding.h"
+#include "core/hash.h"
+#include "train/lm.h"
+
+namespace dg {
+
+using json = nlohmann::json;
+
+Status ServeTeacher(const ServeOptions& o) {
+  DG_ASSIGN_OR_RETURN(ByteLm lm, ByteLm::Load(o.model_path));
+  DG_ASSIGN_OR_RETURN(Hash sha, Sha256File(o.model_path));
+  const std::string model_name = lm.config().name;
+  const std::string fingerprint = "dg_" + HexEncode(sha).substr(0, 12);
+  std::mutex mu;  // one generation at a time
+  uint64_t served = 0;
+  httplib::Server server;
+  auto error = [](httplib::Response& res, int status, const std::string& message) {
+    res.status = status;
+    res.set_content(json{{"error", {{"message", message}, {"type", "invalid_request_error"}}}}.dump(), "application/json");
+  };
+  server.Post("/v1/chat/completions", [&](const httplib::Request& req, httplib::Response& res) {
+    json body = json::parse(req.body, nullptr, false);
+    if (!body.is_object() || !body.contains("messages") || !body["messages"].is_array() || body["messages"].empty()) {
+      return error(res, 400, "expected a JSON body with a non-empty messages array");
+    }
+    if (body.contains("model") && body["model"] != model_name) {
+      return error(res, 404, "this server serves the model \"" + model_name + "\"");
+    }
+    std::string prompt;
+    for (const json& m : body["messages"]) {
+      if (m.contains("content") && m["content"].is_string()) prompt += m["content"].get<std::string>() + "\n";
+    }
+    const int max_tokens = body.contains("max_tokens") && body["max_tokens"].is_number_integer()
+                               ? std::max(1, std::min(1024, body["max_tokens"].get<int>()))
+                               : o.max_tokens;
+    const double temperature = body.contains("temperature") && body["temperature"].is_number() ? body["temperature"].get<double>() : 0.0;
+    const uint64_t seed = body.contains("seed") && body["seed"].is_number_unsigned() ? body["seed"].get<uint64_t>() : 0;
+    std::lock_guard<std::mutex> lock(mu);
+    const std::string answer = lm.Generate(prompt, max_tokens, temperature, seed);
+    const uint64_t n = served++;
+    json out = {{"id", "chatcmpl-dg-" + std::to_string(n)},
+                {"object", "chat.completion"},
+                {"created", static_cast<int64_t>(std::time(nullptr))},
+                {"model", model_name},
+                {"choices", {{{"index", 0}, {"message", {{"role", "assistant"}, {"content", answer}}}, {"finish_reason", "length"}}}},
+                {"usage", {{"prompt_tokens", prompt.size()}, {"completion_tokens", answer.size()}, {"total_tokens", prompt.size() + answer.size()}}},
+                {"system_fingerprint", fingerprint}};
+    res.set_header("x-request-id", "dg-" + std::to_string(n));
+    res.set_content(out.dump(), "application/json");
+  });
+  const int port = o.port == 0 ? server.bind_to_any_port("127.0.0.1") : (server.bind_to_port("127.0.0.1", o.port) ? o.port : -1);
+  if (port < 0) return Status::IoError("cannot listen on 127.0.0.1:" + std::to_string(o.port));
+  if (o.on_listening) o.on_listening(port);
+  if (!server.listen_after_bind()) return Status::IoError("the server stopped");
+  return Status::Ok();
+}
+
+}  // namespace dg

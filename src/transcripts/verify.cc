@@ -1,0 +1,69 @@
+// `transcripts verify`: re-read a run's transcripts and rebuild every
+// teacher_call entry it recorded.
+#include <map>
+
+#include "core/encoding.h"
+#include "core/hash.h"
+#include "record/run_record.h"
+#include "transcripts/call_entry.h"
+#include "transcripts/transcript_run.h"
+
+namespace dg {
+
+using json = nlohmann::json;
+using namespace transcripts_internal;
+
+StatusOr<TranscriptCheck> VerifyTranscripts(Ledger& ledger, const std::string& run_id) {
+  DG_ASSIGN_OR_RETURN(RunRecord r, LoadRunRecord(ledger, run_id));
+  if (!r.run_start || r.run_start->body.value("mode", "") != "transcripts") {
+    return Status::InvalidInput("run " + r.run_id + " recorded no transcripts");
+  }
+  if (r.status() == RunStatus::kRefused && r.teacher_calls == 0) {
+    return Status::InvalidInput("run " + r.run_id + " was refused before any call was recorded: nothing to verify (its run_end lists why)");
+  }
+  TranscriptCheck c;
+  const json& start = r.run_start->body;
+  for (const json& f : r.PinnedFiles()) {
+    auto h = Sha256File(f.value("path", ""));
+    if (!h.ok()) {
+      c.problems.push_back(f.value("path", "") + ": " + h.status().message());
+    } else if (HexEncode(*h) != f.value("sha256", "")) {
+      c.problems.push_back(f.value("path", "") + ": its SHA-256 is no longer the recorded " + f.value("sha256", ""));
+    }
+  }
+  std::map<std::string, TeacherMeta> metas;
+  for (const json& t : start.value("api_teachers", json::array())) metas[t.value("id", "")] = TeacherMeta::FromJson(t);
+  uint64_t sequence = 0;
+  size_t reported = 0;
+  for (const json& sj : start.value("transcripts", json::array())) {
+    TranscriptSource src{sj.value("teacher", ""), sj.value("format", ""), sj.value("path", ""), sj.value("output", "")};
+    const TeacherMeta& t = metas[src.teacher_id];
+    Status st = ReadTranscript(
+        src,
+        [&](TranscriptItem& it) -> Status {
+          // Skipped when recorded, or malformed now: the count of exchanges shows it.
+          if (it.kind == TranscriptItem::Kind::kProblem) return Status::Ok();
+          const uint64_t seq = sequence++;
+          DG_ASSIGN_OR_RETURN(LedgerEntry entry, CallEntry(it.prepared, seq));
+          ++c.exchanges_checked;
+          if (seq >= r.teacher_call_leaves.size() || entry.leaf_hash() != r.teacher_call_leaves[seq]) {
+            if (reported++ < 20) {
+              c.problems.push_back(it.exchange.file + ":" + std::to_string(it.exchange.line) +
+                                   ": the exchange no longer hashes to recorded teacher call " + std::to_string(seq) +
+                                   " (edited, inserted or removed since the run)");
+            }
+          }
+          return Status::Ok();
+        },
+        PreparingCalls(t, r.run_id));
+    if (!st.ok()) c.problems.push_back(st.message());
+  }
+  if (sequence != r.teacher_call_leaves.size()) {
+    c.problems.push_back("the transcripts now hold " + std::to_string(sequence) + " exchanges; the run recorded " +
+                         std::to_string(r.teacher_call_leaves.size()));
+  }
+  c.ok = c.problems.empty();
+  return c;
+}
+
+}  // namespace dg
