@@ -1,9 +1,19 @@
 #!/usr/bin/env bash
-# The whole test suite: set up (install + build), then every test with ctest.
+# The whole test suite: set up (install + build), then every test with ctest,
+# in both builds: the full one (with the LibTorch trainer, where found) and
+# the torch-free auditor (-DDISTILLGATE_WITH_TORCH=OFF), which must build,
+# run and pass its tests on a machine without LibTorch.
 # Tests that need ../shared/testdata skip with a message when it is absent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 [ -d ../shared/testdata ] || echo "test: ../shared/testdata is absent beside the checkout: the public-corpus tests will be reported as skipped" >&2
-cd build
-ctest --output-on-failure -j"$(nproc)" --timeout 600
+jobs=$(nproc)
+echo "== test: the full build (build/)" >&2
+ctest --test-dir build --output-on-failure -j"$jobs" --timeout 600
+
+echo "== test: the torch-free auditor (build-notorch/)" >&2
+cmake -S . -B build-notorch -DCMAKE_BUILD_TYPE="${BUILD_TYPE:-Release}" -DDISTILLGATE_WITH_TORCH=OFF \
+  -DDISTILLGATE_BUILD_BENCH=OFF >/dev/null
+cmake --build build-notorch -j"$jobs"
+ctest --test-dir build-notorch --output-on-failure -j"$jobs" --timeout 600

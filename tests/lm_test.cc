@@ -260,6 +260,46 @@ TEST_F(TrainLmTest, TokenLevelKdRecordsEveryTeacherCall) {
   EXPECT_EQ(v.exit_code, 0) << v.out << v.err;
 }
 
+// SIGTERM while train-lm trains: the run is closed as interrupted and the
+// process exits 143 (128 + SIGTERM).
+TEST_F(TrainLmTest, SigtermClosesTheRunAsInterrupted) {
+  json job = {{"name", "long-lm"},
+              {"teachers", json::array()},
+              {"datasets", {{{"id", "fruit"}, {"license", "MIT"}, {"path", "corpus.txt"}}}},
+              {"student", {{"name", "long-lm"}, {"model_type", "llm"}}},
+              {"use", {{"commercial", false}, {"distribution", "internal"}, {"purpose", "research"}}},
+              {"training", {{"arch", "byte-gru"}, {"embed", 16}, {"hidden", {64}}, {"seq_len", 32}, {"batch_size", 16}, {"steps", 1000000}}},
+              {"output", {{"model", "long-lm.pt"}}}};
+  ASSERT_TRUE(testing::WriteText(dir_.File("long.job.json"), job.dump()).ok());
+  testing::Child c = testing::Spawn({testing::CliPath(), "train-lm", "--job", dir_.File("long.job.json"), "--ledger", dir_.File("l.db"),
+                                     "--key", dir_.File("k/ledger.key")}, false, true);
+  bool started = false;
+  for (int i = 0; i < 600 && !started; ++i) {  // until run_start is in the ledger
+    auto l = Ledger::Open(dir_.File("l.db"), Ledger::Mode::kReadOnly);
+    if (l.ok()) {
+      for (uint64_t k = 0; k < (*l)->Size().value_or(0); ++k) started |= (*l)->GetLeaf(k)->kind == "dataset_manifest";
+    }
+    if (!started) ::usleep(50000);
+  }
+  ASSERT_TRUE(started);
+  ::usleep(300000);
+  ::kill(c.pid, SIGTERM);
+  std::string err;
+  char buf[4096];
+  ssize_t n;
+  while ((n = ::read(c.err, buf, sizeof buf)) > 0) err.append(buf, static_cast<size_t>(n));
+  int status = 0;
+  ::waitpid(c.pid, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status)) << "killed by signal " << WTERMSIG(status);
+  EXPECT_EQ(WEXITSTATUS(status), 143) << err;
+  EXPECT_NE(err.find("SIGTERM"), std::string::npos) << err;
+  auto runs = testing::RunCli({"runs", "--ledger", dir_.File("l.db"), "--json"});
+  json list = json::parse(runs.out);
+  ASSERT_EQ(list.size(), 1u);
+  EXPECT_EQ(list[0]["status"], "interrupted") << list.dump();
+  EXPECT_EQ(testing::RunCli({"ledger", "verify", "--ledger", dir_.File("l.db"), "--pubkey", dir_.File("k/ledger.vkey")}).exit_code, 0);
+}
+
 TEST_F(TrainLmTest, ADeniedCorpusTrainsNothing) {
   WriteJob("CC-BY-NC-4.0", true);  // a non-commercial corpus for a commercial model
   auto t = testing::RunCli({"train-lm", "--job", dir_.File("lm.job.json"), "--ledger", dir_.File("l.db"), "--key", dir_.File("k/ledger.key")});

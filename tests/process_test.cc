@@ -63,9 +63,19 @@ TEST_F(ProcessTest, KillNineAtRandomMomentsLeavesAPrefixOfCommittedBatches) {
   for (int trial = 0; trial < kTrials; ++trial) {
     Child c = Spawn(StressArgs(trial, 100000, kPerBatch, 300));
     ASSERT_GT(c.pid, 0);
-    std::this_thread::sleep_for(std::chrono::microseconds(2000 + rng() % 60000));
+    // A crash while the writer is writing: after its first committed batch
+    // (on a loaded machine the first may take longer than any fixed delay),
+    // then at a random moment.
+    std::string first;
+    char ch;
+    while (::read(c.out, &ch, 1) == 1) {
+      first.push_back(ch);
+      if (ch == '\n') break;
+    }
+    ASSERT_NE(first.find("committed"), std::string::npos) << "trial " << trial << ": the writer committed nothing";
+    std::this_thread::sleep_for(std::chrono::microseconds(rng() % 60000));
     ::kill(c.pid, SIGKILL);
-    const std::string out = Drain(c.out);
+    const std::string out = first + Drain(c.out);
     int status = 0;
     ::waitpid(c.pid, &status, 0);
     if (WIFSIGNALED(status)) ++killed_mid_run;

@@ -1,13 +1,14 @@
 // A completed run written straight into a ledger, without LibTorch: the same
-// entries `distillgate run` writes (decision through Gate::Decide, run_start,
-// a dataset manifest of a JSONL file, teacher calls through CallRecorder,
-// model, run_end). For attestation, report and verification tests and
+// entries `distillgate run` writes, through the same lifecycle (decision by
+// Gate::Decide, then a RecordedRun: run_start, a dataset manifest of a JSONL
+// file, teacher calls, model, run_end). For attestation, report and verification tests and
 // benchmarks that must not depend on training.
 #ifndef DISTILLGATE_TESTS_SYNTHETIC_RUN_H_
 #define DISTILLGATE_TESTS_SYNTHETIC_RUN_H_
 
 #include <cstdint>
 #include <fstream>
+#include <memory>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -20,6 +21,7 @@
 #include "license/knowledge_base.h"
 #include "record/call_recorder.h"
 #include "record/manifest.h"
+#include "record/recorded_run.h"
 #include "record/run_record.h"
 #include "policy/evaluate.h"
 #include "policy/gate.h"
@@ -107,23 +109,17 @@ inline StatusOr<SyntheticRun> MakeSyntheticRun(const std::string& dir, const Syn
   if (!gate.permit) return r;
 
   DG_ASSIGN_OR_RETURN(Hash teacher_sha, Sha256File(r.teacher));
-  auto append = [&](const std::string& kind, const nlohmann::json& body) -> Status {
-    DG_ASSIGN_OR_RETURN(LedgerEntry e, LedgerEntry::Make(kind, body));
-    return ledger->Append({e}, key).status();
-  };
-  DG_RETURN_IF_ERROR(append("run_start", {{"run", r.run_id},
-                                          {"job", parsed.name},
-                                          {"job_sha256", parsed.sha256},
-                                          {"decision_index", gate.decision_index},
-                                          {"mode", "distill"},
-                                          {"training", {{"loss", "kd"}, {"seed", 1}}},
-                                          {"runtime", "synthetic"},
-                                          {"teacher", {{"id", "teacher-1"}, {"sha256", HexEncode(teacher_sha)}, {"license", o.teacher_license}}}}));
+  DG_ASSIGN_OR_RETURN(
+      std::unique_ptr<RecordedRun> run,
+      RecordedRun::Begin(*gate.permit, parsed, *ledger, key,
+                         {"distill",
+                          {{"training", {{"loss", "kd"}, {"seed", 1}}},
+                           {"runtime", "synthetic"},
+                           {"teacher", {{"id", "teacher-1"}, {"sha256", HexEncode(teacher_sha)}, {"license", o.teacher_license}}}},
+                          o.flush_every}));
   DG_ASSIGN_OR_RETURN(DatasetManifest m, ManifestJsonLines("corpus", "MIT", r.data));
-  nlohmann::json mb = m.ToEntryBody();
-  mb["run"] = r.run_id;
-  DG_RETURN_IF_ERROR(append("dataset_manifest", mb));
-  CallRecorder rec(*ledger, key, r.run_id, o.flush_every);
+  DG_RETURN_IF_ERROR(run->Append("dataset_manifest", m.ToEntryBody()));
+  CallRecorder& rec = run->calls();
   for (uint64_t i = 0; i < o.teacher_calls; ++i) {
     TeacherCall c;
     c.teacher_id = "teacher-1";
@@ -137,15 +133,15 @@ inline StatusOr<SyntheticRun> MakeSyntheticRun(const std::string& dir, const Syn
   }
   DG_RETURN_IF_ERROR(rec.Flush());
   DG_ASSIGN_OR_RETURN(Hash model_sha, Sha256File(r.model));
-  DG_RETURN_IF_ERROR(append("model", {{"run", r.run_id}, {"path", r.model}, {"sha256", HexEncode(model_sha)},
+  DG_RETURN_IF_ERROR(run->Append("model", {{"path", r.model}, {"sha256", HexEncode(model_sha)},
                                       {"student", o.student_name}, {"arch", "mlp"},
                                       {"metrics", {{"test_accuracy", 0.8125},
                                                    {"epochs", {{{"epoch", 1}, {"loss", 1.5}, {"test_accuracy", 0.75}, {"seconds", 1.0}},
                                                                {{"epoch", 2}, {"loss", 0.875}, {"test_accuracy", 0.8125}, {"seconds", 1.0}}}}}}}));
-  DG_RETURN_IF_ERROR(append("run_end", {{"run", r.run_id}, {"status", "completed"}, {"teacher_calls", rec.recorded()},
-                                        {"teacher_calls_root", Base64Encode(rec.calls_root())}, {"examples_seen", o.records},
-                                        {"student_accuracy", 0.8125}, {"teacher_accuracy", 0.875},
-                                        {"model_sha256", HexEncode(model_sha)}}));
+  DG_RETURN_IF_ERROR(run->Complete({{"teacher_calls", rec.recorded()},
+                                     {"teacher_calls_root", Base64Encode(rec.calls_root())}, {"examples_seen", o.records},
+                                     {"student_accuracy", 0.8125}, {"teacher_accuracy", 0.875},
+                                     {"model_sha256", HexEncode(model_sha)}}));
   return r;
 }
 

@@ -2,7 +2,13 @@
 // Fashion-MNIST subsets keep each run to seconds on two cores.
 #include <gtest/gtest.h>
 
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
 #include <random>
+#include <thread>
 #include <set>
 
 #include <numeric>
@@ -301,6 +307,98 @@ TEST_F(RunTest, ExtraDatasetsAreRecordedWithTheirLicenses) {
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.status().message().find("/datasets/1"), std::string::npos) << r.status().message();
   EXPECT_EQ(Entries().size(), before);
+}
+
+// Waits until `ledger` holds an entry of `kind` (polling a read-only open).
+bool WaitForEntry(const std::string& ledger, const std::string& kind, int seconds) {
+  for (int i = 0; i < seconds * 20; ++i) {
+    auto l = Ledger::Open(ledger, Ledger::Mode::kReadOnly);
+    if (l.ok()) {
+      const uint64_t size = (*l)->Size().value_or(0);
+      for (uint64_t k = size; k-- > 0;) {
+        auto leaf = (*l)->GetLeaf(k);
+        if (leaf.ok() && leaf->kind == kind) return true;
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return false;
+}
+
+// SIGINT while `distillgate run` trains: the run is closed as interrupted
+// (not left "incomplete"), every teacher call made so far is recorded, the
+// process exits 130, and `runs` and `report` show it.
+TEST_F(RunTest, SigintClosesTheRunAsInterrupted) {
+  TrainSmallTeacher();
+  json teachers = {{{"id", "cnn-teacher"}, {"kind", "local"}, {"license", "MIT"}, {"model_file", "teacher.pt"}}};
+  // Long enough to be stopped mid-way: 20 epochs over 60,000 images.
+  auto job = WriteJob("long", teachers, {{"epochs", 20}, {"batch_size", 64}, {"seed", 5}}, "long.pt");
+  testing::Child c = testing::Spawn({testing::CliPath(), "run", "--job", job, "--ledger", path_, "--key", key_path_, "--quiet"}, false, true);
+  ASSERT_GT(c.pid, 0);
+  ASSERT_TRUE(WaitForEntry(path_, "teacher_call", 120)) << "the run never recorded a teacher call";
+  ::kill(c.pid, SIGINT);
+  std::string err;
+  char buf[4096];
+  ssize_t n;
+  while ((n = ::read(c.err, buf, sizeof buf)) > 0) err.append(buf, static_cast<size_t>(n));
+  int status = 0;
+  ::waitpid(c.pid, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status)) << "killed by signal " << WTERMSIG(status) << "; stderr: " << err;
+  EXPECT_EQ(WEXITSTATUS(status), 130) << err;
+  EXPECT_NE(err.find("interrupted"), std::string::npos) << err;
+  EXPECT_FALSE(FileExists(dir_.File("long.pt"))) << "an interrupted run saves no model";
+
+  auto runs = testing::RunCli({"runs", "--ledger", path_, "--json"});
+  ASSERT_EQ(runs.exit_code, 0) << runs.err;
+  json list = json::parse(runs.out);
+  ASSERT_EQ(list.size(), 2u);
+  EXPECT_EQ(list[1]["status"], "interrupted") << list.dump();
+  const std::string run = list[1]["run"];
+  // The calls recorded are numbered 0..n-1 without a gap, and end before run_end.
+  uint64_t calls = 0;
+  json end;
+  for (const auto& e : Entries()) {
+    json body = json::parse(e.data)["body"];
+    if (body.value("run", "") != run) continue;
+    if (e.kind == "teacher_call") {
+      EXPECT_TRUE(end.is_null()) << "a call after run_end";
+      EXPECT_EQ(body["sequence"], calls++);
+    }
+    if (e.kind == "run_end") end = body;
+  }
+  EXPECT_GT(calls, 0u);
+  EXPECT_EQ(end["status"], "interrupted");
+  EXPECT_EQ(end["signal"], "SIGINT");
+  {
+    auto l = *Ledger::Open(path_, Ledger::Mode::kReadOnly);
+    auto report = Fsck(*l, verifier_, {});
+    ASSERT_TRUE(report.ok());
+    EXPECT_EQ(report->problem_count, 0u) << "every appended entry verifies";
+  }
+  auto rep = testing::RunCli({"report", "--ledger", path_, "--run", run, "--out", dir_.File("report"), "--format", "md,html"});
+  ASSERT_EQ(rep.exit_code, 0) << rep.err;
+  const std::string md = testing::ReadAll(dir_.File("report/report.md"));
+  EXPECT_NE(md.find("## Interrupted"), std::string::npos) << md;
+  EXPECT_NE(md.find("SIGINT"), std::string::npos);
+}
+
+// An error after run_start (the model cannot be saved): the run is closed as
+// failed with the error, and exits 3.
+TEST_F(RunTest, AFailureAfterRunStartClosesTheRunAsFailed) {
+  TrainSmallTeacher();
+  json teachers = {{{"id", "cnn-teacher"}, {"kind", "local"}, {"license", "MIT"}, {"model_file", "teacher.pt"}}};
+  auto job = WriteJob("unsaved", teachers, {{"epochs", 1}, {"train_limit", 500}, {"seed", 5}}, "no-such-dir/student.pt");
+  auto r = testing::RunCli({"run", "--job", job, "--ledger", path_, "--key", key_path_, "--quiet"});
+  EXPECT_EQ(r.exit_code, 3) << r.out << r.err;
+  auto runs = testing::RunCli({"runs", "--ledger", path_, "--json"});
+  json list = json::parse(runs.out);
+  ASSERT_EQ(list.size(), 2u);
+  EXPECT_EQ(list[1]["status"], "failed") << list.dump();
+  auto rep = testing::RunCli({"report", "--ledger", path_, "--run", list[1]["run"], "--out", dir_.File("report"), "--format", "md"});
+  ASSERT_EQ(rep.exit_code, 0) << rep.err;
+  const std::string md = testing::ReadAll(dir_.File("report/report.md"));
+  EXPECT_NE(md.find("## Failure"), std::string::npos) << md;
+  EXPECT_NE(md.find("cannot save model"), std::string::npos) << md;
 }
 
 }  // namespace

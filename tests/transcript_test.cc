@@ -1,6 +1,7 @@
 // API-teacher transcripts: both formats, every malformed-line case, the
 // per-call policy, skipped lines, and verification of edited transcripts.
 #include <gtest/gtest.h>
+#include <signal.h>
 
 #include <atomic>
 #include <chrono>
@@ -17,6 +18,7 @@
 #include "record/run_record.h"
 #include "transcripts/transcript_run.h"
 #include "core/json_schema.h"
+#include "core/interrupt.h"
 #include "report/render.h"
 #include "report/run_report.h"
 #include "synthetic_run.h"
@@ -91,6 +93,35 @@ class TranscriptTest : public ::testing::Test {
   PrivateKey key_ = *PrivateKey::FromSeed(std::string(32, 'x'));
   std::unique_ptr<Ledger> ledger_;
 };
+
+// SIGINT or SIGTERM while recording: the run is closed as interrupted and
+// committed with what was recorded (not rolled back, not left incomplete).
+TEST_F(TranscriptTest, AnInterruptedRecordingIsClosedNotLost) {
+  WriteExchanges(10);
+  const Job job = MakeJob({{"format", "exchanges"}, {"path", "ex.jsonl"}});
+  RequestStop(SIGINT);
+  auto s = Record(job);
+  ClearStopRequest();
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.status().code(), Status::Code::kInterrupted);
+  EXPECT_EQ(s.status().ExitCode(), 130);
+  auto ids = ListRunIds(*ledger_);
+  ASSERT_TRUE(ids.ok());
+  ASSERT_EQ(ids->size(), 1u) << "the decision and the run are committed";
+  auto r = LoadRunRecord(*ledger_, ids->front());
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->status(), RunStatus::kInterrupted);
+  EXPECT_EQ(r->run_end->body["signal"], "SIGINT");
+  auto check = VerifyTranscripts(*ledger_, ids->front());
+  ASSERT_TRUE(check.ok()) << check.status().ToString();
+  EXPECT_TRUE(check->ok);
+  ASSERT_EQ(check->notes.size(), 1u);
+  EXPECT_NE(check->notes[0].find("interrupted"), std::string::npos) << check->notes[0];
+  // Recorded again, without the signal: a second, completed run.
+  auto again = Record(job);
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(again->status, RunStatus::kCompleted);
+}
 
 TEST_F(TranscriptTest, ExchangesAreRecordedCallByCall) {
   WriteExchanges(10);

@@ -3,6 +3,11 @@
 // whose predicate (type kPredicateType, schemas/attestation-statement.schema.json)
 // carries the run's ledger entries with inclusion proofs against one signed
 // checkpoint, so the claim can be checked offline with the ledger's key.
+//
+// BuildStatement reads the ledger (one snapshot) and the model files; it
+// writes nothing. InvalidInput for a run that cannot be attested (not
+// completed, not allowed, no model file that is the run's model). Signing is
+// a pure function of the statement and the key.
 #ifndef DISTILLGATE_ATTEST_ATTESTATION_H_
 #define DISTILLGATE_ATTEST_ATTESTATION_H_
 

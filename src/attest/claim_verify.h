@@ -1,6 +1,9 @@
 // Offline verification of a lineage claim: a model file plus a DSSE bundle
 // from `distillgate attest`, checked against a pinned key, and optionally
 // re-evaluated under the verifier's own policy and checked against a ledger.
+//
+// Read-only (the model files, the bundle, the ledger if given); safe on any
+// thread that owns the Ledger it is given.
 #ifndef DISTILLGATE_ATTEST_CLAIM_VERIFY_H_
 #define DISTILLGATE_ATTEST_CLAIM_VERIFY_H_
 

@@ -3,6 +3,9 @@
 // a dataset_manifest entry, which an attestation bundle proves is in the
 // signed ledger. The dataset itself is never disclosed; a record that was not
 // in the data has no proof.
+//
+// ProveRecord reads the ledger and the data; VerifyRecordProof is a pure
+// function of its inputs. Neither writes anything.
 #ifndef DISTILLGATE_ATTEST_DATA_PROOF_H_
 #define DISTILLGATE_ATTEST_DATA_PROOF_H_
 

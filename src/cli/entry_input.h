@@ -1,4 +1,5 @@
 // Reading entries to append: one JSON object, or JSON Lines (one object a line).
+// A pure function of the text (the CLI reads the file or standard input).
 #ifndef DISTILLGATE_CLI_ENTRY_INPUT_H_
 #define DISTILLGATE_CLI_ENTRY_INPUT_H_
 

@@ -3,6 +3,8 @@
 // auditor commands (verify, check, proofs) must not pay, and a verifier must
 // run where LibTorch is not installed at all. `distillgate run` and
 // `distillgate train-teacher` hand over to it.
+//
+// These fork/exec child processes; call them from the main thread only.
 #ifndef DISTILLGATE_CLI_TRAINER_EXEC_H_
 #define DISTILLGATE_CLI_TRAINER_EXEC_H_
 
@@ -23,11 +25,11 @@ bool HaveTrainer();
 Status ExecTrainer(int argc, char** argv);
 
 // Runs the trainer with `args` (the JSON summary flag is added), forwarding
-// its stderr; returns its exit code and parsed stdout.
+// its stderr; returns its exit code and parsed stdout (null when it printed
+// no JSON). IoError when there is no trainer or it cannot be started.
 struct TrainerRun {
   int exit_code = 0;
   nlohmann::json summary;
-  std::string error;  // stderr tail when it failed
 };
 StatusOr<TrainerRun> RunTrainer(const std::vector<std::string>& args);
 

@@ -76,6 +76,7 @@ Status RunVerify(const VerifyArgs& a) {
   DG_ASSIGN_OR_RETURN(auto ledger, Ledger::Open(a.ledger, Ledger::Mode::kReadOnly));
   DG_ASSIGN_OR_RETURN(TranscriptCheck c, VerifyTranscripts(*ledger, a.run));
   for (const auto& p : c.problems) std::cout << "  FAIL " << p << "\n";
+  for (const auto& n : c.notes) std::cout << "  note " << n << "\n";
   std::cout << (c.ok ? "VERIFIED" : "NOT VERIFIED") << ": " << c.exchanges_checked << " exchanges re-hashed against run " << a.run << "\n";
   return c.ok ? Status::Ok() : Status::VerifyFailed(std::to_string(c.problems.size()) + " problem(s)");
 }

@@ -4,6 +4,11 @@
 // Canonicalize(): object members sorted by their UTF-16 code units, no
 // whitespace, strings escaped as RFC 8785 §3.2.2.2 says, numbers written as
 // ECMAScript's Number.prototype.toString (RFC 8785 §3.2.2.3).
+//
+// Errors are InvalidInput naming `where` (and the byte offset for the
+// parser). The functions are pure and safe on any thread; a
+// CanonicalObjectBuilder is used by one thread, a CanonicalObjectWithHole is
+// an immutable value.
 #ifndef DISTILLGATE_CORE_CANONICAL_JSON_H_
 #define DISTILLGATE_CORE_CANONICAL_JSON_H_
 

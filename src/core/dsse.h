@@ -2,6 +2,8 @@
 // Ed25519. The signature covers PAE(payloadType, payload); a verifier gets
 // back exactly the payload bytes that were verified and must use those, never
 // a re-parse of the envelope.
+//
+// Pure functions of their arguments (no I/O); safe on any thread.
 #ifndef DISTILLGATE_CORE_DSSE_H_
 #define DISTILLGATE_CORE_DSSE_H_
 

@@ -3,6 +3,10 @@
 // Hard to misuse: a PrivateKey can only come from Generate(), a 32-byte seed
 // or a PEM file that nobody but its owner can read (mode 0600 or 0400); it
 // signs the whole message (pure Ed25519, never a pre-hash).
+//
+// Keys are immutable values (copies share one OpenSSL key); Sign and Verify
+// make their own context per call, so one key may be used from many threads
+// at once. Errors: InvalidInput for malformed keys and unsafe key files.
 #ifndef DISTILLGATE_CORE_ED25519_H_
 #define DISTILLGATE_CORE_ED25519_H_
 

@@ -1,6 +1,9 @@
 // Hex and base64 (RFC 4648) codecs. Decoders are strict: they accept only the
 // canonical encoding (padding required, no whitespace, no stray bits), so a
 // value has exactly one accepted spelling.
+//
+// Pure functions; safe on any thread. Decoders return nullopt rather than an
+// error: callers say what the value was and where.
 #ifndef DISTILLGATE_CORE_ENCODING_H_
 #define DISTILLGATE_CORE_ENCODING_H_
 

@@ -1,4 +1,11 @@
 // Small file helpers with clear errors. Writers never leave a half-written file.
+//
+// Errors name the path: InvalidInput for a file that does not exist or is a
+// directory, and for an exclusive write whose target exists; IoError with
+// the system's reason otherwise. Atomicity: WriteFileAtomic leaves
+// either the old file or the whole new one, never a mix, also on a crash.
+// Safe on any thread (no shared state; concurrent writers of one path race
+// as rename(2) does: the last one wins).
 #ifndef DISTILLGATE_CORE_FILE_UTIL_H_
 #define DISTILLGATE_CORE_FILE_UTIL_H_
 

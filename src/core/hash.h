@@ -1,4 +1,6 @@
 // SHA-256 through OpenSSL EVP. Hash is a fixed 32-byte value type.
+// Sha256() and Sha256File() are safe on any thread; a Sha256Hasher is used by
+// one thread at a time. Sha256File returns IoError naming the path.
 #ifndef DISTILLGATE_CORE_HASH_H_
 #define DISTILLGATE_CORE_HASH_H_
 

@@ -2,6 +2,11 @@
 // file and the JSON pointer of each offending value. The schemas in
 // schemas/ are compiled into the binary, so what the docs publish is exactly
 // what the code enforces.
+//
+// Errors: Validate() returns InvalidInput naming the document; Builtin()
+// Internal for a name that is not compiled in; FromFile() IoError/InvalidInput.
+// Thread safety: a JsonSchema is immutable once built; one instance (the
+// built-ins are cached and shared) may validate on many threads at once.
 #ifndef DISTILLGATE_CORE_JSON_SCHEMA_H_
 #define DISTILLGATE_CORE_JSON_SCHEMA_H_
 

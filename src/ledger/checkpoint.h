@@ -1,6 +1,11 @@
 // C2SP tlog-checkpoint bodies (https://c2sp.org/tlog-checkpoint):
 //   <origin>\n<decimal tree size>\n<base64 root hash>\n
 // distillgate writes no extension lines and accepts none.
+//
+// Pure functions (no I/O), safe on any thread. Parse and Open return
+// VerifyFailed for a malformed body, a bad signature and a note signed for
+// another origin: a checkpoint comes from a ledger or a proof, never from a
+// user's hand.
 #ifndef DISTILLGATE_LEDGER_CHECKPOINT_H_
 #define DISTILLGATE_LEDGER_CHECKPOINT_H_
 

@@ -1,4 +1,7 @@
 // Full verification of a ledger file against a key the verifier trusts.
+// Read-only: Fsck never writes, and reads one snapshot of the file (appends
+// made meanwhile by other processes are not seen). Uses the Ledger from the
+// calling thread only.
 #ifndef DISTILLGATE_LEDGER_FSCK_H_
 #define DISTILLGATE_LEDGER_FSCK_H_
 

@@ -1,5 +1,8 @@
 // The key files a ledger owner keeps: DIR/ledger.key (PKCS#8 PEM, 0600),
 // DIR/ledger.pub (SPKI PEM) and DIR/ledger.vkey (C2SP verifier key).
+//
+// Errors: IoError for the file system, InvalidInput for a file that is not
+// a key. GenerateKeyFiles writes all three files or none.
 #ifndef DISTILLGATE_LEDGER_KEY_FILES_H_
 #define DISTILLGATE_LEDGER_KEY_FILES_H_
 

@@ -524,7 +524,6 @@ StatusOr<Hash> Ledger::RootAt(uint64_t tree_size) {
   return RootHash(tree_size, impl_->Reader());
 }
 
-StatusOr<Hash> Ledger::StoredSubtree(int level, uint64_t index) { return impl_->Subtree(level, index); }
 
 namespace {
 

@@ -1,6 +1,20 @@
 // The signed, append-only ledger: an RFC 6962 Merkle log in one SQLite file
 // with a C2SP signed checkpoint per appended batch. docs/ledger-format.md
 // describes every table and byte.
+//
+// Errors: IoError for the file system and SQLite (unwritable, locked past
+// the 60 s busy timeout, full disk), VerifyFailed when the file is not a
+// well-formed ledger (a missing leaf, a head whose signature fails),
+// InvalidInput for arguments out of range (an index past the end).
+// Atomicity: each Append() is one SQLite transaction (WAL, synchronous=FULL):
+// after a crash at any moment the file holds exactly the batches whose
+// Append() returned, plus at most the one in flight, whole or not at all.
+// Triggers in the schema refuse every UPDATE and DELETE of committed rows.
+// Thread safety: a Ledger object is one SQLite connection opened with
+// SQLITE_OPEN_NOMUTEX: it may be used by one thread at a time (handing it to
+// a helper thread is fine; two threads calling it at once is not). Separate
+// Ledger objects, in one process or several, may append to the same file
+// concurrently: SQLite's file locks order their batches.
 #ifndef DISTILLGATE_LEDGER_LEDGER_H_
 #define DISTILLGATE_LEDGER_LEDGER_H_
 
@@ -54,7 +68,9 @@ class Ledger {
   // Creates a new ledger file with an empty tree and its signed size-0
   // checkpoint. Refuses if `path` exists. Nothing is left behind on failure.
   static Status Init(const std::string& path, const PrivateKey& key, const std::string& origin);
-  // Opens an existing ledger; never creates one.
+  // Opens an existing ledger; never creates one. IoError when the file does
+  // not exist or cannot be opened in `mode`; VerifyFailed when it is not a
+  // distillgate ledger of a schema version this build reads.
   static StatusOr<std::unique_ptr<Ledger>> Open(const std::string& path, Mode mode);
   ~Ledger();
   Ledger(const Ledger&) = delete;
@@ -78,8 +94,6 @@ class Ledger {
   // Every kept checkpoint as (size, note), ascending.
   StatusOr<std::vector<std::pair<uint64_t, std::string>>> Checkpoints();
 
-  // Holds one read transaction: every read while it lives sees the same
-  // committed state, and reads skip per-statement locking. Nests freely.
   // Makes the appends made while it lives one SQLite transaction (holding
   // the write lock throughout): other readers see them, and a crash keeps
   // them, only after Commit(); destroyed without Commit() — an error on the
@@ -116,6 +130,8 @@ class Ledger {
     bool left_wal_ = false;  // Writes::kBulk switched the journal mode
   };
 
+  // Holds one read transaction: every read while it lives sees the same
+  // committed state, and reads skip per-statement locking. Nests freely.
   class ReadSnapshot {
    public:
     explicit ReadSnapshot(Ledger& ledger);
@@ -131,10 +147,6 @@ class Ledger {
   StatusOr<std::vector<Hash>> InclusionProof(uint64_t index, uint64_t tree_size);
   StatusOr<std::vector<Hash>> ConsistencyProof(uint64_t old_size, uint64_t new_size);
   StatusOr<Hash> RootAt(uint64_t tree_size);
-  // Hash of the complete subtree (level, index) as stored: level 0 is the
-  // hash of the leaf's data; level L >= 1 is kept in the `nodes` of the leaf
-  // whose append completed it.
-  StatusOr<Hash> StoredSubtree(int level, uint64_t index);
 
   // Sequential scans for fsck and listings; Next() yields false at the end.
   class LeafScanner {

@@ -8,6 +8,12 @@
 // A "complete subtree" (level L, index i) is the subtree whose leaves are
 // [i·2^L, (i+1)·2^L); level 0 holds leaf hashes. Storage supplies those
 // through a SubtreeReader, which is all that proof construction needs.
+//
+// Verification returns VerifyFailed (never InvalidInput) for any proof that
+// does not hold, including sizes or indices out of range; construction
+// returns the reader's error, and InvalidInput for indices out of range.
+// All functions are safe on any thread; a CompactRange is a value used by
+// one thread at a time.
 #ifndef DISTILLGATE_LEDGER_MERKLE_H_
 #define DISTILLGATE_LEDGER_MERKLE_H_
 

@@ -4,6 +4,10 @@
 //   signature = "— " name " " base64(key_id[4] || sig[64]) "\n"
 //   key_id    = SHA-256(name || "\n" || 0x01 || pubkey)[:4]
 //   vkey      = name "+" hex8(key_id) "+" base64(0x01 || pubkey)
+//
+// Pure functions (no I/O), safe on any thread; NoteVerifier is an immutable
+// value. A malformed vkey or note text to sign is InvalidInput; a note that
+// does not open (malformed, unsigned, a bad signature) is VerifyFailed.
 #ifndef DISTILLGATE_LEDGER_NOTE_H_
 #define DISTILLGATE_LEDGER_NOTE_H_
 

@@ -1,6 +1,9 @@
 // The JSON forms of ledger proofs that leave the ledger (`ledger prove`,
 // `ledger consistency`) and their offline verification. Schemas:
 // schemas/inclusion-proof.schema.json, schemas/consistency-proof.schema.json.
+//
+// Make* read the ledger (its errors pass through; InvalidInput for an index
+// or size it does not hold); the rest are pure and safe on any thread.
 #ifndef DISTILLGATE_LEDGER_PROOF_BUNDLE_H_
 #define DISTILLGATE_LEDGER_PROOF_BUNDLE_H_
 

@@ -1,6 +1,10 @@
 // Identifying a model's license from the evidence a model directory holds:
 // a Hugging Face model card (README.md YAML front matter: license,
 // license_name, license_link, base_model) or a LICENSE/terms text.
+//
+// Reads only the files named (DetectPath: the directory's card and license
+// files); never writes. IoError for a file that cannot be read. Safe on any
+// thread with a shared KnowledgeBase.
 #ifndef DISTILLGATE_LICENSE_DETECT_H_
 #define DISTILLGATE_LICENSE_DETECT_H_
 

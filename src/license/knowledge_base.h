@@ -1,6 +1,11 @@
 // The license and terms knowledge base: the profiles of policies/licenses/
 // (compiled into the binary, or read from a directory), each validated
 // against schemas/license-profile.schema.json.
+//
+// Errors: InvalidInput naming the file and JSON pointer of the first invalid
+// profile; nothing is loaded then. Thread safety: a KnowledgeBase is
+// immutable once loaded (Builtin() returns one shared instance); any number
+// of threads may read it; LicenseProfile pointers live as long as it does.
 #ifndef DISTILLGATE_LICENSE_KNOWLEDGE_BASE_H_
 #define DISTILLGATE_LICENSE_KNOWLEDGE_BASE_H_
 

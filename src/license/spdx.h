@@ -1,5 +1,6 @@
 // SPDX license expressions (SPDX spec v2.3 Annex D): ids, LicenseRef-…,
 // "+", WITH exceptions, AND, OR and parentheses. AND binds tighter than OR.
+// Pure functions, safe on any thread; InvalidInput for a malformed expression.
 #ifndef DISTILLGATE_LICENSE_SPDX_H_
 #define DISTILLGATE_LICENSE_SPDX_H_
 

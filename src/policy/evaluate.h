@@ -1,5 +1,9 @@
 // Deterministic evaluation of a job against the knowledge base and a policy.
 // Every finding cites the clause of the profile it rests on.
+//
+// Evaluate() writes nothing and is safe on any thread (the job, policy and
+// knowledge base are immutable values); it reads the model cards and license
+// files the job's teachers name.
 #ifndef DISTILLGATE_POLICY_EVALUATE_H_
 #define DISTILLGATE_POLICY_EVALUATE_H_
 
@@ -64,8 +68,10 @@ struct Decision {
   int ExitCode() const;
 };
 
-// `today` (YYYY-MM-DD) decides which waivers are still valid. Fails only on
-// malformed license expressions in the job (InvalidInput).
+// `today` (YYYY-MM-DD) decides which waivers are still valid. Fails with
+// InvalidInput on a malformed license expression in the job, and with the
+// reader's error (IoError, InvalidInput) when a teacher's model card or
+// license file cannot be read.
 StatusOr<Decision> Evaluate(const Job& job, const Policy& policy, const KnowledgeBase& kb, const std::string& today);
 
 nlohmann::json ToJson(const Decision& d);

@@ -1,6 +1,12 @@
-// The gate between a decision and training. Only an allow decision that is
-// recorded in the ledger mints a Permit, and nothing else can construct one;
-// the trainer takes a Permit and re-checks it against the job and the ledger.
+// The gate between a decision and training. Only a decision that is
+// recorded in the ledger and allows training mints a Permit, and nothing else
+// can construct one; a run (record/recorded_run.h) opens only from a Permit
+// and re-checks it against the job and the ledger. The gate is the single
+// writer of decision entries.
+//
+// Atomicity: the decision is one ledger append; if it cannot be recorded
+// there is no decision and no permit (fail closed). Thread safety: uses the
+// Ledger from the calling thread; a Permit is an immutable value.
 #ifndef DISTILLGATE_POLICY_GATE_H_
 #define DISTILLGATE_POLICY_GATE_H_
 
@@ -35,8 +41,7 @@ class Permit {
 struct GateResult {
   Decision decision;
   uint64_t decision_index = 0;
-  std::optional<Permit> permit;  // set only for allow / allow_with_obligations in enforce mode,
-                                 // and for any verdict in warn/audit mode
+  std::optional<Permit> permit;  // set exactly when decision.AllowsTraining()
 };
 
 class Gate {

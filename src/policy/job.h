@@ -1,5 +1,9 @@
 // A distillation job (schemas/job.schema.json): teachers, datasets, the
 // student and its intended use.
+//
+// Errors: IoError when the file cannot be read, InvalidInput naming the file
+// and the JSON pointer of what does not match the schema. A Job is a plain
+// value, immutable once parsed: share it between threads freely.
 #ifndef DISTILLGATE_POLICY_JOB_H_
 #define DISTILLGATE_POLICY_JOB_H_
 

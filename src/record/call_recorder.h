@@ -2,6 +2,11 @@
 // (teacher id and model hash, hashes of the input batch and of the outputs,
 // item count, time), appended in batches with one signed checkpoint each, so
 // recording stays cheap. Also keeps the Merkle root of the calls' entries.
+//
+// Ownership: refers to `ledger` and `key`, which must outlive it. Errors: the
+// ledger's, from the Record*() call that fills a batch or from Flush(); the
+// failed batch stays pending (nothing of it is appended). Atomicity: each
+// batch is one signed ledger append. Thread safety: one thread at a time.
 #ifndef DISTILLGATE_RECORD_CALL_RECORDER_H_
 #define DISTILLGATE_RECORD_CALL_RECORDER_H_
 

@@ -1,6 +1,10 @@
 // IDX files (the MNIST / Fashion-MNIST format), plain or gzip-compressed,
 // read directly: big-endian magic 0x0000 <type> <ndims>, then ndims uint32
 // sizes, then the data. Only unsigned-byte data (type 0x08) is accepted.
+//
+// Errors: InvalidInput naming the file for anything malformed, truncated or
+// of the wrong type (and images and labels that disagree in count); IoError
+// when a file cannot be read. Safe on any thread.
 #ifndef DISTILLGATE_RECORD_IDX_H_
 #define DISTILLGATE_RECORD_IDX_H_
 

@@ -2,6 +2,10 @@
 // Each record's bytes are hashed as an RFC 6962 leaf; the leaves form a
 // Merkle tree whose root goes into the ledger with the dataset's license, so
 // anyone holding a record can later prove it was (or was not) in the data.
+//
+// Errors: InvalidInput naming the file (and line) of bad input; IoError when
+// a file cannot be read. Reads only; safe on any thread; a DatasetManifest
+// is a plain value.
 #ifndef DISTILLGATE_RECORD_MANIFEST_H_
 #define DISTILLGATE_RECORD_MANIFEST_H_
 

@@ -10,8 +10,15 @@ using json = nlohmann::json;
 StatusOr<std::unique_ptr<RecordedRun>> RecordedRun::Begin(const Permit& permit, const Job& job, Ledger& ledger,
                                                          const PrivateKey& key, Start start) {
   DG_RETURN_IF_ERROR(Gate::Verify(permit, job, ledger));
-  std::unique_ptr<RecordedRun> run(
-      new RecordedRun(ledger, key, RunIdFor(permit.job_sha256(), permit.decision_index()), start.calls_per_batch));
+  const std::string id = RunIdFor(permit.job_sha256(), permit.decision_index());
+  // One decision, one run: a permit used a second time opens nothing (the
+  // entries after the decision are read, usually none or a few).
+  DG_ASSIGN_OR_RETURN(RunRecord existing, LoadRunRecord(ledger, id));
+  if (existing.run_start) {
+    return Status::VerifyFailed("decision " + std::to_string(permit.decision_index()) + " already opened run " + id +
+                                " (entry " + std::to_string(existing.run_start->index) + "): decide again for another run");
+  }
+  std::unique_ptr<RecordedRun> run(new RecordedRun(ledger, key, id, start.calls_per_batch));
   json body = std::move(start.fields);
   body["job"] = job.name;
   body["job_sha256"] = job.sha256;

@@ -45,8 +45,9 @@ class RecordedRun {
   };
 
   // Re-checks the permit against `job` and `ledger` (Gate::Verify), then
-  // appends run_start. VerifyFailed when the job changed since its decision
-  // or the ledger no longer holds it; nothing is appended then.
+  // appends run_start. VerifyFailed when the job changed since its decision,
+  // the ledger no longer holds it, or the decision already opened a run
+  // (one decision, one run); nothing is appended then.
   static StatusOr<std::unique_ptr<RecordedRun>> Begin(const Permit& permit, const Job& job, Ledger& ledger,
                                                      const PrivateKey& key, Start start);
   // Closes the run as failed if it was left open (an exception, an early

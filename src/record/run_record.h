@@ -1,6 +1,12 @@
 // Everything the ledger holds about one run, gathered by run id: the
 // decision, run_start, dataset manifests, model, run_end and a tally of its
 // teacher calls. Reports, attestations and data proofs start from this.
+//
+// Read-only: everything is read from one ReadSnapshot of the ledger, so a run
+// being appended to meanwhile is seen at one consistent size. Errors:
+// InvalidInput for a run id that is malformed or names no decision,
+// VerifyFailed for an entry that is not distillgate's JSON. Uses the Ledger
+// from the calling thread; a RunRecord is a plain value.
 #ifndef DISTILLGATE_RECORD_RUN_RECORD_H_
 #define DISTILLGATE_RECORD_RUN_RECORD_H_
 

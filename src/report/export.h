@@ -2,6 +2,8 @@
 // (report/run_report.h): CycloneDX 1.6 ML-BOM and SPDX 3.0.1 (AI and
 // Dataset profiles, JSON-LD). Neither format has a "distilled from"
 // relation; docs/attestation.md §Exports says how distillation is encoded.
+//
+// Pure functions of the report (no I/O), safe on any thread.
 #ifndef DISTILLGATE_REPORT_EXPORT_H_
 #define DISTILLGATE_REPORT_EXPORT_H_
 

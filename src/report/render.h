@@ -1,5 +1,9 @@
 // Renderers of a run report (report/run_report.h): Markdown, one
 // self-contained HTML file (inline CSS and SVG, no network), SARIF 2.1.0.
+//
+// Renderers are pure functions of the report. WriteReportFiles writes each
+// file atomically (core/file_util.h) after rendering all of them: an unknown
+// format (InvalidInput) or a rendering error writes nothing.
 #ifndef DISTILLGATE_REPORT_RENDER_H_
 #define DISTILLGATE_REPORT_RENDER_H_
 

@@ -1,6 +1,9 @@
 // The audit report of one run: everything the ledger records about it,
 // gathered into one JSON document (schemas/run-report.schema.json) that the
 // renderers turn into Markdown, HTML and SARIF.
+//
+// Read-only: the ledger is read (and verified, fsck) from the calling thread;
+// nothing is written. Errors: those of LoadRunRecord and Fsck.
 #ifndef DISTILLGATE_REPORT_RUN_REPORT_H_
 #define DISTILLGATE_REPORT_RUN_REPORT_H_
 

@@ -428,14 +428,6 @@ StatusOr<TrainResult> TrainTeacher(const Permit& permit, const Job& job, Ledger&
   }
 }
 
-StatusOr<double> EvaluateModelFile(const std::string& path, const std::string& arch, const ImageSet& test) {
-  std::string got_arch;
-  DG_ASSIGN_OR_RETURN(torch::nn::Sequential m, LoadModel(path, &got_arch));
-  if (!arch.empty() && arch != got_arch) return Status::InvalidInput(path + ": model is " + got_arch + ", not " + arch);
-  auto [tx, ty] = ToTensors(test, 0);
-  return Accuracy(m, tx, ty, torch::Device(torch::kCPU));
-}
-
 StatusOr<std::vector<Hash>> TeacherOutputHashes(const std::string& teacher_path, const ImageSet& set,
                                                 const std::vector<std::vector<int64_t>>& batches) {
   UseAvailableCores();

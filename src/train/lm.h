@@ -1,6 +1,12 @@
 // A small byte-level language model (embedding → GRU → 256-way softmax) in
 // LibTorch: trained on a text corpus by `train-lm`, served by
 // `serve-teacher`. This header includes no torch.
+//
+// A ByteLm is a value sharing its weights (copies see the same model); it is
+// used by one thread at a time (serve-teacher generates under a mutex).
+// Errors: InvalidInput for a corpus too small or a model file that is not a
+// distillgate LM, VerifyFailed for a model whose file changed, IoError for
+// the file system; Interrupted when SIGINT/SIGTERM stops training.
 #ifndef DISTILLGATE_TRAIN_LM_H_
 #define DISTILLGATE_TRAIN_LM_H_
 

@@ -1,5 +1,9 @@
 // `distillgate train-lm` (a gated, recorded run that trains the byte-level
 // LM teacher on a text corpus) and `distillgate distill-lm`. No torch here.
+//
+// The same contract as RunJob (train/run.h): inputs are checked before the
+// decision (nothing written on bad input), an allowed run is a RecordedRun
+// closed on every path, and SIGINT/SIGTERM stop training between steps.
 #ifndef DISTILLGATE_TRAIN_LM_RUN_H_
 #define DISTILLGATE_TRAIN_LM_RUN_H_
 

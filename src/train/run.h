@@ -1,5 +1,13 @@
 // `distillgate run` and `distillgate train-teacher`: gate → ledger →
 // training, with every step recorded. No LibTorch in this header.
+//
+// RunJob reads and checks every input (job, policy, data, teacher, key,
+// ledger) before it decides: bad input is InvalidInput/IoError with nothing
+// written. Then the decision is recorded (a refusal returns a summary with
+// exit_code 1 or 4 and trains nothing), and an allowed run is a RecordedRun:
+// every later failure, exception or SIGINT/SIGTERM closes it in the ledger
+// (failed / interrupted) and is returned as the error. One run per call; the
+// ledger file may be shared with other processes, not the call with threads.
 #ifndef DISTILLGATE_TRAIN_RUN_H_
 #define DISTILLGATE_TRAIN_RUN_H_
 

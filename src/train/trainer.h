@@ -1,6 +1,15 @@
 // The distillation runner's training side. This header stays free of
 // LibTorch so that the CLI and tests including it compile quickly; only
 // src/train/*.cc include torch.
+//
+// The trainer never writes to the ledger itself: every teacher call goes
+// through the gateway into the run's CallRecorder, and the caller (RunJob)
+// closes the run. Errors: InvalidInput for a teacher or device that cannot
+// be used, VerifyFailed for a teacher file changed since its decision or a
+// permit that does not match, Internal for LibTorch failures, Interrupted
+// when SIGINT/SIGTERM stops training (all calls answered so far are handed
+// to the recorder first). One training per thread; LibTorch's own pool
+// uses the cores this process may use.
 #ifndef DISTILLGATE_TRAIN_TRAINER_H_
 #define DISTILLGATE_TRAIN_TRAINER_H_
 
@@ -94,9 +103,6 @@ StatusOr<TrainResult> TrainTeacher(const Permit& permit, const Job& job, Ledger&
 // bf16 run's logits may differ in their last bits.
 StatusOr<std::vector<Hash>> TeacherOutputHashes(const std::string& teacher_path, const ImageSet& set,
                                                 const std::vector<std::vector<int64_t>>& batches);
-
-// Accuracy of a saved model (distillgate checkpoint) on `test`.
-StatusOr<double> EvaluateModelFile(const std::string& path, const std::string& arch, const ImageSet& test);
 
 // Which LibTorch this binary runs ("1.13.1", and whether CUDA is usable).
 std::string TorchDescription();

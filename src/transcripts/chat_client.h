@@ -3,6 +3,10 @@
 // retries with exponential back-off on connection errors, 429 and 5xx, and a
 // minimum interval between calls. The API key goes into one request header
 // and nowhere else.
+//
+// A ChatClient is used by one thread at a time. Complete() never fails with
+// a Status: every outcome, answered or not, is a ChatResult (the caller
+// records failed calls too).
 #ifndef DISTILLGATE_TRANSCRIPTS_CHAT_CLIENT_H_
 #define DISTILLGATE_TRANSCRIPTS_CHAT_CLIENT_H_
 

@@ -2,6 +2,11 @@
 // of OpenAI chat-completion exchanges, or an OpenAI Batch API input file
 // joined with its output file by custom_id. Streaming, on all cores: memory
 // does not grow with the file (a batch keeps an index of custom_id → offset).
+//
+// Read-only. The callbacks run on the calling thread, in file order; the
+// `prepare` hook of TranscriptReadOptions runs on worker threads and must be
+// thread-safe. A callback's error stops the read and is returned; IoError
+// when a file cannot be read.
 #ifndef DISTILLGATE_TRANSCRIPTS_READER_H_
 #define DISTILLGATE_TRANSCRIPTS_READER_H_
 

@@ -95,10 +95,13 @@ struct TranscriptCheck {
   bool ok = false;
   uint64_t exchanges_checked = 0;
   std::vector<std::string> problems;  // what no longer matches, by file:line
+  std::vector<std::string> notes;     // what was not checked, and why
 };
 
 // Re-reads the run's transcripts and rebuilds every teacher_call entry: each
 // must equal the recorded one, in order, and the files their recorded SHA-256.
+// A run that stopped part-way (interrupted, failed) is checked as far as it
+// recorded. InvalidInput when the run recorded no transcripts.
 StatusOr<TranscriptCheck> VerifyTranscripts(Ledger& ledger, const std::string& run_id);
 
 }  // namespace dg
