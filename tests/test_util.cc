@@ -52,16 +52,20 @@ Child Spawn(const std::vector<std::string>& argv, bool pipe_stdin, bool pipe_std
 CommandResult Run(const std::vector<std::string>& argv, const std::string& input) {
   signal(SIGPIPE, SIG_IGN);
   Child child = Spawn(argv, true, true);
+  return WaitForExit(child, input);
+}
+
+CommandResult WaitForExit(Child& child, const std::string& input) {
   const pid_t pid = child.pid;
   int in[2] = {-1, child.in}, out[2] = {child.out, -1}, err[2] = {child.err, -1};
   size_t written = 0;
-  if (input.empty()) {
+  if (input.empty() && in[1] >= 0) {
     ::close(in[1]);
     in[1] = -1;
   }
   CommandResult r;
   pollfd fds[3] = {{out[0], POLLIN, 0}, {err[0], POLLIN, 0}, {in[1], POLLOUT, 0}};
-  int open_reads = 2;
+  int open_reads = (out[0] >= 0) + (err[0] >= 0);
   while (open_reads > 0) {
     int nfds = in[1] >= 0 ? 3 : 2;
     if (::poll(fds, static_cast<nfds_t>(nfds), -1) < 0) continue;
@@ -91,7 +95,9 @@ CommandResult Run(const std::vector<std::string>& argv, const std::string& input
   if (in[1] >= 0) ::close(in[1]);
   int status = 0;
   ::waitpid(pid, &status, 0);
+  r.signaled = WIFSIGNALED(status);
   r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  child = Child{};
   return r;
 }
 

@@ -21,6 +21,7 @@ class TempDir {
 
 struct CommandResult {
   int exit_code = -1;  // 128+signal when killed
+  bool signaled = false;  // killed by a signal (not exited with its own code)
   std::string out, err;
 };
 
@@ -32,6 +33,9 @@ struct Child {
 };
 Child Spawn(const std::vector<std::string>& argv, bool pipe_stdin, bool pipe_stderr);
 
+// Reads what a spawned child writes on its piped stdout/stderr (feeding
+// `input` on its piped stdin, if any) until it exits, and reaps it.
+CommandResult WaitForExit(Child& child, const std::string& input = "");
 // Runs argv[0] with arguments, feeding `input` on stdin; waits for it.
 CommandResult Run(const std::vector<std::string>& argv, const std::string& input = "");
 // Runs the distillgate binary built alongside the tests.

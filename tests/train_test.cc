@@ -337,15 +337,10 @@ TEST_F(RunTest, SigintClosesTheRunAsInterrupted) {
   ASSERT_GT(c.pid, 0);
   ASSERT_TRUE(WaitForEntry(path_, "teacher_call", 120)) << "the run never recorded a teacher call";
   ::kill(c.pid, SIGINT);
-  std::string err;
-  char buf[4096];
-  ssize_t n;
-  while ((n = ::read(c.err, buf, sizeof buf)) > 0) err.append(buf, static_cast<size_t>(n));
-  int status = 0;
-  ::waitpid(c.pid, &status, 0);
-  ASSERT_TRUE(WIFEXITED(status)) << "killed by signal " << WTERMSIG(status) << "; stderr: " << err;
-  EXPECT_EQ(WEXITSTATUS(status), 130) << err;
-  EXPECT_NE(err.find("interrupted"), std::string::npos) << err;
+  const testing::CommandResult done = testing::WaitForExit(c);
+  ASSERT_FALSE(done.signaled) << "killed by the signal instead of closing the run; stderr: " << done.err;
+  EXPECT_EQ(done.exit_code, 130) << done.err;
+  EXPECT_NE(done.err.find("interrupted"), std::string::npos) << done.err;
   EXPECT_FALSE(FileExists(dir_.File("long.pt"))) << "an interrupted run saves no model";
 
   auto runs = testing::RunCli({"runs", "--ledger", path_, "--json"});
