@@ -6,8 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PACKAGES=(
-  # toolchain
-  g++ cmake make pkg-config ccache
+  # toolchain (clang and its sanitizer/libFuzzer runtime: scripts/fuzz.sh)
+  g++ cmake make pkg-config ccache clang libclang-rt-14-dev
   # libraries (the auditor core needs no LibTorch)
   libssl-dev libsqlite3-dev nlohmann-json3-dev libcli11-dev libyaml-cpp-dev libvalijson-dev libcurl4-openssl-dev
   # jemalloc: the CLI's allocator (transcript recording allocates on several threads)

@@ -3,6 +3,9 @@
 # in both builds: the full one (with the LibTorch trainer, where found) and
 # the torch-free auditor (-DDISTILLGATE_WITH_TORCH=OFF), which must build,
 # run and pass its tests on a machine without LibTorch.
+# Last, scripts/fuzz.sh: the torch-free suite again under ASan and UBSan
+# (clang), every libFuzzer harness over its corpus, and a bounded fuzzing
+# run of each (FUZZ_SECONDS, default 20).
 # Tests that need ../shared/testdata skip with a message when it is absent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,3 +20,6 @@ cmake -S . -B build-notorch -DCMAKE_BUILD_TYPE="${BUILD_TYPE:-Release}" -DDISTIL
   -DDISTILLGATE_BUILD_BENCH=OFF >/dev/null
 cmake --build build-notorch -j"$jobs"
 ctest --test-dir build-notorch --output-on-failure -j"$jobs" --timeout 600
+
+echo "== test: sanitizers and fuzzing (build-asan/)" >&2
+scripts/fuzz.sh

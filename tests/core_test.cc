@@ -442,12 +442,14 @@ TEST(CanonicalJson, CheckerSpecificCases) {
   EXPECT_EQ(members, 2u);
   for (const char* bad : {R"({"b":1,"a":2})", R"({"a":1,"a":1})", R"({ "a":1})", "1.0", "1E2", "-0", "01",
                           R"("\u0041")", R"("\/")", R"("\u000A")", R"("\u001F")", "9007199254740992",
+                          // 1e20 written out: once canonical as a double while 1e17 was refused as an
+                          // integer (issue 14 §6); no number of 2^53 or more is written without an exponent
+                          "100000000000000000000", "100000000000000000",
                           "1e+21 ", "[1,]", "\"\xC0\xAF\"", "tru"}) {
     EXPECT_FALSE(IsCanonicalJson(bad)) << bad;
     EXPECT_FALSE(ReferenceIsCanonical(bad)) << bad;
   }
-  for (const char* good : {"9007199254740991", "-9007199254740991", "1e+21", "0.000001", "1e-7", R"("\u001f")",
-                           "100000000000000000000"}) {
+  for (const char* good : {"9007199254740991", "-9007199254740991", "1e+21", "0.000001", "1e-7", R"("\u001f")"}) {
     EXPECT_TRUE(IsCanonicalJson(good)) << good;
     EXPECT_TRUE(ReferenceIsCanonical(good)) << good;
   }

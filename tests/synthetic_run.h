@@ -94,7 +94,8 @@ inline StatusOr<SyntheticRun> MakeSyntheticRun(const std::string& dir, const Syn
       {"teachers", {{{"id", "teacher-1"}, {"kind", "local"}, {"license", o.teacher_license}, {"model_file", "teacher.pt"}}}},
       {"datasets", {{{"id", "corpus"}, {"license", "MIT"}, {"path", "data.jsonl"}}}},
       {"student", {{"name", o.student_name}, {"model_type", "classifier"}, {"architecture", "mlp"}}},
-      {"use", {{"commercial", o.commercial}, {"distribution", o.distribution}, {"purpose", o.purpose}}}};
+      {"use", {{"commercial", o.commercial}, {"distribution", o.distribution}, {"purpose", o.purpose},
+               {"expected_mau", 1000}, {"competes_with", nlohmann::json::array()}, {"domicile", {"US"}}, {"markets", {"US"}}}}};
   DG_RETURN_IF_ERROR(WriteText(r.job, job.dump(2)));
 
   DG_RETURN_IF_ERROR(Ledger::Init(r.ledger, key, o.origin));

@@ -96,6 +96,20 @@ StatusOr<json> BuildStatement(Ledger& ledger, const AttestOptions& options) {
                                 std::to_string(r.teacher_calls) + " with root " +
                                 Base64Encode(r.TeacherCallsRoot()));
   }
+  // Every entry of the run is disclosed: run_end commits to the set.
+  const json committed = r.run_end->body.value("entries", json());
+  if (!committed.is_object()) {
+    return Status::VerifyFailed("run " + r.run_id + ": run_end does not commit to the run's entries (a ledger written before "
+                                "the commitment existed): the run cannot be attested");
+  }
+  if (committed.value("count", uint64_t{0}) != r.entry_leaves.size() || committed.value("root", "") != Base64Encode(r.EntriesRoot())) {
+    return Status::VerifyFailed("run " + r.run_id + ": run_end commits to " + std::to_string(committed.value("count", uint64_t{0})) +
+                                " entries, but the ledger holds " + std::to_string(r.entry_leaves.size()) + " with another root");
+  }
+  if (r.entries_after_end > 0) {
+    return Status::VerifyFailed("run " + r.run_id + ": the ledger holds " + std::to_string(r.entries_after_end) +
+                                " entries of the run after its run_end");
+  }
   const std::string model_sha = r.run_end->body.value("model_sha256", "");
   json subjects = json::array();
   bool has_model = false;
@@ -120,6 +134,7 @@ StatusOr<json> BuildStatement(Ledger& ledger, const AttestOptions& options) {
   DG_RETURN_IF_ERROR(add("decision", r.decision));
   DG_RETURN_IF_ERROR(add("run_start", *r.run_start));
   for (const auto& m : r.manifests) DG_RETURN_IF_ERROR(add("dataset_manifest", m));
+  for (const auto& o : r.others) DG_RETURN_IF_ERROR(add(o.kind, o));
   DG_RETURN_IF_ERROR(add("model", *r.model));
   DG_RETURN_IF_ERROR(add("run_end", *r.run_end));
 

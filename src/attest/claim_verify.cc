@@ -150,6 +150,7 @@ struct Verifier {
     Add("checkpoint", true, "signed checkpoint of " + cp->origin + " at size " + std::to_string(cp->size) + " verifies");
     std::map<std::string, std::vector<json>> by_role;
     std::map<std::string, uint64_t> index_of;
+    std::map<uint64_t, Hash> run_entries;  // index → leaf hash of every proven entry but the decision and run_end
     bool all_included = true;
     for (const json& e : led["entries"]) {
       const std::string role = e["role"];
@@ -161,6 +162,9 @@ struct Verifier {
       all_included &= s.ok();
       by_role[role].push_back(e["entry"]["body"]);
       index_of[role] = index;
+      if (role != "decision" && role != "run_end") {
+        if (auto leaf = HashFromBase64(e["leaf_hash"].get<std::string>())) run_entries[index] = *leaf;
+      }
     }
     if (!all_included) return;  // the facts below would rest on unproven entries
 
@@ -183,8 +187,29 @@ struct Verifier {
     const std::string run = pred["run"];
     const std::string job_sha = dec.value("inputs", json::object()).value("job_sha256", "");
     expect(RunIdFor(job_sha, index_of["decision"]) == run, "run id " + run + " is not the decided job's (" + RunIdFor(job_sha, index_of["decision"]) + ")");
-    for (const char* role : {"run_start", "dataset_manifest", "model", "run_end"}) {
-      for (const json& b : by_role[role]) expect(b.value("run", "") == run, std::string(role) + " entry belongs to run " + b.value("run", ""));
+    for (const auto& [role, bodies] : by_role) {
+      if (role == "decision") continue;
+      for (const json& b : bodies) expect(b.value("run", "") == run, role + " entry belongs to run " + b.value("run", ""));
+    }
+    // The run's complete entry set: run_end commits to the count and root of
+    // its entries (teacher calls aside, which have their own root); the
+    // bundle must prove every one, between the decision and run_end.
+    const json committed = end.value("entries", json());
+    if (!committed.is_object() || !committed.contains("count") || !committed.contains("root")) {
+      bad.push_back("run_end does not commit to the run's entries (a ledger written before the commitment existed): "
+                    "the bundle could leave entries out");
+    } else {
+      CompactRange range;
+      for (const auto& [index, leaf] : run_entries) {
+        range.Append(leaf, nullptr);
+        expect(index > index_of["decision"] && index < index_of["run_end"],
+               "entry " + std::to_string(index) + " is not between the decision and run_end");
+      }
+      const uint64_t count = committed.value("count", uint64_t{0});
+      expect(run_entries.size() == count && Base64Encode(range.Root()) == committed.value("root", ""),
+             "the bundle proves " + std::to_string(run_entries.size()) + " of the run's entries, run_end commits to " +
+                 std::to_string(count) + (run_entries.size() == count ? " with another root" : "") +
+                 ": entries are missing or extra");
     }
     expect(start.value("decision_index", uint64_t(-1)) == index_of["decision"], "run_start names another decision");
     expect(start.value("job_sha256", "") == job_sha, "run_start names another job");
@@ -252,37 +277,90 @@ struct Verifier {
       }
     }
 
-    // 8. The verifier's own policy.
-    if (in.policy != nullptr && job_doc.is_object()) RePolicy(job_doc);
+    // 8. The verifier's own knowledge base and policy (the default policy
+    // unless one is given): the recorded verdict may not be more permissive
+    // than what they decide now.
+    if (job_doc.is_object()) {
+      RePolicy(job_doc, parsed);
+      KeyHolderFacts(job_doc);
+    }
 
     // 9. The ledger itself.
     if (in.ledger != nullptr) AgainstLedger(*cp, end, run);
   }
 
-  void RePolicy(json job_doc) {
+  static int Rank(Verdict v) {
+    switch (v) {
+      case Verdict::kAllow: return 0;
+      case Verdict::kAllowWithObligations: return 1;
+      case Verdict::kNeedsReview: return 2;
+      case Verdict::kDeny: return 3;
+    }
+    return 3;
+  }
+
+  void RePolicy(json job_doc, std::optional<Verdict> recorded) {
     // Model cards are files beside the job that the bundle does not carry:
     // the declared licenses are evaluated (the original decision checked the cards).
     bool dropped_cards = false;
     for (json& t : job_doc["teachers"]) dropped_cards |= t.erase("model_card") > 0;
+    StatusOr<Policy> default_policy = Status::Internal("unused");
+    const Policy* policy = in.policy;
+    if (policy == nullptr) {
+      default_policy = DefaultPolicy();
+      if (!default_policy.ok()) {
+        Add("policy", false, default_policy.status().message());
+        return;
+      }
+      policy = &*default_policy;
+    }
+    const std::string whose = in.policy != nullptr ? "your policy" : "the default policy";
     auto job = ParseJob(job_doc, "the disclosed job");
     auto kb = KnowledgeBase::Builtin();
     if (!job.ok() || !kb.ok()) {
-      Add("policy", false, !job.ok() ? job.status().message() : kb.status().message());
+      Add("policy", false, "the recorded job cannot be evaluated again: " + (!job.ok() ? job.status().message() : kb.status().message()));
       return;
     }
-    auto d = Evaluate(*job, *in.policy, **kb, TodayUtc());
+    auto d = Evaluate(*job, *policy, **kb, TodayUtc());
     if (!d.ok()) {
       Add("policy", false, d.status().message());
       return;
     }
-    const bool ok = VerdictAllows(d->verdict);
-    std::string detail = std::string("under your policy the job is ") + VerdictName(d->verdict);
+    const bool allows = VerdictAllows(d->verdict);
+    const bool not_more_permissive = recorded && Rank(*recorded) >= Rank(d->verdict);
+    std::string detail = "evaluated again with this build's knowledge base and " + whose + ": " + VerdictName(d->verdict) +
+                         "; recorded: " + (recorded ? VerdictName(*recorded) : "no verdict");
+    if (allows && !not_more_permissive) detail += " (the recorded verdict is more permissive: it omits obligations)";
     for (const auto& f : d->findings) {
       if (f.waived || f.severity == "warning") continue;
       detail += "; " + f.severity + " " + f.rule + " (" + f.subject + "): " + f.message;
     }
     if (dropped_cards) detail += " (declared licenses; model-card evidence is not in the bundle)";
-    Add("policy", ok, detail);
+    Add("policy", allows && not_more_permissive, detail);
+  }
+
+  // What the verdict rests on that only the key holder vouches for: the
+  // job's declared facts and any waiver the recorded decision applied.
+  void KeyHolderFacts(const json& job_doc) {
+    std::vector<std::string> facts;
+    for (const json& t : job_doc.value("teachers", json::array())) {
+      facts.push_back("teacher " + t.value("id", "") + " is under " + t.value("license", "") +
+                      (t.contains("base_model") ? " with base " + t["base_model"].dump() : std::string(" with no base stated")));
+    }
+    const json use = job_doc.value("use", json::object());
+    for (auto it = use.begin(); it != use.end(); ++it) facts.push_back("/use/" + it.key() + " = " + it.value().dump());
+    for (const char* f : {"expected_mau", "monthly_revenue_usd", "domicile", "markets", "competes_with"}) {
+      if (!use.contains(f)) facts.push_back(std::string("/use/") + f + " not stated");
+    }
+    if (const json s = job_doc.value("student", json::object()); s.contains("base_model")) {
+      facts.push_back("the student's base " + s["base_model"].dump());
+    }
+    for (const json& d : job_doc.value("datasets", json::array())) {
+      facts.push_back("dataset " + d.value("id", "") + " is under " + d.value("license", ""));
+    }
+    std::string detail = "taken on the key holder's word (a verifier cannot check them from the bundle): ";
+    for (size_t i = 0; i < facts.size(); ++i) detail += (i ? "; " : "") + facts[i];
+    Add("declared-facts", true, detail, true);
   }
 
   void AgainstLedger(const Checkpoint& cp, const json& end, const std::string& run) {
@@ -321,6 +399,14 @@ struct Verifier {
            : "the ledger holds " + std::to_string(rec->teacher_calls) + " teacher_call entries with root " +
                  Base64Encode(rec->TeacherCallsRoot()) + ", run_end records " +
                  std::to_string(end.value("teacher_calls", uint64_t{0})) + " with root " + end.value("teacher_calls_root", ""));
+    const json committed = end.value("entries", json::object());
+    const bool entries_ok = committed.value("count", uint64_t{0}) == rec->entry_leaves.size() &&
+                            committed.value("root", "") == Base64Encode(rec->EntriesRoot()) && rec->entries_after_end == 0;
+    Add("run_entries", entries_ok,
+        entries_ok ? "the ledger's " + std::to_string(rec->entry_leaves.size()) + " entries of the run are the set run_end commits to"
+                   : "the ledger holds " + std::to_string(rec->entry_leaves.size()) + " entries of the run before run_end (" +
+                         std::to_string(rec->entries_after_end) + " after it); run_end commits to " +
+                         std::to_string(committed.value("count", uint64_t{0})));
   }
 
   static std::string Join(const std::vector<std::string>& v) {

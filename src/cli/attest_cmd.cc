@@ -1,6 +1,7 @@
 // `distillgate attest`, `distillgate verify`, `distillgate data prove|verify`.
 #include <iostream>
 
+#include "cli/arg_checks.h"
 #include "cli/commands.h"
 #include "core/canonical_json.h"
 #include "core/file_util.h"
@@ -171,7 +172,7 @@ void RegisterAttest(CLI::App& app, Dispatch& d) {
     CLI::App* c = data->add_subcommand("prove", "Write an inclusion proof of one record in a run's dataset manifest");
     c->add_option("--ledger", a->ledger, "Ledger file")->required();
     c->add_option("--run", a->run, "Run id")->required();
-    auto* idx = c->add_option("--index", a->index, "Record number (0-based)");
+    auto* idx = c->add_option("--index", a->index, "Record number (0-based)")->check(LedgerIndex());
     auto* rec = c->add_option("--record", a->record, "File holding the record's exact bytes (docs/runner.md: record formats)");
     idx->excludes(rec);
     c->add_option("--dataset", a->dataset, "Dataset id as recorded (default: the training split, e.g. fashion-mnist:train)");

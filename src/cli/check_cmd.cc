@@ -40,6 +40,9 @@ void PrintHuman(const Job& job, const Decision& dec) {
     for (const auto& l : dec.student_licenses) std::cout << " " << l;
     std::cout << "\n";
   }
+  for (const auto& a : dec.assumptions) {
+    std::cout << "  assumed: " << a.fact << " " << a.assumed << " — " << a.because << " (" << a.subject << ")\n";
+  }
   if (dec.rests_on_unverified) std::cout << "  note: this verdict rests partly on unverified facts (see warnings)\n";
 }
 

@@ -3,6 +3,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cli/arg_checks.h"
 #include "cli/commands.h"
 #include "core/canonical_json.h"
 #include "core/encoding.h"
@@ -12,6 +13,7 @@
 #include "ledger/key_files.h"
 #include "ledger/ledger.h"
 #include "ledger/proof_bundle.h"
+#include "record/run_status.h"
 
 namespace dg::cli {
 namespace {
@@ -33,6 +35,10 @@ Status RunInit(const LedgerArgs& a) {
 }
 
 Status RunAppend(const LedgerArgs& a) {
+  if (IsReservedEntryKind(a.kind)) {
+    return Status::InvalidInput("--kind " + a.kind + ": entries of this kind are written only by distillgate itself (the gate "
+                                "and the run lifecycle: check --ledger, run, transcripts record, …), never by hand");
+  }
   DG_ASSIGN_OR_RETURN(PrivateKey key, PrivateKey::LoadPemFile(a.key));
   DG_ASSIGN_OR_RETURN(std::string text, ReadFile(a.json_path));
   DG_ASSIGN_OR_RETURN(auto objects, ParseEntryObjects(text, a.json_path == "-" ? "<stdin>" : a.json_path));
@@ -53,6 +59,11 @@ Status RunShow(const LedgerArgs& a) {
   DG_ASSIGN_OR_RETURN(auto ledger, Ledger::Open(a.ledger, Ledger::Mode::kReadOnly));
   DG_ASSIGN_OR_RETURN(uint64_t size, ledger->Size());
   const uint64_t to = std::min(a.to.value_or(size), size);
+  if (a.from > size) {
+    return Status::InvalidInput("--from " + std::to_string(a.from) + " is past the end: the ledger holds " + std::to_string(size) +
+                                " entries (indices 0 to " + std::to_string(size == 0 ? 0 : size - 1) + ")");
+  }
+  if (a.to && *a.to < a.from) return Status::InvalidInput("--to " + std::to_string(*a.to) + " is below --from " + std::to_string(a.from));
   if (!a.as_json) {
     std::cout << "ledger " << a.ledger << ": origin " << ledger->origin() << ", " << size << " entries\n";
   }
@@ -63,12 +74,12 @@ Status RunShow(const LedgerArgs& a) {
     if (!more) break;
     if (a.as_json) {
       nlohmann::json line = {{"index", leaf.index}, {"kind", leaf.kind}, {"leaf_hash", Base64Encode(leaf.leaf_hash)}};
-      nlohmann::json entry = nlohmann::json::parse(leaf.data, nullptr, false);
-      line["entry"] = entry.is_discarded() ? nlohmann::json(leaf.data) : entry;
+      auto entry = ParseJsonStrict(leaf.data, "entry");
+      line["entry"] = entry.ok() ? *entry : nlohmann::json(leaf.data);
       std::cout << line.dump() << "\n";
     } else {
-      nlohmann::json entry = nlohmann::json::parse(leaf.data, nullptr, false);
-      std::string body = (!entry.is_discarded() && entry.contains("body")) ? entry["body"].dump() : leaf.data;
+      auto entry = ParseJsonStrict(leaf.data, "entry");
+      std::string body = (entry.ok() && entry->is_object() && entry->contains("body")) ? (*entry)["body"].dump() : leaf.data;
       std::cout << leaf.index << "  " << leaf.kind << "  " << HexEncode(leaf.leaf_hash).substr(0, 16) << "  " << body
                 << "\n";
     }
@@ -103,6 +114,12 @@ Status RunVerify(const LedgerArgs& a) {
   FsckOptions opt;
   if (!a.since.empty()) {
     DG_ASSIGN_OR_RETURN(std::string since, ReadFile(a.since));
+    // A file that is no signed note at all is bad input, not a ledger that
+    // fails to verify.
+    if (since.empty() || since.back() != '\n' || since.find("\n\n") == std::string::npos) {
+      return Status::InvalidInput(a.since + ": not a checkpoint note (expected the output of `distillgate ledger checkpoint`: "
+                                  "<origin>, size and root lines, a blank line, signature lines)");
+    }
     opt.since_note = since;
   }
   DG_ASSIGN_OR_RETURN(FsckReport r, Fsck(*ledger, trusted, opt));
@@ -152,8 +169,8 @@ void RegisterLedger(CLI::App& app, Dispatch& d) {
 
   CLI::App* show = lg->add_subcommand("show", "List entries [--from, --to)");
   add_ledger(show);
-  show->add_option("--from", a->from, "First index")->capture_default_str();
-  show->add_option("--to", a->to, "One past the last index (default: the size)");
+  show->add_option("--from", a->from, "First index")->capture_default_str()->check(LedgerIndex());
+  show->add_option("--to", a->to, "One past the last index (default: the size)")->check(LedgerIndex());
   show->add_flag("--json", a->as_json, "JSON Lines: {index, kind, leaf_hash, entry}");
   bind(show, RunShow);
 
@@ -163,14 +180,14 @@ void RegisterLedger(CLI::App& app, Dispatch& d) {
 
   CLI::App* prove = lg->add_subcommand("prove", "Inclusion proof of entry --index against a signed checkpoint (JSON)");
   add_ledger(prove);
-  prove->add_option("--index", a->index, "Entry index (0-based)")->required();
-  prove->add_option("--size", a->size, "Tree size of a kept checkpoint (default: the head)");
+  prove->add_option("--index", a->index, "Entry index (0-based)")->required()->check(LedgerIndex());
+  prove->add_option("--size", a->size, "Tree size of a kept checkpoint (default: the head)")->check(LedgerIndex());
   bind(prove, RunProve);
 
   CLI::App* cons = lg->add_subcommand("consistency", "Consistency proof from --old to --new (JSON)");
   add_ledger(cons);
-  cons->add_option("--old", a->old_size, "Old tree size")->required();
-  cons->add_option("--new", a->new_size, "New tree size (default: the head)");
+  cons->add_option("--old", a->old_size, "Old tree size")->required()->check(LedgerIndex());
+  cons->add_option("--new", a->new_size, "New tree size (default: the head)")->check(LedgerIndex());
   bind(cons, RunConsistency);
 
   CLI::App* verify = lg->add_subcommand(

@@ -47,17 +47,30 @@ void RegisterLicense(CLI::App& app, Dispatch& d) {
       auto kb = dir->empty() ? KnowledgeBase::Builtin() : KnowledgeBase::LoadDirectory(*dir);
       if (!kb.ok()) return kb.status();
       DG_ASSIGN_OR_RETURN(auto found, DetectPath(*path, **kb));
-      bool identified = false;
-      nlohmann::json out = nlohmann::json::array();
+      const std::string governing = GoverningLicense(found);
+      if (*as_json) {
+        nlohmann::json out = {{"license", governing.empty() ? nlohmann::json() : nlohmann::json(governing)},
+                              {"identified", !governing.empty()},
+                              {"detections", nlohmann::json::array()}};
+        for (const auto& det : found) out["detections"].push_back(ToJson(det));
+        std::cout << out.dump(2) << "\n";
+        return governing.empty() ? 4 : 0;
+      }
       for (const auto& det : found) {
-        const bool ok = !det.license.empty() && det.confidence >= kMinDetectionConfidence;
-        identified |= ok;
-        if (*as_json) {
-          out.push_back(ToJson(det));
-          continue;
+        const std::string role = EvidenceRoleName(det.role);
+        if (det.status == DetectionStatus::kIdentified) {
+          std::printf("%s: %s (%s; %s)\n", det.file.c_str(), det.license.c_str(), role.c_str(),
+                      det.method == "model_card" ? "declared by the card" : ("matches " + det.reference + " whole, coverage 100.0 %").c_str());
+        } else if (det.status == DetectionStatus::kModified) {
+          std::printf("%s: a MODIFIED version of %s (%s; %.1f %% of %s, %zu words added, %zu omitted) — needs review\n",
+                      det.file.c_str(), det.license.c_str(), role.c_str(), 100 * det.coverage, det.reference.c_str(),
+                      det.added_words, det.removed_words);
+          for (const auto& diff : det.differences) std::printf("    %s\n", diff.c_str());
+        } else {
+          std::printf("%s: not identified (%s", det.file.c_str(), role.c_str());
+          if (det.method == "license_text" && !det.reference.empty()) std::printf("; closest %s, %.1f %% of it", det.reference.c_str(), 100 * det.coverage);
+          std::printf(")\n");
         }
-        std::printf("%s: %s (%s, confidence %.2f)\n", det.file.c_str(),
-                    ok ? det.license.c_str() : "not identified", det.method.c_str(), det.confidence);
         for (const auto& e : det.evidence) std::printf("    evidence: %s\n", e.c_str());
         for (const auto& b : det.base_models) std::printf("    base_model: %s\n", b.c_str());
         if (!det.runners_up.empty()) {
@@ -66,8 +79,12 @@ void RegisterLicense(CLI::App& app, Dispatch& d) {
           std::printf("\n");
         }
       }
-      if (*as_json) std::cout << out.dump(2) << "\n";
-      return identified ? 0 : 4;  // 4: not identified, needs review
+      if (governing.empty()) {
+        std::printf("the model's license is not identified: needs review (the card and the weights' license must identify one license)\n");
+      } else {
+        std::printf("license: %s\n", governing.c_str());
+      }
+      return governing.empty() ? 4 : 0;  // 4: not identified, needs review
     };
   });
 

@@ -2,6 +2,7 @@
 #include <cstdio>
 #include <iostream>
 
+#include "cli/arg_checks.h"
 #include "cli/commands.h"
 #include "core/interrupt.h"
 #include "train/lm_run.h"
@@ -113,8 +114,10 @@ void RegisterRun(CLI::App& app, Dispatch& d) {
   auto so = std::make_shared<ServeOptions>();
   CLI::App* serve = app.add_subcommand("serve-teacher", "Serve a distillgate language model as an OpenAI-compatible chat-completions endpoint on 127.0.0.1");
   serve->add_option("--model", so->model_path, "Model from train-lm (X.pt with X.pt.json)")->required();
-  serve->add_option("--port", so->port, "Port on 127.0.0.1 (0: any free port; the chosen one is printed)")->capture_default_str();
-  serve->add_option("--max-tokens", so->max_tokens, "Default completion length in bytes")->capture_default_str();
+  serve->add_option("--port", so->port, "Port on 127.0.0.1 (0: any free port; the chosen one is printed)")
+      ->capture_default_str()
+      ->check(IntegerIn(0, 65535));
+  serve->add_option("--max-tokens", so->max_tokens, "Default completion length in bytes")->capture_default_str()->check(IntegerIn(1, 1024));
   serve->callback([&d, so] {
     d.handler = ExitZeroOr([so]() -> Status {
       so->on_listening = [](int port) { std::cout << "listening on http://127.0.0.1:" << port << std::endl; };

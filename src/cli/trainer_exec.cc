@@ -7,6 +7,7 @@
 #include <climits>
 #include <cstring>
 
+#include "core/canonical_json.h"
 #include "core/file_util.h"
 
 namespace dg::cli {
@@ -63,8 +64,8 @@ StatusOr<TrainerRun> RunTrainer(const std::vector<std::string>& args) {
   ::waitpid(pid, &status, 0);
   TrainerRun r;
   r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  r.summary = nlohmann::json::parse(text, nullptr, false);
-  if (r.summary.is_discarded()) r.summary = nlohmann::json();
+  auto summary = ParseJsonStrict(text, "the trainer's summary");
+  r.summary = summary.ok() ? std::move(summary).value() : nlohmann::json();
   return r;
 }
 

@@ -1,6 +1,7 @@
 // `distillgate transcripts record|verify`: API-teacher transcripts under the gate.
 #include <iostream>
 
+#include "cli/arg_checks.h"
 #include "cli/commands.h"
 #include "core/ed25519.h"
 #include "core/interrupt.h"
@@ -77,7 +78,10 @@ Status RunVerify(const VerifyArgs& a) {
   DG_ASSIGN_OR_RETURN(TranscriptCheck c, VerifyTranscripts(*ledger, a.run));
   for (const auto& p : c.problems) std::cout << "  FAIL " << p << "\n";
   for (const auto& n : c.notes) std::cout << "  note " << n << "\n";
-  std::cout << (c.ok ? "VERIFIED" : "NOT VERIFIED") << ": " << c.exchanges_checked << " exchanges re-hashed against run " << a.run << "\n";
+  std::cout << (c.ok ? "VERIFIED" : "NOT VERIFIED") << ": " << c.exchanges_checked << " exchange" << (c.exchanges_checked == 1 ? "" : "s")
+            << " re-hashed against the teacher calls of run " << a.run << ", and " << c.files_checked << " transcript file"
+            << (c.files_checked == 1 ? "" : "s") << " against their pinned SHA-256\n"
+            << "  not checked: that the provider really answered so (a transcript is the key holder's record of it)\n";
   return c.ok ? Status::Ok() : Status::VerifyFailed(std::to_string(c.problems.size()) + " problem(s)");
 }
 
@@ -110,10 +114,14 @@ void RegisterTranscripts(CLI::App& app, Dispatch& d) {
     c->add_option("--policy", a->policy, "Policy file (default: the built-in policy)");
     c->add_option("--ledger", a->ledger, "Ledger file")->required();
     c->add_option("--key", a->key, "The ledger's private key")->required();
-    c->add_option("--timeout", a->options.timeout_s, "Seconds per attempt")->capture_default_str();
-    c->add_option("--retries", a->options.max_retries, "Further attempts on connection errors, 429 and 5xx")->capture_default_str();
-    c->add_option("--rate", a->rate, "At most this many calls per second (0: no limit)");
-    c->add_option("--max-failures", a->options.max_consecutive_failures, "Consecutive failed calls that end the run")->capture_default_str();
+    c->add_option("--timeout", a->options.timeout_s, "Seconds per attempt")->capture_default_str()->check(NumberIn(0.001, 86400));
+    c->add_option("--retries", a->options.max_retries, "Further attempts on connection errors, 429 and 5xx")
+        ->capture_default_str()
+        ->check(IntegerIn(0, 100));
+    c->add_option("--rate", a->rate, "At most this many calls per second (0: no limit)")->check(NumberIn(0, 1e6));
+    c->add_option("--max-failures", a->options.max_consecutive_failures, "Consecutive failed calls that end the run")
+        ->capture_default_str()
+        ->check(IntegerIn(1, 1000000));
     c->add_flag("--json", a->as_json, "Print the summary as JSON");
     c->callback([&d, a] { d.handler = [a] { return RunCollect(*a); }; });
   }

@@ -101,7 +101,11 @@ std::string EscapePointerToken(const std::string& key) {
 // Appends the canonical form of v. On failure returns false and sets *why;
 // *pointer collects the JSON pointer of the offending value (built on the
 // way back up, so the success path never formats pointers).
-bool Append(const json& v, std::string& out, std::string* why, std::string* pointer) {
+bool Append(const json& v, std::string& out, std::string* why, std::string* pointer, int depth) {
+  if (depth > kMaxJsonDepth && (v.is_array() || v.is_object())) {  // depth: this container and those around it
+    *why = "is nested deeper than " + std::to_string(kMaxJsonDepth) + " levels";
+    return false;
+  }
   switch (v.type()) {
     case json::value_t::null: out += "null"; return true;
     case json::value_t::boolean: out += v.get<bool>() ? "true" : "false"; return true;
@@ -129,6 +133,15 @@ bool Append(const json& v, std::string& out, std::string* why, std::string* poin
         *why = "is not a finite number";
         return false;
       }
+      // ECMAScript writes a double below 1e21 without an exponent: one of
+      // magnitude 2^53 or more would read as an integer outside ±(2^53-1),
+      // which no canonical text may hold (IsCanonicalJson rejects it). Such a
+      // number is refused here rather than recorded in a form that can never
+      // verify again (e.g. 1e17, 84888848444444444.8).
+      if (std::fabs(d) > static_cast<double>(kMaxSafeInteger) && std::fabs(d) < 1e21) {
+        *why = "is a number of magnitude 2^53 or more that is not exactly representable in canonical JSON";
+        return false;
+      }
       out += FormatJcsNumber(d);
       return true;
     }
@@ -138,7 +151,7 @@ bool Append(const json& v, std::string& out, std::string* why, std::string* poin
       size_t i = 0;
       for (const auto& e : v) {
         if (i) out.push_back(',');
-        if (!Append(e, out, why, pointer)) {
+        if (!Append(e, out, why, pointer, depth + 1)) {
           *pointer = "/" + std::to_string(i) + *pointer;
           return false;
         }
@@ -165,7 +178,7 @@ bool Append(const json& v, std::string& out, std::string* why, std::string* poin
         if (!first) out.push_back(',');
         AppendString(it.key(), out);
         out.push_back(':');
-        if (Append(it.value(), out, why, pointer)) return true;
+        if (Append(it.value(), out, why, pointer, depth + 1)) return true;
         *pointer = "/" + EscapePointerToken(it.key()) + *pointer;
         return false;
       };
@@ -206,7 +219,7 @@ class CanonicalChecker {
   }
 
  private:
-  static constexpr int kMaxDepth = 512;
+  static constexpr int kMaxDepth = kMaxJsonDepth;
 
   bool Fail(const char* what) {
     if (error_.empty()) error_ = what;
@@ -219,7 +232,8 @@ class CanonicalChecker {
   }
 
   bool Value(int depth, size_t* members) {
-    if (depth > kMaxDepth) return Fail("nesting too deep");
+    // depth: the containers around this value; at most kMaxJsonDepth nested.
+    if (depth >= kMaxDepth && pos_ < t_.size() && (t_[pos_] == '{' || t_[pos_] == '[')) return Fail("nesting too deep");
     if (pos_ >= t_.size()) return Fail("unexpected end");
     switch (t_[pos_]) {
       case '{': return Object(depth, members);
@@ -408,12 +422,16 @@ class CanonicalChecker {
         if (c < '0' || c > '9') return Fail("invalid number");
       }
       if (digits.size() <= 15) return true;  // < 10^15 < 2^53
-      if (digits.size() <= 19 || (digits.size() == 20 && num[0] != '-' && digits <= "18446744073709551615")) {
+      if (digits.size() <= 16) {
         uint64_t v = 0;
         for (char c : digits) v = v * 10 + static_cast<uint64_t>(c - '0');
         if (v > (uint64_t{1} << 53) - 1) return Fail("integer outside ±(2^53-1)");
         return true;
       }
+      // 17 digits or more: beyond 2^53-1, whether read as an integer or (past
+      // 64 bits) as a double; Canonicalize() refuses both, so no canonical
+      // text holds one.
+      return Fail("integer outside ±(2^53-1)");
     }
     double d = 0;
     auto res = std::from_chars(num.data(), num.data() + num.size(), d);
@@ -475,7 +493,7 @@ StatusOr<json> LoadJsonFile(const std::string& path) {
 
 Status AppendCanonical(const json& value, std::string* out) {
   std::string why, pointer;
-  if (!Append(value, *out, &why, &pointer)) {
+  if (!Append(value, *out, &why, &pointer, 1)) {
     return Status::InvalidInput("value at " + (pointer.empty() ? std::string("/") : pointer) + " " + why +
                                 " (RFC 8785 canonical JSON)");
   }
@@ -594,7 +612,7 @@ Status CanonicalObjectWithHole::AppendFilled(uint64_t value, std::string* out) c
 
 StatusOr<std::string> Canonicalize(const json& value) {
   std::string out, why, pointer;
-  if (!Append(value, out, &why, &pointer)) {
+  if (!Append(value, out, &why, &pointer, 1)) {
     return Status::InvalidInput("value at " + (pointer.empty() ? std::string("/") : pointer) + " " + why +
                                 " (RFC 8785 canonical JSON)");
   }
@@ -622,6 +640,7 @@ class StrictDomBuilder {
   bool string(json::string_t& v) { return Put(json(std::move(v))); }
   bool binary(json::binary_t& v) { return Put(json::binary(std::move(v))); }
   bool start_object(std::size_t) { return Open(json::value_t::object); }
+  bool too_deep = false;
   bool key(json::string_t& k) {
     auto inserted = stack_.back()->get_ptr<json::object_t*>()->emplace(std::move(k), nullptr);
     if (!inserted.second && !duplicate) {
@@ -658,6 +677,10 @@ class StrictDomBuilder {
     return true;
   }
   bool Open(json::value_t t) {
+    if (stack_.size() >= static_cast<size_t>(kMaxJsonDepth)) {  // one depth limit everywhere: nothing deeper is built
+      too_deep = true;
+      return false;
+    }
     stack_.push_back(Place(json(t)));
     return true;
   }
@@ -672,9 +695,17 @@ class StrictDomBuilder {
 }  // namespace
 
 StatusOr<json> ParseJsonStrict(std::string_view text, const std::string& where) {
+  // JSON text holds no raw NUL (control characters in strings are escaped),
+  // and a NUL must not end the text early with bytes after it unread.
+  if (const size_t nul = text.find('\0'); nul != std::string_view::npos) {
+    return Status::InvalidInput(where + ": malformed JSON: a NUL byte at offset " + std::to_string(nul));
+  }
   StrictDomBuilder builder;
   const bool ok = json::sax_parse(text.begin(), text.end(), &builder, json::input_format_t::json, /*strict=*/true,
                                   /*ignore_comments=*/false);
+  if (builder.too_deep) {
+    return Status::InvalidInput(where + ": malformed JSON: nested deeper than " + std::to_string(kMaxJsonDepth) + " levels");
+  }
   if (!ok) {  // parse_error, and out_of_range for number overflow
     std::string msg = builder.error;
     // Drop nlohmann's "[json.exception.parse_error.101] " prefix.

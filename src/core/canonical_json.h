@@ -22,8 +22,15 @@
 
 namespace dg {
 
-// Fails (InvalidInput) on NaN/Infinity and on integers outside ±(2^53-1),
-// which an IEEE-754 double (the JCS number model) cannot hold exactly.
+// The deepest nesting of arrays and objects distillgate reads or writes: the
+// strict parser refuses deeper input, Canonicalize() deeper values and
+// IsCanonicalJson() deeper text, so no input can exhaust the stack.
+inline constexpr int kMaxJsonDepth = 256;
+
+// Fails (InvalidInput) on NaN/Infinity, on integers outside ±(2^53-1), which
+// an IEEE-754 double (the JCS number model) cannot hold exactly, on doubles of
+// magnitude in [2^53, 1e21) (written without an exponent they would read as
+// such integers), and on values nested deeper than kMaxJsonDepth.
 StatusOr<std::string> Canonicalize(const nlohmann::json& value);
 
 // Appends the canonical form of `value` to *out (on failure *out is left

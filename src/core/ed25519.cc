@@ -4,6 +4,7 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
@@ -133,6 +134,26 @@ StatusOr<PrivateKey> PrivateKey::LoadPemFile(const std::string& path) {
     return Status::IoError(path + ": " + std::strerror(errno));
   }
   if (!S_ISREG(st.st_mode)) return Status::InvalidInput(path + ": private key is not a regular file");
+  // As ssh does: a key that someone else owns, or that others could swap in
+  // its directory, is not this user's key.
+  if (st.st_uid != ::geteuid()) {
+    return Status::InvalidInput(path + ": private key file is owned by uid " + std::to_string(st.st_uid) +
+                                ", not by this user (uid " + std::to_string(::geteuid()) + ")");
+  }
+  {
+    const size_t slash = path.find_last_of('/');
+    const std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
+    struct stat ds;
+    if (::stat(dir.c_str(), &ds) != 0) return Status::IoError(dir + ": " + std::strerror(errno));
+    if ((ds.st_mode & 022) != 0 && (ds.st_mode & S_ISVTX) == 0) {
+      return Status::InvalidInput(path + ": private key is in a directory that group or others may write (" + dir +
+                                  "): anyone there could replace it (chmod go-w " + dir + ")");
+    }
+    if (ds.st_uid != ::geteuid() && ds.st_uid != 0) {
+      return Status::InvalidInput(path + ": private key is in a directory owned by uid " + std::to_string(ds.st_uid) +
+                                  " (" + dir + "), neither this user nor root");
+    }
+  }
   if ((st.st_mode & 077) != 0) {
     char mode[8];
     std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));

@@ -11,6 +11,7 @@
 #define DISTILLGATE_CORE_JSON_SCHEMA_H_
 
 #include <memory>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -60,6 +61,11 @@ class JsonSchema {
   explicit JsonSchema(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
+
+// The key of `known` nearest to `key` when it is close enough to be a typo
+// of it (at most two edits, or a third of the key; a transposition is one),
+// else "". For "did you mean" messages.
+std::string NearestKey(const std::string& key, const std::set<std::string>& known);
 
 // The text of a built-in schema, or nullopt-like empty view when unknown.
 std::string_view BuiltinSchemaText(std::string_view file_name);

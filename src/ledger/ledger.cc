@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 
 #include <nlohmann/json.hpp>
@@ -64,6 +65,12 @@ class Ledger::Impl {
   // The last head note this object signed or verified: an append that finds
   // it unchanged need not verify its signature again.
   std::string trusted_head_;
+  // The file this connection opened (device, inode): an append first checks
+  // that the path still names it (a ledger replaced with `mv` while a run
+  // appends would otherwise take the run's entries into an unlinked file).
+  dev_t device_ = 0;
+  ino_t inode_ = 0;
+  int rescued_ = 0;  // copies saved after a replacement
   struct Stmts {
     SqlStmt head, max_idx, leaf, leaf_range, leaf_nodes, insert_leaf, insert_cp, cas_head, cp_at, cps, count_leaves;
   } stmts_;
@@ -237,6 +244,8 @@ StatusOr<std::unique_ptr<Ledger>> Ledger::Open(const std::string& path, Mode mod
   int flags = (mode == Mode::kReadWrite ? SQLITE_OPEN_READWRITE : SQLITE_OPEN_READONLY) | SQLITE_OPEN_NOMUTEX;
   int rc = sqlite3_open_v2(path.c_str(), &impl->db_, flags, nullptr);
   if (rc != SQLITE_OK) return SqlError(impl->db_, rc, path + ": cannot open");
+  impl->device_ = st.st_dev;
+  impl->inode_ = st.st_ino;
   if (mode == Mode::kReadWrite && sqlite3_db_readonly(impl->db_, "main") == 1) {
     return Status::IoError(path + ": ledger file is read-only; refusing to append");
   }
@@ -286,12 +295,33 @@ StatusOr<std::unique_ptr<Ledger>> Ledger::Open(const std::string& path, Mode mod
   return l;
 }
 
+Status Ledger::CheckIdentity() {
+  struct stat st;
+  const bool same = ::stat(path_.c_str(), &st) == 0 && st.st_dev == impl_->device_ && st.st_ino == impl_->inode_;
+  if (same) return Status::Ok();
+  // The path names another file now (or none): appending would put entries
+  // where nobody will find them. Stop, and save what this connection holds —
+  // every batch committed so far — beside the path, since the file it was
+  // committed to may be unlinked and gone when this process ends.
+  std::string saved;
+  if (!impl_->in_transaction_ && sqlite3_get_autocommit(impl_->db_)) {
+    const std::string copy = path_ + ".rescued-" + std::to_string(::getpid()) + "-" + std::to_string(++impl_->rescued_);
+    SqlStmt vacuum(impl_->db_, "VACUUM INTO ?1");
+    if (vacuum.valid() && vacuum.Bind(1, copy).Run().ok()) saved = copy;
+  }
+  return Status::IoError(path_ + ": the ledger file was replaced or removed while it was open (device/inode changed); "
+                         "nothing more is appended" +
+                         (saved.empty() ? std::string(" (the entries committed through this connection could not be copied)")
+                                        : "; every entry committed through this connection is saved in " + saved));
+}
+
 StatusOr<AppendResult> Ledger::Append(const std::vector<LedgerEntry>& entries, const PrivateKey& key) {
   if (entries.empty()) return Status::InvalidInput("no entries to append");
   DG_ASSIGN_OR_RETURN(NoteVerifier verifier, NoteVerifier::Make(origin_, key.public_key()));
   if (verifier.ToString() != vkey_) {
     return Status::InvalidInput("the signing key does not match this ledger's key (" + vkey_ + ")");
   }
+  DG_RETURN_IF_ERROR(CheckIdentity());
   sqlite3* db = impl_->db_;
   // Inside a Transaction (or a read snapshot's) this batch is a savepoint of
   // it; otherwise its own transaction, taking the write lock first.
@@ -444,6 +474,7 @@ StatusOr<std::unique_ptr<Ledger::Transaction>> Ledger::Transaction::Begin(Ledger
   Impl& impl = *ledger.impl_;
   if (impl.in_transaction_) return Status::Internal("a ledger transaction is already open");
   if (!sqlite3_get_autocommit(impl.db_)) return Status::Internal("cannot begin a ledger transaction inside a read snapshot");
+  DG_RETURN_IF_ERROR(ledger.CheckIdentity());
   std::unique_ptr<Transaction> t(new Transaction(ledger));
   // SQLite refuses the switch (and the mode stays WAL) while another
   // connection has the ledger open; the transaction is then an ordinary one.
@@ -553,6 +584,10 @@ class SqlLeafScanner : public Ledger::LeafScanner {
 }  // namespace
 
 StatusOr<std::unique_ptr<Ledger::LeafScanner>> Ledger::ScanLeaves(uint64_t from, uint64_t to) {
+  // SQLite's integers are signed: a bound past 2^63-1 would wrap to a
+  // negative one and select from the start.
+  constexpr uint64_t kMax = static_cast<uint64_t>(INT64_MAX);
+  if (from > kMax || to > kMax) return Status::InvalidInput("leaf range [" + std::to_string(from) + ", " + std::to_string(to) + ") is out of range");
   auto s = std::make_unique<SqlLeafScanner>(impl_->db_, from, to);
   DG_RETURN_IF_ERROR(s->status());
   return std::unique_ptr<LeafScanner>(std::move(s));

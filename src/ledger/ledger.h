@@ -83,7 +83,10 @@ class Ledger {
   const std::string& recorded_vkey() const { return vkey_; }
 
   // Appends all entries in one transaction with one signed checkpoint. The
-  // key must be the ledger's key. Safe against concurrent appenders.
+  // key must be the ledger's key. Safe against concurrent appenders. First
+  // checks that the path still names the file opened: a ledger replaced or
+  // removed meanwhile (mv, rm) stops the append with IoError, and what this
+  // object committed is saved as <path>.rescued-<pid>-<n>.
   StatusOr<AppendResult> Append(const std::vector<LedgerEntry>& entries, const PrivateKey& key);
 
   StatusOr<uint64_t> Size();
@@ -161,6 +164,8 @@ class Ledger {
 
  private:
   explicit Ledger(std::unique_ptr<Impl> impl);
+  // IoError when `path` no longer names the file this object opened.
+  Status CheckIdentity();
   std::unique_ptr<Impl> impl_;
   std::string path_, origin_, vkey_;
 };

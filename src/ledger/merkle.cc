@@ -13,10 +13,13 @@ uint64_t LargestPowerOfTwoBelow(uint64_t n) {  // n >= 2
   return uint64_t{1} << (BitLen(n - 1) - 1);
 }
 bool IsPowerOfTwo(uint64_t n) { return n != 0 && (n & (n - 1)) == 0; }
+// x >> n for any n: C++ leaves a shift by 64 or more undefined, and trees of
+// 2^63 leaves and more reach it (BitLen() is 64 there).
+uint64_t ShiftRight(uint64_t x, int n) { return n >= 64 ? 0 : x >> n; }
 
 Hash ChainInner(Hash seed, const std::vector<Hash>& proof, size_t from, size_t to, uint64_t index) {
   for (size_t i = from; i < to; ++i) {
-    if (((index >> (i - from)) & 1) == 0) seed = NodeHash(seed, proof[i]);
+    if ((ShiftRight(index, static_cast<int>(i - from)) & 1) == 0) seed = NodeHash(seed, proof[i]);
     else seed = NodeHash(proof[i], seed);
   }
   return seed;
@@ -24,7 +27,7 @@ Hash ChainInner(Hash seed, const std::vector<Hash>& proof, size_t from, size_t t
 
 Hash ChainInnerRight(Hash seed, const std::vector<Hash>& proof, size_t from, size_t to, uint64_t index) {
   for (size_t i = from; i < to; ++i) {
-    if (((index >> (i - from)) & 1) == 1) seed = NodeHash(proof[i], seed);
+    if ((ShiftRight(index, static_cast<int>(i - from)) & 1) == 1) seed = NodeHash(proof[i], seed);
   }
   return seed;
 }
@@ -63,7 +66,7 @@ StatusOr<Hash> RootFromInclusionProof(uint64_t index, uint64_t size, const Hash&
                                 std::to_string(size));
   }
   const int inner = BitLen(index ^ (size - 1));
-  const int border = PopCount(index >> inner);
+  const int border = PopCount(ShiftRight(index, inner));
   if (proof.size() != static_cast<size_t>(inner + border)) {
     return Status::VerifyFailed("inclusion proof has " + std::to_string(proof.size()) + " hashes, expected " +
                                 std::to_string(inner + border));
@@ -94,7 +97,7 @@ Status VerifyConsistency(uint64_t size1, uint64_t size2, const std::vector<Hash>
   if (proof.empty()) return Status::VerifyFailed("consistency proof is empty");
 
   int inner = BitLen((size1 - 1) ^ (size2 - 1));
-  const int border = PopCount((size1 - 1) >> inner);
+  const int border = PopCount(ShiftRight(size1 - 1, inner));
   const int shift = TrailingZeros(size1);
   inner -= shift;
   Hash seed = proof[0];

@@ -64,7 +64,8 @@ StatusOr<InclusionBundle> MakeInclusionBundle(Ledger& ledger, uint64_t index, st
   DG_ASSIGN_OR_RETURN(b.checkpoint, ledger.CheckpointNote(b.tree_size));
   DG_ASSIGN_OR_RETURN(StoredLeaf leaf, ledger.GetLeaf(index));
   b.leaf_hash = leaf.leaf_hash;
-  json entry = json::parse(leaf.data, nullptr, false);
+  auto parsed = ParseJsonStrict(leaf.data, "ledger entry " + std::to_string(leaf.index));
+  json entry = parsed.ok() ? std::move(parsed).value() : json(json::value_t::discarded);
   if (!entry.is_discarded()) b.entry = std::move(entry);
   DG_ASSIGN_OR_RETURN(b.proof, ledger.InclusionProof(index, b.tree_size));
   return b;

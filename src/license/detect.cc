@@ -5,10 +5,13 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdio>
+#include <set>
 
 #include <yaml-cpp/yaml.h>
 
 #include "core/file_util.h"
+#include "license/text_match.h"
 
 namespace dg {
 namespace {
@@ -30,43 +33,81 @@ bool IsDir(const std::string& p) {
   return ::stat(p.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
 }
 
+std::string Upper(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
+  return s;
+}
+
+bool StartsWith(const std::string& s, const char* p) { return s.rfind(p, 0) == 0; }
+
+// The role of a file of a model directory, by name; false for other files.
+bool RoleOf(const std::string& name, EvidenceRole* role, bool* card) {
+  const std::string u = Upper(name);
+  *card = false;
+  if (u == "README.MD") {
+    *card = true;
+    *role = EvidenceRole::kModelCard;
+    return true;
+  }
+  if (u.find("MODEL_CARD") != std::string::npos && (u.size() > 3 && u.substr(u.size() - 3) == ".MD")) {
+    *card = true;
+    *role = EvidenceRole::kModelCardText;
+    return true;
+  }
+  const bool license = StartsWith(u, "LICENSE") || StartsWith(u, "LICENCE") || StartsWith(u, "MODEL_LICENSE") ||
+                       StartsWith(u, "MODEL-LICENSE") || StartsWith(u, "CODE_LICENSE") || StartsWith(u, "CODE-LICENSE");
+  if (license) {
+    const bool code = u.find("CODE") != std::string::npos;
+    *role = code ? EvidenceRole::kCodeLicense : EvidenceRole::kWeightsLicense;
+    return true;
+  }
+  if (StartsWith(u, "USE_POLICY") || StartsWith(u, "USE-POLICY") || StartsWith(u, "ACCEPTABLE_USE") ||
+      StartsWith(u, "ACCEPTABLE-USE") || StartsWith(u, "USAGE_POLICY") || StartsWith(u, "AUP")) {
+    *role = EvidenceRole::kUsePolicy;
+    return true;
+  }
+  if (StartsWith(u, "NOTICE")) {
+    *role = EvidenceRole::kNotice;
+    return true;
+  }
+  return false;
+}
+
+std::string Percent(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f %%", 100 * v);
+  return buf;
+}
+
 }  // namespace
 
-std::string NormalizeLicenseText(const std::string& text) {
-  std::string out;
-  out.reserve(text.size());
-  bool space = false;
-  for (size_t i = 0; i < text.size(); ++i) {
-    unsigned char c = static_cast<unsigned char>(text[i]);
-    // U+2018/2019/201C/201D quotes and U+2013/2014 dashes (E2 80 9x).
-    if (c == 0xE2 && i + 2 < text.size() && static_cast<unsigned char>(text[i + 1]) == 0x80) {
-      unsigned char d = static_cast<unsigned char>(text[i + 2]);
-      char repl = 0;
-      if (d == 0x98 || d == 0x99) repl = '\'';
-      else if (d == 0x9C || d == 0x9D) repl = '"';
-      else if (d == 0x93 || d == 0x94) repl = '-';
-      if (repl) {
-        if (space && !out.empty()) out.push_back(' ');
-        space = false;
-        out.push_back(repl);
-        i += 2;
-        continue;
-      }
-    }
-    if (std::isspace(c)) {
-      space = true;
-      continue;
-    }
-    if (space && !out.empty()) out.push_back(' ');
-    space = false;
-    out.push_back(static_cast<char>(std::tolower(c)));
+const char* DetectionStatusName(DetectionStatus s) {
+  switch (s) {
+    case DetectionStatus::kIdentified: return "identified";
+    case DetectionStatus::kModified: return "modified";
+    case DetectionStatus::kNotIdentified: return "not_identified";
   }
-  return out;
+  return "not_identified";
 }
+
+const char* EvidenceRoleName(EvidenceRole r) {
+  switch (r) {
+    case EvidenceRole::kModelCard: return "model_card";
+    case EvidenceRole::kWeightsLicense: return "weights_license";
+    case EvidenceRole::kCodeLicense: return "code_license";
+    case EvidenceRole::kUsePolicy: return "use_policy";
+    case EvidenceRole::kNotice: return "notice";
+    case EvidenceRole::kModelCardText: return "model_card_text";
+  }
+  return "weights_license";
+}
+
+bool Governs(EvidenceRole r) { return r == EvidenceRole::kModelCard || r == EvidenceRole::kWeightsLicense; }
 
 StatusOr<Detection> DetectFromModelCard(const std::string& card_text, const std::string& where, const KnowledgeBase& kb) {
   Detection d;
   d.method = "model_card";
+  d.role = EvidenceRole::kModelCard;
   d.file = where;
   // Front matter: the text between a leading "---" line and the next "---" line.
   if (card_text.compare(0, 3, "---") != 0) {
@@ -84,10 +125,17 @@ StatusOr<Detection> DetectFromModelCard(const std::string& card_text, const std:
     return Status::InvalidInput(where + ": line " + std::to_string(e.mark.line + 2) + ": malformed YAML front matter: " + e.msg);
   }
   if (!meta.IsMap()) return Status::InvalidInput(where + ": model card front matter is not a YAML mapping");
-  auto licenses = YamlStrings(meta["license"]);
-  auto names = YamlStrings(meta["license_name"]);
-  auto links = YamlStrings(meta["license_link"]);
-  d.base_models = YamlStrings(meta["base_model"]);
+  std::vector<std::string> licenses, names, links, relation;
+  try {
+    licenses = YamlStrings(meta["license"]);
+    names = YamlStrings(meta["license_name"]);
+    links = YamlStrings(meta["license_link"]);
+    d.base_models = YamlStrings(meta["base_model"]);
+    relation = YamlStrings(meta["base_model_relation"]);
+  } catch (const YAML::Exception& e) {
+    return Status::InvalidInput(where + ": malformed front matter value: " + e.msg);
+  }
+  if (!relation.empty()) d.base_model_relation = relation[0];
   if (licenses.empty()) {
     d.evidence.push_back("no `license` field");
     return d;
@@ -102,41 +150,92 @@ StatusOr<Detection> DetectFromModelCard(const std::string& card_text, const std:
   d.declared = value;
   if (const LicenseProfile* p = kb.Find(value)) {
     d.license = p->id;
-    d.confidence = 1.0;
+    d.status = DetectionStatus::kIdentified;
+    d.coverage = 1;
   } else if (value == "other") {
     d.evidence.push_back("license is `other` without a license_name");
   }
   return d;
 }
 
-Detection DetectFromText(const std::string& text, const std::string& where, const KnowledgeBase& kb) {
+Detection DetectFromText(const std::string& text, const std::string& where, const KnowledgeBase& kb, EvidenceRole role) {
   Detection d;
   d.method = "license_text";
+  d.role = role;
   d.file = where;
-  const std::string norm = NormalizeLicenseText(text);
-  double best = 0;
+  const std::vector<std::string> tokens = LicenseTokens(text);
+  if (tokens.size() < kMinLicenseWords) {
+    d.evidence.push_back("the text has " + std::to_string(tokens.size()) + " words: too few to be a license");
+    return d;
+  }
+  // Candidates: the references that share most of their word sequences with
+  // the text; each is then matched whole, and the closest diffed.
+  struct Candidate {
+    double estimate;
+    const LicenseProfile* profile;
+    const ReferenceText* text;
+  };
+  std::vector<Candidate> candidates;
   for (const auto& p : kb.profiles()) {
-    if (!p.doc.contains("detect")) continue;
-    const auto& phrases = p.doc["detect"].value("phrases", nlohmann::json::array());
-    if (phrases.empty()) continue;
-    std::vector<std::string> hits;
-    for (const auto& ph : phrases) {
-      if (norm.find(NormalizeLicenseText(ph.get<std::string>())) != std::string::npos) hits.push_back(ph);
-    }
-    const double score = static_cast<double>(hits.size()) / static_cast<double>(phrases.size());
-    if (hits.empty()) continue;
-    if (score > best + 1e-9) {
-      best = score;
-      d.license = p.id;
-      d.evidence = hits;
-      d.declared = hits.front();
-      d.runners_up.clear();
-    } else if (score > best - 1e-9) {
-      d.runners_up.push_back(p.id);
+    for (const auto& r : p.texts) {
+      auto t = r.Compiled();
+      if (!t.ok()) continue;
+      candidates.push_back({ContainmentEstimate(tokens, (*t)->reference_tokens()), &p, &r});
     }
   }
-  // A tie between profiles is not an identification.
-  d.confidence = d.runners_up.empty() ? best : best / 2;
+  std::sort(candidates.begin(), candidates.end(), [](const Candidate& a, const Candidate& b) { return a.estimate > b.estimate; });
+  std::set<std::string> identified;
+  for (const Candidate& c : candidates) {
+    if (c.estimate < 0.5) break;
+    if ((*c.text->Compiled())->Matches(tokens)) {
+      if (identified.empty()) {
+        d.license = c.profile->id;
+        d.reference = "texts/" + c.text->file;
+      }
+      identified.insert(c.profile->id);
+    }
+  }
+  if (identified.size() == 1) {
+    d.status = DetectionStatus::kIdentified;
+    d.coverage = 1;
+    d.coverage_exact = true;
+    return d;
+  }
+  if (identified.size() > 1) {  // the same text under several profiles: not an identification
+    d.license.clear();
+    for (const auto& id : identified) d.runners_up.push_back(id);
+    d.evidence.push_back("the text matches the reference of " + std::to_string(identified.size()) + " profiles");
+    return d;
+  }
+  // No whole match: how close is the nearest reference?
+  TextComparison best;
+  const Candidate* closest = nullptr;
+  for (size_t i = 0; i < candidates.size() && i < 3; ++i) {
+    const Candidate& c = candidates[i];
+    if (c.estimate < 0.3) break;
+    TextComparison cmp = CompareTokens(tokens, (*c.text->Compiled())->reference_tokens());
+    if (closest == nullptr || cmp.coverage > best.coverage) {
+      best = std::move(cmp);
+      closest = &c;
+    }
+  }
+  if (closest == nullptr && !candidates.empty()) {
+    closest = &candidates.front();
+    best.coverage = closest->estimate;
+  }
+  if (closest == nullptr) return d;
+  d.reference = "texts/" + closest->text->file;
+  d.coverage = best.coverage;
+  d.coverage_exact = best.exact;
+  d.added_words = best.added;
+  d.removed_words = best.removed;
+  if (best.exact && best.coverage >= kModifiedCoverage) {
+    d.status = DetectionStatus::kModified;
+    d.license = closest->profile->id;
+    d.differences = best.differences;
+  } else {
+    d.evidence.push_back("closest reference: " + closest->profile->id + " (" + Percent(best.coverage) + " of it)");
+  }
   return d;
 }
 
@@ -150,20 +249,28 @@ StatusOr<std::vector<Detection>> DetectPath(const std::string& path, const Knowl
     }
     std::sort(names.begin(), names.end());
     for (const auto& n : names) {
-      std::string upper = n;
-      std::transform(upper.begin(), upper.end(), upper.begin(), [](unsigned char c) { return std::toupper(c); });
+      EvidenceRole role;
+      bool card = false;
+      if (!RoleOf(n, &role, &card)) continue;
       const std::string file = path + "/" + n;
-      if (upper == "README.MD") {
-        DG_ASSIGN_OR_RETURN(std::string text, ReadFile(file));
+      if (IsDir(file)) continue;
+      DG_ASSIGN_OR_RETURN(std::string text, ReadFile(file));
+      if (card) {
         if (text.compare(0, 3, "---") == 0) {
           DG_ASSIGN_OR_RETURN(Detection d, DetectFromModelCard(text, file, kb));
-          out.push_back(d);
+          if (role == EvidenceRole::kModelCardText) d.role = EvidenceRole::kModelCardText;
+          out.push_back(std::move(d));
+        } else if (role == EvidenceRole::kModelCardText) {
+          Detection d;
+          d.file = file;
+          d.role = role;
+          d.method = "model_card";
+          d.evidence.push_back("a model card without front matter: read for the record, it identifies no license");
+          out.push_back(std::move(d));
         }
-      } else if (upper.rfind("LICENSE", 0) == 0 || upper.rfind("LICENCE", 0) == 0 || upper.rfind("NOTICE", 0) == 0 ||
-                 upper.rfind("USE_POLICY", 0) == 0) {
-        DG_ASSIGN_OR_RETURN(std::string text, ReadFile(file));
-        out.push_back(DetectFromText(text, file, kb));
+        continue;
       }
+      out.push_back(DetectFromText(text, file, kb, role));
     }
     if (out.empty()) return Status::InvalidInput(path + ": no model card (README.md) or LICENSE/NOTICE file found");
     return out;
@@ -178,15 +285,40 @@ StatusOr<std::vector<Detection>> DetectPath(const std::string& path, const Knowl
   return out;
 }
 
+std::string GoverningLicense(const std::vector<Detection>& detections) {
+  std::string license;
+  bool any = false;
+  for (const auto& d : detections) {
+    if (!Governs(d.role)) continue;
+    if (d.status != DetectionStatus::kIdentified) return "";
+    if (any && d.license != license) return "";
+    license = d.license;
+    any = true;
+  }
+  return license;
+}
+
 nlohmann::json ToJson(const Detection& d) {
-  return {{"license", d.license.empty() ? nlohmann::json() : nlohmann::json(d.license)},
-          {"declared", d.declared},
-          {"confidence", d.confidence},
-          {"method", d.method},
-          {"file", d.file},
-          {"evidence", d.evidence},
-          {"base_models", d.base_models},
-          {"runners_up", d.runners_up}};
+  nlohmann::json j = {{"file", d.file},
+                      {"role", EvidenceRoleName(d.role)},
+                      {"governs", Governs(d.role)},
+                      {"method", d.method},
+                      {"status", DetectionStatusName(d.status)},
+                      {"license", d.license.empty() ? nlohmann::json() : nlohmann::json(d.license)},
+                      {"declared", d.declared},
+                      {"evidence", d.evidence},
+                      {"base_models", d.base_models},
+                      {"runners_up", d.runners_up}};
+  if (d.method == "license_text") {
+    j["coverage"] = d.coverage;
+    j["coverage_exact"] = d.coverage_exact;
+    j["reference"] = d.reference.empty() ? nlohmann::json() : nlohmann::json(d.reference);
+    j["added_words"] = d.added_words;
+    j["removed_words"] = d.removed_words;
+    j["differences"] = d.differences;
+  }
+  if (!d.base_model_relation.empty()) j["base_model_relation"] = d.base_model_relation;
+  return j;
 }
 
 }  // namespace dg

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdio>
 #include <ctime>
 
 #include "core/file_util.h"
@@ -38,6 +39,10 @@ struct Source {
   std::string license_expr;
   std::string provider;
   bool multimodal = false;
+  // An ancestor (a base model the source was derived from): its name, how
+  // its license was found, and the license its descendant declares.
+  bool ancestor = false;
+  std::string ancestor_name, license_found_by, descendant_license;
 };
 
 struct Outcome {
@@ -45,6 +50,7 @@ struct Outcome {
   std::vector<Obligation> obligations;
   std::set<std::string> student_licenses;
   std::map<std::string, std::string> profiles;
+  std::vector<Assumption> assumptions;
   bool unverified = false;
   int Worst() const {
     int w = 0;
@@ -127,9 +133,55 @@ class Evaluator {
     return false;
   }
 
-  bool Competing(const LicenseProfile& p) const {
-    return ContainsCi(policy_.competing_categories, job_.use.product_category) ||
-           ContainsCi(job_.use.competes_with, p.provider);
+  // Whether the student competes with the profile's provider: a competing
+  // product category, or the provider or a category named in competes_with;
+  // nullopt when the job does not say (competes_with unstated).
+  std::optional<bool> Competing(const LicenseProfile& p, const json& comp) const {
+    if (ContainsCi(policy_.competing_categories, job_.use.product_category)) return true;
+    if (!job_.use.competes_with) return std::nullopt;
+    for (const std::string& w : *job_.use.competes_with) {
+      if (Lower(w) == Lower(p.provider) || ContainsCi(policy_.competing_categories, w) ||
+          ContainsCi(comp.value("categories", std::vector<std::string>{}), w)) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  // A fact the job does not state, where its absence could hide a
+  // restriction: needs review, and the decision says what was not known.
+  void FactNotStated(Outcome* o, const Source& src, const std::string& license, const std::string& fact,
+                     const std::string& why, const json* term) {
+    Add(o, src, license, "fact-not-stated", "review", term,
+        "the job does not state " + fact + ", on which " + why + " turns; an unstated fact is not read as the permissive case",
+        "state " + fact + " in the job");
+    o->assumptions.push_back({fact, "unknown: needs review", why, src.subject, license});
+  }
+
+  // Whether a duty with `applies_above` thresholds applies: above any of
+  // them; an unstated fact is taken as above (the duty applies) and listed.
+  bool AboveThreshold(Outcome* o, const Source& src, const std::string& license, const json& term, const std::string& duty) {
+    if (!term.contains("applies_above")) return true;
+    const json& th = term["applies_above"];
+    bool above = false;
+    std::vector<std::string> unknown;
+    if (th.contains("mau")) {
+      if (job_.use.expected_mau) above |= *job_.use.expected_mau > th["mau"].get<int64_t>();
+      else unknown.push_back("/use/expected_mau");
+    }
+    if (th.contains("monthly_revenue_usd")) {
+      if (job_.use.monthly_revenue_usd) above |= *job_.use.monthly_revenue_usd > th["monthly_revenue_usd"].get<int64_t>();
+      else unknown.push_back("/use/monthly_revenue_usd");
+    }
+    if (th.contains("annual_revenue_usd")) {
+      if (job_.use.annual_revenue_usd) above |= *job_.use.annual_revenue_usd > th["annual_revenue_usd"].get<int64_t>();
+      else unknown.push_back("/use/annual_revenue_usd");
+    }
+    if (above) return true;
+    for (const std::string& f : unknown) {
+      o->assumptions.push_back({f, "above the threshold (" + th.dump() + ")", "the " + duty + " duty applies above it", src.subject, license});
+    }
+    return !unknown.empty();
   }
 
   void EvaluateLicense(const Source& src, const std::string& name, Outcome* o) {
@@ -179,22 +231,46 @@ class Evaluator {
       }
     }
     const json* mau = p->Term("mau_limit");
-    if (mau && job_.use.expected_mau && *job_.use.expected_mau > (*mau)["value"].get<int64_t>() &&
-        (!mau->value("commercial_only", false) || job_.use.commercial)) {
-      Add(o, src, id, "mau-limit", "deny", mau,
-          "expected monthly active users (" + std::to_string(*job_.use.expected_mau) + ") exceed the license's limit of " +
-              std::to_string((*mau)["value"].get<int64_t>()),
-          "request a license from " + p->provider + " before distilling for this product");
+    if (mau && (!mau->value("commercial_only", false) || job_.use.commercial)) {
+      if (!job_.use.expected_mau) {
+        FactNotStated(o, src, id, "/use/expected_mau",
+                      p->name + "'s limit of " + std::to_string((*mau)["value"].get<int64_t>()) + " monthly active users", mau);
+      } else if (*job_.use.expected_mau > (*mau)["value"].get<int64_t>()) {
+        Add(o, src, id, "mau-limit", "deny", mau,
+            "expected monthly active users (" + std::to_string(*job_.use.expected_mau) + ") exceed the license's limit of " +
+                std::to_string((*mau)["value"].get<int64_t>()),
+            "request a license from " + p->provider + " before distilling for this product");
+      }
+    }
+    const json* revenue = p->Term("revenue_limit");
+    if (revenue && (!revenue->value("commercial_only", false) || job_.use.commercial)) {
+      const int64_t limit = (*revenue)["value"].get<int64_t>();
+      if (!job_.use.annual_revenue_usd) {
+        FactNotStated(o, src, id, "/use/annual_revenue_usd", p->name + "'s limit of USD " + std::to_string(limit) + " annual revenue", revenue);
+      } else if (*job_.use.annual_revenue_usd > limit) {
+        Add(o, src, id, "revenue-limit", "deny", revenue,
+            "annual revenue (USD " + std::to_string(*job_.use.annual_revenue_usd) + ") exceeds the license's limit of USD " + std::to_string(limit),
+            "obtain an enterprise license from " + p->provider + " before distilling");
+      }
     }
     if (const json* geo = p->Term("geographic")) {
       for (const auto& g : (*geo)["value"]) {
         const std::string region = g["region"];
-        const bool scope_hit = g["scope"] == "all" || src.multimodal;
-        if (scope_hit && ContainsCi(job_.use.jurisdictions, region)) {
+        const bool scope_hit = g["scope"] == "all" || src.multimodal || (src.role == "base_model" && job_.student.multimodal);
+        if (!scope_hit) continue;
+        const std::string applies = g.value("applies_to", "both");
+        const bool by_domicile = applies != "markets", by_markets = applies != "domicile";
+        const bool hit = (by_domicile && job_.use.domicile && ContainsCi(*job_.use.domicile, region)) ||
+                         (by_markets && job_.use.markets && ContainsCi(*job_.use.markets, region));
+        if (hit) {
           Add(o, src, id, "geographic-restriction", "deny", geo,
               p->name + " grants no rights to " + (g["scope"] == "all" ? "licensees" : "multimodal models for licensees") +
-                  " in " + region,
+                  " in " + region + (applies == "both" ? "" : " (" + applies + ")"),
               "run the job from an entity outside " + region + ", or choose another source");
+        } else if (by_domicile && !job_.use.domicile) {
+          FactNotStated(o, src, id, "/use/domicile", p->name + "'s exclusion of " + region, geo);
+        } else if (by_markets && !job_.use.markets) {
+          FactNotStated(o, src, id, "/use/markets", p->name + "'s exclusion of " + region, geo);
         }
       }
     }
@@ -222,7 +298,11 @@ class Evaluator {
           "have counsel review this source, then record a waiver with the approval");
     }
     const json* comp = p.Term("competing_models");
-    if (comp && Competing(p)) {
+    const std::optional<bool> competing = comp ? Competing(p, *comp) : std::optional<bool>(false);
+    if (comp && !competing && (*comp)["value"] != "allowed") {
+      FactNotStated(o, src, id, "/use/competes_with", p.name + "'s clause on models that compete with " + p.provider, comp);
+    }
+    if (comp && competing.value_or(false)) {
       const std::string v = (*comp)["value"];
       const bool exception = comp->value("permitted_exception", "") == "internal_classifier" &&
                              job_.student.model_type == "classifier" && !Distributed();
@@ -264,7 +344,7 @@ class Evaluator {
   }
 
   void EvaluateData(const Source& src, const LicenseProfile& p, Outcome* o) {
-    if (const json* attr = p.Term("attribution"); attr && Distributed()) {
+    if (const json* attr = p.Term("attribution"); attr && Distributed() && AboveThreshold(o, src, p.id, *attr, "attribution")) {
       Oblige(o, src, p.id, "attribution", (*attr)["value"], attr);
     }
     if (const json* sa = p.Term("share_alike"); sa && (*sa)["value"].get<bool>()) {
@@ -277,8 +357,12 @@ class Evaluator {
   // Notice file, license copy and use-policy pass-through, when distributed.
   void AddDistributionDuties(const Source& src, const LicenseProfile& p, Outcome* o) {
     if (!Distributed()) return;
-    if (const json* n = p.Term("notice")) Oblige(o, src, p.id, "notice", "ship a Notice file containing: " + (*n)["value"].get<std::string>(), n);
-    if (const json* a = p.Term("attribution")) Oblige(o, src, p.id, "attribution", (*a)["value"], a);
+    if (const json* n = p.Term("notice"); n && AboveThreshold(o, src, p.id, *n, "notice")) {
+      Oblige(o, src, p.id, "notice", "ship a Notice file containing: " + (*n)["value"].get<std::string>(), n);
+    }
+    if (const json* a = p.Term("attribution"); a && AboveThreshold(o, src, p.id, *a, "attribution")) {
+      Oblige(o, src, p.id, "attribution", (*a)["value"], a);
+    }
     if (const json* c = p.Term("license_copy"); c && (*c)["value"].get<bool>()) {
       Oblige(o, src, p.id, "license_copy", "give recipients a copy of " + p.name, c);
     }
@@ -291,7 +375,7 @@ class Evaluator {
   void AddNamingDuties(const Source& src, const LicenseProfile& p, Outcome* o, bool outputs) {
     if (!Distributed()) return;
     auto triggered = [outputs](const json& term) { return !outputs || term.value("trigger", "") == "materials_or_outputs"; };
-    if (const json* np = p.Term("name_prefix"); np && triggered(*np)) {
+    if (const json* np = p.Term("name_prefix"); np && triggered(*np) && AboveThreshold(o, src, p.id, *np, "naming")) {
       const std::string prefix = (*np)["value"];
       const bool met = job_.student.name.compare(0, prefix.size(), prefix) == 0;
       Oblige(o, src, p.id, "name_prefix", "the student's name must begin with \"" + prefix + "\"", np, met ? "met" : "unmet");
@@ -302,7 +386,7 @@ class Evaluator {
             "rename the student to \"" + prefix + "-" + job_.student.name + "\" (or another name beginning with \"" + prefix + "\")");
       }
     }
-    if (const json* d = p.Term("display"); d && triggered(*d)) {
+    if (const json* d = p.Term("display"); d && triggered(*d) && AboveThreshold(o, src, p.id, *d, "display")) {
       Oblige(o, src, p.id, "display",
              "prominently display \"" + (*d)["value"].get<std::string>() + "\" on a related website, user interface or product documentation", d);
     }
@@ -339,49 +423,106 @@ int Decision::ExitCode() const {
   return verdict == Verdict::kNeedsReview ? 4 : 1;
 }
 
-StatusOr<Decision> Evaluate(const Job& job, const Policy& policy, const KnowledgeBase& kb, const std::string& today) {
-  Evaluator ev(job, policy, kb);
-  std::vector<Source> sources;
-  for (const auto& t : job.teachers) {
-    sources.push_back({"teacher", "teacher:" + t.id, t.license, t.provider, t.multimodal});
-  }
-  if (job.student.base_model) {
-    sources.push_back({"base_model", "base_model", job.student.base_model->license, "", job.student.base_model->multimodal});
-  }
-  for (const auto& d : job.datasets) {
-    sources.push_back({"dataset", "dataset:" + d.id, d.license, "", false});
-    if (d.generated_by) {
-      sources.push_back({"generator", "generator:" + d.id, d.generated_by->license, "", d.generated_by->multimodal});
+namespace {
+
+// The profile ids an SPDX expression names (unknown names as written).
+StatusOr<std::set<std::string>> ProfileIds(const std::string& expr, const KnowledgeBase& kb) {
+  DG_ASSIGN_OR_RETURN(auto alts, ParseSpdxExpression(expr));
+  std::set<std::string> ids;
+  for (const auto& alt : alts) {
+    for (const auto& l : alt.licenses) {
+      const LicenseProfile* p = kb.Find(l);
+      ids.insert(p ? p->id : l);
     }
   }
+  return ids;
+}
+
+// A model's lineage, ancestors after it, depth first; each ancestor's
+// license is the job's, else the knowledge base's by its hub id. Bounded
+// (kMaxLineageDepth): a chain deeper than that is a finding, not a loop.
+constexpr int kMaxLineageDepth = 16;
+
+void AddLineage(const Source& child, const std::vector<Ancestor>& bases, const KnowledgeBase& kb, int depth,
+                std::vector<Source>* out, std::vector<Finding>* findings) {
+  for (const Ancestor& a : bases) {
+    Source s;
+    s.role = child.role;
+    s.subject = child.subject + "/base:" + a.name;
+    s.multimodal = a.multimodal || child.multimodal;
+    s.ancestor = true;
+    s.ancestor_name = a.name;
+    s.descendant_license = child.license_expr;
+    if (!a.license.empty()) {
+      s.license_expr = a.license;
+      s.license_found_by = "the job";
+    } else if (const LicenseProfile* p = kb.FindModel(a.name)) {
+      s.license_expr = p->id;
+      s.license_found_by = "the knowledge base (" + p->id + " covers " + a.name + ")";
+    }
+    if (depth >= kMaxLineageDepth) {
+      Finding f;
+      f.rule = "lineage-too-deep";
+      f.severity = "review";
+      f.subject = s.subject;
+      f.message = "the lineage is deeper than " + std::to_string(kMaxLineageDepth) + " models; the rest was not evaluated";
+      f.fix = "check the lineage by hand";
+      findings->push_back(f);
+      return;
+    }
+    out->push_back(s);
+    AddLineage(s, a.bases, kb, depth + 1, out, findings);
+  }
+}
+
+}  // namespace
+
+StatusOr<Decision> Evaluate(const Job& job, const Policy& policy, const KnowledgeBase& kb, const std::string& today) {
+  Evaluator ev(job, policy, kb);
   Decision dec;
   dec.mode = policy.mode;
-  // Evidence: a teacher's model card or license file must agree with the
-  // license the job declares; what cannot be identified needs review.
+  // Evidence: a teacher's model card or license files must agree with the
+  // license the job declares; what cannot be identified needs review, and
+  // the bases a card names join the teacher's lineage.
+  std::map<std::string, std::vector<Ancestor>> card_bases;  // teacher id → bases its card names
   for (const auto& t : job.teachers) {
     if (t.model_card.empty()) continue;
     DG_ASSIGN_OR_RETURN(auto detections, DetectPath(job.Resolve(t.model_card), kb));
-    auto declared = ParseSpdxExpression(t.license);
-    if (!declared.ok()) return declared.status().WithContext("teacher:" + t.id);
-    std::set<std::string> declared_ids;
-    for (const auto& alt : *declared) {
-      for (const auto& l : alt.licenses) {
-        const LicenseProfile* p = kb.Find(l);
-        declared_ids.insert(p ? p->id : l);
-      }
-    }
+    auto declared_ids = ProfileIds(t.license, kb);
+    if (!declared_ids.ok()) return declared_ids.status().WithContext("teacher:" + t.id);
     for (const auto& d : detections) {
+      for (const std::string& b : d.base_models) {
+        const bool in_job = std::any_of(t.bases.begin(), t.bases.end(), [&b](const Ancestor& a) { return a.name == b; });
+        if (!in_job) card_bases[t.id].push_back(Ancestor{b, "", d.base_model_relation, false, {}});
+      }
+      if (!Governs(d.role)) continue;  // code licenses, use policies and notices are shown, not decisive
       Finding f;
       f.subject = "teacher:" + t.id;
-      f.clause = {{"section", d.method}, {"quote", d.evidence.empty() ? d.declared : d.evidence.front()}, {"source", d.file}};
-      if (d.license.empty() || d.confidence < kMinDetectionConfidence) {
+      f.clause = {{"section", std::string(EvidenceRoleName(d.role)) + " (" + d.method + ")"},
+                  {"quote", d.method == "model_card" ? (d.evidence.empty() ? d.declared : d.evidence.front())
+                                                      : (d.reference.empty() ? std::string("no reference text matches")
+                                                                             : "compared with " + d.reference)},
+                  {"source", d.file}};
+      char coverage[32];
+      std::snprintf(coverage, sizeof coverage, "%.1f %%", 100 * d.coverage);
+      if (d.status == DetectionStatus::kModified) {
+        f.rule = "license-text-modified";
+        f.severity = "review";
+        f.license = d.license;
+        f.message = d.file + " is a modified version of " + d.license + " (" + coverage + " of its text";
+        for (size_t i = 0; i < d.differences.size() && i < 3; ++i) f.message += "; " + d.differences[i];
+        f.message += ")";
+        f.fix = "have counsel read what the text adds or omits, then declare the license and record a waiver";
+      } else if (d.status == DetectionStatus::kNotIdentified) {
         f.rule = "license-undetected";
         f.severity = "review";
         f.license = d.declared;
         f.message = d.file + " does not identify a known license" +
-                    (d.runners_up.empty() ? std::string() : " (several profiles match equally)");
-        f.fix = "check the evidence by hand and declare the license, or add a profile";
-      } else if (!declared_ids.count(d.license)) {
+                    (d.runners_up.empty() ? std::string() : " (several profiles match equally)") +
+                    (d.method == "license_text" && !d.reference.empty() ? std::string(" (closest: ") + coverage + " of " + d.reference + ")"
+                                                                        : std::string());
+        f.fix = "check the evidence by hand and declare the license, or add a profile (with its reference text) with --licenses";
+      } else if (!declared_ids->count(d.license)) {
         f.rule = "declared-license-mismatch";
         f.severity = "review";
         f.license = d.license;
@@ -393,10 +534,90 @@ StatusOr<Decision> Evaluate(const Job& job, const Policy& policy, const Knowledg
       dec.findings.push_back(f);
     }
   }
+  // The sources of terms, each model followed by its lineage.
+  std::vector<Source> sources;
+  auto with_lineage = [&](Source s, std::vector<Ancestor> bases) {
+    sources.push_back(s);
+    AddLineage(s, bases, kb, 1, &sources, &dec.findings);
+  };
+  for (const auto& t : job.teachers) {
+    std::vector<Ancestor> bases = t.bases;
+    const auto& from_card = card_bases[t.id];
+    bases.insert(bases.end(), from_card.begin(), from_card.end());
+    Source s;
+    s.role = "teacher", s.subject = "teacher:" + t.id, s.license_expr = t.license, s.provider = t.provider, s.multimodal = t.multimodal;
+    with_lineage(s, bases);
+  }
+  if (job.student.base_model) {
+    Source s;
+    s.role = "base_model", s.subject = "base_model", s.license_expr = job.student.base_model->license;
+    s.multimodal = job.student.base_model->multimodal;
+    with_lineage(s, job.student.base_model->bases);
+  }
+  for (const auto& d : job.datasets) {
+    Source s;
+    s.role = "dataset", s.subject = "dataset:" + d.id, s.license_expr = d.license;
+    sources.push_back(s);
+    if (d.generated_by) {
+      Source g;
+      g.role = "generator", g.subject = "generator:" + d.id, g.license_expr = d.generated_by->license;
+      g.multimodal = d.generated_by->multimodal;
+      with_lineage(g, d.generated_by->bases);
+    }
+  }
+  // Lineage findings: an ancestor whose license is unknown, and a declared
+  // license that drops terms an ancestor makes binding on derivatives.
+  std::vector<Source> evaluated;
+  for (const Source& s : sources) {
+    if (!s.ancestor) {
+      evaluated.push_back(s);
+      continue;
+    }
+    if (s.license_expr.empty()) {
+      Finding f;
+      f.rule = "unknown-ancestor-license";
+      f.severity = "review";
+      f.subject = s.subject;
+      f.license = s.ancestor_name;
+      f.message = s.ancestor_name + " is a base of this model, but its license is not stated and the knowledge base does not know it; "
+                  "the terms it passes on are unknown";
+      f.fix = "give the base model's license in the job (base_model: {name, license})";
+      dec.findings.push_back(f);
+      continue;
+    }
+    DG_ASSIGN_OR_RETURN(std::set<std::string> ancestor_ids, ProfileIds(s.license_expr, kb));
+    DG_ASSIGN_OR_RETURN(std::set<std::string> descendant_ids, ProfileIds(s.descendant_license, kb));
+    bool binds = false, same = true;  // binds: some ancestor license carries to derivatives
+    for (const std::string& id : ancestor_ids) {
+      const LicenseProfile* p = kb.Find(id);
+      same &= descendant_ids.count(id) > 0;
+      const json* inh = p ? p->Term("inherits") : nullptr;
+      if (inh == nullptr) continue;
+      binds = true;
+      const std::string carried = (*inh)["value"];
+      if (!descendant_ids.count(carried) && !descendant_ids.count(id)) {
+        Finding f;
+        f.rule = "declared-license-conflicts-with-base";
+        f.severity = "review";
+        f.subject = s.subject;
+        f.license = id;
+        f.clause = inh->contains("citation") ? (*inh)["citation"] : json();
+        f.message = "its base " + s.ancestor_name + " is under " + p->name + " (license found in " + s.license_found_by +
+                    "), whose terms bind derivatives, but the model declares \"" + s.descendant_license +
+                    "\": the base's terms apply whatever the declared license says";
+        f.fix = "declare the license the base passes on, or show that the base's terms allow relicensing";
+        dec.findings.push_back(f);
+      }
+    }
+    (void)binds;
+    if (same) continue;      // the descendant's own license, evaluated already
+    evaluated.push_back(s);  // the ancestor's own terms: those that bind the descendant apply
+  }
   dec.job_sha256 = job.sha256;
   dec.policy_sha256 = policy.sha256;
-  for (const auto& s : sources) {
+  for (const auto& s : evaluated) {
     DG_ASSIGN_OR_RETURN(Outcome o, ev.EvaluateSource(s));
+    dec.assumptions.insert(dec.assumptions.end(), o.assumptions.begin(), o.assumptions.end());
     dec.findings.insert(dec.findings.end(), o.findings.begin(), o.findings.end());
     dec.obligations.insert(dec.obligations.end(), o.obligations.begin(), o.obligations.end());
     dec.student_licenses.insert(o.student_licenses.begin(), o.student_licenses.end());
@@ -422,6 +643,11 @@ StatusOr<Decision> Evaluate(const Job& job, const Policy& policy, const Knowledg
   std::sort(dec.obligations.begin(), dec.obligations.end(), [](const Obligation& a, const Obligation& b) {
     return std::tie(a.kind, a.text, a.subject, a.license) < std::tie(b.kind, b.text, b.subject, b.license);
   });
+  auto key = [](const Assumption& a) { return std::tie(a.fact, a.subject, a.license, a.assumed, a.because); };
+  std::sort(dec.assumptions.begin(), dec.assumptions.end(), [&key](const Assumption& a, const Assumption& b) { return key(a) < key(b); });
+  dec.assumptions.erase(std::unique(dec.assumptions.begin(), dec.assumptions.end(),
+                                    [&key](const Assumption& a, const Assumption& b) { return key(a) == key(b); }),
+                        dec.assumptions.end());
   int worst = 0;
   for (const auto& f : dec.findings) {
     if (!f.waived) worst = std::max(worst, Rank(f.severity));
@@ -447,12 +673,17 @@ json ToJson(const Decision& d) {
     if (!o.value.empty()) j["value"] = o.value;
     obligations.push_back(std::move(j));
   }
+  json assumed = json::array();
+  for (const auto& a : d.assumptions) {
+    assumed.push_back({{"fact", a.fact}, {"assumed", a.assumed}, {"because", a.because}, {"subject", a.subject}, {"license", a.license}});
+  }
   return {{"verdict", VerdictName(d.verdict)},
           {"mode", PolicyModeName(d.mode)},
           {"enforced", d.mode == PolicyMode::kEnforce},
           {"rests_on_unverified_facts", d.rests_on_unverified},
           {"findings", findings},
           {"obligations", obligations},
+          {"assumed_facts", assumed},
           {"student_licenses", d.student_licenses},
           {"inputs", {{"job_sha256", d.job_sha256}, {"policy_sha256", d.policy_sha256}, {"profiles", d.profiles}}}};
 }

@@ -50,11 +50,21 @@ struct Obligation {
   nlohmann::json clause;
 };
 
+// A fact the job does not state that a term turns on, and how the decision
+// read it: a limit that would deny needs review; a duty applies.
+struct Assumption {
+  std::string fact;     // JSON pointer into the job, e.g. /use/expected_mau
+  std::string assumed;  // "unknown: needs review" | "above the threshold (…)"
+  std::string because;  // the term it matters for
+  std::string subject, license;
+};
+
 struct Decision {
   Verdict verdict = Verdict::kAllow;
   PolicyMode mode = PolicyMode::kEnforce;
   std::vector<Finding> findings;
   std::vector<Obligation> obligations;
+  std::vector<Assumption> assumptions;          // the facts the job left unstated
   std::set<std::string> student_licenses;       // licenses the student must carry
   std::map<std::string, std::string> profiles;  // profile id → sha256 used
   bool rests_on_unverified = false;

@@ -9,8 +9,44 @@
 namespace dg {
 namespace {
 
+// /…/base_model: a hub id, an ancestor object, or a list of either (a merge).
+std::vector<Ancestor> Bases(const nlohmann::json& j) {
+  std::vector<Ancestor> out;
+  if (j.is_null()) return out;
+  auto one = [](const nlohmann::json& a) {
+    Ancestor x;
+    if (a.is_string()) {
+      x.name = a.get<std::string>();
+      return x;
+    }
+    x.name = a.value("name", "");
+    x.license = a.value("license", "");
+    x.relation = a.value("relation", "");
+    x.multimodal = a.value("multimodal", false);
+    x.bases = Bases(a.value("base_model", nlohmann::json()));
+    return x;
+  };
+  if (j.is_array()) {
+    for (const auto& a : j) out.push_back(one(a));
+  } else {
+    out.push_back(one(j));
+  }
+  return out;
+}
+
 JobModelRef ModelRef(const nlohmann::json& j) {
-  return {j.value("name", j.value("model", "")), j["license"], j.value("multimodal", false)};
+  JobModelRef r;
+  r.name = j.value("name", j.value("model", ""));
+  r.license = j["license"];
+  r.multimodal = j.value("multimodal", false);
+  r.relation = j.value("relation", "");
+  r.bases = Bases(j.value("base_model", nlohmann::json()));
+  return r;
+}
+
+std::optional<std::vector<std::string>> Strings(const nlohmann::json& u, const char* key) {
+  if (!u.contains(key)) return std::nullopt;
+  return u[key].get<std::vector<std::string>>();
 }
 
 }  // namespace
@@ -31,6 +67,7 @@ StatusOr<Job> ParseJob(const nlohmann::json& doc, const std::string& where) {
     jt.model_file = t.value("model_file", "");
     jt.model_card = t.value("model_card", "");
     jt.multimodal = t.value("multimodal", false);
+    jt.bases = Bases(t.value("base_model", nlohmann::json()));
     job.teachers.push_back(jt);
   }
   if (doc.contains("datasets")) {
@@ -47,6 +84,7 @@ StatusOr<Job> ParseJob(const nlohmann::json& doc, const std::string& where) {
   job.student.name = s["name"];
   job.student.model_type = s["model_type"];
   job.student.architecture = s.value("architecture", "");
+  job.student.multimodal = s.value("multimodal", false);
   if (s.contains("base_model")) job.student.base_model = ModelRef(s["base_model"]);
   const auto& u = doc["use"];
   job.use.commercial = u["commercial"];
@@ -54,8 +92,19 @@ StatusOr<Job> ParseJob(const nlohmann::json& doc, const std::string& where) {
   job.use.purpose = u["purpose"];
   job.use.product_category = u.value("product_category", "");
   if (u.contains("expected_mau")) job.use.expected_mau = u["expected_mau"].get<int64_t>();
-  job.use.jurisdictions = u.value("jurisdictions", std::vector<std::string>{});
-  job.use.competes_with = u.value("competes_with", std::vector<std::string>{});
+  if (u.contains("monthly_revenue_usd")) job.use.monthly_revenue_usd = u["monthly_revenue_usd"].get<int64_t>();
+  if (u.contains("annual_revenue_usd")) job.use.annual_revenue_usd = u["annual_revenue_usd"].get<int64_t>();
+  job.use.domicile = Strings(u, "domicile");
+  job.use.markets = Strings(u, "markets");
+  if (const auto legacy = Strings(u, "jurisdictions")) {  // deprecated: both at once
+    auto add = [&legacy](std::optional<std::vector<std::string>>* to) {
+      if (!*to) *to = std::vector<std::string>{};
+      (*to)->insert((*to)->end(), legacy->begin(), legacy->end());
+    };
+    add(&job.use.domicile);
+    add(&job.use.markets);
+  }
+  job.use.competes_with = Strings(u, "competes_with");
   auto canon = Canonicalize(doc);
   if (!canon.ok()) return canon.status().WithContext(where);
   job.sha256 = HexEncode(Sha256(*canon));

@@ -18,14 +18,27 @@
 
 namespace dg {
 
+// One model of a lineage: a base model a teacher, generator or base was
+// derived from, with its own bases (chains of any depth; several for a merge).
+struct Ancestor {
+  std::string name;      // hub id or name
+  std::string license;   // "" when the job does not say: looked up by name in the knowledge base
+  std::string relation;  // finetune | adapter | quantized | merge | distillation | "" (unstated)
+  bool multimodal = false;
+  std::vector<Ancestor> bases;
+};
+
 struct JobTeacher {
   std::string id, kind, license, provider, model, model_file, model_card;
   bool multimodal = false;
+  std::vector<Ancestor> bases;  // /teachers/N/base_model
 };
 
 struct JobModelRef {  // a dataset's generator or the student's base model
   std::string name, license;
   bool multimodal = false;
+  std::string relation;
+  std::vector<Ancestor> bases;  // its own base_model
 };
 
 struct JobDataset {
@@ -35,14 +48,20 @@ struct JobDataset {
 
 struct JobStudent {
   std::string name, model_type, architecture;
+  bool multimodal = false;
   std::optional<JobModelRef> base_model;
 };
 
+// The facts the licenses' conditions turn on. A fact the job does not state
+// is nullopt: the evaluator reads it the restrictive way and says so.
 struct JobUse {
   bool commercial = false;
   std::string distribution, purpose, product_category;
-  std::optional<int64_t> expected_mau;
-  std::vector<std::string> jurisdictions, competes_with;
+  std::optional<int64_t> expected_mau, monthly_revenue_usd, annual_revenue_usd;
+  // Where the distilling organisation is established, and where the student
+  // is offered (the deprecated `jurisdictions` fills both).
+  std::optional<std::vector<std::string>> domicile, markets;
+  std::optional<std::vector<std::string>> competes_with;  // providers and product categories
 };
 
 struct Job {

@@ -42,7 +42,10 @@ Status CallRecorder::Flush() {
   DG_ASSIGN_OR_RETURN(AppendResult r, ledger_.Append(pending_, key_));
   (void)r;
   for (size_t i = 0; i < pending_.size(); ++i) {
-    if (!pending_is_call_[i]) continue;
+    if (!pending_is_call_[i]) {
+      others_.Append(pending_[i].leaf_hash(), nullptr);
+      continue;
+    }
     calls_.Append(pending_[i].leaf_hash(), nullptr);
     ++recorded_;
   }
@@ -51,11 +54,12 @@ Status CallRecorder::Flush() {
   return Status::Ok();
 }
 
-void CallRecorder::Reset() {
+void CallRecorder::Restore(const Appended& state) {
   pending_.clear();
   pending_is_call_.clear();
-  calls_ = CompactRange();
-  recorded_ = 0;
+  calls_ = state.calls;
+  others_ = state.others;
+  recorded_ = state.recorded;
 }
 
 }  // namespace dg

@@ -48,15 +48,24 @@ class CallRecorder {
   Status RecordPrepared(LedgerEntry entry, bool is_call);
   // Appends whatever is pending (a no-op when nothing is).
   Status Flush();
-  // Drops the pending entries and forgets the appended calls (recorded() and
-  // calls_root() start again from none): for a caller that has rolled its
-  // Ledger::Transaction back to before them.
-  void Reset();
+  // What has been appended so far (the counts and roots), to go back to
+  // after rolling a Ledger::Transaction back to the same point: Restore()
+  // also drops the pending entries.
+  struct Appended {
+    CompactRange calls, others;
+    uint64_t recorded = 0;
+  };
+  Appended Save() const { return {calls_, others_, recorded_}; }
+  void Restore(const Appended& state);
 
   size_t flush_every() const { return flush_every_; }  // entries per appended batch
   uint64_t recorded() const { return recorded_; }    // calls appended to the ledger
   uint64_t pending() const { return pending_.size(); }
   Hash calls_root() const { return calls_.Root(); }   // RFC 6962 root of the appended calls' leaf hashes
+  // The entries appended that are not teacher calls (run_start, manifests,
+  // models, skipped lines…): their count and RFC 6962 root, in ledger order.
+  uint64_t others() const { return others_.size(); }
+  Hash others_root() const { return others_.Root(); }
 
  private:
   Ledger& ledger_;
@@ -65,7 +74,7 @@ class CallRecorder {
   size_t flush_every_;
   std::vector<LedgerEntry> pending_;
   std::vector<bool> pending_is_call_;
-  CompactRange calls_;
+  CompactRange calls_, others_;
   uint64_t recorded_ = 0;
 };
 

@@ -1,5 +1,6 @@
 #include "record/recorded_run.h"
 
+#include "core/encoding.h"
 #include "core/interrupt.h"
 #include "record/run_record.h"
 
@@ -59,6 +60,11 @@ Status RecordedRun::End(RunStatus status, json fields) {
   }
   DG_RETURN_IF_ERROR(recorder_.Flush());
   fields["status"] = RunStatusName(status);
+  // The run's complete entry set (docs/ledger-format.md §run_end): every
+  // entry before run_end that is not a teacher call, counted and under one
+  // root, so no entry can be left out of an attestation unnoticed (the
+  // calls have their own root).
+  fields["entries"] = {{"count", recorder_.others()}, {"root", Base64Encode(recorder_.others_root())}};
   DG_RETURN_IF_ERROR(recorder_.RecordEntry("run_end", std::move(fields)));
   DG_RETURN_IF_ERROR(recorder_.Flush());
   closed_ = true;

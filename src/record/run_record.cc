@@ -14,6 +14,14 @@ std::string RunIdFor(const std::string& job_sha256, uint64_t decision_index) {
   return job_sha256.substr(0, 16) + "-" + std::to_string(decision_index);
 }
 
+bool IsReservedEntryKind(std::string_view kind) {
+  for (std::string_view k : {"decision", "run_start", "run_end", "dataset_manifest", "model", "teacher_call",
+                             "transcript_line_skipped", "dataset_file", "approval", "attribution"}) {
+    if (kind == k) return true;
+  }
+  return false;
+}
+
 const char* RunStatusName(RunStatus status) {
   switch (status) {
     case RunStatus::kDecided: return "decided";
@@ -58,6 +66,12 @@ nlohmann::json RunRecord::PinnedFiles() const {
     for (const auto& f : (*e)->body.value("files", nlohmann::json::array())) files.push_back(f);
   }
   return files;
+}
+
+Hash RunRecord::EntriesRoot() const {
+  CompactRange r;
+  for (const Hash& h : entry_leaves) r.Append(h, nullptr);
+  return r.Root();
 }
 
 Hash RunRecord::TeacherCallsRoot() const {
@@ -136,6 +150,7 @@ StatusOr<RunRecord> LoadRunRecord(Ledger& ledger, const std::string& run_id) {
     if (!more) break;
     if (leaf.data.find(needle) == std::string::npos) continue;
     if (leaf.kind == "teacher_call") {
+      if (r.run_end) ++r.entries_after_end;
       // Only the body's own "run" may match: a nested member named "run"
       // (say, inside a recorded API response) would show a second occurrence.
       if (leaf.data.find("\"run\":\"", leaf.data.find(needle) + 1) != std::string::npos ||
@@ -156,10 +171,16 @@ StatusOr<RunRecord> LoadRunRecord(Ledger& ledger, const std::string& run_id) {
     }
     DG_ASSIGN_OR_RETURN(RecordedEntry e, ToRecorded(leaf));
     if (e.body.value("run", "") != r.run_id) continue;
+    if (r.run_end) {
+      ++r.entries_after_end;
+      continue;
+    }
+    if (e.kind != "run_end") r.entry_leaves.push_back(e.leaf_hash);
     if (e.kind == "run_start" && !r.run_start) r.run_start = std::move(e);
     else if (e.kind == "dataset_manifest") r.manifests.push_back(std::move(e));
     else if (e.kind == "model" && !r.model) r.model = std::move(e);
-    else if (e.kind == "run_end" && !r.run_end) r.run_end = std::move(e);
+    else if (e.kind == "run_end") r.run_end = std::move(e);
+    else r.others.push_back(std::move(e));
   }
   return r;
 }

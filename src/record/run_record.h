@@ -39,6 +39,12 @@ struct RunRecord {
   RecordedEntry decision;
   std::optional<RecordedEntry> run_start, model, run_end;
   std::vector<RecordedEntry> manifests;  // in ledger order
+  std::vector<RecordedEntry> others;     // the run's entries of other kinds (transcript_line_skipped, …), in ledger order
+  // Leaf hashes of every entry of the run before its run_end that is not a
+  // teacher call (run_start, manifests, others, models), in ledger order:
+  // what run_end's `entries` commits to.
+  std::vector<Hash> entry_leaves;
+  uint64_t entries_after_end = 0;        // entries of the run after its run_end (none in a ledger distillgate wrote)
   uint64_t teacher_calls = 0;            // teacher_call entries of this run found
   std::vector<Hash> teacher_call_leaves; // their leaf hashes, in ledger order
   std::string first_call_time, last_call_time;
@@ -50,6 +56,8 @@ struct RunRecord {
   RunStatus status() const;
   // The RFC 6962 root of teacher_call_leaves.
   Hash TeacherCallsRoot() const;
+  // The RFC 6962 root of entry_leaves.
+  Hash EntriesRoot() const;
   // The files the run pinned ({path, sha256, bytes, …}): run_start's, then
   // run_end's (a live collection pins its output file at the end).
   nlohmann::json PinnedFiles() const;

@@ -19,6 +19,11 @@ enum class RunStatus {
   kInterrupted,  // SIGINT or SIGTERM stopped it; run_end names the signal
 };
 
+// The entry kinds only distillgate's own code writes (the gate and the run
+// lifecycle): `ledger append` refuses them, so that holding the ledger key
+// at the command line is not a way to forge a decision or a run.
+bool IsReservedEntryKind(std::string_view kind);
+
 // "decided", "refused", "incomplete", "completed", "failed", "interrupted".
 const char* RunStatusName(RunStatus status);
 std::optional<RunStatus> ParseRunStatus(std::string_view name);

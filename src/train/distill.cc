@@ -15,6 +15,7 @@
 #include <numeric>
 #include <random>
 
+#include "core/canonical_json.h"
 #include "core/clock.h"
 #include "core/interrupt.h"
 #include "core/encoding.h"
@@ -162,8 +163,9 @@ Status SaveModel(torch::nn::Sequential& m, const std::string& arch, const std::v
 
 StatusOr<torch::nn::Sequential> LoadModel(const std::string& path, std::string* arch_out) {
   DG_ASSIGN_OR_RETURN(std::string meta_text, ReadFile(path + ".json"));
-  nlohmann::json meta = nlohmann::json::parse(meta_text, nullptr, false);
-  if (meta.is_discarded() || meta.value("format", "") != "distillgate-model-v1") {
+  auto parsed = ParseJsonStrict(meta_text, path + ".json");
+  nlohmann::json meta = parsed.ok() ? std::move(parsed).value() : nlohmann::json();
+  if (!meta.is_object() || meta.value("format", "") != "distillgate-model-v1") {
     return Status::InvalidInput(path + ".json: not a distillgate model description");
   }
   const std::string arch = meta.value("arch", "");

@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/canonical_json.h"
 #include "core/encoding.h"
 #include "core/hash.h"
 #include "train/lm.h"
@@ -28,7 +29,8 @@ Status ServeTeacher(const ServeOptions& o) {
     res.set_content(json{{"error", {{"message", message}, {"type", "invalid_request_error"}}}}.dump(), "application/json");
   };
   server.Post("/v1/chat/completions", [&](const httplib::Request& req, httplib::Response& res) {
-    json body = json::parse(req.body, nullptr, false);
+    auto parsed = ParseJsonStrict(req.body, "request");
+    json body = parsed.ok() ? std::move(parsed).value() : json();
     if (!body.is_object() || !body.contains("messages") || !body["messages"].is_array() || body["messages"].empty()) {
       return error(res, 400, "expected a JSON body with a non-empty messages array");
     }

@@ -109,7 +109,8 @@ StatusOr<CanonicalObjectWithHole> PrepareCall(const Exchange& e, const TeacherMe
   };
   // Members in RFC 8785 order (by name).
   CanonicalObjectBuilder b;
-  b.Bool("allowed", ModelAllowedFor(t.model, e.model));
+  // A failed call answered nothing: nothing of it may train a student.
+  b.Bool("allowed", !e.failed && ModelAllowedFor(t.model, e.model));
   if (e.failed) b.String("error", e.error);
   b.String("model", e.model).String("provider", t.provider).String("request_sha256", request_sha);
   if (e.failed) {

@@ -6,6 +6,8 @@
 #include <mutex>
 #include <thread>
 
+#include "core/canonical_json.h"
+
 namespace dg {
 
 using json = nlohmann::json;
@@ -103,7 +105,8 @@ ChatResult ChatClient::Complete(const json& request) {
     if (rc != CURLE_OK) {
       r.error = std::string("no response: ") + curl_easy_strerror(rc);
     } else {
-      r.body = json::parse(body, nullptr, false);
+      auto parsed = ParseJsonStrict(body, "response");
+      r.body = parsed.ok() ? std::move(parsed).value() : json(json::value_t::discarded);
       if (r.body.is_discarded()) r.body = nullptr;
       if (status == 200 && !r.body.is_null()) return r;
       r.error = "HTTP " + std::to_string(status);

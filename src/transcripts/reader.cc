@@ -210,7 +210,8 @@ Status ReadBatch(const TranscriptSource& src, const std::function<Status(Transcr
         std::string request_text;
         json request_line;
         if (input.Read(found->second.offset, found->second.length, &request_text)) {
-          request_line = json::parse(request_text, nullptr, false);
+          auto parsed = ParseJsonStrict(request_text, src.path);
+          if (parsed.ok()) request_line = std::move(parsed).value();
         }
         if (!request_line.is_object() || !request_line.contains("body")) {
           return fail("/custom_id", src.path + " changed while it was being read (line " + std::to_string(found->second.line) + ")");

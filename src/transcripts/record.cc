@@ -61,6 +61,7 @@ StatusOr<TranscriptRunSummary> RecordTranscripts(const Job& job, const Policy& p
                                                  o.flush_every}));
     DG_RETURN_IF_ERROR(transaction->Mark());  // a refused run keeps only its start (and end)
   }
+  const CallRecorder::Appended at_start = run ? run->calls().Save() : CallRecorder::Appended{};
   // Bad input (or a failure) rolls the whole transaction back: the run's
   // entries with it, so there is nothing to close.
   auto abandon = [&run](const Status& st) {
@@ -139,6 +140,11 @@ StatusOr<TranscriptRunSummary> RecordTranscripts(const Job& job, const Policy& p
     return abandon(Status::InvalidInput(msg));
   }
   s.skipped_lines = problem_count;
+  if (s.exchanges == 0) {
+    return abandon(Status::InvalidInput("the transcripts hold no exchange" +
+                                        std::string(problem_count > 0 ? " (every line was skipped)" : "") +
+                                        ": there is nothing to record; nothing was written"));
+  }
   if (!run) {
     DG_RETURN_IF_ERROR(transaction->Commit());  // the decision alone
     return s;
@@ -147,7 +153,7 @@ StatusOr<TranscriptRunSummary> RecordTranscripts(const Job& job, const Policy& p
   // name refuses the run, and none of its calls stays recorded as usable.
   if (s.disallowed_calls > 0 && policy.mode == PolicyMode::kEnforce) {
     if (Status st = transaction->RollbackToMark(); !st.ok()) return abandon(st);
-    run->calls().Reset();
+    run->calls().Restore(at_start);
     if (Status st = run->Refuse({{"reason", "calls to models the decision does not allow"},
                                  {"disallowed_calls", s.disallowed_calls},
                                  {"findings", s.findings},

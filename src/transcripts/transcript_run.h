@@ -94,6 +94,7 @@ StatusOr<TranscriptRunSummary> CollectTranscripts(const Job& job, const Policy& 
 struct TranscriptCheck {
   bool ok = false;
   uint64_t exchanges_checked = 0;
+  uint64_t files_checked = 0;  // pinned files re-hashed
   std::vector<std::string> problems;  // what no longer matches, by file:line
   std::vector<std::string> notes;     // what was not checked, and why
 };

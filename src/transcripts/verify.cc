@@ -21,6 +21,9 @@ StatusOr<TranscriptCheck> VerifyTranscripts(Ledger& ledger, const std::string& r
   if (r.status() == RunStatus::kRefused && r.teacher_calls == 0) {
     return Status::InvalidInput("run " + r.run_id + " was refused before any call was recorded: nothing to verify (its run_end lists why)");
   }
+  if (r.teacher_call_leaves.empty() && r.status() != RunStatus::kInterrupted && r.status() != RunStatus::kFailed) {
+    return Status::InvalidInput("run " + r.run_id + " recorded no exchange: there is nothing to verify");
+  }
   TranscriptCheck c;
   const json& start = r.run_start->body;
   // A run that stopped part-way (interrupted, or failed) recorded a prefix of
@@ -32,6 +35,7 @@ StatusOr<TranscriptCheck> VerifyTranscripts(Ledger& ledger, const std::string& r
                       " exchanges it recorded are checked; the files' hashes were not pinned");
   }
   for (const json& f : r.PinnedFiles()) {
+    ++c.files_checked;
     auto h = Sha256File(f.value("path", ""));
     if (!h.ok()) {
       c.problems.push_back(f.value("path", "") + ": " + h.status().message());

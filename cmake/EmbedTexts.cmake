@@ -1,0 +1,22 @@
+# Writes OUT: a C++ table kBuiltin<NAME>s of {file name, bytes, size} for every
+# DIR/*.txt, byte for byte (each byte as a \x escape, so that line endings and
+# any other byte survive the compiler), and kBuiltin<NAME>Count.
+file(GLOB files "${DIR}/*.txt")
+list(SORT files)
+set(body "// Generated from ${DIR}/*.txt by cmake/EmbedTexts.cmake. Do not edit.\n#include <cstddef>\nnamespace dg {\nstruct EmbeddedText {\n  const char* name;\n  const char* data;\n  size_t size;\n};\nextern const EmbeddedText kBuiltin${NAME}s[];\nextern const size_t kBuiltin${NAME}Count;\nconst EmbeddedText kBuiltin${NAME}s[] = {\n")
+set(count 0)
+foreach(f ${files})
+  get_filename_component(name "${f}" NAME)
+  file(READ "${f}" hex HEX)
+  string(LENGTH "${hex}" hexlen)
+  math(EXPR size "${hexlen} / 2")
+  string(REGEX REPLACE "([0-9a-f][0-9a-f])" "\\\\x\\1" escaped "${hex}")
+  string(APPEND body "  {\"${name}\", \"${escaped}\", ${size}},\n")
+  math(EXPR count "${count} + 1")
+endforeach()
+if(count EQUAL 0)
+  string(APPEND body "  {nullptr, nullptr, 0},\n")
+endif()
+string(APPEND body "};\nconst size_t kBuiltin${NAME}Count = ${count};\n}  // namespace dg\n")
+file(WRITE "${OUT}.tmp" "${body}")
+file(RENAME "${OUT}.tmp" "${OUT}")
