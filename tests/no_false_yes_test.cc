@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <limits>
@@ -336,6 +337,71 @@ TEST(Detection, EveryShippedReferenceTextIsPinnedAndIdentifiesItself) {
     }
   }
   EXPECT_GE(texts, 10u);
+}
+
+// Every quote a profile cites must be in a shipped reference text (word for
+// word once normalised; "..." separates the parts of an elided quote) — for
+// the profiles whose publisher's text is shipped. A citation of a model card
+// or README, or a paraphrase, is not a quote of the license text.
+// Words of a text as written: lower case, every run of other characters one space.
+// (Typographic quotes, dashes and the copyright sign, E2 80 xx and C2 A9, count as punctuation.)
+std::string PlainWords(const std::string& s) {
+  std::string out = " ";
+  for (size_t i = 0; i < s.size(); ++i) {
+    const unsigned char ch = static_cast<unsigned char>(s[i]);
+    const bool typographic = (ch == 0xE2 && i + 2 < s.size() && static_cast<unsigned char>(s[i + 1]) == 0x80) ||
+                             (ch == 0xC2 && i + 1 < s.size() && static_cast<unsigned char>(s[i + 1]) == 0xA9);
+    if (typographic) {
+      i += ch == 0xE2 ? 2 : 1;
+      if (out.back() != ' ') out.push_back(' ');
+    } else if (std::isalnum(ch) || ch >= 0x80) {
+      out.push_back(static_cast<char>(std::tolower(ch)));
+    } else if (out.back() != ' ') {
+      out.push_back(' ');
+    }
+  }
+  if (out.back() != ' ') out.push_back(' ');
+  return out;
+}
+
+TEST(Detection, CitedQuotesAreInTheShippedTexts) {
+  std::vector<std::string> all;
+  for (const auto& p : Kb().profiles()) {
+    for (const auto& t : p.texts) all.push_back(PlainWords(t.content));
+  }
+  auto contains = [&all](const std::string& part) {
+    for (const auto& text : all) {
+      if (text.find(part) != std::string::npos) return true;
+    }
+    return false;
+  };
+  size_t checked = 0;
+  for (const auto& p : Kb().profiles()) {
+    if (p.texts.empty()) continue;
+    for (auto it = p.doc["terms"].begin(); it != p.doc["terms"].end(); ++it) {
+      const json& c = it.value()["citation"];
+      const std::string source = c.value("source", "");
+      if (c.value("paraphrase", false) || source.find("MODEL_CARD") != std::string::npos || source.find("README") != std::string::npos ||
+          source.find("huggingface.co") != std::string::npos) {
+        continue;
+      }
+      std::string quote = c.value("quote", "");
+      for (size_t at; (at = quote.find("\xE2\x80\xA6")) != std::string::npos;) quote.replace(at, 3, "...");
+      size_t from = 0;
+      while (from <= quote.size()) {
+        size_t dots = quote.find("...", from);
+        const std::string part = quote.substr(from, dots == std::string::npos ? std::string::npos : dots - from);
+        const std::string words = PlainWords(part);
+        if (words != " ") {
+          ++checked;
+          EXPECT_TRUE(contains(words)) << p.id << " /terms/" << it.key() << ": \"" << part << "\" is not in any shipped text";
+        }
+        if (dots == std::string::npos) break;
+        from = dots + 3;
+      }
+    }
+  }
+  EXPECT_GT(checked, 50u);
 }
 
 TEST(Detection, ModelDirectoriesWeightsLicenseDecides) {
