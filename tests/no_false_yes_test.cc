@@ -730,5 +730,345 @@ TEST(KeyFiles, KeysOthersCouldReplaceAreRefused) {
   EXPECT_NE(k.status().message().find("owned by uid 4242"), std::string::npos) << k.status().message();
 }
 
+// ---- 8. A second red-team pass ----
+
+TEST(SecondPass, AClauseHiddenInACopyrightLineIsNotIgnored) {
+  // SPDX guideline 9 lets a copyright notice differ; a "notice" that says
+  // what the licensee may not do is a clause.
+  for (const std::string& notice : {std::string("Copyright (c) 2025 Example Corp. You may not use the Software to train models."),
+                                    std::string("(c) 2025 Example Corp; outputs may not be used for distillation")}) {
+    std::string text = kMit;
+    text.replace(text.find("Copyright (c) 2025 Example Corp"), 31, notice);
+    Detection d = DetectFromText(text, "LICENSE", Kb());
+    EXPECT_NE(d.status, DetectionStatus::kIdentified) << notice << "\n" << ToJson(d).dump();
+  }
+  // A long holder line with no operative word is still a notice.
+  std::string text = kMit;
+  text.replace(text.find("Copyright (c) 2025 Example Corp"), 31,
+               "Copyright (c) 2019, 2020, 2021 The Example Authors, Example Corp and contributors");
+  EXPECT_EQ(DetectFromText(text, "LICENSE", Kb()).status, DetectionStatus::kIdentified);
+}
+
+TEST(SecondPass, ReplaceablePartsOfATemplateHoldNoClause) {
+  // Apache-2.0's appendix has replaceable parts ([yyyy] [name of copyright
+  // owner]): they stand for a name and a date, not for a sentence.
+  const LicenseProfile* apache = Kb().Find("Apache-2.0");
+  ASSERT_NE(apache, nullptr);
+  std::string ref;
+  for (const auto& t : apache->texts) {
+    if (t.file == "apache-2.0.txt") ref = t.content;
+  }
+  ASSERT_FALSE(ref.empty()) << "Apache-2.0 ships the ASF's text";
+  ASSERT_EQ(DetectFromText(ref, "LICENSE", Kb()).status, DetectionStatus::kIdentified);
+  const size_t at = ref.find("[yyyy] [name of copyright owner]");
+  ASSERT_NE(at, std::string::npos);
+  std::string filled = ref;
+  filled.replace(at, 32, "2025 Example Corp");
+  EXPECT_EQ(DetectFromText(filled, "LICENSE", Kb()).status, DetectionStatus::kIdentified);
+  std::string hidden = ref;
+  hidden.replace(at, 32, "2025 Example Corp, and you may not use the Work or its outputs to train any other model");
+  Detection d = DetectFromText(hidden, "LICENSE", Kb());
+  EXPECT_NE(d.status, DetectionStatus::kIdentified) << ToJson(d).dump();
+}
+
+json GeoJob(const std::string& license, json domicile) {
+  return {{"name", "geo"},
+          {"teachers", {{{"id", "t"}, {"kind", "local"}, {"license", license}}}},
+          {"student", {{"name", "s"}, {"model_type", "llm"}}},
+          {"use", UseFacts({{"expected_mau", 10}, {"competes_with", json::array()}, {"domicile", domicile}, {"markets", {"US"}}})}};
+}
+
+TEST(SecondPass, ACountryIsInItsUnion) {
+  // Hunyuan's territory excludes the EU, the UK and South Korea: a licensee
+  // in Germany or Great Britain was once "not in the EU / UK".
+  for (const char* where : {"DE", "de", "GB", "United Kingdom", "KR", "EU"}) {
+    auto d = Decide(GeoJob("LicenseRef-Tencent-Hunyuan-Community", {where}));
+    ASSERT_TRUE(d.ok()) << d.status().ToString();
+    EXPECT_EQ(d->verdict, Verdict::kDeny) << where << ": " << ToJson(*d).dump();
+    EXPECT_TRUE(Rules(*d).count("geographic-restriction")) << where;
+  }
+  auto d = Decide(GeoJob("LicenseRef-Tencent-Hunyuan-Community", {"US"}));
+  EXPECT_FALSE(Rules(*d).count("geographic-restriction")) << ToJson(*d).dump();
+}
+
+TEST(SecondPass, AnUnstatedMultimodalFlagIsNotTextOnly) {
+  // Llama 3.2's multimodal models grant no rights to EU licensees; a teacher
+  // the job does not say is text-only may be one of them.
+  json job = GeoJob("llama3.2", {"DE"});
+  job["student"]["name"] = "Llama-s";
+  auto d = Decide(job);
+  ASSERT_TRUE(d.ok()) << d.status().ToString();
+  EXPECT_FALSE(d->AllowsTraining()) << ToJson(*d).dump();  // was allow: multimodal defaulted to false
+  EXPECT_TRUE(Rules(*d).count("fact-not-stated"));
+  bool named = false;
+  for (const auto& a : d->assumptions) named |= a.fact == "/teachers/0/multimodal";
+  EXPECT_TRUE(named) << ToJson(*d).dump();
+  job["teachers"][0]["multimodal"] = false;
+  d = Decide(job);
+  EXPECT_TRUE(d->AllowsTraining()) << ToJson(*d).dump();
+  job["teachers"][0]["multimodal"] = true;
+  d = Decide(job);
+  EXPECT_EQ(d->verdict, Verdict::kDeny);
+  EXPECT_TRUE(Rules(*d).count("geographic-restriction"));
+  // Outside the EU the flag does not matter, stated or not.
+  job["teachers"][0].erase("multimodal");
+  job["use"]["domicile"] = {"US"};
+  EXPECT_TRUE(Decide(job)->AllowsTraining());
+}
+
+TEST(SecondPass, PolicyListsNameLicensesByAliasAndUnknownNamesAreFindings) {
+  json job = {{"name", "deny"},
+              {"teachers", {{{"id", "llama"}, {"kind", "local"}, {"license", "LicenseRef-Llama-3.1-Community"}}}},
+              {"student", {{"name", "Llama-s"}, {"model_type", "llm"}}},
+              {"use", UseFacts({{"expected_mau", 10}, {"competes_with", json::array()}})}};
+  Job parsed = *ParseJob(job, "job.json");
+  ASSERT_TRUE(Evaluate(parsed, *DefaultPolicy(), Kb(), "2026-12-01")->AllowsTraining());
+  // "llama3.1" is how the hub and the job name it: the denial once missed the id.
+  auto d = Evaluate(parsed, *ParsePolicy({{"mode", "enforce"}, {"denied_licenses", {"llama3.1"}}}, "p.json"), Kb(), "2026-12-01");
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(d->verdict, Verdict::kDeny);
+  EXPECT_TRUE(Rules(*d).count("policy-denied-license"));
+  d = Evaluate(parsed, *ParsePolicy({{"mode", "enforce"}, {"allowed_licenses", {"llama-3.1"}}}, "p.json"), Kb(), "2026-12-01");
+  EXPECT_TRUE(d->AllowsTraining()) << ToJson(*d).dump();
+  // A denial of a name no profile has would deny nothing, silently.
+  d = Evaluate(parsed, *ParsePolicy({{"mode", "enforce"}, {"denied_licenses", {"lama3.1"}}}, "p.json"), Kb(), "2026-12-01");
+  EXPECT_EQ(d->verdict, Verdict::kNeedsReview);
+  ASSERT_TRUE(Rules(*d).count("policy-names-unknown-license"));
+  for (const auto& f : d->findings) {
+    if (f.rule == "policy-names-unknown-license") EXPECT_NE(f.message.find("did you mean"), std::string::npos) << f.message;
+  }
+}
+
+TEST(SecondPass, CompetingWithAModelFamilyIsCompeting) {
+  // Llama 2 (1.b.v): outputs may not improve any other large language model.
+  // A job that says it competes with "Llama" competes with the teacher.
+  json job = {{"name", "family"},
+              {"teachers", {{{"id", "gpt"}, {"kind", "api"}, {"provider", "OpenAI"}, {"license", "LicenseRef-OpenAI-Services-Agreement"}}}},
+              {"student", {{"name", "s"}, {"model_type", "llm"}}},
+              {"use", UseFacts({{"competes_with", {"gpt"}}})}};
+  const LicenseProfile* openai = Kb().Find("LicenseRef-OpenAI-Services-Agreement");
+  ASSERT_NE(openai, nullptr);
+  ASSERT_FALSE(openai->family.empty());
+  job["use"]["competes_with"] = {openai->family};
+  auto d = Decide(job);
+  ASSERT_TRUE(d.ok()) << d.status().ToString();
+  EXPECT_EQ(d->verdict, Verdict::kDeny) << ToJson(*d).dump();  // was allow: only the provider's name counted
+  EXPECT_TRUE(Rules(*d).count("competing-model-ban"));
+}
+
+TEST(SecondPass, AnOrDoesNotShedTheBasesTerms) {
+  // "MIT OR Apache-2.0" on a Llama 3.1 fine-tune: neither alternative
+  // carries the base's license, and one with it (llama3.1 OR MIT) lets the
+  // licensee pick MIT — not covered either.
+  for (const char* declared : {"MIT OR Apache-2.0", "LicenseRef-Llama-3.1-Community OR MIT"}) {
+    json job = {{"name", "or"},
+                {"teachers", {{{"id", "ft"}, {"kind", "local"}, {"license", declared},
+                               {"base_model", {{"name", "meta-llama/Llama-3.1-8B-Instruct"}, {"license", "llama3.1"}}}}}},
+                {"student", {{"name", "Llama-s"}, {"model_type", "llm"}}},
+                {"use", UseFacts({{"expected_mau", 10}, {"competes_with", json::array()}})}};
+    auto d = Decide(job);
+    ASSERT_TRUE(d.ok()) << d.status().ToString();
+    EXPECT_FALSE(d->AllowsTraining()) << declared << ": " << ToJson(*d).dump();
+    EXPECT_TRUE(Rules(*d).count("declared-license-conflicts-with-base")) << declared;
+  }
+}
+
+TEST(SecondPass, AHubIdTheKnowledgeBaseKnowsKeepsItsLicense) {
+  // meta-llama's own model declared MIT: the publisher's license applies.
+  json job = {{"name", "hub"},
+              {"teachers", {{{"id", "llama"}, {"kind", "local"}, {"license", "MIT"}, {"model", "meta-llama/Llama-3.1-8B-Instruct"}}}},
+              {"student", {{"name", "s"}, {"model_type", "llm"}}},
+              {"use", UseFacts({{"expected_mau", 10}, {"competes_with", json::array()}})}};
+  auto d = Decide(job);
+  ASSERT_TRUE(d.ok()) << d.status().ToString();
+  EXPECT_FALSE(d->AllowsTraining()) << ToJson(*d).dump();  // was allow, no obligations
+  EXPECT_TRUE(Rules(*d).count("declared-license-mismatch"));
+  EXPECT_TRUE(Rules(*d).count("name-prefix")) << "Llama 3.1's terms are applied";
+  // The same for a student's base model and a dataset's generator.
+  json base = {{"name", "base"},
+               {"teachers", json::array()},
+               {"student", {{"name", "s"}, {"model_type", "llm"},
+                            {"base_model", {{"name", "meta-llama/Llama-3.1-8B"}, {"license", "Apache-2.0"}}}}},
+               {"use", UseFacts({{"expected_mau", 10}, {"competes_with", json::array()}})}};
+  d = Decide(base);
+  ASSERT_TRUE(d.ok()) << d.status().ToString();
+  EXPECT_TRUE(Rules(*d).count("declared-license-mismatch")) << ToJson(*d).dump();
+  json gen = {{"name", "gen"},
+              {"teachers", json::array()},
+              {"datasets", {{{"id", "synth"}, {"license", "MIT"},
+                             {"generated_by", {{"model", "meta-llama/Llama-3.1-70B-Instruct"}, {"license", "MIT"}}}}}},
+              {"student", {{"name", "s"}, {"model_type", "llm"}}},
+              {"use", UseFacts({{"expected_mau", 10}, {"competes_with", json::array()}})}};
+  d = Decide(gen);
+  ASSERT_TRUE(d.ok()) << d.status().ToString();
+  EXPECT_TRUE(Rules(*d).count("declared-license-mismatch")) << ToJson(*d).dump();
+}
+
+TEST(SecondPass, EvidenceTheCardDisagreesWithIsNotRead) {
+  // A byte-order mark before the front matter: the card was once "no front matter".
+  auto d = DetectFromModelCard("\xEF\xBB\xBF---\nlicense: llama3.1\n---\n# model\n", "README.md", Kb());
+  ASSERT_TRUE(d.ok()) << d.status().ToString();
+  EXPECT_EQ(d->status, DetectionStatus::kIdentified);
+  EXPECT_EQ(d->license, "LicenseRef-Llama-3.1-Community");
+  // The same key twice: YAML readers differ on which one wins.
+  d = DetectFromModelCard("---\nlicense: mit\nlicense: llama3.1\n---\n", "README.md", Kb());
+  ASSERT_FALSE(d.ok());
+  EXPECT_NE(d.status().message().find("`license` twice"), std::string::npos) << d.status().message();
+  // Several licenses: which governs is for a person to say.
+  d = DetectFromModelCard("---\nlicense:\n- mit\n- llama3.1\n---\n", "README.md", Kb());
+  ASSERT_TRUE(d.ok()) << d.status().ToString();
+  EXPECT_NE(d->status, DetectionStatus::kIdentified) << ToJson(*d).dump();
+  // A FIFO named LICENSE would block a read forever.
+  TempDir dir;
+  const std::string m = dir.File("model");
+  ::mkdir(m.c_str(), 0755);
+  ASSERT_EQ(::mkfifo((m + "/LICENSE").c_str(), 0644), 0);
+  auto found = DetectPath(m, Kb());
+  ASSERT_FALSE(found.ok());
+  EXPECT_NE(found.status().message().find("not a regular file"), std::string::npos) << found.status().message();
+  ::unlink((m + "/LICENSE").c_str());
+  // `license: mit` beside Llama's NOTICE: the directory contradicts itself.
+  testing::WriteAll(m + "/README.md", "---\nlicense: mit\n---\n");
+  found = DetectPath(m, Kb());
+  ASSERT_TRUE(found.ok()) << found.status().ToString();
+  EXPECT_EQ(GoverningLicense(*found), "MIT");
+  testing::WriteAll(m + "/NOTICE",
+                    "Llama 3.1 is licensed under the Llama 3.1 Community License, Copyright \xC2\xA9 Meta Platforms, Inc. All Rights Reserved.\n");
+  found = DetectPath(m, Kb());
+  ASSERT_TRUE(found.ok()) << found.status().ToString();
+  EXPECT_EQ(GoverningLicense(*found), "");
+  bool notice = false;
+  for (const auto& e : *found) notice |= e.role == EvidenceRole::kNotice && e.license == "LicenseRef-Llama-3.1-Community";
+  EXPECT_TRUE(notice);
+}
+
+TEST(SecondPass, TheEvidenceNarrowsAnOr) {
+  // "llama3.1 OR MIT" for a model whose card says llama3.1: the MIT
+  // alternative is not offered, and Llama's naming clause binds.
+  TempDir dir;
+  ::mkdir(dir.File("teacher").c_str(), 0755);
+  testing::WriteAll(dir.File("teacher/README.md"), "---\nlicense: llama3.1\n---\n");
+  json job = {{"name", "narrow"},
+              {"teachers", {{{"id", "t"}, {"kind", "local"}, {"license", "LicenseRef-Llama-3.1-Community OR MIT"}, {"model_card", "teacher"}}}},
+              {"student", {{"name", "s"}, {"model_type", "llm"}}},
+              {"use", UseFacts({{"expected_mau", 10}, {"competes_with", json::array()}})}};
+  testing::WriteAll(dir.File("job.json"), job.dump());
+  auto parsed = LoadJob(dir.File("job.json"));
+  ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+  auto d = Evaluate(*parsed, *DefaultPolicy(), Kb(), "2026-12-01");
+  ASSERT_TRUE(d.ok()) << d.status().ToString();
+  EXPECT_TRUE(Rules(*d).count("name-prefix")) << ToJson(*d).dump();
+  EXPECT_FALSE(d->AllowsTraining());
+}
+
+TEST_F(ForgedClaims, ARunOfAnotherTeacherDatasetOrStudentIsNotTheDecidedOne) {
+  // The key holder's own code opens a run from a real permit and records a
+  // teacher, a dataset or a student the decision never judged.
+  struct Forgery {
+    const char* what;
+    json teacher;
+    std::string manifest_license, student;
+  };
+  const std::string sha = HexEncode(*Sha256File(run_.teacher));
+  const std::vector<Forgery> forgeries = {
+      {"another teacher", {{"id", "gpt"}, {"sha256", sha}, {"license", "LicenseRef-OpenAI-Services-Agreement"}}, "MIT", "acme-student"},
+      {"the teacher relabelled", {{"id", "teacher-1"}, {"sha256", sha}, {"license", "MIT OR Apache-2.0"}}, "MIT", "acme-student"},
+      {"the data relabelled", {{"id", "teacher-1"}, {"sha256", sha}, {"license", "MIT"}}, "CC-BY-NC-4.0", "acme-student"},
+      {"the student renamed", {{"id", "teacher-1"}, {"sha256", sha}, {"license", "MIT"}}, "MIT", "other-student"},
+  };
+  auto ledger = std::move(Ledger::Open(run_.ledger, Ledger::Mode::kReadWrite)).value();
+  Job parsed = *LoadJob(run_.job);
+  for (const Forgery& f : forgeries) {
+    GateResult gate = *Gate::Decide(parsed, *LoadPolicy(""), Kb(), *ledger, *key_, "2026-12-01");
+    ASSERT_TRUE(gate.permit.has_value());
+    auto run = std::move(RecordedRun::Begin(*gate.permit, parsed, *ledger, *key_,
+                                            {"distill", {{"training", {{"loss", "kd"}}}, {"runtime", "synthetic"}, {"teacher", f.teacher}}, 8}))
+                   .value();
+    DatasetManifest m = *ManifestJsonLines("corpus", f.manifest_license, run_.data);
+    ASSERT_TRUE(run->Append("dataset_manifest", m.ToEntryBody()).ok());
+    const std::string model_sha = HexEncode(*Sha256File(run_.model));
+    ASSERT_TRUE(run->Append("model", {{"sha256", model_sha}, {"student", f.student}, {"metrics", json::object()}}).ok());
+    ASSERT_TRUE(run->Complete({{"teacher_calls", 0}, {"teacher_calls_root", Base64Encode(EmptyRootHash())}, {"model_sha256", model_sha}}).ok());
+    json st = *BuildStatement(*ledger, {run->id(), {run_.model}});
+    ClaimReport r = Verify(*SignStatement(st, *key_, DsseKeyId(vkey_)));
+    EXPECT_FALSE(r.ok()) << f.what;
+    EXPECT_TRUE(Failed(r).count("run-matches-job")) << f.what << ": " << r.ToJson().dump(2);
+  }
+  // The honest run passes the same check.
+  json st = *BuildStatement(*ledger, {run_.run_id, {run_.model}});
+  ClaimReport honest = Verify(*SignStatement(st, *key_, DsseKeyId(vkey_)));
+  EXPECT_TRUE(honest.ok()) << honest.ToJson().dump(2);
+}
+
+TEST_F(ForgedClaims, ADecisionThatOmitsAnObligationFailsPolicy) {
+  // The key holder decides with a knowledge base of their own, whose Llama
+  // 3.1 profile has no naming duty ("Llama" at the start of the name).
+  TempDir kbdir;
+  ::mkdir(kbdir.File("texts").c_str(), 0755);
+  for (const auto& p : Kb().profiles()) {
+    json doc = p.doc;
+    if (p.id == "LicenseRef-Llama-3.1-Community") {
+      ASSERT_TRUE(doc["terms"].contains("name_prefix"));
+      doc["terms"].erase("name_prefix");
+    }
+    for (const auto& t : p.texts) testing::WriteAll(kbdir.File("texts/" + t.file), t.content);
+    testing::WriteAll(kbdir.File(p.id + ".json"), doc.dump());
+  }
+  auto own_kb = KnowledgeBase::LoadDirectory(kbdir.path());
+  ASSERT_TRUE(own_kb.ok()) << own_kb.status().ToString();
+  auto ledger = std::move(Ledger::Open(run_.ledger, Ledger::Mode::kReadWrite)).value();
+  json job = json::parse(*ReadFile(run_.job));
+  job["teachers"][0]["license"] = "llama3.1";
+  job["student"]["name"] = "Llama-acme";        // the naming duty is met…
+  job["use"]["distribution"] = "open_weights";  // …and applies: the student is distributed
+  job["datasets"][0]["license"] = "CC-BY-4.0";  // a duty the forged decision keeps: attribution
+  job["use"]["commercial"] = true;
+  job["use"]["purpose"] = "production";
+  testing::WriteAll(run_.job, job.dump());
+  Job parsed = *LoadJob(run_.job);
+  GateResult gate = *Gate::Decide(parsed, *LoadPolicy(""), **own_kb, *ledger, *key_, "2026-12-01");
+  ASSERT_TRUE(gate.permit.has_value()) << ToJson(gate.decision).dump();
+  ASSERT_FALSE(gate.decision.obligations.empty()) << "other duties remain: the verdict's rank is the same as this build's";
+  for (const auto& o : gate.decision.obligations) ASSERT_NE(o.kind, "name_prefix");
+  const std::string sha = HexEncode(*Sha256File(run_.teacher));
+  auto run = std::move(RecordedRun::Begin(*gate.permit, parsed, *ledger, *key_,
+                                          {"distill", {{"runtime", "synthetic"}, {"teacher", {{"id", "teacher-1"}, {"sha256", sha}, {"license", "llama3.1"}}}}, 8}))
+                 .value();
+  ASSERT_TRUE(run->Append("dataset_manifest", ManifestJsonLines("corpus", "CC-BY-4.0", run_.data)->ToEntryBody()).ok());
+  const std::string model_sha = HexEncode(*Sha256File(run_.model));
+  ASSERT_TRUE(run->Append("model", {{"sha256", model_sha}, {"student", "Llama-acme"}, {"metrics", json::object()}}).ok());
+  ASSERT_TRUE(run->Complete({{"teacher_calls", 0}, {"teacher_calls_root", Base64Encode(EmptyRootHash())}, {"model_sha256", model_sha}}).ok());
+  json st = *BuildStatement(*ledger, {run->id(), {run_.model}});
+  ClaimReport r = Verify(*SignStatement(st, *key_, DsseKeyId(vkey_)));
+  EXPECT_FALSE(r.ok());  // same verdict rank as this build's — but a duty is missing
+  EXPECT_TRUE(Failed(r).count("policy")) << r.ToJson().dump(2);
+  bool said = false;
+  for (const auto& c : r.checks) said |= c.name == "policy" && c.detail.find("omits obligations: name_prefix") != std::string::npos;
+  EXPECT_TRUE(said) << r.ToJson().dump(2);
+}
+
+TEST(KeyFiles, ALinkDoesNotLaunderAWritableDirectory) {
+  TempDir dir;
+  const PrivateKey key = *PrivateKey::FromSeed(std::string(32, 'l'));
+  ::mkdir(dir.File("shared").c_str(), 0777);
+  ::chmod(dir.File("shared").c_str(), 0777);
+  ::mkdir(dir.File("safe").c_str(), 0700);
+  ASSERT_TRUE(key.SavePemFile(dir.File("shared/ledger.key")).ok());
+  ASSERT_EQ(::symlink(dir.File("shared/ledger.key").c_str(), dir.File("safe/ledger.key").c_str()), 0);
+  auto k = PrivateKey::LoadPemFile(dir.File("safe/ledger.key"));  // the link is in a safe place; the key is not
+  ASSERT_FALSE(k.ok());
+  EXPECT_NE(k.status().message().find("group or others may write"), std::string::npos) << k.status().message();
+  // A group-writable directory higher up lets its group replace the whole subtree.
+  ::mkdir(dir.File("team").c_str(), 0775);
+  ::chmod(dir.File("team").c_str(), 0775);
+  ::mkdir(dir.File("team/mine").c_str(), 0700);
+  ASSERT_TRUE(key.SavePemFile(dir.File("team/mine/ledger.key")).ok());
+  k = PrivateKey::LoadPemFile(dir.File("team/mine/ledger.key"));
+  ASSERT_FALSE(k.ok());
+  EXPECT_NE(k.status().message().find("group or others may write"), std::string::npos) << k.status().message();
+  ::chmod(dir.File("team").c_str(), 0755);
+  EXPECT_TRUE(PrivateKey::LoadPemFile(dir.File("team/mine/ledger.key")).ok());
+}
+
 }  // namespace
 }  // namespace dg

@@ -120,16 +120,6 @@ TEST(Properties, EveryFindingCitesItsProfile) {
   }
 }
 
-int Strictness(Verdict v) {
-  switch (v) {
-    case Verdict::kAllow: return 0;
-    case Verdict::kAllowWithObligations: return 1;
-    case Verdict::kNeedsReview: return 2;
-    case Verdict::kDeny: return 3;
-  }
-  return 3;
-}
-
 // Adding a teacher or dataset never makes a verdict more permissive, and the
 // order of teachers never changes it.
 TEST(Properties, MonotoneAndOrderInvariant) {
@@ -154,7 +144,7 @@ TEST(Properties, MonotoneAndOrderInvariant) {
         }
       }
       const auto bigger = *Evaluate(*ParseJob(more, "b"), policy, Kb(), "2026-11-29");
-      EXPECT_GE(Strictness(bigger.verdict), Strictness(base.verdict)) << i << " + " << k;
+      EXPECT_GE(VerdictRank(bigger.verdict), VerdictRank(base.verdict)) << i << " + " << k;
       json shuffled = more;
       std::shuffle(shuffled["teachers"].begin(), shuffled["teachers"].end(), rng);
       const auto again = *Evaluate(*ParseJob(shuffled, "c"), policy, Kb(), "2026-11-29");

@@ -53,8 +53,8 @@ struct Runs {
 };
 
 Runs& R() {
-  static Runs* runs = new Runs();
-  return *runs;
+  static Runs runs;  // built once per process, its directories removed at exit
+  return runs;
 }
 
 TEST(Report, CompletedRun) {

@@ -23,6 +23,7 @@
 #include "ledger/merkle.h"
 #include "ledger_fixture.h"
 #include "record/manifest.h"
+#include "record/run_record.h"
 #include "train/run.h"
 
 namespace dg {
@@ -375,6 +376,46 @@ TEST_F(RunTest, SigintClosesTheRunAsInterrupted) {
   const std::string md = testing::ReadAll(dir_.File("report/report.md"));
   EXPECT_NE(md.find("## Interrupted"), std::string::npos) << md;
   EXPECT_NE(md.find("SIGINT"), std::string::npos);
+}
+
+// The ledger file replaced while `run` trains (mv other.db run.ledger): the
+// run stops at its next append with exit 3 and a message, instead of
+// finishing "successfully" into a file nobody will see again; everything it
+// had committed is saved beside the path, and that copy verifies.
+TEST_F(RunTest, ALedgerReplacedMidRunStopsTheRunAndLosesNothing) {
+  TrainSmallTeacher();
+  json teachers = {{{"id", "cnn-teacher"}, {"kind", "local"}, {"license", "MIT"}, {"model_file", "teacher.pt"}}};
+  auto job = WriteJob("moved", teachers, {{"epochs", 20}, {"batch_size", 64}, {"seed", 5}}, "moved.pt");
+  ASSERT_TRUE(Ledger::Init(dir_.File("other.db"), key_, testing::kOrigin).ok());
+  testing::Child c = testing::Spawn({testing::CliPath(), "run", "--job", job, "--ledger", path_, "--key", key_path_, "--quiet"}, false, true);
+  ASSERT_GT(c.pid, 0);
+  ASSERT_TRUE(WaitForEntry(path_, "teacher_call", 120));
+  ASSERT_EQ(::rename(dir_.File("other.db").c_str(), path_.c_str()), 0);
+  const testing::CommandResult done = testing::WaitForExit(c);
+  ASSERT_FALSE(done.signaled) << done.err;
+  EXPECT_EQ(done.exit_code, 3) << done.err;  // once: exit 0, and the run's record lost
+  EXPECT_NE(done.err.find("replaced"), std::string::npos) << done.err;
+  EXPECT_FALSE(FileExists(dir_.File("moved.pt"))) << "no model without its record";
+  const std::string marker = "saved in ";
+  const size_t at = done.err.find(marker);
+  ASSERT_NE(at, std::string::npos) << done.err;
+  std::string rescued = done.err.substr(at + marker.size());
+  rescued = rescued.substr(0, rescued.find_first_of(" \n);"));
+  auto copy = Ledger::Open(rescued, Ledger::Mode::kReadOnly);
+  ASSERT_TRUE(copy.ok()) << rescued << ": " << copy.status().ToString();
+  auto report = Fsck(**copy, verifier_, {});
+  ASSERT_TRUE(report.ok());
+  EXPECT_EQ(report->problem_count, 0u);
+  auto ids = ListRunIds(**copy);
+  ASSERT_TRUE(ids.ok());
+  ASSERT_EQ(ids->size(), 2u);  // the teacher's run and this one, with its calls
+  auto rec = LoadRunRecord(**copy, ids->back());
+  ASSERT_TRUE(rec.ok());
+  EXPECT_TRUE(rec->run_start.has_value());
+  EXPECT_GT(rec->teacher_calls, 0u);
+  // The file now at the path is the other ledger, untouched.
+  auto now = std::move(Ledger::Open(path_, Ledger::Mode::kReadOnly)).value();
+  EXPECT_EQ(*now->Size(), 0u);
 }
 
 // An error after run_start (the model cannot be saved): the run is closed as

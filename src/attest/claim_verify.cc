@@ -1,6 +1,7 @@
 #include "attest/claim_verify.h"
 
 #include <map>
+#include <set>
 
 #include "core/clock.h"
 #include "core/canonical_json.h"
@@ -277,33 +278,80 @@ struct Verifier {
       }
     }
 
-    // 8. The verifier's own knowledge base and policy (the default policy
+    // 8. The run is the decided job's run: its teachers, data and student are
+    // the ones the decision judged.
+    if (job_doc.is_object()) TiedToJob(job_doc, start, by_role["dataset_manifest"], model);
+
+    // 9. The verifier's own knowledge base and policy (the default policy
     // unless one is given): the recorded verdict may not be more permissive
-    // than what they decide now.
+    // than what they decide now, nor omit an obligation they derive.
     if (job_doc.is_object()) {
-      RePolicy(job_doc, parsed);
+      RePolicy(job_doc, parsed, dec.value("obligations", json::array()));
       KeyHolderFacts(job_doc);
     }
 
-    // 9. The ledger itself.
+    // 10. The ledger itself.
     if (in.ledger != nullptr) AgainstLedger(*cp, end, run);
   }
 
-  static int Rank(Verdict v) {
-    switch (v) {
-      case Verdict::kAllow: return 0;
-      case Verdict::kAllowWithObligations: return 1;
-      case Verdict::kNeedsReview: return 2;
-      case Verdict::kDeny: return 3;
+  // The run_start, manifests and model entry against the disclosed job: a
+  // run whose teacher, data or student the decision never judged is not
+  // covered by it, whatever the decision said.
+  void TiedToJob(const json& job_doc, const json& start, const std::vector<json>& manifests, const json& model) {
+    std::vector<std::string> bad;
+    std::map<std::string, std::string> teacher_license, dataset_license;
+    for (const json& t : job_doc.value("teachers", json::array())) teacher_license[t.value("id", "")] = t.value("license", "");
+    for (const json& d : job_doc.value("datasets", json::array())) dataset_license[d.value("id", "")] = d.value("license", "");
+    auto teacher = [&](const json& t, const std::string& where) {
+      if (!t.is_object()) {
+        bad.push_back(where + " is not an object");
+        return;
+      }
+      const std::string id = t.value("id", "");
+      auto it = teacher_license.find(id);
+      if (it == teacher_license.end()) {
+        bad.push_back(where + " names teacher \"" + id + "\", which the decided job does not have");
+      } else if (t.value("license", "") != it->second) {
+        bad.push_back(where + " records teacher \"" + id + "\" under " + t.value("license", std::string("no license")) +
+                      ", the decided job under " + it->second);
+      }
+    };
+    if (start.contains("teacher")) teacher(start["teacher"], "run_start.teacher");
+    for (const json& t : start.value("api_teachers", json::array())) teacher(t, "run_start.api_teachers");
+    for (const json& m : manifests) {
+      // A dataset's manifest is named by its id, or id:part for a split (fmnist:train).
+      const std::string name = m.value("dataset", "");
+      auto it = dataset_license.find(name);
+      if (const size_t colon = name.rfind(':'); it == dataset_license.end() && colon != std::string::npos) {
+        it = dataset_license.find(name.substr(0, colon));
+      }
+      if (it == dataset_license.end()) {
+        bad.push_back("dataset_manifest \"" + name + "\" is not a dataset of the decided job");
+      } else if (m.value("license", "") != it->second) {
+        bad.push_back("dataset_manifest \"" + name + "\" records " + m.value("license", std::string("no license")) +
+                      ", the decided job " + it->second);
+      }
     }
-    return 3;
+    const std::string student = job_doc.value("student", json::object()).value("name", "");
+    if (model.value("student", "") != student) {
+      bad.push_back("the model entry's student \"" + model.value("student", "") + "\" is not the decided job's (\"" + student + "\")");
+    }
+    Add("run-matches-job", bad.empty(),
+        bad.empty() ? "the run's teachers, dataset manifests and student are the decided job's, under the licenses it declared"
+                    : Join(bad));
   }
 
-  void RePolicy(json job_doc, std::optional<Verdict> recorded) {
+  void RePolicy(json job_doc, std::optional<Verdict> recorded, const json& recorded_obligations) {
     // Model cards are files beside the job that the bundle does not carry:
     // the declared licenses are evaluated (the original decision checked the cards).
     bool dropped_cards = false;
-    for (json& t : job_doc["teachers"]) dropped_cards |= t.erase("model_card") > 0;
+    std::set<std::string> carded;  // subjects whose evidence the bundle lacks
+    for (json& t : job_doc["teachers"]) {
+      if (t.erase("model_card") > 0) {
+        dropped_cards = true;
+        carded.insert("teacher:" + t.value("id", ""));
+      }
+    }
     StatusOr<Policy> default_policy = Status::Internal("unused");
     const Policy* policy = in.policy;
     if (policy == nullptr) {
@@ -327,7 +375,7 @@ struct Verifier {
       return;
     }
     const bool allows = VerdictAllows(d->verdict);
-    const bool not_more_permissive = recorded && Rank(*recorded) >= Rank(d->verdict);
+    const bool not_more_permissive = recorded && VerdictRank(*recorded) >= VerdictRank(d->verdict);
     std::string detail = "evaluated again with this build's knowledge base and " + whose + ": " + VerdictName(d->verdict) +
                          "; recorded: " + (recorded ? VerdictName(*recorded) : "no verdict");
     if (allows && !not_more_permissive) detail += " (the recorded verdict is more permissive: it omits obligations)";
@@ -335,8 +383,20 @@ struct Verifier {
       if (f.waived || f.severity == "warning") continue;
       detail += "; " + f.severity + " " + f.rule + " (" + f.subject + "): " + f.message;
     }
+    // Every obligation derived now must be among the recorded ones (same
+    // kind, license and subject): a decision that dropped one is wrong.
+    std::vector<std::string> omitted;
+    for (const auto& o : d->obligations) {
+      if (carded.count(o.subject)) continue;  // the card may have narrowed the license: not comparable
+      bool found = false;
+      for (const json& r : recorded_obligations) {
+        found |= r.value("kind", "") == o.kind && r.value("license", "") == o.license && r.value("subject", "") == o.subject;
+      }
+      if (!found) omitted.push_back(o.kind + " (" + o.license + ", " + o.subject + ")");
+    }
+    if (!omitted.empty()) detail += "; the recorded decision omits obligations: " + Join(omitted);
     if (dropped_cards) detail += " (declared licenses; model-card evidence is not in the bundle)";
-    Add("policy", allows && not_more_permissive, detail);
+    Add("policy", allows && not_more_permissive && omitted.empty(), detail);
   }
 
   // What the verdict rests on that only the key holder vouches for: the

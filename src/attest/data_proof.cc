@@ -150,7 +150,9 @@ StatusOr<DataVerifyResult> VerifyRecordProof(const json& proof, const json& enve
   }
   DG_RETURN_IF_ERROR(VerifyProvenEntry(*manifest, *cp).WithContext("bundle: dataset_manifest entry"));
   const json& body = (*manifest)["entry"]["body"];
-  for (const char* field : {"dataset", "records", "records_root"}) {
+  // Every fact the proof states about its dataset is the signed manifest's:
+  // a proof may not relabel the data's license or record format.
+  for (const char* field : {"dataset", "license", "record_format", "records", "records_root"}) {
     if (body.value(field, json()) != proof[field]) {
       return Status::VerifyFailed(where + ": /" + field + ": " + proof[field].dump() + " is not the manifest's " +
                                   body.value(field, json()).dump());
@@ -176,6 +178,8 @@ StatusOr<DataVerifyResult> VerifyRecordProof(const json& proof, const json& enve
   }
   DataVerifyResult r;
   r.dataset = proof["dataset"];
+  r.license = proof["license"];
+  r.record_format = proof["record_format"];
   r.run = proof["run"];
   r.record_index = proof["record_index"];
   r.records = proof["records"];

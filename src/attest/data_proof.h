@@ -35,7 +35,7 @@ struct DataProveOptions {
 StatusOr<nlohmann::json> ProveRecord(Ledger& ledger, const DataProveOptions& options);
 
 struct DataVerifyResult {
-  std::string dataset, run;
+  std::string dataset, license, record_format, run;  // license and format as the signed manifest records them
   uint64_t record_index = 0, records = 0;
 };
 

@@ -133,7 +133,7 @@ Status RunDataVerify(const DataArgs& a) {
   }
   DG_ASSIGN_OR_RETURN(DataVerifyResult r, VerifyRecordProof(proof, envelope, key, record, a.proof));
   std::cout << "VERIFIED: " << (record ? "the given record" : "the proven record") << " is record " << r.record_index
-            << " of " << r.records << " in dataset " << r.dataset << ", which run " << r.run
+            << " of " << r.records << " in dataset " << r.dataset << " (" << r.license << "), which run " << r.run
             << " recorded in the signed ledger\n";
   return Status::Ok();
 }

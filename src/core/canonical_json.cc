@@ -88,15 +88,6 @@ void AppendString(std::string_view s, std::string& out) {
   out.push_back('"');
 }
 
-std::string EscapePointerToken(const std::string& key) {
-  std::string out;
-  for (char c : key) {
-    if (c == '~') out += "~0";
-    else if (c == '/') out += "~1";
-    else out.push_back(c);
-  }
-  return out;
-}
 
 // Appends the canonical form of v. On failure returns false and sets *why;
 // *pointer collects the JSON pointer of the offending value (built on the
@@ -448,6 +439,16 @@ class CanonicalChecker {
 };
 
 }  // namespace
+
+std::string EscapePointerToken(const std::string& key) {
+  std::string out;
+  for (char c : key) {
+    if (c == '~') out += "~0";
+    else if (c == '/') out += "~1";
+    else out.push_back(c);
+  }
+  return out;
+}
 
 bool IsCanonicalJson(std::string_view text, std::string* why, size_t* top_level_members) {
   return CanonicalChecker(text).Run(why, top_level_members);

@@ -100,6 +100,9 @@ bool IsCanonicalJson(std::string_view text, std::string* why = nullptr, size_t* 
 // Reads and strictly parses a JSON file; errors name the file.
 StatusOr<nlohmann::json> LoadJsonFile(const std::string& path);
 
+// One reference token of an RFC 6901 JSON pointer: "~" as "~0", "/" as "~1".
+std::string EscapePointerToken(const std::string& token);
+
 // ECMAScript Number::toString of a finite double (exposed for tests).
 std::string FormatJcsNumber(double v);
 

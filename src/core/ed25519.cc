@@ -3,10 +3,13 @@
 #include <openssl/bio.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <stdexcept>
 
@@ -127,32 +130,69 @@ StatusOr<PrivateKey> PrivateKey::FromPem(std::string_view pem, const std::string
   return r;
 }
 
+namespace {
+
+// As ssh's secure_filename: every directory from `dir` up to / is owned by
+// this user or root, and not writable by group or others unless sticky
+// (where others cannot rename or remove what is not theirs).
+Status CheckKeyDirectories(const std::string& key, std::string dir) {
+  while (true) {
+    struct stat ds;
+    if (::stat(dir.c_str(), &ds) != 0) return Status::IoError(dir + ": " + std::strerror(errno));
+    if ((ds.st_mode & 022) != 0 && (ds.st_mode & S_ISVTX) == 0) {
+      return Status::InvalidInput(key + ": private key is under a directory that group or others may write (" + dir +
+                                  "): anyone there could replace it (chmod go-w " + dir + ")");
+    }
+    if (ds.st_uid != ::geteuid() && ds.st_uid != 0) {
+      return Status::InvalidInput(key + ": private key is under a directory owned by uid " + std::to_string(ds.st_uid) +
+                                  " (" + dir + "), neither this user nor root");
+    }
+    if (dir == "/") return Status::Ok();
+    const size_t slash = dir.find_last_of('/');
+    dir = slash == 0 || slash == std::string::npos ? "/" : dir.substr(0, slash);
+  }
+}
+
+std::string Realpath(const std::string& p) {
+  char* r = ::realpath(p.c_str(), nullptr);
+  if (r == nullptr) return "";
+  std::string out(r);
+  std::free(r);
+  return out;
+}
+
+std::string Dirname(const std::string& p) {
+  const size_t slash = p.find_last_of('/');
+  return slash == std::string::npos ? "." : (slash == 0 ? "/" : p.substr(0, slash));
+}
+
+}  // namespace
+
 StatusOr<PrivateKey> PrivateKey::LoadPemFile(const std::string& path) {
   struct stat st;
   if (::stat(path.c_str(), &st) != 0) {
     if (errno == ENOENT) return Status::InvalidInput(path + ": private key file not found");
     return Status::IoError(path + ": " + std::strerror(errno));
   }
+  // The file a symlink names is checked, and so are the directories that
+  // hold the link and the file: others who could swap either could swap the key.
+  const std::string resolved = Realpath(path), link_dir = Realpath(Dirname(path));
+  if (resolved.empty() || link_dir.empty()) return Status::IoError(path + ": " + std::strerror(errno));
+  DG_RETURN_IF_ERROR(CheckKeyDirectories(path, link_dir));
+  if (Dirname(resolved) != link_dir) DG_RETURN_IF_ERROR(CheckKeyDirectories(path, Dirname(resolved)));
+  // Opened once, checked on the descriptor: the file read is the file checked.
+  const int fd = ::open(resolved.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return Status::IoError(path + ": " + std::strerror(errno));
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{fd};
+  if (::fstat(fd, &st) != 0) return Status::IoError(path + ": " + std::strerror(errno));
   if (!S_ISREG(st.st_mode)) return Status::InvalidInput(path + ": private key is not a regular file");
-  // As ssh does: a key that someone else owns, or that others could swap in
-  // its directory, is not this user's key.
+  // As ssh does: a key that someone else owns is not this user's key.
   if (st.st_uid != ::geteuid()) {
     return Status::InvalidInput(path + ": private key file is owned by uid " + std::to_string(st.st_uid) +
                                 ", not by this user (uid " + std::to_string(::geteuid()) + ")");
-  }
-  {
-    const size_t slash = path.find_last_of('/');
-    const std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
-    struct stat ds;
-    if (::stat(dir.c_str(), &ds) != 0) return Status::IoError(dir + ": " + std::strerror(errno));
-    if ((ds.st_mode & 022) != 0 && (ds.st_mode & S_ISVTX) == 0) {
-      return Status::InvalidInput(path + ": private key is in a directory that group or others may write (" + dir +
-                                  "): anyone there could replace it (chmod go-w " + dir + ")");
-    }
-    if (ds.st_uid != ::geteuid() && ds.st_uid != 0) {
-      return Status::InvalidInput(path + ": private key is in a directory owned by uid " + std::to_string(ds.st_uid) +
-                                  " (" + dir + "), neither this user nor root");
-    }
   }
   if ((st.st_mode & 077) != 0) {
     char mode[8];
@@ -160,7 +200,16 @@ StatusOr<PrivateKey> PrivateKey::LoadPemFile(const std::string& path) {
     return Status::InvalidInput(path + ": private key file has mode " + mode +
                                 "; it must not be readable or writable by group or others (chmod 600)");
   }
-  DG_ASSIGN_OR_RETURN(std::string pem, ReadFile(path));
+  if (st.st_size > 64 * 1024) return Status::InvalidInput(path + ": private key file is larger than 64 KiB");
+  std::string pem;
+  char buf[4096];
+  for (ssize_t n; (n = ::read(fd, buf, sizeof buf)) != 0;) {
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return Status::IoError(path + ": " + std::strerror(errno));
+    }
+    pem.append(buf, static_cast<size_t>(n));
+  }
   return FromPem(pem, path);
 }
 

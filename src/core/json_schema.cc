@@ -16,6 +16,7 @@
 #include <valijson/validation_results.hpp>
 #include <valijson/validator.hpp>
 
+#include "core/canonical_json.h"
 #include "core/schema_fast_check.h"
 
 namespace dg {
@@ -63,16 +64,6 @@ std::vector<std::string> TokensOf(const std::vector<std::string>& context) {
     out.push_back(std::move(token));
   }
   return out;
-}
-
-std::string EscapePointerToken(const std::string& token) {
-  std::string escaped;
-  for (char ch : token) {
-    if (ch == '~') escaped += "~0";
-    else if (ch == '/') escaped += "~1";
-    else escaped.push_back(ch);
-  }
-  return escaped;
 }
 
 // Optimal string alignment distance (Levenshtein plus adjacent transpositions:

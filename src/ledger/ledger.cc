@@ -70,7 +70,7 @@ class Ledger::Impl {
   // appends would otherwise take the run's entries into an unlinked file).
   dev_t device_ = 0;
   ino_t inode_ = 0;
-  int rescued_ = 0;  // copies saved after a replacement
+  std::string rescued_;  // where the copy saved after a replacement is ("" until then)
   struct Stmts {
     SqlStmt head, max_idx, leaf, leaf_range, leaf_nodes, insert_leaf, insert_cp, cas_head, cp_at, cps, count_leaves;
   } stmts_;
@@ -303,12 +303,15 @@ Status Ledger::CheckIdentity() {
   // where nobody will find them. Stop, and save what this connection holds —
   // every batch committed so far — beside the path, since the file it was
   // committed to may be unlinked and gone when this process ends.
-  std::string saved;
-  if (!impl_->in_transaction_ && sqlite3_get_autocommit(impl_->db_)) {
-    const std::string copy = path_ + ".rescued-" + std::to_string(::getpid()) + "-" + std::to_string(++impl_->rescued_);
+  // Once: nothing is committed through this connection after the first
+  // refusal, so one copy holds it all.
+  if (impl_->rescued_.empty() && !impl_->in_transaction_ && sqlite3_get_autocommit(impl_->db_)) {
+    std::string copy = path_ + ".rescued-" + std::to_string(::getpid());
+    for (int n = 1; FileExists(copy) && n < 100; ++n) copy = path_ + ".rescued-" + std::to_string(::getpid()) + "-" + std::to_string(n);
     SqlStmt vacuum(impl_->db_, "VACUUM INTO ?1");
-    if (vacuum.valid() && vacuum.Bind(1, copy).Run().ok()) saved = copy;
+    if (vacuum.valid() && vacuum.Bind(1, copy).Run().ok()) impl_->rescued_ = copy;
   }
+  const std::string& saved = impl_->rescued_;
   return Status::IoError(path_ + ": the ledger file was replaced or removed while it was open (device/inode changed); "
                          "nothing more is appended" +
                          (saved.empty() ? std::string(" (the entries committed through this connection could not be copied)")

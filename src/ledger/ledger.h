@@ -86,7 +86,7 @@ class Ledger {
   // key must be the ledger's key. Safe against concurrent appenders. First
   // checks that the path still names the file opened: a ledger replaced or
   // removed meanwhile (mv, rm) stops the append with IoError, and what this
-  // object committed is saved as <path>.rescued-<pid>-<n>.
+  // object committed is saved as <path>.rescued-<pid> (once).
   StatusOr<AppendResult> Append(const std::vector<LedgerEntry>& entries, const PrivateKey& key);
 
   StatusOr<uint64_t> Size();

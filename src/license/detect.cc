@@ -7,6 +7,7 @@
 #include <cctype>
 #include <cstdio>
 #include <set>
+#include <string_view>
 
 #include <yaml-cpp/yaml.h>
 
@@ -16,6 +17,8 @@
 namespace dg {
 namespace {
 
+// Scalars of a front-matter field: one value, a list, or a list of maps
+// with a `name` (some cards write base_model that way).
 std::vector<std::string> YamlStrings(const YAML::Node& n) {
   std::vector<std::string> out;
   if (!n) return out;
@@ -23,9 +26,28 @@ std::vector<std::string> YamlStrings(const YAML::Node& n) {
   if (n.IsSequence()) {
     for (const auto& e : n) {
       if (e.IsScalar()) out.push_back(e.as<std::string>());
+      else if (e.IsMap() && e["name"] && e["name"].IsScalar()) out.push_back(e["name"].as<std::string>());
     }
   }
   return out;
+}
+
+// Text after a UTF-8 byte-order mark, if any.
+std::string_view WithoutBom(std::string_view s) { return s.substr(0, 3) == "\xEF\xBB\xBF" ? s.substr(3) : s; }
+
+// Files of a model directory are read only when they are regular files of
+// a license's size: a FIFO or a device (or a link to one) would hang or
+// exhaust memory, and nothing larger is a license.
+constexpr uint64_t kMaxEvidenceBytes = 4 << 20;
+
+StatusOr<std::string> ReadEvidence(const std::string& file) {
+  struct stat st;
+  if (::stat(file.c_str(), &st) != 0) return Status::InvalidInput(file + ": cannot be read");
+  if (!S_ISREG(st.st_mode)) return Status::InvalidInput(file + ": not a regular file (a FIFO, device or directory is no license evidence)");
+  if (static_cast<uint64_t>(st.st_size) > kMaxEvidenceBytes) {
+    return Status::InvalidInput(file + ": " + std::to_string(st.st_size) + " bytes: too large to be a model card or license file");
+  }
+  return ReadFile(file);
 }
 
 bool IsDir(const std::string& p) {
@@ -54,8 +76,9 @@ bool RoleOf(const std::string& name, EvidenceRole* role, bool* card) {
     *role = EvidenceRole::kModelCardText;
     return true;
   }
-  const bool license = StartsWith(u, "LICENSE") || StartsWith(u, "LICENCE") || StartsWith(u, "MODEL_LICENSE") ||
-                       StartsWith(u, "MODEL-LICENSE") || StartsWith(u, "CODE_LICENSE") || StartsWith(u, "CODE-LICENSE");
+  // Any file named for a license (LICENSE, LICENSE.txt, LICENSE-MODEL,
+  // MODEL_LICENSE, LLAMA_LICENSE.txt, …).
+  const bool license = u.find("LICENSE") != std::string::npos || u.find("LICENCE") != std::string::npos;
   if (license) {
     const bool code = u.find("CODE") != std::string::npos;
     *role = code ? EvidenceRole::kCodeLicense : EvidenceRole::kWeightsLicense;
@@ -109,22 +132,33 @@ StatusOr<Detection> DetectFromModelCard(const std::string& card_text, const std:
   d.method = "model_card";
   d.role = EvidenceRole::kModelCard;
   d.file = where;
+  const std::string card(WithoutBom(card_text));
   // Front matter: the text between a leading "---" line and the next "---" line.
-  if (card_text.compare(0, 3, "---") != 0) {
+  if (card.compare(0, 3, "---") != 0) {
     return Status::InvalidInput(where + ": model card has no YAML front matter (expected a first line \"---\")");
   }
-  size_t start = card_text.find('\n');
-  size_t end = card_text.find("\n---", start == std::string::npos ? 0 : start);
+  size_t start = card.find('\n');
+  size_t end = card.find("\n---", start == std::string::npos ? 0 : start);
   if (start == std::string::npos || end == std::string::npos) {
     return Status::InvalidInput(where + ": model card front matter is not closed by a \"---\" line");
   }
   YAML::Node meta;
   try {
-    meta = YAML::Load(card_text.substr(start + 1, end - start));
+    meta = YAML::Load(card.substr(start + 1, end - start));
   } catch (const YAML::Exception& e) {
     return Status::InvalidInput(where + ": line " + std::to_string(e.mark.line + 2) + ": malformed YAML front matter: " + e.msg);
   }
   if (!meta.IsMap()) return Status::InvalidInput(where + ": model card front matter is not a YAML mapping");
+  {
+    // A key given twice: YAML tools disagree on which wins (the hub's take
+    // the last), so the card says two things.
+    std::set<std::string> seen;
+    for (auto it = meta.begin(); it != meta.end(); ++it) {
+      if (!it->first.IsScalar()) continue;
+      const std::string key = it->first.as<std::string>();
+      if (!seen.insert(key).second) return Status::InvalidInput(where + ": front matter gives `" + key + "` twice");
+    }
+  }
   std::vector<std::string> licenses, names, links, relation;
   try {
     licenses = YamlStrings(meta["license"]);
@@ -138,6 +172,13 @@ StatusOr<Detection> DetectFromModelCard(const std::string& card_text, const std:
   if (!relation.empty()) d.base_model_relation = relation[0];
   if (licenses.empty()) {
     d.evidence.push_back("no `license` field");
+    return d;
+  }
+  if (licenses.size() > 1) {  // several licenses: which governs is for a person to say
+    std::string all;
+    for (const auto& l : licenses) all += (all.empty() ? "" : ", ") + l;
+    d.evidence.push_back("license: [" + all + "] names several licenses");
+    d.declared = all;
     return d;
   }
   std::string value = licenses[0];
@@ -164,6 +205,22 @@ Detection DetectFromText(const std::string& text, const std::string& where, cons
   d.role = role;
   d.file = where;
   const std::vector<std::string> tokens = LicenseTokens(text);
+  if (role == EvidenceRole::kNotice) {
+    // A NOTICE identifies a license by the notice text the license requires
+    // ("Llama 3.1 is licensed under the Llama 3.1 Community License, …").
+    for (const auto& p : kb.profiles()) {
+      const nlohmann::json* n = p.Term("notice");
+      if (n == nullptr || !(*n)["value"].is_string()) continue;
+      const std::vector<std::string> words = LicenseTokens((*n)["value"].get<std::string>());
+      if (words.size() >= 6 && std::search(tokens.begin(), tokens.end(), words.begin(), words.end()) != tokens.end()) {
+        d.method = "notice_text";
+        d.status = DetectionStatus::kIdentified;
+        d.license = p.id;
+        d.evidence.push_back("holds the notice " + p.name + " requires");
+        return d;
+      }
+    }
+  }
   if (tokens.size() < kMinLicenseWords) {
     d.evidence.push_back("the text has " + std::to_string(tokens.size()) + " words: too few to be a license");
     return d;
@@ -254,9 +311,9 @@ StatusOr<std::vector<Detection>> DetectPath(const std::string& path, const Knowl
       if (!RoleOf(n, &role, &card)) continue;
       const std::string file = path + "/" + n;
       if (IsDir(file)) continue;
-      DG_ASSIGN_OR_RETURN(std::string text, ReadFile(file));
+      DG_ASSIGN_OR_RETURN(std::string text, ReadEvidence(file));
       if (card) {
-        if (text.compare(0, 3, "---") == 0) {
+        if (WithoutBom(text).compare(0, 3, "---") == 0) {
           DG_ASSIGN_OR_RETURN(Detection d, DetectFromModelCard(text, file, kb));
           if (role == EvidenceRole::kModelCardText) d.role = EvidenceRole::kModelCardText;
           out.push_back(std::move(d));
@@ -275,8 +332,8 @@ StatusOr<std::vector<Detection>> DetectPath(const std::string& path, const Knowl
     if (out.empty()) return Status::InvalidInput(path + ": no model card (README.md) or LICENSE/NOTICE file found");
     return out;
   }
-  DG_ASSIGN_OR_RETURN(std::string text, ReadFile(path));
-  if (text.compare(0, 3, "---") == 0) {
+  DG_ASSIGN_OR_RETURN(std::string text, ReadEvidence(path));
+  if (WithoutBom(text).compare(0, 3, "---") == 0) {
     DG_ASSIGN_OR_RETURN(Detection d, DetectFromModelCard(text, path, kb));
     out.push_back(d);
   } else {
@@ -294,6 +351,12 @@ std::string GoverningLicense(const std::vector<Detection>& detections) {
     if (any && d.license != license) return "";
     license = d.license;
     any = true;
+  }
+  // The rest of the directory must not contradict it: a use policy or a
+  // NOTICE of another model license (the Llama AUP beside `license: mit`).
+  for (const auto& d : detections) {
+    if (Governs(d.role) || d.role == EvidenceRole::kCodeLicense || d.status != DetectionStatus::kIdentified) continue;
+    if (d.license != license) return "";
   }
   return license;
 }

@@ -21,6 +21,8 @@ struct LicenseTemplate::Element {
   std::shared_ptr<const std::regex> re; // null: any words up to max_chars
   std::vector<std::string> original;    // its original text, normalised
   size_t max_words = 0;
+  bool copyright = false;                // stands for a copyright notice: only notice-like words may fill it
+  std::set<std::string> operatives;     // operative words of the original (others may not appear in its place)
   std::vector<Element> children;        // kOptional
 };
 
@@ -105,11 +107,36 @@ size_t LineTextStart(std::string_view line) {
   return i;
 }
 
+// Words that grant, forbid or condition: a copyright notice holds none, and a
+// replaceable part of a template may hold none its original does not. A
+// line or a part that adds one changes what the license says.
+bool IsOperativeWord(const std::string& w) {
+  static const std::set<std::string> kWords = {
+      "not",        "no",         "nor",        "never",     "may",        "shall",       "must",      "will",
+      "grant",      "granted",    "grants",     "license",   "licensed",   "licenses",    "licensing", "sublicense",
+      "permission", "permitted",  "permit",     "permits",   "prohibited", "prohibit",    "forbidden", "restrict",
+      "restricted", "restriction","restrictions","except",   "unless",     "only",        "provided",  "condition",
+      "conditions", "terms",      "agreement",  "use",       "used",       "uses",        "using",     "train",
+      "training",   "trained",    "distill",    "distillation", "distilled", "output",    "outputs",   "model",
+      "models",     "improve",    "commercial", "noncommercial", "compete", "competing",  "revoke",    "terminate",
+      "display",    "attribution","require",    "required",  "requires",   "obligation",  "you",       "your"};
+  return kWords.count(w) > 0;
+}
+
+std::vector<std::string> WordsOf(std::string_view s);
+
+// A copyright notice line (SPDX guideline 9 lets it be ignored): it begins
+// with "Copyright", "(c)", "©" or "All rights reserved", is short, and says
+// nothing operative — "(c) You may not use …" is a clause, not a notice.
 bool IsCopyrightLine(std::string_view line) {
   std::string lower;
   for (size_t i = 0; i < line.size() && lower.size() < 24; ++i) lower.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(line[i]))));
-  return lower.rfind("copyright", 0) == 0 || lower.rfind("(c)", 0) == 0 || lower.rfind("\xC2\xA9", 0) == 0 ||
-         lower.rfind("all rights reserved", 0) == 0;
+  const bool starts = lower.rfind("copyright", 0) == 0 || lower.rfind("(c)", 0) == 0 || lower.rfind("\xC2\xA9", 0) == 0 ||
+                      lower.rfind("all rights reserved", 0) == 0;
+  if (!starts) return false;
+  const std::vector<std::string> words = WordsOf(line);
+  if (words.size() > 24) return false;
+  return std::none_of(words.begin(), words.end(), IsOperativeWord);
 }
 
 // Appends the normalised words of one piece of text (no line handling).
@@ -142,6 +169,12 @@ void AppendWords(std::string_view s, std::vector<std::string>* out) {
     ++i;
   }
   flush();
+}
+
+std::vector<std::string> WordsOf(std::string_view s) {
+  std::vector<std::string> out;
+  AppendWords(s, &out);
+  return out;
 }
 
 // The lines of a text with the line-level rules applied: copyright notices
@@ -235,6 +268,12 @@ Status ParseTemplate(std::string_view s, const std::string& where, std::vector<E
       Element e;
       e.type = Element::Type::kVar;
       if (auto o = fields.find("original"); o != fields.end()) AppendWords(NormaliseLines(o->second), &e.original);
+      std::string var_name = fields.count("name") ? fields.at("name") : "";
+      std::transform(var_name.begin(), var_name.end(), var_name.begin(), [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
+      e.copyright = var_name.find("copyright") != std::string::npos && var_name.find("holder") == std::string::npos;
+      for (const auto& w : e.original) {
+        if (IsOperativeWord(w)) e.operatives.insert(w);
+      }
       static const std::regex kBounded(R"(^\.\{(\d+),(\d+)\}$)");
       std::smatch bm;
       const std::string match = m->second;
@@ -255,6 +294,9 @@ Status ParseTemplate(std::string_view s, const std::string& where, std::vector<E
         e.max_chars = 400;
         e.max_words = 12;
       }
+      // A replaceable part stands for a name, a date, a label: bounded by
+      // its original, so that a clause cannot hide in it.
+      e.max_words = std::min(e.max_words, e.copyright ? size_t{40} : std::max<size_t>(10, 3 * e.original.size()));
       stack.back()->push_back(std::move(e));
     } else {
       return Status::InvalidInput(where + ": offset " + std::to_string(at) + ": unknown template markup <<" +
@@ -278,6 +320,9 @@ void Flatten(const std::vector<Element>& elements, std::vector<std::string>* out
 // (their length is already within its bounds).
 bool VarAccepts(const Element& v, const std::vector<std::string>& t, size_t from, size_t to) {
   if (to == from) return !v.nonempty;
+  for (size_t i = from; i < to; ++i) {
+    if (IsOperativeWord(t[i]) && (v.copyright || !v.operatives.count(t[i]))) return false;  // a clause, not a name
+  }
   if (!v.re) return true;
   if (v.original.size() == to - from && std::equal(v.original.begin(), v.original.end(), t.begin() + static_cast<long>(from))) return true;
   // The template's pattern is written for the original text; the words here

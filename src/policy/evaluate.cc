@@ -6,6 +6,7 @@
 #include <ctime>
 
 #include "core/file_util.h"
+#include "core/json_schema.h"
 #include "license/detect.h"
 #include "license/spdx.h"
 
@@ -24,6 +25,29 @@ bool ContainsCi(const std::vector<std::string>& v, const std::string& x) {
   return std::any_of(v.begin(), v.end(), [&lx](const std::string& s) { return Lower(s) == lx; });
 }
 
+// Whether `region` (as a license names it: EU, UK, KR, or a country code) is
+// among the job's regions. EU member states are in the EU; an entry "EU"
+// (somewhere in the Union) is taken as any member state; UK and GB are one.
+bool RegionIn(const std::vector<std::string>& regions, const std::string& region) {
+  static const std::set<std::string> kEu = {"at", "be", "bg", "hr", "cy", "cz", "dk", "ee", "fi", "fr", "de", "gr", "el", "hu",
+                                            "ie", "it", "lv", "lt", "lu", "mt", "nl", "pl", "pt", "ro", "sk", "si", "es", "se"};
+  auto canon = [](std::string s) {
+    s = Lower(s);
+    if (s == "gb" || s == "united kingdom" || s == "great britain") return std::string("uk");
+    if (s == "european union") return std::string("eu");
+    if (s == "south korea" || s == "republic of korea") return std::string("kr");
+    return s;
+  };
+  const std::string want = canon(region);
+  for (const std::string& r : regions) {
+    const std::string have = canon(r);
+    if (have == want) return true;
+    if (want == "eu" && kEu.count(have)) return true;
+    if (have == "eu" && kEu.count(want)) return true;
+  }
+  return false;
+}
+
 int Rank(const std::string& severity) {
   if (severity == "deny") return 3;
   if (severity == "review") return 2;
@@ -39,6 +63,7 @@ struct Source {
   std::string license_expr;
   std::string provider;
   bool multimodal = false;
+  std::string multimodal_fact;  // the JSON pointer of its unstated multimodal flag ("" when stated)
   // An ancestor (a base model the source was derived from): its name, how
   // its license was found, and the license its descendant declares.
   bool ancestor = false;
@@ -140,10 +165,20 @@ class Evaluator {
     if (ContainsCi(policy_.competing_categories, job_.use.product_category)) return true;
     if (!job_.use.competes_with) return std::nullopt;
     for (const std::string& w : *job_.use.competes_with) {
-      if (Lower(w) == Lower(p.provider) || ContainsCi(policy_.competing_categories, w) ||
+      if (Lower(w) == Lower(p.provider) || (!p.family.empty() && Lower(w) == Lower(p.family)) ||
+          ContainsCi(policy_.competing_categories, w) ||
           ContainsCi(comp.value("categories", std::vector<std::string>{}), w)) {
         return true;
       }
+    }
+    return false;
+  }
+
+  // A policy's license list names a profile by id, alias or hub name.
+  bool PolicyListHas(const std::vector<std::string>& list, const LicenseProfile& p) const {
+    for (const std::string& name : list) {
+      const LicenseProfile* q = kb_.Find(name);
+      if (q == &p || Lower(name) == Lower(p.id)) return true;
     }
     return false;
   }
@@ -201,10 +236,10 @@ class Evaluator {
           p->name + ": some facts in this profile rest on unverified or secondary sources",
           "confirm the clauses against the licensor's text before relying on this verdict");
     }
-    if (ContainsCi(policy_.denied_licenses, id)) {
+    if (PolicyListHas(policy_.denied_licenses, *p)) {
       Add(o, src, id, "policy-denied-license", "deny", p->Term("output_use"), "the policy denies " + id, "remove this source");
     }
-    if (!policy_.allowed_licenses.empty() && !ContainsCi(policy_.allowed_licenses, id)) {
+    if (!policy_.allowed_licenses.empty() && !PolicyListHas(policy_.allowed_licenses, *p)) {
       Add(o, src, id, "policy-license-not-allowed", "deny", p->Term("output_use"),
           id + " is not on the policy's list of allowed licenses", "remove this source or extend the policy");
     }
@@ -257,11 +292,26 @@ class Evaluator {
       for (const auto& g : (*geo)["value"]) {
         const std::string region = g["region"];
         const bool scope_hit = g["scope"] == "all" || src.multimodal || (src.role == "base_model" && job_.student.multimodal);
-        if (!scope_hit) continue;
         const std::string applies = g.value("applies_to", "both");
         const bool by_domicile = applies != "markets", by_markets = applies != "domicile";
-        const bool hit = (by_domicile && job_.use.domicile && ContainsCi(*job_.use.domicile, region)) ||
-                         (by_markets && job_.use.markets && ContainsCi(*job_.use.markets, region));
+        if (region == "available_regions_only") {
+          // The terms point to a list of regions they do not contain: no job
+          // fact can show it is met. A reviewer checks it (and may waive it).
+          Add(o, src, id, "geographic-list-unchecked", "review", geo,
+              p->name + " may be used only in the provider's available regions, a list the terms do not contain; the job's "
+                        "domicile and markets cannot be checked against it offline",
+              "check every market and the domicile against " + p->provider + "'s list of available regions, then record a waiver");
+          continue;
+        }
+        const bool hit = (by_domicile && job_.use.domicile && RegionIn(*job_.use.domicile, region)) ||
+                         (by_markets && job_.use.markets && RegionIn(*job_.use.markets, region));
+        if (hit && !scope_hit && !src.multimodal_fact.empty()) {
+          // A multimodal-only restriction that hits, on a model the job does
+          // not say is (or is not) multimodal.
+          FactNotStated(o, src, id, src.multimodal_fact, p->name + "'s exclusion of multimodal models in " + region, geo);
+          continue;
+        }
+        if (!scope_hit) continue;
         if (hit) {
           Add(o, src, id, "geographic-restriction", "deny", geo,
               p->name + " grants no rights to " + (g["scope"] == "all" ? "licensees" : "multimodal models for licensees") +
@@ -418,6 +468,16 @@ std::optional<Verdict> ParseVerdict(std::string_view name) {
 
 bool VerdictAllows(Verdict v) { return v == Verdict::kAllow || v == Verdict::kAllowWithObligations; }
 
+int VerdictRank(Verdict v) {
+  switch (v) {
+    case Verdict::kAllow: return 0;
+    case Verdict::kAllowWithObligations: return 1;
+    case Verdict::kNeedsReview: return 2;
+    case Verdict::kDeny: return 3;
+  }
+  return 3;
+}
+
 int Decision::ExitCode() const {
   if (AllowsTraining()) return 0;
   return verdict == Verdict::kNeedsReview ? 4 : 1;
@@ -438,6 +498,35 @@ StatusOr<std::set<std::string>> ProfileIds(const std::string& expr, const Knowle
   return ids;
 }
 
+// The alternatives of an SPDX expression, each as the profile ids it names.
+StatusOr<std::vector<std::set<std::string>>> ProfileAlternatives(const std::string& expr, const KnowledgeBase& kb) {
+  DG_ASSIGN_OR_RETURN(auto alts, ParseSpdxExpression(expr));
+  std::vector<std::set<std::string>> out;
+  for (const auto& alt : alts) {
+    std::set<std::string> ids;
+    for (const auto& l : alt.licenses) {
+      const LicenseProfile* p = kb.Find(l);
+      ids.insert(p ? p->id : l);
+    }
+    out.push_back(std::move(ids));
+  }
+  return out;
+}
+
+Finding KnowledgeBaseMismatch(const std::string& subject, const std::string& hub_id, const LicenseProfile& known,
+                              const std::string& declared) {
+  Finding f;
+  f.rule = "declared-license-mismatch";
+  f.severity = "review";
+  f.subject = subject;
+  f.license = known.id;
+  f.clause = {{"section", "models"}, {"quote", hub_id + " is released under " + known.name}, {"source", known.origin}};
+  f.message = "the job declares \"" + declared + "\" for " + hub_id + ", which the knowledge base knows is under " + known.name +
+              "; its terms are applied";
+  f.fix = "declare " + known.id + " (the license the model is released under)";
+  return f;
+}
+
 // A model's lineage, ancestors after it, depth first; each ancestor's
 // license is the job's, else the knowledge base's by its hub id. Bounded
 // (kMaxLineageDepth): a chain deeper than that is a finding, not a loop.
@@ -453,12 +542,22 @@ void AddLineage(const Source& child, const std::vector<Ancestor>& bases, const K
     s.ancestor = true;
     s.ancestor_name = a.name;
     s.descendant_license = child.license_expr;
+    s.multimodal_fact = a.multimodal_stated ? "" : child.multimodal_fact;
+    const LicenseProfile* known = kb.FindModel(a.name);
     if (!a.license.empty()) {
       s.license_expr = a.license;
       s.license_found_by = "the job";
-    } else if (const LicenseProfile* p = kb.FindModel(a.name)) {
-      s.license_expr = p->id;
-      s.license_found_by = "the knowledge base (" + p->id + " covers " + a.name + ")";
+      // A hub id the knowledge base knows under another license: the
+      // publisher's license applies, whatever the job says.
+      auto ids = ProfileIds(a.license, kb);
+      if (known != nullptr && (!ids.ok() || !ids->count(known->id))) {
+        findings->push_back(KnowledgeBaseMismatch(s.subject, a.name, *known, a.license));
+        s.license_expr = known->id;
+        s.license_found_by = "the knowledge base (" + known->id + " covers " + a.name + ")";
+      }
+    } else if (known != nullptr) {
+      s.license_expr = known->id;
+      s.license_found_by = "the knowledge base (" + known->id + " covers " + a.name + ")";
     }
     if (depth >= kMaxLineageDepth) {
       Finding f;
@@ -485,15 +584,26 @@ StatusOr<Decision> Evaluate(const Job& job, const Policy& policy, const Knowledg
   // license the job declares; what cannot be identified needs review, and
   // the bases a card names join the teacher's lineage.
   std::map<std::string, std::vector<Ancestor>> card_bases;  // teacher id → bases its card names
+  std::map<std::string, std::string> governing;              // teacher id → the license its evidence identifies
   for (const auto& t : job.teachers) {
     if (t.model_card.empty()) continue;
     DG_ASSIGN_OR_RETURN(auto detections, DetectPath(job.Resolve(t.model_card), kb));
     auto declared_ids = ProfileIds(t.license, kb);
     if (!declared_ids.ok()) return declared_ids.status().WithContext("teacher:" + t.id);
+    if (const std::string g = GoverningLicense(detections); !g.empty()) {
+      DG_ASSIGN_OR_RETURN(auto alts, ProfileAlternatives(t.license, kb));
+      const bool offered = std::any_of(alts.begin(), alts.end(), [&g](const std::set<std::string>& a) { return a.count(g) > 0; });
+      if (offered && alts.size() > 1) governing[t.id] = g;
+    }
     for (const auto& d : detections) {
       for (const std::string& b : d.base_models) {
         const bool in_job = std::any_of(t.bases.begin(), t.bases.end(), [&b](const Ancestor& a) { return a.name == b; });
-        if (!in_job) card_bases[t.id].push_back(Ancestor{b, "", d.base_model_relation, false, {}});
+        if (!in_job) {
+          Ancestor a;
+          a.name = b;
+          a.relation = d.base_model_relation;
+          card_bases[t.id].push_back(a);
+        }
       }
       if (!Governs(d.role)) continue;  // code licenses, use policies and notices are shown, not decisive
       Finding f;
@@ -534,27 +644,75 @@ StatusOr<Decision> Evaluate(const Job& job, const Policy& policy, const Knowledg
       dec.findings.push_back(f);
     }
   }
+  // A policy list naming no license the knowledge base knows does nothing:
+  // a denial that never applies is a policy that needs review.
+  {
+    std::set<std::string> names;
+    for (const auto& p : kb.profiles()) {
+      names.insert(p.id);
+      for (const auto& a : p.doc.value("aliases", std::vector<std::string>{})) names.insert(a);
+    }
+    for (const auto* list : {&policy.denied_licenses, &policy.allowed_licenses}) {
+      for (const std::string& name : *list) {
+        if (kb.Find(name) != nullptr) continue;
+        Finding f;
+        f.rule = "policy-names-unknown-license";
+        f.severity = "review";
+        f.subject = "policy";
+        f.license = name;
+        const std::string near = NearestKey(name, names);
+        f.message = std::string("the policy's ") + (list == &policy.denied_licenses ? "denied_licenses" : "allowed_licenses") +
+                    " names \"" + name + "\", which is no license the knowledge base knows" +
+                    (near.empty() ? std::string() : " (did you mean `" + near + "`?)");
+        f.fix = "name the license by its id or an alias (distillgate license list)";
+        dec.findings.push_back(f);
+      }
+    }
+  }
   // The sources of terms, each model followed by its lineage.
   std::vector<Source> sources;
   auto with_lineage = [&](Source s, std::vector<Ancestor> bases) {
     sources.push_back(s);
     AddLineage(s, bases, kb, 1, &sources, &dec.findings);
   };
-  for (const auto& t : job.teachers) {
+  for (size_t i = 0; i < job.teachers.size(); ++i) {
+    const auto& t = job.teachers[i];
     std::vector<Ancestor> bases = t.bases;
     const auto& from_card = card_bases[t.id];
     bases.insert(bases.end(), from_card.begin(), from_card.end());
     Source s;
     s.role = "teacher", s.subject = "teacher:" + t.id, s.license_expr = t.license, s.provider = t.provider, s.multimodal = t.multimodal;
+    s.multimodal_fact = t.multimodal_stated ? "" : "/teachers/" + std::to_string(i) + "/multimodal";
+    // The license the evidence identifies narrows what the job declares:
+    // "llama3.1 OR MIT" for a model whose card and license file say Llama 3.1
+    // is Llama 3.1 (the evidence offers no MIT).
+    if (auto e = governing.find(t.id); e != governing.end()) s.license_expr = e->second;
+    // A teacher named by a hub id the knowledge base knows.
+    if (const LicenseProfile* known = t.model.empty() ? nullptr : kb.FindModel(t.model)) {
+      DG_ASSIGN_OR_RETURN(auto ids, ProfileIds(t.license, kb));
+      if (!ids.count(known->id)) {
+        dec.findings.push_back(KnowledgeBaseMismatch(s.subject, t.model, *known, t.license));
+        s.license_expr = known->id;
+      }
+    }
     with_lineage(s, bases);
   }
   if (job.student.base_model) {
     Source s;
     s.role = "base_model", s.subject = "base_model", s.license_expr = job.student.base_model->license;
     s.multimodal = job.student.base_model->multimodal;
+    s.multimodal_fact = job.student.base_model->multimodal_stated ? "" : "/student/base_model/multimodal";
+    if (const LicenseProfile* known = kb.FindModel(job.student.base_model->name)) {
+      DG_ASSIGN_OR_RETURN(auto ids, ProfileIds(s.license_expr, kb));
+      if (!ids.count(known->id)) {
+        dec.findings.push_back(KnowledgeBaseMismatch(s.subject, job.student.base_model->name, *known, s.license_expr));
+        s.license_expr = known->id;
+      }
+    }
     with_lineage(s, job.student.base_model->bases);
   }
-  for (const auto& d : job.datasets) {
+  for (size_t i = 0; i < job.datasets.size(); ++i) {
+    const auto& d = job.datasets[i];
     Source s;
     s.role = "dataset", s.subject = "dataset:" + d.id, s.license_expr = d.license;
     sources.push_back(s);
@@ -562,6 +720,14 @@ StatusOr<Decision> Evaluate(const Job& job, const Policy& policy, const Knowledg
       Source g;
       g.role = "generator", g.subject = "generator:" + d.id, g.license_expr = d.generated_by->license;
       g.multimodal = d.generated_by->multimodal;
+      g.multimodal_fact = d.generated_by->multimodal_stated ? "" : "/datasets/" + std::to_string(i) + "/generated_by/multimodal";
+      if (const LicenseProfile* known = d.generated_by->name.empty() ? nullptr : kb.FindModel(d.generated_by->name)) {
+        DG_ASSIGN_OR_RETURN(auto ids, ProfileIds(g.license_expr, kb));
+        if (!ids.count(known->id)) {
+          dec.findings.push_back(KnowledgeBaseMismatch(g.subject, d.generated_by->name, *known, g.license_expr));
+          g.license_expr = known->id;
+        }
+      }
       with_lineage(g, d.generated_by->bases);
     }
   }
@@ -586,16 +752,20 @@ StatusOr<Decision> Evaluate(const Job& job, const Policy& policy, const Knowledg
       continue;
     }
     DG_ASSIGN_OR_RETURN(std::set<std::string> ancestor_ids, ProfileIds(s.license_expr, kb));
-    DG_ASSIGN_OR_RETURN(std::set<std::string> descendant_ids, ProfileIds(s.descendant_license, kb));
-    bool binds = false, same = true;  // binds: some ancestor license carries to derivatives
+    DG_ASSIGN_OR_RETURN(auto descendant_alts, ProfileAlternatives(s.descendant_license, kb));
+    // "Covered" only when every alternative the descendant offers carries the
+    // license: an OR with a laxer license does not shed the base's terms.
+    auto in_every = [&descendant_alts](const std::string& id) {
+      return std::all_of(descendant_alts.begin(), descendant_alts.end(), [&id](const std::set<std::string>& alt) { return alt.count(id) > 0; });
+    };
+    bool same = true;
     for (const std::string& id : ancestor_ids) {
       const LicenseProfile* p = kb.Find(id);
-      same &= descendant_ids.count(id) > 0;
+      same &= in_every(id);
       const json* inh = p ? p->Term("inherits") : nullptr;
       if (inh == nullptr) continue;
-      binds = true;
       const std::string carried = (*inh)["value"];
-      if (!descendant_ids.count(carried) && !descendant_ids.count(id)) {
+      if (!in_every(carried) && !in_every(id)) {
         Finding f;
         f.rule = "declared-license-conflicts-with-base";
         f.severity = "review";
@@ -609,7 +779,6 @@ StatusOr<Decision> Evaluate(const Job& job, const Policy& policy, const Knowledg
         dec.findings.push_back(f);
       }
     }
-    (void)binds;
     if (same) continue;      // the descendant's own license, evaluated already
     evaluated.push_back(s);  // the ancestor's own terms: those that bind the descendant apply
   }

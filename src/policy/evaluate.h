@@ -29,6 +29,9 @@ std::optional<Verdict> ParseVerdict(std::string_view name);
 // True for allow and allow_with_obligations: the verdict itself lets the job
 // run, whatever the policy's mode (what an attestation must show).
 bool VerdictAllows(Verdict v);
+// Verdicts from the most to the least permissive: allow 0,
+// allow_with_obligations 1, needs_review 2, deny 3.
+int VerdictRank(Verdict v);
 
 struct Finding {
   std::string rule;      // e.g. outputs-may-not-train-models

@@ -23,6 +23,7 @@ std::vector<Ancestor> Bases(const nlohmann::json& j) {
     x.license = a.value("license", "");
     x.relation = a.value("relation", "");
     x.multimodal = a.value("multimodal", false);
+    x.multimodal_stated = a.contains("multimodal");
     x.bases = Bases(a.value("base_model", nlohmann::json()));
     return x;
   };
@@ -39,6 +40,7 @@ JobModelRef ModelRef(const nlohmann::json& j) {
   r.name = j.value("name", j.value("model", ""));
   r.license = j["license"];
   r.multimodal = j.value("multimodal", false);
+  r.multimodal_stated = j.contains("multimodal");
   r.relation = j.value("relation", "");
   r.bases = Bases(j.value("base_model", nlohmann::json()));
   return r;
@@ -67,6 +69,7 @@ StatusOr<Job> ParseJob(const nlohmann::json& doc, const std::string& where) {
     jt.model_file = t.value("model_file", "");
     jt.model_card = t.value("model_card", "");
     jt.multimodal = t.value("multimodal", false);
+    jt.multimodal_stated = t.contains("multimodal");
     jt.bases = Bases(t.value("base_model", nlohmann::json()));
     job.teachers.push_back(jt);
   }

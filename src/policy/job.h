@@ -25,18 +25,21 @@ struct Ancestor {
   std::string license;   // "" when the job does not say: looked up by name in the knowledge base
   std::string relation;  // finetune | adapter | quantized | merge | distillation | "" (unstated)
   bool multimodal = false;
+  bool multimodal_stated = false;  // the job says whether it is (multimodal above is false otherwise)
   std::vector<Ancestor> bases;
 };
 
 struct JobTeacher {
   std::string id, kind, license, provider, model, model_file, model_card;
   bool multimodal = false;
+  bool multimodal_stated = false;
   std::vector<Ancestor> bases;  // /teachers/N/base_model
 };
 
 struct JobModelRef {  // a dataset's generator or the student's base model
   std::string name, license;
   bool multimodal = false;
+  bool multimodal_stated = false;
   std::string relation;
   std::vector<Ancestor> bases;  // its own base_model
 };
