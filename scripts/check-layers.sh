@@ -13,9 +13,10 @@ declare -A allowed=(
   [record]="core ledger license policy record"
   [transcripts]="core ledger license policy record transcripts"
   [attest]="core ledger license policy record attest"
+  [attribute]="core ledger license policy record transcripts attribute"
   [report]="core ledger license policy record report"
   [train]="core ledger license policy record transcripts train"
-  [cli]="core ledger license policy record transcripts attest report train cli"
+  [cli]="core ledger license policy record transcripts attest attribute report train cli"
 )
 bad=0
 for dir in src/*/; do

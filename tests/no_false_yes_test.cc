@@ -703,6 +703,23 @@ TEST(LedgerIdentity, AReplacedLedgerStopsAppendsAndLosesNothing) {
   auto report = Fsck(**copy, *NoteVerifier::Make("id.example/l", key.public_key()), {});
   ASSERT_TRUE(report.ok());
   EXPECT_EQ(report->problem_count, 0u);
+  // The file now at the path is the other ledger, and stays so once the
+  // old connection is gone: its write-ahead log (named by the path) must not
+  // be read as the newcomer's.
+  ledger.reset();
+  {
+    auto now = Ledger::Open(dir.File("run.ledger"), Ledger::Mode::kReadOnly);
+    ASSERT_TRUE(now.ok()) << now.status().ToString();
+    EXPECT_EQ(*(*now)->Size(), 0u);
+  }
+  {
+    auto now = Ledger::Open(dir.File("run.ledger"), Ledger::Mode::kReadWrite);
+    ASSERT_TRUE(now.ok()) << now.status().ToString();
+    EXPECT_EQ(*(*now)->Size(), 0u);
+    auto report = Fsck(**now, *NoteVerifier::Make("id.example/l", key.public_key()), {});
+    ASSERT_TRUE(report.ok());
+    EXPECT_EQ(report->problem_count, 0u);
+  }
   // A removed file stops appends just as well.
   auto fresh = std::move(Ledger::Open(dir.File("run.ledger"), Ledger::Mode::kReadWrite)).value();
   ASSERT_EQ(::unlink(dir.File("run.ledger").c_str()), 0);

@@ -71,6 +71,7 @@ class Ledger::Impl {
   dev_t device_ = 0;
   ino_t inode_ = 0;
   std::string rescued_;  // where the copy saved after a replacement is ("" until then)
+  bool wal_drained_ = false;  // after a replacement: this connection's -wal was emptied
   struct Stmts {
     SqlStmt head, max_idx, leaf, leaf_range, leaf_nodes, insert_leaf, insert_cp, cas_head, cp_at, cps, count_leaves;
   } stmts_;
@@ -310,12 +311,23 @@ Status Ledger::CheckIdentity() {
     for (int n = 1; FileExists(copy) && n < 100; ++n) copy = path_ + ".rescued-" + std::to_string(::getpid()) + "-" + std::to_string(n);
     SqlStmt vacuum(impl_->db_, "VACUUM INTO ?1");
     if (vacuum.valid() && vacuum.Bind(1, copy).Run().ok()) impl_->rescued_ = copy;
+    // The write-ahead log is named by the path (`<path>-wal`), so the file
+    // now at the path would read this connection's log as its own — and
+    // checkpoint it into itself. Move the log into the file it belongs to
+    // (through this connection's descriptor) and truncate it to nothing:
+    // SQLite will not do that at close for a file that has moved.
+    int log_frames = 0, done = 0;
+    impl_->wal_drained_ =
+        sqlite3_wal_checkpoint_v2(impl_->db_, "main", SQLITE_CHECKPOINT_TRUNCATE, &log_frames, &done) == SQLITE_OK;
   }
   const std::string& saved = impl_->rescued_;
   return Status::IoError(path_ + ": the ledger file was replaced or removed while it was open (device/inode changed); "
                          "nothing more is appended" +
                          (saved.empty() ? std::string(" (the entries committed through this connection could not be copied)")
-                                        : "; every entry committed through this connection is saved in " + saved));
+                                        : "; every entry committed through this connection is saved in " + saved) +
+                         (impl_->wal_drained_ ? std::string()
+                                              : " (warning: this connection's write-ahead log " + path_ +
+                                                    "-wal could not be emptied; move it away before opening the file now at the path)"));
 }
 
 StatusOr<AppendResult> Ledger::Append(const std::vector<LedgerEntry>& entries, const PrivateKey& key) {

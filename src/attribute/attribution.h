@@ -1,0 +1,70 @@
+// The attribution test (docs/attribution.md): given, for one probe set, the
+// per-probe distances between a suspect model and each candidate teacher,
+// and between independent reference models and each candidate, decides
+// which candidate — if any — the suspect imitates, at family-wise level
+// alpha. How the distances are obtained (softened-output JSD, disagreement
+// of top-1 answers, next-byte distributions) is the caller's; this file is
+// the statistics, and pure.
+//
+// The test, per candidate c:
+//   statistic  S(suspect, c) = the mean over probes of d(suspect, c);
+//   null       S(r, c) for each reference r: models trained without any
+//              candidate, so their closeness to c is what independence gives;
+//   p-value    PredictionPValueBelow(S(suspect, c), {S(r, c)}): how unlikely
+//              an independent model is to be this close to c;
+//   then Holm–Bonferroni over the candidates. A candidate is identified when
+//   it is the only one significant, or, when several are, when the suspect is
+//   closer to it than to each other significant candidate on significantly
+//   many probes (a paired sign test, Holm-corrected). Otherwise none is.
+//
+// Errors: InvalidInput for fewer than 2 references, a probe count that
+// differs between vectors, no probes, no candidates, an alpha outside (0, 1),
+// or a distance that is not finite. Thread safety: reentrant.
+#ifndef DISTILLGATE_ATTRIBUTE_ATTRIBUTION_H_
+#define DISTILLGATE_ATTRIBUTE_ATTRIBUTION_H_
+
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "core/status.h"
+
+namespace dg::attribute {
+
+struct CandidateEvidence {
+  std::string id;                               // the candidate teacher's id (ID of --teacher ID=MODEL)
+  std::vector<double> suspect;                  // per probe: d(suspect, candidate)
+  std::vector<std::vector<double>> references;  // per reference, per probe: d(reference, candidate)
+};
+
+struct CandidateResult {
+  std::string id;
+  double statistic = 0;              // mean d(suspect, candidate)
+  std::vector<double> null;          // mean d(reference, candidate), one per reference
+  double null_mean = 0, null_sd = 0;
+  double p = 1, p_holm = 1;          // one-sided prediction p-value, and Holm-adjusted
+  bool significant = false;          // p_holm <= alpha
+};
+
+struct Attribution {
+  double alpha = 0.05;
+  size_t probes = 0, references = 0;
+  std::vector<CandidateResult> candidates;  // in the input's order
+  std::string identified;                   // "" when none is
+  std::string reason;                       // why (one sentence)
+  // When several candidates are significant: the sign-test p-values of the
+  // closest against each other significant one, Holm-adjusted.
+  std::vector<std::pair<std::string, double>> versus;
+};
+
+StatusOr<Attribution> Attribute(const std::vector<CandidateEvidence>& candidates, double alpha);
+
+// {alpha, probes, references, identified, reason, candidates: [{id,
+// statistic, null, null_mean, null_sd, p, p_holm, significant}], versus:
+// [{candidate, p_holm}]} (schemas/attribution.schema.json).
+nlohmann::json ToJson(const Attribution& a);
+
+}  // namespace dg::attribute
+
+#endif  // DISTILLGATE_ATTRIBUTE_ATTRIBUTION_H_
