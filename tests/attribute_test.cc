@@ -3,12 +3,21 @@
 // calibration under its null (controls do not get small p-values more often
 // than alpha says).
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <random>
 
+#include <nlohmann/json.hpp>
+
 #include "attribute/attribution.h"
+#include "attribute/endpoint.h"
+#include "attribute/probes.h"
 #include "attribute/statistics.h"
+#include "core/file_util.h"
+#include "test_util.h"
 
 namespace dg::attribute {
 namespace {
@@ -217,6 +226,158 @@ TEST(Attribution, BadInputIsRefused) {
   EXPECT_FALSE(Attribute({c}, 0.05).ok());
   auto d = zoo.Candidate("t2", 0.2, 4);
   EXPECT_FALSE(Attribute({zoo.Candidate("t1", 0.2, 3), d}, 0.05).ok()) << "references differ between candidates";
+}
+
+// ---- probes, answers, and the command against a zoo of endpoints ----
+
+TEST(Probes, TheSeedFixesTheSetAndItsHash) {
+  std::string corpus;
+  for (int i = 0; i < 200; ++i) corpus += "line " + std::to_string(i) + " of the probe corpus\n";
+  auto a = MakeProbes(corpus, ProbeKind::kData, 50, 16, 7);
+  auto b = MakeProbes(corpus, ProbeKind::kData, 50, 16, 7);
+  auto c = MakeProbes(corpus, ProbeKind::kData, 50, 16, 8);
+  ASSERT_TRUE(a.ok() && b.ok() && c.ok()) << a.status().ToString();
+  EXPECT_EQ(a->probes, b->probes);
+  EXPECT_EQ(*a->Sha256(), *b->Sha256());
+  EXPECT_NE(*a->Sha256(), *c->Sha256());
+  for (const auto& p : a->probes) {
+    EXPECT_EQ(p.size(), 16u);
+    EXPECT_NE(corpus.find(p), std::string::npos) << "a data probe is a window of the corpus";
+  }
+  auto r = MakeProbes(corpus, ProbeKind::kRandom, 50, 16, 7);
+  ASSERT_TRUE(r.ok());
+  EXPECT_NE(*r->Sha256(), *a->Sha256());
+  for (const auto& p : r->probes) {
+    for (char ch : p) EXPECT_NE(corpus.find(ch), std::string::npos);
+  }
+  // SplitMix64's published first outputs for seed 0 (Vigna's reference code).
+  uint64_t state = 0;
+  EXPECT_EQ(SplitMix64(&state), 0xE220A8397B1DCDAFull);
+  EXPECT_EQ(SplitMix64(&state), 0x6E789E6AA1B965F4ull);
+  EXPECT_FALSE(MakeProbes("short", ProbeKind::kData, 5, 16, 1).ok());
+  EXPECT_FALSE(MakeProbes(corpus, ProbeKind::kData, 0, 16, 1).ok());
+  auto bin = MakeProbes(std::string(100, 'a') + "\xC3\xA9" + std::string(100, 'b'), ProbeKind::kData, 5, 16, 1);
+  ASSERT_FALSE(bin.ok());
+  EXPECT_NE(bin.status().message().find("byte 100"), std::string::npos) << bin.status().message();
+}
+
+TEST(Probes, AnswerDistanceIsThePrefixShared) {
+  EXPECT_DOUBLE_EQ(AnswerDistance("abcd", "abcd", 8), 0.0);
+  EXPECT_DOUBLE_EQ(AnswerDistance("abcd", "abxx", 8), 0.5);
+  EXPECT_DOUBLE_EQ(AnswerDistance("abcd", "xbcd", 8), 1.0);  // a prefix, not a bag of letters
+  EXPECT_DOUBLE_EQ(AnswerDistance("ab", "abcd", 8), 0.5);
+  EXPECT_DOUBLE_EQ(AnswerDistance("abcdef", "abcxyz", 3), 0.0);  // only the first max_bytes count
+  EXPECT_DOUBLE_EQ(AnswerDistance("", "", 8), 0.0);
+  EXPECT_DOUBLE_EQ(AnswerDistance("a", "", 8), 1.0);
+  auto m = ParseModelRef("teacher-a=http://127.0.0.1:9/v1#model-a", true, "--teacher");
+  ASSERT_TRUE(m.ok());
+  EXPECT_EQ(m->id, "teacher-a");
+  EXPECT_EQ(m->base_url, "http://127.0.0.1:9");
+  EXPECT_EQ(m->model, "model-a");
+  EXPECT_FALSE(ParseModelRef("http://127.0.0.1:9/v1", false, "--suspect").ok()) << "no #model";
+  auto file = ParseModelRef("student.pt", false, "--suspect");
+  ASSERT_FALSE(file.ok());
+  EXPECT_NE(file.status().message().find("serve-teacher"), std::string::npos);
+  EXPECT_FALSE(ParseModelRef("http://x/v1#m", true, "--teacher").ok()) << "no ID=";
+}
+
+class EndpointZoo : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(FileExists("/usr/bin/python3")) << "python3 is needed for the loopback zoo (scripts/setup.sh installs it)";
+    std::string corpus;
+    for (int i = 0; i < 400; ++i) corpus += "the quick brown fox " + std::to_string(i * 7919 % 1000) + " jumps over the lazy dog\n";
+    testing::WriteAll(dir_.File("probes.txt"), corpus);
+  }
+  void TearDown() override {
+    if (server_.pid > 0) {
+      ::kill(server_.pid, SIGKILL);
+      ::waitpid(server_.pid, nullptr, 0);
+      ::close(server_.out);
+    }
+  }
+  void Start(const std::vector<std::string>& flags) {
+    std::vector<std::string> argv = {"/usr/bin/python3", std::string(DG_SOURCE_DIR) + "/tests/tools/fake_zoo_server.py"};
+    argv.insert(argv.end(), flags.begin(), flags.end());
+    server_ = testing::Spawn(argv, false, false);
+    std::string port;
+    char c;
+    while (::read(server_.out, &c, 1) == 1 && c != '\n') port.push_back(c);
+    ASSERT_FALSE(port.empty()) << "the zoo server did not start";
+    url_ = "http://127.0.0.1:" + port + "/v1#";
+  }
+  std::vector<std::string> Args(const std::string& suspect, int references = 4) {
+    std::vector<std::string> a = {"attribute", "--suspect", url_ + suspect, "--probe-data", dir_.File("probes.txt"),
+                                  "--probes", "100", "--seed", "3", "--json"};
+    for (const char* t : {"teacher-a", "teacher-b", "teacher-c"}) {
+      a.push_back("--teacher");
+      a.push_back(std::string(t) + "=" + url_ + t);
+    }
+    for (int r = 1; r <= references; ++r) {
+      a.push_back("--reference");
+      a.push_back(url_ + "ref-" + std::to_string(r));
+    }
+    return a;
+  }
+  std::vector<std::string> Models() {
+    return {"--model", "teacher-a", "--model", "teacher-b", "--model", "teacher-c", "--model", "ref-1", "--model", "ref-2",
+            "--model", "ref-3", "--model", "ref-4", "--model", "control", "--student", "student-b=teacher-b:0.5"};
+  }
+  testing::TempDir dir_;
+  testing::Child server_;
+  std::string url_;
+};
+
+TEST_F(EndpointZoo, AStudentIsAttributedAndAControlIsNot) {
+  Start(Models());
+  auto r = testing::RunCli(Args("student-b"));
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  nlohmann::json j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["identified"], "teacher-b") << j.dump(2);
+  EXPECT_EQ(j["probe_set"]["count"], 100);
+  EXPECT_EQ(j["probe_set"]["kind"], "data");
+  EXPECT_EQ(j["random_baseline"]["probe_set"]["kind"], "random");
+  EXPECT_EQ(j["queries"], 8 * 200);
+  EXPECT_EQ(j["probe_set"]["sha256"].get<std::string>().size(), 64u);
+  // The same seed, the same probe set: a third party can re-run it.
+  auto again = testing::RunCli(Args("student-b"));
+  EXPECT_EQ(nlohmann::json::parse(again.out)["probe_set"]["sha256"], j["probe_set"]["sha256"]);
+
+  r = testing::RunCli(Args("control"));
+  ASSERT_EQ(r.exit_code, 1) << r.out << r.err;
+  j = nlohmann::json::parse(r.out);
+  EXPECT_TRUE(j["identified"].is_null()) << j.dump(2);
+  for (const auto& c : j["candidates"]) EXPECT_GT(c["p_holm"].get<double>(), 0.05) << j.dump(2);
+  // Human-readable output says what a result does not prove.
+  auto text = testing::RunCli({"attribute", "--suspect", url_ + "student-b", "--probe-data", dir_.File("probes.txt"), "--probes", "60",
+                               "--teacher", "b=" + url_ + "teacher-b", "--reference", url_ + "ref-1", "--reference", url_ + "ref-2",
+                               "--reference", url_ + "ref-3"});
+  EXPECT_NE(text.out.find("random probes (baseline, not the test)"), std::string::npos) << text.out << text.err;
+  EXPECT_NE(text.out.find("not of a breach of terms"), std::string::npos);
+}
+
+TEST_F(EndpointZoo, BadInputAndDeadEndpointsAreClear) {
+  Start(Models());
+  auto one_ref = testing::RunCli(Args("student-b", 1));
+  EXPECT_EQ(one_ref.exit_code, 2) << one_ref.err;
+  EXPECT_NE(one_ref.err.find("at least 2 independent reference models"), std::string::npos) << one_ref.err;
+  auto file = Args("student-b");
+  file[2] = dir_.File("student.pt");
+  auto r = testing::RunCli(file);
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("serve-teacher"), std::string::npos) << r.err;
+  auto missing = Args("student-b");
+  missing[4] = dir_.File("no-such.txt");
+  EXPECT_EQ(testing::RunCli(missing).exit_code, 2);
+  auto unknown = Args("nobody");  // the endpoint has no such model: 404
+  r = testing::RunCli(unknown);
+  EXPECT_EQ(r.exit_code, 3) << r.err;
+  EXPECT_NE(r.err.find("suspect"), std::string::npos) << r.err;
+  auto unreachable = Args("student-b");
+  unreachable[2] = "http://127.0.0.1:1/v1#student-b";
+  unreachable.insert(unreachable.end(), {"--timeout", "2"});
+  r = testing::RunCli(unreachable);
+  EXPECT_EQ(r.exit_code, 3) << r.err;
 }
 
 }  // namespace

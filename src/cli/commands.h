@@ -39,6 +39,7 @@ void RegisterCheck(CLI::App& app, Dispatch& d);
 void RegisterAttest(CLI::App& app, Dispatch& d);
 void RegisterReport(CLI::App& app, Dispatch& d);
 void RegisterTranscripts(CLI::App& app, Dispatch& d);  // transcripts record|collect|verify
+void RegisterAttribute(CLI::App& app, Dispatch& d);    // attribute
 void RegisterRun(CLI::App& app, Dispatch& d);  // only with LibTorch
 
 }  // namespace dg::cli

@@ -39,5 +39,6 @@ int main(int argc, char** argv) {
   dg::cli::RegisterAttest(app, dispatch);
   dg::cli::RegisterReport(app, dispatch);
   dg::cli::RegisterTranscripts(app, dispatch);
+  dg::cli::RegisterAttribute(app, dispatch);
   return dg::cli::ParseAndRun(app, dispatch, argc, argv);
 }

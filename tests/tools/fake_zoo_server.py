@@ -1,0 +1,94 @@
+#!/usr/bin/env python3
+"""A zoo of stand-in models behind one OpenAI-compatible chat-completions
+endpoint, for the attribution tests.
+
+Binds 127.0.0.1 on a free port and prints the port. Every model answers a
+prompt with `max_tokens` lowercase letters, deterministically:
+
+  * a model on its own gives, at each position, the prompt's "true"
+    continuation letter with probability --skill, and otherwise a letter of
+    its own (a hash of its name, the prompt and the position) -- models that
+    share a task agree often without copying each other;
+  * a student NAME=TEACHER:RATE copies its teacher's letter with probability
+    RATE at each position and otherwise answers as a model on its own.
+
+--model NAME (repeat) declares a model on its own; --student NAME=TEACHER:RATE
+a student. A request for an undeclared model gets 404; --fail-model NAME
+answers that model's requests with 500.
+"""
+import argparse
+import hashlib
+import http.server
+import json
+
+p = argparse.ArgumentParser()
+p.add_argument("--model", action="append", default=[])
+p.add_argument("--student", action="append", default=[])
+p.add_argument("--skill", type=float, default=0.6)
+p.add_argument("--fail-model", default="")
+args = p.parse_args()
+
+LETTERS = "abcdefghijklmnopqrstuvwxyz"
+students = {}
+for s in args.student:
+    name, rest = s.split("=", 1)
+    teacher, rate = rest.rsplit(":", 1)
+    students[name] = (teacher, float(rate))
+models = set(args.model) | set(students)
+
+
+def unit(*parts):
+    h = hashlib.sha256("\x00".join(parts).encode()).digest()
+    return int.from_bytes(h[:8], "big") / 2.0**64
+
+
+def letter(*parts):
+    return LETTERS[int(unit(*parts) * 26) % 26]
+
+
+def answer(model, prompt, n):
+    out = []
+    for j in range(n):
+        pos = str(j)
+        if model in students:
+            teacher, rate = students[model]
+            if unit("copy", model, prompt, pos) < rate:
+                out.append(answer(teacher, prompt, j + 1)[j])
+                continue
+        if unit("skill", model, prompt, pos) < args.skill:
+            out.append(letter("truth", prompt, pos))
+        else:
+            out.append(letter("own", model, prompt, pos))
+    return "".join(out)
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    def log_message(self, *a):
+        pass
+
+    def do_POST(self):
+        body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+        if self.path != "/v1/chat/completions":
+            return self.reply(404, {"error": {"message": "not found"}})
+        model = body.get("model", "")
+        if model not in models:
+            return self.reply(404, {"error": {"message": "no model " + model}})
+        if model == args.fail_model:
+            return self.reply(500, {"error": {"message": "this model is down"}})
+        prompt = [m.get("content", "") for m in body["messages"] if m.get("role") == "user"][-1]
+        text = answer(model, prompt, int(body.get("max_tokens", 8)))
+        self.reply(200, {"id": "chatcmpl-zoo", "object": "chat.completion", "created": 1764400000, "model": model,
+                         "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "length"}]})
+
+    def reply(self, status, obj):
+        data = json.dumps(obj).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
+server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+print(server.server_address[1], flush=True)
+server.serve_forever()
