@@ -228,6 +228,32 @@ TEST(Attribution, BadInputIsRefused) {
   EXPECT_FALSE(Attribute({zoo.Candidate("t1", 0.2, 3), d}, 0.05).ok()) << "references differ between candidates";
 }
 
+TEST(Attribution, TheRelativeStatisticSeesAStudentThatIsFarFromEveryone) {
+  // A student distilled at a high temperature is flatter than everyone: its
+  // distances to every model are larger, its teacher's the least so.
+  Zoo zoo(5);
+  std::vector<CandidateEvidence> cs;
+  for (int c = 0; c < 3; ++c) {
+    CandidateEvidence e = zoo.Candidate("t" + std::to_string(c), c == 1 ? 0.38 : 0.45, 6);
+    e.suspect_baseline.assign(e.suspect.size(), 0.45);  // its mean distance to the references
+    for (size_t r = 0; r < e.references.size(); ++r) e.reference_baselines.push_back(std::vector<double>(e.suspect.size(), 0.3));
+    cs.push_back(e);
+  }
+  auto absolute = cs;
+  for (auto& e : absolute) {
+    e.suspect_baseline.clear();
+    e.reference_baselines.clear();
+  }
+  auto a = Attribute(absolute, 0.05);
+  ASSERT_TRUE(a.ok());
+  EXPECT_EQ(a->identified, "") << "absolutely, the student is farther from t1 than independent models are";
+  a = Attribute(cs, 0.05);
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  EXPECT_EQ(a->identified, "t1") << ToJson(*a).dump(2);
+  cs[0].reference_baselines.pop_back();
+  EXPECT_FALSE(Attribute(cs, 0.05).ok()) << "baselines must cover every reference";
+}
+
 // ---- probes, answers, and the command against a zoo of endpoints ----
 
 TEST(Probes, TheSeedFixesTheSetAndItsHash) {
@@ -378,6 +404,34 @@ TEST_F(EndpointZoo, BadInputAndDeadEndpointsAreClear) {
   unreachable.insert(unreachable.end(), {"--timeout", "2"});
   r = testing::RunCli(unreachable);
   EXPECT_EQ(r.exit_code, 3) << r.err;
+}
+
+TEST_F(EndpointZoo, ReportedDistributionsAreComparedWhereTheContextsAgree) {
+  std::vector<std::string> flags = Models();
+  flags.insert(flags.end(), {"--no-logprobs", "ref-4"});
+  Start(flags);
+  auto with = [this](const std::string& suspect, int refs) {
+    auto a = Args(suspect, refs);
+    a.insert(a.end(), {"--distance", "jsd"});
+    return testing::RunCli(a);
+  };
+  auto r = with("student-b", 3);
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  nlohmann::json j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["identified"], "teacher-b");
+  EXPECT_EQ(j["distance"], "jsd");
+  r = with("control", 3);
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  // An endpoint that reports no distributions cannot be compared so.
+  r = with("student-b", 4);
+  EXPECT_EQ(r.exit_code, 3) << r.out << r.err;
+  EXPECT_NE(r.err.find("no logprobs"), std::string::npos) << r.err;
+  Answer x{"ab", {{{"a", 0.5}, {"b", 0.5}, {"", 0.0}}, {{"b", 1.0}, {"", 0.0}}}};
+  Answer y{"ab", {{{"a", 0.5}, {"b", 0.5}, {"", 0.0}}, {{"c", 1.0}, {"", 0.0}}}};
+  EXPECT_DOUBLE_EQ(NextTokenDistance(x, y), 0.5);  // position 0 equal, position 1 disjoint
+  y.text = "xb";
+  EXPECT_DOUBLE_EQ(NextTokenDistance(x, y), 0.0);  // the texts part after position 0: only it is compared
+  EXPECT_TRUE(std::isnan(NextTokenDistance(x, Answer{"ab", {}})));
 }
 
 }  // namespace

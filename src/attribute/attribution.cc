@@ -34,13 +34,27 @@ StatusOr<Attribution> Attribute(const std::vector<CandidateEvidence>& candidates
     }
     auto finite = [](const std::vector<double>& v) { return std::all_of(v.begin(), v.end(), [](double x) { return std::isfinite(x); }); };
     if (!finite(c.suspect)) return Status::InvalidInput("candidate " + c.id + ": a distance is not a finite number");
+    const bool relative = !c.suspect_baseline.empty() || !c.reference_baselines.empty();
+    if (relative && (c.suspect_baseline.size() != a.probes || c.reference_baselines.size() != a.references ||
+                     !finite(c.suspect_baseline))) {
+      return Status::InvalidInput("candidate " + c.id + ": the baselines must cover every probe of the suspect and of every reference");
+    }
+    auto statistic = [](const std::vector<double>& d, const std::vector<double>* base) {
+      double sum = 0;
+      for (size_t i = 0; i < d.size(); ++i) sum += d[i] - (base ? (*base)[i] : 0.0);
+      return sum / static_cast<double>(d.size());
+    };
     CandidateResult r;
     r.id = c.id;
-    r.statistic = Mean(c.suspect);
-    for (const auto& ref : c.references) {
+    r.statistic = statistic(c.suspect, relative ? &c.suspect_baseline : nullptr);
+    for (size_t k = 0; k < c.references.size(); ++k) {
+      const auto& ref = c.references[k];
       if (ref.size() != a.probes) return Status::InvalidInput("candidate " + c.id + ": a reference answered another number of probes");
       if (!finite(ref)) return Status::InvalidInput("candidate " + c.id + ": a distance is not a finite number");
-      r.null.push_back(Mean(ref));
+      if (relative && (c.reference_baselines[k].size() != a.probes || !finite(c.reference_baselines[k]))) {
+        return Status::InvalidInput("candidate " + c.id + ": the baselines must cover every probe of the suspect and of every reference");
+      }
+      r.null.push_back(statistic(ref, relative ? &c.reference_baselines[k] : nullptr));
     }
     r.null_mean = Mean(r.null);
     r.null_sd = SampleStdDev(r.null);

@@ -36,6 +36,14 @@ struct CandidateEvidence {
   std::string id;                               // the candidate teacher's id (ID of --teacher ID=MODEL)
   std::vector<double> suspect;                  // per probe: d(suspect, candidate)
   std::vector<std::vector<double>> references;  // per reference, per probe: d(reference, candidate)
+  // Optional (the relative statistic): per probe, what is subtracted from
+  // each distance above — for the suspect, its mean distance to the
+  // references; for reference r, its mean distance to the other references.
+  // Then the statistic says how much closer a model is to the candidate than
+  // to independent models, which a model that is far from everyone (a
+  // student distilled at a high temperature) does not hide. Empty: none.
+  std::vector<double> suspect_baseline;
+  std::vector<std::vector<double>> reference_baselines;
 };
 
 struct CandidateResult {

@@ -1,6 +1,10 @@
 #include "attribute/endpoint.h"
 
 #include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "attribute/statistics.h"
 
 #include "transcripts/chat_client.h"
 
@@ -35,20 +39,24 @@ StatusOr<ModelRef> ParseModelRef(const std::string& spec, bool with_id, const st
   return m;
 }
 
-StatusOr<std::vector<std::string>> QueryModel(const ModelRef& m, const ProbeSet& probes, const QueryOptions& o) {
+StatusOr<std::vector<Answer>> QueryModel(const ModelRef& m, const ProbeSet& probes, const QueryOptions& o) {
   ChatClientOptions co;
   co.base_url = m.base_url;
   co.api_key = o.api_key;
   co.timeout_s = o.timeout_s;
   co.max_retries = o.max_retries;
   ChatClient client(co);
-  std::vector<std::string> answers;
+  std::vector<Answer> answers;
   answers.reserve(probes.probes.size());
   for (size_t i = 0; i < probes.probes.size(); ++i) {
-    const nlohmann::json request = {{"model", m.model},
-                                    {"messages", {{{"role", "user"}, {"content", probes.probes[i]}}}},
-                                    {"max_tokens", o.max_tokens},
-                                    {"temperature", 0}};
+    nlohmann::json request = {{"model", m.model},
+                              {"messages", {{{"role", "user"}, {"content", probes.probes[i]}}}},
+                              {"max_tokens", o.max_tokens},
+                              {"temperature", 0}};
+    if (o.logprobs) {
+      request["logprobs"] = true;
+      request["top_logprobs"] = 20;
+    }
     ChatResult r = client.Complete(request);
     const std::string where = m.id + " (" + m.base_url + "#" + m.model + "), probe " + std::to_string(i);
     if (!r.error.empty()) return Status::IoError(where + ": " + r.error);
@@ -64,9 +72,65 @@ StatusOr<std::vector<std::string>> QueryModel(const ModelRef& m, const ProbeSet&
       return Status::IoError(where + ": answered as model \"" + body["model"].get<std::string>() + "\", not \"" + m.model +
                              "\": the evidence would not be this model's");
     }
-    answers.push_back(content->get<std::string>());
+    Answer answer;
+    answer.text = content->get<std::string>();
+    if (o.logprobs) {
+      const nlohmann::json& choice = body["choices"][0];
+      const nlohmann::json* lp = choice.contains("logprobs") && choice["logprobs"].is_object() && choice["logprobs"].contains("content") &&
+                                         choice["logprobs"]["content"].is_array()
+                                     ? &choice["logprobs"]["content"]
+                                     : nullptr;
+      if (lp == nullptr || (lp->empty() && !answer.text.empty())) {
+        return Status::IoError(where + ": the endpoint returned no logprobs (choices[0].logprobs.content); use --distance prefix");
+      }
+      for (const nlohmann::json& position : *lp) {
+        std::map<std::string, double> dist;
+        double total = 0;
+        if (position.is_object() && position.contains("top_logprobs") && position["top_logprobs"].is_array()) {
+          for (const nlohmann::json& t : position["top_logprobs"]) {
+            if (!t.is_object() || !t.contains("token") || !t["token"].is_string() || !t.contains("logprob") || !t["logprob"].is_number()) {
+              return Status::IoError(where + ": a top_logprobs entry is not {token, logprob}");
+            }
+            const double p = std::exp(t["logprob"].get<double>());
+            if (!std::isfinite(p) || p > 1.0 + 1e-6) return Status::IoError(where + ": a logprob is not a log-probability");
+            dist[t["token"].get<std::string>()] += p;
+            total += p;
+          }
+        }
+        if (dist.empty()) return Status::IoError(where + ": a position has no top_logprobs");
+        dist[""] = std::max(0.0, 1.0 - total);  // the mass of the tokens not reported
+        answer.positions.push_back(std::move(dist));
+      }
+    }
+    answers.push_back(std::move(answer));
   }
   return answers;
+}
+
+double NextTokenDistance(const Answer& a, const Answer& b) {
+  const size_t n = std::min(a.positions.size(), b.positions.size());
+  if (n == 0) return std::numeric_limits<double>::quiet_NaN();
+  double sum = 0;
+  size_t used = 0;
+  for (size_t j = 0; j < n; ++j) {
+    if (j > 0 && (a.text.size() < j || b.text.size() < j || a.text.compare(0, j, b.text, 0, j) != 0)) break;  // contexts differ from here on
+    std::vector<double> p, q;
+    for (const auto& [token, pa] : a.positions[j]) {
+      auto it = b.positions[j].find(token);
+      p.push_back(pa);
+      q.push_back(it == b.positions[j].end() ? 0.0 : it->second);
+    }
+    for (const auto& [token, pb] : b.positions[j]) {
+      if (!a.positions[j].count(token)) {
+        p.push_back(0.0);
+        q.push_back(pb);
+      }
+    }
+    // The "any other token" buckets are compared as one token: a bound, not the exact divergence.
+    sum += JensenShannon(p, q);
+    ++used;
+  }
+  return sum / static_cast<double>(used);
 }
 
 double AnswerDistance(const std::string& a, const std::string& b, size_t max_bytes) {

@@ -10,6 +10,7 @@
 #ifndef DISTILLGATE_ATTRIBUTE_ENDPOINT_H_
 #define DISTILLGATE_ATTRIBUTE_ENDPOINT_H_
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -30,13 +31,28 @@ StatusOr<ModelRef> ParseModelRef(const std::string& spec, bool with_id, const st
 
 struct QueryOptions {
   size_t max_tokens = 8;   // each answer is at most this long (greedy: temperature 0)
+  bool logprobs = false;   // ask for `logprobs` and `top_logprobs` (20) and require them
   double timeout_s = 60;
   int max_retries = 3;
   std::string api_key;     // sent as a bearer token when not empty
 };
 
-// Every probe as one user message, in order; the answers' texts.
-StatusOr<std::vector<std::string>> QueryModel(const ModelRef& m, const ProbeSet& probes, const QueryOptions& o);
+// One answer: its text and, when asked for, the distribution the endpoint
+// reported at each answer position (its top tokens' probabilities; the mass
+// it did not report is under the key "" — "any other token").
+struct Answer {
+  std::string text;
+  std::vector<std::map<std::string, double>> positions;
+};
+
+// Every probe as one user message, in order.
+StatusOr<std::vector<Answer>> QueryModel(const ModelRef& m, const ProbeSet& probes, const QueryOptions& o);
+
+// The mean Jensen–Shannon divergence (bits) of two answers' reported
+// distributions over the positions where both saw the same context: the
+// first, and each next one while the two texts agree so far. NaN when
+// either answer has no distributions.
+double NextTokenDistance(const Answer& a, const Answer& b);
 
 // The distance between two answers to one probe: 1 - (their common prefix /
 // the longer answer), over their first `max_bytes` bytes; 0 for two empty

@@ -21,7 +21,7 @@ using attribute::ProbeKind;
 using attribute::ProbeSet;
 
 struct AttributeArgs {
-  std::string suspect, probe_data, api_key_env;
+  std::string suspect, probe_data, api_key_env, distance = "prefix", statistic = "relative";
   std::vector<std::string> teachers, references;
   size_t probes = 200, probe_length = 32, max_tokens = 8;
   double alpha = 0.05, timeout_s = 60;
@@ -37,24 +37,47 @@ struct ProbeRun {
 
 // Queries every model on one probe set and tests the candidates.
 StatusOr<ProbeRun> RunProbes(ProbeSet set, const ModelRef& suspect, const std::vector<ModelRef>& teachers,
-                             const std::vector<ModelRef>& references, const attribute::QueryOptions& q, double alpha) {
+                             const std::vector<ModelRef>& references, const attribute::QueryOptions& q, double alpha,
+                             bool relative) {
   ProbeRun run;
   DG_ASSIGN_OR_RETURN(run.sha256, set.Sha256());  // fixed before the first query
   DG_ASSIGN_OR_RETURN(auto suspect_answers, attribute::QueryModel(suspect, set, q));
-  std::vector<std::vector<std::string>> reference_answers;
+  std::vector<std::vector<attribute::Answer>> reference_answers;
   for (const auto& r : references) {
     DG_ASSIGN_OR_RETURN(auto a, attribute::QueryModel(r, set, q));
     reference_answers.push_back(std::move(a));
+  }
+  auto distance = [&q](const attribute::Answer& x, const attribute::Answer& y) {
+    return q.logprobs ? attribute::NextTokenDistance(x, y) : attribute::AnswerDistance(x.text, y.text, q.max_tokens);
+  };
+  // The relative statistic's baselines: the suspect's mean distance to the
+  // references, and each reference's to the others, probe by probe.
+  const size_t n = set.probes.size(), k = references.size();
+  std::vector<double> suspect_base(n, 0.0);
+  std::vector<std::vector<double>> reference_base(k, std::vector<double>(n, 0.0));
+  if (relative) {
+    for (size_t i = 0; i < n; ++i) {
+      for (size_t r = 0; r < k; ++r) {
+        suspect_base[i] += distance(suspect_answers[i], reference_answers[r][i]) / static_cast<double>(k);
+        for (size_t o = 0; o < k; ++o) {
+          if (o != r) reference_base[r][i] += distance(reference_answers[r][i], reference_answers[o][i]) / static_cast<double>(k - 1);
+        }
+      }
+    }
   }
   std::vector<CandidateEvidence> evidence;
   for (const auto& t : teachers) {
     DG_ASSIGN_OR_RETURN(auto teacher_answers, attribute::QueryModel(t, set, q));
     CandidateEvidence c;
     c.id = t.id;
-    for (size_t i = 0; i < set.probes.size(); ++i) c.suspect.push_back(attribute::AnswerDistance(suspect_answers[i], teacher_answers[i], q.max_tokens));
+    if (relative) {
+      c.suspect_baseline = suspect_base;
+      c.reference_baselines = reference_base;
+    }
+    for (size_t i = 0; i < set.probes.size(); ++i) c.suspect.push_back(distance(suspect_answers[i], teacher_answers[i]));
     for (const auto& ra : reference_answers) {
       std::vector<double> d;
-      for (size_t i = 0; i < set.probes.size(); ++i) d.push_back(attribute::AnswerDistance(ra[i], teacher_answers[i], q.max_tokens));
+      for (size_t i = 0; i < set.probes.size(); ++i) d.push_back(distance(ra[i], teacher_answers[i]));
       c.references.push_back(std::move(d));
     }
     evidence.push_back(std::move(c));
@@ -109,13 +132,15 @@ StatusOr<int> RunAttribute(const AttributeArgs& a) {
   attribute::QueryOptions q;
   q.max_tokens = a.max_tokens;
   q.timeout_s = a.timeout_s;
+  q.logprobs = a.distance == "jsd";
   if (!a.api_key_env.empty()) {
     const char* k = std::getenv(a.api_key_env.c_str());
     if (k == nullptr || *k == '\0') return Status::InvalidInput("--api-key-env: $" + a.api_key_env + " is not set");
     q.api_key = k;
   }
-  DG_ASSIGN_OR_RETURN(ProbeRun main, RunProbes(std::move(data), suspect, teachers, references, q, a.alpha));
-  DG_ASSIGN_OR_RETURN(ProbeRun baseline, RunProbes(std::move(random), suspect, teachers, references, q, a.alpha));
+  const bool relative = a.statistic == "relative";
+  DG_ASSIGN_OR_RETURN(ProbeRun main, RunProbes(std::move(data), suspect, teachers, references, q, a.alpha, relative));
+  DG_ASSIGN_OR_RETURN(ProbeRun baseline, RunProbes(std::move(random), suspect, teachers, references, q, a.alpha, relative));
   const size_t models = 1 + teachers.size() + references.size();
   const size_t queries = models * (main.set.probes.size() + baseline.set.probes.size());
   if (a.as_json) {
@@ -125,12 +150,17 @@ StatusOr<int> RunAttribute(const AttributeArgs& a) {
     out["queries"] = queries;
     out["queries_per_model"] = main.set.probes.size() + baseline.set.probes.size();
     out["answer_bytes"] = a.max_tokens;
+    out["distance"] = a.distance;
+    out["statistic"] = a.statistic;
     std::cout << out.dump(2) << "\n";
   } else {
     PrintProbeRun("data probes (the test)", main);
     PrintProbeRun("random probes (baseline, not the test)", baseline);
     std::cout << "queries: " << queries << " (" << models << " models × " << main.set.probes.size() + baseline.set.probes.size()
-              << " probes), answers compared over their first " << a.max_tokens << " bytes\n"
+              << " probes), "
+              << (q.logprobs ? "distance: JSD of the reported next-token distributions where the contexts agree"
+                             : "distance: shared prefix of the answers' first " + std::to_string(a.max_tokens) + " bytes")
+              << "\n"
               << "  an identification is evidence of imitation, not of a breach of terms; none identified is not proof of "
                  "independence (docs/attribution.md)\n";
   }
@@ -157,6 +187,16 @@ void RegisterAttribute(CLI::App& app, Dispatch& d) {
   c->add_option("--answer-bytes", a->max_tokens, "Answer length compared (max_tokens of each request)")
       ->capture_default_str()
       ->check(IntegerIn(1, 1024));
+  c->add_option("--distance", a->distance,
+                 "prefix: answers' shared prefix (text only); jsd: Jensen-Shannon divergence of the next-token\n"
+                 "distributions the endpoints report (logprobs, top 20)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"prefix", "jsd"}));
+  c->add_option("--statistic", a->statistic,
+                 "relative: a model's distance to the candidate minus its mean distance to independent models;\n"
+                 "absolute: the distance itself")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"relative", "absolute"}));
   c->add_option("--alpha", a->alpha, "Family-wise significance level")->capture_default_str()->check(NumberIn(1e-12, 0.5));
   c->add_option("--seed", a->seed, "Seed of the probe sets")->capture_default_str()->check(IntegerIn(0, int64_t{1} << 53));
   c->add_option("--timeout", a->timeout_s, "Seconds per attempt")->capture_default_str()->check(NumberIn(0.001, 86400));

@@ -225,7 +225,8 @@ double ByteLm::NextByteAgreement(const ByteLm& teacher, const std::string& text)
   return mine.argmax(-1).eq(theirs.argmax(-1)).to(torch::kDouble).mean().item<double>();
 }
 
-std::string ByteLm::Generate(const std::string& prompt, int max_new, double temperature, uint64_t seed, char stop) const {
+std::string ByteLm::Generate(const std::string& prompt, int max_new, double temperature, uint64_t seed, char stop,
+                             std::vector<std::vector<float>>* step_logprobs) const {
   torch::NoGradGuard no_grad;
   std::mt19937_64 rng(seed);
   std::string context = prompt.empty() ? std::string("\n") : prompt;
@@ -238,6 +239,10 @@ std::string ByteLm::Generate(const std::string& prompt, int max_new, double temp
   std::string out;
   for (int i = 0; i < max_new; ++i) {
     auto l = last + mask;
+    if (step_logprobs != nullptr) {
+      auto lp = torch::log_softmax(l, 0).to(torch::kFloat).contiguous();
+      step_logprobs->emplace_back(lp.data_ptr<float>(), lp.data_ptr<float>() + 256);
+    }
     int64_t next;
     if (temperature <= 0) {
       next = l.argmax().item<int64_t>();

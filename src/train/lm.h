@@ -54,7 +54,11 @@ class ByteLm {
   // Continues `prompt` by up to `max_new` bytes (stopping at `stop` when it
   // is not 0); temperature 0 picks the most likely byte. Only printable ASCII
   // and newlines are produced, so answers are valid UTF-8.
-  std::string Generate(const std::string& prompt, int max_new, double temperature, uint64_t seed, char stop = 0) const;
+  // With `step_logprobs`, each generated position's log-probabilities over
+  // the 256 bytes (of the masked distribution at temperature 1) are appended
+  // to it, position by position: what an endpoint reports as logprobs.
+  std::string Generate(const std::string& prompt, int max_new, double temperature, uint64_t seed, char stop = 0,
+                       std::vector<std::vector<float>>* step_logprobs = nullptr) const;
   // Mean bits per byte of `text` under the model (held-out perplexity = 2^bpb).
   double BitsPerByte(const std::string& text) const;
   // The fraction of positions in `text` where this model's most likely next

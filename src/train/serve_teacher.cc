@@ -2,6 +2,8 @@
 
 #include <httplib.h>
 
+#include <algorithm>
+#include <cmath>
 #include <ctime>
 #include <mutex>
 
@@ -46,14 +48,43 @@ Status ServeTeacher(const ServeOptions& o) {
                                : o.max_tokens;
     const double temperature = body.contains("temperature") && body["temperature"].is_number() ? body["temperature"].get<double>() : 0.0;
     const uint64_t seed = body.contains("seed") && body["seed"].is_number_unsigned() ? body["seed"].get<uint64_t>() : 0;
+    // OpenAI's logprobs: `logprobs: true` and `top_logprobs` (0..20) give,
+    // for each answer byte, its log-probability and the most likely bytes'.
+    const bool want_logprobs = body.contains("logprobs") && body["logprobs"].is_boolean() && body["logprobs"].get<bool>();
+    const int top = body.contains("top_logprobs") && body["top_logprobs"].is_number_integer()
+                        ? std::max(0, std::min(20, body["top_logprobs"].get<int>()))
+                        : 0;
+    std::vector<std::vector<float>> steps;
     std::lock_guard<std::mutex> lock(mu);
-    const std::string answer = lm.Generate(prompt, max_tokens, temperature, seed);
+    const std::string answer = lm.Generate(prompt, max_tokens, temperature, seed, 0, want_logprobs ? &steps : nullptr);
     const uint64_t n = served++;
+    json choice = {{"index", 0}, {"message", {{"role", "assistant"}, {"content", answer}}}, {"finish_reason", "length"}};
+    if (want_logprobs) {
+      auto token = [](int b, float lp) {
+        return json{{"token", std::string(1, static_cast<char>(b))}, {"logprob", lp}, {"bytes", {b}}};
+      };
+      json content = json::array();
+      for (size_t i = 0; i < steps.size() && i < answer.size(); ++i) {
+        const std::vector<float>& lp = steps[i];
+        std::vector<int> order;
+        for (int b = 0; b < 256; ++b) {
+          if (std::isfinite(lp[b]) && lp[b] > -1e8) order.push_back(b);
+        }
+        std::sort(order.begin(), order.end(), [&lp](int a, int b) { return lp[a] > lp[b] || (lp[a] == lp[b] && a < b); });
+        json tops = json::array();
+        for (int k = 0; k < top && k < static_cast<int>(order.size()); ++k) tops.push_back(token(order[k], lp[order[k]]));
+        const int chosen = static_cast<unsigned char>(answer[i]);
+        json t = token(chosen, lp[chosen]);
+        t["top_logprobs"] = tops;
+        content.push_back(t);
+      }
+      choice["logprobs"] = {{"content", content}};
+    }
     json out = {{"id", "chatcmpl-dg-" + std::to_string(n)},
                 {"object", "chat.completion"},
                 {"created", static_cast<int64_t>(std::time(nullptr))},
                 {"model", model_name},
-                {"choices", {{{"index", 0}, {"message", {{"role", "assistant"}, {"content", answer}}}, {"finish_reason", "length"}}}},
+                {"choices", {choice}},
                 {"usage", {{"prompt_tokens", prompt.size()}, {"completion_tokens", answer.size()}, {"total_tokens", prompt.size() + answer.size()}}},
                 {"system_fingerprint", fingerprint}};
     res.set_header("x-request-id", "dg-" + std::to_string(n));

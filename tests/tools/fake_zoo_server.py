@@ -14,18 +14,22 @@ prompt with `max_tokens` lowercase letters, deterministically:
 
 --model NAME (repeat) declares a model on its own; --student NAME=TEACHER:RATE
 a student. A request for an undeclared model gets 404; --fail-model NAME
-answers that model's requests with 500.
+answers that model's requests with 500. With `logprobs`, each answer letter
+comes with the model's distribution at that position (the mixture above) as
+`top_logprobs`; --no-logprobs NAME leaves them out for that model.
 """
 import argparse
 import hashlib
 import http.server
 import json
+import math
 
 p = argparse.ArgumentParser()
 p.add_argument("--model", action="append", default=[])
 p.add_argument("--student", action="append", default=[])
 p.add_argument("--skill", type=float, default=0.6)
 p.add_argument("--fail-model", default="")
+p.add_argument("--no-logprobs", default="", help="a model that ignores `logprobs`")
 args = p.parse_args()
 
 LETTERS = "abcdefghijklmnopqrstuvwxyz"
@@ -62,6 +66,22 @@ def answer(model, prompt, n):
     return "".join(out)
 
 
+def dist(model, prompt, j):
+    """The distribution a model reports at answer position j (for logprobs)."""
+    pos = str(j)
+    own = {}
+    own[letter("truth", prompt, pos)] = args.skill
+    o = letter("own", model, prompt, pos)
+    own[o] = own.get(o, 0.0) + (1 - args.skill)
+    if model not in students:
+        return own
+    teacher, rate = students[model]
+    out = {k: (1 - rate) * v for k, v in own.items()}
+    for k, v in dist(teacher, prompt, j).items():
+        out[k] = out.get(k, 0.0) + rate * v
+    return out
+
+
 class Handler(http.server.BaseHTTPRequestHandler):
     def log_message(self, *a):
         pass
@@ -77,8 +97,17 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self.reply(500, {"error": {"message": "this model is down"}})
         prompt = [m.get("content", "") for m in body["messages"] if m.get("role") == "user"][-1]
         text = answer(model, prompt, int(body.get("max_tokens", 8)))
+        choice = {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "length"}
+        if body.get("logprobs") and model != args.no_logprobs:
+            content = []
+            for j, ch in enumerate(text):
+                d = dist(model, prompt, j)
+                tops = sorted(d.items(), key=lambda kv: -kv[1])[:int(body.get("top_logprobs", 0))]
+                content.append({"token": ch, "logprob": math.log(d.get(ch, 1e-9)), "bytes": [ord(ch)],
+                                "top_logprobs": [{"token": k, "logprob": math.log(v), "bytes": [ord(k)]} for k, v in tops]})
+            choice["logprobs"] = {"content": content}
         self.reply(200, {"id": "chatcmpl-zoo", "object": "chat.completion", "created": 1764400000, "model": model,
-                         "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "length"}]})
+                         "choices": [choice]})
 
     def reply(self, status, obj):
         data = json.dumps(obj).encode()
