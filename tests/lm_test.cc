@@ -2,6 +2,8 @@
 // gated recorded run, and `serve-teacher` answering `transcripts collect`
 // live on 127.0.0.1.
 #include <gtest/gtest.h>
+
+#include <cmath>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -12,6 +14,7 @@
 #include "ledger/ledger.h"
 #include "synthetic_run.h"
 #include "test_util.h"
+#include "transcripts/chat_client.h"
 #include "train/lm.h"
 #include "train/trainer.h"
 
@@ -120,6 +123,33 @@ TEST_F(TrainLmTest, TrainServeCollectVerify) {
   const size_t colon = line.rfind(':');
   ASSERT_NE(colon, std::string::npos) << line;
   const std::string port = line.substr(colon + 1);
+  {
+    // OpenAI's logprobs, as `attribute --distance jsd` reads them.
+    ChatClientOptions co;
+    co.base_url = "http://127.0.0.1:" + port;
+    ChatClient client(co);
+    ChatResult lp = client.Complete({{"model", "fruit-lm"}, {"messages", {{{"role", "user"}, {"content", "app"}}}}, {"max_tokens", 4},
+                                     {"temperature", 0}, {"logprobs", true}, {"top_logprobs", 5}});
+    ASSERT_TRUE(lp.error.empty()) << lp.error;
+    const std::string text = lp.body["choices"][0]["message"]["content"];
+    const json& content = lp.body["choices"][0]["logprobs"]["content"];
+    ASSERT_EQ(content.size(), text.size()) << lp.body.dump();
+    for (size_t i = 0; i < content.size(); ++i) {
+      const json& tops = content[i]["top_logprobs"];
+      ASSERT_EQ(tops.size(), 5u);
+      EXPECT_EQ(content[i]["token"], std::string(1, text[i]));
+      EXPECT_EQ(tops[0]["token"], content[i]["token"]) << "greedy: the answer's byte is the most likely one";
+      double mass = 0;
+      for (size_t k = 0; k < tops.size(); ++k) {
+        EXPECT_LE(tops[k]["logprob"].get<double>(), 0.0);
+        if (k > 0) EXPECT_GE(tops[k - 1]["logprob"].get<double>(), tops[k]["logprob"].get<double>());
+        mass += std::exp(tops[k]["logprob"].get<double>());
+      }
+      EXPECT_LE(mass, 1.0 + 1e-5);
+    }
+    ChatResult plain = client.Complete({{"model", "fruit-lm"}, {"messages", {{{"role", "user"}, {"content", "app"}}}}, {"max_tokens", 4}});
+    EXPECT_FALSE(plain.body["choices"][0].contains("logprobs"));
+  }
   json job = {{"name", "collect-from-fruit-lm"},
               {"teachers", {{{"id", "fruit-lm"}, {"kind", "api"}, {"provider", "distillgate"}, {"model", "fruit-lm"}, {"license", "MIT"},
                              {"base_url", "http://127.0.0.1:" + port}}}},
