@@ -80,9 +80,10 @@ StatusOr<std::vector<Answer>> QueryModel(const ModelRef& m, const ProbeSet& prob
                                          choice["logprobs"]["content"].is_array()
                                      ? &choice["logprobs"]["content"]
                                      : nullptr;
-      if (lp == nullptr || (lp->empty() && !answer.text.empty())) {
+      if (lp == nullptr) {
         return Status::IoError(where + ": the endpoint returned no logprobs (choices[0].logprobs.content); use --distance prefix");
       }
+      if (lp->empty()) return Status::IoError(where + ": an empty answer has no next-token distribution to compare");
       for (const nlohmann::json& position : *lp) {
         std::map<std::string, double> dist;
         double total = 0;
