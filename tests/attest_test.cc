@@ -15,6 +15,7 @@
 #include "attest/attestation.h"
 #include "attest/claim_verify.h"
 #include "attest/data_proof.h"
+#include "claim_checks.h"
 #include "synthetic_run.h"
 #include "test_util.h"
 
@@ -153,13 +154,7 @@ class AttestTest : public ::testing::Test {
     EXPECT_TRUE(r.ok()) << r.status().ToString();
     return r.ok() ? *r : ClaimReport{};
   }
-  static std::set<std::string> Failed(const ClaimReport& r) {
-    std::set<std::string> out;
-    for (const auto& c : r.checks) {
-      if (!c.ok && !c.informational) out.insert(c.name);
-    }
-    return out;
-  }
+  static std::set<std::string> Failed(const ClaimReport& r) { return testing::FailedChecks(r); }
   json Resign(const json& statement) { return *SignStatement(statement, key_, DsseKeyId(vkey_)); }
 
   TempDir dir_;

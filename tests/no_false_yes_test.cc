@@ -30,6 +30,7 @@
 #include "policy/job.h"
 #include "record/recorded_run.h"
 #include "record/run_record.h"
+#include "claim_checks.h"
 #include "synthetic_run.h"
 #include "test_util.h"
 
@@ -443,13 +444,7 @@ class ForgedClaims : public ::testing::Test {
     EXPECT_TRUE(r.ok()) << r.status().ToString();
     return r.ok() ? *r : ClaimReport{};
   }
-  static std::set<std::string> Failed(const ClaimReport& r) {
-    std::set<std::string> out;
-    for (const auto& c : r.checks) {
-      if (!c.ok && !c.informational) out.insert(c.name);
-    }
-    return out;
-  }
+  static std::set<std::string> Failed(const ClaimReport& r) { return testing::FailedChecks(r); }
   TempDir dir_;
   testing::SyntheticRun run_;
   std::unique_ptr<PrivateKey> key_;
