@@ -20,13 +20,15 @@
 # Both distances are measured: jsd (the next-token distributions serve-teacher
 # reports as logprobs) and prefix (answer text only).
 # Usage: bench/attribution.sh [WORKDIR] [BUDGETS]   (after scripts/setup.sh; BUDGETS default "10 100 1000";
-#        DISTANCES="jsd prefix" and STEPS=300 in the environment)
+#        DISTANCES="jsd prefix", STATISTICS="relative absolute", CONTROLS=6, STEPS=300 and SOFTEN=1
+#        (the temperature of --soften) in the environment)
 set -euo pipefail
 W="${1:-$(mktemp -d)}"
 BUDGETS="${2:-10 100 1000}"
 DISTANCES="${DISTANCES:-jsd prefix}"
 STATISTICS="${STATISTICS:-relative absolute}"
 CONTROLS="${CONTROLS:-6}"
+SOFTEN="${SOFTEN:-1}"
 STEPS="${STEPS:-300}"
 mkdir -p "$W"
 B="$(pwd)/build/distillgate"
@@ -87,7 +89,7 @@ for d in $DISTANCES; do
       for c in $CS; do [ "$c" = "$s" ] || refs+=(--reference "${URL[$c]}"); done
       rc=0
       "$B" attribute --suspect "${URL[$s]}" "${teachers[@]}" "${refs[@]}" --probe-data half-b.txt --probes "$n" \
-        --probe-length 12 --answer-bytes 8 --seed 7 --distance "$d" --statistic "$st" --json > "attr-$st-$d-$n-$s.json" || rc=$?
+        --probe-length 12 --answer-bytes 8 --seed 7 --distance "$d" --statistic "$st" --soften "$SOFTEN" --json > "attr-$st-$d-$n-$s.json" || rc=$?
       [ "$rc" -le 1 ] || { echo "attribute failed for $s (exit $rc)" >&2; exit "$rc"; }
     done
   done

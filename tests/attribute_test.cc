@@ -432,6 +432,10 @@ TEST_F(EndpointZoo, ReportedDistributionsAreComparedWhereTheContextsAgree) {
   y.text = "xb";
   EXPECT_DOUBLE_EQ(NextTokenDistance(x, y), 0.0);  // the texts part after position 0: only it is compared
   EXPECT_TRUE(std::isnan(NextTokenDistance(x, Answer{"ab", {}})));
+  // Softening at T = 2: (0.9, 0.1) and (0.1, 0.9) become (0.75, 0.25) and (0.25, 0.75), closer.
+  Answer s1{"a", {{{"a", 0.9}, {"b", 0.1}}}}, s2{"a", {{{"a", 0.1}, {"b", 0.9}}}};
+  EXPECT_NEAR(NextTokenDistance(s1, s2, 2.0), JensenShannon({0.75, 0.25}, {0.25, 0.75}), 1e-12);
+  EXPECT_LT(NextTokenDistance(s1, s2, 2.0), NextTokenDistance(s1, s2, 1.0));
 }
 
 }  // namespace

@@ -108,7 +108,21 @@ StatusOr<std::vector<Answer>> QueryModel(const ModelRef& m, const ProbeSet& prob
   return answers;
 }
 
-double NextTokenDistance(const Answer& a, const Answer& b) {
+namespace {
+
+std::vector<double> Soften(std::vector<double> p, double temperature) {
+  if (temperature == 1.0) return p;
+  double sum = 0;
+  for (double& v : p) sum += v = v > 0 ? std::pow(v, 1.0 / temperature) : 0.0;
+  if (sum > 0) {
+    for (double& v : p) v /= sum;
+  }
+  return p;
+}
+
+}  // namespace
+
+double NextTokenDistance(const Answer& a, const Answer& b, double temperature) {
   const size_t n = std::min(a.positions.size(), b.positions.size());
   if (n == 0) return std::numeric_limits<double>::quiet_NaN();
   double sum = 0;
@@ -128,7 +142,7 @@ double NextTokenDistance(const Answer& a, const Answer& b) {
       }
     }
     // The "any other token" buckets are compared as one token: a bound, not the exact divergence.
-    sum += JensenShannon(p, q);
+    sum += JensenShannon(Soften(std::move(p), temperature), Soften(std::move(q), temperature));
     ++used;
   }
   return sum / static_cast<double>(used);

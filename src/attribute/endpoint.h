@@ -51,8 +51,10 @@ StatusOr<std::vector<Answer>> QueryModel(const ModelRef& m, const ProbeSet& prob
 // The mean Jensen–Shannon divergence (bits) of two answers' reported
 // distributions over the positions where both saw the same context: the
 // first, and each next one while the two texts agree so far. NaN when
-// either answer has no distributions.
-double NextTokenDistance(const Answer& a, const Answer& b);
+// either answer has no distributions. With `temperature` T != 1 each
+// distribution is softened first (p^(1/T), renormalised; the unreported
+// mass counts as one token), as for distillation's soft targets.
+double NextTokenDistance(const Answer& a, const Answer& b, double temperature = 1.0);
 
 // The distance between two answers to one probe: 1 - (their common prefix /
 // the longer answer), over their first `max_bytes` bytes; 0 for two empty

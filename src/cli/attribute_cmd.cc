@@ -24,7 +24,7 @@ struct AttributeArgs {
   std::string suspect, probe_data, api_key_env, distance = "prefix", statistic = "relative";
   std::vector<std::string> teachers, references;
   size_t probes = 200, probe_length = 32, max_tokens = 8;
-  double alpha = 0.05, timeout_s = 60;
+  double alpha = 0.05, timeout_s = 60, soften = 1.0;
   uint64_t seed = 0;
   bool as_json = false;
 };
@@ -38,7 +38,7 @@ struct ProbeRun {
 // Queries every model on one probe set and tests the candidates.
 StatusOr<ProbeRun> RunProbes(ProbeSet set, const ModelRef& suspect, const std::vector<ModelRef>& teachers,
                              const std::vector<ModelRef>& references, const attribute::QueryOptions& q, double alpha,
-                             bool relative) {
+                             bool relative, double soften) {
   ProbeRun run;
   DG_ASSIGN_OR_RETURN(run.sha256, set.Sha256());  // fixed before the first query
   DG_ASSIGN_OR_RETURN(auto suspect_answers, attribute::QueryModel(suspect, set, q));
@@ -47,8 +47,8 @@ StatusOr<ProbeRun> RunProbes(ProbeSet set, const ModelRef& suspect, const std::v
     DG_ASSIGN_OR_RETURN(auto a, attribute::QueryModel(r, set, q));
     reference_answers.push_back(std::move(a));
   }
-  auto distance = [&q](const attribute::Answer& x, const attribute::Answer& y) {
-    return q.logprobs ? attribute::NextTokenDistance(x, y) : attribute::AnswerDistance(x.text, y.text, q.max_tokens);
+  auto distance = [&q, soften](const attribute::Answer& x, const attribute::Answer& y) {
+    return q.logprobs ? attribute::NextTokenDistance(x, y, soften) : attribute::AnswerDistance(x.text, y.text, q.max_tokens);
   };
   // The relative statistic's baselines: the suspect's mean distance to the
   // references, and each reference's to the others, probe by probe.
@@ -139,8 +139,8 @@ StatusOr<int> RunAttribute(const AttributeArgs& a) {
     q.api_key = k;
   }
   const bool relative = a.statistic == "relative";
-  DG_ASSIGN_OR_RETURN(ProbeRun main, RunProbes(std::move(data), suspect, teachers, references, q, a.alpha, relative));
-  DG_ASSIGN_OR_RETURN(ProbeRun baseline, RunProbes(std::move(random), suspect, teachers, references, q, a.alpha, relative));
+  DG_ASSIGN_OR_RETURN(ProbeRun main, RunProbes(std::move(data), suspect, teachers, references, q, a.alpha, relative, a.soften));
+  DG_ASSIGN_OR_RETURN(ProbeRun baseline, RunProbes(std::move(random), suspect, teachers, references, q, a.alpha, relative, a.soften));
   const size_t models = 1 + teachers.size() + references.size();
   const size_t queries = models * (main.set.probes.size() + baseline.set.probes.size());
   if (a.as_json) {
@@ -152,6 +152,7 @@ StatusOr<int> RunAttribute(const AttributeArgs& a) {
     out["answer_bytes"] = a.max_tokens;
     out["distance"] = a.distance;
     out["statistic"] = a.statistic;
+    out["soften"] = a.soften;
     std::cout << out.dump(2) << "\n";
   } else {
     PrintProbeRun("data probes (the test)", main);
@@ -192,6 +193,9 @@ void RegisterAttribute(CLI::App& app, Dispatch& d) {
                  "distributions the endpoints report (logprobs, top 20)")
       ->capture_default_str()
       ->check(CLI::IsMember({"prefix", "jsd"}));
+  c->add_option("--soften", a->soften, "With --distance jsd: soften each distribution at this temperature first (p^(1/T))")
+      ->capture_default_str()
+      ->check(NumberIn(0.05, 100));
   c->add_option("--statistic", a->statistic,
                  "relative: a model's distance to the candidate minus its mean distance to independent models;\n"
                  "absolute: the distance itself")
