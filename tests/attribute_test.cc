@@ -8,15 +8,27 @@
 #include <unistd.h>
 
 #include <cmath>
+#include <functional>
+#include <map>
+#include <memory>
 #include <random>
+#include <set>
 
 #include <nlohmann/json.hpp>
 
 #include "attribute/attribution.h"
+#include "attribute/attribution_run.h"
 #include "attribute/endpoint.h"
 #include "attribute/probes.h"
 #include "attribute/statistics.h"
+#include "core/encoding.h"
 #include "core/file_util.h"
+#include "core/json_schema.h"
+#include "ledger/entry.h"
+#include "ledger/fsck.h"
+#include "ledger/ledger.h"
+#include "ledger/merkle.h"
+#include "ledger/note.h"
 #include "test_util.h"
 
 namespace dg::attribute {
@@ -436,6 +448,292 @@ TEST_F(EndpointZoo, ReportedDistributionsAreComparedWhereTheContextsAgree) {
   Answer s1{"a", {{{"a", 0.9}, {"b", 0.1}}}}, s2{"a", {{{"a", 0.1}, {"b", 0.9}}}};
   EXPECT_NEAR(NextTokenDistance(s1, s2, 2.0), JensenShannon({0.75, 0.25}, {0.25, 0.75}), 1e-12);
   EXPECT_LT(NextTokenDistance(s1, s2, 2.0), NextTokenDistance(s1, s2, 1.0));
+}
+
+// Issue 15, recorded runs: `attribute --ledger` pre-registers the plan and
+// records every query; `attribute verify` re-checks it offline.
+class RecordedZoo : public EndpointZoo {
+ protected:
+  void SetUp() override {
+    EndpointZoo::SetUp();
+    ASSERT_EQ(testing::RunCli({"keys", "generate", "--out", dir_.File("keys")}).exit_code, 0);
+    ASSERT_EQ(testing::RunCli({"ledger", "init", "--ledger", Ledger(), "--key", Key(), "--origin", "accuser.example/ledger"}).exit_code, 0);
+  }
+  std::string Ledger() const { return dir_.File("l.db"); }
+  std::string Key() const { return dir_.File("keys/ledger.key"); }
+  std::string Pub() const { return dir_.File("keys/ledger.pub"); }
+  std::vector<std::string> Recorded(const std::string& suspect) {
+    auto a = Args(suspect);
+    a.insert(a.end(), {"--ledger", Ledger(), "--key", Key()});
+    return a;
+  }
+  // One definition of schemas/attribution.schema.json as a schema of its
+  // own (with the definitions it refers to).
+  std::shared_ptr<const JsonSchema> Definition(const std::string& name) {
+    nlohmann::json whole = nlohmann::json::parse(testing::ReadAll(std::string(DG_SOURCE_DIR) + "/schemas/attribution.schema.json"));
+    nlohmann::json part = whole["definitions"][name];
+    part["$schema"] = whole["$schema"];
+    part["definitions"] = whole["definitions"];
+    testing::WriteAll(dir_.File(name + ".schema.json"), part.dump());
+    auto s = JsonSchema::FromFile(dir_.File(name + ".schema.json"));
+    EXPECT_TRUE(s.ok()) << s.status().message();
+    return s.ok() ? *s : nullptr;
+  }
+};
+
+TEST_F(RecordedZoo, TheProbesArePreRegisteredEveryQueryIsRecordedAndTheRunVerifiesOffline) {
+  Start(Models());
+  auto r = testing::RunCli(Recorded("student-b"));
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  const nlohmann::json j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["identified"], "teacher-b");
+  auto outcome_schema = JsonSchema::FromFile(std::string(DG_SOURCE_DIR) + "/schemas/attribution.schema.json");
+  ASSERT_TRUE(outcome_schema.ok()) << outcome_schema.status().message();
+  EXPECT_TRUE((*outcome_schema)->Validate(j, "attribute --json").ok()) << (*outcome_schema)->Validate(j, "attribute --json").message();
+  const std::string run = j["run"];
+  EXPECT_EQ(testing::RunCli({"ledger", "verify", "--ledger", Ledger(), "--pubkey", Pub()}).exit_code, 0);
+
+  // The ledger: the plan (with both probe hashes) first, then run_start, then the queries.
+  auto ledger = dg::Ledger::Open(Ledger(), dg::Ledger::Mode::kReadOnly);
+  ASSERT_TRUE(ledger.ok());
+  auto plan_schema = Definition("plan");
+  auto call_schema = Definition("call");
+  ASSERT_TRUE(plan_schema && call_schema);
+  auto size = (*ledger)->Size();
+  ASSERT_TRUE(size.ok());
+  EXPECT_EQ(*size, 3u + 8 * 200);  // decision, run_start, 1600 calls, run_end
+  std::vector<nlohmann::json> bodies;
+  for (uint64_t i = 0; i < *size; ++i) {
+    auto leaf = (*ledger)->GetLeaf(i);
+    ASSERT_TRUE(leaf.ok());
+    nlohmann::json doc = nlohmann::json::parse(leaf->data);
+    bodies.push_back(doc["body"]);
+    const std::string want = i == 0 ? "decision" : i == 1 ? "run_start" : i + 1 == *size ? "run_end" : "teacher_call";
+    ASSERT_EQ(doc["kind"], want) << "entry " << i;
+    if (want == "teacher_call") {
+      Status st = call_schema->Validate(doc["body"], "entry " + std::to_string(i));
+      ASSERT_TRUE(st.ok()) << st.message();
+      EXPECT_EQ(doc["body"]["sequence"], i - 2);
+    }
+  }
+  EXPECT_EQ(bodies[0]["kind"], "attribution");
+  Status plan_ok = plan_schema->Validate(bodies[0]["plan"], "the plan");
+  EXPECT_TRUE(plan_ok.ok()) << plan_ok.message();
+  EXPECT_EQ(bodies[0]["plan"]["probe_sets"][0]["sha256"], j["probe_set"]["sha256"]);
+  EXPECT_EQ(bodies[0]["plan"]["probe_sets"][1]["sha256"], j["random_baseline"]["probe_set"]["sha256"]);
+  EXPECT_EQ(bodies[1]["mode"], "attribution");
+  EXPECT_EQ(bodies[1]["job_sha256"], bodies[0]["inputs"]["job_sha256"]);
+  EXPECT_EQ(bodies.back()["status"], "completed");
+  EXPECT_EQ(bodies.back()["teacher_calls"], 1600);
+  EXPECT_EQ(bodies.back()["attribution"]["identified"], "teacher-b");
+  ledger->reset();
+
+  // The offline re-check, with and without the corpus; another corpus is not the probes' source.
+  auto v = testing::RunCli({"attribute", "verify", "--ledger", Ledger(), "--run", run, "--pubkey", Pub(), "--probe-data", dir_.File("probes.txt"), "--json"});
+  ASSERT_EQ(v.exit_code, 0) << v.out << v.err;
+  nlohmann::json checks = nlohmann::json::parse(v.out);
+  EXPECT_TRUE(checks["verified"].get<bool>());
+  std::set<std::string> names;
+  for (const auto& c : checks["checks"]) {
+    EXPECT_TRUE(c["ok"].get<bool>()) << c.dump();
+    names.insert(c["name"].get<std::string>());
+  }
+  for (const char* n : {"ledger", "plan", "run-end", "calls", "pre-registered", "complete", "probes", "outcome", "probes-drawn"}) {
+    EXPECT_TRUE(names.count(n)) << n;
+  }
+  EXPECT_EQ(checks["recomputed"]["identified"], "teacher-b");
+  testing::WriteAll(dir_.File("other.txt"), std::string(4000, 'x') + "\n");
+  v = testing::RunCli({"attribute", "verify", "--ledger", Ledger(), "--run", run, "--pubkey", Pub(), "--probe-data", dir_.File("other.txt")});
+  EXPECT_EQ(v.exit_code, 1) << v.out << v.err;
+  EXPECT_NE(v.out.find("FAIL  probes-drawn"), std::string::npos) << v.out;
+  EXPECT_NE(v.out.find("FAILED"), std::string::npos) << v.out;
+  // Another key is not the ledger's.
+  ASSERT_EQ(testing::RunCli({"keys", "generate", "--out", dir_.File("other-keys")}).exit_code, 0);
+  v = testing::RunCli({"attribute", "verify", "--ledger", Ledger(), "--run", run, "--pubkey", dir_.File("other-keys/ledger.pub")});
+  EXPECT_NE(v.exit_code, 0) << v.out;
+
+  // The report shows the plan, the outcome and the null beside the suspect.
+  auto rep = testing::RunCli({"report", "--ledger", Ledger(), "--run", run, "--out", dir_.File("rep"), "--format", "json,html,md"});
+  ASSERT_EQ(rep.exit_code, 0) << rep.out << rep.err;
+  nlohmann::json report = nlohmann::json::parse(testing::ReadAll(dir_.File("rep/report.json")));
+  EXPECT_EQ(report["attribution"]["outcome"]["identified"], "teacher-b");
+  EXPECT_FALSE(report.contains("training"));
+  const std::string html = testing::ReadAll(dir_.File("rep/report.html"));
+  EXPECT_NE(html.find("<h2>Attribution</h2>"), std::string::npos);
+  EXPECT_NE(html.find("class=\"suspect\""), std::string::npos);
+  EXPECT_NE(testing::ReadAll(dir_.File("rep/report.md")).find("Identified: teacher-b"), std::string::npos);
+}
+
+TEST_F(RecordedZoo, AFailedEndpointClosesTheRunAsFailedAndBadInputWritesNothing) {
+  Start(Models());
+  auto missing_key = Args("student-b");
+  missing_key.insert(missing_key.end(), {"--ledger", Ledger()});
+  auto r = testing::RunCli(missing_key);
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  auto one_ref = Args("student-b", 1);
+  one_ref.insert(one_ref.end(), {"--ledger", Ledger(), "--key", Key()});
+  r = testing::RunCli(one_ref);
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  auto empty = dg::Ledger::Open(Ledger(), dg::Ledger::Mode::kReadOnly);
+  ASSERT_TRUE(empty.ok());
+  EXPECT_EQ(*(*empty)->Size(), 0u) << "bad input writes nothing";
+  empty->reset();
+
+  r = testing::RunCli(Recorded("nobody"));  // the suspect's endpoint has no such model
+  EXPECT_EQ(r.exit_code, 3) << r.out << r.err;
+  EXPECT_EQ(testing::RunCli({"ledger", "verify", "--ledger", Ledger(), "--pubkey", Pub()}).exit_code, 0);
+  auto ledger = dg::Ledger::Open(Ledger(), dg::Ledger::Mode::kReadOnly);
+  ASSERT_TRUE(ledger.ok());
+  auto size = (*ledger)->Size();
+  ASSERT_TRUE(size.ok());
+  auto last = (*ledger)->GetLeaf(*size - 1);
+  ASSERT_TRUE(last.ok());
+  nlohmann::json end = nlohmann::json::parse(last->data);
+  EXPECT_EQ(end["kind"], "run_end");
+  EXPECT_EQ(end["body"]["status"], "failed");
+  EXPECT_NE(end["body"]["error"].get<std::string>().find("suspect"), std::string::npos) << end.dump();
+  const std::string run = end["body"]["run"];
+  ledger->reset();
+  auto v = testing::RunCli({"attribute", "verify", "--ledger", Ledger(), "--run", run, "--pubkey", Pub()});
+  EXPECT_EQ(v.exit_code, 1) << v.out << v.err;
+  EXPECT_NE(v.out.find("FAIL  run-end"), std::string::npos) << v.out;
+  // A distillation decision is not an attribution: a clear error, not a pass.
+  auto check = testing::RunCli({"check", "--job", std::string(DG_SOURCE_DIR) + "/tests/scenarios/02-deepseek-r1-mit/job.json", "--ledger", Ledger(),
+                                "--key", Key()});
+  ASSERT_NE(check.exit_code, 2) << check.err;
+  v = testing::RunCli({"attribute", "verify", "--ledger", Ledger(), "--run", std::to_string(*size), "--pubkey", Pub()});
+  EXPECT_EQ(v.exit_code, 2) << v.out << v.err;
+  EXPECT_NE(v.err.find("not an attribution"), std::string::npos) << v.err;
+}
+
+// The recheck catches a record its key holder forged: each forgery below is
+// re-signed with the ledger's key (the accuser holds it), so the ledger
+// itself verifies; the calls' root in run_end is fixed up too, so only the
+// check under test can catch it.
+class ForgedAttribution : public EndpointZoo {
+ protected:
+  void SetUp() override {
+    EndpointZoo::SetUp();
+    auto k = PrivateKey::Generate();
+    ASSERT_TRUE(k.ok());
+    key_ = std::make_unique<PrivateKey>(std::move(*k));
+  }
+  // Runs a recorded attribution of student-b into l.db; returns its run id.
+  std::string RecordOne() {
+    EXPECT_TRUE(dg::Ledger::Init(dir_.File("l.db"), *key_, "accuser.example/ledger").ok());
+    auto ledger = dg::Ledger::Open(dir_.File("l.db"), dg::Ledger::Mode::kReadWrite);
+    EXPECT_TRUE(ledger.ok());
+    auto corpus = ReadFile(dir_.File("probes.txt"));
+    Plan plan;
+    auto ref = [this](const std::string& id, const std::string& model) {
+      return *ParseModelRef(id + "=" + url_ + model, true, "test");
+    };
+    plan.suspect = ref("suspect", "student-b");
+    plan.candidates = {ref("teacher-a", "teacher-a"), ref("teacher-b", "teacher-b")};
+    plan.references = {ref("reference-1", "ref-1"), ref("reference-2", "ref-2"), ref("reference-3", "ref-3")};
+    plan.probe_length = 32;
+    plan.test = *MakeProbes(*corpus, ProbeKind::kData, 60, 32, 5);
+    plan.baseline = *MakeProbes(*corpus, ProbeKind::kRandom, 60, 32, 5);
+    auto out = RunRecordedAttribution(plan, QueryOptions{}, **ledger, *key_);
+    EXPECT_TRUE(out.ok()) << out.status().message();
+    if (!out.ok()) return "";
+    EXPECT_EQ(out->test.result.identified, "teacher-b");
+    return out->run_id;
+  }
+  // Copies l.db to `name`, passing each entry's body through `edit`
+  // (which may return false to drop it), and re-signs.
+  std::string Forge(const std::string& name, const std::function<bool(const std::string& kind, nlohmann::json& body)>& edit) {
+    auto from = dg::Ledger::Open(dir_.File("l.db"), dg::Ledger::Mode::kReadOnly);
+    EXPECT_TRUE(dg::Ledger::Init(dir_.File(name), *key_, "accuser.example/ledger").ok());
+    auto to = dg::Ledger::Open(dir_.File(name), dg::Ledger::Mode::kReadWrite);
+    EXPECT_TRUE(from.ok() && to.ok());
+    std::vector<LedgerEntry> entries;
+    CompactRange calls;
+    const uint64_t n = *(*from)->Size();
+    for (uint64_t i = 0; i < n; ++i) {
+      nlohmann::json doc = nlohmann::json::parse((*(*from)->GetLeaf(i)).data);
+      const std::string kind = doc["kind"];
+      nlohmann::json body = doc["body"];
+      if (!edit(kind, body)) continue;
+      if (kind == "run_end") {
+        body["teacher_calls"] = calls.size();
+        body["teacher_calls_root"] = Base64Encode(calls.Root());
+      }
+      auto e = LedgerEntry::Make(kind, body);
+      EXPECT_TRUE(e.ok());
+      if (kind == "teacher_call") calls.Append(e->leaf_hash(), nullptr);
+      entries.push_back(*e);
+    }
+    EXPECT_TRUE((*to)->Append(entries, *key_).ok());
+    return dir_.File(name);
+  }
+  // The names of the failed checks of a forged ledger's recheck.
+  std::set<std::string> Failed(const std::string& path, const std::string& run) {
+    auto ledger = dg::Ledger::Open(path, dg::Ledger::Mode::kReadOnly);
+    EXPECT_TRUE(ledger.ok());
+    auto fsck = Fsck(**ledger, *NoteVerifier::Make("accuser.example/ledger", key_->public_key()), FsckOptions{});
+    EXPECT_TRUE(fsck.ok() && fsck->problem_count == 0) << "the forged ledger itself verifies";
+    auto corpus = ReadFile(dir_.File("probes.txt"));
+    auto r = RecheckAttribution(**ledger, run, &*corpus);
+    EXPECT_TRUE(r.ok()) << r.status().message();
+    std::set<std::string> failed;
+    if (r.ok()) {
+      for (const auto& c : r->checks) {
+        if (!c.ok) failed.insert(c.name);
+      }
+    }
+    return failed;
+  }
+  std::unique_ptr<PrivateKey> key_;
+};
+
+TEST_F(ForgedAttribution, EachForgeryFailsTheCheckThatCoversIt) {
+  Start(Models());
+  const std::string run = RecordOne();
+  ASSERT_FALSE(run.empty());
+  EXPECT_EQ(Failed(dir_.File("l.db"), run), std::set<std::string>{}) << "the genuine record re-checks";
+  EXPECT_EQ(Failed(Forge("same.db", [](const std::string&, nlohmann::json&) { return true; }), run), std::set<std::string>{});
+
+  // The suspect's answers made the teacher's on data probes: the outcome recorded no longer follows.
+  std::map<uint64_t, nlohmann::json> teacher_b;
+  {
+    auto l = dg::Ledger::Open(dir_.File("l.db"), dg::Ledger::Mode::kReadOnly);
+    for (uint64_t i = 0; i < *(*l)->Size(); ++i) {
+      nlohmann::json doc = nlohmann::json::parse((*(*l)->GetLeaf(i)).data);
+      if (doc["kind"] == "teacher_call" && doc["body"]["teacher"] == "teacher-b" && doc["body"]["probe_set"] == "data") {
+        teacher_b[doc["body"]["probe"].get<uint64_t>()] = doc["body"]["answer"];
+      }
+    }
+  }
+  ASSERT_EQ(teacher_b.size(), 60u);
+  auto copied = Forge("answers.db", [&](const std::string& kind, nlohmann::json& b) {
+    if (kind == "teacher_call" && b["teacher"] == "suspect" && b["probe_set"] == "data" && b["probe"].get<uint64_t>() < 20) {
+      b["answer"] = teacher_b[b["probe"].get<uint64_t>()];
+    }
+    return true;
+  });
+  EXPECT_EQ(Failed(copied, run), std::set<std::string>{"outcome"});
+
+  // Another verdict written into run_end.
+  auto verdict = Forge("verdict.db", [](const std::string& kind, nlohmann::json& b) {
+    if (kind == "run_end") b["attribution"]["identified"] = "teacher-a";
+    return true;
+  });
+  EXPECT_EQ(Failed(verdict, run), std::set<std::string>{"outcome"});
+
+  // Probes swapped after the fact, for every model alike: not the pre-registered set, nor the seed's draws.
+  auto swapped = Forge("swapped.db", [](const std::string& kind, nlohmann::json& b) {
+    if (kind == "teacher_call" && b["probe_set"] == "data" && b["probe"] == 3) b["prompt"] = "a probe chosen after the fact";
+    return true;
+  });
+  EXPECT_EQ(Failed(swapped, run), (std::set<std::string>{"probes"}));
+
+  // A reference's unhelpful answer left out.
+  auto dropped = Forge("dropped.db", [](const std::string& kind, nlohmann::json& b) {
+    return !(kind == "teacher_call" && b["teacher"] == "reference-2" && b["probe_set"] == "data" && b["probe"] == 7);
+  });
+  auto failed = Failed(dropped, run);
+  EXPECT_TRUE(failed.count("complete") && failed.count("calls")) << failed.size() << " checks failed";
 }
 
 }  // namespace

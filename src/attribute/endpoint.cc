@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "attribute/statistics.h"
+#include "core/interrupt.h"
 
 #include "transcripts/chat_client.h"
 
@@ -39,7 +40,8 @@ StatusOr<ModelRef> ParseModelRef(const std::string& spec, bool with_id, const st
   return m;
 }
 
-StatusOr<std::vector<Answer>> QueryModel(const ModelRef& m, const ProbeSet& probes, const QueryOptions& o) {
+StatusOr<std::vector<Answer>> QueryModel(const ModelRef& m, const ProbeSet& probes, const QueryOptions& o,
+                                         const AnswerSink& on_answer) {
   ChatClientOptions co;
   co.base_url = m.base_url;
   co.api_key = o.api_key;
@@ -49,6 +51,7 @@ StatusOr<std::vector<Answer>> QueryModel(const ModelRef& m, const ProbeSet& prob
   std::vector<Answer> answers;
   answers.reserve(probes.probes.size());
   for (size_t i = 0; i < probes.probes.size(); ++i) {
+    DG_RETURN_IF_ERROR(CheckNotStopped("querying " + m.id));
     nlohmann::json request = {{"model", m.model},
                               {"messages", {{{"role", "user"}, {"content", probes.probes[i]}}}},
                               {"max_tokens", o.max_tokens},
@@ -103,9 +106,50 @@ StatusOr<std::vector<Answer>> QueryModel(const ModelRef& m, const ProbeSet& prob
         answer.positions.push_back(std::move(dist));
       }
     }
+    if (on_answer) DG_RETURN_IF_ERROR(on_answer(i, answer));
     answers.push_back(std::move(answer));
   }
   return answers;
+}
+
+nlohmann::json AnswerToJson(const Answer& a) {
+  nlohmann::json j = {{"text", a.text}};
+  if (!a.positions.empty()) {
+    nlohmann::json positions = nlohmann::json::array();
+    for (const auto& dist : a.positions) {
+      nlohmann::json p = nlohmann::json::object();
+      for (const auto& [token, prob] : dist) p[token] = prob;
+      positions.push_back(std::move(p));
+    }
+    j["positions"] = std::move(positions);
+  }
+  return j;
+}
+
+StatusOr<Answer> AnswerFromJson(const nlohmann::json& j) {
+  if (!j.is_object() || !j.contains("text") || !j["text"].is_string()) {
+    return Status::InvalidInput("an answer must be an object with a \"text\" string");
+  }
+  Answer a;
+  a.text = j["text"].get<std::string>();
+  for (const auto& [key, value] : j.items()) {
+    if (key != "text" && key != "positions") return Status::InvalidInput("an answer has an unknown member \"" + key + "\"");
+  }
+  if (j.contains("positions")) {
+    if (!j["positions"].is_array() || j["positions"].empty()) return Status::InvalidInput("an answer's \"positions\" must be a non-empty array");
+    for (const nlohmann::json& p : j["positions"]) {
+      if (!p.is_object() || p.empty()) return Status::InvalidInput("each of an answer's positions must be a non-empty {token: probability} object");
+      std::map<std::string, double> dist;
+      for (const auto& [token, prob] : p.items()) {
+        if (!prob.is_number()) return Status::InvalidInput("the probability of token \"" + token + "\" is not a number");
+        const double v = prob.get<double>();
+        if (!(v >= 0 && v <= 1.0 + 1e-6)) return Status::InvalidInput("the probability of token \"" + token + "\" is outside [0, 1]");
+        dist[token] = v;
+      }
+      a.positions.push_back(std::move(dist));
+    }
+  }
+  return a;
 }
 
 namespace {

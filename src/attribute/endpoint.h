@@ -10,11 +10,14 @@
 #ifndef DISTILLGATE_ATTRIBUTE_ENDPOINT_H_
 #define DISTILLGATE_ATTRIBUTE_ENDPOINT_H_
 
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
 
 #include "attribute/probes.h"
+#include <nlohmann/json.hpp>
+
 #include "core/status.h"
 
 namespace dg::attribute {
@@ -45,8 +48,19 @@ struct Answer {
   std::vector<std::map<std::string, double>> positions;
 };
 
-// Every probe as one user message, in order.
-StatusOr<std::vector<Answer>> QueryModel(const ModelRef& m, const ProbeSet& probes, const QueryOptions& o);
+// Every probe as one user message, in order. `on_answer`, when set, is
+// called with each answer as it arrives, before the next probe is sent (a
+// run records it there); its error stops the queries and is returned. A
+// stop request (core/interrupt.h) stops them with Interrupted.
+using AnswerSink = std::function<Status(size_t probe, const Answer& answer)>;
+StatusOr<std::vector<Answer>> QueryModel(const ModelRef& m, const ProbeSet& probes, const QueryOptions& o,
+                                         const AnswerSink& on_answer = nullptr);
+
+// An answer as a run records it: {"text", "positions": [{token: p, …}, …]}
+// (positions only when the endpoint reported distributions), and back.
+// AnswerFromJson: InvalidInput for anything else.
+nlohmann::json AnswerToJson(const Answer& a);
+StatusOr<Answer> AnswerFromJson(const nlohmann::json& j);
 
 // The mean Jensen–Shannon divergence (bits) of two answers' reported
 // distributions over the positions where both saw the same context: the

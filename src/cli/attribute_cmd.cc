@@ -6,22 +6,25 @@
 #include <iostream>
 
 #include "attribute/attribution.h"
+#include "attribute/attribution_run.h"
 #include "attribute/endpoint.h"
 #include "attribute/probes.h"
 #include "cli/arg_checks.h"
 #include "cli/commands.h"
 #include "core/file_util.h"
+#include "core/interrupt.h"
+#include "ledger/fsck.h"
+#include "ledger/key_files.h"
+#include "ledger/ledger.h"
 
 namespace dg::cli {
 namespace {
 
-using attribute::CandidateEvidence;
 using attribute::ModelRef;
 using attribute::ProbeKind;
-using attribute::ProbeSet;
 
 struct AttributeArgs {
-  std::string suspect, probe_data, api_key_env, distance = "prefix", statistic = "relative";
+  std::string suspect, probe_data, api_key_env, distance = "prefix", statistic = "relative", ledger, key;
   std::vector<std::string> teachers, references;
   size_t probes = 200, probe_length = 32, max_tokens = 8;
   double alpha = 0.05, timeout_s = 60, soften = 1.0;
@@ -29,74 +32,9 @@ struct AttributeArgs {
   bool as_json = false;
 };
 
-struct ProbeRun {
-  ProbeSet set;
-  std::string sha256;
-  attribute::Attribution result;
-};
-
-// Queries every model on one probe set and tests the candidates.
-StatusOr<ProbeRun> RunProbes(ProbeSet set, const ModelRef& suspect, const std::vector<ModelRef>& teachers,
-                             const std::vector<ModelRef>& references, const attribute::QueryOptions& q, double alpha,
-                             bool relative, double soften) {
-  ProbeRun run;
-  DG_ASSIGN_OR_RETURN(run.sha256, set.Sha256());  // fixed before the first query
-  DG_ASSIGN_OR_RETURN(auto suspect_answers, attribute::QueryModel(suspect, set, q));
-  std::vector<std::vector<attribute::Answer>> reference_answers;
-  for (const auto& r : references) {
-    DG_ASSIGN_OR_RETURN(auto a, attribute::QueryModel(r, set, q));
-    reference_answers.push_back(std::move(a));
-  }
-  auto distance = [&q, soften](const attribute::Answer& x, const attribute::Answer& y) {
-    return q.logprobs ? attribute::NextTokenDistance(x, y, soften) : attribute::AnswerDistance(x.text, y.text, q.max_tokens);
-  };
-  // The relative statistic's baselines: the suspect's mean distance to the
-  // references, and each reference's to the others, probe by probe.
-  const size_t n = set.probes.size(), k = references.size();
-  std::vector<double> suspect_base(n, 0.0);
-  std::vector<std::vector<double>> reference_base(k, std::vector<double>(n, 0.0));
-  if (relative) {
-    for (size_t i = 0; i < n; ++i) {
-      for (size_t r = 0; r < k; ++r) {
-        suspect_base[i] += distance(suspect_answers[i], reference_answers[r][i]) / static_cast<double>(k);
-        for (size_t o = 0; o < k; ++o) {
-          if (o != r) reference_base[r][i] += distance(reference_answers[r][i], reference_answers[o][i]) / static_cast<double>(k - 1);
-        }
-      }
-    }
-  }
-  std::vector<CandidateEvidence> evidence;
-  for (const auto& t : teachers) {
-    DG_ASSIGN_OR_RETURN(auto teacher_answers, attribute::QueryModel(t, set, q));
-    CandidateEvidence c;
-    c.id = t.id;
-    if (relative) {
-      c.suspect_baseline = suspect_base;
-      c.reference_baselines = reference_base;
-    }
-    for (size_t i = 0; i < set.probes.size(); ++i) c.suspect.push_back(distance(suspect_answers[i], teacher_answers[i]));
-    for (const auto& ra : reference_answers) {
-      std::vector<double> d;
-      for (size_t i = 0; i < set.probes.size(); ++i) d.push_back(distance(ra[i], teacher_answers[i]));
-      c.references.push_back(std::move(d));
-    }
-    evidence.push_back(std::move(c));
-  }
-  DG_ASSIGN_OR_RETURN(run.result, attribute::Attribute(evidence, alpha));
-  run.set = std::move(set);
-  return run;
-}
-
-nlohmann::json ProbeJson(const ProbeRun& r) {
-  nlohmann::json j = attribute::ToJson(r.result);
-  j["probe_set"] = {{"kind", attribute::ProbeKindName(r.set.kind)}, {"seed", r.set.seed}, {"count", r.set.probes.size()},
-                    {"sha256", r.sha256}, {"source_sha256", r.set.source_sha256}};
-  return j;
-}
-
-void PrintProbeRun(const char* title, const ProbeRun& r) {
-  std::cout << title << " (" << r.set.probes.size() << " " << attribute::ProbeKindName(r.set.kind) << " probes, sha256 "
-            << r.sha256.substr(0, 16) << "…):\n";
+void PrintSet(const char* title, const attribute::SetOutcome& r) {
+  std::cout << title << " (" << r.probes << " " << attribute::ProbeKindName(r.kind) << " probes, sha256 " << r.sha256.substr(0, 16)
+            << "…):\n";
   for (const auto& c : r.result.candidates) {
     char line[256];
     std::snprintf(line, sizeof line, "  %-20s distance %.4f   references %.4f ± %.4f   p %.3g   Holm p %.3g%s\n", c.id.c_str(),
@@ -108,64 +46,112 @@ void PrintProbeRun(const char* title, const ProbeRun& r) {
 }
 
 StatusOr<int> RunAttribute(const AttributeArgs& a) {
-  DG_ASSIGN_OR_RETURN(ModelRef suspect, attribute::ParseModelRef(a.suspect, false, "--suspect"));
-  suspect.id = "suspect";
-  std::vector<ModelRef> teachers, references;
-  std::set<std::string> ids;
+  // Required unless `attribute verify` is run (checked here, not by CLI11).
+  for (const auto& [given, option] : {std::pair{!a.suspect.empty(), "--suspect"}, std::pair{!a.teachers.empty(), "--teacher"},
+                                      std::pair{!a.probe_data.empty(), "--probe-data"}}) {
+    if (!given) return Status::InvalidInput(std::string(option) + " is required");
+  }
+  if (a.ledger.empty() != a.key.empty()) return Status::InvalidInput("--ledger and --key go together: the run is signed with the ledger's key");
+  attribute::Plan plan;
+  DG_ASSIGN_OR_RETURN(plan.suspect, attribute::ParseModelRef(a.suspect, false, "--suspect"));
+  plan.suspect.id = "suspect";
   for (const auto& t : a.teachers) {
     DG_ASSIGN_OR_RETURN(ModelRef m, attribute::ParseModelRef(t, true, "--teacher"));
-    if (!ids.insert(m.id).second) return Status::InvalidInput("--teacher: the id \"" + m.id + "\" is given twice");
-    teachers.push_back(std::move(m));
+    plan.candidates.push_back(std::move(m));
   }
   for (size_t i = 0; i < a.references.size(); ++i) {
     DG_ASSIGN_OR_RETURN(ModelRef m, attribute::ParseModelRef(a.references[i], false, "--reference"));
     m.id = "reference-" + std::to_string(i + 1);
-    references.push_back(std::move(m));
+    plan.references.push_back(std::move(m));
   }
-  if (references.size() < 2) {
-    return Status::InvalidInput("--reference: attribution needs at least 2 independent reference models for its null; got " +
-                                std::to_string(references.size()));
+  for (const auto& m : plan.candidates) {
+    if (m.id == "suspect" || m.id.rfind("reference-", 0) == 0) {
+      return Status::InvalidInput("--teacher: the id \"" + m.id + "\" is reserved (the suspect and the references are named so)");
+    }
   }
-  DG_ASSIGN_OR_RETURN(std::string corpus, ReadFile(a.probe_data));
-  DG_ASSIGN_OR_RETURN(ProbeSet data, attribute::MakeProbes(corpus, ProbeKind::kData, a.probes, a.probe_length, a.seed));
-  DG_ASSIGN_OR_RETURN(ProbeSet random, attribute::MakeProbes(corpus, ProbeKind::kRandom, a.probes, a.probe_length, a.seed));
+  plan.options.distance = a.distance;
+  plan.options.statistic = a.statistic;
+  plan.options.soften = a.soften;
+  plan.options.alpha = a.alpha;
+  plan.options.answer_bytes = a.max_tokens;
+  plan.probe_length = a.probe_length;
+  if (plan.references.size() >= 2) {  // else CheckPlan says so, before the corpus is read
+    DG_ASSIGN_OR_RETURN(std::string corpus, ReadFile(a.probe_data));
+    DG_ASSIGN_OR_RETURN(plan.test, attribute::MakeProbes(corpus, ProbeKind::kData, a.probes, a.probe_length, a.seed));
+    DG_ASSIGN_OR_RETURN(plan.baseline, attribute::MakeProbes(corpus, ProbeKind::kRandom, a.probes, a.probe_length, a.seed));
+  }
+  DG_RETURN_IF_ERROR(attribute::CheckPlan(plan));
   attribute::QueryOptions q;
-  q.max_tokens = a.max_tokens;
   q.timeout_s = a.timeout_s;
-  q.logprobs = a.distance == "jsd";
   if (!a.api_key_env.empty()) {
     const char* k = std::getenv(a.api_key_env.c_str());
     if (k == nullptr || *k == '\0') return Status::InvalidInput("--api-key-env: $" + a.api_key_env + " is not set");
     q.api_key = k;
   }
-  const bool relative = a.statistic == "relative";
-  DG_ASSIGN_OR_RETURN(ProbeRun main, RunProbes(std::move(data), suspect, teachers, references, q, a.alpha, relative, a.soften));
-  DG_ASSIGN_OR_RETURN(ProbeRun baseline, RunProbes(std::move(random), suspect, teachers, references, q, a.alpha, relative, a.soften));
-  const size_t models = 1 + teachers.size() + references.size();
-  const size_t queries = models * (main.set.probes.size() + baseline.set.probes.size());
-  if (a.as_json) {
-    nlohmann::json out = ProbeJson(main);
-    out["suspect"] = a.suspect;
-    out["random_baseline"] = ProbeJson(baseline);
-    out["queries"] = queries;
-    out["queries_per_model"] = main.set.probes.size() + baseline.set.probes.size();
-    out["answer_bytes"] = a.max_tokens;
-    out["distance"] = a.distance;
-    out["statistic"] = a.statistic;
-    out["soften"] = a.soften;
-    std::cout << out.dump(2) << "\n";
+  attribute::Outcome out;
+  if (a.ledger.empty()) {
+    DG_ASSIGN_OR_RETURN(out, attribute::RunAttribution(plan, q));
   } else {
-    PrintProbeRun("data probes (the test)", main);
-    PrintProbeRun("random probes (baseline, not the test)", baseline);
-    std::cout << "queries: " << queries << " (" << models << " models × " << main.set.probes.size() + baseline.set.probes.size()
+    DG_ASSIGN_OR_RETURN(PrivateKey key, PrivateKey::LoadPemFile(a.key));
+    DG_ASSIGN_OR_RETURN(auto ledger, Ledger::Open(a.ledger, Ledger::Mode::kReadWrite));
+    InstallStopHandlers();
+    DG_ASSIGN_OR_RETURN(out, attribute::RunRecordedAttribution(plan, q, *ledger, key));
+  }
+  if (a.as_json) {
+    nlohmann::json j = out.ToJson(plan.options);
+    j["suspect"] = a.suspect;
+    std::cout << j.dump(2) << "\n";
+  } else {
+    PrintSet("data probes (the test)", out.test);
+    PrintSet("random probes (baseline, not the test)", out.baseline);
+    std::cout << "queries: " << out.queries << " (" << out.models << " models × " << out.test.probes + out.baseline.probes
               << " probes), "
-              << (q.logprobs ? "distance: JSD of the reported next-token distributions where the contexts agree"
-                             : "distance: shared prefix of the answers' first " + std::to_string(a.max_tokens) + " bytes")
-              << "\n"
-              << "  an identification is evidence of imitation, not of a breach of terms; none identified is not proof of "
+              << (plan.options.distance == "jsd" ? "distance: JSD of the reported next-token distributions where the contexts agree"
+                                                 : "distance: shared prefix of the answers' first " + std::to_string(a.max_tokens) + " bytes")
+              << "\n";
+    if (!out.run_id.empty()) {
+      std::cout << "recorded: run " << out.run_id << " in " << a.ledger << " (plan pre-registered as decision " << out.decision_index
+                << "; re-check offline: distillgate attribute verify --ledger " << a.ledger << " --run " << out.run_id
+                << " --pubkey KEY.pub)\n";
+    }
+    std::cout << "  an identification is evidence of imitation, not of a breach of terms; none identified is not proof of "
                  "independence (docs/attribution.md)\n";
   }
-  return main.result.identified.empty() ? 1 : 0;
+  return out.test.result.identified.empty() ? 1 : 0;
+}
+
+struct VerifyArgs {
+  std::string ledger, run, pubkey, probe_data;
+  bool as_json = false;
+};
+
+StatusOr<int> RunAttributeVerify(const VerifyArgs& a) {
+  DG_ASSIGN_OR_RETURN(auto ledger, Ledger::Open(a.ledger, Ledger::Mode::kReadOnly));
+  DG_ASSIGN_OR_RETURN(NoteVerifier trusted, LoadTrustedKey(a.pubkey, ledger->origin()));
+  std::string corpus;
+  if (!a.probe_data.empty()) {
+    DG_ASSIGN_OR_RETURN(corpus, ReadFile(a.probe_data));
+  }
+  // The ledger first: its tree, entries and signed checkpoints under the trusted key.
+  DG_ASSIGN_OR_RETURN(FsckReport fsck, Fsck(*ledger, trusted, FsckOptions{}));
+  DG_ASSIGN_OR_RETURN(attribute::Recheck r, attribute::RecheckAttribution(*ledger, a.run, a.probe_data.empty() ? nullptr : &corpus));
+  const bool ledger_ok = fsck.problem_count == 0;
+  r.checks.insert(r.checks.begin(), {"ledger", ledger_ok,
+                                     ledger_ok ? std::to_string(fsck.tree_size) + " entries and " + std::to_string(fsck.checkpoints_checked) +
+                                                     " signed checkpoints verify under the trusted key"
+                                               : std::to_string(fsck.problem_count) + " problems: " +
+                                                     (fsck.problems.empty() ? std::string() : fsck.problems.front())});
+  if (a.as_json) {
+    std::cout << r.ToJson().dump(2) << "\n";
+  } else {
+    for (const auto& c : r.checks) std::cout << (c.ok ? "  ok    " : "  FAIL  ") << c.name << ": " << c.detail << "\n";
+    std::cout << (r.ok() ? "VERIFIED" : "FAILED") << ": attribution run " << r.run_id << "\n";
+    if (r.ok()) {
+      std::cout << "  not checked: that each endpoint really answered so (re-ask the public endpoint with the recorded prompts); "
+                   "that the references are independent of the candidates (the plan names them)\n";
+    }
+  }
+  return r.ok() ? 0 : 1;
 }
 
 }  // namespace
@@ -177,10 +163,12 @@ void RegisterAttribute(CLI::App& app, Dispatch& d) {
       "Test which candidate teacher, if any, a suspect model imitates, against independent reference models.\n"
       "Models are OpenAI-compatible endpoints queried as black boxes (URL#model). Exit 0 a teacher identified,\n"
       "1 none identified, 2 bad input, 3 an endpoint failed.");
-  c->add_option("--suspect", a->suspect, "The suspect model: URL#model (e.g. http://127.0.0.1:8080/v1#student)")->required();
-  c->add_option("--teacher", a->teachers, "A candidate teacher: ID=URL#model (repeat)")->required();
-  c->add_option("--reference", a->references, "An independently trained reference model: URL#model (at least 2)")->required();
-  c->add_option("--probe-data", a->probe_data, "ASCII text the probes are drawn from (near the models' training data)")->required();
+  c->add_option("--suspect", a->suspect, "The suspect model: URL#model (e.g. http://127.0.0.1:8080/v1#student) (required)");
+  c->add_option("--teacher", a->teachers, "A candidate teacher: ID=URL#model (repeat; required)");
+  c->add_option("--reference", a->references, "An independently trained reference model: URL#model (at least 2)");
+  c->add_option("--probe-data", a->probe_data, "ASCII text the probes are drawn from (near the models' training data) (required)");
+  c->add_option("--ledger", a->ledger, "Record the attribution as a run in this ledger: plan pre-registered, every query a call");
+  c->add_option("--key", a->key, "The ledger's private key (with --ledger)");
   c->add_option("--probes", a->probes, "Probes per set (the data set and the random baseline each)")
       ->capture_default_str()
       ->check(IntegerIn(1, 100000));
@@ -206,7 +194,22 @@ void RegisterAttribute(CLI::App& app, Dispatch& d) {
   c->add_option("--timeout", a->timeout_s, "Seconds per attempt")->capture_default_str()->check(NumberIn(0.001, 86400));
   c->add_option("--api-key-env", a->api_key_env, "Environment variable holding the endpoints' API key");
   c->add_flag("--json", a->as_json, "Print the result as JSON");
-  c->callback([&d, a] { d.handler = [a] { return RunAttribute(*a); }; });
+  c->require_subcommand(0, 1);
+  auto v = std::make_shared<VerifyArgs>();
+  CLI::App* verify = c->add_subcommand(
+      "verify",
+      "Re-check a recorded attribution offline: the ledger under the trusted key, the plan pre-registered before\n"
+      "the first query, the prompts rebuilding its probe sets, and the outcome recomputed from the recorded answers.\n"
+      "Exit 0 verified, 1 a check failed, 2 bad input.");
+  verify->add_option("--ledger", v->ledger, "The ledger holding the run")->required();
+  verify->add_option("--run", v->run, "The attribution run's id (as `attribute --ledger` printed it)")->required();
+  verify->add_option("--pubkey", v->pubkey, "Trusted key: ledger.pub (PEM) or ledger.vkey (C2SP)")->required();
+  verify->add_option("--probe-data", v->probe_data, "The probe corpus: also check the probes are the seed's draws from it");
+  verify->add_flag("--json", v->as_json, "Print the checks as JSON");
+  verify->callback([&d, v] { d.handler = [v] { return RunAttributeVerify(*v); }; });
+  c->callback([&d, a, verify] {
+    if (!verify->parsed()) d.handler = [a] { return RunAttribute(*a); };
+  });
 }
 
 }  // namespace dg::cli

@@ -1,5 +1,8 @@
 #include "policy/gate.h"
 
+#include "core/canonical_json.h"
+#include "core/encoding.h"
+#include "core/hash.h"
 #include "ledger/merkle.h"
 
 namespace dg {
@@ -27,10 +30,57 @@ StatusOr<GateResult> Gate::Decide(const Job& job, const Policy& policy, const Kn
   return r;
 }
 
+StatusOr<GateResult> Gate::DecideAttribution(const nlohmann::json& plan, Ledger& ledger, const PrivateKey& key) {
+  if (!plan.is_object() || plan.value("format", "") != "distillgate-attribution-plan-v1") {
+    return Status::InvalidInput("an attribution plan must be an object with \"format\": \"distillgate-attribution-plan-v1\"");
+  }
+  DG_ASSIGN_OR_RETURN(std::string canonical, Canonicalize(plan));
+  const std::string plan_sha256 = HexEncode(Sha256(canonical));
+  DG_ASSIGN_OR_RETURN(std::string no_policy, Canonicalize(nlohmann::json::object()));
+  GateResult r;
+  r.decision.verdict = Verdict::kAllow;
+  nlohmann::json body = {
+      {"kind", "attribution"},
+      {"job", "attribution"},
+      {"verdict", "allow"},
+      {"mode", "enforce"},
+      {"enforced", true},
+      {"rests_on_unverified_facts", false},
+      {"findings",
+       {{{"rule", "attribution-queries-only"},
+         {"severity", "warning"},
+         {"subject", "teacher:" + plan.value("suspect", nlohmann::json::object()).value("id", std::string("suspect"))},
+         {"license", ""},
+         {"clause", nullptr},
+         {"message", "an attribution run queries the models in its plan and trains nothing; whether each endpoint's own terms "
+                     "allow evaluation queries is not checked"},
+         {"fix", "query only endpoints whose terms allow evaluation, or your own models"},
+         {"waived", false}}}},
+      {"obligations", nlohmann::json::array()},
+      {"student_licenses", nlohmann::json::array()},
+      // No policy is evaluated: policy_sha256 is the hash of the empty object.
+      {"inputs", {{"job_sha256", plan_sha256}, {"policy_sha256", HexEncode(Sha256(no_policy))}, {"profiles", nlohmann::json::object()}}},
+      {"plan", plan}};
+  DG_ASSIGN_OR_RETURN(LedgerEntry entry, LedgerEntry::Make("decision", body));
+  DG_ASSIGN_OR_RETURN(AppendResult appended, ledger.Append({entry}, key));
+  r.decision_index = appended.first_index;
+  Permit p;
+  p.job_sha256_ = plan_sha256;
+  p.decision_index_ = appended.first_index;
+  p.decision_leaf_hash_ = entry.leaf_hash();
+  p.ledger_origin_ = ledger.origin();
+  r.permit = p;
+  return r;
+}
+
 Status Gate::Verify(const Permit& permit, const Job& job, Ledger& ledger) {
-  if (permit.job_sha256() != job.sha256) {
+  return Verify(permit, RunSubject{job.name, job.sha256}, ledger);
+}
+
+Status Gate::Verify(const Permit& permit, const RunSubject& subject, Ledger& ledger) {
+  if (permit.job_sha256() != subject.sha256) {
     return Status::VerifyFailed("the job changed after its decision (decided " + permit.job_sha256().substr(0, 16) +
-                                "…, now " + job.sha256.substr(0, 16) + "…): decide again");
+                                "…, now " + subject.sha256.substr(0, 16) + "…): decide again");
   }
   if (permit.ledger_origin() != ledger.origin()) {
     return Status::VerifyFailed("the permit was issued by ledger " + permit.ledger_origin() + ", not " + ledger.origin());

@@ -14,6 +14,8 @@
 #include <optional>
 #include <string>
 
+#include <nlohmann/json.hpp>
+
 #include "core/ed25519.h"
 #include "core/hash.h"
 #include "core/status.h"
@@ -38,6 +40,13 @@ class Permit {
   std::string ledger_origin_;
 };
 
+// What a run was decided on, for the runs that are not a distillation job
+// (an attribution's plan): a name and the SHA-256 of its canonical form.
+struct RunSubject {
+  std::string name;
+  std::string sha256;  // hex SHA-256 of the subject document's RFC 8785 form
+};
+
 struct GateResult {
   Decision decision;
   uint64_t decision_index = 0;
@@ -51,9 +60,20 @@ class Gate {
   // be recorded, no permit exists.
   static StatusOr<GateResult> Decide(const Job& job, const Policy& policy, const KnowledgeBase& kb, Ledger& ledger,
                                      const PrivateKey& key, const std::string& today);
+  // An attribution (docs/attribution.md) trains nothing: it only queries
+  // models. Its plan — the models, the options and the pre-registered probe
+  // sets' hashes — is recorded in full as a decision entry (kind
+  // "attribution", verdict allow, one warning finding: the endpoints' own
+  // terms for evaluation queries are not checked) and the permit it mints
+  // opens a run of that plan only: its job_sha256 is the plan's hash, which
+  // no distillation job (a closed schema without the plan's "format") has.
+  // InvalidInput when `plan` is not an object with "format"
+  // "distillgate-attribution-plan-v1".
+  static StatusOr<GateResult> DecideAttribution(const nlohmann::json& plan, Ledger& ledger, const PrivateKey& key);
   // The job must be the one decided (same canonical hash) and the ledger
   // must still hold the decision entry the permit names.
   static Status Verify(const Permit& permit, const Job& job, Ledger& ledger);
+  static Status Verify(const Permit& permit, const RunSubject& subject, Ledger& ledger);
 };
 
 }  // namespace dg

@@ -10,6 +10,11 @@ using json = nlohmann::json;
 
 StatusOr<std::unique_ptr<RecordedRun>> RecordedRun::Begin(const Permit& permit, const Job& job, Ledger& ledger,
                                                          const PrivateKey& key, Start start) {
+  return Begin(permit, RunSubject{job.name, job.sha256}, ledger, key, std::move(start));
+}
+
+StatusOr<std::unique_ptr<RecordedRun>> RecordedRun::Begin(const Permit& permit, const RunSubject& job, Ledger& ledger,
+                                                         const PrivateKey& key, Start start) {
   DG_RETURN_IF_ERROR(Gate::Verify(permit, job, ledger));
   const std::string id = RunIdFor(permit.job_sha256(), permit.decision_index());
   // One decision, one run: a permit used a second time opens nothing (the

@@ -50,6 +50,10 @@ class RecordedRun {
   // (one decision, one run); nothing is appended then.
   static StatusOr<std::unique_ptr<RecordedRun>> Begin(const Permit& permit, const Job& job, Ledger& ledger,
                                                      const PrivateKey& key, Start start);
+  // The same for a run decided on another subject (Gate::DecideAttribution):
+  // run_start's "job" is the subject's name, "job_sha256" its hash.
+  static StatusOr<std::unique_ptr<RecordedRun>> Begin(const Permit& permit, const RunSubject& subject, Ledger& ledger,
+                                                     const PrivateKey& key, Start start);
   // Closes the run as failed if it was left open (an exception, an early
   // return): no run stays "incomplete" because its code forgot a path.
   ~RecordedRun();

@@ -125,14 +125,160 @@ std::string SvgLineChart(const std::string& title, const std::vector<double>& va
   return s.str();
 }
 
+std::string SvgNullPlot(const std::string& title, const json& candidates) {
+  // One row per candidate: the references' statistics (the null) as grey
+  // dots, the suspect's as a red diamond; smaller is closer to the candidate.
+  const double W = 560, L = 130, R = 16, T = 30, row = 28, B = 34;
+  const double H = T + row * std::max<size_t>(1, candidates.size()) + B;
+  std::ostringstream s;
+  s << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << W << "\" height=\"" << H << "\" viewBox=\"0 0 " << W << " " << H
+    << "\" role=\"img\" aria-label=\"" << Html(title) << "\">";
+  s << "<rect width=\"100%\" height=\"100%\" fill=\"#fff\" stroke=\"#ccc\"/>";
+  s << "<text x=\"" << W / 2 << "\" y=\"18\" text-anchor=\"middle\" font-size=\"13\" font-family=\"sans-serif\">" << Html(title) << "</text>";
+  double lo = 0, hi = 0;
+  bool any = false;
+  for (const json& c : candidates) {
+    std::vector<double> v = {c.value("statistic", 0.0)};
+    for (const json& n : c.value("null", json::array())) v.push_back(n.get<double>());
+    for (double x : v) {
+      lo = any ? std::min(lo, x) : x;
+      hi = any ? std::max(hi, x) : x;
+      any = true;
+    }
+  }
+  if (hi - lo < 1e-12) {
+    lo -= 0.5;
+    hi += 0.5;
+  }
+  const double pad = 0.05 * (hi - lo);
+  lo -= pad;
+  hi += pad;
+  auto x = [&](double v) { return L + (W - R - L) * (v - lo) / (hi - lo); };
+  char buf[96];
+  for (size_t i = 0; i < candidates.size(); ++i) {
+    const json& c = candidates[i];
+    const double y = T + row * (double(i) + 0.5);
+    s << "<text x=\"" << L - 8 << "\" y=\"" << y + 4 << "\" text-anchor=\"end\" font-size=\"11\" font-family=\"sans-serif\">"
+      << Html(Str(c, "id")) << "</text>";
+    s << "<line x1=\"" << L << "\" y1=\"" << y << "\" x2=\"" << W - R << "\" y2=\"" << y << "\" stroke=\"#eee\"/>";
+    for (const json& n : c.value("null", json::array())) {
+      std::snprintf(buf, sizeof buf, "%.1f", x(n.get<double>()));
+      s << "<circle cx=\"" << buf << "\" cy=\"" << y << "\" r=\"4\" fill=\"#8c959f\" fill-opacity=\"0.7\"><title>a reference: "
+        << n.get<double>() << "</title></circle>";
+    }
+    const double sx = x(c.value("statistic", 0.0));
+    std::snprintf(buf, sizeof buf, "%.1f,%.1f %.1f,%.1f %.1f,%.1f %.1f,%.1f", sx, y - 7, sx + 7, y, sx, y + 7, sx - 7, y);
+    s << "<polygon class=\"suspect\" points=\"" << buf << "\" fill=\"" << (c.value("significant", false) ? "#cf222e" : "#1f6feb")
+      << "\"><title>the suspect: " << c.value("statistic", 0.0) << ", Holm p " << c.value("p_holm", 1.0) << "</title></polygon>";
+  }
+  const double axis = H - B + 6;
+  s << "<line x1=\"" << L << "\" y1=\"" << axis << "\" x2=\"" << W - R << "\" y2=\"" << axis << "\" stroke=\"#333\"/>";
+  for (double v : {lo + pad, hi - pad}) {
+    std::snprintf(buf, sizeof buf, "%.4g", v);
+    s << "<text x=\"" << x(v) << "\" y=\"" << axis + 14 << "\" text-anchor=\"middle\" font-size=\"10\" font-family=\"sans-serif\">" << buf
+      << "</text>";
+  }
+  s << "<text x=\"" << (L + W - R) / 2 << "\" y=\"" << H - 4 << "\" text-anchor=\"middle\" font-size=\"10\" font-family=\"sans-serif\">"
+       "statistic (smaller: closer to the candidate); grey: references, diamond: suspect (red: significant)</text>";
+  s << "</svg>";
+  return s.str();
+}
+
+namespace {
+
+std::string Num(const json& v) {
+  if (!v.is_number()) return "–";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.4g", v.get<double>());
+  return buf;
+}
+
+std::string ModelSpec(const json& m) { return Str(m, "endpoint") + "#" + Str(m, "model"); }
+
+// The attribution section (Markdown).
+void AttributionMarkdown(std::ostringstream& s, const json& a) {
+  const json& plan = a["plan"];
+  const json& out = a["outcome"];
+  s << "\n## Attribution\n\n";
+  if (out.is_object()) {
+    s << "**" << (out["identified"].is_string() ? "Identified: " + out["identified"].get<std::string>() : std::string("None identified"))
+      << "** at α = " << Num(out.value("alpha", json())) << " — " << Str(out, "reason") << "\n\n";
+  } else {
+    s << "The run did not complete: no outcome was recorded.\n\n";
+  }
+  s << "| Role | Id | Endpoint#model |\n|---|---|---|\n";
+  s << "| suspect | " << Cell(Str(plan["suspect"], "id")) << " | " << Cell(ModelSpec(plan["suspect"])) << " |\n";
+  for (const json& m : plan.value("candidates", json::array())) s << "| candidate | " << Cell(Str(m, "id")) << " | " << Cell(ModelSpec(m)) << " |\n";
+  for (const json& m : plan.value("references", json::array())) s << "| reference | " << Cell(Str(m, "id")) << " | " << Cell(ModelSpec(m)) << " |\n";
+  s << "\nProbe sets, pre-registered in the decision before the first query:\n\n| Kind | Seed | Count | Bytes | sha256 |\n|---|---|---|---|---|\n";
+  for (const json& p : plan.value("probe_sets", json::array())) {
+    s << "| " << Str(p, "kind") << " | " << Str(p, "seed") << " | " << Str(p, "count") << " | " << Str(p, "length") << " | `" << Str(p, "sha256") << "` |\n";
+  }
+  s << "\nOptions: `" << plan.value("options", json::object()).dump() << "`\n";
+  if (!out.is_object()) return;
+  for (const json* set : {&out, out.contains("random_baseline") ? &out["random_baseline"] : nullptr}) {
+    if (set == nullptr) continue;
+    s << "\n" << (set == &out ? "Data probes (the test)" : "Random probes (the baseline, not the test)")
+      << ":\n\n| Candidate | Statistic | References (mean ± sd) | p | Holm p | Significant |\n|---|---|---|---|---|---|\n";
+    for (const json& c : set->value("candidates", json::array())) {
+      s << "| " << Cell(Str(c, "id")) << " | " << Num(c["statistic"]) << " | " << Num(c["null_mean"]) << " ± " << Num(c["null_sd"]) << " | "
+        << Num(c["p"]) << " | " << Num(c["p_holm"]) << " | " << (c.value("significant", false) ? "yes" : "no") << " |\n";
+    }
+  }
+  s << "\nQueries: " << Str(out, "queries") << ". An identification is evidence of imitation, not of a breach of terms; none identified is "
+       "not proof of independence (docs/attribution.md). Re-check offline: `distillgate attribute verify --ledger L --run "
+    << Str(out, "run") << " --pubkey KEY.pub`.\n";
+}
+
+void AttributionHtml(std::ostringstream& s, const json& a) {
+  const json& plan = a["plan"];
+  const json& out = a["outcome"];
+  s << "<h2>Attribution</h2>\n";
+  if (out.is_object()) {
+    s << "<p id=\"attribution-verdict\"><b>" << (out["identified"].is_string() ? "Identified: " + Html(out["identified"].get<std::string>()) : std::string("None identified"))
+      << "</b> at α = " << Num(out.value("alpha", json())) << " — " << Html(Str(out, "reason")) << "</p>\n";
+  } else {
+    s << "<p>The run did not complete: no outcome was recorded.</p>\n";
+  }
+  s << "<table><tr><th>Role</th><th>Id</th><th>Endpoint#model</th></tr><tr><td>suspect</td><td>" << Html(Str(plan["suspect"], "id")) << "</td><td>"
+    << Html(ModelSpec(plan["suspect"])) << "</td></tr>";
+  for (const json& m : plan.value("candidates", json::array())) s << "<tr><td>candidate</td><td>" << Html(Str(m, "id")) << "</td><td>" << Html(ModelSpec(m)) << "</td></tr>";
+  for (const json& m : plan.value("references", json::array())) s << "<tr><td>reference</td><td>" << Html(Str(m, "id")) << "</td><td>" << Html(ModelSpec(m)) << "</td></tr>";
+  s << "</table>\n<p>Probe sets, pre-registered in the decision before the first query:</p><table><tr><th>Kind</th><th>Seed</th><th>Count</th><th>Bytes</th><th>sha256</th></tr>";
+  for (const json& p : plan.value("probe_sets", json::array())) {
+    s << "<tr><td>" << Html(Str(p, "kind")) << "</td><td>" << Html(Str(p, "seed")) << "</td><td>" << Html(Str(p, "count")) << "</td><td>" << Html(Str(p, "length"))
+      << "</td><td><code>" << Html(Str(p, "sha256")) << "</code></td></tr>";
+  }
+  s << "</table>\n";
+  if (!out.is_object()) return;
+  s << "<div class=\"charts\">" << SvgNullPlot("Data probes (the test)", out.value("candidates", json::array()));
+  if (out.contains("random_baseline")) s << SvgNullPlot("Random probes (baseline)", out["random_baseline"].value("candidates", json::array()));
+  s << "</div>\n<table><tr><th>Probes</th><th>Candidate</th><th>Statistic</th><th>References (mean ± sd)</th><th>p</th><th>Holm p</th><th>Significant</th></tr>";
+  for (const json* set : {&out, out.contains("random_baseline") ? &out["random_baseline"] : nullptr}) {
+    if (set == nullptr) continue;
+    for (const json& c : set->value("candidates", json::array())) {
+      s << "<tr><td>" << (set == &out ? "data (test)" : "random (baseline)") << "</td><td>" << Html(Str(c, "id")) << "</td><td>" << Num(c["statistic"])
+        << "</td><td>" << Num(c["null_mean"]) << " ± " << Num(c["null_sd"]) << "</td><td>" << Num(c["p"]) << "</td><td>" << Num(c["p_holm"])
+        << "</td><td>" << (c.value("significant", false) ? "yes" : "no") << "</td></tr>";
+    }
+  }
+  s << "</table>\n<p>Queries: " << Html(Str(out, "queries")) << ". An identification is evidence of imitation, not of a breach of terms; none identified is not "
+       "proof of independence.</p>\n";
+}
+
+}  // namespace
+
 std::string RenderMarkdown(const json& r) {
   std::ostringstream s;
   const json& d = r["decision"];
   s << "# distillgate audit report: run " << Str(r, "run") << "\n\n";
   s << "| | |\n|---|---|\n";
   s << "| Job | " << Cell(Str(r["job"], "name")) << " (sha256 `" << Str(r["job"], "sha256") << "`) |\n";
-  s << "| Student | " << Cell(Str(r["job"]["student"], "name")) << " |\n";
-  s << "| Intended use | " << Cell(r["job"].value("use", json::object()).dump()) << " |\n";
+  const bool attribution = r.contains("attribution");
+  if (!attribution) {
+    s << "| Student | " << Cell(Str(r["job"]["student"], "name")) << " |\n";
+    s << "| Intended use | " << Cell(r["job"].value("use", json::object()).dump()) << " |\n";
+  }
   s << "| Decision | **" << VerdictOf(r) << "** (" << Str(d, "mode") << " mode, ledger entry " << Str(d, "ledger_index") << ") |\n";
   s << "| Run status | " << Str(r, "status") << " |\n";
   s << "| Policy | sha256 `" << Str(d, "policy_sha256") << "` |\n";
@@ -155,14 +301,15 @@ std::string RenderMarkdown(const json& r) {
   for (const json& o : d["obligations"]) {
     s << "| " << Str(o, "kind") << " | " << Cell(Str(o, "text")) << " | " << Str(o, "license") << " | " << ObligationState(o) << " |\n";
   }
-  s << "\n## Teachers\n\n| Id | Declared license | Profile | Verified source | Model sha256 |\n|---|---|---|---|---|\n";
+  if (attribution) AttributionMarkdown(s, r["attribution"]);
+  if (!attribution) s << "\n## Teachers\n\n| Id | Declared license | Profile | Verified source | Model sha256 |\n|---|---|---|---|---|\n";
   for (const json& t : r["teachers"]) {
     const json& e = t["evidence"];
     s << "| " << Cell(Str(t, "id")) << " | " << Cell(Str(t, "declared_license")) << " | "
       << (e.value("known", false) ? Cell(Str(e, "name")) + " (`" + Str(e, "profile_sha256").substr(0, 16) + "…`)" : "unknown") << " | "
       << (e.value("known", false) ? (e.value("verified", false) ? "yes" : "secondary") : "–") << " | `" << Str(t, "sha256", "–") << "` |\n";
   }
-  s << "\n## Datasets\n\n| Dataset | License | Records | Records root (RFC 6962) | Files |\n|---|---|---|---|---|\n";
+  if (!attribution) s << "\n## Datasets\n\n| Dataset | License | Records | Records root (RFC 6962) | Files |\n|---|---|---|---|---|\n";
   for (const json& ds : r["datasets"]) {
     std::string files;
     for (const json& f : ds["files"]) files += (files.empty() ? "" : "<br>") + Cell(Str(f, "path")) + " `" + Str(f, "sha256").substr(0, 16) + "…`";
@@ -252,7 +399,9 @@ std::string RenderHtml(const json& r) {
       << Html(ObligationState(o)) << "</td></tr>";
   }
   if (!d["obligations"].empty()) s << "</table>\n";
-  s << "<h2>Teachers</h2>\n<table><tr><th>Id</th><th>Declared license</th><th>Profile</th><th>Sources</th><th>Model sha256</th></tr>";
+  const bool attribution = r.contains("attribution");
+  if (attribution) AttributionHtml(s, r["attribution"]);
+  s << (attribution ? "<table hidden>" : "<h2>Teachers</h2>\n<table>") << "<tr><th>Id</th><th>Declared license</th><th>Profile</th><th>Sources</th><th>Model sha256</th></tr>";
   for (const json& t : r["teachers"]) {
     const json& e = t["evidence"];
     std::string sources;
@@ -261,7 +410,7 @@ std::string RenderHtml(const json& r) {
       << (e.value("known", false) ? Html(Str(e, "name")) + (e.value("verified", false) ? "" : " (secondary sources)") : "unknown") << "</td><td>"
       << sources << "</td><td><code>" << Html(Str(t, "sha256", "–")) << "</code></td></tr>";
   }
-  s << "</table>\n<h2>Datasets</h2>\n<table><tr><th>Dataset</th><th>License</th><th>Records</th><th>Records root</th><th>Files</th></tr>";
+  s << "</table>\n" << (attribution ? "<table hidden>" : "<h2>Datasets</h2>\n<table>") << "<tr><th>Dataset</th><th>License</th><th>Records</th><th>Records root</th><th>Files</th></tr>";
   for (const json& ds : r["datasets"]) {
     std::string files;
     for (const json& f : ds["files"]) files += Html(Str(f, "path")) + " <code>" + Html(Str(f, "sha256").substr(0, 16)) + "…</code><br>";

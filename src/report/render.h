@@ -28,6 +28,10 @@ StatusOr<std::vector<std::string>> WriteReportFiles(const nlohmann::json& report
 
 // An SVG line chart of `values` (one point per epoch), with axes and labels.
 std::string SvgLineChart(const std::string& title, const std::vector<double>& values, const std::string& y_label);
+// An attribution's candidates (schemas/attribution.schema.json's
+// "candidates"): per candidate, the references' statistics and the
+// suspect's, on one axis.
+std::string SvgNullPlot(const std::string& title, const nlohmann::json& candidates);
 
 }  // namespace dg
 

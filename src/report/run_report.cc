@@ -127,7 +127,13 @@ StatusOr<json> BuildRunReport(Ledger& ledger, const RunReportOptions& o) {
                  {"datasets", datasets},
                  {"teacher_calls", calls},
                  {"ledger", ledger_j}};
-  if (r.run_start && r.run_start->body.value("mode", "") != "transcripts") {
+  const std::string mode = r.run_start ? r.run_start->body.value("mode", "") : "";
+  if (dec.value("kind", "") == "attribution") {
+    // An attribution trains nothing: its plan (pre-registered in the
+    // decision) and its outcome (run_end) are the report.
+    report["attribution"] = {{"plan", dec.value("plan", json::object())},
+                             {"outcome", r.run_end ? r.run_end->body.value("attribution", json()) : json()}};
+  } else if (r.run_start && mode != "transcripts") {
     report["training"] = {{"mode", r.run_start->body.value("mode", "")},
                           {"runtime", r.run_start->body.value("runtime", "")},
                           {"parameters", r.run_start->body.value("training", json::object())},

@@ -1,0 +1,531 @@
+#include "attribute/attribution_run.h"
+
+#include <cmath>
+#include <map>
+#include <optional>
+#include <set>
+
+#include "core/canonical_json.h"
+#include "core/clock.h"
+#include "core/encoding.h"
+#include "core/hash.h"
+#include "ledger/merkle.h"
+#include "policy/gate.h"
+#include "record/recorded_run.h"
+#include "record/run_record.h"
+
+namespace dg::attribute {
+
+using json = nlohmann::json;
+
+namespace {
+
+constexpr const char* kPlanFormat = "distillgate-attribution-plan-v1";
+constexpr size_t kCallsPerBatch = 64;
+
+json ModelJson(const ModelRef& m) { return {{"id", m.id}, {"endpoint", m.base_url}, {"model", m.model}}; }
+
+StatusOr<ModelRef> ModelFromJson(const json& j, const std::string& where) {
+  if (!j.is_object() || !j.contains("id") || !j["id"].is_string() || !j.contains("endpoint") || !j["endpoint"].is_string() ||
+      !j.contains("model") || !j["model"].is_string()) {
+    return Status::InvalidInput(where + ": expected {id, endpoint, model} strings");
+  }
+  return ModelRef{j["id"].get<std::string>(), j["endpoint"].get<std::string>(), j["model"].get<std::string>()};
+}
+
+json ProbeSetMeta(const ProbeSet& s, size_t length, const std::string& sha256) {
+  return {{"kind", ProbeKindName(s.kind)}, {"seed", s.seed},  {"count", s.probes.size()},
+          {"length", length},               {"sha256", sha256}, {"source_sha256", s.source_sha256}};
+}
+
+json SetJson(const SetOutcome& s) {
+  json j = ToJson(s.result);
+  j["probe_set"] = {{"kind", ProbeKindName(s.kind)}, {"seed", s.seed}, {"count", s.probes}, {"sha256", s.sha256},
+                    {"source_sha256", s.source_sha256}};
+  return j;
+}
+
+// Plan::ToJson, read back: what the recheck needs (the models, in order, and
+// the options), with the probe sets' metadata kept as JSON.
+struct ParsedPlan {
+  Plan plan;
+  json probe_sets;
+};
+
+StatusOr<ParsedPlan> PlanFromJson(const json& j) {
+  if (!j.is_object() || j.value("format", "") != kPlanFormat) return Status::InvalidInput(std::string("the plan's format is not ") + kPlanFormat);
+  ParsedPlan p;
+  DG_ASSIGN_OR_RETURN(p.plan.suspect, ModelFromJson(j.value("suspect", json()), "/plan/suspect"));
+  for (const char* list : {"candidates", "references"}) {
+    if (!j.contains(list) || !j[list].is_array()) return Status::InvalidInput(std::string("/plan/") + list + ": expected an array");
+    for (size_t i = 0; i < j[list].size(); ++i) {
+      DG_ASSIGN_OR_RETURN(ModelRef m, ModelFromJson(j[list][i], std::string("/plan/") + list + "/" + std::to_string(i)));
+      (std::string(list) == "candidates" ? p.plan.candidates : p.plan.references).push_back(std::move(m));
+    }
+  }
+  const json o = j.value("options", json::object());
+  if (!o.is_object()) return Status::InvalidInput("/plan/options: expected an object");
+  try {
+    p.plan.options.distance = o.at("distance").get<std::string>();
+    p.plan.options.statistic = o.at("statistic").get<std::string>();
+    p.plan.options.soften = o.at("soften").get<double>();
+    p.plan.options.alpha = o.at("alpha").get<double>();
+    p.plan.options.answer_bytes = o.at("answer_bytes").get<size_t>();
+  } catch (const json::exception& e) {
+    return Status::InvalidInput(std::string("/plan/options: ") + e.what());
+  }
+  if (p.plan.options.distance != "prefix" && p.plan.options.distance != "jsd") return Status::InvalidInput("/plan/options/distance: prefix or jsd");
+  if (p.plan.options.statistic != "relative" && p.plan.options.statistic != "absolute") {
+    return Status::InvalidInput("/plan/options/statistic: relative or absolute");
+  }
+  p.probe_sets = j.value("probe_sets", json());
+  if (!p.probe_sets.is_array() || p.probe_sets.size() != 2) return Status::InvalidInput("/plan/probe_sets: expected the two probe sets");
+  for (size_t i = 0; i < 2; ++i) {
+    const json& s = p.probe_sets[i];
+    const char* want = i == 0 ? "data" : "random";
+    if (!s.is_object() || s.value("kind", "") != want || !s.contains("seed") || !s["seed"].is_number_unsigned() || !s.contains("count") ||
+        !s["count"].is_number_unsigned() || !s.contains("length") || !s["length"].is_number_unsigned() || !s.contains("sha256") ||
+        !s["sha256"].is_string() || !s.contains("source_sha256") || !s["source_sha256"].is_string()) {
+      return Status::InvalidInput("/plan/probe_sets/" + std::to_string(i) + ": expected {kind: " + want +
+                                  ", seed, count, length, sha256, source_sha256}");
+    }
+  }
+  return p;
+}
+
+}  // namespace
+
+StatusOr<json> Plan::ToJson() const {
+  DG_ASSIGN_OR_RETURN(std::string test_sha, test.Sha256());
+  DG_ASSIGN_OR_RETURN(std::string baseline_sha, baseline.Sha256());
+  json candidates_j = json::array(), references_j = json::array();
+  for (const auto& m : candidates) candidates_j.push_back(ModelJson(m));
+  for (const auto& m : references) references_j.push_back(ModelJson(m));
+  return json{{"format", kPlanFormat},
+              {"suspect", ModelJson(suspect)},
+              {"candidates", candidates_j},
+              {"references", references_j},
+              {"probe_sets", {ProbeSetMeta(test, probe_length, test_sha), ProbeSetMeta(baseline, probe_length, baseline_sha)}},
+              {"options",
+               {{"distance", options.distance},
+                {"statistic", options.statistic},
+                {"soften", options.soften},
+                {"alpha", options.alpha},
+                {"answer_bytes", options.answer_bytes}}}};
+}
+
+Status CheckPlan(const Plan& plan) {
+  if (plan.candidates.empty()) return Status::InvalidInput("--teacher: attribution needs at least one candidate teacher");
+  if (plan.references.size() < 2) {
+    return Status::InvalidInput("--reference: attribution needs at least 2 independent reference models for its null; got " +
+                                std::to_string(plan.references.size()));
+  }
+  std::set<std::string> ids = {plan.suspect.id};
+  for (const auto* list : {&plan.candidates, &plan.references}) {
+    for (const auto& m : *list) {
+      if (!ids.insert(m.id).second) return Status::InvalidInput("the model id \"" + m.id + "\" is given twice");
+    }
+  }
+  if (plan.test.probes.empty() || plan.test.probes.size() != plan.baseline.probes.size()) {
+    return Status::InvalidInput("the test and baseline probe sets must be non-empty and of one size");
+  }
+  if (plan.options.distance != "prefix" && plan.options.distance != "jsd") return Status::InvalidInput("distance: prefix or jsd");
+  return Status::Ok();
+}
+
+StatusOr<Attribution> AttributeAnswers(const Plan& plan, const SetAnswers& answers) {
+  const bool jsd = plan.options.distance == "jsd";
+  const size_t max_bytes = plan.options.answer_bytes;
+  const double soften = plan.options.soften;
+  auto distance = [jsd, max_bytes, soften](const Answer& x, const Answer& y) {
+    return jsd ? NextTokenDistance(x, y, soften) : AnswerDistance(x.text, y.text, max_bytes);
+  };
+  const size_t n = answers.suspect.size(), k = answers.references.size();
+  if (answers.candidates.size() != plan.candidates.size() || k != plan.references.size()) {
+    return Status::InvalidInput("the answers do not cover the plan's models");
+  }
+  for (const auto* list : {&answers.candidates, &answers.references}) {
+    for (const auto& a : *list) {
+      if (a.size() != n) return Status::InvalidInput("every model must answer every probe");
+    }
+  }
+  // The relative statistic's baselines: the suspect's mean distance to the
+  // references, and each reference's to the others, probe by probe.
+  const bool relative = plan.options.statistic == "relative";
+  std::vector<double> suspect_base(n, 0.0);
+  std::vector<std::vector<double>> reference_base(k, std::vector<double>(n, 0.0));
+  if (relative) {
+    for (size_t i = 0; i < n; ++i) {
+      for (size_t r = 0; r < k; ++r) {
+        suspect_base[i] += distance(answers.suspect[i], answers.references[r][i]) / static_cast<double>(k);
+        for (size_t o = 0; o < k; ++o) {
+          if (o != r) reference_base[r][i] += distance(answers.references[r][i], answers.references[o][i]) / static_cast<double>(k - 1);
+        }
+      }
+    }
+  }
+  std::vector<CandidateEvidence> evidence;
+  for (size_t c = 0; c < plan.candidates.size(); ++c) {
+    const auto& teacher = answers.candidates[c];
+    CandidateEvidence e;
+    e.id = plan.candidates[c].id;
+    if (relative) {
+      e.suspect_baseline = suspect_base;
+      e.reference_baselines = reference_base;
+    }
+    for (size_t i = 0; i < n; ++i) e.suspect.push_back(distance(answers.suspect[i], teacher[i]));
+    for (const auto& ra : answers.references) {
+      std::vector<double> d;
+      for (size_t i = 0; i < n; ++i) d.push_back(distance(ra[i], teacher[i]));
+      e.references.push_back(std::move(d));
+    }
+    evidence.push_back(std::move(e));
+  }
+  return Attribute(evidence, plan.options.alpha);
+}
+
+json Outcome::ToJson(const PlanOptions& o) const {
+  json out = SetJson(test);
+  out["random_baseline"] = SetJson(baseline);
+  out["queries"] = queries;
+  out["queries_per_model"] = test.probes + baseline.probes;
+  out["answer_bytes"] = o.answer_bytes;
+  out["distance"] = o.distance;
+  out["statistic"] = o.statistic;
+  out["soften"] = o.soften;
+  if (!run_id.empty()) {
+    out["run"] = run_id;
+    out["decision_index"] = decision_index;
+  }
+  return out;
+}
+
+StatusOr<Outcome> RunAttribution(const Plan& plan, const QueryOptions& query_in, const QuerySink& sink) {
+  DG_RETURN_IF_ERROR(CheckPlan(plan));
+  QueryOptions query = query_in;
+  query.max_tokens = plan.options.answer_bytes;
+  query.logprobs = plan.options.distance == "jsd";
+  Outcome out;
+  out.models = 1 + plan.candidates.size() + plan.references.size();
+  for (const ProbeSet* set : {&plan.test, &plan.baseline}) {
+    SetOutcome& so = set == &plan.test ? out.test : out.baseline;
+    so.kind = set->kind;
+    so.seed = set->seed;
+    so.probes = set->probes.size();
+    so.source_sha256 = set->source_sha256;
+    DG_ASSIGN_OR_RETURN(so.sha256, set->Sha256());  // fixed before the first query
+    auto ask = [&](const ModelRef& m) {
+      AnswerSink on_answer = nullptr;
+      if (sink) on_answer = [&sink, &m, set](size_t i, const Answer& a) { return sink(m, *set, i, a); };
+      return QueryModel(m, *set, query, on_answer);
+    };
+    SetAnswers answers;
+    DG_ASSIGN_OR_RETURN(answers.suspect, ask(plan.suspect));
+    for (const auto& r : plan.references) {
+      DG_ASSIGN_OR_RETURN(auto a, ask(r));
+      answers.references.push_back(std::move(a));
+    }
+    for (const auto& c : plan.candidates) {
+      DG_ASSIGN_OR_RETURN(auto a, ask(c));
+      answers.candidates.push_back(std::move(a));
+    }
+    DG_ASSIGN_OR_RETURN(so.result, AttributeAnswers(plan, answers));
+    out.queries += out.models * set->probes.size();
+  }
+  return out;
+}
+
+StatusOr<Outcome> RunRecordedAttribution(const Plan& plan, const QueryOptions& query, Ledger& ledger, const PrivateKey& key) {
+  DG_RETURN_IF_ERROR(CheckPlan(plan));
+  DG_ASSIGN_OR_RETURN(json plan_json, plan.ToJson());
+  // Pre-registration: the plan, with both probe sets' hashes, is a signed
+  // ledger entry before any model is asked anything.
+  DG_ASSIGN_OR_RETURN(GateResult gate, Gate::DecideAttribution(plan_json, ledger, key));
+  const RunSubject subject{"attribution", gate.permit->job_sha256()};
+  RecordedRun::Start start;
+  start.mode = "attribution";
+  start.fields = {{"plan_sha256", subject.sha256}, {"probe_sets", plan_json["probe_sets"]}};
+  start.calls_per_batch = kCallsPerBatch;
+  DG_ASSIGN_OR_RETURN(auto run, RecordedRun::Begin(*gate.permit, subject, ledger, key, std::move(start)));
+  uint64_t sequence = 0;
+  QuerySink record = [&run, &sequence](const ModelRef& m, const ProbeSet& set, size_t i, const Answer& a) {
+    json body = {{"teacher", m.id},   {"endpoint", m.base_url},       {"model", m.model},
+                 {"sequence", sequence}, {"probe_set", ProbeKindName(set.kind)}, {"probe", i},
+                 {"prompt", set.probes[i]}, {"answer", AnswerToJson(a)},  {"time", NowRfc3339()}};
+    ++sequence;
+    return run->calls().RecordEntry("teacher_call", std::move(body));
+  };
+  StatusOr<Outcome> out = RunAttribution(plan, query, record);
+  if (!out.ok()) return run->Fail(out.status());
+  out->run_id = run->id();
+  out->decision_index = gate.decision_index;
+  if (Status st = run->calls().Flush(); !st.ok()) return run->Fail(st);
+  json end = {{"attribution", out->ToJson(plan.options)},
+              {"teacher_calls", run->calls().recorded()},
+              {"teacher_calls_root", Base64Encode(run->calls().calls_root())}};
+  if (Status st = run->Complete(std::move(end)); !st.ok()) return run->Fail(st);
+  return out;
+}
+
+bool Recheck::ok() const {
+  if (checks.empty()) return false;
+  for (const auto& c : checks) {
+    if (!c.ok) return false;
+  }
+  return true;
+}
+
+json Recheck::ToJson() const {
+  json items = json::array();
+  for (const auto& c : checks) items.push_back({{"name", c.name}, {"ok", c.ok}, {"detail", c.detail}});
+  return {{"run", run_id}, {"verified", ok()}, {"checks", items}, {"recorded", recorded}, {"recomputed", recomputed}};
+}
+
+namespace {
+
+// Equal as JSON, numbers within a relative 1e-9 (the same computation on
+// another platform's libm may differ in the last bits).
+bool NearlyEqual(const json& a, const json& b) {
+  if (a.is_number() && b.is_number()) {
+    const double x = a.get<double>(), y = b.get<double>();
+    if (x == y) return true;
+    return std::fabs(x - y) <= 1e-9 * std::max(std::fabs(x), std::fabs(y));
+  }
+  if (a.type() != b.type()) return false;
+  if (a.is_object()) {
+    if (a.size() != b.size()) return false;
+    for (auto it = a.begin(); it != a.end(); ++it) {
+      if (!b.contains(it.key()) || !NearlyEqual(it.value(), b[it.key()])) return false;
+    }
+    return true;
+  }
+  if (a.is_array()) {
+    if (a.size() != b.size()) return false;
+    for (size_t i = 0; i < a.size(); ++i) {
+      if (!NearlyEqual(a[i], b[i])) return false;
+    }
+    return true;
+  }
+  return a == b;
+}
+
+std::string JoinProblems(const std::vector<std::string>& v) {
+  std::string s;
+  for (const auto& p : v) s += (s.empty() ? "" : "; ") + p;
+  return s;
+}
+
+}  // namespace
+
+StatusOr<Recheck> RecheckAttribution(Ledger& ledger, const std::string& run_id, const std::string* corpus) {
+  Ledger::ReadSnapshot snapshot(ledger);
+  DG_ASSIGN_OR_RETURN(RunRecord r, LoadRunRecord(ledger, run_id));
+  const json& dec = r.decision.body;
+  if (dec.value("kind", "") != "attribution" || !dec.contains("plan")) {
+    return Status::InvalidInput("run " + r.run_id + " is not an attribution (its decision records no plan); `verify` checks distillation claims");
+  }
+  Recheck out;
+  out.run_id = r.run_id;
+  auto add = [&out](const std::string& name, bool ok, const std::string& detail) { out.checks.push_back({name, ok, detail}); };
+
+  // 1. The plan is the decided one and the run's.
+  DG_ASSIGN_OR_RETURN(std::string canonical, Canonicalize(dec["plan"]));
+  const std::string plan_sha = HexEncode(Sha256(canonical));
+  const json inputs = dec.value("inputs", json::object());
+  const bool plan_ok = inputs.is_object() && inputs.value("job_sha256", "") == plan_sha && r.run_start &&
+                       r.run_start->body.value("job_sha256", "") == plan_sha && r.run_start->body.value("mode", "") == "attribution" &&
+                       r.run_start->body.value("plan_sha256", "") == plan_sha;
+  add("plan", plan_ok,
+      plan_ok ? "the plan in decision " + std::to_string(r.decision.index) + " hashes to " + plan_sha.substr(0, 16) +
+                    "…, the decision's and run_start's job_sha256"
+              : "the recorded plan does not hash to the decision's and run_start's job_sha256, or run_start is missing or not an attribution");
+  StatusOr<ParsedPlan> parsed = PlanFromJson(dec["plan"]);
+  if (!parsed.ok()) {
+    add("plan-format", false, parsed.status().message());
+    return out;
+  }
+  const Plan& plan = parsed->plan;
+  const bool ended = r.run_end && r.run_end->body.value("status", "") == "completed" && r.run_end->body.contains("attribution");
+  add("run-end", ended, ended ? "the run completed (entry " + std::to_string(r.run_end->index) + ")"
+                              : "the run did not complete with an outcome (status " + std::string(RunStatusName(r.status())) + ")");
+  if (!r.run_start || !ended) return out;
+
+  // 2. The calls: read in ledger order between run_start and run_end.
+  std::map<std::string, int> model_slot;  // id → 0 suspect, 1.. candidates, then references
+  model_slot[plan.suspect.id] = 0;
+  for (size_t i = 0; i < plan.candidates.size(); ++i) model_slot[plan.candidates[i].id] = static_cast<int>(1 + i);
+  for (size_t i = 0; i < plan.references.size(); ++i) {
+    model_slot[plan.references[i].id] = static_cast<int>(1 + plan.candidates.size() + i);
+  }
+  const size_t models = model_slot.size();
+  struct SetCalls {
+    size_t count = 0;
+    std::vector<std::vector<std::optional<Answer>>> answers;  // [slot][probe]
+    std::vector<std::optional<std::string>> prompts;          // [probe]
+  };
+  SetCalls sets[2];
+  for (int s = 0; s < 2; ++s) {
+    sets[s].count = parsed->probe_sets[s]["count"].get<size_t>();
+    sets[s].answers.assign(models, std::vector<std::optional<Answer>>(sets[s].count));
+    sets[s].prompts.assign(sets[s].count, std::nullopt);
+  }
+  std::vector<std::string> problems;
+  auto problem = [&problems](const std::string& p) {
+    if (problems.size() < 5) problems.push_back(p);
+  };
+  uint64_t calls = 0, first_call = 0;
+  CompactRange leaves;
+  DG_ASSIGN_OR_RETURN(auto scan, ledger.ScanLeaves(r.run_start->index + 1, r.run_end->index));
+  StoredLeaf leaf;
+  while (true) {
+    DG_ASSIGN_OR_RETURN(bool more, scan->Next(&leaf));
+    if (!more) break;
+    if (leaf.kind != "teacher_call") continue;
+    StatusOr<json> doc = ParseJsonStrict(leaf.data, "entry " + std::to_string(leaf.index));
+    if (!doc.ok() || !doc->contains("body") || !(*doc)["body"].is_object()) {
+      problem("entry " + std::to_string(leaf.index) + " is not distillgate's JSON");
+      continue;
+    }
+    const json& b = (*doc)["body"];
+    if (b.value("run", "") != r.run_id) continue;
+    if (calls == 0) first_call = leaf.index;
+    const std::string where = "call entry " + std::to_string(leaf.index);
+    if (!b.contains("sequence") || !b["sequence"].is_number_unsigned() || b["sequence"].get<uint64_t>() != calls) {
+      problem(where + ": sequence is not " + std::to_string(calls));
+    }
+    ++calls;
+    leaves.Append(leaf.leaf_hash, nullptr);
+    const std::string id = b.value("teacher", "");
+    const std::string kind = b.value("probe_set", "");
+    auto slot = model_slot.find(id);
+    const int s = kind == "data" ? 0 : kind == "random" ? 1 : -1;
+    if (slot == model_slot.end() || s < 0 || !b.contains("probe") || !b["probe"].is_number_unsigned() ||
+        b["probe"].get<uint64_t>() >= sets[s].count || !b.contains("prompt") || !b["prompt"].is_string()) {
+      problem(where + ": not a call of a model and probe in the plan");
+      continue;
+    }
+    const ModelRef& m = slot->second == 0 ? plan.suspect
+                        : static_cast<size_t>(slot->second) <= plan.candidates.size()
+                            ? plan.candidates[slot->second - 1]
+                            : plan.references[slot->second - 1 - plan.candidates.size()];
+    if (b.value("endpoint", "") != m.base_url || b.value("model", "") != m.model) problem(where + ": asked another endpoint or model than the plan's " + id);
+    const size_t probe = b["probe"].get<size_t>();
+    const std::string prompt = b["prompt"].get<std::string>();
+    auto& recorded_prompt = sets[s].prompts[probe];
+    if (!recorded_prompt) recorded_prompt = prompt;
+    if (*recorded_prompt != prompt) problem(where + ": " + kind + " probe " + std::to_string(probe) + " was asked with two different prompts");
+    StatusOr<Answer> answer = AnswerFromJson(b.value("answer", json()));
+    if (!answer.ok()) {
+      problem(where + ": " + answer.status().message());
+      continue;
+    }
+    auto& cell = sets[s].answers[slot->second][probe];
+    if (cell) problem(where + ": " + id + " answered " + kind + " probe " + std::to_string(probe) + " twice");
+    cell = std::move(*answer);
+  }
+  const json& end = r.run_end->body;
+  const bool tally = end.value("teacher_calls", uint64_t(0)) == calls && end.value("teacher_calls_root", "") == Base64Encode(leaves.Root());
+  add("calls", problems.empty() && tally && calls > 0,
+      problems.empty() ? (tally ? std::to_string(calls) + " recorded calls, in sequence, each of a model and probe in the plan, their root the one run_end names"
+                                : "run_end's teacher_calls or teacher_calls_root does not match the " + std::to_string(calls) + " calls found")
+                       : JoinProblems(problems));
+  const bool preregistered = calls > 0 && r.decision.index < r.run_start->index && r.run_start->index < first_call;
+  add("pre-registered", preregistered,
+      preregistered ? "the plan (decision " + std::to_string(r.decision.index) + ") and run_start (" + std::to_string(r.run_start->index) +
+                          ") precede the first query (entry " + std::to_string(first_call) + ")"
+                    : "a query is recorded before the plan or run_start, or there is none");
+
+  // 3. Every model answered every probe once; the prompts rebuild the
+  // pre-registered probe sets.
+  size_t missing = 0;
+  for (const auto& set : sets) {
+    for (const auto& per_model : set.answers) {
+      for (const auto& a : per_model) missing += a ? 0 : 1;
+    }
+  }
+  add("complete", missing == 0, missing == 0 ? "every model answered every probe of both sets"
+                                             : std::to_string(missing) + " (model, probe) answers are missing");
+  bool hashes_ok = missing == 0;
+  std::string hash_detail;
+  ProbeSet rebuilt[2];
+  for (int s = 0; s < 2 && missing == 0; ++s) {
+    const json& meta = parsed->probe_sets[s];
+    rebuilt[s].kind = s == 0 ? ProbeKind::kData : ProbeKind::kRandom;
+    rebuilt[s].seed = meta["seed"].get<uint64_t>();
+    rebuilt[s].source_sha256 = meta["source_sha256"].get<std::string>();
+    for (const auto& p : sets[s].prompts) rebuilt[s].probes.push_back(*p);
+    StatusOr<std::string> sha = rebuilt[s].Sha256();
+    const bool same = sha.ok() && *sha == meta["sha256"].get<std::string>();
+    hashes_ok = hashes_ok && same;
+    hash_detail += std::string(hash_detail.empty() ? "" : "; ") + (s == 0 ? "data" : "random") + " probes " +
+                   (same ? "hash to the pre-registered " + meta["sha256"].get<std::string>().substr(0, 16) + "…" : "do not hash to the pre-registered set");
+  }
+  add("probes", hashes_ok, missing == 0 ? "the prompts asked: " + hash_detail : "not checked: answers are missing");
+
+  // 4. The outcome follows from the recorded answers.
+  out.recorded = end["attribution"];
+  if (missing == 0) {
+    Outcome again;
+    again.models = models;
+    for (int s = 0; s < 2; ++s) {
+      SetAnswers a;
+      a.suspect.reserve(sets[s].count);
+      for (const auto& x : sets[s].answers[0]) a.suspect.push_back(*x);
+      for (size_t c = 0; c < plan.candidates.size(); ++c) {
+        std::vector<Answer> v;
+        for (const auto& x : sets[s].answers[1 + c]) v.push_back(*x);
+        a.candidates.push_back(std::move(v));
+      }
+      for (size_t k = 0; k < plan.references.size(); ++k) {
+        std::vector<Answer> v;
+        for (const auto& x : sets[s].answers[1 + plan.candidates.size() + k]) v.push_back(*x);
+        a.references.push_back(std::move(v));
+      }
+      SetOutcome& so = s == 0 ? again.test : again.baseline;
+      so.kind = rebuilt[s].kind;
+      so.seed = rebuilt[s].seed;
+      so.probes = sets[s].count;
+      so.sha256 = parsed->probe_sets[s]["sha256"].get<std::string>();
+      so.source_sha256 = rebuilt[s].source_sha256;
+      StatusOr<Attribution> result = AttributeAnswers(plan, a);
+      if (!result.ok()) {
+        add("outcome", false, "the recorded answers cannot be tested: " + result.status().message());
+        return out;
+      }
+      so.result = std::move(*result);
+      again.queries += models * sets[s].count;
+    }
+    again.run_id = r.run_id;
+    again.decision_index = r.decision.index;
+    out.recomputed = again.ToJson(plan.options);
+    const bool same = NearlyEqual(out.recorded, out.recomputed);
+    add("outcome", same,
+        same ? "the statistics, p-values and verdict recorded are what the recorded answers give: " +
+                   (again.test.result.identified.empty() ? std::string("none identified") : "identified " + again.test.result.identified)
+             : "the recorded outcome differs from what the recorded answers give (recorded: " +
+                   out.recorded.value("identified", std::string("?")) + ", recomputed: " + again.test.result.identified + ")");
+  } else {
+    add("outcome", false, "not recomputed: answers are missing");
+  }
+
+  // 5. With the corpus: the probes are the seed's draws, not chosen.
+  if (corpus != nullptr) {
+    bool drawn = true;
+    std::string detail;
+    for (int s = 0; s < 2; ++s) {
+      const json& meta = parsed->probe_sets[s];
+      StatusOr<ProbeSet> again = MakeProbes(*corpus, s == 0 ? ProbeKind::kData : ProbeKind::kRandom, meta["count"].get<size_t>(),
+                                            meta["length"].get<size_t>(), meta["seed"].get<uint64_t>());
+      StatusOr<std::string> sha = again.ok() ? again->Sha256() : StatusOr<std::string>(again.status());
+      const bool same = sha.ok() && *sha == meta["sha256"].get<std::string>();
+      drawn = drawn && same;
+      detail += std::string(detail.empty() ? "" : "; ") + (s == 0 ? "data" : "random") +
+                (same ? " probes are seed " + std::to_string(meta["seed"].get<uint64_t>()) + "'s draws from the corpus"
+                      : " probes are not the seed's draws from this corpus" + (sha.ok() ? std::string() : ": " + sha.status().message()));
+    }
+    add("probes-drawn", drawn, detail);
+  }
+  return out;
+}
+
+}  // namespace dg::attribute
