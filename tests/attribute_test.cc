@@ -547,6 +547,24 @@ TEST_F(RecordedZoo, TheProbesArePreRegisteredEveryQueryIsRecordedAndTheRunVerifi
   EXPECT_EQ(v.exit_code, 1) << v.out << v.err;
   EXPECT_NE(v.out.find("FAIL  probes-drawn"), std::string::npos) << v.out;
   EXPECT_NE(v.out.find("FAILED"), std::string::npos) << v.out;
+  // Asked again, the endpoints give the recorded answers; a model that now answers otherwise does not.
+  v = testing::RunCli({"attribute", "verify", "--ledger", Ledger(), "--run", run, "--pubkey", Pub(), "--requery", "suspect", "--requery",
+                       "teacher-b", "--json"});
+  ASSERT_EQ(v.exit_code, 0) << v.out << v.err;
+  checks = nlohmann::json::parse(v.out);
+  bool asked = false;
+  for (const auto& c : checks["checks"]) {
+    if (c["name"] == "requery:suspect") {
+      asked = true;
+      EXPECT_NE(c["detail"].get<std::string>().find("200 of 200"), std::string::npos) << c.dump();
+    }
+  }
+  EXPECT_TRUE(asked) << checks.dump(2);
+  v = testing::RunCli({"attribute", "verify", "--ledger", Ledger(), "--run", run, "--pubkey", Pub(), "--requery", "suspect=" + url_ + "control"});
+  EXPECT_EQ(v.exit_code, 1) << v.out << v.err;
+  EXPECT_NE(v.out.find("FAIL  requery:suspect"), std::string::npos) << v.out;
+  v = testing::RunCli({"attribute", "verify", "--ledger", Ledger(), "--run", run, "--pubkey", Pub(), "--requery", "nobody"});
+  EXPECT_EQ(v.exit_code, 2) << v.out << v.err;
   // Another key is not the ledger's.
   ASSERT_EQ(testing::RunCli({"keys", "generate", "--out", dir_.File("other-keys")}).exit_code, 0);
   v = testing::RunCli({"attribute", "verify", "--ledger", Ledger(), "--run", run, "--pubkey", dir_.File("other-keys/ledger.pub")});
@@ -674,7 +692,9 @@ class ForgedAttribution : public EndpointZoo {
     auto fsck = Fsck(**ledger, *NoteVerifier::Make("accuser.example/ledger", key_->public_key()), FsckOptions{});
     EXPECT_TRUE(fsck.ok() && fsck->problem_count == 0) << "the forged ledger itself verifies";
     auto corpus = ReadFile(dir_.File("probes.txt"));
-    auto r = RecheckAttribution(**ledger, run, &*corpus);
+    RecheckOptions options;
+    options.corpus = &*corpus;
+    auto r = RecheckAttribution(**ledger, run, options);
     EXPECT_TRUE(r.ok()) << r.status().message();
     std::set<std::string> failed;
     if (r.ok()) {

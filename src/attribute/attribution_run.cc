@@ -1,6 +1,8 @@
 #include "attribute/attribution_run.h"
 
+#include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <map>
 #include <optional>
 #include <set>
@@ -317,7 +319,8 @@ std::string JoinProblems(const std::vector<std::string>& v) {
 
 }  // namespace
 
-StatusOr<Recheck> RecheckAttribution(Ledger& ledger, const std::string& run_id, const std::string* corpus) {
+StatusOr<Recheck> RecheckAttribution(Ledger& ledger, const std::string& run_id, const RecheckOptions& options) {
+  const std::string* corpus = options.corpus;
   Ledger::ReadSnapshot snapshot(ledger);
   DG_ASSIGN_OR_RETURN(RunRecord r, LoadRunRecord(ledger, run_id));
   const json& dec = r.decision.body;
@@ -524,6 +527,64 @@ StatusOr<Recheck> RecheckAttribution(Ledger& ledger, const std::string& run_id, 
                       : " probes are not the seed's draws from this corpus" + (sha.ok() ? std::string() : ": " + sha.status().message()));
     }
     add("probes-drawn", drawn, detail);
+  }
+
+  // 6. Asked again: the record is what the endpoints answer.
+  for (const ModelRef& want : options.requery) {
+    auto slot = model_slot.find(want.id);
+    if (slot == model_slot.end()) return Status::InvalidInput("--requery: the plan has no model \"" + want.id + "\"");
+    if (!hashes_ok) {
+      add("requery:" + want.id, false, "not asked: the recorded prompts are not the pre-registered probe sets");
+      continue;
+    }
+    ModelRef m = slot->second == 0 ? plan.suspect
+                 : static_cast<size_t>(slot->second) <= plan.candidates.size()
+                     ? plan.candidates[slot->second - 1]
+                     : plan.references[slot->second - 1 - plan.candidates.size()];
+    if (!want.base_url.empty()) {
+      m.base_url = want.base_url;
+      m.model = want.model;
+    }
+    QueryOptions q = options.query;
+    q.max_tokens = plan.options.answer_bytes;
+    q.logprobs = plan.options.distance == "jsd";
+    size_t same = 0, total = 0;
+    double worst = 0;
+    std::string first_difference;
+    for (int s = 0; s < 2; ++s) {
+      DG_ASSIGN_OR_RETURN(std::vector<Answer> again, QueryModel(m, rebuilt[s], q));
+      for (size_t i = 0; i < again.size(); ++i) {
+        const Answer& was = *sets[s].answers[slot->second][i];
+        bool equal = again[i].text == was.text && again[i].positions.size() == was.positions.size();
+        for (size_t k = 0; equal && k < was.positions.size(); ++k) {
+          std::set<std::string> tokens;
+          for (const auto& [t, p] : was.positions[k]) tokens.insert(t);
+          for (const auto& [t, p] : again[i].positions[k]) tokens.insert(t);
+          for (const auto& t : tokens) {
+            const auto& before = was.positions[k];
+            const auto& now = again[i].positions[k];
+            const auto a = before.find(t);
+            const auto b = now.find(t);
+            const double d = std::fabs((a == before.end() ? 0.0 : a->second) - (b == now.end() ? 0.0 : b->second));
+            worst = std::max(worst, d);
+            if (d > 1e-6) equal = false;
+          }
+        }
+        ++total;
+        if (equal) {
+          ++same;
+        } else if (first_difference.empty()) {
+          first_difference = std::string(s == 0 ? "data" : "random") + " probe " + std::to_string(i) + ": recorded \"" + was.text +
+                             "\", now \"" + again[i].text + "\"";
+        }
+      }
+    }
+    char worst_s[32];
+    std::snprintf(worst_s, sizeof worst_s, "%.3g", worst);
+    add("requery:" + want.id, same == total,
+        std::to_string(same) + " of " + std::to_string(total) + " answers of " + m.base_url + "#" + m.model + " are the recorded ones" +
+            (q.logprobs ? std::string(" (largest probability difference ") + worst_s + ")" : std::string()) +
+            (first_difference.empty() ? "" : "; first difference: " + first_difference));
   }
   return out;
 }

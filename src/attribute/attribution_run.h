@@ -130,7 +130,19 @@ struct Recheck {
 // hashes); every model answered every probe once; the recorded outcome is
 // what the recorded answers give. With `corpus`, also that the probe sets are
 // the ones the seed draws from it (not chosen after the fact).
-StatusOr<Recheck> RecheckAttribution(Ledger& ledger, const std::string& run_id, const std::string* corpus);
+//
+// With `requery`, the models named there are asked the recorded prompts
+// again (at the endpoint given, or the recorded one) and their answers are
+// compared with the recorded ones (check "requery:ID": every text the same,
+// every reported probability within 1e-6) — an auditor's check that the
+// record is what the public endpoint answers (deterministic endpoints:
+// greedy decoding at temperature 0). IoError when an endpoint fails.
+struct RecheckOptions {
+  const std::string* corpus = nullptr;
+  std::vector<ModelRef> requery;  // id: the plan's id; base_url/model empty: the recorded endpoint
+  QueryOptions query;             // timeout, retries, API key for requery
+};
+StatusOr<Recheck> RecheckAttribution(Ledger& ledger, const std::string& run_id, const RecheckOptions& options);
 
 }  // namespace dg::attribute
 

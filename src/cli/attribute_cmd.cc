@@ -121,7 +121,9 @@ StatusOr<int> RunAttribute(const AttributeArgs& a) {
 }
 
 struct VerifyArgs {
-  std::string ledger, run, pubkey, probe_data;
+  std::string ledger, run, pubkey, probe_data, api_key_env;
+  std::vector<std::string> requery;
+  double timeout_s = 60;
   bool as_json = false;
 };
 
@@ -132,9 +134,26 @@ StatusOr<int> RunAttributeVerify(const VerifyArgs& a) {
   if (!a.probe_data.empty()) {
     DG_ASSIGN_OR_RETURN(corpus, ReadFile(a.probe_data));
   }
+  attribute::RecheckOptions options;
+  options.corpus = a.probe_data.empty() ? nullptr : &corpus;
+  options.query.timeout_s = a.timeout_s;
+  if (!a.api_key_env.empty()) {
+    const char* k = std::getenv(a.api_key_env.c_str());
+    if (k == nullptr || *k == '\0') return Status::InvalidInput("--api-key-env: $" + a.api_key_env + " is not set");
+    options.query.api_key = k;
+  }
+  for (const std::string& spec : a.requery) {
+    ModelRef m;
+    if (spec.find('=') == std::string::npos) {
+      m.id = spec;  // at its recorded endpoint
+    } else {
+      DG_ASSIGN_OR_RETURN(m, attribute::ParseModelRef(spec, true, "--requery"));
+    }
+    options.requery.push_back(std::move(m));
+  }
   // The ledger first: its tree, entries and signed checkpoints under the trusted key.
   DG_ASSIGN_OR_RETURN(FsckReport fsck, Fsck(*ledger, trusted, FsckOptions{}));
-  DG_ASSIGN_OR_RETURN(attribute::Recheck r, attribute::RecheckAttribution(*ledger, a.run, a.probe_data.empty() ? nullptr : &corpus));
+  DG_ASSIGN_OR_RETURN(attribute::Recheck r, attribute::RecheckAttribution(*ledger, a.run, options));
   const bool ledger_ok = fsck.problem_count == 0;
   r.checks.insert(r.checks.begin(), {"ledger", ledger_ok,
                                      ledger_ok ? std::to_string(fsck.tree_size) + " entries and " + std::to_string(fsck.checkpoints_checked) +
@@ -147,8 +166,9 @@ StatusOr<int> RunAttributeVerify(const VerifyArgs& a) {
     for (const auto& c : r.checks) std::cout << (c.ok ? "  ok    " : "  FAIL  ") << c.name << ": " << c.detail << "\n";
     std::cout << (r.ok() ? "VERIFIED" : "FAILED") << ": attribution run " << r.run_id << "\n";
     if (r.ok()) {
-      std::cout << "  not checked: that each endpoint really answered so (re-ask the public endpoint with the recorded prompts); "
-                   "that the references are independent of the candidates (the plan names them)\n";
+      std::cout << "  not checked: "
+                << (a.requery.empty() ? "that each endpoint really answered so (--requery ID re-asks it the recorded prompts); " : "")
+                << "that the references are independent of the candidates (the plan names them)\n";
     }
   }
   return r.ok() ? 0 : 1;
@@ -200,11 +220,17 @@ void RegisterAttribute(CLI::App& app, Dispatch& d) {
       "verify",
       "Re-check a recorded attribution offline: the ledger under the trusted key, the plan pre-registered before\n"
       "the first query, the prompts rebuilding its probe sets, and the outcome recomputed from the recorded answers.\n"
-      "Exit 0 verified, 1 a check failed, 2 bad input.");
+      "Exit 0 verified, 1 a check failed, 2 bad input, 3 an endpoint asked again (--requery) failed.");
   verify->add_option("--ledger", v->ledger, "The ledger holding the run")->required();
   verify->add_option("--run", v->run, "The attribution run's id (as `attribute --ledger` printed it)")->required();
   verify->add_option("--pubkey", v->pubkey, "Trusted key: ledger.pub (PEM) or ledger.vkey (C2SP)")->required();
   verify->add_option("--probe-data", v->probe_data, "The probe corpus: also check the probes are the seed's draws from it");
+  verify->add_option("--requery", v->requery,
+                     "Ask model ID (suspect, a candidate's id, reference-N) the recorded prompts again and compare the answers;\n"
+                     "ID=URL#model asks it at another endpoint (the public one). Repeat for several")
+      ->type_name("ID[=URL#model]");
+  verify->add_option("--timeout", v->timeout_s, "Seconds per attempt (--requery)")->capture_default_str()->check(NumberIn(0.001, 86400));
+  verify->add_option("--api-key-env", v->api_key_env, "Environment variable holding the endpoints' API key (--requery)");
   verify->add_flag("--json", v->as_json, "Print the checks as JSON");
   verify->callback([&d, v] { d.handler = [v] { return RunAttributeVerify(*v); }; });
   c->callback([&d, a, verify] {
