@@ -299,6 +299,47 @@ TEST(Probes, TheSeedFixesTheSetAndItsHash) {
   EXPECT_NE(bin.status().message().find("byte 100"), std::string::npos) << bin.status().message();
 }
 
+TEST(Probes, ImageProbesAreMixupsAndNoiseFixedByTheSeed) {
+  std::string pixels(3 * 784, '\0');
+  for (size_t i = 0; i < 784; ++i) {
+    pixels[i] = 0;                                   // image 0: black
+    pixels[784 + i] = static_cast<char>(200);        // image 1: grey 200
+    pixels[2 * 784 + i] = static_cast<char>(i % 256);  // image 2: a ramp
+  }
+  auto a = MakeImageProbes(pixels, ProbeKind::kData, 50, 9);
+  ASSERT_TRUE(a.ok()) << a.status().message();
+  auto b = MakeImageProbes(pixels, ProbeKind::kData, 50, 9);
+  EXPECT_EQ(*a->Sha256(), *b->Sha256());
+  EXPECT_NE(*a->Sha256(), *MakeImageProbes(pixels, ProbeKind::kData, 50, 10)->Sha256());
+  EXPECT_EQ(a->ToJson()["modality"], "image");
+  bool mixed = false;
+  for (const auto& p : a->probes) {
+    auto bytes = Base64Decode(p);
+    ASSERT_TRUE(bytes && bytes->size() == 784u);
+    // A mixup of black and grey 200 with lambda in [0.25, 0.75] is uniform in [50, 150].
+    const unsigned char v = static_cast<unsigned char>((*bytes)[0]), w = static_cast<unsigned char>((*bytes)[1]);
+    if (v == w && v >= 50 && v <= 150) mixed = true;
+  }
+  EXPECT_TRUE(mixed) << "some probe mixes image 0 and image 1";
+  auto noise = MakeImageProbes(pixels, ProbeKind::kRandom, 5, 9);
+  ASSERT_TRUE(noise.ok());
+  std::set<char> seen;
+  for (char c : *Base64Decode(noise->probes[0])) seen.insert(c);
+  EXPECT_GT(seen.size(), 150u) << "uniform pixels";
+  EXPECT_FALSE(MakeImageProbes(std::string(784, 'x'), ProbeKind::kData, 5, 1).ok()) << "one image cannot be mixed";
+  EXPECT_FALSE(MakeImageProbes(std::string(1000, 'x'), ProbeKind::kData, 5, 1).ok()) << "not whole images";
+  // A text probe set's JSON has no modality member (its hash is unchanged by image support).
+  EXPECT_FALSE(MakeProbes(std::string(100, 'a'), ProbeKind::kData, 3, 5, 1)->ToJson().contains("modality"));
+  // A classifier's probabilities become answers: the top class and its distribution.
+  auto answers = AnswersFromProbabilities({{"probabilities", {{0.1, 0.7, 0.2}, {0.5, 0.25, 0.25}}}}, 2);
+  ASSERT_TRUE(answers.ok());
+  EXPECT_EQ((*answers)[0].text, "1");
+  EXPECT_EQ((*answers)[1].text, "0");
+  EXPECT_DOUBLE_EQ((*answers)[0].positions[0].at("2"), 0.2);
+  EXPECT_FALSE(AnswersFromProbabilities({{"probabilities", {{0.1, 0.9}}}}, 2).ok()) << "one row per probe";
+  EXPECT_FALSE(AnswersFromProbabilities({{"probabilities", {{0.1, 1.9}}}}, 1).ok()) << "probabilities";
+}
+
 TEST(Probes, AnswerDistanceIsThePrefixShared) {
   EXPECT_DOUBLE_EQ(AnswerDistance("abcd", "abcd", 8), 0.0);
   EXPECT_DOUBLE_EQ(AnswerDistance("abcd", "abxx", 8), 0.5);
@@ -403,7 +444,7 @@ TEST_F(EndpointZoo, BadInputAndDeadEndpointsAreClear) {
   file[2] = dir_.File("student.pt");
   auto r = testing::RunCli(file);
   EXPECT_EQ(r.exit_code, 2) << r.err;
-  EXPECT_NE(r.err.find("serve-teacher"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("neither an endpoint URL#model nor an existing model file"), std::string::npos) << r.err;
   auto missing = Args("student-b");
   missing[4] = dir_.File("no-such.txt");
   EXPECT_EQ(testing::RunCli(missing).exit_code, 2);
@@ -691,7 +732,7 @@ class ForgedAttribution : public EndpointZoo {
     EXPECT_TRUE(ledger.ok());
     auto fsck = Fsck(**ledger, *NoteVerifier::Make("accuser.example/ledger", key_->public_key()), FsckOptions{});
     EXPECT_TRUE(fsck.ok() && fsck->problem_count == 0) << "the forged ledger itself verifies";
-    auto corpus = ReadFile(dir_.File("probes.txt"));
+    auto corpus = LoadProbeCorpus(dir_.File("probes.txt"));
     RecheckOptions options;
     options.corpus = &*corpus;
     auto r = RecheckAttribution(**ledger, run, options);

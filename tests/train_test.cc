@@ -437,5 +437,87 @@ TEST_F(RunTest, AFailureAfterRunStartClosesTheRunAsFailed) {
   EXPECT_NE(md.find("cannot save model"), std::string::npos) << md;
 }
 
+// Issue 15, image modality: classifier checkpoints as MODEL files, image
+// probes (mixups of Fashion-MNIST test images), recorded and re-checked.
+TEST_F(RunTest, AnImageStudentIsAttributedToItsTeacherAndAControlIsNot) {
+  auto teacher_job = WriteJob("teacher", json::array(),
+                              {{"arch", "mlp"}, {"hidden", {128}}, {"epochs", 2}, {"train_limit", 3000}, {"seed", 3}}, "teacher.pt");
+  ASSERT_TRUE(RunJob(Options(teacher_job, true)).ok());
+  auto other_job = WriteJob("other", json::array(), {{"arch", "mlp"}, {"hidden", {128}}, {"epochs", 2}, {"train_limit", 3000}, {"seed", 4}},
+                            "other.pt");
+  ASSERT_TRUE(RunJob(Options(other_job, true)).ok());
+  json teachers = {{{"id", "t"}, {"kind", "local"}, {"license", "MIT"}, {"model_file", dir_.File("teacher.pt")}}};
+  auto student_job = WriteJob("student", teachers,
+                              {{"arch", "mlp"}, {"hidden", {32}}, {"epochs", 2}, {"train_limit", 3000}, {"seed", 5}, {"temperature", 4}, {"alpha", 0.9}},
+                              "student.pt");
+  auto st = RunJob(Options(student_job, false));
+  ASSERT_TRUE(st.ok()) << st.status().ToString();
+  for (int c = 1; c <= 4; ++c) {
+    auto job = WriteJob("control-" + std::to_string(c), json::array(),
+                        {{"arch", "mlp"}, {"hidden", {32}}, {"epochs", 2}, {"train_limit", 3000}, {"seed", 10 + c}}, "control-" + std::to_string(c) + ".pt");
+    ASSERT_TRUE(RunJob(Options(job, true)).ok());
+  }
+  auto attribute = [&](const std::string& suspect, const std::vector<std::string>& refs, bool ledger) {
+    std::vector<std::string> a = {"attribute", "--suspect", dir_.File(suspect + ".pt"), "--teacher", "t=" + dir_.File("teacher.pt"),
+                                  "--teacher", "other=" + dir_.File("other.pt"), "--probe-data", kFashion, "--probes", "100",
+                                  "--distance", "jsd", "--json"};
+    for (const auto& r : refs) a.insert(a.end(), {"--reference", dir_.File(r + ".pt")});
+    if (ledger) a.insert(a.end(), {"--ledger", path_, "--key", key_path_});
+    return testing::RunCli(a);
+  };
+  auto r = attribute("student", {"control-1", "control-2", "control-3", "control-4"}, true);
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  json j = json::parse(r.out);
+  EXPECT_EQ(j["identified"], "t") << j.dump(2);
+  EXPECT_EQ(j["queries"], 7 * 200);
+  // The plan names the files and their hashes; the run re-checks offline, with the image corpus.
+  testing::WriteAll(dir_.File("ledger.pub"), key_.public_key().ToPem());
+  auto v = testing::RunCli({"attribute", "verify", "--ledger", path_, "--run", j["run"], "--pubkey", dir_.File("ledger.pub"), "--probe-data",
+                            kFashion, "--requery", "suspect"});
+  EXPECT_EQ(v.exit_code, 0) << v.out << v.err;
+  EXPECT_NE(v.out.find("ok    probes-drawn"), std::string::npos) << v.out;
+  EXPECT_NE(v.out.find("ok    requery:suspect: 200 of 200"), std::string::npos) << v.out;
+  // A control is not attributed (its references: the other controls).
+  r = attribute("control-1", {"control-2", "control-3", "control-4"}, false);
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_TRUE(json::parse(r.out)["identified"].is_null()) << r.out;
+  // Image probes go to model files only; a text corpus does not suit a classifier.
+  testing::WriteAll(dir_.File("words.txt"), std::string(2000, 'a'));
+  auto bad = testing::RunCli({"attribute", "--suspect", dir_.File("student.pt"), "--teacher", "t=" + dir_.File("teacher.pt"), "--reference",
+                              dir_.File("control-1.pt"), "--reference", dir_.File("control-2.pt"), "--probe-data", dir_.File("words.txt")});
+  EXPECT_EQ(bad.exit_code, 2) << bad.err;
+  EXPECT_NE(bad.err.find("needs image probes"), std::string::npos) << bad.err;
+}
+
+// Fine-tuning starts from a recorded model, and only when the job declares it.
+TEST_F(RunTest, InitFromNeedsADeclaredBaseModelAndIsRecorded) {
+  auto base_job = WriteJob("base", json::array(), {{"arch", "mlp"}, {"hidden", {32}}, {"epochs", 1}, {"train_limit", 1000}, {"seed", 3}}, "base.pt");
+  ASSERT_TRUE(RunJob(Options(base_job, true)).ok());
+  auto undeclared = WriteJob("tuned", json::array(),
+                             {{"arch", "mlp"}, {"hidden", {32}}, {"epochs", 1}, {"train_limit", 1000}, {"init_from", dir_.File("base.pt")}}, "tuned.pt");
+  auto r = RunJob(Options(undeclared, true));
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("base_model"), std::string::npos) << r.status().message();
+  json job = json::parse(testing::ReadAll(undeclared));
+  job["student"]["base_model"] = {{"name", "base"}, {"license", "MIT"}};
+  testing::WriteAll(undeclared, job.dump());
+  r = RunJob(Options(undeclared, true));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  bool recorded = false;
+  for (const auto& e : Entries()) {
+    if (e.kind != "run_start") continue;
+    json b = json::parse(e.data)["body"];
+    if (b.contains("init_from")) {
+      recorded = b["init_from"]["sha256"] == HexEncode(*Sha256File(dir_.File("base.pt")));
+    }
+  }
+  EXPECT_TRUE(recorded);
+  // Another architecture cannot start from it.
+  job["training"]["hidden"] = {64};
+  testing::WriteAll(undeclared, job.dump());
+  r = RunJob(Options(undeclared, true));
+  EXPECT_FALSE(r.ok());
+}
+
 }  // namespace
 }  // namespace dg

@@ -25,19 +25,32 @@ namespace {
 constexpr const char* kPlanFormat = "distillgate-attribution-plan-v1";
 constexpr size_t kCallsPerBatch = 64;
 
-json ModelJson(const ModelRef& m) { return {{"id", m.id}, {"endpoint", m.base_url}, {"model", m.model}}; }
+json ModelJson(const ModelRef& m) {
+  json j = {{"id", m.id}, {"endpoint", m.base_url}, {"model", m.model}};
+  if (!m.file.empty()) {
+    j["file"] = m.file;
+    j["sha256"] = m.file_sha256;
+  }
+  return j;
+}
 
 StatusOr<ModelRef> ModelFromJson(const json& j, const std::string& where) {
   if (!j.is_object() || !j.contains("id") || !j["id"].is_string() || !j.contains("endpoint") || !j["endpoint"].is_string() ||
       !j.contains("model") || !j["model"].is_string()) {
     return Status::InvalidInput(where + ": expected {id, endpoint, model} strings");
   }
-  return ModelRef{j["id"].get<std::string>(), j["endpoint"].get<std::string>(), j["model"].get<std::string>()};
+  ModelRef m{j["id"].get<std::string>(), j["endpoint"].get<std::string>(), j["model"].get<std::string>(), "", ""};
+  if (j.contains("file")) {
+    if (!j["file"].is_string() || !j.contains("sha256") || !j["sha256"].is_string()) return Status::InvalidInput(where + ": a model file needs its sha256");
+    m.file = j["file"].get<std::string>();
+    m.file_sha256 = j["sha256"].get<std::string>();
+  }
+  return m;
 }
 
 json ProbeSetMeta(const ProbeSet& s, size_t length, const std::string& sha256) {
-  return {{"kind", ProbeKindName(s.kind)}, {"seed", s.seed},  {"count", s.probes.size()},
-          {"length", length},               {"sha256", sha256}, {"source_sha256", s.source_sha256}};
+  return {{"kind", ProbeKindName(s.kind)}, {"seed", s.seed},     {"count", s.probes.size()},   {"length", s.images ? 28 * 28 : length},
+          {"sha256", sha256},               {"source_sha256", s.source_sha256}, {"modality", s.images ? "image" : "text"}};
 }
 
 json SetJson(const SetOutcome& s) {
@@ -320,7 +333,7 @@ std::string JoinProblems(const std::vector<std::string>& v) {
 }  // namespace
 
 StatusOr<Recheck> RecheckAttribution(Ledger& ledger, const std::string& run_id, const RecheckOptions& options) {
-  const std::string* corpus = options.corpus;
+  const ProbeCorpus* corpus = options.corpus;
   Ledger::ReadSnapshot snapshot(ledger);
   DG_ASSIGN_OR_RETURN(RunRecord r, LoadRunRecord(ledger, run_id));
   const json& dec = r.decision.body;
@@ -456,6 +469,7 @@ StatusOr<Recheck> RecheckAttribution(Ledger& ledger, const std::string& run_id, 
     rebuilt[s].kind = s == 0 ? ProbeKind::kData : ProbeKind::kRandom;
     rebuilt[s].seed = meta["seed"].get<uint64_t>();
     rebuilt[s].source_sha256 = meta["source_sha256"].get<std::string>();
+    rebuilt[s].images = meta.value("modality", "text") == "image";
     for (const auto& p : sets[s].prompts) rebuilt[s].probes.push_back(*p);
     StatusOr<std::string> sha = rebuilt[s].Sha256();
     const bool same = sha.ok() && *sha == meta["sha256"].get<std::string>();
@@ -517,8 +531,8 @@ StatusOr<Recheck> RecheckAttribution(Ledger& ledger, const std::string& run_id, 
     std::string detail;
     for (int s = 0; s < 2; ++s) {
       const json& meta = parsed->probe_sets[s];
-      StatusOr<ProbeSet> again = MakeProbes(*corpus, s == 0 ? ProbeKind::kData : ProbeKind::kRandom, meta["count"].get<size_t>(),
-                                            meta["length"].get<size_t>(), meta["seed"].get<uint64_t>());
+      StatusOr<ProbeSet> again = corpus->Make(s == 0 ? ProbeKind::kData : ProbeKind::kRandom, meta["count"].get<size_t>(),
+                                              meta["length"].get<size_t>(), meta["seed"].get<uint64_t>());
       StatusOr<std::string> sha = again.ok() ? again->Sha256() : StatusOr<std::string>(again.status());
       const bool same = sha.ok() && *sha == meta["sha256"].get<std::string>();
       drawn = drawn && same;

@@ -138,7 +138,7 @@ struct Recheck {
 // record is what the public endpoint answers (deterministic endpoints:
 // greedy decoding at temperature 0). IoError when an endpoint fails.
 struct RecheckOptions {
-  const std::string* corpus = nullptr;
+  const ProbeCorpus* corpus = nullptr;
   std::vector<ModelRef> requery;  // id: the plan's id; base_url/model empty: the recorded endpoint
   QueryOptions query;             // timeout, retries, API key for requery
 };

@@ -25,8 +25,8 @@ StatusOr<ModelRef> ParseModelRef(const std::string& spec, bool with_id, const st
   const bool http = rest.rfind("http://", 0) == 0 || rest.rfind("https://", 0) == 0;
   const size_t hash = rest.rfind('#');
   if (!http) {
-    return Status::InvalidInput(option + " \"" + spec + "\": expected an endpoint URL#model; model files (checkpoints, TorchScript) are " +
-                                "not read yet — serve a byte-level LM with `distillgate serve-teacher` and give its URL");
+    return Status::InvalidInput(option + " \"" + spec + "\": expected an endpoint URL#model (a byte-level LM is served with " +
+                                "`distillgate serve-teacher`)");
   }
   if (hash == std::string::npos || hash + 1 == rest.size()) {
     return Status::InvalidInput(option + " \"" + spec + "\": the URL needs the model name after '#' (…/v1#model-name)");
@@ -42,6 +42,14 @@ StatusOr<ModelRef> ParseModelRef(const std::string& spec, bool with_id, const st
 
 StatusOr<std::vector<Answer>> QueryModel(const ModelRef& m, const ProbeSet& probes, const QueryOptions& o,
                                          const AnswerSink& on_answer) {
+  if (!m.file.empty()) {
+    if (!o.local) return Status::InvalidInput(m.id + ": " + m.file + ": this build cannot run model files (it has no trainer)");
+    DG_RETURN_IF_ERROR(CheckNotStopped("querying " + m.id));
+    DG_ASSIGN_OR_RETURN(std::vector<Answer> answers, o.local(m, probes));
+    if (answers.size() != probes.probes.size()) return Status::Internal(m.id + ": the model file answered another number of probes");
+    for (size_t i = 0; on_answer && i < answers.size(); ++i) DG_RETURN_IF_ERROR(on_answer(i, answers[i]));
+    return answers;
+  }
   ChatClientOptions co;
   co.base_url = m.base_url;
   co.api_key = o.api_key;
@@ -110,6 +118,31 @@ StatusOr<std::vector<Answer>> QueryModel(const ModelRef& m, const ProbeSet& prob
     answers.push_back(std::move(answer));
   }
   return answers;
+}
+
+StatusOr<std::vector<Answer>> AnswersFromProbabilities(const nlohmann::json& j, size_t count) {
+  if (!j.is_object() || !j.contains("probabilities") || !j["probabilities"].is_array() || j["probabilities"].size() != count) {
+    return Status::InvalidInput("the classifier's output is not {\"probabilities\": [...]} with one row per probe");
+  }
+  std::vector<Answer> out;
+  for (const nlohmann::json& row : j["probabilities"]) {
+    if (!row.is_array() || row.size() < 2) return Status::InvalidInput("a row of class probabilities is not an array of numbers");
+    Answer a;
+    std::map<std::string, double> dist;
+    size_t best = 0;
+    double best_p = -1;
+    for (size_t k = 0; k < row.size(); ++k) {
+      if (!row[k].is_number()) return Status::InvalidInput("a class probability is not a number");
+      const double p = row[k].get<double>();
+      if (!(p >= 0 && p <= 1.0 + 1e-6)) return Status::InvalidInput("a class probability is outside [0, 1]");
+      dist[std::to_string(k)] = p;
+      if (p > best_p) best = k, best_p = p;
+    }
+    a.text = std::to_string(best);
+    a.positions.push_back(std::move(dist));
+    out.push_back(std::move(a));
+  }
+  return out;
 }
 
 nlohmann::json AnswerToJson(const Answer& a) {

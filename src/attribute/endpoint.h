@@ -24,9 +24,13 @@ namespace dg::attribute {
 
 struct ModelRef {
   std::string id;        // the candidate's ID (ID=URL#model), else the model name
-  std::string base_url;  // scheme://host:port, without /v1
-  std::string model;     // the `model` of each request
+  std::string base_url;  // scheme://host:port, without /v1 ("" for a model file)
+  std::string model;     // the `model` of each request (a model file: its file name)
+  std::string file;      // a model file (an image classifier) run locally instead of an endpoint; "" otherwise
+  std::string file_sha256;  // its hex SHA-256, taken when the plan is made
 };
+
+struct Answer;
 
 // `spec` is "ID=URL#model" when `with_id`, else "URL#model". `option` names
 // the command-line option in messages.
@@ -38,6 +42,9 @@ struct QueryOptions {
   double timeout_s = 60;
   int max_retries = 3;
   std::string api_key;     // sent as a bearer token when not empty
+  // Runs a model file on every probe (the CLI runs the trainer's
+  // `classify`); unset: model files cannot be queried (InvalidInput).
+  std::function<StatusOr<std::vector<Answer>>(const ModelRef&, const ProbeSet&)> local;
 };
 
 // One answer: its text and, when asked for, the distribution the endpoint
@@ -55,6 +62,12 @@ struct Answer {
 using AnswerSink = std::function<Status(size_t probe, const Answer& answer)>;
 StatusOr<std::vector<Answer>> QueryModel(const ModelRef& m, const ProbeSet& probes, const QueryOptions& o,
                                          const AnswerSink& on_answer = nullptr);
+
+// A classifier's answers from its class probabilities ({"probabilities":
+// [[p0 … pK-1], …]}, one row per probe): the text is the top class's index
+// in decimal, the one position its distribution over the classes ("0" …).
+// InvalidInput unless there are `count` rows of probabilities.
+StatusOr<std::vector<Answer>> AnswersFromProbabilities(const nlohmann::json& j, size_t count);
 
 // An answer as a run records it: {"text", "positions": [{token: p, …}, …]}
 // (positions only when the endpoint reported distributions), and back.

@@ -1,10 +1,15 @@
 #include "attribute/probes.h"
 
+#include <sys/stat.h>
+
+#include <cmath>
 #include <set>
 
 #include "core/canonical_json.h"
 #include "core/encoding.h"
+#include "core/file_util.h"
 #include "core/hash.h"
+#include "record/idx.h"
 
 namespace dg::attribute {
 
@@ -31,8 +36,10 @@ uint64_t Below(uint64_t bound, uint64_t* state) {
 }  // namespace
 
 nlohmann::json ProbeSet::ToJson() const {
-  return {{"format", "distillgate-probes-v1"}, {"kind", ProbeKindName(kind)}, {"seed", seed},
-          {"source_sha256", source_sha256}, {"probes", probes}};
+  nlohmann::json j = {{"format", "distillgate-probes-v1"}, {"kind", ProbeKindName(kind)}, {"seed", seed},
+                      {"source_sha256", source_sha256}, {"probes", probes}};
+  if (images) j["modality"] = "image";
+  return j;
 }
 
 StatusOr<std::string> ProbeSet::Sha256() const {
@@ -75,6 +82,64 @@ StatusOr<ProbeSet> MakeProbes(const std::string& corpus, ProbeKind kind, size_t 
     }
   }
   return set;
+}
+
+}  // namespace dg::attribute
+
+namespace dg::attribute {
+
+StatusOr<ProbeSet> MakeImageProbes(const std::string& pixels, ProbeKind kind, size_t n, uint64_t seed) {
+  constexpr size_t kImage = 28 * 28;
+  if (n == 0) return Status::InvalidInput("--probes: expected at least 1 probe");
+  if (pixels.size() % kImage != 0 || pixels.size() < 2 * kImage) {
+    return Status::InvalidInput("image probes need at least 2 whole 28×28 images; got " + std::to_string(pixels.size()) + " bytes");
+  }
+  if (seed > (uint64_t{1} << 53)) return Status::InvalidInput("--seed: expected at most 2^53 (it is recorded as a JSON number)");
+  ProbeSet set;
+  set.kind = kind;
+  set.seed = seed;
+  set.images = true;
+  set.source_sha256 = HexEncode(dg::Sha256(pixels));
+  const uint64_t count = pixels.size() / kImage;
+  uint64_t state = seed;
+  std::string p(kImage, '\0');
+  for (size_t i = 0; i < n; ++i) {
+    if (kind == ProbeKind::kData) {
+      const size_t a = Below(count, &state) * kImage, b = Below(count, &state) * kImage;
+      const double lambda = 0.25 + 0.5 * static_cast<double>(SplitMix64(&state) >> 11) / 9007199254740992.0;
+      for (size_t k = 0; k < kImage; ++k) {
+        const double v = lambda * static_cast<unsigned char>(pixels[a + k]) + (1 - lambda) * static_cast<unsigned char>(pixels[b + k]);
+        p[k] = static_cast<char>(static_cast<unsigned char>(std::lround(v)));
+      }
+    } else {
+      for (char& c : p) c = static_cast<char>(SplitMix64(&state) & 0xff);
+    }
+    set.probes.push_back(Base64Encode(p));
+  }
+  return set;
+}
+
+StatusOr<ProbeCorpus> LoadProbeCorpus(const std::string& path) {
+  ProbeCorpus c;
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) return Status::InvalidInput("--probe-data: " + path + ": no such file or directory");
+  if (!S_ISDIR(st.st_mode)) {
+    DG_ASSIGN_OR_RETURN(c.data, ReadFile(path));
+    return c;
+  }
+  c.images = true;
+  for (const char* prefix : {"t10k", "train"}) {
+    for (const char* ext : {"", ".gz"}) {
+      const std::string f = path + "/" + prefix + "-images-idx3-ubyte" + ext;
+      if (!FileExists(f)) continue;
+      DG_ASSIGN_OR_RETURN(IdxArray a, ReadIdx(f));
+      if (a.dims.size() != 3 || a.dims[1] != 28 || a.dims[2] != 28) return Status::InvalidInput(f + ": expected N×28×28 images");
+      c.data.assign(a.data.begin(), a.data.end());
+      return c;
+    }
+  }
+  return Status::InvalidInput("--probe-data: the directory " + path +
+                              " holds no t10k-images-idx3-ubyte[.gz] or train-images-idx3-ubyte[.gz] image file");
 }
 
 }  // namespace dg::attribute

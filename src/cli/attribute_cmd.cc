@@ -1,6 +1,11 @@
 // `distillgate attribute`: which candidate teacher, if any, a suspect model
 // imitates, tested against independent references (docs/attribution.md).
+#include <unistd.h>
+
 #include <cstdio>
+#include <algorithm>
+#include <map>
+#include <optional>
 #include <cstdlib>
 #include <set>
 #include <iostream>
@@ -11,6 +16,10 @@
 #include "attribute/probes.h"
 #include "cli/arg_checks.h"
 #include "cli/commands.h"
+#include "cli/trainer_exec.h"
+#include "core/canonical_json.h"
+#include "core/encoding.h"
+#include "core/hash.h"
 #include "core/file_util.h"
 #include "core/interrupt.h"
 #include "ledger/fsck.h"
@@ -45,6 +54,135 @@ void PrintSet(const char* title, const attribute::SetOutcome& r) {
             << r.result.reason << "\n";
 }
 
+// A MODEL as given: an endpoint (URL#model), or a model file — an image
+// classifier (a distillgate checkpoint with its .json, or TorchScript),
+// run locally by the trainer. `with_id`: "ID=MODEL".
+StatusOr<ModelRef> ResolveModel(const std::string& spec, bool with_id, const std::string& option) {
+  std::string id, rest = spec;
+  if (with_id) {
+    const size_t eq = rest.find('=');
+    if (eq == std::string::npos || eq == 0) return attribute::ParseModelRef(spec, with_id, option);  // its message
+    id = rest.substr(0, eq);
+    rest = rest.substr(eq + 1);
+  }
+  if (rest.rfind("http://", 0) == 0 || rest.rfind("https://", 0) == 0 || rest.find("://") != std::string::npos) {
+    return attribute::ParseModelRef(spec, with_id, option);
+  }
+  if (!FileExists(rest)) {
+    return Status::InvalidInput(option + " \"" + spec + "\": neither an endpoint URL#model nor an existing model file");
+  }
+  if (FileExists(rest + ".json")) {
+    DG_ASSIGN_OR_RETURN(std::string meta_text, ReadFile(rest + ".json"));
+    auto meta = ParseJsonStrict(meta_text, rest + ".json");
+    const std::string format = meta.ok() && meta->is_object() ? meta->value("format", "") : "";
+    if (format == "distillgate-byte-lm-v1") {
+      return Status::InvalidInput(option + " \"" + spec + "\": a byte-level LM file; serve it with `distillgate serve-teacher --model " +
+                                  rest + " --port 0` and give its URL#model");
+    }
+    if (format != "distillgate-model-v1") {
+      return Status::InvalidInput(option + " \"" + spec + "\": " + rest + ".json is not a distillgate model description (format " +
+                                  "distillgate-model-v1)");
+    }
+  }
+  if (!HaveTrainer()) {
+    return Status::InvalidInput(option + " \"" + spec + "\": this build has no trainer (" + TrainerPath() + ") to run model files");
+  }
+  ModelRef m;
+  m.file = rest;
+  DG_ASSIGN_OR_RETURN(Hash h, Sha256File(rest));
+  m.file_sha256 = HexEncode(h);
+  const size_t slash = rest.rfind('/');
+  m.model = slash == std::string::npos ? rest : rest.substr(slash + 1);
+  m.id = id.empty() ? m.model : id;
+  return m;
+}
+
+// Runs model files (image classifiers) in the trainer's `classify`. The
+// first query of a run computes every expected (model file, probe set)
+// pair in one trainer process — LibTorch loads once — and later queries
+// are answered from that; each answer is still recorded as its query comes.
+class LocalClassifier {
+ public:
+  void Expect(const attribute::Plan& plan) {
+    for (const ModelRef* m : {&plan.suspect}) models_.push_back(*m);
+    for (const auto* list : {&plan.candidates, &plan.references}) models_.insert(models_.end(), list->begin(), list->end());
+    sets_ = {&plan.test, &plan.baseline};
+  }
+  StatusOr<std::vector<attribute::Answer>> operator()(const ModelRef& m, const attribute::ProbeSet& set) {
+    if (!set.images) return Status::InvalidInput(m.id + ": a model file (an image classifier) needs image probes (--probe-data DIR)");
+    DG_ASSIGN_OR_RETURN(std::string set_sha, set.Sha256());
+    auto hit = cache_.find({m.file, set_sha});
+    if (hit == cache_.end()) {
+      DG_RETURN_IF_ERROR(Compute(m, set));
+      hit = cache_.find({m.file, set_sha});
+      if (hit == cache_.end()) return Status::Internal(m.id + ": the trainer did not classify the probes");
+    }
+    return hit->second;
+  }
+
+ private:
+  Status Compute(const ModelRef& wanted, const attribute::ProbeSet& wanted_set) {
+    std::vector<ModelRef> models;
+    std::vector<const attribute::ProbeSet*> sets;
+    for (const ModelRef& m : models_) {
+      if (!m.file.empty()) models.push_back(m);
+    }
+    for (const attribute::ProbeSet* s : sets_) sets.push_back(s);
+    if (std::none_of(models.begin(), models.end(), [&](const ModelRef& m) { return m.file == wanted.file; })) models.push_back(wanted);
+    if (std::find(sets.begin(), sets.end(), &wanted_set) == sets.end()) sets.push_back(&wanted_set);
+    std::vector<std::string> args = {"classify"};
+    for (const ModelRef& m : models) {
+      DG_ASSIGN_OR_RETURN(Hash h, Sha256File(m.file));
+      if (HexEncode(h) != m.file_sha256) return Status::VerifyFailed(m.file + ": the model file changed since the plan was made");
+      args.insert(args.end(), {"--model", m.file});
+    }
+    std::vector<std::string> paths;
+    Status st = Status::Ok();
+    for (const attribute::ProbeSet* s : sets) {
+      std::string pixels;
+      for (const std::string& p : s->probes) {
+        std::optional<std::string> bytes = Base64Decode(p);
+        if (!bytes || bytes->size() != 28 * 28) return Status::InvalidInput("an image probe is not base64 of 28×28 bytes");
+        pixels += *bytes;
+      }
+      const char* tmpdir = std::getenv("TMPDIR");
+      std::string path = std::string(tmpdir && *tmpdir ? tmpdir : "/tmp") + "/distillgate-probes-XXXXXX";
+      const int fd = ::mkstemp(path.data());
+      if (fd < 0) {
+        st = Status::IoError("cannot create a temporary file for the probes");
+        break;
+      }
+      ::close(fd);
+      paths.push_back(path);
+      st = WriteFileAtomic(path, pixels, 0600, false);
+      if (!st.ok()) break;
+      args.insert(args.end(), {"--images", path});
+    }
+    StatusOr<TrainerRun> r = st.ok() ? RunTrainer(args) : StatusOr<TrainerRun>(st);
+    for (const std::string& p : paths) ::unlink(p.c_str());
+    if (!r.ok()) return r.status();
+    if (r->exit_code != 0) {
+      return Status::InvalidInput("the trainer could not run the model files (exit " + std::to_string(r->exit_code) + "; its error is above)");
+    }
+    const nlohmann::json results = r->summary.value("results", nlohmann::json::array());
+    if (!results.is_array() || results.size() != models.size() * sets.size()) return Status::Internal("the trainer's classify output is incomplete");
+    for (size_t i = 0; i < models.size(); ++i) {
+      for (size_t k = 0; k < sets.size(); ++k) {
+        const nlohmann::json& res = results[i * sets.size() + k];
+        if (res.value("model_sha256", "") != models[i].file_sha256) return Status::VerifyFailed(models[i].file + ": the trainer ran another file");
+        DG_ASSIGN_OR_RETURN(auto answers, attribute::AnswersFromProbabilities(res, sets[k]->probes.size()));
+        DG_ASSIGN_OR_RETURN(std::string sha, sets[k]->Sha256());
+        cache_[{models[i].file, sha}] = std::move(answers);
+      }
+    }
+    return Status::Ok();
+  }
+
+  std::vector<ModelRef> models_;
+  std::vector<const attribute::ProbeSet*> sets_;
+  std::map<std::pair<std::string, std::string>, std::vector<attribute::Answer>> cache_;  // (file, probe set sha256) → answers
+};
+
 StatusOr<int> RunAttribute(const AttributeArgs& a) {
   // Required unless `attribute verify` is run (checked here, not by CLI11).
   for (const auto& [given, option] : {std::pair{!a.suspect.empty(), "--suspect"}, std::pair{!a.teachers.empty(), "--teacher"},
@@ -53,14 +191,14 @@ StatusOr<int> RunAttribute(const AttributeArgs& a) {
   }
   if (a.ledger.empty() != a.key.empty()) return Status::InvalidInput("--ledger and --key go together: the run is signed with the ledger's key");
   attribute::Plan plan;
-  DG_ASSIGN_OR_RETURN(plan.suspect, attribute::ParseModelRef(a.suspect, false, "--suspect"));
+  DG_ASSIGN_OR_RETURN(plan.suspect, ResolveModel(a.suspect, false, "--suspect"));
   plan.suspect.id = "suspect";
   for (const auto& t : a.teachers) {
-    DG_ASSIGN_OR_RETURN(ModelRef m, attribute::ParseModelRef(t, true, "--teacher"));
+    DG_ASSIGN_OR_RETURN(ModelRef m, ResolveModel(t, true, "--teacher"));
     plan.candidates.push_back(std::move(m));
   }
   for (size_t i = 0; i < a.references.size(); ++i) {
-    DG_ASSIGN_OR_RETURN(ModelRef m, attribute::ParseModelRef(a.references[i], false, "--reference"));
+    DG_ASSIGN_OR_RETURN(ModelRef m, ResolveModel(a.references[i], false, "--reference"));
     m.id = "reference-" + std::to_string(i + 1);
     plan.references.push_back(std::move(m));
   }
@@ -76,13 +214,32 @@ StatusOr<int> RunAttribute(const AttributeArgs& a) {
   plan.options.answer_bytes = a.max_tokens;
   plan.probe_length = a.probe_length;
   if (plan.references.size() >= 2) {  // else CheckPlan says so, before the corpus is read
-    DG_ASSIGN_OR_RETURN(std::string corpus, ReadFile(a.probe_data));
-    DG_ASSIGN_OR_RETURN(plan.test, attribute::MakeProbes(corpus, ProbeKind::kData, a.probes, a.probe_length, a.seed));
-    DG_ASSIGN_OR_RETURN(plan.baseline, attribute::MakeProbes(corpus, ProbeKind::kRandom, a.probes, a.probe_length, a.seed));
+    DG_ASSIGN_OR_RETURN(attribute::ProbeCorpus corpus, attribute::LoadProbeCorpus(a.probe_data));
+    for (const ModelRef* m : [&] {
+           std::vector<const ModelRef*> all = {&plan.suspect};
+           for (const auto& c : plan.candidates) all.push_back(&c);
+           for (const auto& r : plan.references) all.push_back(&r);
+           return all;
+         }()) {
+      if (corpus.images != !m->file.empty()) {
+        return Status::InvalidInput(m->id + ": " +
+                                    (corpus.images ? "image probes (--probe-data DIR) go to model files (image classifiers), not endpoints"
+                                                   : "a model file (an image classifier) needs image probes: --probe-data DIR with IDX images"));
+      }
+    }
+    DG_ASSIGN_OR_RETURN(plan.test, corpus.Make(ProbeKind::kData, a.probes, a.probe_length, a.seed));
+    DG_ASSIGN_OR_RETURN(plan.baseline, corpus.Make(ProbeKind::kRandom, a.probes, a.probe_length, a.seed));
+    if (corpus.images && a.max_tokens != 8) {
+      return Status::InvalidInput("--answer-bytes: an image classifier's answer is its top class and its distribution");
+    }
+    if (corpus.images) plan.options.answer_bytes = 1;  // prefix: top-1 disagreement
   }
   DG_RETURN_IF_ERROR(attribute::CheckPlan(plan));
   attribute::QueryOptions q;
   q.timeout_s = a.timeout_s;
+  auto local = std::make_shared<LocalClassifier>();
+  local->Expect(plan);
+  q.local = [local](const ModelRef& m, const attribute::ProbeSet& set) { return (*local)(m, set); };
   if (!a.api_key_env.empty()) {
     const char* k = std::getenv(a.api_key_env.c_str());
     if (k == nullptr || *k == '\0') return Status::InvalidInput("--api-key-env: $" + a.api_key_env + " is not set");
@@ -106,7 +263,8 @@ StatusOr<int> RunAttribute(const AttributeArgs& a) {
     PrintSet("random probes (baseline, not the test)", out.baseline);
     std::cout << "queries: " << out.queries << " (" << out.models << " models × " << out.test.probes + out.baseline.probes
               << " probes), "
-              << (plan.options.distance == "jsd" ? "distance: JSD of the reported next-token distributions where the contexts agree"
+              << (plan.test.images ? (plan.options.distance == "jsd" ? "distance: JSD of the class probabilities" : "distance: top-1 disagreement")
+                  : plan.options.distance == "jsd" ? "distance: JSD of the reported next-token distributions where the contexts agree"
                                                  : "distance: shared prefix of the answers' first " + std::to_string(a.max_tokens) + " bytes")
               << "\n";
     if (!out.run_id.empty()) {
@@ -130,13 +288,15 @@ struct VerifyArgs {
 StatusOr<int> RunAttributeVerify(const VerifyArgs& a) {
   DG_ASSIGN_OR_RETURN(auto ledger, Ledger::Open(a.ledger, Ledger::Mode::kReadOnly));
   DG_ASSIGN_OR_RETURN(NoteVerifier trusted, LoadTrustedKey(a.pubkey, ledger->origin()));
-  std::string corpus;
+  attribute::ProbeCorpus corpus;
   if (!a.probe_data.empty()) {
-    DG_ASSIGN_OR_RETURN(corpus, ReadFile(a.probe_data));
+    DG_ASSIGN_OR_RETURN(corpus, attribute::LoadProbeCorpus(a.probe_data));
   }
   attribute::RecheckOptions options;
   options.corpus = a.probe_data.empty() ? nullptr : &corpus;
   options.query.timeout_s = a.timeout_s;
+  auto local = std::make_shared<LocalClassifier>();
+  options.query.local = [local](const ModelRef& m, const attribute::ProbeSet& set) { return (*local)(m, set); };
   if (!a.api_key_env.empty()) {
     const char* k = std::getenv(a.api_key_env.c_str());
     if (k == nullptr || *k == '\0') return Status::InvalidInput("--api-key-env: $" + a.api_key_env + " is not set");
@@ -147,7 +307,7 @@ StatusOr<int> RunAttributeVerify(const VerifyArgs& a) {
     if (spec.find('=') == std::string::npos) {
       m.id = spec;  // at its recorded endpoint
     } else {
-      DG_ASSIGN_OR_RETURN(m, attribute::ParseModelRef(spec, true, "--requery"));
+      DG_ASSIGN_OR_RETURN(m, ResolveModel(spec, true, "--requery"));
     }
     options.requery.push_back(std::move(m));
   }
@@ -181,7 +341,8 @@ void RegisterAttribute(CLI::App& app, Dispatch& d) {
   CLI::App* c = app.add_subcommand(
       "attribute",
       "Test which candidate teacher, if any, a suspect model imitates, against independent reference models.\n"
-      "Models are OpenAI-compatible endpoints queried as black boxes (URL#model). Exit 0 a teacher identified,\n"
+      "Models are OpenAI-compatible endpoints queried as black boxes (URL#model), or image classifier files\n"
+      "(distillgate checkpoints, TorchScript) with image probes (--probe-data DIR). Exit 0 a teacher identified,\n"
       "1 none identified, 2 bad input, 3 an endpoint failed.");
   c->add_option("--suspect", a->suspect, "The suspect model: URL#model (e.g. http://127.0.0.1:8080/v1#student) (required)");
   c->add_option("--teacher", a->teachers, "A candidate teacher: ID=URL#model (repeat; required)");

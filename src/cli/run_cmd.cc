@@ -8,6 +8,7 @@
 #include "train/lm_run.h"
 #include "train/serve_teacher.h"
 #include "train/run.h"
+#include "train/trainer.h"
 
 namespace dg::cli {
 namespace {
@@ -108,6 +109,30 @@ void RegisterRun(CLI::App& app, Dispatch& d) {
       DG_ASSIGN_OR_RETURN(nlohmann::json s, RunDistillLm(*dlo));
       std::cout << s.dump(2) << "\n";
       return s["exit_code"].get<int>();
+    };
+  });
+
+  // The class probabilities of images (attribution of image classifiers):
+  // every model on every image file, in one process (LibTorch loads once).
+  auto co = std::make_shared<std::pair<std::vector<std::string>, std::vector<std::string>>>();
+  CLI::App* classify = app.add_subcommand(
+      "classify", "Print classifiers' class probabilities for raw 28×28 images (JSON: {results: [{model, model_sha256, images, count, probabilities}]})");
+  classify->add_option("--model", co->first, "A distillgate checkpoint (X.pt with X.pt.json) or a TorchScript file (repeat)")->required();
+  classify->add_option("--images", co->second, "A file of N×784 bytes (28×28 greyscale images, row-major) (repeat)")->required();
+  classify->add_flag("--json", "JSON output (the only output)");
+  classify->callback([&d, co] {
+    d.handler = [co]() -> StatusOr<int> {
+      nlohmann::json results = nlohmann::json::array();
+      for (const std::string& model : co->first) {
+        for (const std::string& images : co->second) {
+          DG_ASSIGN_OR_RETURN(nlohmann::json out, Classify(model, images));
+          out["model"] = model;
+          out["images"] = images;
+          results.push_back(std::move(out));
+        }
+      }
+      std::cout << nlohmann::json{{"results", results}}.dump() << "\n";
+      return 0;
     };
   });
 

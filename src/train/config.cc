@@ -20,6 +20,7 @@ StatusOr<TrainConfig> TrainConfig::FromJson(const nlohmann::json& j, const std::
     c.labelled_examples = j.value("labelled_examples", c.labelled_examples);
     c.train_limit = j.value("train_limit", c.train_limit);
     c.precision = j.value("precision", c.precision);
+    c.init_from = j.value("init_from", c.init_from);
   } catch (const nlohmann::json::exception& e) {
     return Status::InvalidInput(where + ": /training: " + e.what());
   }
@@ -50,7 +51,8 @@ nlohmann::json TrainConfig::ToJson() const {
   return {{"arch", arch},     {"hidden", hidden},   {"loss", loss},      {"formula", formula},
           {"temperature", temperature}, {"alpha", alpha}, {"epochs", epochs}, {"batch_size", batch_size},
           {"optimizer", "Adam"}, {"lr", lr},       {"seed", seed},      {"labelled_examples", labelled_examples},
-          {"train_limit", train_limit}, {"precision", precision}, {"input_normalisation", "(x/255 - 0.2860) / 0.3530"}};
+          {"train_limit", train_limit}, {"precision", precision}, {"input_normalisation", "(x/255 - 0.2860) / 0.3530"},
+          {"init_from", init_from.empty() ? nlohmann::json() : nlohmann::json(init_from)}};
 }
 
 }  // namespace dg

@@ -303,6 +303,17 @@ StatusOr<TrainResult> TrainLoop(const ImageSet& train, const std::vector<Hash>* 
     return Status::Internal("the training manifest's record leaves do not match the " + std::to_string(n) + " training images");
   }
   torch::nn::Sequential model = MakeModel(arch, cfg.hidden);
+  if (!cfg.init_from.empty()) {
+    // Fine-tuning: the same architecture, its weights.
+    DG_ASSIGN_OR_RETURN(std::string meta_text, ReadFile(cfg.init_from + ".json"));
+    DG_ASSIGN_OR_RETURN(nlohmann::json meta, ParseJsonStrict(meta_text, cfg.init_from + ".json"));
+    const std::vector<int64_t> hidden = meta.value("hidden", std::vector<int64_t>{});
+    if (meta.value("arch", "") != arch || (arch == "mlp" && hidden != cfg.hidden)) {
+      return Status::InvalidInput("/training/init_from: " + cfg.init_from + " is a " + meta.value("arch", std::string("?")) +
+                                  " model of other sizes than the " + arch + " this job trains");
+    }
+    DG_ASSIGN_OR_RETURN(model, LoadModel(cfg.init_from, nullptr));
+  }
   model->to(dev);
   torch::optim::Adam opt(model->parameters(), torch::optim::AdamOptions(cfg.lr));
   std::mt19937_64 rng(cfg.seed);
@@ -424,7 +435,7 @@ StatusOr<TrainResult> TrainTeacher(const Permit& permit, const Job& job, Ledger&
   TrainConfig c = config;
   c.loss = "hard";
   try {
-    return TrainLoop(train, nullptr, test, c, nullptr, "cnn", model_out);
+    return TrainLoop(train, nullptr, test, c, nullptr, c.arch, model_out);
   } catch (const c10::Error& e) {
     return Status::Internal(std::string("LibTorch: ") + e.what_without_backtrace());
   }
@@ -446,6 +457,33 @@ StatusOr<std::vector<Hash>> TeacherOutputHashes(const std::string& teacher_path,
       out.push_back(HashTensor(f(x.index_select(0, idx)).to(torch::kFloat32)));
     }
     return out;
+  } catch (const c10::Error& e) {
+    return Status::Internal(std::string("LibTorch: ") + e.what_without_backtrace());
+  }
+}
+
+StatusOr<nlohmann::json> Classify(const std::string& model_path, const std::string& images_path) {
+  UseAvailableCores();
+  DG_ASSIGN_OR_RETURN(std::string pixels, ReadFile(images_path));
+  constexpr size_t kImage = 28 * 28;
+  if (pixels.empty() || pixels.size() % kImage != 0) {
+    return Status::InvalidInput(images_path + ": " + std::to_string(pixels.size()) + " bytes are not whole 28×28 images");
+  }
+  DG_ASSIGN_OR_RETURN(Hash sha, Sha256File(model_path));
+  DG_ASSIGN_OR_RETURN(Forward f, LoadTeacher(model_path, torch::Device(torch::kCPU), false));
+  const int64_t n = static_cast<int64_t>(pixels.size() / kImage);
+  try {
+    torch::NoGradGuard ng;
+    Tensor x = torch::from_blob(pixels.data(), {n, 1, 28, 28}, torch::kUInt8).to(torch::kFloat32).div(255.0).sub(0.2860).div(0.3530);
+    nlohmann::json rows = nlohmann::json::array();
+    for (int64_t i = 0; i < n; i += 1000) {
+      Tensor logits = f(x.slice(0, i, std::min<int64_t>(i + 1000, n)));
+      if (logits.dim() != 2 || logits.size(1) != 10) return Status::InvalidInput(model_path + ": the model does not return [N, 10] logits");
+      Tensor p = torch::softmax(logits.to(torch::kFloat64), 1).contiguous();
+      const double* d = p.data_ptr<double>();
+      for (int64_t r = 0; r < p.size(0); ++r) rows.push_back(std::vector<double>(d + r * 10, d + r * 10 + 10));
+    }
+    return nlohmann::json{{"count", n}, {"model_sha256", HexEncode(sha)}, {"probabilities", rows}};
   } catch (const c10::Error& e) {
     return Status::Internal(std::string("LibTorch: ") + e.what_without_backtrace());
   }

@@ -46,6 +46,19 @@ StatusOr<RunSummary> RunJob(const RunOptions& o) {
   DG_ASSIGN_OR_RETURN(TrainConfig config, TrainConfig::FromJson(job.doc.value("training", nlohmann::json()), o.job_path));
   config.device = o.device;
   config.quiet = o.quiet;
+  // train-teacher trains the default CNN unless the job names an arch.
+  if (o.train_teacher && !job.doc.value("training", nlohmann::json::object()).contains("arch")) config.arch = "cnn";
+  nlohmann::json init_from;  // what run_start records of a fine-tuning start
+  if (!config.init_from.empty()) {
+    // A model that starts from another is derived from it: the job must say so.
+    if (!job.student.base_model) {
+      return Status::InvalidInput(o.job_path + ": /training/init_from: a model fine-tuned from " + config.init_from +
+                                  " derives from it; declare it as /student/base_model (name and license) so the gate judges it");
+    }
+    config.init_from = job.Resolve(config.init_from);
+    DG_ASSIGN_OR_RETURN(Hash ih, Sha256File(config.init_from));
+    init_from = {{"path", config.init_from}, {"sha256", HexEncode(ih)}, {"base_model", job.student.base_model->name}};
+  }
   if (Status st = TrainsOnCuda(config).status(); !st.ok()) return Status::InvalidInput(o.job_path + ": " + st.message());
   if (o.train_teacher && !job.teachers.empty()) {
     return Status::InvalidInput(o.job_path + ": /teachers: a train-teacher job trains on labels and names no teachers");
@@ -97,6 +110,7 @@ StatusOr<RunSummary> RunJob(const RunOptions& o) {
     return s;  // refused: recorded, nothing trained
   }
   nlohmann::json start = {{"training", config.ToJson()}, {"runtime", TorchDescription()}};
+  if (!init_from.is_null()) start["init_from"] = init_from;
   if (!o.train_teacher) {
     start["teacher"] = {{"id", teacher.id}, {"sha256", teacher.sha256}, {"license", job.teachers[0].license}};
     // What a teacher_call's input_sha256 hashes (docs/runner.md).
@@ -128,7 +142,7 @@ StatusOr<RunSummary> RunJob(const RunOptions& o) {
   s.trained = true;
   nlohmann::json epochs = s.ToJson()["epochs"];
   Status st = run->Append("model", {{"path", model_out}, {"sha256", r->model_sha256}, {"student", job.student.name},
-                                    {"arch", o.train_teacher ? "cnn" : config.arch},
+                                    {"arch", config.arch},
                                     {"metrics", {{"test_accuracy", r->student_accuracy}, {"epochs", epochs}}}});
   if (!st.ok()) return run->Fail(st);
   st = run->Complete({{"teacher_calls", r->teacher_calls},

@@ -45,6 +45,10 @@ struct TrainConfig {
   uint64_t seed = 1;
   size_t labelled_examples = 0;  // 0: every training label is used; N: only the first N labels
   size_t train_limit = 0;        // 0: all training images; N: the first N (tests)
+  // A distillgate checkpoint (mlp/cnn, the same arch and hidden sizes) the
+  // model starts from instead of a fresh initialisation (fine-tuning); ""
+  // none. The job must then declare it as the student's base_model.
+  std::string init_from;
   bool quiet = false;
 
   static StatusOr<TrainConfig> FromJson(const nlohmann::json& j, const std::string& where);
@@ -106,6 +110,15 @@ StatusOr<std::vector<Hash>> TeacherOutputHashes(const std::string& teacher_path,
 
 // Which LibTorch this binary runs ("1.13.1", and whether CUDA is usable).
 std::string TorchDescription();
+
+// `distillgate-train classify`: the class probabilities (softmax of the
+// logits) a classifier — a distillgate checkpoint (X.pt with X.pt.json) or a
+// TorchScript module taking [N,1,28,28] — gives each image of `images_path`,
+// a file of N×784 bytes (28×28 greyscale, row-major; what attribution's
+// image probes are), normalised as in training. {"count", "model_sha256",
+// "probabilities": [[p0 … p9], …]}. InvalidInput for a file that is not
+// whole images or a model that cannot be loaded.
+StatusOr<nlohmann::json> Classify(const std::string& model_path, const std::string& images_path);
 
 }  // namespace dg
 
