@@ -22,7 +22,9 @@
 #include "attribute/probes.h"
 #include "attribute/statistics.h"
 #include "core/encoding.h"
+#include "core/canonical_json.h"
 #include "core/file_util.h"
+#include "core/hash.h"
 #include "core/json_schema.h"
 #include "ledger/entry.h"
 #include "ledger/fsck.h"
@@ -445,6 +447,9 @@ TEST_F(EndpointZoo, BadInputAndDeadEndpointsAreClear) {
   auto r = testing::RunCli(file);
   EXPECT_EQ(r.exit_code, 2) << r.err;
   EXPECT_NE(r.err.find("neither an endpoint URL#model nor an existing model file"), std::string::npos) << r.err;
+  auto twice = testing::RunCli(Args("teacher-b"));  // the suspect is also a candidate
+  EXPECT_EQ(twice.exit_code, 2) << twice.err;
+  EXPECT_NE(twice.err.find("must be distinct models"), std::string::npos) << twice.err;
   auto missing = Args("student-b");
   missing[4] = dir_.File("no-such.txt");
   EXPECT_EQ(testing::RunCli(missing).exit_code, 2);
@@ -606,6 +611,10 @@ TEST_F(RecordedZoo, TheProbesArePreRegisteredEveryQueryIsRecordedAndTheRunVerifi
   EXPECT_NE(v.out.find("FAIL  requery:suspect"), std::string::npos) << v.out;
   v = testing::RunCli({"attribute", "verify", "--ledger", Ledger(), "--run", run, "--pubkey", Pub(), "--requery", "nobody"});
   EXPECT_EQ(v.exit_code, 2) << v.out << v.err;
+  // Asking one model again says nothing of the others: they stay "not checked".
+  v = testing::RunCli({"attribute", "verify", "--ledger", Ledger(), "--run", run, "--pubkey", Pub(), "--requery", "teacher-b"});
+  EXPECT_EQ(v.exit_code, 0) << v.out << v.err;
+  EXPECT_NE(v.out.find("not checked: that suspect, teacher-a, teacher-c, reference-1"), std::string::npos) << v.out;
   // Another key is not the ledger's.
   ASSERT_EQ(testing::RunCli({"keys", "generate", "--out", dir_.File("other-keys")}).exit_code, 0);
   v = testing::RunCli({"attribute", "verify", "--ledger", Ledger(), "--run", run, "--pubkey", dir_.File("other-keys/ledger.pub")});
@@ -793,8 +802,68 @@ TEST_F(ForgedAttribution, EachForgeryFailsTheCheckThatCoversIt) {
   auto dropped = Forge("dropped.db", [](const std::string& kind, nlohmann::json& b) {
     return !(kind == "teacher_call" && b["teacher"] == "reference-2" && b["probe_set"] == "data" && b["probe"] == 7);
   });
-  auto failed = Failed(dropped, run);
-  EXPECT_TRUE(failed.count("complete") && failed.count("calls")) << failed.size() << " checks failed";
+  EXPECT_EQ(Failed(dropped, run), std::set<std::string>{"complete"});
+
+  // A genuine identification hidden: the outcome check fails (not an error).
+  auto hidden = Forge("hidden.db", [](const std::string& kind, nlohmann::json& b) {
+    if (kind == "run_end") b["attribution"]["identified"] = nullptr;
+    return true;
+  });
+  EXPECT_EQ(Failed(hidden, run), std::set<std::string>{"outcome"});
+
+  // A member of another type than distillgate writes: a failed check, not a crash.
+  auto typed = Forge("typed.db", [](const std::string& kind, nlohmann::json& b) {
+    if (kind == "teacher_call" && b["sequence"] == 5) b["teacher"] = 7;
+    return true;
+  });
+  EXPECT_FALSE(Failed(typed, run).empty());
+}
+
+// A plan the recheck would not have made — an id given twice, a level of
+// 0.9 — is refused, consistently forged or not, and never indexes past its models.
+TEST_F(ForgedAttribution, APlanDistillgateWouldNotMakeFailsTheRecheck) {
+  Start(Models());
+  const std::string run = RecordOne();
+  ASSERT_FALSE(run.empty());
+  for (const auto& edit : std::vector<std::function<void(nlohmann::json&)>>{
+           [](nlohmann::json& plan) { plan["references"][1]["id"] = "suspect"; },
+           [](nlohmann::json& plan) { plan["options"]["alpha"] = 0.9; },
+           [](nlohmann::json& plan) { plan["candidates"][0] = plan["suspect"]; plan["candidates"][0]["id"] = "teacher-a"; }}) {
+    // Re-plan consistently: the plan's hash, the run id and every entry naming them.
+    auto l = dg::Ledger::Open(dir_.File("l.db"), dg::Ledger::Mode::kReadOnly);
+    nlohmann::json plan = nlohmann::json::parse((*(*l)->GetLeaf(0)).data)["body"]["plan"];
+    l->reset();
+    edit(plan);
+    const std::string sha = HexEncode(Sha256(*Canonicalize(plan)));
+    const std::string new_run = sha.substr(0, 16) + "-0";
+    const std::string path = Forge("plan.db", [&](const std::string& kind, nlohmann::json& b) {
+      if (kind == "decision") {
+        b["plan"] = plan;
+        b["inputs"]["job_sha256"] = sha;
+      }
+      if (b.contains("run")) b["run"] = new_run;
+      if (kind == "run_start") b["job_sha256"] = b["plan_sha256"] = sha;
+      return true;
+    });
+    EXPECT_EQ(Failed(path, new_run), std::set<std::string>{"plan-format"}) << plan.dump();
+    ::unlink(path.c_str());
+  }
+  // Nor does the runner make one.
+  auto ledger = dg::Ledger::Open(dir_.File("l.db"), dg::Ledger::Mode::kReadWrite);
+  Plan plan;
+  plan.suspect = *ParseModelRef(url_ + "student-b", false, "t");
+  plan.candidates = {*ParseModelRef("b=" + url_ + "teacher-b", true, "t")};
+  plan.references = {*ParseModelRef("r1=" + url_ + "ref-1", true, "t"), *ParseModelRef("r2=" + url_ + "ref-2", true, "t")};
+  auto corpus = ReadFile(dir_.File("probes.txt"));
+  plan.test = *MakeProbes(*corpus, ProbeKind::kData, 10, 32, 1);
+  plan.baseline = *MakeProbes(*corpus, ProbeKind::kRandom, 10, 32, 1);
+  plan.options.alpha = 0.9;
+  auto size = (*ledger)->Size();
+  EXPECT_FALSE(RunRecordedAttribution(plan, QueryOptions{}, **ledger, *key_).ok());
+  plan.options.alpha = 0.05;
+  plan.references[1] = *ParseModelRef("r2=" + url_ + "teacher-b", true, "t");  // a candidate as a reference
+  EXPECT_FALSE(RunRecordedAttribution(plan, QueryOptions{}, **ledger, *key_).ok());
+  EXPECT_EQ(*(*ledger)->Size(), *size) << "nothing written";
 }
 
 }  // namespace

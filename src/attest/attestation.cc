@@ -83,6 +83,9 @@ StatusOr<json> BuildStatement(Ledger& ledger, const AttestOptions& options) {
   if (options.model_files.empty()) return Status::InvalidInput("attest: give at least one --model file");
   Ledger::ReadSnapshot snap(ledger);
   DG_ASSIGN_OR_RETURN(RunRecord r, LoadRunRecord(ledger, options.run_id));
+  if (r.decision.body.value("kind", "") == "attribution") {
+    return Status::InvalidInput("run " + r.run_id + " is an attribution, which trains no model: re-check it with `distillgate attribute verify`");
+  }
   if (r.status() != RunStatus::kCompleted || !r.run_start || !r.model || !r.run_end) {
     return Status::InvalidInput("run " + r.run_id + " is " + RunStatusName(r.status()) +
                                 ": only a completed run (decision, run_start, model, run_end) can be attested");

@@ -129,22 +129,47 @@ StatusOr<json> Plan::ToJson() const {
                 {"answer_bytes", options.answer_bytes}}}};
 }
 
-Status CheckPlan(const Plan& plan) {
+namespace {
+
+// What every plan must satisfy, whether made here or read from a ledger.
+Status CheckModelsAndOptions(const Plan& plan) {
   if (plan.candidates.empty()) return Status::InvalidInput("--teacher: attribution needs at least one candidate teacher");
   if (plan.references.size() < 2) {
     return Status::InvalidInput("--reference: attribution needs at least 2 independent reference models for its null; got " +
                                 std::to_string(plan.references.size()));
   }
-  std::set<std::string> ids = {plan.suspect.id};
+  std::set<std::string> ids = {plan.suspect.id}, models = {plan.suspect.file.empty() ? plan.suspect.base_url + "#" + plan.suspect.model
+                                                                                        : "file " + plan.suspect.file_sha256};
   for (const auto* list : {&plan.candidates, &plan.references}) {
     for (const auto& m : *list) {
       if (!ids.insert(m.id).second) return Status::InvalidInput("the model id \"" + m.id + "\" is given twice");
+      // The same model in two roles (the suspect as its own candidate, a
+      // candidate as a reference) makes the test say nothing.
+      const std::string key = m.file.empty() ? m.base_url + "#" + m.model : "file " + m.file_sha256;
+      if (!models.insert(key).second) {
+        return Status::InvalidInput("model \"" + m.id + "\" (" + (m.file.empty() ? m.base_url + "#" + m.model : m.file) +
+                                    ") is also another model of the plan: the suspect, the candidates and the references must be distinct models");
+      }
     }
   }
-  if (plan.test.probes.empty() || plan.test.probes.size() != plan.baseline.probes.size()) {
-    return Status::InvalidInput("the test and baseline probe sets must be non-empty and of one size");
+  const PlanOptions& o = plan.options;
+  if (o.distance != "prefix" && o.distance != "jsd") return Status::InvalidInput("distance: prefix or jsd");
+  if (o.statistic != "relative" && o.statistic != "absolute") return Status::InvalidInput("statistic: relative or absolute");
+  if (!(o.alpha >= 1e-12 && o.alpha <= 0.5)) return Status::InvalidInput("alpha: expected a level in [1e-12, 0.5]");
+  if (!(o.soften >= 0.05 && o.soften <= 100)) return Status::InvalidInput("soften: expected a temperature in [0.05, 100]");
+  if (o.answer_bytes < 1 || o.answer_bytes > 1024) return Status::InvalidInput("answer_bytes: expected 1 to 1024");
+  return Status::Ok();
+}
+
+constexpr size_t kMaxProbes = 100000;
+
+}  // namespace
+
+Status CheckPlan(const Plan& plan) {
+  DG_RETURN_IF_ERROR(CheckModelsAndOptions(plan));
+  if (plan.test.probes.empty() || plan.test.probes.size() != plan.baseline.probes.size() || plan.test.probes.size() > kMaxProbes) {
+    return Status::InvalidInput("the test and baseline probe sets must be of one size, 1 to 100000 probes");
   }
-  if (plan.options.distance != "prefix" && plan.options.distance != "jsd") return Status::InvalidInput("distance: prefix or jsd");
   return Status::Ok();
 }
 
@@ -293,7 +318,8 @@ bool Recheck::ok() const {
 json Recheck::ToJson() const {
   json items = json::array();
   for (const auto& c : checks) items.push_back({{"name", c.name}, {"ok", c.ok}, {"detail", c.detail}});
-  return {{"run", run_id}, {"verified", ok()}, {"checks", items}, {"recorded", recorded}, {"recomputed", recomputed}};
+  return {{"run", run_id}, {"verified", ok()}, {"checks", items}, {"plan", plan}, {"recorded", recorded}, {"recomputed", recomputed},
+          {"requeried", requeried}};
 }
 
 namespace {
@@ -332,7 +358,26 @@ std::string JoinProblems(const std::vector<std::string>& v) {
 
 }  // namespace
 
+namespace {
+StatusOr<Recheck> RecheckRecorded(Ledger& ledger, const std::string& run_id, const RecheckOptions& options);
+}  // namespace
+
 StatusOr<Recheck> RecheckAttribution(Ledger& ledger, const std::string& run_id, const RecheckOptions& options) {
+  // A recorded member of an unexpected type is a record distillgate did not
+  // write: a failed check, not a crash or an I/O error.
+  try {
+    return RecheckRecorded(ledger, run_id, options);
+  } catch (const nlohmann::json::exception& e) {
+    Recheck r;
+    r.run_id = run_id;
+    r.checks.push_back({"record-format", false, std::string("a recorded entry is not of the form distillgate writes: ") + e.what()});
+    return r;
+  }
+}
+
+namespace {
+
+StatusOr<Recheck> RecheckRecorded(Ledger& ledger, const std::string& run_id, const RecheckOptions& options) {
   const ProbeCorpus* corpus = options.corpus;
   Ledger::ReadSnapshot snapshot(ledger);
   DG_ASSIGN_OR_RETURN(RunRecord r, LoadRunRecord(ledger, run_id));
@@ -355,12 +400,22 @@ StatusOr<Recheck> RecheckAttribution(Ledger& ledger, const std::string& run_id, 
       plan_ok ? "the plan in decision " + std::to_string(r.decision.index) + " hashes to " + plan_sha.substr(0, 16) +
                     "…, the decision's and run_start's job_sha256"
               : "the recorded plan does not hash to the decision's and run_start's job_sha256, or run_start is missing or not an attribution");
+  out.plan = dec["plan"];
   StatusOr<ParsedPlan> parsed = PlanFromJson(dec["plan"]);
   if (!parsed.ok()) {
     add("plan-format", false, parsed.status().message());
     return out;
   }
   const Plan& plan = parsed->plan;
+  {
+    Status valid = CheckModelsAndOptions(plan);
+    const size_t n0 = parsed->probe_sets[0]["count"].get<size_t>(), n1 = parsed->probe_sets[1]["count"].get<size_t>();
+    if (valid.ok() && (n0 != n1 || n0 == 0 || n0 > kMaxProbes)) valid = Status::InvalidInput("the probe sets must be of one size, 1 to 100000 probes");
+    if (!valid.ok()) {
+      add("plan-format", false, "the recorded plan is not one distillgate makes: " + valid.message());
+      return out;
+    }
+  }
   const bool ended = r.run_end && r.run_end->body.value("status", "") == "completed" && r.run_end->body.contains("attribution");
   add("run-end", ended, ended ? "the run completed (entry " + std::to_string(r.run_end->index) + ")"
                               : "the run did not complete with an outcome (status " + std::string(RunStatusName(r.status())) + ")");
@@ -379,6 +434,17 @@ StatusOr<Recheck> RecheckAttribution(Ledger& ledger, const std::string& run_id, 
     std::vector<std::vector<std::optional<Answer>>> answers;  // [slot][probe]
     std::vector<std::optional<std::string>> prompts;          // [probe]
   };
+  // The calls run_end claims must be every model on every probe of both
+  // sets, before anything is sized by the plan's counts.
+  {
+    const uint64_t claimed = r.run_end->body.value("teacher_calls", uint64_t{0});
+    const uint64_t expected = 2 * models * parsed->probe_sets[0]["count"].get<uint64_t>();
+    if (claimed != expected) {
+      add("complete", false, "run_end records " + std::to_string(claimed) + " calls; the plan needs " + std::to_string(expected) +
+                                 " (every model on every probe of both sets)");
+      return out;
+    }
+  }
   SetCalls sets[2];
   for (int s = 0; s < 2; ++s) {
     sets[s].count = parsed->probe_sets[s]["count"].get<size_t>();
@@ -440,6 +506,15 @@ StatusOr<Recheck> RecheckAttribution(Ledger& ledger, const std::string& run_id, 
     cell = std::move(*answer);
   }
   const json& end = r.run_end->body;
+  // The run's other entries: run_end's commitment to them, and nothing after it.
+  const json entries = end.value("entries", json::object());
+  const bool entries_ok = entries.is_object() && entries.value("count", uint64_t(-1)) == r.entry_leaves.size() &&
+                          entries.value("root", "") == Base64Encode(r.EntriesRoot()) && r.entries_after_end == 0 &&
+                          r.manifests.empty() && !r.model && r.others.empty();
+  add("entries", entries_ok,
+      entries_ok ? "run_end commits to the run's " + std::to_string(r.entry_leaves.size()) + " other entries; none follows it"
+                 : "the run has entries run_end does not commit to, entries after run_end, or entries an attribution does not write "
+                   "(manifests, models)");
   const bool tally = end.value("teacher_calls", uint64_t(0)) == calls && end.value("teacher_calls_root", "") == Base64Encode(leaves.Root());
   add("calls", problems.empty() && tally && calls > 0,
       problems.empty() ? (tally ? std::to_string(calls) + " recorded calls, in sequence, each of a model and probe in the plan, their root the one run_end names"
@@ -518,9 +593,12 @@ StatusOr<Recheck> RecheckAttribution(Ledger& ledger, const std::string& run_id, 
     const bool same = NearlyEqual(out.recorded, out.recomputed);
     add("outcome", same,
         same ? "the statistics, p-values and verdict recorded are what the recorded answers give: " +
-                   (again.test.result.identified.empty() ? std::string("none identified") : "identified " + again.test.result.identified)
+                   (again.test.result.identified.empty() ? std::string("none identified") : "identified " + again.test.result.identified) +
+                   " at alpha " + json(plan.options.alpha).dump() + ", " + std::to_string(plan.references.size()) + " references, " +
+                   std::to_string(sets[0].count) + " probes per set"
              : "the recorded outcome differs from what the recorded answers give (recorded: " +
-                   out.recorded.value("identified", std::string("?")) + ", recomputed: " + again.test.result.identified + ")");
+                   out.recorded.value("identified", json()).dump() + ", recomputed: " +
+                   (again.test.result.identified.empty() ? std::string("none") : again.test.result.identified) + ")");
   } else {
     add("outcome", false, "not recomputed: answers are missing");
   }
@@ -555,9 +633,12 @@ StatusOr<Recheck> RecheckAttribution(Ledger& ledger, const std::string& run_id, 
                  : static_cast<size_t>(slot->second) <= plan.candidates.size()
                      ? plan.candidates[slot->second - 1]
                      : plan.references[slot->second - 1 - plan.candidates.size()];
-    if (!want.base_url.empty()) {
+    const bool elsewhere = !want.base_url.empty() || !want.file.empty();
+    if (elsewhere) {  // the auditor's own copy or endpoint, in place of the recorded one
       m.base_url = want.base_url;
       m.model = want.model;
+      m.file = want.file;
+      m.file_sha256 = want.file_sha256;
     }
     QueryOptions q = options.query;
     q.max_tokens = plan.options.answer_bytes;
@@ -593,14 +674,18 @@ StatusOr<Recheck> RecheckAttribution(Ledger& ledger, const std::string& run_id, 
         }
       }
     }
+    out.requeried.push_back(want.id);
     char worst_s[32];
     std::snprintf(worst_s, sizeof worst_s, "%.3g", worst);
     add("requery:" + want.id, same == total,
-        std::to_string(same) + " of " + std::to_string(total) + " answers of " + m.base_url + "#" + m.model + " are the recorded ones" +
+        std::to_string(same) + " of " + std::to_string(total) + " answers of " + (m.file.empty() ? m.base_url + "#" + m.model : m.file) +
+            (elsewhere ? " (given for the re-check)" : " (the endpoint the record names)") + " are the recorded ones" +
             (q.logprobs ? std::string(" (largest probability difference ") + worst_s + ")" : std::string()) +
             (first_difference.empty() ? "" : "; first difference: " + first_difference));
   }
   return out;
 }
+
+}  // namespace
 
 }  // namespace dg::attribute

@@ -119,8 +119,10 @@ struct Recheck {
   std::vector<RecheckItem> checks;
   nlohmann::json recorded;    // run_end's "attribution"
   nlohmann::json recomputed;  // the same, computed again from the recorded answers
+  nlohmann::json plan;        // the recorded plan (the models and options the verdict rests on)
+  std::vector<std::string> requeried;  // the model ids asked again (RecheckOptions::requery)
   bool ok() const;
-  nlohmann::json ToJson() const;  // {run, verified, checks: [{name, ok, detail}], recorded, recomputed}
+  nlohmann::json ToJson() const;  // {run, verified, checks: [{name, ok, detail}], plan, recorded, recomputed}
 };
 
 // Re-checks a recorded attribution from the ledger alone (the ledger's own

@@ -323,12 +323,34 @@ StatusOr<int> RunAttributeVerify(const VerifyArgs& a) {
   if (a.as_json) {
     std::cout << r.ToJson().dump(2) << "\n";
   } else {
+    const nlohmann::json& plan = r.plan;
+    if (plan.is_object()) {
+      auto spec = [](const nlohmann::json& m) {
+        return m.value("file", "").empty() ? m.value("endpoint", "") + "#" + m.value("model", "") : m.value("file", "") + " (sha256 " +
+                                                                                               m.value("sha256", "").substr(0, 16) + "…)";
+      };
+      std::cout << "plan: suspect " << spec(plan.value("suspect", nlohmann::json::object())) << "\n";
+      for (const auto& m : plan.value("candidates", nlohmann::json::array())) std::cout << "  candidate " << m.value("id", "") << ": " << spec(m) << "\n";
+      for (const auto& m : plan.value("references", nlohmann::json::array())) std::cout << "  reference " << m.value("id", "") << ": " << spec(m) << "\n";
+    }
     for (const auto& c : r.checks) std::cout << (c.ok ? "  ok    " : "  FAIL  ") << c.name << ": " << c.detail << "\n";
     std::cout << (r.ok() ? "VERIFIED" : "FAILED") << ": attribution run " << r.run_id << "\n";
     if (r.ok()) {
-      std::cout << "  not checked: "
-                << (a.requery.empty() ? "that each endpoint really answered so (--requery ID re-asks it the recorded prompts); " : "")
-                << "that the references are independent of the candidates (the plan names them)\n";
+      std::vector<std::string> unasked;
+      if (plan.is_object()) {
+        std::vector<std::string> all = {plan.value("suspect", nlohmann::json::object()).value("id", "suspect")};
+        for (const char* list : {"candidates", "references"}) {
+          for (const auto& m : plan.value(list, nlohmann::json::array())) all.push_back(m.value("id", ""));
+        }
+        for (const auto& id : all) {
+          if (std::find(r.requeried.begin(), r.requeried.end(), id) == r.requeried.end()) unasked.push_back(id);
+        }
+      }
+      std::string list;
+      for (const auto& id : unasked) list += (list.empty() ? "" : ", ") + id;
+      std::cout << "  not checked: " << (unasked.empty() ? "" : "that " + list + " really answered so (--requery ID[=MODEL] asks again); ")
+                << "that the references are independent of the candidates and of the suspect's kind (the plan names them); "
+                   "that no other attribution was run and left unreported (pre-registration binds this run only)\n";
     }
   }
   return r.ok() ? 0 : 1;
@@ -344,10 +366,10 @@ void RegisterAttribute(CLI::App& app, Dispatch& d) {
       "Models are OpenAI-compatible endpoints queried as black boxes (URL#model), or image classifier files\n"
       "(distillgate checkpoints, TorchScript) with image probes (--probe-data DIR). Exit 0 a teacher identified,\n"
       "1 none identified, 2 bad input, 3 an endpoint failed.");
-  c->add_option("--suspect", a->suspect, "The suspect model: URL#model (e.g. http://127.0.0.1:8080/v1#student) (required)");
-  c->add_option("--teacher", a->teachers, "A candidate teacher: ID=URL#model (repeat; required)");
-  c->add_option("--reference", a->references, "An independently trained reference model: URL#model (at least 2)");
-  c->add_option("--probe-data", a->probe_data, "ASCII text the probes are drawn from (near the models' training data) (required)");
+  c->add_option("--suspect", a->suspect, "The suspect model: URL#model (e.g. http://127.0.0.1:8080/v1#student) or an image classifier file (required)");
+  c->add_option("--teacher", a->teachers, "A candidate teacher: ID=URL#model or ID=FILE (repeat; required)");
+  c->add_option("--reference", a->references, "An independently trained reference model of the suspect's kind: URL#model or FILE (at least 2)");
+  c->add_option("--probe-data", a->probe_data, "ASCII text the probes are drawn from, or a directory of IDX images for classifiers\n(near the models' training data) (required)");
   c->add_option("--ledger", a->ledger, "Record the attribution as a run in this ledger: plan pre-registered, every query a call");
   c->add_option("--key", a->key, "The ledger's private key (with --ledger)");
   c->add_option("--probes", a->probes, "Probes per set (the data set and the random baseline each)")

@@ -1,5 +1,6 @@
 // The gate between a decision and training. Only a decision that is
-// recorded in the ledger and allows training mints a Permit, and nothing else
+// recorded in the ledger and allows training — or an attribution's plan,
+// which trains nothing (DecideAttribution) — mints a Permit, and nothing else
 // can construct one; a run (record/recorded_run.h) opens only from a Permit
 // and re-checks it against the job and the ledger. The gate is the single
 // writer of decision entries.

@@ -197,17 +197,17 @@ std::string ModelSpec(const json& m) { return Str(m, "endpoint") + "#" + Str(m, 
 
 // The attribution section (Markdown).
 void AttributionMarkdown(std::ostringstream& s, const json& a) {
-  const json& plan = a["plan"];
-  const json& out = a["outcome"];
+  const json plan = a.value("plan", json::object());
+  const json out = a.value("outcome", json());
   s << "\n## Attribution\n\n";
   if (out.is_object()) {
-    s << "**" << (out["identified"].is_string() ? "Identified: " + out["identified"].get<std::string>() : std::string("None identified"))
+    s << "**" << (out.value("identified", json()).is_string() ? "Identified: " + out["identified"].get<std::string>() : std::string("None identified"))
       << "** at α = " << Num(out.value("alpha", json())) << " — " << Str(out, "reason") << "\n\n";
   } else {
     s << "The run did not complete: no outcome was recorded.\n\n";
   }
   s << "| Role | Id | Endpoint#model |\n|---|---|---|\n";
-  s << "| suspect | " << Cell(Str(plan["suspect"], "id")) << " | " << Cell(ModelSpec(plan["suspect"])) << " |\n";
+  s << "| suspect | " << Cell(Str(plan.value("suspect", json::object()), "id")) << " | " << Cell(ModelSpec(plan.value("suspect", json::object()))) << " |\n";
   for (const json& m : plan.value("candidates", json::array())) s << "| candidate | " << Cell(Str(m, "id")) << " | " << Cell(ModelSpec(m)) << " |\n";
   for (const json& m : plan.value("references", json::array())) s << "| reference | " << Cell(Str(m, "id")) << " | " << Cell(ModelSpec(m)) << " |\n";
   s << "\nProbe sets, pre-registered in the decision before the first query:\n\n| Kind | Seed | Count | Bytes | sha256 |\n|---|---|---|---|---|\n";
@@ -216,13 +216,13 @@ void AttributionMarkdown(std::ostringstream& s, const json& a) {
   }
   s << "\nOptions: `" << plan.value("options", json::object()).dump() << "`\n";
   if (!out.is_object()) return;
-  for (const json* set : {&out, out.contains("random_baseline") ? &out["random_baseline"] : nullptr}) {
+  for (const json* set : {&out, out.contains("random_baseline") ? &out.at("random_baseline") : nullptr}) {
     if (set == nullptr) continue;
     s << "\n" << (set == &out ? "Data probes (the test)" : "Random probes (the baseline, not the test)")
       << ":\n\n| Candidate | Statistic | References (mean ± sd) | p | Holm p | Significant |\n|---|---|---|---|---|---|\n";
     for (const json& c : set->value("candidates", json::array())) {
-      s << "| " << Cell(Str(c, "id")) << " | " << Num(c["statistic"]) << " | " << Num(c["null_mean"]) << " ± " << Num(c["null_sd"]) << " | "
-        << Num(c["p"]) << " | " << Num(c["p_holm"]) << " | " << (c.value("significant", false) ? "yes" : "no") << " |\n";
+      s << "| " << Cell(Str(c, "id")) << " | " << Num(c.value("statistic", json())) << " | " << Num(c.value("null_mean", json())) << " ± " << Num(c.value("null_sd", json())) << " | "
+        << Num(c.value("p", json())) << " | " << Num(c.value("p_holm", json())) << " | " << (c.value("significant", false) ? "yes" : "no") << " |\n";
     }
   }
   s << "\nQueries: " << Str(out, "queries") << ". An identification is evidence of imitation, not of a breach of terms; none identified is "
@@ -231,17 +231,17 @@ void AttributionMarkdown(std::ostringstream& s, const json& a) {
 }
 
 void AttributionHtml(std::ostringstream& s, const json& a) {
-  const json& plan = a["plan"];
-  const json& out = a["outcome"];
+  const json plan = a.value("plan", json::object());
+  const json out = a.value("outcome", json());
   s << "<h2>Attribution</h2>\n";
   if (out.is_object()) {
-    s << "<p id=\"attribution-verdict\"><b>" << (out["identified"].is_string() ? "Identified: " + Html(out["identified"].get<std::string>()) : std::string("None identified"))
+    s << "<p id=\"attribution-verdict\"><b>" << (out.value("identified", json()).is_string() ? "Identified: " + Html(out["identified"].get<std::string>()) : std::string("None identified"))
       << "</b> at α = " << Num(out.value("alpha", json())) << " — " << Html(Str(out, "reason")) << "</p>\n";
   } else {
     s << "<p>The run did not complete: no outcome was recorded.</p>\n";
   }
-  s << "<table><tr><th>Role</th><th>Id</th><th>Endpoint#model</th></tr><tr><td>suspect</td><td>" << Html(Str(plan["suspect"], "id")) << "</td><td>"
-    << Html(ModelSpec(plan["suspect"])) << "</td></tr>";
+  s << "<table><tr><th>Role</th><th>Id</th><th>Endpoint#model</th></tr><tr><td>suspect</td><td>" << Html(Str(plan.value("suspect", json::object()), "id")) << "</td><td>"
+    << Html(ModelSpec(plan.value("suspect", json::object()))) << "</td></tr>";
   for (const json& m : plan.value("candidates", json::array())) s << "<tr><td>candidate</td><td>" << Html(Str(m, "id")) << "</td><td>" << Html(ModelSpec(m)) << "</td></tr>";
   for (const json& m : plan.value("references", json::array())) s << "<tr><td>reference</td><td>" << Html(Str(m, "id")) << "</td><td>" << Html(ModelSpec(m)) << "</td></tr>";
   s << "</table>\n<p>Probe sets, pre-registered in the decision before the first query:</p><table><tr><th>Kind</th><th>Seed</th><th>Count</th><th>Bytes</th><th>sha256</th></tr>";
@@ -252,13 +252,13 @@ void AttributionHtml(std::ostringstream& s, const json& a) {
   s << "</table>\n";
   if (!out.is_object()) return;
   s << "<div class=\"charts\">" << SvgNullPlot("Data probes (the test)", out.value("candidates", json::array()));
-  if (out.contains("random_baseline")) s << SvgNullPlot("Random probes (baseline)", out["random_baseline"].value("candidates", json::array()));
+  if (out.contains("random_baseline")) s << SvgNullPlot("Random probes (baseline)", out.at("random_baseline").value("candidates", json::array()));
   s << "</div>\n<table><tr><th>Probes</th><th>Candidate</th><th>Statistic</th><th>References (mean ± sd)</th><th>p</th><th>Holm p</th><th>Significant</th></tr>";
-  for (const json* set : {&out, out.contains("random_baseline") ? &out["random_baseline"] : nullptr}) {
+  for (const json* set : {&out, out.contains("random_baseline") ? &out.at("random_baseline") : nullptr}) {
     if (set == nullptr) continue;
     for (const json& c : set->value("candidates", json::array())) {
-      s << "<tr><td>" << (set == &out ? "data (test)" : "random (baseline)") << "</td><td>" << Html(Str(c, "id")) << "</td><td>" << Num(c["statistic"])
-        << "</td><td>" << Num(c["null_mean"]) << " ± " << Num(c["null_sd"]) << "</td><td>" << Num(c["p"]) << "</td><td>" << Num(c["p_holm"])
+      s << "<tr><td>" << (set == &out ? "data (test)" : "random (baseline)") << "</td><td>" << Html(Str(c, "id")) << "</td><td>" << Num(c.value("statistic", json()))
+        << "</td><td>" << Num(c.value("null_mean", json())) << " ± " << Num(c.value("null_sd", json())) << "</td><td>" << Num(c.value("p", json())) << "</td><td>" << Num(c.value("p_holm", json()))
         << "</td><td>" << (c.value("significant", false) ? "yes" : "no") << "</td></tr>";
     }
   }

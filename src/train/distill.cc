@@ -312,6 +312,10 @@ StatusOr<TrainResult> TrainLoop(const ImageSet& train, const std::vector<Hash>* 
       return Status::InvalidInput("/training/init_from: " + cfg.init_from + " is a " + meta.value("arch", std::string("?")) +
                                   " model of other sizes than the " + arch + " this job trains");
     }
+    DG_ASSIGN_OR_RETURN(Hash ih, Sha256File(cfg.init_from));
+    if (!cfg.init_from_sha256.empty() && HexEncode(ih) != cfg.init_from_sha256) {
+      return Status::VerifyFailed(cfg.init_from + ": the model to start from changed since the run was decided");
+    }
     DG_ASSIGN_OR_RETURN(model, LoadModel(cfg.init_from, nullptr));
   }
   model->to(dev);

@@ -18,6 +18,10 @@ using json = nlohmann::json;
 
 StatusOr<ByteLmConfig> ByteLmConfig::FromJson(const json& t, const std::string& where) {
   ByteLmConfig c;
+  if (t.is_object() && t.contains("init_from")) {
+    return Status::InvalidInput(where + ": /training/init_from: the byte-level LM trainers start from a fresh model (fine-tuning "
+                                "applies to `run` and `train-teacher` only)");
+  }
   auto get = [&](const char* key, int64_t* v, int64_t lo, int64_t hi) -> Status {
     if (!t.contains(key)) return Status::Ok();
     if (!t[key].is_number_integer() || t[key].get<int64_t>() < lo || t[key].get<int64_t>() > hi) {

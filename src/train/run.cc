@@ -57,7 +57,8 @@ StatusOr<RunSummary> RunJob(const RunOptions& o) {
     }
     config.init_from = job.Resolve(config.init_from);
     DG_ASSIGN_OR_RETURN(Hash ih, Sha256File(config.init_from));
-    init_from = {{"path", config.init_from}, {"sha256", HexEncode(ih)}, {"base_model", job.student.base_model->name}};
+    config.init_from_sha256 = HexEncode(ih);
+    init_from = {{"path", config.init_from}, {"sha256", config.init_from_sha256}, {"base_model", job.student.base_model->name}};
   }
   if (Status st = TrainsOnCuda(config).status(); !st.ok()) return Status::InvalidInput(o.job_path + ": " + st.message());
   if (o.train_teacher && !job.teachers.empty()) {
@@ -94,6 +95,9 @@ StatusOr<RunSummary> RunJob(const RunOptions& o) {
     teacher.path = job.Resolve(job.teachers[0].model_file);
     DG_ASSIGN_OR_RETURN(Hash th, Sha256File(teacher.path));
     teacher.sha256 = HexEncode(th);
+    if (config.init_from_sha256 == teacher.sha256) {
+      return Status::InvalidInput(o.job_path + ": /training/init_from: the student would start from its own teacher's file");
+    }
   }
   DG_ASSIGN_OR_RETURN(PrivateKey key, PrivateKey::LoadPemFile(o.key_path));
   DG_ASSIGN_OR_RETURN(auto ledger, Ledger::Open(o.ledger_path, Ledger::Mode::kReadWrite));

@@ -49,6 +49,7 @@ struct TrainConfig {
   // model starts from instead of a fresh initialisation (fine-tuning); ""
   // none. The job must then declare it as the student's base_model.
   std::string init_from;
+  std::string init_from_sha256;  // its hex SHA-256 when decided: re-checked before it is loaded
   bool quiet = false;
 
   static StatusOr<TrainConfig> FromJson(const nlohmann::json& j, const std::string& where);
