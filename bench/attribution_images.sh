@@ -13,9 +13,13 @@
 #             architectures (mlp [64], mlp [128], cnn) at T = 1, 2, 4, 8 and alpha 0.5–0.9,
 #             and 2 of them fine-tuned one more epoch on hard labels after distillation
 #             (`train-teacher` with training.init_from, the student declared as base_model)
-#   controls  CONTROLS (default 6) models of the students' architectures on half B, no teacher
+#   controls  models of the students' architectures on half B with no teacher: CONTROLS (default 5)
+#             mlp [64], CONTROLS-1 mlp [128] and CONTROLS-1 cnn, other seeds
 #
-# A student's references are the controls; a control's are the other controls.
+# References are of the suspect's kind (docs/attribution.md, Assumptions): a suspect's references
+# are the controls of its architecture (a control's: the others of its architecture). With
+# REFERENCES=all every control is a reference for every suspect (mixed architectures: the null
+# is then as wide as the architectures are far apart).
 # Reports, per probe budget (probes per model in the test set; the random
 # baseline set has as many): top-1 attribution accuracy (chance 1/6), false
 # positives on controls at alpha = 0.05, and ROC AUC of -log p for true
@@ -23,12 +27,14 @@
 # the mixup probes (the test) and the uniform-noise baseline — with the
 # same-seed pairs reported separately, and the wall time.
 # Usage: bench/attribution_images.sh [WORKDIR] [BUDGETS]   (after scripts/setup.sh; BUDGETS default "10 100 1000";
-#        DISTANCES="jsd prefix" (prefix: top-1 disagreement), CONTROLS=6, EPOCHS=3, SOFTEN=1 in the environment)
+#        DISTANCES="jsd prefix" (prefix: top-1 disagreement), CONTROLS=5, EPOCHS=3, SOFTEN=1, REFERENCES=arch|all
+#        in the environment)
 set -euo pipefail
 W="${1:-$(mktemp -d)}"
 BUDGETS="${2:-10 100 1000}"
 DISTANCES="${DISTANCES:-jsd prefix}"
-CONTROLS="${CONTROLS:-6}"
+CONTROLS="${CONTROLS:-5}"
+REFERENCES="${REFERENCES:-arch}"
 EPOCHS="${EPOCHS:-3}"
 SOFTEN="${SOFTEN:-1}"
 FASHION=/usr/share/datasets/fashion-mnist
@@ -90,16 +96,22 @@ distil student-6 teacher-6 "{\"arch\": \"mlp\", \"hidden\": [64], \"epochs\": $E
 # Fine-tuned one more epoch on hard labels after distillation (student-7 from student-1, student-8 from student-3).
 train student-7 half-b '{"arch": "mlp", "hidden": [64], "epochs": 1, "seed": 17, "init_from": "student-1.pt"}' '{"name": "student-1", "license": "MIT"}'
 train student-8 half-b '{"arch": "cnn", "epochs": 1, "seed": 18, "init_from": "student-3.pt"}' '{"name": "student-3", "license": "MIT"}'
-# Controls of the students' architectures: mlp [64], then mlp [128] and cnn.
+# Controls of the students' architectures.
+declare -A ARCH=([student-1]=mlp64 [student-2]=mlp64 [student-3]=cnn [student-4]=mlp128 [student-5]=mlp64 [student-6]=mlp64
+                 [student-7]=mlp64 [student-8]=cnn)
+: > controls.txt
 for c in $(seq "$CONTROLS"); do
-  case $((c % 3)) in
-    1|0) arch="{\"arch\": \"mlp\", \"hidden\": [64], \"epochs\": $EPOCHS, \"seed\": $((20 + c))}" ;;
-    2) arch="{\"arch\": \"mlp\", \"hidden\": [128], \"epochs\": $EPOCHS, \"seed\": $((20 + c))}" ;;
-  esac
-  [ "$c" -ne 3 ] || arch="{\"arch\": \"cnn\", \"epochs\": $EPOCHS, \"seed\": $((20 + c))}"
-  train control-$c half-b "$arch"
+  train control-mlp64-$c half-b "{\"arch\": \"mlp\", \"hidden\": [64], \"epochs\": $EPOCHS, \"seed\": $((20 + c))}"
+  echo "control-mlp64-$c mlp64" >> controls.txt
 done
-CS=$(for c in $(seq "$CONTROLS"); do echo -n "control-$c "; done)
+for c in $(seq $((CONTROLS - 1))); do
+  train control-mlp128-$c half-b "{\"arch\": \"mlp\", \"hidden\": [128], \"epochs\": $EPOCHS, \"seed\": $((40 + c))}"
+  train control-cnn-$c half-b "{\"arch\": \"cnn\", \"epochs\": $EPOCHS, \"seed\": $((60 + c))}"
+  echo "control-mlp128-$c mlp128" >> controls.txt
+  echo "control-cnn-$c cnn" >> controls.txt
+done
+while read -r c a; do ARCH[$c]=$a; done < controls.txt
+CS=$(cut -d' ' -f1 controls.txt | tr '\n' ' ')
 trained=$(date +%s)
 teachers=()
 for t in 1 2 3 4 5 6; do teachers+=(--teacher "teacher-$t=teacher-$t.pt"); done
@@ -107,7 +119,11 @@ for d in $DISTANCES; do
   for n in $BUDGETS; do
     for s in student-{1..8} $CS; do
       refs=()
-      for c in $CS; do [ "$c" = "$s" ] || refs+=(--reference "$c.pt"); done
+      for c in $CS; do
+        [ "$c" != "$s" ] || continue
+        [ "$REFERENCES" = all ] || [ "${ARCH[$c]}" = "${ARCH[$s]}" ] || continue
+        refs+=(--reference "$c.pt")
+      done
       rc=0
       "$B" attribute --suspect "$s.pt" "${teachers[@]}" "${refs[@]}" --probe-data "$FASHION" --probes "$n" \
         --seed 7 --distance "$d" --soften "$SOFTEN" --json > "attr-$d-$n-$s.json" || rc=$?
@@ -120,9 +136,11 @@ end=$(date +%s)
 for m in teacher-{1..6} student-{1..8} $CS; do
   python3 -c "import json,sys; j=json.load(open('$m.job.json')); print('$m', json.dumps(j['training']))"
 done > zoo.txt
-python3 - "$BUDGETS" "$DISTANCES" "$CONTROLS" <<'PY'
+python3 - "$BUDGETS" "$DISTANCES" <<'PY'
 import json, math, sys
-budgets, distances, controls = sys.argv[1].split(), sys.argv[2].split(), int(sys.argv[3])
+budgets, distances = sys.argv[1].split(), sys.argv[2].split()
+control_names = [line.split()[0] for line in open("controls.txt")]
+controls = len(control_names)
 teacher = {"student-%d" % i: "teacher-%d" % t for i, t in zip(range(1, 9), (1, 2, 3, 4, 5, 6, 1, 3))}
 hard = {"student-1", "student-2", "student-3", "student-4", "student-7", "student-8"}  # their teacher has a same-architecture twin
 def auc(pos, neg):
@@ -144,8 +162,8 @@ for d in distances:
                     score = -math.log10(max(c["p"], 1e-300))
                     (pos if c["id"] == t else neg).append(score)
                     if c["id"] == t: worst = max(worst, c["p_holm"])
-            for i in range(1, controls + 1):
-                j = json.load(open("attr-%s-%s-control-%d.json" % (d, n, i)))
+            for c in control_names:
+                j = json.load(open("attr-%s-%s-%s.json" % (d, n, c)))
                 j = j[key] if key else j
                 fp += j["identified"] is not None
                 neg += [-math.log10(max(c["p"], 1e-300)) for c in j["candidates"]]
