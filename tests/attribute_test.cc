@@ -593,6 +593,10 @@ TEST_F(RecordedZoo, TheProbesArePreRegisteredEveryQueryIsRecordedAndTheRunVerifi
   EXPECT_EQ(v.exit_code, 1) << v.out << v.err;
   EXPECT_NE(v.out.find("FAIL  probes-drawn"), std::string::npos) << v.out;
   EXPECT_NE(v.out.find("FAILED"), std::string::npos) << v.out;
+  // A second attribution of the same suspect is listed beside either.
+  ASSERT_EQ(testing::RunCli(Recorded("student-b")).exit_code, 0);
+  v = testing::RunCli({"attribute", "verify", "--ledger", Ledger(), "--run", run, "--pubkey", Pub()});
+  EXPECT_NE(v.out.find("1 other attribution run(s) of the same suspect"), std::string::npos) << v.out;
   // Asked again, the endpoints give the recorded answers; a model that now answers otherwise does not.
   v = testing::RunCli({"attribute", "verify", "--ledger", Ledger(), "--run", run, "--pubkey", Pub(), "--requery", "suspect", "--requery",
                        "teacher-b", "--json"});

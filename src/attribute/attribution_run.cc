@@ -319,7 +319,7 @@ json Recheck::ToJson() const {
   json items = json::array();
   for (const auto& c : checks) items.push_back({{"name", c.name}, {"ok", c.ok}, {"detail", c.detail}});
   return {{"run", run_id}, {"verified", ok()}, {"checks", items}, {"plan", plan}, {"recorded", recorded}, {"recomputed", recomputed},
-          {"requeried", requeried}};
+          {"requeried", requeried}, {"other_runs_of_this_suspect", other_runs}};
 }
 
 namespace {
@@ -407,6 +407,28 @@ StatusOr<Recheck> RecheckRecorded(Ledger& ledger, const std::string& run_id, con
     return out;
   }
   const Plan& plan = parsed->plan;
+  // Other attributions of the same suspect in this ledger (pre-registration
+  // binds each run, not the choice among them): listed for the reader.
+  {
+    DG_ASSIGN_OR_RETURN(uint64_t size, ledger.Size());
+    DG_ASSIGN_OR_RETURN(auto scan, ledger.ScanLeaves(0, size));
+    StoredLeaf leaf;
+    const json& suspect = dec["plan"]["suspect"];
+    while (true) {
+      DG_ASSIGN_OR_RETURN(bool more, scan->Next(&leaf));
+      if (!more) break;
+      if (leaf.kind != "decision" || leaf.index == r.decision.index || leaf.data.find("\"kind\":\"attribution\"") == std::string::npos) continue;
+      StatusOr<json> doc = ParseJsonStrict(leaf.data, "entry " + std::to_string(leaf.index));
+      if (!doc.ok()) continue;
+      const json other = (*doc).value("body", json::object()).value("plan", json::object()).value("suspect", json::object());
+      const bool same = suspect.contains("sha256") ? other.value("sha256", "") == suspect.value("sha256", "")
+                                                   : other.value("endpoint", "") == suspect.value("endpoint", "") &&
+                                                         other.value("model", "") == suspect.value("model", "");
+      if (same) {
+        out.other_runs.push_back(RunIdFor((*doc)["body"].value("inputs", json::object()).value("job_sha256", ""), leaf.index));
+      }
+    }
+  }
   {
     Status valid = CheckModelsAndOptions(plan);
     const size_t n0 = parsed->probe_sets[0]["count"].get<size_t>(), n1 = parsed->probe_sets[1]["count"].get<size_t>();

@@ -121,6 +121,7 @@ struct Recheck {
   nlohmann::json recomputed;  // the same, computed again from the recorded answers
   nlohmann::json plan;        // the recorded plan (the models and options the verdict rests on)
   std::vector<std::string> requeried;  // the model ids asked again (RecheckOptions::requery)
+  std::vector<std::string> other_runs;  // other attribution runs of the same suspect in this ledger
   bool ok() const;
   nlohmann::json ToJson() const;  // {run, verified, checks: [{name, ok, detail}], plan, recorded, recomputed}
 };

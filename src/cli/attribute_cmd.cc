@@ -335,6 +335,12 @@ StatusOr<int> RunAttributeVerify(const VerifyArgs& a) {
     }
     for (const auto& c : r.checks) std::cout << (c.ok ? "  ok    " : "  FAIL  ") << c.name << ": " << c.detail << "\n";
     std::cout << (r.ok() ? "VERIFIED" : "FAILED") << ": attribution run " << r.run_id << "\n";
+    if (!r.other_runs.empty()) {
+      std::string runs;
+      for (const auto& id : r.other_runs) runs += (runs.empty() ? "" : ", ") + id;
+      std::cout << "  this ledger holds " << r.other_runs.size() << " other attribution run(s) of the same suspect: " << runs
+                << " (re-check each; a result is one of them)\n";
+    }
     if (r.ok()) {
       std::vector<std::string> unasked;
       if (plan.is_object()) {
