@@ -481,6 +481,24 @@ TEST_F(RunTest, AnImageStudentIsAttributedToItsTeacherAndAControlIsNot) {
   r = attribute("control-1", {"control-2", "control-3", "control-4"}, false);
   EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
   EXPECT_TRUE(json::parse(r.out)["identified"].is_null()) << r.out;
+  // References trained for the test: recorded runs of a control's job with other seeds.
+  std::vector<std::string> trained = {"attribute", "--suspect", dir_.File("student.pt"), "--teacher", "t=" + dir_.File("teacher.pt"),
+                                      "--teacher", "other=" + dir_.File("other.pt"), "--probe-data", kFashion, "--probes", "100",
+                                      "--distance", "jsd", "--json", "--train-references", "3", "--job", dir_.File("control-1.json"),
+                                      "--ledger", path_, "--key", key_path_};
+  r = testing::RunCli(trained);
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  j = json::parse(r.out);
+  EXPECT_EQ(j["identified"], "t") << j.dump(2);
+  EXPECT_EQ(j["references"], 3);
+  v = testing::RunCli({"attribute", "verify", "--ledger", path_, "--run", j["run"], "--pubkey", dir_.File("ledger.pub")});
+  EXPECT_EQ(v.exit_code, 0) << v.out << v.err;
+  EXPECT_NE(v.out.find("ok    references-recorded: 3 references"), std::string::npos) << v.out;
+  // A job with a teacher is no reference; without a ledger nothing is trained.
+  trained[trained.size() - 5] = student_job;
+  EXPECT_EQ(testing::RunCli(trained).exit_code, 2);
+  trained.resize(trained.size() - 4);
+  EXPECT_EQ(testing::RunCli(trained).exit_code, 2);
   // Image probes go to model files only; a text corpus does not suit a classifier.
   testing::WriteAll(dir_.File("words.txt"), std::string(2000, 'a'));
   auto bad = testing::RunCli({"attribute", "--suspect", dir_.File("student.pt"), "--teacher", "t=" + dir_.File("teacher.pt"), "--reference",

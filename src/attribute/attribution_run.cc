@@ -31,6 +31,7 @@ json ModelJson(const ModelRef& m) {
     j["file"] = m.file;
     j["sha256"] = m.file_sha256;
   }
+  if (!m.run.empty()) j["run"] = m.run;
   return j;
 }
 
@@ -39,12 +40,13 @@ StatusOr<ModelRef> ModelFromJson(const json& j, const std::string& where) {
       !j.contains("model") || !j["model"].is_string()) {
     return Status::InvalidInput(where + ": expected {id, endpoint, model} strings");
   }
-  ModelRef m{j["id"].get<std::string>(), j["endpoint"].get<std::string>(), j["model"].get<std::string>(), "", ""};
+  ModelRef m{j["id"].get<std::string>(), j["endpoint"].get<std::string>(), j["model"].get<std::string>(), "", "", ""};
   if (j.contains("file")) {
     if (!j["file"].is_string() || !j.contains("sha256") || !j["sha256"].is_string()) return Status::InvalidInput(where + ": a model file needs its sha256");
     m.file = j["file"].get<std::string>();
     m.file_sha256 = j["sha256"].get<std::string>();
   }
+  if (j.contains("run")) m.run = j["run"].get<std::string>();
   return m;
 }
 
@@ -436,6 +438,33 @@ StatusOr<Recheck> RecheckRecorded(Ledger& ledger, const std::string& run_id, con
     if (!valid.ok()) {
       add("plan-format", false, "the recorded plan is not one distillgate makes: " + valid.message());
       return out;
+    }
+  }
+  // References trained here (--train-references): each a completed run of
+  // this ledger that produced exactly this file and had no teacher.
+  {
+    std::vector<std::string> problems, runs;
+    for (const ModelRef& m : plan.references) {
+      if (m.run.empty()) continue;
+      runs.push_back(m.run);
+      StatusOr<RunRecord> rr = LoadRunRecord(ledger, m.run);
+      if (!rr.ok()) {
+        problems.push_back(m.id + ": " + rr.status().message());
+        continue;
+      }
+      const json job = rr->decision.body.value("job_document", json::object());
+      if (rr->status() != RunStatus::kCompleted || !rr->model || rr->model->body.value("sha256", "") != m.file_sha256) {
+        problems.push_back(m.id + ": run " + m.run + " did not complete with this model file");
+      } else if (!job.is_object() || !job.value("teachers", json::array()).empty()) {
+        problems.push_back(m.id + ": run " + m.run + "'s job names teachers");
+      } else if (rr->decision.index > r.decision.index) {
+        problems.push_back(m.id + ": run " + m.run + " comes after the plan");
+      }
+    }
+    if (!runs.empty()) {
+      add("references-recorded", problems.empty(),
+          problems.empty() ? std::to_string(runs.size()) + " references are models of completed runs of this ledger that had no teacher"
+                           : JoinProblems(problems));
     }
   }
   const bool ended = r.run_end && r.run_end->body.value("status", "") == "completed" && r.run_end->body.contains("attribution");

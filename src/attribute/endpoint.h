@@ -28,6 +28,7 @@ struct ModelRef {
   std::string model;     // the `model` of each request (a model file: its file name)
   std::string file;      // a model file (an image classifier) run locally instead of an endpoint; "" otherwise
   std::string file_sha256;  // its hex SHA-256, taken when the plan is made
+  std::string run;          // the recorded run that trained it (--train-references), "" when not known
 };
 
 struct Answer;

@@ -1,6 +1,9 @@
 // `distillgate attribute`: which candidate teacher, if any, a suspect model
 // imitates, tested against independent references (docs/attribution.md).
+#include <sys/stat.h>
 #include <unistd.h>
+
+#include <cerrno>
 
 #include <cstdio>
 #include <algorithm>
@@ -33,7 +36,8 @@ using attribute::ModelRef;
 using attribute::ProbeKind;
 
 struct AttributeArgs {
-  std::string suspect, probe_data, api_key_env, distance = "prefix", statistic = "relative", ledger, key;
+  std::string suspect, probe_data, api_key_env, distance = "prefix", statistic = "relative", ledger, key, ref_job;
+  size_t train_references = 0;
   std::vector<std::string> teachers, references;
   size_t probes = 200, probe_length = 32, max_tokens = 8;
   double alpha = 0.05, timeout_s = 60, soften = 1.0;
@@ -183,6 +187,63 @@ class LocalClassifier {
   std::map<std::pair<std::string, std::string>, std::vector<attribute::Answer>> cache_;  // (file, probe set sha256) → answers
 };
 
+// --train-references K --job JOB: K references of the suspect's kind,
+// each a recorded `train-teacher` run of JOB with another seed (JOB + i),
+// written beside the ledger (<ledger>.references/). A job that names
+// teachers is refused by train-teacher itself (references are trained
+// without any candidate); a byte-level LM job is refused here.
+StatusOr<std::vector<ModelRef>> TrainReferences(const std::string& job_path, size_t k, const std::string& ledger, const std::string& key) {
+  DG_ASSIGN_OR_RETURN(nlohmann::json job, LoadJsonFile(job_path));
+  if (!job.is_object()) return Status::InvalidInput(job_path + ": not a job");
+  nlohmann::json training = job.value("training", nlohmann::json::object());
+  if (!training.is_object() || training.value("arch", "") == "byte-gru") {
+    return Status::InvalidInput("--train-references: " + job_path + " trains a byte-level LM; train its references with train-lm, serve "
+                                "them with serve-teacher and give them as --reference URL#model");
+  }
+  if (!HaveTrainer()) return Status::InvalidInput("--train-references: this build has no trainer (" + TrainerPath() + ")");
+  std::string dir = job_path.substr(0, job_path.rfind('/') == std::string::npos ? 0 : job_path.rfind('/') + 1);
+  if (dir.empty()) dir = "./";
+  // The derived jobs live elsewhere: their relative paths are made absolute.
+  auto absolute = [&dir](const std::string& p) {
+    if (p.empty() || p[0] == '/') return p;
+    char* real = ::realpath((dir + p).c_str(), nullptr);
+    std::string out = real ? real : dir + p;
+    std::free(real);
+    return out;
+  };
+  if (job.contains("datasets") && job["datasets"].is_array()) {
+    for (auto& d : job["datasets"]) {
+      if (d.is_object() && d.contains("path") && d["path"].is_string()) d["path"] = absolute(d["path"].get<std::string>());
+    }
+  }
+  if (training.contains("init_from")) return Status::InvalidInput("--train-references: a reference is trained from scratch (no init_from)");
+  const std::string out_dir = ledger + ".references";
+  if (::mkdir(out_dir.c_str(), 0755) != 0 && errno != EEXIST) return Status::IoError("cannot create " + out_dir);
+  const std::string name = job.value("name", std::string("reference"));
+  const int64_t seed = training.value("seed", int64_t{1});
+  std::vector<ModelRef> refs;
+  for (size_t i = 1; i <= k; ++i) {
+    nlohmann::json derived = job;
+    const std::string id = name + "-reference-" + std::to_string(i);
+    derived["name"] = id;
+    derived["training"] = training;
+    derived["training"]["seed"] = seed + static_cast<int64_t>(i);
+    derived["output"] = {{"model", out_dir + "/" + id + ".pt"}};
+    const std::string derived_path = out_dir + "/" + id + ".job.json";
+    DG_RETURN_IF_ERROR(WriteFileAtomic(derived_path, derived.dump(2) + "\n", 0644, false));
+    std::cerr << "training reference " << i << "/" << k << " (" << id << ", seed " << seed + static_cast<int64_t>(i) << ")\n";
+    DG_ASSIGN_OR_RETURN(TrainerRun r, RunTrainer({"train-teacher", "--job", derived_path, "--ledger", ledger, "--key", key, "--quiet"}));
+    if (r.exit_code != 0 || !r.summary.value("trained", false)) {
+      return Status::InvalidInput("--train-references: " + id + " was not trained (train-teacher exit " + std::to_string(r.exit_code) +
+                                  (r.summary.is_object() ? ", verdict " + r.summary.value("verdict", std::string("?")) : std::string()) + ")");
+    }
+    DG_ASSIGN_OR_RETURN(ModelRef m, ResolveModel(out_dir + "/" + id + ".pt", false, "--train-references"));
+    m.run = r.summary.value("run", "");
+    refs.push_back(std::move(m));
+  }
+  return refs;
+}
+
 StatusOr<int> RunAttribute(const AttributeArgs& a) {
   // Required unless `attribute verify` is run (checked here, not by CLI11).
   for (const auto& [given, option] : {std::pair{!a.suspect.empty(), "--suspect"}, std::pair{!a.teachers.empty(), "--teacher"},
@@ -202,6 +263,15 @@ StatusOr<int> RunAttribute(const AttributeArgs& a) {
     m.id = "reference-" + std::to_string(i + 1);
     plan.references.push_back(std::move(m));
   }
+  if (a.train_references > 0) {
+    if (a.ref_job.empty()) return Status::InvalidInput("--train-references needs --job: the job its references are trained from");
+    if (a.ledger.empty()) return Status::InvalidInput("--train-references needs --ledger and --key: each reference is a recorded run");
+    if (a.train_references < 2 && plan.references.empty()) {
+      return Status::InvalidInput("--train-references: attribution needs at least 2 independent reference models for its null");
+    }
+  } else if (!a.ref_job.empty()) {
+    return Status::InvalidInput("--job goes with --train-references K");
+  }
   for (const auto& m : plan.candidates) {
     if (m.id == "suspect" || m.id.rfind("reference-", 0) == 0) {
       return Status::InvalidInput("--teacher: the id \"" + m.id + "\" is reserved (the suspect and the references are named so)");
@@ -213,6 +283,17 @@ StatusOr<int> RunAttribute(const AttributeArgs& a) {
   plan.options.alpha = a.alpha;
   plan.options.answer_bytes = a.max_tokens;
   plan.probe_length = a.probe_length;
+  if (a.train_references > 0) {
+    // Everything else is checked first: a bad suspect or corpus trains nothing.
+    DG_ASSIGN_OR_RETURN(attribute::ProbeCorpus check, attribute::LoadProbeCorpus(a.probe_data));
+    if (!check.images) return Status::InvalidInput("--train-references trains image classifiers: --probe-data must be a directory of IDX images");
+    DG_RETURN_IF_ERROR(PrivateKey::LoadPemFile(a.key).status());
+    DG_ASSIGN_OR_RETURN(auto trained, TrainReferences(a.ref_job, a.train_references, a.ledger, a.key));
+    for (auto& m : trained) {
+      m.id = "reference-" + std::to_string(plan.references.size() + 1);
+      plan.references.push_back(std::move(m));
+    }
+  }
   if (plan.references.size() >= 2) {  // else CheckPlan says so, before the corpus is read
     DG_ASSIGN_OR_RETURN(attribute::ProbeCorpus corpus, attribute::LoadProbeCorpus(a.probe_data));
     for (const ModelRef* m : [&] {
@@ -376,6 +457,10 @@ void RegisterAttribute(CLI::App& app, Dispatch& d) {
   c->add_option("--teacher", a->teachers, "A candidate teacher: ID=URL#model or ID=FILE (repeat; required)");
   c->add_option("--reference", a->references, "An independently trained reference model of the suspect's kind: URL#model or FILE (at least 2)");
   c->add_option("--probe-data", a->probe_data, "ASCII text the probes are drawn from, or a directory of IDX images for classifiers\n(near the models' training data) (required)");
+  c->add_option("--train-references", a->train_references,
+                "Train K references of the suspect's kind from --job (image classifiers), each a recorded run in --ledger")
+      ->check(IntegerIn(1, 100));
+  c->add_option("--job", a->ref_job, "With --train-references: the train-teacher job the references are trained from (seeds JOB+1…)");
   c->add_option("--ledger", a->ledger, "Record the attribution as a run in this ledger: plan pre-registered, every query a call");
   c->add_option("--key", a->key, "The ledger's private key (with --ledger)");
   c->add_option("--probes", a->probes, "Probes per set (the data set and the random baseline each)")
