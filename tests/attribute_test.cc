@@ -11,6 +11,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <random>
 #include <set>
 
@@ -326,7 +327,9 @@ TEST(Probes, ImageProbesAreMixupsAndNoiseFixedByTheSeed) {
   auto noise = MakeImageProbes(pixels, ProbeKind::kRandom, 5, 9);
   ASSERT_TRUE(noise.ok());
   std::set<char> seen;
-  for (char c : *Base64Decode(noise->probes[0])) seen.insert(c);
+  const std::optional<std::string> first_noise = Base64Decode(noise->probes[0]);
+  ASSERT_TRUE(first_noise.has_value());
+  for (char c : *first_noise) seen.insert(c);
   EXPECT_GT(seen.size(), 150u) << "uniform pixels";
   EXPECT_FALSE(MakeImageProbes(std::string(784, 'x'), ProbeKind::kData, 5, 1).ok()) << "one image cannot be mixed";
   EXPECT_FALSE(MakeImageProbes(std::string(1000, 'x'), ProbeKind::kData, 5, 1).ok()) << "not whole images";

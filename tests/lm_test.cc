@@ -355,4 +355,35 @@ TEST_F(TrainLmTest, CudaTrainsWhereThereIsAGpuAndIsRefusedElsewhere) {
 }
 
 }  // namespace
+// Issue 15: byte-level LM files as attribution MODELs, served on 127.0.0.1
+// for the command's duration; recorded, and re-asked from the files again.
+TEST_F(TrainLmTest, LmFilesAreServedForAttributionAndReaskedOnVerify) {
+  for (int seed = 1; seed <= 4; ++seed) {
+    json job = {{"name", "lm-" + std::to_string(seed)},
+                {"teachers", json::array()},
+                {"datasets", {{{"id", "fruit"}, {"license", "MIT"}, {"path", "corpus.txt"}}}},
+                {"student", {{"name", "lm-" + std::to_string(seed)}, {"model_type", "llm"}}},
+                {"use", {{"commercial", false}, {"distribution", "internal"}, {"purpose", "research"}}},
+                {"training", {{"arch", "byte-gru"}, {"embed", 16}, {"hidden", {32}}, {"seq_len", 32}, {"batch_size", 16}, {"steps", 40}, {"seed", seed}}},
+                {"output", {{"model", "lm-" + std::to_string(seed) + ".pt"}}}};
+    ASSERT_TRUE(testing::WriteText(dir_.File("lm" + std::to_string(seed) + ".job.json"), job.dump()).ok());
+    ASSERT_EQ(testing::RunCli({"train-lm", "--job", dir_.File("lm" + std::to_string(seed) + ".job.json"), "--ledger", dir_.File("l.db"), "--key",
+                               dir_.File("k/ledger.key")}).exit_code, 0);
+  }
+  auto r = testing::RunCli({"attribute", "--suspect", dir_.File("lm-1.pt"), "--teacher", "t=" + dir_.File("lm-2.pt"), "--reference",
+                            dir_.File("lm-3.pt"), "--reference", dir_.File("lm-4.pt"), "--probe-data", dir_.File("corpus.txt"), "--probes", "20",
+                            "--probe-length", "8", "--distance", "jsd", "--json", "--ledger", dir_.File("l.db"), "--key", dir_.File("k/ledger.key")});
+  ASSERT_LE(r.exit_code, 1) << r.out << r.err;  // identified or not: the mechanism is under test
+  json j = json::parse(r.out);
+  EXPECT_EQ(j["queries"], 4 * 40);
+  auto v = testing::RunCli({"attribute", "verify", "--ledger", dir_.File("l.db"), "--run", j["run"], "--pubkey", dir_.File("k/ledger.pub"),
+                            "--requery", "suspect=" + dir_.File("lm-1.pt")});
+  EXPECT_EQ(v.exit_code, 0) << v.out << v.err;
+  EXPECT_NE(v.out.find("ok    requery:suspect: 40 of 40"), std::string::npos) << v.out;
+  // The same file in two roles is refused.
+  r = testing::RunCli({"attribute", "--suspect", dir_.File("lm-1.pt"), "--teacher", "t=" + dir_.File("lm-1.pt"), "--reference",
+                       dir_.File("lm-3.pt"), "--reference", dir_.File("lm-4.pt"), "--probe-data", dir_.File("corpus.txt")});
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+}
+
 }  // namespace dg

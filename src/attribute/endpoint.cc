@@ -42,7 +42,7 @@ StatusOr<ModelRef> ParseModelRef(const std::string& spec, bool with_id, const st
 
 StatusOr<std::vector<Answer>> QueryModel(const ModelRef& m, const ProbeSet& probes, const QueryOptions& o,
                                          const AnswerSink& on_answer) {
-  if (!m.file.empty()) {
+  if (!m.file.empty() && m.base_url.empty()) {  // a classifier file, run locally (a served LM file has its URL)
     if (!o.local) return Status::InvalidInput(m.id + ": " + m.file + ": this build cannot run model files (it has no trainer)");
     DG_RETURN_IF_ERROR(CheckNotStopped("querying " + m.id));
     DG_ASSIGN_OR_RETURN(std::vector<Answer> answers, o.local(m, probes));

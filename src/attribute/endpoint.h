@@ -26,7 +26,9 @@ struct ModelRef {
   std::string id;        // the candidate's ID (ID=URL#model), else the model name
   std::string base_url;  // scheme://host:port, without /v1 ("" for a model file)
   std::string model;     // the `model` of each request (a model file: its file name)
-  std::string file;      // a model file (an image classifier) run locally instead of an endpoint; "" otherwise
+  // A model file: with no base_url an image classifier run locally
+  // (QueryOptions::local); with one, a byte-level LM file served there. "" otherwise.
+  std::string file;
   std::string file_sha256;  // its hex SHA-256, taken when the plan is made
   std::string run;          // the recorded run that trained it (--train-references), "" when not known
 };

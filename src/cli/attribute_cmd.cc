@@ -1,6 +1,8 @@
 // `distillgate attribute`: which candidate teacher, if any, a suspect model
 // imitates, tested against independent references (docs/attribution.md).
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -58,9 +60,51 @@ void PrintSet(const char* title, const attribute::SetOutcome& r) {
             << r.result.reason << "\n";
 }
 
+// A byte-level LM file served on 127.0.0.1 for as long as this lives
+// (`distillgate-train serve-teacher --port 0`); killed and reaped on
+// destruction.
+class ServedLm {
+ public:
+  static StatusOr<std::unique_ptr<ServedLm>> Start(const std::string& path) {
+    // A server never outlives the command (not even a kill -9 of it).
+    DG_ASSIGN_OR_RETURN(SpawnedTrainer child, SpawnTrainer({"serve-teacher", "--model", path, "--port", "0"}, true));
+    const pid_t pid = child.pid;
+    const int out_fd = child.stdout_fd;
+    std::unique_ptr<ServedLm> s(new ServedLm(pid, out_fd));
+    std::string line;
+    char c;
+    while (::read(out_fd, &c, 1) == 1 && c != '\n') line.push_back(c);
+    const size_t at = line.find("127.0.0.1:");
+    if (at == std::string::npos) return Status::InvalidInput(path + ": serve-teacher did not start (its error is above)");
+    s->url_ = "http://" + line.substr(at);
+    return s;
+  }
+  ~ServedLm() {
+    ::kill(pid_, SIGTERM);
+    ::waitpid(pid_, nullptr, 0);
+    ::close(fd_);
+  }
+  const std::string& url() const { return url_; }
+
+ private:
+  ServedLm(pid_t pid, int fd) : pid_(pid), fd_(fd) {}
+  pid_t pid_;
+  int fd_;
+  std::string url_;
+};
+
+// The LM servers a command started (they stop when it returns).
+std::vector<std::unique_ptr<ServedLm>>& Servers() {
+  static std::vector<std::unique_ptr<ServedLm>> servers;
+  return servers;
+}
+
 // A MODEL as given: an endpoint (URL#model), or a model file — an image
-// classifier (a distillgate checkpoint with its .json, or TorchScript),
-// run locally by the trainer. `with_id`: "ID=MODEL".
+// classifier (a distillgate checkpoint with its .json, or TorchScript), run
+// locally by the trainer, or a byte-level LM (X.pt with its
+// distillgate-byte-lm-v1 .json), served on 127.0.0.1 by the trainer's
+// serve-teacher for the command's duration and queried as an endpoint.
+// `with_id`: "ID=MODEL".
 StatusOr<ModelRef> ResolveModel(const std::string& spec, bool with_id, const std::string& option) {
   std::string id, rest = spec;
   if (with_id) {
@@ -80,8 +124,20 @@ StatusOr<ModelRef> ResolveModel(const std::string& spec, bool with_id, const std
     auto meta = ParseJsonStrict(meta_text, rest + ".json");
     const std::string format = meta.ok() && meta->is_object() ? meta->value("format", "") : "";
     if (format == "distillgate-byte-lm-v1") {
-      return Status::InvalidInput(option + " \"" + spec + "\": a byte-level LM file; serve it with `distillgate serve-teacher --model " +
-                                  rest + " --port 0` and give its URL#model");
+      if (!HaveTrainer()) {
+        return Status::InvalidInput(option + " \"" + spec + "\": this build has no trainer (" + TrainerPath() + ") to serve the LM file");
+      }
+      ModelRef m;
+      m.file = rest;
+      DG_ASSIGN_OR_RETURN(Hash h, Sha256File(rest));
+      m.file_sha256 = HexEncode(h);
+      m.model = meta->value("name", std::string());
+      if (m.model.empty()) return Status::InvalidInput(rest + ".json: /name: the LM has no name");
+      DG_ASSIGN_OR_RETURN(auto server, ServedLm::Start(rest));
+      m.base_url = server->url();
+      Servers().push_back(std::move(server));
+      m.id = id.empty() ? m.model : id;
+      return m;
     }
     if (format != "distillgate-model-v1") {
       return Status::InvalidInput(option + " \"" + spec + "\": " + rest + ".json is not a distillgate model description (format " +
@@ -129,7 +185,7 @@ class LocalClassifier {
     std::vector<ModelRef> models;
     std::vector<const attribute::ProbeSet*> sets;
     for (const ModelRef& m : models_) {
-      if (!m.file.empty()) models.push_back(m);
+      if (!m.file.empty() && m.base_url.empty()) models.push_back(m);
     }
     for (const attribute::ProbeSet* s : sets_) sets.push_back(s);
     if (std::none_of(models.begin(), models.end(), [&](const ModelRef& m) { return m.file == wanted.file; })) models.push_back(wanted);
@@ -302,9 +358,9 @@ StatusOr<int> RunAttribute(const AttributeArgs& a) {
            for (const auto& r : plan.references) all.push_back(&r);
            return all;
          }()) {
-      if (corpus.images != !m->file.empty()) {
+      if (corpus.images != (!m->file.empty() && m->base_url.empty())) {
         return Status::InvalidInput(m->id + ": " +
-                                    (corpus.images ? "image probes (--probe-data DIR) go to model files (image classifiers), not endpoints"
+                                    (corpus.images ? "image probes (--probe-data DIR) go to image classifier files, not endpoints or LMs"
                                                    : "a model file (an image classifier) needs image probes: --probe-data DIR with IDX images"));
       }
     }
@@ -506,9 +562,21 @@ void RegisterAttribute(CLI::App& app, Dispatch& d) {
   verify->add_option("--timeout", v->timeout_s, "Seconds per attempt (--requery)")->capture_default_str()->check(NumberIn(0.001, 86400));
   verify->add_option("--api-key-env", v->api_key_env, "Environment variable holding the endpoints' API key (--requery)");
   verify->add_flag("--json", v->as_json, "Print the checks as JSON");
-  verify->callback([&d, v] { d.handler = [v] { return RunAttributeVerify(*v); }; });
+  verify->callback([&d, v] {
+    d.handler = [v] {
+      auto r = RunAttributeVerify(*v);
+      Servers().clear();
+      return r;
+    };
+  });
   c->callback([&d, a, verify] {
-    if (!verify->parsed()) d.handler = [a] { return RunAttribute(*a); };
+    if (!verify->parsed()) {
+      d.handler = [a] {
+        auto r = RunAttribute(*a);
+        Servers().clear();  // the LM files served for this run stop
+        return r;
+      };
+    }
   });
 }
 

@@ -1,6 +1,8 @@
 #include "cli/trainer_exec.h"
 
 #include <sys/wait.h>
+#include <signal.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -35,19 +37,24 @@ Status ExecTrainer(int argc, char** argv) {
   return Status::IoError(path + ": cannot run: " + std::strerror(errno));
 }
 
-StatusOr<TrainerRun> RunTrainer(const std::vector<std::string>& args) {
+StatusOr<SpawnedTrainer> SpawnTrainer(const std::vector<std::string>& args, bool die_with_parent) {
   if (!HaveTrainer()) return Status::IoError("this build has no trainer (" + TrainerPath() + " is missing)");
   int out[2];
   if (::pipe(out) != 0) return Status::IoError("pipe failed");
-  pid_t pid = ::fork();
+  const pid_t pid = ::fork();
+  if (pid < 0) {
+    ::close(out[0]);
+    ::close(out[1]);
+    return Status::IoError("fork failed");
+  }
   if (pid == 0) {
+    if (die_with_parent) ::prctl(PR_SET_PDEATHSIG, SIGTERM);
     ::dup2(out[1], 1);
     ::close(out[0]);
     ::close(out[1]);
     std::string path = TrainerPath();
     std::vector<std::string> all = {path};
     all.insert(all.end(), args.begin(), args.end());
-    all.push_back("--json");
     std::vector<char*> argv;
     for (auto& a : all) argv.push_back(a.data());
     argv.push_back(nullptr);
@@ -55,11 +62,20 @@ StatusOr<TrainerRun> RunTrainer(const std::vector<std::string>& args) {
     ::_exit(127);
   }
   ::close(out[1]);
+  return SpawnedTrainer{pid, out[0]};
+}
+
+StatusOr<TrainerRun> RunTrainer(const std::vector<std::string>& args) {
+  std::vector<std::string> with_json = args;
+  with_json.push_back("--json");
+  DG_ASSIGN_OR_RETURN(SpawnedTrainer child, SpawnTrainer(with_json, false));
+  const pid_t pid = child.pid;
+  const int out_fd = child.stdout_fd;
   std::string text;
   char buf[4096];
   ssize_t n;
-  while ((n = ::read(out[0], buf, sizeof buf)) > 0) text.append(buf, static_cast<size_t>(n));
-  ::close(out[0]);
+  while ((n = ::read(out_fd, buf, sizeof buf)) > 0) text.append(buf, static_cast<size_t>(n));
+  ::close(out_fd);
   int status = 0;
   ::waitpid(pid, &status, 0);
   TrainerRun r;

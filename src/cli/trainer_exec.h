@@ -8,6 +8,8 @@
 #ifndef DISTILLGATE_CLI_TRAINER_EXEC_H_
 #define DISTILLGATE_CLI_TRAINER_EXEC_H_
 
+#include <sys/types.h>
+
 #include <string>
 #include <vector>
 
@@ -32,6 +34,16 @@ struct TrainerRun {
   nlohmann::json summary;
 };
 StatusOr<TrainerRun> RunTrainer(const std::vector<std::string>& args);
+
+// Starts the trainer with `args` (nothing added) and returns at once: its pid
+// and the read end of its stdout (the caller closes it and reaps the child).
+// `die_with_parent`: the child gets SIGTERM when this process dies (a server
+// that must not outlive the command). IoError when there is no trainer.
+struct SpawnedTrainer {
+  pid_t pid = -1;
+  int stdout_fd = -1;
+};
+StatusOr<SpawnedTrainer> SpawnTrainer(const std::vector<std::string>& args, bool die_with_parent);
 
 }  // namespace dg::cli
 
