@@ -18,6 +18,8 @@ PACKAGES=(
   chromium fonts-dejavu-core jq
   # the trainer (only src/train links LibTorch); OpenBLAS, or Debian's libtorch runs on reference BLAS
   libtorch-dev libopenblas0-pthread zlib1g-dev libcpp-httplib-dev
+  # the trainer's c10d Gloo backend (run --nproc: data-parallel ranks)
+  libgloo-dev
   # the built-in default datasets: images for the classifier, an English word list (SCOWL) for the byte LM
   dataset-fashion-mnist wamerican
 )

@@ -178,6 +178,45 @@ TEST_F(LifecycleTest, AnUnknownRunEndStatusNeverReadsAsCompleted) {
   EXPECT_EQ(Record(id).status(), RunStatus::kIncomplete);
 }
 
+// A second rank of a data-parallel run takes its permit from the ledger:
+// only the allowing decision of exactly this job, at that index and leaf.
+TEST_F(LifecycleTest, AnotherRankIsAdmittedOnlyByTheAllowingDecisionOfItsJob) {
+  const Job job = MakeJob("ranks");
+  const GateResult gate = Decide(job);
+  auto admitted = Gate::Admit(job, *ledger_, gate.decision_index, gate.permit->decision_leaf_hash());
+  ASSERT_TRUE(admitted.ok()) << admitted.status().ToString();
+  EXPECT_EQ(admitted->job_sha256(), job.sha256);
+  EXPECT_EQ(admitted->decision_index(), gate.decision_index);
+  EXPECT_TRUE(Gate::Verify(*admitted, job, *ledger_).ok());
+  // Another job, another leaf hash, another index: refused.
+  auto other = Gate::Admit(MakeJob("another"), *ledger_, gate.decision_index, gate.permit->decision_leaf_hash());
+  EXPECT_EQ(other.status().code(), Status::Code::kVerifyFailed);
+  EXPECT_NE(other.status().message().find("decided another job"), std::string::npos) << other.status().ToString();
+  Hash wrong = gate.permit->decision_leaf_hash();
+  wrong[0] ^= 1;
+  EXPECT_EQ(Gate::Admit(job, *ledger_, gate.decision_index, wrong).status().code(), Status::Code::kVerifyFailed);
+  auto run = Begin(job, gate);  // run_start: not a decision
+  EXPECT_EQ(Gate::Admit(job, *ledger_, gate.decision_index + 1, gate.permit->decision_leaf_hash()).status().code(),
+            Status::Code::kVerifyFailed);
+  EXPECT_FALSE(Gate::Admit(job, *ledger_, 999, gate.permit->decision_leaf_hash()).ok());
+  ASSERT_TRUE(run->Complete({{"teacher_calls", 0}}).ok());
+  // A refused decision admits nobody, even with its own leaf hash.
+  json doc = MakeJob("refused").doc;
+  doc["teachers"][0]["license"] = "LicenseRef-unknown-terms";
+  auto refused_job = *ParseJob(doc, "job.json");
+  auto kb = KnowledgeBase::Builtin();
+  auto refused = *Gate::Decide(refused_job, *LoadPolicy(""), **kb, *ledger_, key_, "2026-12-01");
+  ASSERT_FALSE(refused.permit.has_value());
+  auto leaf = *ledger_->GetLeaf(refused.decision_index);
+  auto no = Gate::Admit(refused_job, *ledger_, refused.decision_index, leaf.leaf_hash);
+  EXPECT_EQ(no.status().code(), Status::Code::kVerifyFailed);
+  EXPECT_NE(no.status().message().find("did not allow training"), std::string::npos) << no.status().ToString();
+  // An attribution's plan is not a job.
+  auto plan = *Gate::DecideAttribution({{"format", "distillgate-attribution-plan-v1"}}, *ledger_, key_);
+  EXPECT_EQ(Gate::Admit(job, *ledger_, plan.decision_index, plan.permit->decision_leaf_hash()).status().code(),
+            Status::Code::kVerifyFailed);
+}
+
 TEST(StopRequest, TheFirstSignalIsReported) {
   ClearStopRequest();
   EXPECT_TRUE(CheckNotStopped("work").ok());

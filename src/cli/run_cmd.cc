@@ -47,10 +47,19 @@ void Register(CLI::App& app, Dispatch& d, bool teacher) {
   c->add_option("--device", o->device, "auto, cpu or cuda")->check(CLI::IsMember({"auto", "cpu", "cuda"}))->capture_default_str();
   c->add_flag("--quiet", o->quiet, "No progress bars");
   c->add_flag("--json", *as_json, "Print the summary as JSON");
+  c->add_option("--nproc", o->nproc,
+                "Train data-parallel on N local ranks over c10d Gloo (rank 0 decides and records; docs/runner.md). "
+                "A launcher's RANK, WORLD_SIZE, MASTER_ADDR and MASTER_PORT do the same across processes or hosts")
+      ->check(CLI::Range(1, 64))
+      ->capture_default_str();
+  c->add_option("--rank-timeout", o->rank_timeout_seconds, "Seconds a rank may stay silent before the run fails naming it")
+      ->check(CLI::Range(1, 86400))
+      ->capture_default_str();
   c->callback([&d, o, as_json] {
     d.handler = [o, as_json]() -> StatusOr<int> {
       InstallStopHandlers();  // SIGINT/SIGTERM close the run as interrupted (exit 130/143)
       DG_ASSIGN_OR_RETURN(RunSummary s, RunJob(*o));
+      if (s.rank > 0) return s.exit_code;  // rank 0 prints the run
       PrintSummary(s, *as_json);
       return s.exit_code;  // 0 trained, 1 denied, 4 needs review
     };

@@ -73,6 +73,39 @@ StatusOr<GateResult> Gate::DecideAttribution(const nlohmann::json& plan, Ledger&
   return r;
 }
 
+StatusOr<Permit> Gate::Admit(const Job& job, Ledger& ledger, uint64_t decision_index, const Hash& decision_leaf_hash) {
+  const std::string at = "ledger entry " + std::to_string(decision_index);
+  DG_ASSIGN_OR_RETURN(StoredLeaf leaf, ledger.GetLeaf(decision_index));
+  if (leaf.kind != "decision" || leaf.leaf_hash != decision_leaf_hash) {
+    return Status::VerifyFailed(at + " is not the decision this rank was told of (kind " + leaf.kind + ", leaf hash " +
+                                HexEncode(leaf.leaf_hash).substr(0, 16) + "…)");
+  }
+  auto doc = ParseJsonStrict(leaf.data, at);
+  if (!doc.ok() || !doc->is_object() || !(*doc)["body"].is_object()) return Status::VerifyFailed(at + ": not an entry distillgate writes");
+  const nlohmann::json& body = (*doc)["body"];
+  if (body.value("kind", "") == "attribution" || body.contains("plan")) {
+    return Status::VerifyFailed(at + " decided an attribution, which trains nothing");
+  }
+  const nlohmann::json inputs = body.value("inputs", nlohmann::json::object());
+  if (!inputs.is_object() || inputs.value("job_sha256", "") != job.sha256) {
+    return Status::VerifyFailed(at + " decided another job (" + (inputs.is_object() ? inputs.value("job_sha256", "?") : "?").substr(0, 16) +
+                                "…), not this one (" + job.sha256.substr(0, 16) + "…)");
+  }
+  const std::optional<Verdict> verdict = ParseVerdict(body.value("verdict", ""));
+  const std::optional<PolicyMode> mode = ParsePolicyMode(body.value("mode", ""));
+  if (!verdict || !mode) return Status::VerifyFailed(at + ": a verdict or mode distillgate does not write");
+  Decision d;
+  d.verdict = *verdict;
+  d.mode = *mode;
+  if (!d.AllowsTraining()) return Status::VerifyFailed(at + " did not allow training (" + VerdictName(*verdict) + ")");
+  Permit p;
+  p.job_sha256_ = job.sha256;
+  p.decision_index_ = decision_index;
+  p.decision_leaf_hash_ = leaf.leaf_hash;
+  p.ledger_origin_ = ledger.origin();
+  return p;
+}
+
 Status Gate::Verify(const Permit& permit, const Job& job, Ledger& ledger) {
   return Verify(permit, RunSubject{job.name, job.sha256}, ledger);
 }

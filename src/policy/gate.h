@@ -71,6 +71,14 @@ class Gate {
   // InvalidInput when `plan` is not an object with "format"
   // "distillgate-attribution-plan-v1".
   static StatusOr<GateResult> DecideAttribution(const nlohmann::json& plan, Ledger& ledger, const PrivateKey& key);
+  // A second process of a run decided once — a rank of a data-parallel run
+  // (docs/runner.md) — gets its own permit from the ledger, never from the
+  // process that decided: the entry at `decision_index` must be a decision
+  // with exactly `decision_leaf_hash`, about this job (its canonical hash)
+  // and allowing training as recorded (verdict and mode); an attribution's
+  // plan is not a job. VerifyFailed otherwise; the ledger's own errors as
+  // they are. The caller checks that the run it joins is still open.
+  static StatusOr<Permit> Admit(const Job& job, Ledger& ledger, uint64_t decision_index, const Hash& decision_leaf_hash);
   // The job must be the one decided (same canonical hash) and the ledger
   // must still hold the decision entry the permit names.
   static Status Verify(const Permit& permit, const Job& job, Ledger& ledger);

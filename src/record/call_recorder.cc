@@ -21,6 +21,7 @@ Status CallRecorder::Record(const TeacherCall& call) {
                          {"output_sha256", HexEncode(call.output_sha256)},
                          {"items", call.items},
                          {"time", call.time}};
+  if (call.rank >= 0) body["rank"] = call.rank;
   return RecordEntry("teacher_call", std::move(body));
 }
 

@@ -31,6 +31,7 @@ struct TeacherCall {
   Hash input_sha256{}, output_sha256{};
   uint64_t items = 0;          // examples in the batch
   std::string time;            // RFC 3339 UTC
+  int rank = -1;               // the rank that made the call in a data-parallel run; -1: one process (not recorded)
 };
 
 class CallRecorder {

@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <functional>
 #include <cstdio>
+#include <cstring>
 #include <numeric>
 #include <random>
 
@@ -21,6 +22,7 @@
 #include "core/encoding.h"
 #include "core/file_util.h"
 #include "core/hash.h"
+#include "train/ranks.h"
 #include "train/trainer.h"
 
 namespace dg {
@@ -218,7 +220,9 @@ StatusOr<Forward> LoadTeacher(const std::string& path, torch::Device dev, bool b
 // recording failure stops the run.
 class TeacherGateway {
  public:
-  TeacherGateway(Forward model, TeacherSpec spec, CallRecorder& rec)
+  // `rec` null: a rank other than 0 of a data-parallel run, which records
+  // nothing itself (its calls go to rank 0 through CallNow's digests).
+  TeacherGateway(Forward model, TeacherSpec spec, CallRecorder* rec)
       : model_(std::move(model)), spec_(std::move(spec)), rec_(rec) {}
   // `input_sha256` pins the batch's source records (what the teacher saw
   // before the fixed normalisation): SHA-256 of their manifest leaves.
@@ -240,12 +244,35 @@ class TeacherGateway {
     c.time = NowRfc3339();
     pending_.push_back(std::move(c));
     pending_out_.push_back(out);
-    Status st = pending_.size() >= rec_.flush_every() ? HashAndRecord() : Status::Ok();
+    Status st = rec_ != nullptr && pending_.size() >= rec_->flush_every() ? HashAndRecord() : Status::Ok();
     recording_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     DG_RETURN_IF_ERROR(st);
     return out;
   }
+  // A data-parallel step's call: answered and hashed at once (the digest
+  // goes to rank 0 in the same step), recorded by nobody here.
+  StatusOr<std::pair<Tensor, TeacherCall>> CallNow(const Tensor& input, const Hash& input_sha256) {
+    torch::NoGradGuard ng;
+    Tensor out = model_(input);
+    if (out.dim() != 2 || out.size(0) != input.size(0) || out.size(1) != 10) {
+      return Status::InvalidInput("teacher " + spec_.id + " returned logits of shape " + ShapeOf(out) +
+                                  ", expected [" + std::to_string(input.size(0)) + ", 10]");
+    }
+    if (out.scalar_type() != torch::kFloat32) out = out.to(torch::kFloat32);
+    auto t0 = std::chrono::steady_clock::now();
+    TeacherCall c;
+    c.teacher_id = spec_.id;
+    c.teacher_sha256 = spec_.sha256;
+    c.sequence = calls_++;
+    c.input_sha256 = input_sha256;
+    c.items = static_cast<uint64_t>(input.size(0));
+    c.time = NowRfc3339();
+    c.output_sha256 = HashTensor(out);
+    recording_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    return std::make_pair(out, std::move(c));
+  }
   Status Finish() {
+    if (rec_ == nullptr) return Status::Ok();
     auto t0 = std::chrono::steady_clock::now();
     Status st = HashAndRecord();
     recording_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -265,7 +292,7 @@ class TeacherGateway {
     for (TeacherCall& c : pending_) {
       c.output_sha256 = Sha256(std::string_view(p, c.items * row));
       p += c.items * row;
-      DG_RETURN_IF_ERROR(rec_.Record(c));
+      DG_RETURN_IF_ERROR(rec_->Record(c));
     }
     pending_.clear();
     pending_out_.clear();
@@ -274,17 +301,61 @@ class TeacherGateway {
 
   Forward model_;
   TeacherSpec spec_;
-  CallRecorder& rec_;
+  CallRecorder* rec_;
   std::vector<TeacherCall> pending_;
   std::vector<Tensor> pending_out_;
   uint64_t calls_ = 0;
   double recording_seconds_ = 0;
 };
 
+// A teacher call's digest as the ranks all-gather it: items (8 bytes, little
+// endian), input and output SHA-256, the time (RFC 3339, NUL-padded).
+constexpr size_t kDigestTime = 40;
+constexpr size_t kDigestBytes = 8 + 32 + 32 + kDigestTime;
+
+std::string DigestOf(const TeacherCall& c) {
+  std::string b(kDigestBytes, '\0');
+  for (int i = 0; i < 8; ++i) b[i] = static_cast<char>((c.items >> (8 * i)) & 0xff);
+  std::memcpy(&b[8], c.input_sha256.data(), 32);
+  std::memcpy(&b[40], c.output_sha256.data(), 32);
+  std::memcpy(&b[72], c.time.data(), std::min(c.time.size(), kDigestTime));
+  return b;
+}
+
+TeacherCall CallOfDigest(const std::string& b, const TeacherSpec& spec, int rank, uint64_t sequence) {
+  TeacherCall c;
+  c.teacher_id = spec.id;
+  c.teacher_sha256 = spec.sha256;
+  c.sequence = sequence;
+  c.rank = rank;
+  for (int i = 0; i < 8; ++i) c.items |= static_cast<uint64_t>(static_cast<uint8_t>(b[i])) << (8 * i);
+  std::memcpy(c.input_sha256.data(), &b[8], 32);
+  std::memcpy(c.output_sha256.data(), &b[40], 32);
+  c.time = b.substr(72, kDigestTime);
+  c.time.resize(std::strlen(c.time.c_str()));
+  return c;
+}
+
+// SHA-256 of every parameter's float bytes, in order (the ranks compare it).
+Hash ParamsHash(torch::nn::Sequential& m) {
+  std::string bytes;
+  for (const auto& p : m->parameters()) {
+    Tensor c = p.detach().to(torch::kCPU).contiguous();
+    bytes.append(static_cast<const char*>(c.data_ptr()), c.numel() * c.element_size());
+  }
+  return Sha256(bytes);
+}
+
+// The gradient buckets' size (PyTorch DDP's default is 25 MiB; these models
+// are ~0.1-1 MB, so smaller buckets let the all-reduce overlap backward).
+constexpr size_t kBucketBytes = 256 * 1024;
+
 StatusOr<TrainResult> TrainLoop(const ImageSet& train, const std::vector<Hash>* train_leaves, const ImageSet& test,
                                 const TrainConfig& cfg, TeacherGateway* teacher, const std::string& arch,
-                                const std::string& model_out) {
+                                const std::string& model_out, RankGroup* ranks = nullptr, CallRecorder* record_to = nullptr,
+                                const TeacherSpec* spec = nullptr) {
   UseAvailableCores();
+  const int world = ranks ? ranks->world() : 1, rank = ranks ? ranks->rank() : 0;
   torch::manual_seed(cfg.seed);
   DG_ASSIGN_OR_RETURN(const bool cuda, TrainsOnCuda(cfg));
   const torch::Device dev = DeviceOf(cuda);
@@ -319,13 +390,32 @@ StatusOr<TrainResult> TrainLoop(const ImageSet& train, const std::vector<Hash>* 
     DG_ASSIGN_OR_RETURN(model, LoadModel(cfg.init_from, nullptr));
   }
   model->to(dev);
+  std::unique_ptr<GradientReducer> reducer;
+  if (world > 1) {
+    // Every rank starts from rank 0's parameters (as DDP does), then averages
+    // gradients bucket by bucket while backward runs.
+    std::vector<Tensor> params;
+    for (auto& p : model->parameters()) params.push_back(p.detach());
+    DG_RETURN_IF_ERROR(ranks->Broadcast(params));
+    reducer = std::make_unique<GradientReducer>(*ranks, model->parameters(), kBucketBytes);
+  }
   torch::optim::Adam opt(model->parameters(), torch::optim::AdamOptions(cfg.lr));
   std::mt19937_64 rng(cfg.seed);
   std::vector<int64_t> order(static_cast<size_t>(pool));
   std::iota(order.begin(), order.end(), 0);
-  const int64_t batches = (pool + cfg.batch_size - 1) / cfg.batch_size;
-  Progress progress(!cfg.quiet, cfg.epochs, batches);
+  // This rank's share of an epoch: the order padded to a multiple of the
+  // world with its own first positions, every world-th position from `rank`
+  // (one process: the whole order).
+  const int64_t per_rank = (pool + world - 1) / world;
+  std::vector<int64_t> mine(static_cast<size_t>(per_rank));
+  const int64_t batches = (per_rank + cfg.batch_size - 1) / cfg.batch_size;
+  Progress progress(!cfg.quiet && rank == 0, cfg.epochs, batches);
   TrainResult r;
+  r.world = world;
+  r.calls_per_rank.assign(static_cast<size_t>(world), 0);
+  r.gradient_buckets = reducer ? reducer->buckets() : 0;
+  uint64_t sequence = 0;  // rank 0: every rank's calls, in (step, rank) order
+  std::vector<std::string> digests;
   r.device = dev.is_cuda() ? "cuda" : "cpu";
   const double T = cfg.temperature;
   std::string batch_leaves;
@@ -333,13 +423,14 @@ StatusOr<TrainResult> TrainLoop(const ImageSet& train, const std::vector<Hash>* 
   for (int epoch = 1; epoch <= cfg.epochs; ++epoch) {
     auto t0 = std::chrono::steady_clock::now();
     std::shuffle(order.begin(), order.end(), rng);
-    Tensor perm = torch::from_blob(order.data(), {pool}, torch::kInt64).clone();
+    for (int64_t k = 0; k < per_rank; ++k) mine[static_cast<size_t>(k)] = order[static_cast<size_t>((rank + k * world) % pool)];
+    Tensor perm = torch::from_blob(mine.data(), {per_rank}, torch::kInt64).clone();
     Tensor perm_dev = perm.to(dev);
     // Summed on the device: reading each batch's loss would wait for the GPU.
     Tensor loss_sum = torch::zeros({}, torch::TensorOptions().dtype(torch::kFloat64).device(dev));
     for (int64_t b = 0; b < batches; ++b) {
       DG_RETURN_IF_ERROR(CheckNotStopped("training"));  // SIGINT/SIGTERM: the run is closed as interrupted
-      const int64_t from = b * cfg.batch_size, to = std::min(pool, (b + 1) * cfg.batch_size);
+      const int64_t from = b * cfg.batch_size, to = std::min(per_rank, (b + 1) * cfg.batch_size);
       Tensor idx = perm.slice(0, from, to), idx_dev = perm_dev.slice(0, from, to);
       Tensor xb = x.index_select(0, idx_dev), yb = y.index_select(0, idx_dev);
       Tensor logits = model->forward(xb);
@@ -354,7 +445,29 @@ StatusOr<TrainResult> TrainLoop(const ImageSet& train, const std::vector<Hash>* 
           batch_leaves += AsBytes((*train_leaves)[static_cast<size_t>(ids[k])]);
           with_label += ids[k] < labelled;
         }
-        DG_ASSIGN_OR_RETURN(Tensor t_logits, teacher->Call(xb, Sha256(batch_leaves)));
+        Tensor t_logits;
+        if (world == 1) {
+          DG_ASSIGN_OR_RETURN(t_logits, teacher->Call(xb, Sha256(batch_leaves)));
+        } else {
+          // Every rank's call of this step goes to rank 0, which records them.
+          DG_ASSIGN_OR_RETURN(auto answered, teacher->CallNow(xb, Sha256(batch_leaves)));
+          t_logits = answered.first;
+          if (Status st = ranks->AllGather(DigestOf(answered.second), &digests); !st.ok()) {
+            // The other ranks' calls of this step never reached rank 0; its own
+            // answered call is recorded before the run fails.
+            if (record_to != nullptr) {
+              TeacherCall own = answered.second;
+              own.rank = 0;
+              own.sequence = sequence++;
+              record_to->Record(own).IgnoreError();
+            }
+            return st;
+          }
+          for (int q = 0; q < world; ++q) {
+            r.calls_per_rank[static_cast<size_t>(q)] += 1;
+            if (record_to != nullptr) DG_RETURN_IF_ERROR(record_to->Record(CallOfDigest(digests[static_cast<size_t>(q)], *spec, q, sequence++)));
+          }
+        }
         Tensor log_ps = torch::log_softmax(logits / T, 1), log_pt = torch::log_softmax(t_logits / T, 1);
         Tensor kd = cfg.loss == "kd" ? (log_pt.exp() * (log_pt - log_ps)).sum(1).mean()
                                      : (log_ps.exp() * (log_ps - log_pt)).sum(1).mean();
@@ -369,7 +482,9 @@ StatusOr<TrainResult> TrainLoop(const ImageSet& train, const std::vector<Hash>* 
         }
       }
       opt.zero_grad();
+      if (reducer) reducer->Begin();
       loss.backward();
+      if (reducer) DG_RETURN_IF_ERROR(reducer->Finish());
       opt.step();
       loss_sum += loss.detach();
       r.examples_seen += static_cast<uint64_t>(idx.size(0));
@@ -378,13 +493,30 @@ StatusOr<TrainResult> TrainLoop(const ImageSet& train, const std::vector<Hash>* 
     EpochMetrics em;
     em.epoch = epoch;
     em.loss = loss_sum.item<double>() / static_cast<double>(batches);
-    em.test_accuracy = Accuracy(model, tx, ty, dev);
+    if (world > 1) {
+      // The ranks must hold the same parameters; the agreed hash is recorded.
+      const Hash h = ParamsHash(model);
+      std::vector<std::string> all;
+      DG_RETURN_IF_ERROR(ranks->AllGather(std::string(reinterpret_cast<const char*>(h.data()), h.size()), &all));
+      for (int q = 1; q < world; ++q) {
+        if (all[static_cast<size_t>(q)] != all[0]) {
+          return Status::VerifyFailed("after epoch " + std::to_string(epoch) + " rank " + std::to_string(q) +
+                                      "'s parameters differ from rank 0's (" + HexEncode(all[static_cast<size_t>(q)]).substr(0, 16) +
+                                      "… against " + HexEncode(all[0]).substr(0, 16) + "…): the ranks diverged");
+        }
+      }
+      em.params_sha256 = HexEncode(h);
+    }
+    // Only rank 0 evaluates (and saves); the others go on to the next epoch.
+    em.test_accuracy = rank == 0 ? Accuracy(model, tx, ty, dev) : -1;
     em.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     r.epochs.push_back(em);
   }
   if (teacher != nullptr) DG_RETURN_IF_ERROR(teacher->Finish());  // every call recorded before the model is saved
   r.train_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   r.student_accuracy = r.epochs.back().test_accuracy;
+  if (reducer) r.allreduce_wait_seconds = reducer->seconds_waiting();
+  if (rank != 0) return r;  // rank 0 saves the model
   model->to(torch::kCPU);
   r.model_path = model_out;
   DG_RETURN_IF_ERROR(SaveModel(model, arch, cfg.hidden, model_out, &r.model_sha256));
@@ -395,7 +527,7 @@ StatusOr<TrainResult> TrainLoop(const ImageSet& train, const std::vector<Hash>* 
 
 StatusOr<TrainResult> Distill(const Permit& permit, const Job& job, Ledger& ledger, const ImageSet& train,
                               const std::vector<Hash>& train_leaves, const ImageSet& test, const TeacherSpec& teacher,
-                              CallRecorder& recorder, const TrainConfig& config, const std::string& model_out) {
+                              CallRecorder* recorder, const TrainConfig& config, const std::string& model_out, RankGroup* ranks) {
   DG_RETURN_IF_ERROR(Gate::Verify(permit, job, ledger));
   DG_ASSIGN_OR_RETURN(Hash h, Sha256File(teacher.path));
   if (HexEncode(h) != teacher.sha256) {
@@ -404,7 +536,11 @@ StatusOr<TrainResult> Distill(const Permit& permit, const Job& job, Ledger& ledg
   DG_ASSIGN_OR_RETURN(const bool cuda, TrainsOnCuda(config));
   const torch::Device dev = DeviceOf(cuda);
   DG_ASSIGN_OR_RETURN(Forward t, LoadTeacher(teacher.path, dev, config.precision == "bf16"));
-  TeacherGateway gateway(t, teacher, recorder);
+  const bool parallel = ranks != nullptr && ranks->world() > 1;
+  if (!parallel && recorder == nullptr) return Status::Internal("a one-process run needs its recorder");
+  // Data-parallel: calls are answered and hashed at once and rank 0 records
+  // every rank's (the gateway records none); one process: the gateway batches.
+  TeacherGateway gateway(t, teacher, parallel ? nullptr : recorder);
   // Every call the teacher answered is recorded, also when training stops
   // early (an error, an exception, SIGINT): the gateway's pending calls are
   // handed to the recorder before the error goes up.
@@ -417,16 +553,18 @@ StatusOr<TrainResult> Distill(const Permit& permit, const Job& job, Ledger& ledg
   };
   try {
     auto [tx, ty] = ToTensors(test, 0);
-    const double teacher_acc = Accuracy(t, tx, ty, dev);
-    StatusOr<TrainResult> trained = TrainLoop(train, &train_leaves, test, config, &gateway, config.arch, model_out);
+    const bool rank0 = ranks == nullptr || ranks->rank() == 0;
+    const double teacher_acc = rank0 ? Accuracy(t, tx, ty, dev) : -1;
+    StatusOr<TrainResult> trained = TrainLoop(train, &train_leaves, test, config, &gateway, config.arch, model_out,
+                                              parallel ? ranks : nullptr, parallel ? recorder : nullptr, &teacher);
     if (!trained.ok()) return stopped(trained.status());
     TrainResult r = std::move(trained).value();
     auto f0 = std::chrono::steady_clock::now();
-    DG_RETURN_IF_ERROR(recorder.Flush());
+    if (recorder != nullptr) DG_RETURN_IF_ERROR(recorder->Flush());
     r.recording_seconds = gateway.recording_seconds() +
                           std::chrono::duration<double>(std::chrono::steady_clock::now() - f0).count();
     r.teacher_accuracy = teacher_acc;
-    r.teacher_calls = gateway.calls();
+    r.teacher_calls = parallel ? std::accumulate(r.calls_per_rank.begin(), r.calls_per_rank.end(), uint64_t{0}) : gateway.calls();
     return r;
   } catch (const c10::Error& e) {
     return stopped(Status::Internal(std::string("LibTorch: ") + e.what_without_backtrace()));
@@ -434,12 +572,13 @@ StatusOr<TrainResult> Distill(const Permit& permit, const Job& job, Ledger& ledg
 }
 
 StatusOr<TrainResult> TrainTeacher(const Permit& permit, const Job& job, Ledger& ledger, const ImageSet& train,
-                                   const ImageSet& test, const TrainConfig& config, const std::string& model_out) {
+                                   const ImageSet& test, const TrainConfig& config, const std::string& model_out,
+                                   RankGroup* ranks) {
   DG_RETURN_IF_ERROR(Gate::Verify(permit, job, ledger));
   TrainConfig c = config;
   c.loss = "hard";
   try {
-    return TrainLoop(train, nullptr, test, c, nullptr, c.arch, model_out);
+    return TrainLoop(train, nullptr, test, c, nullptr, c.arch, model_out, ranks != nullptr && ranks->world() > 1 ? ranks : nullptr);
   } catch (const c10::Error& e) {
     return Status::Internal(std::string("LibTorch: ") + e.what_without_backtrace());
   }

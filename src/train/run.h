@@ -3,7 +3,10 @@
 //
 // RunJob reads and checks every input (job, policy, data, teacher, key,
 // ledger) before it decides: bad input is InvalidInput/IoError with nothing
-// written. Then the decision is recorded (a refusal returns a summary with
+// written. In a data-parallel run only rank 0 decides and writes the ledger;
+// every other rank waits for rank 0's word, obtains its own permit from the
+// ledger (Gate::Admit) for the run rank 0 opened, trains its shard and
+// returns (exit_code as rank 0's verdict when refused). Then the decision is recorded (a refusal returns a summary with
 // exit_code 1 or 4 and trains nothing), and an allowed run is a RecordedRun:
 // every later failure, exception or SIGINT/SIGTERM closes it in the ledger
 // (failed / interrupted) and is returned as the error. One run per call; the
@@ -25,6 +28,11 @@ struct RunOptions {
   std::string device = "cpu";
   bool quiet = false;
   bool train_teacher = false;  // label-only training of the default CNN teacher
+  // Data-parallel (docs/runner.md): --nproc N starts ranks 1 … N−1 as copies
+  // of this process; or torchrun's variables (RANK, WORLD_SIZE, MASTER_ADDR,
+  // MASTER_PORT) make this process one rank of a world a launcher started.
+  int nproc = 1;
+  int rank_timeout_seconds = 120;  // a rank silent this long fails the run
 };
 
 struct RunSummary {
@@ -35,6 +43,7 @@ struct RunSummary {
   std::string run_id;       // RunIdFor(job hash, decision_index): `report`, `attest`, `data prove` take it
   TrainResult result;
   uint64_t ledger_size = 0;
+  int rank = 0, world = 1;  // this process's rank: only rank 0 decides, records and prints
   nlohmann::json ToJson() const;
 };
 

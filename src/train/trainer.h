@@ -59,6 +59,7 @@ struct TrainConfig {
 struct EpochMetrics {
   int epoch = 0;
   double loss = 0, test_accuracy = 0, seconds = 0;
+  std::string params_sha256;  // data-parallel runs: the parameters' hash every rank agreed on after the epoch
 };
 
 struct TrainResult {
@@ -70,7 +71,16 @@ struct TrainResult {
   std::vector<EpochMetrics> epochs;
   double train_seconds = 0;
   double recording_seconds = 0;  // hashing teacher inputs/outputs and appending their ledger entries
+  // Data-parallel runs (world > 1): every rank's calls (rank order), the
+  // seconds backward's end waited for gradient all-reduces (this rank), and
+  // the gradient buckets.
+  int world = 1;
+  std::vector<uint64_t> calls_per_rank;
+  double allreduce_wait_seconds = 0;
+  size_t gradient_buckets = 0;
 };
+
+class RankGroup;
 
 // The teacher as the trainer sees it: a distillgate checkpoint (cnn) file.
 struct TeacherSpec {
@@ -93,13 +103,26 @@ inline StatusOr<bool> TrainsOnCuda(const TrainConfig& config) { return TrainsOnC
 // `train_leaves` are the training manifest's record leaves (the RFC 6962
 // leaf hash of each record trained on, in order): a teacher call's
 // input_sha256 is the SHA-256 of its batch's leaves (docs/runner.md).
+//
+// Data-parallel (`ranks` not null, docs/runner.md): every rank trains on its
+// shard of each epoch's order (the seeded shuffle, padded to a multiple of
+// the world as PyTorch's DistributedSampler pads it, rank r taking every
+// world-th position from r), gradients are averaged by all-reduce, and after
+// every teacher call the ranks all-gather the call's digest: rank 0, the only
+// ledger writer, records every rank's calls (naming the rank) through
+// `recorder`; the other ranks pass a null recorder and save no model. After
+// every epoch the ranks all-gather their parameters' SHA-256 and stop with
+// VerifyFailed unless they agree. A rank that stops answering fails the
+// collectives with IoError (within the group's timeout).
 StatusOr<TrainResult> Distill(const Permit& permit, const Job& job, Ledger& ledger, const ImageSet& train,
-                              const std::vector<Hash>& train_leaves, const ImageSet& test, const TeacherSpec& teacher, CallRecorder& recorder,
-                              const TrainConfig& config, const std::string& model_out);
+                              const std::vector<Hash>& train_leaves, const ImageSet& test, const TeacherSpec& teacher, CallRecorder* recorder,
+                              const TrainConfig& config, const std::string& model_out, RankGroup* ranks = nullptr);
 
-// Trains the default teacher (a small CNN) on hard labels, under a permit.
+// Trains the default teacher (a small CNN) on hard labels, under a permit
+// (data-parallel as Distill when `ranks` is set).
 StatusOr<TrainResult> TrainTeacher(const Permit& permit, const Job& job, Ledger& ledger, const ImageSet& train,
-                                   const ImageSet& test, const TrainConfig& config, const std::string& model_out);
+                                   const ImageSet& test, const TrainConfig& config, const std::string& model_out,
+                                   RankGroup* ranks = nullptr);
 
 // The output_sha256 a teacher_call entry holds for each batch of `set`'s
 // records (indices into `set`), recomputed on the CPU in float32: lets
