@@ -82,6 +82,36 @@ class DdpTest : public ::testing::Test {
     EXPECT_TRUE(r.ok()) << r.status().ToString();
     return *r;
   }
+  // Rank 1 is the trainer's child (`--nproc`): waits until both ranks' calls
+  // reach the ledger (the first batch of 256 calls), then finds it.
+  pid_t RankOneOnceTraining(pid_t rank0) {
+    bool calls = false;
+    for (int i = 0; i < 600 && !calls; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      for (const auto& e : Entries()) calls |= e.kind == "teacher_call";
+    }
+    if (!calls) return -1;
+    for (const auto& p : std::filesystem::directory_iterator("/proc")) {
+      std::ifstream st(p.path() / "stat");
+      std::string line;
+      if (!std::getline(st, line)) continue;
+      const size_t close = line.rfind(')');
+      if (close == std::string::npos) continue;
+      std::istringstream rest(line.substr(close + 2));
+      std::string state;
+      int ppid = 0;
+      rest >> state >> ppid;
+      if (ppid == rank0) return std::stoi(p.path().filename().string());
+    }
+    return -1;
+  }
+  json LastRunEnd() {
+    json run_end;
+    for (const auto& e : Entries()) {
+      if (e.kind == "run_end") run_end = json::parse(e.data)["body"];
+    }
+    return run_end;
+  }
   void ExpectLedgerVerifies() {
     auto v = testing::RunCli({"ledger", "verify", "--ledger", Ledger(), "--pubkey", dir_.File("k/ledger.vkey")});
     EXPECT_EQ(v.exit_code, 0) << v.out << v.err;
@@ -203,28 +233,8 @@ TEST_F(DdpTest, ARankKilledMidEpochFailsTheRunNamingItAndARerunWorks) {
   testing::Child c = testing::Spawn({testing::CliPath(), "run", "--job", job, "--ledger", Ledger(), "--key", Key(), "--quiet",
                                      "--nproc", "2", "--rank-timeout", "20"},
                                     false, true);
-  // Rank 1 is the trainer's child; wait until both ranks' calls reach the
-  // ledger (the first batch of 256 calls), then kill it.
-  pid_t rank1 = -1;
-  bool calls = false;
-  for (int i = 0; i < 600 && !calls; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    for (const auto& e : Entries()) calls |= e.kind == "teacher_call";
-  }
-  ASSERT_TRUE(calls) << "no teacher call was recorded within 30 s";
-  for (const auto& p : std::filesystem::directory_iterator("/proc")) {
-    std::ifstream st(p.path() / "stat");
-    std::string line;
-    if (!std::getline(st, line)) continue;
-    const size_t close = line.rfind(')');
-    if (close == std::string::npos) continue;
-    std::istringstream rest(line.substr(close + 2));
-    std::string state;
-    int ppid = 0;
-    rest >> state >> ppid;
-    if (ppid == c.pid) rank1 = std::stoi(p.path().filename().string());
-  }
-  ASSERT_GT(rank1, 0) << "rank 1 not found";
+  const pid_t rank1 = RankOneOnceTraining(c.pid);
+  ASSERT_GT(rank1, 0) << "no teacher call within 30 s, or rank 1 not found";
   ASSERT_EQ(::kill(rank1, SIGKILL), 0);
   auto t0 = std::chrono::steady_clock::now();
   testing::CommandResult r = testing::WaitForExit(c);
@@ -234,10 +244,7 @@ TEST_F(DdpTest, ARankKilledMidEpochFailsTheRunNamingItAndARerunWorks) {
   EXPECT_NE(r.err.find("rank 1"), std::string::npos) << r.err;
   EXPECT_FALSE(FileExists(dir_.File("killed.pt")));
   ExpectLedgerVerifies();
-  json run_end;
-  for (const auto& e : Entries()) {
-    if (e.kind == "run_end") run_end = json::parse(e.data)["body"];
-  }
+  const json run_end = LastRunEnd();
   EXPECT_EQ(run_end["status"], "failed");
   EXPECT_NE(run_end["error"].get<std::string>().find("rank 1 was killed by signal 9"), std::string::npos) << run_end.dump();
 
@@ -245,6 +252,30 @@ TEST_F(DdpTest, ARankKilledMidEpochFailsTheRunNamingItAndARerunWorks) {
   auto again = testing::RunCli({"run", "--job", job, "--ledger", Ledger(), "--key", Key(), "--quiet", "--nproc", "2"});
   EXPECT_EQ(again.exit_code, 0) << again.err;
   EXPECT_TRUE(FileExists(dir_.File("killed.pt")));
+  ExpectLedgerVerifies();
+}
+
+// Rank 1 hangs (SIGSTOP): rank 0 gives up after --rank-timeout, names the
+// silent rank and closes the run as failed.
+TEST_F(DdpTest, ARankThatHangsIsNamedWithinTheTimeout) {
+  TrainTeacher();
+  auto job = WriteJob("hang", Teachers(), {{"epochs", 10}, {"train_limit", 6000}, {"batch_size", 64}, {"seed", 8}}, "hung.pt");
+  testing::Child c = testing::Spawn({testing::CliPath(), "run", "--job", job, "--ledger", Ledger(), "--key", Key(), "--quiet",
+                                     "--nproc", "2", "--rank-timeout", "3"},
+                                    false, true);
+  const pid_t rank1 = RankOneOnceTraining(c.pid);
+  ASSERT_GT(rank1, 0) << "no teacher call within 30 s, or rank 1 not found";
+  ASSERT_EQ(::kill(rank1, SIGSTOP), 0);
+  auto t0 = std::chrono::steady_clock::now();
+  testing::CommandResult r = testing::WaitForExit(c);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  EXPECT_EQ(r.exit_code, 3) << r.err;
+  EXPECT_LT(seconds, 3 + 15.0);
+  EXPECT_NE(r.err.find("rank 1 (no heartbeat"), std::string::npos) << r.err;
+  EXPECT_FALSE(FileExists(dir_.File("hung.pt")));
+  const json end = LastRunEnd();
+  EXPECT_EQ(end["status"], "failed");
+  EXPECT_NE(end["error"].get<std::string>().find("rank 1 (no heartbeat"), std::string::npos) << end.dump();
   ExpectLedgerVerifies();
 }
 
@@ -286,11 +317,7 @@ TEST_F(DdpTest, LauncherRanksJoinOnlyWithAPermitOfTheirOwn) {
     EXPECT_NE(e1.err.find("decided another job"), std::string::npos) << e1.err;
     EXPECT_EQ(e0.exit_code, 1) << e0.err;
     EXPECT_NE(e0.err.find("rank 1 did not join"), std::string::npos) << e0.err;
-    json run_end;
-    for (const auto& e : Entries()) {
-      if (e.kind == "run_end") run_end = json::parse(e.data)["body"];
-    }
-    EXPECT_EQ(run_end["status"], "failed");
+    EXPECT_EQ(LastRunEnd()["status"], "failed");
     ExpectLedgerVerifies();
   }
   {

@@ -396,6 +396,7 @@ StatusOr<TrainResult> TrainLoop(const ImageSet& train, const std::vector<Hash>* 
     // gradients bucket by bucket while backward runs.
     std::vector<Tensor> params;
     for (auto& p : model->parameters()) params.push_back(p.detach());
+    DG_RETURN_IF_ERROR(ranks->Meet("training"));
     DG_RETURN_IF_ERROR(ranks->Broadcast(params));
     reducer = std::make_unique<GradientReducer>(*ranks, model->parameters(), kBucketBytes);
   }

@@ -173,13 +173,31 @@ Status RankGroup::Publish(const std::string& key, const std::string& value) {
   }
 }
 
-StatusOr<std::string> RankGroup::Wait(const std::string& key) {
-  try {
-    std::vector<uint8_t> v = impl_->store->get("distillgate/" + key);
-    return std::string(v.begin(), v.end());
-  } catch (const std::exception& e) {
-    return Status::IoError("rank " + std::to_string(rank()) + ": waited " + std::to_string(impl_->env.timeout_seconds) +
-                           " s for '" + key + "' from rank 0: " + std::string(e.what()).substr(0, 300));
+StatusOr<std::string> RankGroup::Wait(const std::string& key, const std::function<std::string()>& give_up) {
+  const std::string k = "distillgate/" + key;
+  const int seconds = std::max(kJoinSeconds, impl_->env.timeout_seconds);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+  for (;;) {
+    try {
+      impl_->store->wait({k}, std::chrono::milliseconds(1000));
+      std::vector<uint8_t> v = impl_->store->get(k);
+      return std::string(v.begin(), v.end());
+    } catch (const std::exception& e) {
+      const std::string what = e.what();
+      const bool timed_out = what.find("imeout") != std::string::npos || what.find("imed out") != std::string::npos;
+      if (!timed_out) {
+        return Status::IoError("rank " + std::to_string(rank()) + ": the ranks' store, waiting for '" + key +
+                               "': " + what.substr(0, 300));
+      }
+    }
+    if (give_up) {
+      if (std::string why = give_up(); !why.empty()) {
+        return Status::IoError("rank " + std::to_string(rank()) + ": stopped waiting for '" + key + "': " + why);
+      }
+    }
+    if (std::chrono::steady_clock::now() > deadline) {
+      return Status::IoError("rank " + std::to_string(rank()) + ": waited " + std::to_string(seconds) + " s for '" + key + "'");
+    }
   }
 }
 
@@ -242,6 +260,14 @@ Status RankGroup::AllReduceMean(std::vector<at::Tensor>& tensors) {
       t.div_(world());
     }
   });
+}
+
+Status RankGroup::Meet(const std::string& name) {
+  DG_RETURN_IF_ERROR(Publish(name + "/" + std::to_string(rank()), "here"));
+  for (int r = 0; r < world(); ++r) {
+    DG_RETURN_IF_ERROR(Wait(name + "/" + std::to_string(r)).status());
+  }
+  return Status::Ok();
 }
 
 std::string RankGroup::SilentRanks() {
@@ -379,11 +405,20 @@ int RankGroup::rank() const { return 0; }
 int RankGroup::world() const { return 1; }
 int RankGroup::port() const { return 0; }
 Status RankGroup::Publish(const std::string&, const std::string&) { return Status::Internal("no Gloo"); }
-StatusOr<std::string> RankGroup::Wait(const std::string&) { return Status::Internal("no Gloo"); }
+StatusOr<std::string> RankGroup::Wait(const std::string&, const std::function<std::string()>&) { return Status::Internal("no Gloo"); }
 Status RankGroup::ConnectCollectives() { return Status::Internal("no Gloo"); }
+Status RankGroup::Meet(const std::string&) { return Status::Internal("no Gloo"); }
 Status RankGroup::AllGather(const std::string&, std::vector<std::string>*) { return Status::Internal("no Gloo"); }
 Status RankGroup::Broadcast(std::vector<at::Tensor>&) { return Status::Internal("no Gloo"); }
 Status RankGroup::AllReduceMean(std::vector<at::Tensor>&) { return Status::Internal("no Gloo"); }
+Status RankGroup::Meet(const std::string& name) {
+  DG_RETURN_IF_ERROR(Publish(name + "/" + std::to_string(rank()), "here"));
+  for (int r = 0; r < world(); ++r) {
+    DG_RETURN_IF_ERROR(Wait(name + "/" + std::to_string(r)).status());
+  }
+  return Status::Ok();
+}
+
 std::string RankGroup::SilentRanks() { return ""; }
 void* RankGroup::process_group() { return nullptr; }
 struct GradientReducer::Impl {};
@@ -445,10 +480,28 @@ StatusOr<std::vector<pid_t>> SpawnRanks(const RankEnv& env, int port) {
 
 std::string ReapRanks(std::vector<pid_t>& pids, bool kill_first) {
   std::string first;
+  if (kill_first) {
+    for (pid_t p : pids) {
+      if (p > 0) ::kill(p, SIGTERM);
+    }
+  }
   for (size_t i = 0; i < pids.size(); ++i) {
     if (pids[i] <= 0) continue;
-    if (kill_first) ::kill(pids[i], SIGTERM);
     int status = 0;
+    if (kill_first) {
+      // A rank blocked in a collective does not see SIGTERM's stop flag; it
+      // holds nothing durable (rank 0 writes the ledger and the model), so
+      // after 2 s it is killed.
+      pid_t got = 0;
+      for (int k = 0; k < 40 && (got = ::waitpid(pids[i], &status, WNOHANG)) == 0; ++k) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      }
+      if (got == 0) ::kill(pids[i], SIGKILL);
+      if (got != 0) {
+        pids[i] = -1;
+        continue;
+      }
+    }
     while (::waitpid(pids[i], &status, 0) < 0 && errno == EINTR) {
     }
     const std::string end = DescribeEnd(static_cast<int>(i + 1), status);

@@ -16,6 +16,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -68,16 +69,25 @@ class RankGroup {
   int world() const;
   int port() const;  // the store's port
 
-  // The store: Publish sets a key; Wait blocks until it is set (up to the
-  // timeout). Keys are namespaced under "distillgate/".
+  // The store: Publish sets a key; Wait blocks until it is set. Keys are
+  // namespaced under "distillgate/". Ranks may take a while to start (LibTorch,
+  // reading and hashing the data), so Wait allows kJoinSeconds or the
+  // timeout, whichever is longer; every second it asks `give_up` (when set),
+  // whose non-empty answer ends the wait with IoError (a spawned rank that
+  // died, a stop request).
+  static constexpr int kJoinSeconds = 300;
   Status Publish(const std::string& key, const std::string& value);
-  StatusOr<std::string> Wait(const std::string& key);
+  StatusOr<std::string> Wait(const std::string& key, const std::function<std::string()>& give_up = nullptr);
 
   // The Gloo process group over the store (every rank calls it once).
   Status ConnectCollectives();
   // Collectives: every rank calls them in the same order.
   // Each rank's `mine` (all of one size) to every rank, in rank order.
   Status AllGather(const std::string& mine, std::vector<std::string>* all);
+  // Waits, as patiently as a join, until every rank has reached `name`
+  // (through the store): before the first collective, while ranks may
+  // still be loading their teacher.
+  Status Meet(const std::string& name);
   // Rank 0's tensors to every rank (in place).
   Status Broadcast(std::vector<at::Tensor>& tensors);
   // The mean over ranks, in place; one all-reduce per bucket (see Reducer).

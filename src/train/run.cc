@@ -8,6 +8,7 @@
 #include "core/clock.h"
 #include "core/encoding.h"
 #include "core/file_util.h"
+#include "core/interrupt.h"
 #include "license/knowledge_base.h"
 #include "record/manifest.h"
 #include "record/recorded_run.h"
@@ -175,7 +176,7 @@ StatusOr<RunSummary> JoinRun(const RunOptions& o, const RankEnv& env) {
   StatusOr<Inputs> read = ReadInputs(o);
   if (!read.ok()) return refuse(read.status().WithContext(me));
   Inputs& in = *read;
-  DG_ASSIGN_OR_RETURN(std::string word, group->Wait("permit"));
+  DG_ASSIGN_OR_RETURN(std::string word, group->Wait("permit", [] { return CheckNotStopped("").ok() ? "" : "stopped by a signal"; }));
   auto parsed = ParseJsonStrict(word, "rank 0's word");
   if (!parsed.ok() || !parsed->is_object()) return refuse(Status::VerifyFailed(me + ": rank 0 sent no permit"));
   const nlohmann::json w = *parsed;
@@ -288,6 +289,11 @@ StatusOr<RunSummary> RunJob(const RunOptions& o) {
   // its own permit from the ledger before rank 0 goes on.
   std::vector<pid_t> spawned;
   auto fail_ranks = [&](Status why) -> Status {
+    // Ctrl-C reaches every rank of the terminal's process group: a collective
+    // that failed because another rank stopped first is an interruption.
+    if (Status stopped = CheckNotStopped("training"); !stopped.ok() && why.code() != Status::Code::kInterrupted) {
+      why = stopped;
+    }
     std::string who = EndedRanks(spawned);
     if (who.empty() && group && why.code() == Status::Code::kIoError) who = group->SilentRanks();
     if (!who.empty()) why = why.WithContext(who);
@@ -305,8 +311,12 @@ StatusOr<RunSummary> RunJob(const RunOptions& o) {
                                                         {"decision_leaf_hash", Base64Encode(gate.permit->decision_leaf_hash())}}
                                              .dump());
     if (!st.ok()) return fail_ranks(st);
+    auto give_up = [&spawned]() -> std::string {
+      if (!CheckNotStopped("").ok()) return "stopped by a signal";
+      return EndedRanks(spawned);
+    };
     for (int r = 1; r < env.world; ++r) {
-      StatusOr<std::string> word = group->Wait("admitted/" + std::to_string(r));
+      StatusOr<std::string> word = group->Wait("admitted/" + std::to_string(r), give_up);
       if (!word.ok()) return fail_ranks(word.status());
       if (*word != "ok") return fail_ranks(Status::VerifyFailed("rank " + std::to_string(r) + " did not join: " + *word));
     }
