@@ -20,6 +20,8 @@ ROUNDS="${2:-3}"
 mkdir -p "$W"
 cd "$W"
 "$B" demo --dir "$W" > demo.log   # teacher, key, ledger (reused when present)
+# The Python baselines build the same teacher architecture (bench/fmnist_teachers.py).
+tarch=$(python3 -c 'import json; print(json.load(open("distillgate-teacher.pt.json"))["arch"])')
 cat > ddp.json <<JSON
 {"name": "kd-ddp",
  "teachers": [{"id": "fmnist-cnn-teacher", "kind": "local", "license": "MIT", "model_file": "distillgate-teacher.pt"}],
@@ -35,8 +37,8 @@ half=$(( threads / 2 > 0 ? threads / 2 : 1 ))
 for round in $(seq "$ROUNDS"); do
   one=$("$B" run --job ddp.json --ledger distillgate.ledger --key distillgate-keys/ledger.key --quiet --json)
   two=$("$B" run --job ddp.json --ledger distillgate.ledger --key distillgate-keys/ledger.key --quiet --json --nproc 2)
-  py1=$(OPENBLAS_NUM_THREADS=1 /usr/bin/python3 "$ROOT/bench/kd_speed.py" "$threads")
-  py2=$(OPENBLAS_NUM_THREADS=1 /usr/bin/python3 "$ROOT/bench/ddp_speed.py" 2 "$half")
+  py1=$(OPENBLAS_NUM_THREADS=1 DG_TEACHER_ARCH="$tarch" /usr/bin/python3 "$ROOT/bench/kd_speed.py" "$threads")
+  py2=$(OPENBLAS_NUM_THREADS=1 DG_TEACHER_ARCH="$tarch" /usr/bin/python3 "$ROOT/bench/ddp_speed.py" 2 "$half")
   /usr/bin/python3 - "$one" "$two" "$py1" "$py2" "$threads" "$half" <<'PY'
 import json, sys
 one, two, py1, py2 = (json.loads(a) for a in sys.argv[1:5])

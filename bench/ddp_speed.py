@@ -17,6 +17,9 @@ import torch.multiprocessing as mp
 import torch.nn as nn
 import torch.nn.functional as F
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import fmnist_teachers  # noqa: E402
+
 D = os.environ.get("DG_FASHION_MNIST", "/usr/share/datasets/fashion-mnist")
 
 
@@ -41,8 +44,7 @@ def rank_main(rank, world, threads, epochs, port, out):
     torch.manual_seed(1)
     x, y = tensors("train")
     tx, ty = tensors("t10k")
-    teacher = nn.Sequential(nn.Conv2d(1, 16, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(16, 32, 3), nn.ReLU(), nn.MaxPool2d(2),
-                            nn.Flatten(), nn.Linear(32 * 5 * 5, 128), nn.ReLU(), nn.Linear(128, 10)).eval()
+    teacher = fmnist_teachers.teacher().eval()
     student = nn.parallel.DistributedDataParallel(
         nn.Sequential(nn.Flatten(), nn.Linear(784, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 10)))
     opt = torch.optim.Adam(student.parameters(), lr=1e-3)

@@ -2,7 +2,7 @@
 """Baseline for bench/kd_speed.sh: the same KD training step in PyTorch (Python).
 
 Same data (Debian's Fashion-MNIST, normalised the same way), same teacher
-architecture (small CNN: conv16-conv32-128-10), same MLP student (784-64-64-10),
+architecture (bench/fmnist_teachers.py: $DG_TEACHER_ARCH, default the demo's cnn-wide), same MLP student (784-64-64-10),
 same loss (Hinton KD, T=4, alpha=0.9, CE on all labels), Adam 1e-3, batch 128,
 one epoch over 60,000 images plus a test-set evaluation, same thread count.
 Prints samples/s as JSON. Weights of the teacher do not change the cost.
@@ -12,13 +12,15 @@ $DG_FASHION_MNIST, default Debian's /usr/share/datasets/fashion-mnist). On
 cuda the data sits on the GPU and batches are gathered there, as in
 distillgate's trainer; the clock stops after a synchronisation.
 """
-import gzip, json, sys, time
+import gzip, json, os, sys, time
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-import os
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import fmnist_teachers  # noqa: E402
+
 threads = int(sys.argv[1]) if len(sys.argv) > 1 else 2
 dev = sys.argv[2] if len(sys.argv) > 2 else "cpu"
 epochs = int(sys.argv[3]) if len(sys.argv) > 3 else 1
@@ -41,8 +43,7 @@ def tensors(prefix):
 x, y = tensors("train")
 tx, ty = tensors("t10k")
 x, y, tx, ty = x.to(dev), y.to(dev), tx.to(dev), ty.to(dev)
-teacher = nn.Sequential(nn.Conv2d(1, 16, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(16, 32, 3), nn.ReLU(), nn.MaxPool2d(2),
-                        nn.Flatten(), nn.Linear(32 * 5 * 5, 128), nn.ReLU(), nn.Linear(128, 10)).eval().to(dev)
+teacher = fmnist_teachers.teacher().eval().to(dev)
 student = nn.Sequential(nn.Flatten(), nn.Linear(784, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 10)).to(dev)
 opt = torch.optim.Adam(student.parameters(), lr=1e-3)
 T, alpha, bs = 4.0, 0.9, 128

@@ -12,6 +12,8 @@ W="${1:-/tmp/dg-kd-speed}"
 mkdir -p "$W"
 cd "$W"
 "$B" demo --dir "$W" > demo.log   # teacher, key, ledger (reused when present)
+# The Python baselines build the same teacher architecture (bench/fmnist_teachers.py).
+tarch=$(python3 -c 'import json; print(json.load(open("distillgate-teacher.pt.json"))["arch"])')
 cat > speed.json <<JSON
 {"name": "kd-speed",
  "teachers": [{"id": "fmnist-cnn-teacher", "kind": "local", "license": "MIT", "model_file": "distillgate-teacher.pt"}],
@@ -28,8 +30,8 @@ for round in 1 2 3; do
   # PyTorch twice: with the same threads as distillgate's trainer (OpenMP
   # only: it keeps OpenBLAS to one thread a call, src/train/distill.cc), and
   # as Python starts by default (OpenBLAS's own pool beside OpenMP's).
-  py=$(OPENBLAS_NUM_THREADS=1 /usr/bin/python3 "$ROOT/bench/kd_speed.py" "$threads")
-  py_default=$(env -u OPENBLAS_NUM_THREADS /usr/bin/python3 "$ROOT/bench/kd_speed.py" "$threads")
+  py=$(OPENBLAS_NUM_THREADS=1 DG_TEACHER_ARCH="$tarch" /usr/bin/python3 "$ROOT/bench/kd_speed.py" "$threads")
+  py_default=$(env -u OPENBLAS_NUM_THREADS DG_TEACHER_ARCH="$tarch" /usr/bin/python3 "$ROOT/bench/kd_speed.py" "$threads")
   /usr/bin/python3 - "$cpp" "$py" "$py_default" <<'PY'
 import json, sys
 c, p, d = json.loads(sys.argv[1]), json.loads(sys.argv[2]), json.loads(sys.argv[3])

@@ -245,6 +245,37 @@ namespace dg {
 namespace {
 
 // A TorchScript teacher, made with Debian's python3-torch when it is present.
+// The demo's teacher recipe: the wider CNN with a cosine learning rate. The
+// schedule is applied (same seed, other weights than a constant rate) and
+// recorded with its formula; an unknown schedule is bad input.
+TEST_F(RunTest, ACosineScheduleIsAppliedAndRecordedAndTheWideCnnTrains) {
+  json cosine = {{"arch", "cnn-wide"}, {"epochs", 2}, {"train_limit", 640}, {"seed", 4}, {"lr_schedule", "cosine"}};
+  json constant = cosine;
+  constant["lr_schedule"] = "constant";
+  auto r = RunJob(Options(WriteJob("wide-cos", json::array(), cosine, "wide-cos.pt"), true));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  auto c = RunJob(Options(WriteJob("wide-const", json::array(), constant, "wide-const.pt"), true));
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_GT(r->result.student_accuracy, 0.5);  // chance is 0.1
+  EXPECT_NE(r->result.model_sha256, c->result.model_sha256);
+  EXPECT_EQ(json::parse(*ReadFile(dir_.File("wide-cos.pt.json")))["arch"], "cnn-wide");
+  std::vector<json> starts;
+  for (const auto& e : Entries()) {
+    if (e.kind == "run_start") starts.push_back(json::parse(e.data)["body"]["training"]);
+  }
+  ASSERT_EQ(starts.size(), 2u);
+  EXPECT_EQ(starts[0]["lr_schedule"], "cosine");
+  EXPECT_NE(starts[0]["lr_formula"].get<std::string>().find("cos(pi * step / steps)"), std::string::npos);
+  EXPECT_FALSE(starts[1].contains("lr_schedule"));  // the default reads as before
+
+  cosine["lr_schedule"] = "step";
+  auto bad = RunJob(Options(WriteJob("wide-bad", json::array(), cosine, "wide-bad.pt"), true));
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().ExitCode(), 2);
+  EXPECT_NE(bad.status().message().find("lr_schedule"), std::string::npos) << bad.status().message();
+  EXPECT_FALSE(FileExists(dir_.File("wide-bad.pt")));
+}
+
 TEST_F(RunTest, TorchScriptTeachersAreCalledThroughTheGateway) {
   const std::string script = dir_.File("make_ts.py");
   testing::WriteAll(script, R"(import sys, torch, torch.nn as nn

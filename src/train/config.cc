@@ -21,10 +21,16 @@ StatusOr<TrainConfig> TrainConfig::FromJson(const nlohmann::json& j, const std::
     c.train_limit = j.value("train_limit", c.train_limit);
     c.precision = j.value("precision", c.precision);
     c.init_from = j.value("init_from", c.init_from);
+    c.lr_schedule = j.value("lr_schedule", c.lr_schedule);
   } catch (const nlohmann::json::exception& e) {
     return Status::InvalidInput(where + ": /training: " + e.what());
   }
-  if (c.arch != "mlp" && c.arch != "cnn") return Status::InvalidInput(where + ": /training/arch: expected mlp or cnn");
+  if (c.arch != "mlp" && c.arch != "cnn" && c.arch != "cnn-wide") {
+    return Status::InvalidInput(where + ": /training/arch: expected mlp, cnn or cnn-wide");
+  }
+  if (c.lr_schedule != "constant" && c.lr_schedule != "cosine") {
+    return Status::InvalidInput(where + ": /training/lr_schedule: expected constant or cosine");
+  }
   if (c.loss != "kd" && c.loss != "reverse_kd" && c.loss != "hard") {
     return Status::InvalidInput(where + ": /training/loss: expected kd, reverse_kd or hard");
   }
@@ -48,11 +54,17 @@ nlohmann::json TrainConfig::ToJson() const {
   } else {
     formula = "loss = CE(student, label) over labelled examples only (no teacher)";
   }
-  return {{"arch", arch},     {"hidden", hidden},   {"loss", loss},      {"formula", formula},
+  nlohmann::json j = {{"arch", arch},     {"hidden", hidden},   {"loss", loss},      {"formula", formula},
           {"temperature", temperature}, {"alpha", alpha}, {"epochs", epochs}, {"batch_size", batch_size},
           {"optimizer", "Adam"}, {"lr", lr},       {"seed", seed},      {"labelled_examples", labelled_examples},
           {"train_limit", train_limit}, {"precision", precision}, {"input_normalisation", "(x/255 - 0.2860) / 0.3530"},
           {"init_from", init_from.empty() ? nlohmann::json() : nlohmann::json(init_from)}};
+  // Recorded only when not the default, so earlier runs' records read the same.
+  if (lr_schedule != "constant") {
+    j["lr_schedule"] = lr_schedule;
+    j["lr_formula"] = "lr(step) = lr * (1 + cos(pi * step / steps)) / 2, step = 0 … steps - 1 over the whole run";
+  }
+  return j;
 }
 
 }  // namespace dg

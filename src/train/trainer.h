@@ -34,7 +34,7 @@ void UseAvailableCores();
 struct TrainConfig {
   std::string device = "cpu";    // cpu | cuda | auto
   std::string precision = "fp32";  // fp32 | bf16 (the teacher runs in bfloat16; CUDA only)
-  std::string arch = "mlp";      // student: mlp | cnn ; teacher training: cnn
+  std::string arch = "mlp";      // mlp | cnn | cnn-wide (students and teachers alike)
   std::vector<int64_t> hidden = {64, 64};
   std::string loss = "kd";       // kd | reverse_kd | hard
   double temperature = 4.0;      // T
@@ -42,6 +42,7 @@ struct TrainConfig {
   int epochs = 3;
   int64_t batch_size = 128;
   double lr = 1e-3;              // Adam
+  std::string lr_schedule = "constant";  // constant | cosine (decays to 0 over the run's steps)
   uint64_t seed = 1;
   size_t labelled_examples = 0;  // 0: every training label is used; N: only the first N labels
   size_t train_limit = 0;        // 0: all training images; N: the first N (tests)
