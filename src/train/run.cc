@@ -295,7 +295,14 @@ StatusOr<RunSummary> RunJob(const RunOptions& o) {
       why = stopped;
     }
     std::string who = EndedRanks(spawned);
-    if (who.empty() && group && why.code() == Status::Code::kIoError) who = group->SilentRanks();
+    if (who.empty() && group && why.code() == Status::Code::kIoError) {
+      // A killed rank's sockets close before the kernel reports it ended, so
+      // a collective can fail first: look again after the heartbeat window
+      // and prefer how a rank ended over its silence.
+      std::string silent = group->SilentRanks();
+      who = EndedRanks(spawned);
+      if (who.empty()) who = std::move(silent);
+    }
     if (!who.empty()) why = why.WithContext(who);
     ReapRanks(spawned, true);
     return run->Fail(why);
