@@ -5,7 +5,7 @@
 #   PyTorch      the same loop in Python (Debian's python3-torch): 1 process
 #                (bench/kd_speed.py) and DistributedDataParallel over Gloo with 2
 #                processes (bench/ddp_speed.py)
-# Same data (Fashion-MNIST, 60,000 images), default CNN teacher, MLP [64, 64]
+# Same data (Fashion-MNIST, 60,000 images), the demo's teacher, MLP [64, 64]
 # student, KD T = 4 / alpha 0.9, Adam 1e-3, batch 128 per rank, 1 epoch and a
 # test evaluation. Also rank 0's share of training time spent waiting for
 # gradient all-reduces after backward (what the overlap did not hide).
