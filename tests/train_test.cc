@@ -244,7 +244,6 @@ TEST_F(RunTest, BadInputsAreRefusedCleanlyOrRecordedAsFailures) {
 namespace dg {
 namespace {
 
-// A TorchScript teacher, made with Debian's python3-torch when it is present.
 // The demo's teacher recipe: the wider CNN with a cosine learning rate. The
 // schedule is applied (same seed, other weights than a constant rate) and
 // recorded with its formula; an unknown schedule is bad input.
@@ -276,6 +275,7 @@ TEST_F(RunTest, ACosineScheduleIsAppliedAndRecordedAndTheWideCnnTrains) {
   EXPECT_FALSE(FileExists(dir_.File("wide-bad.pt")));
 }
 
+// A TorchScript teacher, made with Debian's python3-torch when it is present.
 TEST_F(RunTest, TorchScriptTeachersAreCalledThroughTheGateway) {
   const std::string script = dir_.File("make_ts.py");
   testing::WriteAll(script, R"(import sys, torch, torch.nn as nn

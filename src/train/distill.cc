@@ -56,7 +56,7 @@ using torch::Tensor;
 torch::nn::Sequential MakeModel(const std::string& arch, const std::vector<int64_t>& hidden) {
   torch::nn::Sequential m;
   if (arch == "cnn-wide") {
-    // The stronger default teacher: ~91 % on Fashion-MNIST (bench/RESULTS.md).
+    // The demo's teacher: 92.3 % on Fashion-MNIST in 8 cosine epochs (bench/RESULTS.md).
     m->push_back(torch::nn::Conv2d(torch::nn::Conv2dOptions(1, 32, 3).padding(1)));
     m->push_back(torch::nn::ReLU());
     m->push_back(torch::nn::MaxPool2d(torch::nn::MaxPool2dOptions(2)));
@@ -433,6 +433,8 @@ StatusOr<TrainResult> TrainLoop(const ImageSet& train, const std::vector<Hash>* 
   std::vector<std::string> digests;
   r.device = dev.is_cuda() ? "cuda" : "cpu";
   const double T = cfg.temperature;
+  const bool cosine = cfg.lr_schedule == "cosine";
+  const double steps = static_cast<double>(cfg.epochs * batches);
   std::string batch_leaves;
   auto start = std::chrono::steady_clock::now();
   for (int epoch = 1; epoch <= cfg.epochs; ++epoch) {
@@ -496,8 +498,8 @@ StatusOr<TrainResult> TrainLoop(const ImageSet& train, const std::vector<Hash>* 
           loss = loss + (1 - cfg.alpha) * torch::nn::functional::cross_entropy(logits.index({mask}), yb.index({mask}));
         }
       }
-      if (cfg.lr_schedule == "cosine") {
-        const double step = static_cast<double>((epoch - 1) * batches + b), steps = static_cast<double>(cfg.epochs * batches);
+      if (cosine) {  // lr(step) = lr * (1 + cos(pi * step / steps)) / 2, as TrainConfig::ToJson records
+        const double step = static_cast<double>((epoch - 1) * batches + b);
         for (auto& group : opt.param_groups()) {
           static_cast<torch::optim::AdamOptions&>(group.options()).lr(cfg.lr * 0.5 * (1 + std::cos(M_PI * step / steps)));
         }
