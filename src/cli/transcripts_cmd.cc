@@ -5,6 +5,7 @@
 #include "cli/commands.h"
 #include "core/ed25519.h"
 #include "core/interrupt.h"
+#include "transcripts/proxy.h"
 #include "transcripts/transcript_run.h"
 
 namespace dg::cli {
@@ -69,6 +70,44 @@ StatusOr<int> RunCollect(CollectArgs a) {
   return s.exit_code;  // 1 denied/refused, 3 endpoint down, 4 needs review
 }
 
+struct ProxyArgs {
+  std::string job, policy, ledger, key;
+  ProxyOptions options;
+  bool as_json = false;
+};
+
+StatusOr<int> RunProxyCmd(ProxyArgs a) {
+  DG_ASSIGN_OR_RETURN(Job job, LoadJob(a.job));
+  DG_ASSIGN_OR_RETURN(Policy policy, LoadPolicy(a.policy));
+  DG_ASSIGN_OR_RETURN(PrivateKey key, PrivateKey::LoadPemFile(a.key));
+  DG_ASSIGN_OR_RETURN(auto ledger, Ledger::Open(a.ledger, Ledger::Mode::kReadWrite));
+  InstallStopHandlers();
+  const std::string host = a.options.listen.substr(0, a.options.listen.rfind(':'));
+  a.options.on_listening = [&](int port, const std::string& run, bool resumed) {
+    // The first line, for scripts: where to point the client's base_url.
+    std::cout << "listening on http://" << host << ":" << port << "/v1 (job " << job.name << ", run " << run
+              << (resumed ? ", resumed" : "") << ")" << std::endl;
+    if (host != "127.0.0.1" && host != "localhost" && host != "::1") {
+      std::cerr << "distillgate proxy: warning: listening on " << host << ", not loopback: anyone who can reach it can spend the API key\n";
+    }
+  };
+  DG_ASSIGN_OR_RETURN(ProxySummary s, RunProxy(job, policy, *ledger, key, a.options));
+  if (a.as_json) {
+    std::cout << s.ToJson().dump(2) << "\n";
+  } else {
+    std::cout << "decision: " << s.run.verdict << " (ledger entry " << s.run.decision_index << ", run " << s.run.run_id << ")\n";
+    if (s.run.status) {
+      std::cout << RunStatusName(*s.run.status) << ": " << s.run.exchanges << " calls recorded (" << s.run.failed_calls << " failed"
+                << (s.resumed ? ", " + std::to_string(s.recovered_calls) + " recovered on resuming" : "") << "), "
+                << s.refused_requests << " requests refused; transcript " << a.options.out_dir << "/batch_{input,output}.jsonl\n";
+    } else {
+      std::cout << "the proxy did not start: the decision does not allow the job\n";
+    }
+    for (const auto& f : s.run.findings) std::cout << "  " << f << "\n";
+  }
+  return s.run.exit_code;  // 0 closed after SIGINT/SIGTERM, 1 denied/refused, 4 needs review
+}
+
 struct VerifyArgs {
   std::string ledger, run;
 };
@@ -131,6 +170,27 @@ void RegisterTranscripts(CLI::App& app, Dispatch& d) {
     c->add_option("--ledger", a->ledger, "Ledger file")->required();
     c->add_option("--run", a->run, "Run id")->required();
     c->callback([&d, a] { d.handler = ExitZeroOr([a] { return RunVerify(*a); }); });
+  }
+  {
+    auto a = std::make_shared<ProxyArgs>();
+    CLI::App* c = app.add_subcommand(
+        "proxy", "Serve an OpenAI-compatible endpoint that gates and records every call made through it (docs/proxy.md).\n"
+                 "Decides the job first; serves until SIGINT/SIGTERM, which closes the run. On the same --out-dir it resumes\n"
+                 "the run a killed proxy left open. Exit 0 closed, 1 denied or refused, 4 needs review, 2 bad input.");
+    c->add_option("--job", a->job, "Job with the api teacher to serve (its model, license and terms)")->required();
+    c->add_option("--teacher", a->options.teacher_id, "Teacher id (default: the only api teacher)");
+    c->add_option("--upstream", a->options.upstream, "The teacher's API base URL (default: the teacher's base_url)");
+    c->add_option("--out-dir", a->options.out_dir, "Directory for the transcript (batch_input.jsonl, batch_output.jsonl)")->required();
+    c->add_option("--listen", a->options.listen, "host:port to serve on (port 0: any free port)")->capture_default_str();
+    c->add_option("--api-key-env", a->options.api_key_env,
+                  "Environment variable with the upstream API key, sent when a client sends no Authorization (default: the teacher's api_key_env)");
+    c->add_option("--max-concurrency", a->options.max_concurrency, "Requests served at once")->capture_default_str()->check(IntegerIn(1, 4096));
+    c->add_option("--timeout", a->options.upstream_timeout_s, "Seconds to wait for the upstream")->capture_default_str()->check(NumberIn(0.001, 86400));
+    c->add_option("--policy", a->policy, "Policy file (default: the built-in policy)");
+    c->add_option("--ledger", a->ledger, "Ledger file")->required();
+    c->add_option("--key", a->key, "The ledger's private key")->required();
+    c->add_flag("--json", a->as_json, "Print the summary as JSON when the proxy stops");
+    c->callback([&d, a] { d.handler = [a] { return RunProxyCmd(*a); }; });
   }
 }
 

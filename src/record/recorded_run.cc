@@ -38,6 +38,29 @@ StatusOr<std::unique_ptr<RecordedRun>> RecordedRun::Begin(const Permit& permit, 
   return run;
 }
 
+StatusOr<std::unique_ptr<RecordedRun>> RecordedRun::Resume(const Permit& permit, const Job& job, Ledger& ledger,
+                                                          const PrivateKey& key, const std::string& mode,
+                                                          size_t calls_per_batch) {
+  DG_RETURN_IF_ERROR(Gate::Verify(permit, job, ledger));
+  const std::string id = RunIdFor(permit.job_sha256(), permit.decision_index());
+  DG_ASSIGN_OR_RETURN(RunRecord r, LoadRunRecord(ledger, id));
+  if (!r.run_start) return Status::VerifyFailed("run " + id + " was never opened: there is nothing to resume");
+  if (r.run_start->body.value("mode", "") != mode) {
+    return Status::VerifyFailed("run " + id + " is a " + r.run_start->body.value("mode", "?") + " run, not " + mode);
+  }
+  if (r.run_end) {
+    return Status::VerifyFailed("run " + id + " is closed (" + std::string(RunStatusName(r.status())) +
+                                ", entry " + std::to_string(r.run_end->index) + "): a closed run cannot be resumed");
+  }
+  std::unique_ptr<RecordedRun> run(new RecordedRun(ledger, key, id, calls_per_batch));
+  CallRecorder::Appended state;
+  for (const Hash& h : r.teacher_call_leaves) state.calls.Append(h, nullptr);
+  for (const Hash& h : r.entry_leaves) state.others.Append(h, nullptr);
+  state.recorded = r.teacher_call_leaves.size();
+  run->recorder_.Restore(state);
+  return run;
+}
+
 RecordedRun::~RecordedRun() {
   if (closed_) return;
   try {

@@ -54,6 +54,16 @@ class RecordedRun {
   // run_start's "job" is the subject's name, "job_sha256" its hash.
   static StatusOr<std::unique_ptr<RecordedRun>> Begin(const Permit& permit, const RunSubject& subject, Ledger& ledger,
                                                      const PrivateKey& key, Start start);
+  // Re-opens run `run_id` that a process left open (killed before its
+  // run_end, e.g. a proxy after `kill -9`; docs/proxy.md): the permit must
+  // be for the run's decision (Gate::Admit) and the job still the decided
+  // one (Gate::Verify); the run must have a run_start of `mode` and no
+  // run_end. The recorder continues from what the ledger holds: its calls
+  // and other entries (counts and roots), so run_end commits to the whole
+  // run. VerifyFailed otherwise; nothing is appended by resuming.
+  static StatusOr<std::unique_ptr<RecordedRun>> Resume(const Permit& permit, const Job& job, Ledger& ledger,
+                                                      const PrivateKey& key, const std::string& mode,
+                                                      size_t calls_per_batch);
   // Closes the run as failed if it was left open (an exception, an early
   // return): no run stays "incomplete" because its code forgot a path.
   ~RecordedRun();

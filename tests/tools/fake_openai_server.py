@@ -6,28 +6,44 @@ Binds 127.0.0.1 on a free port and prints the port. Answers POST
 Fault injection: --fail-first N answers the first N requests with 503;
 --die-after N exits after N answered requests; --model M reports model M;
 --auth-log FILE appends each request's Authorization header to FILE.
+`"stream": true` is answered as server-sent chat.completion.chunk events
+(a few characters each, then `data: [DONE]`); GET /v1/models lists the
+model. Requests are served on threads (the proxy's concurrency tests).
+--fail-model M answers requests for model M with 429.
 """
 import argparse
 import http.server
 import json
 import os
 import sys
+import threading
 
 p = argparse.ArgumentParser()
 p.add_argument("--fail-first", type=int, default=0)
 p.add_argument("--die-after", type=int, default=0)
 p.add_argument("--model", default="")
 p.add_argument("--auth-log", default="")
+p.add_argument("--fail-model", default="")
 args = p.parse_args()
 state = {"requests": 0, "answered": 0}
+lock = threading.Lock()
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
     def log_message(self, *a):
         pass
 
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self):
+        if self.path != "/v1/models":
+            return self.reply(404, {"error": {"message": "not found"}})
+        models = [args.model or "fake-lm", "other-model"]
+        self.reply(200, {"object": "list", "data": [{"id": m, "object": "model", "created": 0, "owned_by": "test"} for m in models]})
+
     def do_POST(self):
-        state["requests"] += 1
+        with lock:
+            state["requests"] += 1
         body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
         if args.auth_log:
             with open(args.auth_log, "a") as f:
@@ -36,19 +52,51 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self.reply(404, {"error": {"message": "not found"}})
         if state["requests"] <= args.fail_first:
             return self.reply(503, {"error": {"message": "overloaded, try again"}})
+        if args.fail_model and body.get("model") == args.fail_model:
+            return self.reply(429, {"error": {"message": "rate limit reached for " + args.fail_model, "type": "requests", "code": "rate_limit_exceeded"}})
         last = [m.get("content", "") for m in body["messages"] if m.get("role") == "user"][-1]
         answer = last[::-1]
-        n = state["answered"]
+        with lock:
+            n = state["answered"]
+            state["answered"] += 1
+        if body.get("stream"):
+            return self.stream(body, n, answer, last)
         self.reply(200, {
             "id": "chatcmpl-fake-%d" % n, "object": "chat.completion", "created": 1764400000 + n,
             "model": args.model or body["model"],
             "choices": [{"index": 0, "message": {"role": "assistant", "content": answer}, "finish_reason": "stop"}],
             "usage": {"prompt_tokens": len(last), "completion_tokens": len(answer), "total_tokens": len(last) + len(answer)},
             "system_fingerprint": None})
-        state["answered"] += 1
+        self.maybe_die()
+
+    def maybe_die(self):
         if args.die_after and state["answered"] >= args.die_after:
             sys.stdout.flush()
             os._exit(0)
+
+    def stream(self, body, n, answer, last):
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.send_header("x-request-id", "req-%d" % state["requests"])
+        self.end_headers()
+        base = {"id": "chatcmpl-fake-%d" % n, "object": "chat.completion.chunk", "created": 1764400000 + n,
+                "model": args.model or body["model"], "system_fingerprint": None}
+        deltas = [{"role": "assistant", "content": ""}] + [{"content": answer[i:i + 3]} for i in range(0, len(answer), 3)]
+        events = [dict(base, choices=[{"index": 0, "delta": d, "finish_reason": None}]) for d in deltas]
+        events.append(dict(base, choices=[{"index": 0, "delta": {}, "finish_reason": "stop"}]))
+        if (body.get("stream_options") or {}).get("include_usage"):
+            events.append(dict(base, choices=[], usage={"prompt_tokens": len(last), "completion_tokens": len(answer),
+                                                          "total_tokens": len(last) + len(answer)}))
+        for e in events:
+            self.chunk(("data: " + json.dumps(e) + "\n\n").encode())
+        self.chunk(b"data: [DONE]\n\n")
+        self.chunk(b"")
+        self.maybe_die()
+
+    def chunk(self, data):
+        self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+        self.wfile.flush()
 
     def reply(self, status, obj):
         data = json.dumps(obj).encode()
@@ -61,6 +109,6 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.wfile.flush()
 
 
-server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
 print(server.server_address[1], flush=True)
 server.serve_forever()
