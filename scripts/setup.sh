@@ -37,6 +37,24 @@ if ((${#missing[@]})); then
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# Node.js and the official OpenAI SDK (npm `openai`, pinned in
+# tests/node/package-lock.json): the real client of the proxy tests. A
+# machine with its own Node.js (and npm) keeps it; else Debian's.
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  echo "setup: installing nodejs npm" >&2
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+fi
+sdk_wanted="$(node -p "require('./tests/node/package.json').dependencies.openai")"
+sdk_have="$(node -p "require('./tests/node/node_modules/openai/package.json').version" 2>/dev/null || true)"
+if [ "$sdk_have" != "$sdk_wanted" ]; then
+  echo "setup: installing the OpenAI SDK $sdk_wanted (npm ci in tests/node)" >&2
+  (cd tests/node && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+fi
+
 BUILD_TYPE="${BUILD_TYPE:-Release}"
 cmake -S . -B build -DCMAKE_BUILD_TYPE="$BUILD_TYPE" >/dev/null
 cmake --build build -j"$(nproc)"

@@ -88,7 +88,49 @@ Status ServeTeacher(const ServeOptions& o) {
                 {"usage", {{"prompt_tokens", prompt.size()}, {"completion_tokens", answer.size()}, {"total_tokens", prompt.size() + answer.size()}}},
                 {"system_fingerprint", fingerprint}};
     res.set_header("x-request-id", "dg-" + std::to_string(n));
-    res.set_content(out.dump(), "application/json");
+    if (!(body.contains("stream") && body["stream"] == true)) {
+      res.set_content(out.dump(), "application/json");
+      return;
+    }
+    // `"stream": true`: the same answer as chat.completion.chunk events, a
+    // few bytes each (logprobs with their bytes), then `data: [DONE]`;
+    // usage in a last chunk when stream_options.include_usage.
+    const bool include_usage = body.contains("stream_options") && body["stream_options"].is_object() &&
+                               body["stream_options"].value("include_usage", false) == true;
+    auto events = std::make_shared<std::vector<std::string>>();
+    auto chunk = [&out](json choices, json usage = json()) {
+      json c = {{"id", out["id"]}, {"object", "chat.completion.chunk"}, {"created", out["created"]},
+                {"model", out["model"]}, {"system_fingerprint", out["system_fingerprint"]}, {"choices", choices}};
+      if (!usage.is_null()) c["usage"] = usage;
+      return "data: " + c.dump() + "\n\n";
+    };
+    events->push_back(chunk(json::array({{{"index", 0}, {"delta", {{"role", "assistant"}, {"content", ""}}}, {"finish_reason", nullptr}}})));
+    constexpr size_t kPiece = 4;
+    for (size_t i = 0; i < answer.size(); i += kPiece) {
+      json c = {{"index", 0}, {"delta", {{"content", answer.substr(i, kPiece)}}}, {"finish_reason", nullptr}};
+      if (choice.contains("logprobs")) {
+        const json& all = choice["logprobs"]["content"];
+        json part = json::array();
+        for (size_t k = i; k < i + kPiece && k < all.size(); ++k) part.push_back(all[k]);
+        c["logprobs"] = {{"content", part}};
+      }
+      events->push_back(chunk(json::array({c})));
+    }
+    events->push_back(chunk(json::array({{{"index", 0}, {"delta", json::object()}, {"finish_reason", "length"}}})));
+    if (include_usage) events->push_back(chunk(json::array(), out["usage"]));
+    events->push_back("data: [DONE]\n\n");
+    res.set_chunked_content_provider("text/event-stream", [events](size_t, httplib::DataSink& sink) {
+      for (const std::string& e : *events) {
+        if (!sink.write(e.data(), e.size())) return false;
+      }
+      sink.done();
+      return true;
+    });
+  });
+  server.Get("/v1/models", [&](const httplib::Request&, httplib::Response& res) {
+    res.set_content(json{{"object", "list"},
+                         {"data", {{{"id", model_name}, {"object", "model"}, {"created", 0}, {"owned_by", "distillgate"}}}}}.dump(),
+                    "application/json");
   });
   const int port = o.port == 0 ? server.bind_to_any_port("127.0.0.1") : (server.bind_to_port("127.0.0.1", o.port) ? o.port : -1);
   if (port < 0) return Status::IoError("cannot listen on 127.0.0.1:" + std::to_string(o.port));

@@ -109,6 +109,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.wfile.flush()
 
 
+http.server.ThreadingHTTPServer.request_queue_size = 256  # many clients connect at once
 server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
 print(server.server_address[1], flush=True)
 server.serve_forever()
