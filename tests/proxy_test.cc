@@ -78,8 +78,8 @@ json Chunk(const json& delta, const json& finish = nullptr, int index = 0) {
           {"choices", {{{"index", index}, {"delta", delta}, {"finish_reason", finish}}}}};
 }
 
-TEST(ChatStreamAssembler, AddsTheChunksUpToTheCompletion) {
-  ChatStreamAssembler a;
+TEST(StreamAssembler, AddsTheChunksUpToTheCompletion) {
+  StreamAssembler a;
   ASSERT_TRUE(a.Add(Chunk({{"role", "assistant"}, {"content", ""}})).ok());
   ASSERT_TRUE(a.Add(Chunk({{"content", "Hel"}})).ok());
   ASSERT_TRUE(a.Add(Chunk({{"content", "lo"}})).ok());
@@ -107,8 +107,8 @@ TEST(ChatStreamAssembler, AddsTheChunksUpToTheCompletion) {
   EXPECT_EQ(r["usage"]["total_tokens"], 5);
 }
 
-TEST(ChatStreamAssembler, RefusesWhatIsNotOneStream) {
-  ChatStreamAssembler a;
+TEST(StreamAssembler, RefusesWhatIsNotOneStream) {
+  StreamAssembler a;
   EXPECT_FALSE(a.Finish().ok()) << "no chunk";
   ASSERT_TRUE(a.Add(Chunk({{"content", "a"}})).ok());
   json other = Chunk({{"content", "b"}});
@@ -253,6 +253,15 @@ TEST_F(ProxyTest, ForwardsOnlyTheJobsModelAndRecordsEveryForwardedCall) {
   EXPECT_EQ(s->status, 200);
   EXPECT_NE(s->body.find("\"chat.completion.chunk\""), std::string::npos);
   EXPECT_EQ(s->body.substr(s->body.size() - 14), "data: [DONE]\n\n");
+  // The (legacy) completions endpoint, plain and streamed.
+  auto comp = c.Post("/v1/completions", json{{"model", "fake-lm"}, {"prompt", "abc"}}.dump(), "application/json");
+  ASSERT_TRUE(comp);
+  EXPECT_EQ(comp->status, 200);
+  EXPECT_EQ(json::parse(comp->body)["choices"][0]["text"], "cba");
+  auto comps = c.Post("/v1/completions", json{{"model", "fake-lm"}, {"prompt", "hello there"}, {"stream", true}}.dump(), "application/json");
+  ASSERT_TRUE(comps);
+  EXPECT_EQ(comps->status, 200);
+  EXPECT_NE(comps->body.find("\"text_completion\""), std::string::npos);
   auto limited = Chat("fake-lm-2024-05-01", "x");
   ASSERT_TRUE(limited);
   EXPECT_EQ(limited->status, 429);
@@ -266,19 +275,21 @@ TEST_F(ProxyTest, ForwardsOnlyTheJobsModelAndRecordsEveryForwardedCall) {
   ASSERT_EQ(stopped.exit_code, 0) << stopped.out << stopped.err;
   json summary = json::parse(stopped.out.substr(stopped.out.find('{')));
   EXPECT_EQ(summary["status"], "completed");
-  EXPECT_EQ(summary["exchanges"], 3);
+  EXPECT_EQ(summary["exchanges"], 5);
   EXPECT_EQ(summary["failed_calls"], 1);
   EXPECT_EQ(summary["refused_requests"], 3);
   RunRecord rec = Record(run);
   EXPECT_EQ(rec.status(), RunStatus::kCompleted);
-  EXPECT_EQ(rec.teacher_calls, 3u);
+  EXPECT_EQ(rec.teacher_calls, 5u);
   EXPECT_EQ(rec.run_end->body["stopped_by"], "SIGTERM");
   // The streamed call is recorded as the completion it adds up to.
   const std::string out = testing::ReadAll(dir_.File("out/batch_output.jsonl"));
   EXPECT_NE(out.find("\"content\":\"sdrow demaerts\""), std::string::npos) << out;
+  EXPECT_NE(out.find("\"text\":\"ereht olleh\""), std::string::npos) << out;
+  EXPECT_NE(testing::ReadAll(dir_.File("out/batch_input.jsonl")).find("\"url\":\"/v1/completions\""), std::string::npos);
   auto v = testing::RunCli({"transcripts", "verify", "--ledger", dir_.File("l.db"), "--run", run});
   EXPECT_EQ(v.exit_code, 0) << v.out << v.err;
-  EXPECT_NE(v.out.find("VERIFIED: 3 exchanges"), std::string::npos) << v.out;
+  EXPECT_NE(v.out.find("VERIFIED: 5 exchanges"), std::string::npos) << v.out;
 }
 
 TEST_F(ProxyTest, TheKeyFromTheEnvironmentIsForwardedAndNeverWritten) {

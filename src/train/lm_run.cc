@@ -281,12 +281,17 @@ StatusOr<json> RunDistillLm(const TrainLmOptions& o) {
                              "\" is not the teacher's model \"" + teacher.model + "\"");
           return Status::Ok();
         }
-        std::string prompt;
-        for (const json& m : e.request["messages"]) {
-          if (m.value("role", "") == "user" && m.contains("content") && m["content"].is_string()) prompt = m["content"];
+        std::string prompt, answer;
+        if (!e.endpoint.empty()) {  // a (legacy) completions exchange: prompt and text
+          if (e.request["prompt"].is_string()) prompt = e.request["prompt"];
+          answer = e.response["choices"][0].value("text", "");
+        } else {
+          for (const json& m : e.request["messages"]) {
+            if (m.value("role", "") == "user" && m.contains("content") && m["content"].is_string()) prompt = m["content"];
+          }
+          const json& msg = e.response["choices"][0]["message"];
+          answer = msg.contains("content") && msg["content"].is_string() ? msg["content"].get<std::string>() : "";
         }
-        const json& msg = e.response["choices"][0]["message"];
-        const std::string answer = msg.contains("content") && msg["content"].is_string() ? msg["content"].get<std::string>() : "";
         distill_text += AsciiLines(prompt + answer + "\n");
         ++used;
         return Status::Ok();

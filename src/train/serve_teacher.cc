@@ -127,6 +127,60 @@ Status ServeTeacher(const ServeOptions& o) {
       return true;
     });
   });
+  // The (legacy) completions endpoint: one string `prompt`, the same
+  // generation; `"stream": true` as text_completion chunks.
+  server.Post("/v1/completions", [&](const httplib::Request& req, httplib::Response& res) {
+    auto parsed = ParseJsonStrict(req.body, "request");
+    json body = parsed.ok() ? std::move(parsed).value() : json();
+    if (!body.is_object() || !body.contains("prompt") || !body["prompt"].is_string()) {
+      return error(res, 400, "expected a JSON body with a string prompt (one prompt a request)");
+    }
+    if (body.contains("model") && body["model"] != model_name) {
+      return error(res, 404, "this server serves the model \"" + model_name + "\"");
+    }
+    const std::string prompt = body["prompt"];
+    const int max_tokens = body.contains("max_tokens") && body["max_tokens"].is_number_integer()
+                               ? std::max(1, std::min(1024, body["max_tokens"].get<int>()))
+                               : o.max_tokens;
+    const double temperature = body.contains("temperature") && body["temperature"].is_number() ? body["temperature"].get<double>() : 0.0;
+    const uint64_t seed = body.contains("seed") && body["seed"].is_number_unsigned() ? body["seed"].get<uint64_t>() : 0;
+    std::string answer;
+    uint64_t n;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      answer = lm.Generate(prompt, max_tokens, temperature, seed, 0, nullptr);
+      n = served++;
+    }
+    json out = {{"id", "cmpl-dg-" + std::to_string(n)},
+                {"object", "text_completion"},
+                {"created", static_cast<int64_t>(std::time(nullptr))},
+                {"model", model_name},
+                {"choices", {{{"index", 0}, {"text", answer}, {"logprobs", nullptr}, {"finish_reason", "length"}}}},
+                {"usage", {{"prompt_tokens", prompt.size()}, {"completion_tokens", answer.size()}, {"total_tokens", prompt.size() + answer.size()}}},
+                {"system_fingerprint", fingerprint}};
+    res.set_header("x-request-id", "dg-" + std::to_string(n));
+    if (!(body.contains("stream") && body["stream"] == true)) {
+      res.set_content(out.dump(), "application/json");
+      return;
+    }
+    auto events = std::make_shared<std::vector<std::string>>();
+    auto chunk = [&out](const std::string& text, json finish) {
+      json c = out;
+      c["choices"] = {{{"index", 0}, {"text", text}, {"logprobs", nullptr}, {"finish_reason", finish}}};
+      c.erase("usage");
+      return "data: " + c.dump() + "\n\n";
+    };
+    for (size_t i = 0; i < answer.size(); i += 4) events->push_back(chunk(answer.substr(i, 4), nullptr));
+    events->push_back(chunk("", "length"));
+    events->push_back("data: [DONE]\n\n");
+    res.set_chunked_content_provider("text/event-stream", [events](size_t, httplib::DataSink& sink) {
+      for (const std::string& e : *events) {
+        if (!sink.write(e.data(), e.size())) return false;
+      }
+      sink.done();
+      return true;
+    });
+  });
   server.Get("/v1/models", [&](const httplib::Request&, httplib::Response& res) {
     res.set_content(json{{"object", "list"},
                          {"data", {{{"id", model_name}, {"object", "model"}, {"created", 0}, {"owned_by", "distillgate"}}}}}.dump(),

@@ -111,6 +111,9 @@ StatusOr<CanonicalObjectWithHole> PrepareCall(const Exchange& e, const TeacherMe
   CanonicalObjectBuilder b;
   // A failed call answered nothing: nothing of it may train a student.
   b.Bool("allowed", !e.failed && ModelAllowedFor(t.model, e.model));
+  // Only a (legacy) completions exchange names its endpoint, so the entries
+  // of chat exchanges are as they always were.
+  if (!e.endpoint.empty()) b.String("endpoint", e.endpoint);
   if (e.failed) b.String("error", e.error);
   b.String("model", e.model).String("provider", t.provider).String("request_sha256", request_sha);
   if (e.failed) {

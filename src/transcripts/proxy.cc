@@ -46,6 +46,14 @@ namespace {
 constexpr char kStateFile[] = "proxy-run.json";
 constexpr char kStateFormat[] = "distillgate-proxy-run-v1";
 constexpr char kChatPath[] = "/v1/chat/completions";
+constexpr char kCompletionsPath[] = "/v1/completions";
+
+// What differs between the two endpoints served.
+struct Endpoint {
+  std::string path;  // kChatPath or kCompletionsPath
+  std::shared_ptr<const JsonSchema> request_schema, response_schema;
+  StreamAssembler::Kind kind = StreamAssembler::Kind::kChat;
+};
 
 struct Upstream {
   std::string scheme_host_port;  // for httplib::Client
@@ -140,7 +148,7 @@ class Proxy {
   StatusOr<bool> Resume();  // false: nothing to resume here
   Status Recover(const RunRecord& r);
   // Serving.
-  void HandleChat(const httplib::Request& req, httplib::Response& res);
+  void HandleCall(const httplib::Request& req, httplib::Response& res, const Endpoint& ep);
   void HandleModels(const httplib::Request& req, httplib::Response& res);
   void Refuse(httplib::Response& res, int status, const std::string& message, const std::string& code);
   httplib::Headers ForwardHeaders(const httplib::Request& req) const;
@@ -167,7 +175,7 @@ class Proxy {
   int in_fd_ = -1, out_fd_ = -1;
   ProxySummary summary_;
   std::unique_ptr<RecordedRun> run_;
-  std::shared_ptr<const JsonSchema> response_schema_, request_schema_;
+  Endpoint chat_, completions_;
 
   // Commit order is transcript order is ledger order.
   std::mutex commit_mu_;
@@ -404,7 +412,7 @@ Status Proxy::Commit(Exchange e, const json& error_line, const json& response_li
   const uint64_t n = next_;
   const std::string custom_id = "request-" + std::to_string(n);
   const std::string in_line =
-      json{{"custom_id", custom_id}, {"method", "POST"}, {"url", kChatPath}, {"body", e.request}}.dump() + "\n";
+      json{{"custom_id", custom_id}, {"method", "POST"}, {"url", e.endpoint.empty() ? kChatPath : e.endpoint}, {"body", e.request}}.dump() + "\n";
   json out = {{"id", "batch_req_" + std::to_string(n)}, {"custom_id", custom_id}, {"response", response_line}, {"error", error_line}};
   Status st = WriteAll(in_fd_, in_line, in_path_);
   if (st.ok()) st = WriteAll(out_fd_, out.dump() + "\n", out_path_);
@@ -489,7 +497,7 @@ void Proxy::HandleModels(const httplib::Request& req, httplib::Response& res) {
   res.set_content(json{{"object", "list"}, {"data", kept}}.dump(), "application/json");
 }
 
-void Proxy::HandleChat(const httplib::Request& req, httplib::Response& res) {
+void Proxy::HandleCall(const httplib::Request& req, httplib::Response& res, const Endpoint& ep) {
   if (closing_ || failed_ || refused_) {
     res.status = 503;
     res.set_content(ErrorBody("distillgate proxy for job " + job_.name + " is closing; no further calls are forwarded", "server_error",
@@ -500,7 +508,7 @@ void Proxy::HandleChat(const httplib::Request& req, httplib::Response& res) {
   auto parsed = ParseJsonStrict(req.body, "request body");
   if (!parsed.ok()) return Refuse(res, 400, parsed.status().message(), "invalid_json");
   json request = std::move(parsed).value();
-  if (Status v = request_schema_->Validate(request, "request body"); !v.ok()) return Refuse(res, 400, v.message(), "invalid_request");
+  if (Status v = ep.request_schema->Validate(request, "request body"); !v.ok()) return Refuse(res, 400, v.message(), "invalid_request");
   const std::string model = request["model"].get<std::string>();
   if (!AllowedAnswer(model)) {
     return Refuse(res, 403,
@@ -510,12 +518,13 @@ void Proxy::HandleChat(const httplib::Request& req, httplib::Response& res) {
   }
   const bool stream = request.contains("stream") && request["stream"] == true;
   const httplib::Headers headers = ForwardHeaders(req);
-  const std::string path = upstream_.prefix + kChatPath;
+  const std::string path = upstream_.prefix + ep.path;
   const time_t timeout = static_cast<time_t>(o_.upstream_timeout_s);
 
   Exchange e;
   e.request = request;
   e.model = model;
+  if (ep.path != kChatPath) e.endpoint = ep.path;
   // A failed call: recorded, then the client gets what the upstream sent
   // (or a 502/504 when nothing came back).
   auto record_failed = [&](const std::string& error, const std::string& code, int status, const json& body,
@@ -568,7 +577,7 @@ void Proxy::HandleChat(const httplib::Request& req, httplib::Response& res) {
       res.set_content(r->body, HeaderValue(r->headers, "Content-Type").empty() ? "application/json" : HeaderValue(r->headers, "Content-Type"));
       return;
     }
-    Status valid = body.ok() ? response_schema_->Validate(*body, "response") : body.status();
+    Status valid = body.ok() ? ep.response_schema->Validate(*body, "response") : body.status();
     if (!valid.ok()) {
       if (Status st = record_failed("HTTP 200 with a malformed response: " + valid.message(), "malformed_response", 0, json(), ""); !st.ok()) {
         return withheld(res, st);
@@ -687,14 +696,15 @@ void Proxy::HandleChat(const httplib::Request& req, httplib::Response& res) {
   CopyResponseHeaders(state->headers, res);
   res.status = 200;
   res.set_header("Cache-Control", "no-cache");
-  auto assembler = std::make_shared<ChatStreamAssembler>();
+  auto assembler = std::make_shared<StreamAssembler>(ep.kind);
+  auto response_schema = ep.response_schema;
   auto ex = std::make_shared<Exchange>(std::move(e));
   auto request_id = HeaderValue(state->headers, "x-request-id");
   auto client_gone = std::make_shared<bool>(false);
   auto finished = std::make_shared<bool>(false);
   // Ends the call: records it (the answer, or why it failed) and tells the
   // client. Called once, when the upstream ended or sent [DONE].
-  auto finish = [this, state, assembler, ex, request_id, client_gone, finished](httplib::DataSink* sink, bool done, std::string error) {
+  auto finish = [this, state, assembler, response_schema, ex, request_id, client_gone, finished](httplib::DataSink* sink, bool done, std::string error) {
     *finished = true;
     std::string model_refused;
     if (error.empty() && !done) error = "the stream ended before data: [DONE]" + (state->transport_error.empty() ? "" : " (" + state->transport_error + ")");
@@ -702,9 +712,9 @@ void Proxy::HandleChat(const httplib::Request& req, httplib::Response& res) {
     if (error.empty()) {
       auto assembled = assembler->Finish();
       if (!assembled.ok()) {
-        error = "the stream does not add up to a chat completion: " + assembled.status().message();
-      } else if (Status v = response_schema_->Validate(*assembled, "assembled response"); !v.ok()) {
-        error = "the stream does not add up to a chat completion: " + v.message();
+        error = "the stream does not add up to a response: " + assembled.status().message();
+      } else if (Status v = response_schema->Validate(*assembled, "assembled response"); !v.ok()) {
+        error = "the stream does not add up to a response: " + v.message();
       } else {
         response = std::move(assembled).value();
       }
@@ -830,8 +840,13 @@ StatusOr<ProxySummary> Proxy::Run() {
   DG_RETURN_IF_ERROR(ChooseTeacher());
   DG_ASSIGN_OR_RETURN(auto listen, ParseListen(o_.listen));
   if (o_.max_concurrency < 1 || o_.max_concurrency > 4096) return Status::InvalidInput("--max-concurrency must be 1-4096");
-  DG_ASSIGN_OR_RETURN(response_schema_, JsonSchema::Builtin("chat-completion-response.schema.json"));
-  DG_ASSIGN_OR_RETURN(request_schema_, JsonSchema::Builtin("chat-request.schema.json"));
+  chat_.path = kChatPath;
+  DG_ASSIGN_OR_RETURN(chat_.request_schema, JsonSchema::Builtin("chat-request.schema.json"));
+  DG_ASSIGN_OR_RETURN(chat_.response_schema, JsonSchema::Builtin("chat-completion-response.schema.json"));
+  completions_.path = kCompletionsPath;
+  completions_.kind = StreamAssembler::Kind::kCompletion;
+  DG_ASSIGN_OR_RETURN(completions_.request_schema, JsonSchema::Builtin("completion-request.schema.json"));
+  DG_ASSIGN_OR_RETURN(completions_.response_schema, JsonSchema::Builtin("completion-response.schema.json"));
   dir_ = std::filesystem::absolute(o_.out_dir).lexically_normal().string();
   in_path_ = dir_ + "/batch_input.jsonl";
   out_path_ = dir_ + "/batch_output.jsonl";
@@ -859,7 +874,7 @@ StatusOr<ProxySummary> Proxy::Run() {
                   {"teacher", meta_.id},
                   {"api_key_env", api_key_env_.empty() ? json() : json(api_key_env_)},
                   {"max_concurrency", o_.max_concurrency},
-                  {"endpoints", {"POST /v1/chat/completions", "GET /v1/models"}}};
+                  {"endpoints", {"POST /v1/chat/completions", "POST /v1/completions", "GET /v1/models"}}};
     DG_ASSIGN_OR_RETURN(
         run_, RecordedRun::Begin(*permit, job_, ledger_, key_,
                                  {"transcripts",
@@ -879,11 +894,12 @@ StatusOr<ProxySummary> Proxy::Run() {
     return summary_;
   }
 
-  server.Post(kChatPath, [this](const httplib::Request& req, httplib::Response& res) { HandleChat(req, res); });
+  server.Post(kChatPath, [this](const httplib::Request& req, httplib::Response& res) { HandleCall(req, res, chat_); });
+  server.Post(kCompletionsPath, [this](const httplib::Request& req, httplib::Response& res) { HandleCall(req, res, completions_); });
   server.Get("/v1/models", [this](const httplib::Request& req, httplib::Response& res) { HandleModels(req, res); });
   auto other = [this](const httplib::Request& req, httplib::Response& res) {
     Refuse(res, 403,
-           "distillgate proxy for job " + job_.name + " serves only POST /v1/chat/completions and GET /v1/models; " + req.method + " " +
+           "distillgate proxy for job " + job_.name + " serves only POST /v1/chat/completions, POST /v1/completions and GET /v1/models; " + req.method + " " +
                req.path + " was not forwarded",
            "endpoint_not_allowed");
   };

@@ -3,7 +3,7 @@
 // scripts make through it — change the client's base_url, nothing else.
 //
 // The job is decided first (Gate::Decide); only an allowed job serves. It
-// then serves POST /v1/chat/completions (plain and streamed) and GET
+// then serves POST /v1/chat/completions and POST /v1/completions (plain and streamed) and GET
 // /v1/models, forwarding only requests for the model of the job's API
 // teacher (or a dated snapshot of it); anything else gets 403 with an
 // OpenAI-style error object naming the job. Every forwarded call, failed

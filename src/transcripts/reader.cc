@@ -25,6 +25,8 @@ std::string TranscriptProblem::ToString() const {
 
 namespace {
 
+constexpr char kCompletionsPath[] = "/v1/completions";
+
 // The first violation of `doc` against `schema`, as a problem (false when it matches).
 bool SchemaProblem(const JsonSchema& schema, const json& doc, const std::string& prefix, TranscriptProblem* p) {
   const auto violations = schema.Violations(doc);
@@ -55,14 +57,18 @@ TranscriptItem ProblemItem(TranscriptProblem p) {
 }
 
 // Parses and validates one line; false (and `problem` filled) when it is bad.
-bool ParseLine(const LineRef& line, const std::string& file, const JsonSchema& schema, json* out, TranscriptProblem* problem) {
+// `alternative`, when given, is the schema of batch input lines whose url is
+// the (legacy) completions endpoint.
+bool ParseLine(const LineRef& line, const std::string& file, const JsonSchema& schema, json* out, TranscriptProblem* problem,
+               const JsonSchema* completion_input = nullptr) {
   auto doc = ParseJsonStrict(line.text, file + ":" + std::to_string(line.number));
   if (!doc.ok()) {
     *problem = ProblemAt(file, line, "", "not valid JSON: " + doc.status().message());
     return false;
   }
   TranscriptProblem p;
-  if (SchemaProblem(schema, *doc, "", &p)) {
+  const bool completion = completion_input != nullptr && doc->is_object() && doc->value("url", json()) == kCompletionsPath;
+  if (SchemaProblem(completion ? *completion_input : schema, *doc, "", &p)) {
     *problem = ProblemAt(file, line, p.pointer, p.what);
     return false;
   }
@@ -145,6 +151,9 @@ Status ReadBatch(const TranscriptSource& src, const std::function<Status(Transcr
   DG_ASSIGN_OR_RETURN(auto input_schema, JsonSchema::Builtin("openai-batch-input.schema.json"));
   DG_ASSIGN_OR_RETURN(auto output_schema, JsonSchema::Builtin("openai-batch-output.schema.json"));
   DG_ASSIGN_OR_RETURN(auto body_schema, JsonSchema::Builtin("chat-completion-response.schema.json"));
+  // Lines whose url is /v1/completions (completion.schema.json).
+  DG_ASSIGN_OR_RETURN(auto completion_input_schema, JsonSchema::Builtin("completion-batch-input.schema.json"));
+  DG_ASSIGN_OR_RETURN(auto completion_body_schema, JsonSchema::Builtin("completion-response.schema.json"));
   // Index the input file: custom_id → where its line is. Bad input lines are problems.
   struct Where {
     uint64_t offset, line;
@@ -162,7 +171,9 @@ Status ReadBatch(const TranscriptSource& src, const std::function<Status(Transcr
       [&](const LineRef& line, InputLine* r) {
         if ((r->blank = Blank(line.text))) return;
         json doc;
-        if ((r->ok = ParseLine(line, src.path, *input_schema, &doc, &r->problem))) r->custom_id = doc["custom_id"].get<std::string>();
+        if ((r->ok = ParseLine(line, src.path, *input_schema, &doc, &r->problem, completion_input_schema.get()))) {
+          r->custom_id = doc["custom_id"].get<std::string>();
+        }
       },
       [&](const LineRef& line, InputLine& r) -> Status {
         if (r.blank) return Status::Ok();
@@ -220,11 +231,14 @@ Status ReadBatch(const TranscriptSource& src, const std::function<Status(Transcr
         e.file = src.output_path;
         e.line = line.number;
         e.custom_id = id;
+        if (request_line.value("url", json()) == kCompletionsPath) e.endpoint = kCompletionsPath;
         e.request = std::move(request_line["body"]);  // validated while indexing
         json resp = doc.contains("response") ? std::move(doc["response"]) : json();
         if (resp.is_object() && resp["status_code"] == 200) {
           TranscriptProblem p;
-          if (SchemaProblem(*body_schema, resp["body"], "/response/body", &p)) return fail(p.pointer, p.what);
+          if (SchemaProblem(e.endpoint.empty() ? *body_schema : *completion_body_schema, resp["body"], "/response/body", &p)) {
+            return fail(p.pointer, p.what);
+          }
           e.response = std::move(resp["body"]);
           e.model = e.response["model"].get<std::string>();
         } else {

@@ -35,6 +35,10 @@ struct Exchange {
   std::string file;        // the file the response came from
   uint64_t line = 0;       // its 1-based line number there
   std::string custom_id;   // openai-batch only
+  // "" for chat completions; "/v1/completions" for a (legacy) completions
+  // exchange (openai-batch only: its input line's url), whose request has a
+  // `prompt` and whose response's choices have `text`.
+  std::string endpoint;
   nlohmann::json request;  // the chat-completions request body
   nlohmann::json response; // the response object; null when the call failed
   bool failed = false;     // the call failed: no response, `error` says why

@@ -45,7 +45,7 @@ Status SseSplitter::Feed(std::string_view bytes, const OnEvent& on_event) {
   return Status::Ok();
 }
 
-Status ChatStreamAssembler::Add(const json& chunk) {
+Status StreamAssembler::Add(const json& chunk) {
   const std::string at = "stream chunk " + std::to_string(chunks_);
   if (!chunk.is_object()) return Status::InvalidInput(at + ": expected a chat.completion.chunk object");
   auto string_member = [&](const char* name) -> StatusOr<std::string> {
@@ -79,6 +79,23 @@ Status ChatStreamAssembler::Add(const json& chunk) {
     }
     Choice& ch = choices_[c["index"].get<int64_t>()];
     if (auto fr = c.find("finish_reason"); fr != c.end() && fr->is_string()) ch.finish_reason = *fr;
+    if (kind_ == Kind::kCompletion) {
+      if (auto t = c.find("text"); t != c.end() && !t->is_null()) {
+        if (!t->is_string()) return Status::InvalidInput(cat + "/text: expected a string");
+        ch.content += t->get<std::string>();
+        ch.has_content = true;
+      }
+      if (auto lp = c.find("logprobs"); lp != c.end() && lp->is_object()) {
+        if (!ch.logprobs.is_object()) ch.logprobs = json::object();
+        for (const auto& [name, value] : lp->items()) {
+          if (!value.is_array()) continue;
+          json& into = ch.logprobs[name];
+          if (!into.is_array()) into = json::array();
+          for (const json& v : value) into.push_back(v);
+        }
+      }
+      continue;
+    }
     if (auto lp = c.find("logprobs"); lp != c.end() && lp->is_object() && lp->contains("content") && (*lp)["content"].is_array()) {
       if (!ch.logprobs_content.is_array()) ch.logprobs_content = json::array();
       for (const json& t : (*lp)["content"]) ch.logprobs_content.push_back(t);
@@ -121,10 +138,21 @@ Status ChatStreamAssembler::Add(const json& chunk) {
   return Status::Ok();
 }
 
-StatusOr<json> ChatStreamAssembler::Finish() const {
+StatusOr<json> StreamAssembler::Finish() const {
   if (chunks_ == 0) return Status::InvalidInput("the stream sent no chunk");
   if (choices_.empty()) return Status::InvalidInput("the stream's chunks carried no choice");
   json choices = json::array();
+  if (kind_ == Kind::kCompletion) {
+    for (const auto& [index, ch] : choices_) {
+      json choice = {{"index", index}, {"text", ch.content}, {"finish_reason", ch.finish_reason}};
+      choice["logprobs"] = ch.logprobs;  // null unless streamed
+      choices.push_back(choice);
+    }
+    json out = {{"id", id_}, {"object", "text_completion"}, {"created", created_}, {"model", model_}, {"choices", choices}};
+    if (!usage_.is_null()) out["usage"] = usage_;
+    if (!system_fingerprint_.is_null()) out["system_fingerprint"] = system_fingerprint_;
+    return out;
+  }
   for (const auto& [index, ch] : choices_) {
     json message = {{"role", ch.role.empty() ? "assistant" : ch.role}, {"content", ch.has_content ? json(ch.content) : json()}};
     if (ch.has_refusal) message["refusal"] = ch.refusal;

@@ -38,33 +38,40 @@ class SseSplitter {
   std::string buffer_;
 };
 
-// Adds chat.completion.chunk objects up to the chat.completion they stream:
-// per choice index the role, the content and refusal (concatenated), tool
-// calls (by index: id, type, function name, arguments concatenated),
-// logprobs content (concatenated) and the finish reason; the response's id,
+// Adds streamed chunks up to the response object they stream. Chat
+// (chat.completion.chunk → chat.completion): per choice index the role, the
+// content and refusal (concatenated), tool calls (by index: id, type,
+// function name, arguments concatenated), logprobs content (concatenated)
+// and the finish reason. Completions (text_completion chunks →
+// text_completion): per choice the text (concatenated), the logprobs arrays
+// (each concatenated) and the finish reason. Both: the response's id,
 // created, model and system_fingerprint; usage from the chunk that carries
 // it (stream_options.include_usage).
-class ChatStreamAssembler {
+class StreamAssembler {
  public:
-  // InvalidInput when `chunk` is not a chat.completion.chunk object (id,
-  // model, created, choices), or reports another id or model than the
-  // stream's first chunk did.
+  enum class Kind { kChat, kCompletion };
+  explicit StreamAssembler(Kind kind = Kind::kChat) : kind_(kind) {}
+  // InvalidInput when `chunk` is not a chunk object (id, model, created,
+  // choices), or reports another id or model than the stream's first chunk
+  // did.
   Status Add(const nlohmann::json& chunk);
   uint64_t chunks() const { return chunks_; }
   const std::string& model() const { return model_; }
-  // The chat.completion, "object": "chat.completion". InvalidInput when no
-  // chunk has been added or no choice was streamed.
+  // The response: "object" "chat.completion" or "text_completion".
+  // InvalidInput when no chunk has been added or no choice was streamed.
   StatusOr<nlohmann::json> Finish() const;
 
  private:
   struct Choice {
     std::string role;
     bool has_content = false, has_refusal = false;
-    std::string content, refusal;
+    std::string content, refusal;  // completions: content is the text
+    nlohmann::json logprobs;          // completions: an object of arrays, or null
     std::map<int64_t, nlohmann::json> tool_calls;
     nlohmann::json logprobs_content;  // null or an array
     nlohmann::json finish_reason;     // null or a string
   };
+  Kind kind_;
   uint64_t chunks_ = 0;
   std::string id_, model_;
   nlohmann::json created_, system_fingerprint_, usage_;

@@ -1,6 +1,7 @@
 // The official OpenAI SDK (npm `openai`) as the client of `distillgate proxy`
 // (tests/tools/proxy_sdk_test.sh). Modes:
-//   check BASE_URL MODEL REFUSED_MODEL ERROR_MODEL   a chat completion, a streamed one, a refused model,
+//   check BASE_URL MODEL REFUSED_MODEL ERROR_MODEL   a chat completion, a streamed one, a completion and a
+//                                                    streamed one, a refused model,
 //                                                    an upstream error, the model list; exit 1 on any failure
 //   loop BASE_URL MODEL N FILE                       N calls one after another; each answer the client got
 //                                                    is appended to FILE as {id, content}; stops at an error
@@ -29,6 +30,14 @@ async function check(refusedModel, errorModel) {
   }
   expect(chunks >= 3 && text === plain.choices[0].message.content, `a streamed completion adds up to the plain one: ${JSON.stringify(text)} vs ${JSON.stringify(plain.choices[0].message.content)} in ${chunks} chunks`);
   expect(usage !== null, "the streamed usage chunk arrived");
+  // The (legacy) completions endpoint, plain and streamed.
+  const comp = await c.completions.create({ model, prompt: "apple", max_tokens: 16, temperature: 0 });
+  expect(comp.object === "text_completion" && typeof comp.choices[0].text === "string", "a completion: " + JSON.stringify(comp));
+  let ctext = "";
+  for await (const chunk of await c.completions.create({ model, prompt: "apple", max_tokens: 16, temperature: 0, stream: true })) {
+    ctext += chunk.choices[0]?.text ?? "";
+  }
+  expect(ctext === comp.choices[0].text, `a streamed completion adds up to the plain one: ${JSON.stringify(ctext)} vs ${JSON.stringify(comp.choices[0].text)}`);
   try {
     await c.chat.completions.create({ ...ask("apple"), model: refusedModel });
     failures.push("a refused model was answered");
@@ -44,7 +53,7 @@ async function check(refusedModel, errorModel) {
   const models = [];
   for await (const m of c.models.list()) models.push(m.id);
   expect(models.length >= 1 && models.every((id) => id === model || id.startsWith(model + "-")), "only the job's model is listed: " + models);
-  console.log(JSON.stringify({ plain: plain.choices[0].message.content, streamed: text, chunks, models, failures }));
+  console.log(JSON.stringify({ plain: plain.choices[0].message.content, streamed: text, chunks, completion: comp.choices[0].text, models, failures }));
   process.exit(failures.length ? 1 : 0);
 }
 

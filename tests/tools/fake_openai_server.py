@@ -2,7 +2,8 @@
 """A stand-in OpenAI-compatible chat-completions server for the live-call tests.
 
 Binds 127.0.0.1 on a free port and prints the port. Answers POST
-/v1/chat/completions deterministically (the last user message, reversed).
+/v1/chat/completions deterministically (the last user message, reversed),
+and POST /v1/completions (the prompt, reversed).
 Fault injection: --fail-first N answers the first N requests with 503;
 --die-after N exits after N answered requests; --model M reports model M;
 --auth-log FILE appends each request's Authorization header to FILE.
@@ -48,17 +49,20 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if args.auth_log:
             with open(args.auth_log, "a") as f:
                 f.write(self.headers.get("Authorization", "") + "\n")
-        if self.path != "/v1/chat/completions":
+        if self.path not in ("/v1/chat/completions", "/v1/completions"):
             return self.reply(404, {"error": {"message": "not found"}})
         if state["requests"] <= args.fail_first:
             return self.reply(503, {"error": {"message": "overloaded, try again"}})
         if args.fail_model and body.get("model") == args.fail_model:
             return self.reply(429, {"error": {"message": "rate limit reached for " + args.fail_model, "type": "requests", "code": "rate_limit_exceeded"}})
-        last = [m.get("content", "") for m in body["messages"] if m.get("role") == "user"][-1]
+        completion = self.path == "/v1/completions"
+        last = body["prompt"] if completion else [m.get("content", "") for m in body["messages"] if m.get("role") == "user"][-1]
         answer = last[::-1]
         with lock:
             n = state["answered"]
             state["answered"] += 1
+        if completion:
+            return self.completion(body, n, answer, last)
         if body.get("stream"):
             return self.stream(body, n, answer, last)
         self.reply(200, {
@@ -73,6 +77,24 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if args.die_after and state["answered"] >= args.die_after:
             sys.stdout.flush()
             os._exit(0)
+
+    def completion(self, body, n, answer, last):
+        base = {"id": "cmpl-fake-%d" % n, "object": "text_completion", "created": 1764400000 + n,
+                "model": args.model or body["model"], "system_fingerprint": None}
+        if not body.get("stream"):
+            return self.reply(200, dict(base, choices=[{"index": 0, "text": answer, "logprobs": None, "finish_reason": "stop"}],
+                                        usage={"prompt_tokens": len(last), "completion_tokens": len(answer),
+                                               "total_tokens": len(last) + len(answer)}))
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        for i in range(0, len(answer), 3):
+            self.chunk(("data: " + json.dumps(dict(base, choices=[{"index": 0, "text": answer[i:i + 3], "logprobs": None,
+                                                                   "finish_reason": None}])) + "\n\n").encode())
+        self.chunk(("data: " + json.dumps(dict(base, choices=[{"index": 0, "text": "", "logprobs": None, "finish_reason": "stop"}])) + "\n\n").encode())
+        self.chunk(b"data: [DONE]\n\n")
+        self.chunk(b"")
 
     def stream(self, body, n, answer, last):
         self.send_response(200)

@@ -97,7 +97,7 @@ stop_proxy() {  # SIGTERM, wait; exit status must be 0
 }
 run_of() { sed -n 's/.*run \([0-9a-f]*-[0-9]*\).*/\1/p' "$1" | head -1; }
 
-step "SDK: chat completion, streamed completion, refused model, upstream error ($UPSTREAM_KIND), model list"
+step "SDK: chat completion plain and streamed, completion plain and streamed, refused model, upstream error ($UPSTREAM_KIND), model list"
 start_proxy out1 proxy1.log
 node "$NODE_DIR/proxy_client.mjs" check "$BASE" "$MODEL" gpt-4o "$ERROR_MODEL" || fail "the SDK checks"
 step "curl"
@@ -109,8 +109,8 @@ code="$(curl -s -o refused.json -w '%{http_code}' "$BASE/chat/completions" -d '{
 [ "$code" = 403 ] && jq -e '.error.code == "model_not_allowed"' refused.json >/dev/null || fail "curl refused: $code $(cat refused.json)"
 stop_proxy proxy1.log
 RUN1="$(run_of proxy1.log)"
-# plain, streamed, upstream error, curl = 4 calls (2 refused requests were not forwarded)
-jq -e '.exchanges == 4 and .failed_calls == 1 and .refused_requests == 2 and .status == "completed"' \
+# chat plain and streamed, completion plain and streamed, upstream error, curl = 6 calls (2 refused requests were not forwarded)
+jq -e '.exchanges == 6 and .failed_calls == 1 and .refused_requests == 2 and .status == "completed"' \
   <(sed -n '/^{/,$p' proxy1.log) >/dev/null || fail "summary: $(cat proxy1.log)"
 "$DG" transcripts verify --ledger l.db --run "$RUN1" >/dev/null || fail "transcripts verify $RUN1"
 grep -q "stream\": *true" out1/batch_input.jsonl || fail "the streamed request is not in the transcript"
