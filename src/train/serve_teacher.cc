@@ -18,6 +18,38 @@ namespace dg {
 
 using json = nlohmann::json;
 
+namespace {
+
+// Streams prepared server-sent events.
+void SendEvents(httplib::Response& res, std::shared_ptr<std::vector<std::string>> events) {
+  res.set_chunked_content_provider("text/event-stream", [events](size_t, httplib::DataSink& sink) {
+    for (const std::string& e : *events) {
+      if (!sink.write(e.data(), e.size())) return false;
+    }
+    sink.done();
+    return true;
+  });
+}
+
+struct Sampling {
+  int max_tokens;
+  double temperature;
+  uint64_t seed;
+};
+
+// A request's max_tokens (1..1024), temperature (0 = greedy) and seed.
+Sampling SamplingOf(const json& body, int default_max_tokens) {
+  Sampling s;
+  s.max_tokens = body.contains("max_tokens") && body["max_tokens"].is_number_integer()
+                     ? std::max(1, std::min(1024, body["max_tokens"].get<int>()))
+                     : default_max_tokens;
+  s.temperature = body.contains("temperature") && body["temperature"].is_number() ? body["temperature"].get<double>() : 0.0;
+  s.seed = body.contains("seed") && body["seed"].is_number_unsigned() ? body["seed"].get<uint64_t>() : 0;
+  return s;
+}
+
+}  // namespace
+
 Status ServeTeacher(const ServeOptions& o) {
   DG_ASSIGN_OR_RETURN(ByteLm lm, ByteLm::Load(o.model_path));
   DG_ASSIGN_OR_RETURN(Hash sha, Sha256File(o.model_path));
@@ -43,11 +75,10 @@ Status ServeTeacher(const ServeOptions& o) {
     for (const json& m : body["messages"]) {
       if (m.contains("content") && m["content"].is_string()) prompt += m["content"].get<std::string>() + "\n";
     }
-    const int max_tokens = body.contains("max_tokens") && body["max_tokens"].is_number_integer()
-                               ? std::max(1, std::min(1024, body["max_tokens"].get<int>()))
-                               : o.max_tokens;
-    const double temperature = body.contains("temperature") && body["temperature"].is_number() ? body["temperature"].get<double>() : 0.0;
-    const uint64_t seed = body.contains("seed") && body["seed"].is_number_unsigned() ? body["seed"].get<uint64_t>() : 0;
+    const Sampling sampling = SamplingOf(body, o.max_tokens);
+    const int max_tokens = sampling.max_tokens;
+    const double temperature = sampling.temperature;
+    const uint64_t seed = sampling.seed;
     // OpenAI's logprobs: `logprobs: true` and `top_logprobs` (0..20) give,
     // for each answer byte, its log-probability and the most likely bytes'.
     const bool want_logprobs = body.contains("logprobs") && body["logprobs"].is_boolean() && body["logprobs"].get<bool>();
@@ -119,13 +150,7 @@ Status ServeTeacher(const ServeOptions& o) {
     events->push_back(chunk(json::array({{{"index", 0}, {"delta", json::object()}, {"finish_reason", "length"}}})));
     if (include_usage) events->push_back(chunk(json::array(), out["usage"]));
     events->push_back("data: [DONE]\n\n");
-    res.set_chunked_content_provider("text/event-stream", [events](size_t, httplib::DataSink& sink) {
-      for (const std::string& e : *events) {
-        if (!sink.write(e.data(), e.size())) return false;
-      }
-      sink.done();
-      return true;
-    });
+    SendEvents(res, events);
   });
   // The (legacy) completions endpoint: one string `prompt`, the same
   // generation; `"stream": true` as text_completion chunks.
@@ -139,11 +164,10 @@ Status ServeTeacher(const ServeOptions& o) {
       return error(res, 404, "this server serves the model \"" + model_name + "\"");
     }
     const std::string prompt = body["prompt"];
-    const int max_tokens = body.contains("max_tokens") && body["max_tokens"].is_number_integer()
-                               ? std::max(1, std::min(1024, body["max_tokens"].get<int>()))
-                               : o.max_tokens;
-    const double temperature = body.contains("temperature") && body["temperature"].is_number() ? body["temperature"].get<double>() : 0.0;
-    const uint64_t seed = body.contains("seed") && body["seed"].is_number_unsigned() ? body["seed"].get<uint64_t>() : 0;
+    const Sampling sampling = SamplingOf(body, o.max_tokens);
+    const int max_tokens = sampling.max_tokens;
+    const double temperature = sampling.temperature;
+    const uint64_t seed = sampling.seed;
     std::string answer;
     uint64_t n;
     {
@@ -173,13 +197,7 @@ Status ServeTeacher(const ServeOptions& o) {
     for (size_t i = 0; i < answer.size(); i += 4) events->push_back(chunk(answer.substr(i, 4), nullptr));
     events->push_back(chunk("", "length"));
     events->push_back("data: [DONE]\n\n");
-    res.set_chunked_content_provider("text/event-stream", [events](size_t, httplib::DataSink& sink) {
-      for (const std::string& e : *events) {
-        if (!sink.write(e.data(), e.size())) return false;
-      }
-      sink.done();
-      return true;
-    });
+    SendEvents(res, events);
   });
   server.Get("/v1/models", [&](const httplib::Request&, httplib::Response& res) {
     res.set_content(json{{"object", "list"},
