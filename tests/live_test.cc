@@ -9,6 +9,8 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <set>
+#include <thread>
 
 #include <nlohmann/json.hpp>
 
@@ -185,6 +187,65 @@ TEST_F(LiveTest, AnAnswerFromAnotherModelRefusesTheRun) {
   ASSERT_EQ(calls.size(), 1u);  // stopped at the first such answer, which is recorded
   EXPECT_FALSE(calls[0]["allowed"].get<bool>());
   EXPECT_EQ(calls[0]["model"], "someone-elses-model");
+}
+
+// An interrupted collect (a signal, then a kill -9) keeps every answer it
+// got; `--resume` records them in a new run and calls only the rest.
+TEST_F(LiveTest, AnInterruptedCollectResumesWithoutCallingAnsweredPromptsAgain) {
+  StartServer({});
+  WriteJob();
+  WritePrompts(3000);
+  std::vector<std::string> args = {testing::CliPath(), "transcripts", "collect", "--job", dir_.File("job.json"), "--prompts",
+                                   dir_.File("prompts.jsonl"), "--out-dir", dir_.File("out"), "--ledger", dir_.File("l.db"),
+                                   "--key", dir_.File("k/ledger.key"), "--json"};
+  auto output_lines = [&] { return FileExists(dir_.File("out/batch_output.jsonl")) ? OutputLines().size() : 0; };
+  // 1. SIGINT part-way: closed as interrupted; what it got is kept.
+  testing::Child c = testing::Spawn(args, false, true);
+  for (int i = 0; i < 500 && output_lines() < 200; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  ::kill(c.pid, SIGINT);
+  auto r1 = testing::WaitForExit(c);
+  EXPECT_EQ(r1.exit_code, 130) << r1.err;
+  EXPECT_NE(r1.err.find("--resume"), std::string::npos) << r1.err;
+  const size_t after_signal = output_lines();
+  ASSERT_GE(after_signal, 200u);
+  ASSERT_LT(after_signal, 3000u) << "the collect finished before it was interrupted: the test proves nothing";
+  // Without --resume the out dir is not reused.
+  auto again = Collect();
+  EXPECT_EQ(again.exit_code, 2);
+  EXPECT_NE(again.err.find("--resume"), std::string::npos) << again.err;
+  // 2. Resume, then kill -9 part-way: every answer line written is kept.
+  c = testing::Spawn([&] { auto a = args; a.push_back("--resume"); return a; }(), false, true);
+  for (int i = 0; i < 500 && output_lines() < after_signal + 200; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  ::kill(c.pid, SIGKILL);
+  testing::WaitForExit(c);
+  const size_t after_kill = output_lines();
+  ASSERT_GE(after_kill, after_signal + 200);
+  ASSERT_LT(after_kill, 3000u);
+  // 3. Resume again: to the end.
+  auto r3 = Collect({"--resume"});
+  ASSERT_EQ(r3.exit_code, 0) << r3.out << r3.err;
+  json s = json::parse(r3.out);
+  EXPECT_EQ(s["status"], "completed");
+  EXPECT_EQ(s["exchanges"], 3000);
+  EXPECT_EQ(s["carried_over"], after_kill);
+  // Every prompt answered exactly once in the transcript; the server was
+  // asked each at most once more than that (a call in flight at the kill).
+  std::set<std::string> ids;
+  for (const auto& l : OutputLines()) EXPECT_TRUE(ids.insert(json::parse(l)["custom_id"].get<std::string>()).second) << l;
+  EXPECT_EQ(ids.size(), 3000u);
+  size_t asked = 0;
+  for (char ch : *ReadFile(dir_.File("auth.log"))) asked += ch == '\n';
+  EXPECT_GE(asked, 3000u);
+  EXPECT_LE(asked, 3002u) << "answered prompts were called again";
+  auto v = testing::RunCli({"transcripts", "verify", "--ledger", dir_.File("l.db"), "--run", s["run"].get<std::string>()});
+  EXPECT_EQ(v.exit_code, 0) << v.out << v.err;
+  EXPECT_NE(v.out.find("VERIFIED: 3000 exchanges"), std::string::npos) << v.out;
+  EXPECT_EQ(testing::RunCli({"ledger", "verify", "--ledger", dir_.File("l.db"), "--pubkey", dir_.File("k/ledger.vkey")}).exit_code, 0);
+  // Other prompts cannot resume this transcript.
+  WritePrompts(5);
+  auto other = Collect({"--resume"});
+  EXPECT_EQ(other.exit_code, 2);
+  EXPECT_NE(other.err.find("not the prompts of"), std::string::npos) << other.err;
 }
 
 TEST_F(LiveTest, ClientRetriesBoundedAndRateLimited) {

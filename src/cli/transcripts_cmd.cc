@@ -62,7 +62,8 @@ StatusOr<int> RunCollect(CollectArgs a) {
   } else {
     std::cout << "decision: " << s.verdict << " (ledger entry " << s.decision_index << ", run " << s.run_id << ")\n";
     if (s.status) {
-      std::cout << RunStatusName(*s.status) << ": " << s.exchanges << " calls recorded (" << s.failed_calls << " failed); transcript "
+      std::cout << RunStatusName(*s.status) << ": " << s.exchanges << " calls recorded (" << s.failed_calls << " failed"
+                << (s.carried_over > 0 ? ", " + std::to_string(s.carried_over) + " carried over from the collect resumed" : "") << "); transcript "
                 << a.options.out_dir << "/batch_{input,output}.jsonl\n";
     }
     for (const auto& f : s.findings) std::cout << "  " << f << "\n";
@@ -161,6 +162,8 @@ void RegisterTranscripts(CLI::App& app, Dispatch& d) {
     c->add_option("--max-failures", a->options.max_consecutive_failures, "Consecutive failed calls that end the run")
         ->capture_default_str()
         ->check(IntegerIn(1, 1000000));
+    c->add_flag("--resume", a->options.resume,
+                "Continue the collect that wrote --out-dir (interrupted, failed or killed): same prompts; answered ones are not called again");
     c->add_flag("--json", a->as_json, "Print the summary as JSON");
     c->callback([&d, a] { d.handler = [a] { return RunCollect(*a); }; });
   }

@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <sys/types.h>
 
 #include "core/status.h"
@@ -25,6 +26,10 @@ StatusOr<std::string> ReadFile(const std::string& path);
 Status WriteFileAtomic(const std::string& path, const std::string& data, mode_t mode, bool exclusive);
 
 bool FileExists(const std::string& path);
+// Writes all of `data` to the open descriptor `fd` (retrying short writes
+// and EINTR); IoError naming `path` otherwise. On an O_APPEND descriptor a
+// line written so is one write(2) unless the kernel writes it short.
+Status WriteAllTo(int fd, std::string_view data, const std::string& path);
 // The last component of a '/'-separated path, and everything before it ("." when none).
 std::string BaseName(const std::string& path);
 std::string DirName(const std::string& path);

@@ -21,7 +21,8 @@ json TranscriptRunSummary::ToJson() const {
           {"status", status ? RunStatusName(*status) : "not_run"}, {"decision_index", decision_index},
           {"exchanges", exchanges},   {"failed_calls", failed_calls},
           {"skipped_lines", skipped_lines}, {"disallowed_calls", disallowed_calls},
-          {"findings", findings}, {"call_seconds", call_seconds}, {"recording_seconds", recording_seconds}};
+          {"findings", findings}, {"call_seconds", call_seconds}, {"recording_seconds", recording_seconds},
+          {"carried_over", carried_over}};
 }
 
 bool ModelAllowedFor(const std::string& job_model, const std::string& model) {

@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "core/canonical_json.h"
+#include "core/interrupt.h"
 
 namespace dg {
 
@@ -117,7 +118,8 @@ ChatResult ChatClient::Complete(const json& request) {
         r.error += ": the body is not JSON";
       }
     }
-    if (!Retryable(r.http_status) || attempt == o.max_retries) break;
+    // A stop request (SIGINT/SIGTERM) ends the retries: the caller stops.
+    if (!Retryable(r.http_status) || attempt == o.max_retries || StopSignal() != 0) break;
     std::this_thread::sleep_for(std::chrono::duration<double>(backoff));
     backoff *= 2;
   }

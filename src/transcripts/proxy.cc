@@ -91,17 +91,6 @@ std::string ErrorBody(const std::string& message, const std::string& type, const
   return json{{"error", {{"message", message}, {"type", type}, {"param", nullptr}, {"code", code}}}}.dump();
 }
 
-Status WriteAll(int fd, const std::string& data, const std::string& path) {
-  size_t done = 0;
-  while (done < data.size()) {
-    const ssize_t n = ::write(fd, data.data() + done, data.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return Status::IoError(path + ": " + std::strerror(errno));
-    done += static_cast<size_t>(n);
-  }
-  return Status::Ok();
-}
-
 // The lines of a file; a last line without its newline (a write cut short
 // by a kill) is cut off the file.
 StatusOr<std::vector<std::string>> LinesRepairingTail(const std::string& path, std::vector<std::string>* notes) {
@@ -312,7 +301,7 @@ Status Proxy::Recover(const RunRecord& r) {
                        {"custom_id", (*req)["custom_id"]},
                        {"response", nullptr},
                        {"error", {{"code", "proxy_stopped"}, {"message", "the proxy stopped before the answer reached the client"}}}};
-    DG_RETURN_IF_ERROR(WriteAll(out_fd_, line.dump() + "\n", out_path_));
+    DG_RETURN_IF_ERROR(WriteAllTo(out_fd_, line.dump() + "\n", out_path_));
     unanswered = 1;
   }
   // 2. Every exchange: those the ledger has must still match it; the rest
@@ -414,8 +403,8 @@ Status Proxy::Commit(Exchange e, const json& error_line, const json& response_li
   const std::string in_line =
       json{{"custom_id", custom_id}, {"method", "POST"}, {"url", e.endpoint.empty() ? kChatPath : e.endpoint}, {"body", e.request}}.dump() + "\n";
   json out = {{"id", "batch_req_" + std::to_string(n)}, {"custom_id", custom_id}, {"response", response_line}, {"error", error_line}};
-  Status st = WriteAll(in_fd_, in_line, in_path_);
-  if (st.ok()) st = WriteAll(out_fd_, out.dump() + "\n", out_path_);
+  Status st = WriteAllTo(in_fd_, in_line, in_path_);
+  if (st.ok()) st = WriteAllTo(out_fd_, out.dump() + "\n", out_path_);
   if (!st.ok()) {
     failed_ = true;
     recorder_error_ = st;

@@ -50,6 +50,7 @@ struct TranscriptRunSummary {
   std::optional<RunStatus> status;
   uint64_t decision_index = 0;
   uint64_t exchanges = 0, failed_calls = 0, skipped_lines = 0, disallowed_calls = 0;
+  uint64_t carried_over = 0;  // collect --resume: exchanges an earlier collect got, recorded by this run
   std::vector<std::string> findings;  // per-call findings (record: the first 20; collect: every one)
   double call_seconds = 0, recording_seconds = 0;  // collect: waiting for the endpoint vs recording
   int exit_code = 0;                  // 0 recorded, 1 denied or refused, 4 needs review
@@ -71,7 +72,10 @@ StatusOr<TranscriptRunSummary> RecordTranscripts(const Job& job, const Policy& p
 struct CollectOptions {
   std::string teacher_id;        // the job's api teacher to call ("" = the only one with base_url)
   std::string prompts_path;      // JSON Lines of chat-completions request bodies (model optional)
-  std::string out_dir;           // writes batch_input.jsonl and batch_output.jsonl here (must not exist)
+  std::string out_dir;           // writes batch_input.jsonl and batch_output.jsonl here (must not exist, unless resume)
+  // Continue the collect that wrote out_dir (interrupted, failed, killed):
+  // same prompts; the prompts it answered are not called again (docs/transcripts.md).
+  bool resume = false;
   double timeout_s = 60;
   int max_retries = 3;
   double backoff_s = 0.2;
@@ -83,11 +87,14 @@ struct CollectOptions {
 
 // Calls a live OpenAI-compatible endpoint for every prompt, under the gate:
 // the prompts are checked first (bad line: InvalidInput, nothing written),
-// the job is decided, and each call — failed ones too — becomes a
-// teacher_call entry before its output is written to the transcript, which
-// is an OpenAI Batch API input/output pair (so `transcripts verify` and
-// `transcripts record` read it). The API key is read from the environment
-// variable the teacher names and is never written.
+// the job is decided, and each call — failed ones too — is written to the
+// transcript as it is answered (an OpenAI Batch API input/output pair, so
+// `transcripts verify` and `transcripts record` read it) and becomes a
+// teacher_call entry in the batch after it (the file is fdatasync'ed first).
+// With `resume`, a new run (decided anew) records the answers an earlier
+// collect left in out_dir as its first calls and calls only the rest. The
+// API key is read from the environment variable the teacher names and is
+// never written.
 StatusOr<TranscriptRunSummary> CollectTranscripts(const Job& job, const Policy& policy, Ledger& ledger,
                                                   const PrivateKey& key, const CollectOptions& options);
 
