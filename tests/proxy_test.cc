@@ -427,6 +427,32 @@ TEST_F(ProxyTest, ATranscriptEditedSinceItWasRecordedIsNotResumed) {
   EXPECT_EQ(Record(run).status(), RunStatus::kIncomplete) << "the run stays open for a look";
 }
 
+// `transcripts verify --data-dir`: a transcript moved after recording is
+// found where it is now and still checked line by line.
+TEST_F(ProxyTest, AMovedTranscriptVerifiesWithDataDir) {
+  StartUpstream();
+  WriteJob();
+  const std::string run = RunOf(StartProxy());
+  ASSERT_NE(port_, 0);
+  for (int i = 0; i < 4; ++i) ASSERT_EQ(Chat("fake-lm", "call " + std::to_string(i))->status, 200);
+  ASSERT_EQ(StopProxy().exit_code, 0);
+  std::filesystem::create_directories(dir_.File("archive"));
+  std::filesystem::rename(dir_.File("out"), dir_.File("archive/proxy1"));
+  auto gone = testing::RunCli({"transcripts", "verify", "--ledger", dir_.File("l.db"), "--run", run});
+  EXPECT_EQ(gone.exit_code, 1) << gone.out;
+  auto moved = testing::RunCli({"transcripts", "verify", "--ledger", dir_.File("l.db"), "--run", run, "--data-dir", dir_.File("archive/proxy1/")});
+  EXPECT_EQ(moved.exit_code, 0) << moved.out << moved.err;
+  EXPECT_NE(moved.out.find("VERIFIED: 4 exchanges"), std::string::npos) << moved.out;
+  EXPECT_NE(moved.out.find("read from " + dir_.File("archive/proxy1")), std::string::npos) << moved.out;
+  // An edit in the moved copy is still found, by line.
+  std::string out = testing::ReadAll(dir_.File("archive/proxy1/batch_output.jsonl"));
+  out.replace(out.find("2 llac"), 6, "2 LLAC");
+  testing::WriteAll(dir_.File("archive/proxy1/batch_output.jsonl"), out);
+  auto edited = testing::RunCli({"transcripts", "verify", "--ledger", dir_.File("l.db"), "--run", run, "--data-dir", dir_.File("archive/proxy1")});
+  EXPECT_EQ(edited.exit_code, 1);
+  EXPECT_NE(edited.out.find("batch_output.jsonl:3: the exchange no longer hashes to recorded teacher call 2"), std::string::npos) << edited.out;
+}
+
 TEST_F(ProxyTest, AnUpstreamThatIsDownIsARecordedFailedCall) {
   upstream_port_ = "1";  // nothing listens on port 1
   WriteJob();

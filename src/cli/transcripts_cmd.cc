@@ -1,4 +1,5 @@
 // `distillgate transcripts record|verify`: API-teacher transcripts under the gate.
+#include <filesystem>
 #include <iostream>
 
 #include "cli/arg_checks.h"
@@ -110,12 +111,14 @@ StatusOr<int> RunProxyCmd(ProxyArgs a) {
 }
 
 struct VerifyArgs {
-  std::string ledger, run;
+  std::string ledger, run, data_dir;
 };
 
 Status RunVerify(const VerifyArgs& a) {
   DG_ASSIGN_OR_RETURN(auto ledger, Ledger::Open(a.ledger, Ledger::Mode::kReadOnly));
-  DG_ASSIGN_OR_RETURN(TranscriptCheck c, VerifyTranscripts(*ledger, a.run));
+  std::string data_dir = a.data_dir.empty() ? "" : std::filesystem::absolute(a.data_dir).lexically_normal().string();
+  while (data_dir.size() > 1 && data_dir.back() == '/') data_dir.pop_back();
+  DG_ASSIGN_OR_RETURN(TranscriptCheck c, VerifyTranscripts(*ledger, a.run, data_dir));
   for (const auto& p : c.problems) std::cout << "  FAIL " << p << "\n";
   for (const auto& n : c.notes) std::cout << "  note " << n << "\n";
   std::cout << (c.ok ? "VERIFIED" : "NOT VERIFIED") << ": " << c.exchanges_checked << " exchange" << (c.exchanges_checked == 1 ? "" : "s")
@@ -172,6 +175,8 @@ void RegisterTranscripts(CLI::App& app, Dispatch& d) {
     CLI::App* c = t->add_subcommand("verify", "Check that a run's transcripts still hash to the recorded teacher calls");
     c->add_option("--ledger", a->ledger, "Ledger file")->required();
     c->add_option("--run", a->run, "Run id")->required();
+    c->add_option("--data-dir", a->data_dir,
+                  "The transcripts moved here since the run: each file at its path relative to the directory the run's files were in");
     c->callback([&d, a] { d.handler = ExitZeroOr([a] { return RunVerify(*a); }); });
   }
   {

@@ -109,8 +109,12 @@ struct TranscriptCheck {
 // Re-reads the run's transcripts and rebuilds every teacher_call entry: each
 // must equal the recorded one, in order, and the files their recorded SHA-256.
 // A run that stopped part-way (interrupted, failed) is checked as far as it
-// recorded. InvalidInput when the run recorded no transcripts.
-StatusOr<TranscriptCheck> VerifyTranscripts(Ledger& ledger, const std::string& run_id);
+// recorded. InvalidInput when the run recorded no transcripts. `data_dir`
+// ("" = where the run recorded them): transcripts moved since — each
+// recorded file is read from data_dir at its path relative to the directory
+// all the run's files were in (for one out dir: data_dir/batch_output.jsonl);
+// the entries are still rebuilt with the recorded paths.
+StatusOr<TranscriptCheck> VerifyTranscripts(Ledger& ledger, const std::string& run_id, const std::string& data_dir = "");
 
 }  // namespace dg
 

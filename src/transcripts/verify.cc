@@ -1,6 +1,7 @@
 // `transcripts verify`: re-read a run's transcripts and rebuild every
 // teacher_call entry it recorded.
 #include <map>
+#include <vector>
 
 #include "core/encoding.h"
 #include "core/hash.h"
@@ -13,7 +14,23 @@ namespace dg {
 using json = nlohmann::json;
 using namespace transcripts_internal;
 
-StatusOr<TranscriptCheck> VerifyTranscripts(Ledger& ledger, const std::string& run_id) {
+namespace {
+
+// The directory every one of `paths` is in (the longest common directory).
+std::string CommonDirectory(const std::vector<std::string>& paths) {
+  if (paths.empty()) return "";
+  std::string common = paths[0].substr(0, paths[0].rfind('/'));
+  for (const std::string& p : paths) {
+    while (!common.empty() && !(p.size() > common.size() && p.compare(0, common.size(), common) == 0 && p[common.size()] == '/')) {
+      common = common.substr(0, common.rfind('/') == std::string::npos ? 0 : common.rfind('/'));
+    }
+  }
+  return common;
+}
+
+}  // namespace
+
+StatusOr<TranscriptCheck> VerifyTranscripts(Ledger& ledger, const std::string& run_id, const std::string& data_dir) {
   DG_ASSIGN_OR_RETURN(RunRecord r, LoadRunRecord(ledger, run_id));
   if (!r.run_start || r.run_start->body.value("mode", "") != "transcripts") {
     return Status::InvalidInput("run " + r.run_id + " recorded no transcripts");
@@ -34,13 +51,33 @@ StatusOr<TranscriptCheck> VerifyTranscripts(Ledger& ledger, const std::string& r
                       std::to_string(r.teacher_call_leaves.size()) +
                       " exchanges it recorded are checked; the files' hashes were not pinned");
   }
+  // Transcripts moved since the run: each recorded file is looked for under
+  // data_dir at its path relative to the directory all of them were in.
+  std::vector<std::string> recorded;
+  for (const json& sj : start.value("transcripts", json::array())) {
+    recorded.push_back(sj.value("path", ""));
+    if (sj.contains("output")) recorded.push_back(sj.value("output", ""));
+  }
+  for (const json& f : r.PinnedFiles()) recorded.push_back(f.value("path", ""));
+  const std::string common = CommonDirectory(recorded);
+  std::map<std::string, std::string> moved_to_recorded;
+  auto where = [&](const std::string& path) -> std::string {
+    if (data_dir.empty() || path.empty()) return path;
+    const std::string now = data_dir + "/" + path.substr(common.size() + 1);
+    moved_to_recorded[now] = path;
+    return now;
+  };
+  if (!data_dir.empty()) {
+    c.notes.push_back("the transcripts were read from " + data_dir + " in place of " + (common.empty() ? "/" : common) +
+                      ", where the run recorded them");
+  }
   for (const json& f : r.PinnedFiles()) {
     ++c.files_checked;
-    auto h = Sha256File(f.value("path", ""));
+    auto h = Sha256File(where(f.value("path", "")));
     if (!h.ok()) {
-      c.problems.push_back(f.value("path", "") + ": " + h.status().message());
+      c.problems.push_back(where(f.value("path", "")) + ": " + h.status().message());
     } else if (HexEncode(*h) != f.value("sha256", "")) {
-      c.problems.push_back(f.value("path", "") + ": its SHA-256 is no longer the recorded " + f.value("sha256", ""));
+      c.problems.push_back(where(f.value("path", "")) + ": its SHA-256 is no longer the recorded " + f.value("sha256", ""));
     }
   }
   std::map<std::string, TeacherMeta> metas;
@@ -48,8 +85,17 @@ StatusOr<TranscriptCheck> VerifyTranscripts(Ledger& ledger, const std::string& r
   uint64_t sequence = 0;
   size_t reported = 0;
   for (const json& sj : start.value("transcripts", json::array())) {
-    TranscriptSource src{sj.value("teacher", ""), sj.value("format", ""), sj.value("path", ""), sj.value("output", "")};
+    TranscriptSource src{sj.value("teacher", ""), sj.value("format", ""), where(sj.value("path", "")), where(sj.value("output", ""))};
     const TeacherMeta& t = metas[src.teacher_id];
+    TranscriptReadOptions read_options = PreparingCalls(t, r.run_id);
+    if (!data_dir.empty()) {
+      // The entries name the files where they were recorded.
+      read_options.prepare = [prepare = read_options.prepare, &moved_to_recorded](TranscriptItem& it) {
+        auto at = moved_to_recorded.find(it.exchange.file);
+        if (at != moved_to_recorded.end()) it.exchange.file = at->second;
+        return prepare(it);
+      };
+    }
     Status st = ReadTranscript(
         src,
         [&](TranscriptItem& it) -> Status {
@@ -68,7 +114,7 @@ StatusOr<TranscriptCheck> VerifyTranscripts(Ledger& ledger, const std::string& r
           }
           return Status::Ok();
         },
-        PreparingCalls(t, r.run_id));
+        read_options);
     if (!st.ok()) c.problems.push_back(st.message());
   }
   if (partial ? sequence < r.teacher_call_leaves.size() : sequence != r.teacher_call_leaves.size()) {
