@@ -5,8 +5,11 @@
 # a C++ server answering a fixed ~400-byte chat completion), side by side in
 # each round: direct, proxied, direct, proxied… Every proxied call is recorded
 # (transcript written before the answer, ledger in signed batches).
+# DELAY_MS makes the stand-in take that long per answer (0: none — the
+# worst case for the proxy, where HTTP handling is all the work there is;
+# a real model takes tens to thousands of ms).
 # Goal: <= 0.5 ms added at p50, >= 0.8x the direct throughput.
-# Usage: bench/proxy.sh [ROUNDS] [CALLS_ONE_CLIENT] [CALLS_PER_CLIENT_16]   (after scripts/setup.sh)
+# Usage: [DELAY_MS=0] bench/proxy.sh [ROUNDS] [CALLS_ONE_CLIENT] [CALLS_PER_CLIENT_16]   (after scripts/setup.sh)
 set -euo pipefail
 ROUNDS="${1:-3}"
 ONE="${2:-3000}"
@@ -17,7 +20,7 @@ PIDS=()
 trap 'for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$W"' EXIT
 "$B/distillgate" keys generate --out "$W/k" --name bench.example/proxy > /dev/null
 "$B/distillgate" ledger init --ledger "$W/l.db" --key "$W/k/ledger.key" --origin bench.example/proxy > /dev/null
-"$B/bench/proxy_load" serve > "$W/up" &
+"$B/bench/proxy_load" serve "${DELAY_MS:-0}" > "$W/up" &
 PIDS+=($!)
 for _ in $(seq 100); do [ -s "$W/up" ] && break; sleep 0.05; done
 UP="http://127.0.0.1:$(cat "$W/up")/v1"
@@ -33,6 +36,7 @@ for _ in $(seq 100); do grep -q listening "$W/proxy.log" && break; sleep 0.05; d
 PX="http://127.0.0.1:$(sed -n 's/.*127.0.0.1:\([0-9]*\).*/\1/p' "$W/proxy.log" | head -1)/v1"
 L="$B/bench/proxy_load"
 "$L" load "$UP" 4 200 > /dev/null; "$L" load "$PX" 4 200 > /dev/null   # warm-up
+echo "stand-in upstream: ${DELAY_MS:-0} ms an answer; $(nproc) cores"
 echo "round  1 client: direct p50/p99 ms | proxied p50/p99 ms | added p50 ms   16 clients: direct calls/s | proxied | ratio"
 for r in $(seq "$ROUNDS"); do
   d1="$("$L" load "$UP" 1 "$ONE")"; p1="$("$L" load "$PX" 1 "$ONE")"

@@ -1,10 +1,12 @@
 // The proxy's cost (issue 17; bench/proxy.sh runs it): a fast stand-in
 // upstream and a load client over keep-alive connections.
 //
-//   proxy_load serve                       serve a fixed chat completion on 127.0.0.1 (prints the port)
+//   proxy_load serve [DELAY_MS]            serve a fixed chat completion on 127.0.0.1 (prints the port),
+//                                          each after DELAY_MS (default 0: as fast as it can)
 //   proxy_load load URL CLIENTS CALLS       CLIENTS threads, CALLS each, one after another per thread;
 //                                          prints {calls, seconds, calls_per_s, p50_ms, p99_ms, errors}
 #include <httplib.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <atomic>
@@ -17,13 +19,14 @@
 
 namespace {
 
-int Serve() {
+int Serve(double delay_ms) {
   httplib::Server server;
   server.new_task_queue = [] { return new httplib::ThreadPool(64); };
   server.set_tcp_nodelay(true);
   std::atomic<uint64_t> n{0};
   server.Post("/v1/chat/completions", [&](const httplib::Request&, httplib::Response& res) {
     const uint64_t i = n++;
+    if (delay_ms > 0) std::this_thread::sleep_for(std::chrono::duration<double, std::milli>(delay_ms));
     res.set_header("x-request-id", "req-" + std::to_string(i));
     res.set_content("{\"id\":\"chatcmpl-" + std::to_string(i) +
                         "\",\"object\":\"chat.completion\",\"created\":1764400000,\"model\":\"fast-lm\",\"choices\":[{\"index\":0,"
@@ -32,7 +35,14 @@ int Serve() {
                         "\"system_fingerprint\":null}",
                     "application/json");
   });
+  int listen_fd = -1;  // Debian's httplib listens with a backlog of 5: raise it once bound
+  server.set_socket_options([&listen_fd](int sock) {
+    int yes = 1;
+    ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+    listen_fd = sock;
+  });
   const int port = server.bind_to_any_port("127.0.0.1");
+  if (listen_fd >= 0) ::listen(listen_fd, SOMAXCONN);
   std::cout << port << std::endl;
   return server.listen_after_bind() ? 0 : 1;
 }
@@ -70,8 +80,8 @@ int Load(const std::string& url, int clients, int calls) {
   for (auto& v : lat) all.insert(all.end(), v.begin(), v.end());
   std::sort(all.begin(), all.end());
   auto pct = [&](double p) { return all.empty() ? 0.0 : all[std::min(all.size() - 1, static_cast<size_t>(p * all.size()))]; };
-  std::printf("{\"calls\": %zu, \"seconds\": %.3f, \"calls_per_s\": %.1f, \"p50_ms\": %.4f, \"p99_ms\": %.4f, \"errors\": %d}\n", all.size(),
-              seconds, all.size() / seconds, pct(0.50), pct(0.99), errors.load());
+  std::printf("{\"calls\": %zu, \"seconds\": %.3f, \"calls_per_s\": %.1f, \"p50_ms\": %.4f, \"p99_ms\": %.4f, \"max_ms\": %.2f, \"errors\": %d}\n",
+              all.size(), seconds, all.size() / seconds, pct(0.50), pct(0.99), all.empty() ? 0.0 : all.back(), errors.load());
   return errors == 0 ? 0 : 1;
 }
 
@@ -79,7 +89,7 @@ int Load(const std::string& url, int clients, int calls) {
 
 int main(int argc, char** argv) {
   const std::string mode = argc > 1 ? argv[1] : "";
-  if (mode == "serve") return Serve();
+  if (mode == "serve") return Serve(argc > 2 ? std::atof(argv[2]) : 0.0);
   if (mode == "load" && argc == 5) return Load(argv[2], std::atoi(argv[3]), std::atoi(argv[4]));
   std::cerr << "usage: proxy_load serve | proxy_load load URL CLIENTS CALLS\n";
   return 2;

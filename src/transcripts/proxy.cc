@@ -3,6 +3,7 @@
 #include "transcripts/proxy.h"
 
 #include <fcntl.h>
+#include <sys/socket.h>
 #include <httplib.h>
 #include <unistd.h>
 
@@ -848,8 +849,18 @@ StatusOr<ProxySummary> Proxy::Run() {
   server.set_tcp_nodelay(true);
   server.set_keep_alive_max_count(100000);
   server.set_payload_max_length(64u << 20);
+  // Debian's cpp-httplib listens with a backlog of 5: 16 clients connecting
+  // at once lose SYNs and wait a second for the retry. The listening socket
+  // is raised to the system's maximum once bound (listen(2) again does so).
+  int listen_fd = -1;
+  server.set_socket_options([&listen_fd](int sock) {
+    int yes = 1;
+    ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+    listen_fd = sock;
+  });
   const int port = listen.second == 0 ? server.bind_to_any_port(listen.first) : (server.bind_to_port(listen.first, listen.second) ? listen.second : -1);
   if (port < 0) return Status::IoError("cannot listen on " + o_.listen + " (in use, or not an address of this machine)");
+  if (listen_fd >= 0) ::listen(listen_fd, SOMAXCONN);
 
   DG_ASSIGN_OR_RETURN(bool resumed, Resume());
   if (!resumed) {
