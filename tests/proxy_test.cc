@@ -310,7 +310,7 @@ TEST_F(ProxyTest, TheKeyFromTheEnvironmentIsForwardedAndNeverWritten) {
 }
 
 TEST_F(ProxyTest, AnAnswerFromAnotherModelIsWithheldAndRefusesTheRun) {
-  StartUpstream({"--model", "fake-lm-mini"});  // not a dated snapshot of fake-lm
+  StartUpstream({"--model", "fake-lm-mini", "--null-error"});  // not a dated snapshot of fake-lm; chunks carry "error": null
   WriteJob();
   for (bool stream : {false, true}) {
     std::filesystem::remove_all(dir_.File("out"));
@@ -319,9 +319,21 @@ TEST_F(ProxyTest, AnAnswerFromAnotherModelIsWithheldAndRefusesTheRun) {
     auto r = Chat("fake-lm", "secret answer", stream);
     ASSERT_TRUE(r);
     EXPECT_EQ(r->body.find("rewsna"), std::string::npos) << "the answer reached the client: " << r->body;
+    EXPECT_EQ(r->body.find("\"rew\""), std::string::npos) << "a chunk of the answer reached the client: " << r->body;
+    EXPECT_EQ(r->body.find("chat.completion.chunk"), std::string::npos) << "a chunk reached the client: " << r->body;
     EXPECT_NE(r->body.find("model_not_allowed"), std::string::npos) << r->body;
     if (!stream) EXPECT_EQ(r->status, 403);
-    auto end = testing::WaitForExit(proxy_);  // the proxy stops by itself
+    // The proxy stops by itself (else, after 20 s, it is killed and the test fails).
+    int waited = 0;
+    for (; waited < 200; ++waited) {
+      if (::kill(proxy_.pid, 0) != 0) break;
+      std::string stat = testing::ReadAll("/proc/" + std::to_string(proxy_.pid) + "/stat");
+      if (stat.find(") Z ") != std::string::npos) break;  // exited, not yet reaped
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    if (waited == 200) ::kill(proxy_.pid, SIGKILL);
+    ASSERT_LT(waited, 200) << "the proxy went on serving after an answer from a model the job does not allow";
+    auto end = testing::WaitForExit(proxy_);
     proxy_.pid = -1;
     EXPECT_EQ(end.exit_code, 1) << end.out << end.err;
     RunRecord rec = Record(run);
@@ -425,6 +437,93 @@ TEST_F(ProxyTest, ATranscriptEditedSinceItWasRecordedIsNotResumed) {
   EXPECT_NE(r.err.find("no longer hashes to recorded teacher call 0"), std::string::npos) << r.err;
   EXPECT_EQ(r.out.find("listening"), std::string::npos);
   EXPECT_EQ(Record(run).status(), RunStatus::kIncomplete) << "the run stays open for a look";
+}
+
+// What a misbehaving upstream sends never crashes the proxy or breaks its
+// record: bytes that are not UTF-8, an error without a message, a stream cut
+// before [DONE]. Each is a recorded failed call; the run still verifies.
+TEST_F(ProxyTest, AMisbehavingUpstreamIsRecordedAndNeverBreaksTheRun) {
+  for (const std::string flag : {"--bad-utf8", "--cut-stream", "--null-message"}) {
+    SCOPED_TRACE(flag);
+    TearDown();
+    upstream_ = {};
+    StartUpstream({flag, "--fail-model", "fake-lm-2024-05-01"});
+    ::setenv("DG_TEST_API_KEY", kKey, 1);
+    WriteJob();
+    std::filesystem::remove_all(dir_.File("out"));
+    const std::string run = RunOf(StartProxy());
+    ASSERT_NE(port_, 0);
+    int failed = 0;
+    if (flag == "--bad-utf8") {
+      auto r = Chat("fake-lm", "plain");
+      ASSERT_TRUE(r);
+      EXPECT_EQ(r->status, 502) << r->body;  // not an answer that can be recorded: withheld
+      EXPECT_NE(r->body.find("malformed_response"), std::string::npos) << r->body;
+      auto st = Chat("fake-lm", "streamed", true);
+      EXPECT_TRUE(!st || st->body.find("[DONE]") == std::string::npos) << "a malformed stream ended as if whole";
+      failed = 2;
+    } else if (flag == "--cut-stream") {
+      auto st = Chat("fake-lm", "streamed", true);
+      EXPECT_TRUE(!st || st->body.find("[DONE]") == std::string::npos) << "a stream cut short ended as if whole";
+      failed = 1;
+    } else {
+      auto r = Chat("fake-lm-2024-05-01", "x");
+      ASSERT_TRUE(r);
+      EXPECT_EQ(r->status, 429);
+      failed = 1;
+    }
+    // The proxy is still serving, and records the next call (with
+    // --bad-utf8 every answer is malformed, that one too).
+    auto ok = Chat("fake-lm", "pear");
+    ASSERT_TRUE(ok) << "the proxy died";
+    EXPECT_EQ(ok->status, flag == "--bad-utf8" ? 502 : 200);
+    if (flag == "--bad-utf8") ++failed;
+    auto end = StopProxy();
+    ASSERT_EQ(end.exit_code, 0) << end.out << end.err;
+    RunRecord rec = Record(run);
+    EXPECT_EQ(rec.status(), RunStatus::kCompleted);
+    EXPECT_EQ(rec.run_end->body["failed_calls"], failed);
+    auto v = testing::RunCli({"transcripts", "verify", "--ledger", dir_.File("l.db"), "--run", run});
+    EXPECT_EQ(v.exit_code, 0) << v.out << v.err;
+  }
+}
+
+// A request that cannot be recorded (an integer beyond 2^53) is refused
+// before it is forwarded, not answered and then lost.
+TEST_F(ProxyTest, ARequestThatCannotBeRecordedIsNotForwarded) {
+  StartUpstream();
+  WriteJob();
+  const std::string run = RunOf(StartProxy());
+  ASSERT_NE(port_, 0);
+  httplib::Client c("127.0.0.1", port_);
+  auto r = c.Post("/v1/chat/completions",
+                  "{\"model\": \"fake-lm\", \"seed\": 9007199254740993, \"messages\": [{\"role\": \"user\", \"content\": \"x\"}]}",
+                  "application/json");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 400) << r->body;
+  EXPECT_EQ(AuthLines(), 0u) << "forwarded";
+  ASSERT_EQ(Chat("fake-lm", "fine")->status, 200);
+  ASSERT_EQ(StopProxy().exit_code, 0);
+  EXPECT_EQ(Record(run).status(), RunStatus::kCompleted);
+}
+
+// An upstream error that quotes the key keeps the key out of the record;
+// a signal that comes at once still closes the run.
+TEST_F(ProxyTest, AKeyEchoedByTheUpstreamIsRedacted) {
+  StartUpstream({"--fail-model", "fake-lm-2024-05-01", "--echo-auth"});
+  WriteJob();
+  const std::string run = RunOf(StartProxy({"--listen", "127.0.0.1:0", "--api-key-env", "DG_TEST_API_KEY"}));
+  ASSERT_NE(port_, 0);
+  auto r = Chat("fake-lm-2024-05-01", "x");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 429);
+  ASSERT_EQ(StopProxy().exit_code, 0);
+  for (const auto& f : {"l.db", "out/batch_output.jsonl"}) EXPECT_EQ(testing::ReadAll(dir_.File(f)).find(kKey), std::string::npos) << f;
+  EXPECT_NE(testing::ReadAll(dir_.File("out/batch_output.jsonl")).find("[redacted]"), std::string::npos);
+  std::filesystem::remove_all(dir_.File("out"));
+  StartProxy();
+  auto quick = StopProxy();  // SIGTERM right after the first line
+  EXPECT_EQ(quick.exit_code, 0) << quick.err;
 }
 
 // `transcripts verify --data-dir`: a transcript moved after recording is

@@ -1,6 +1,7 @@
 #include "train/serve_teacher.h"
 
 #include <httplib.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <cmath>
@@ -204,8 +205,17 @@ Status ServeTeacher(const ServeOptions& o) {
                          {"data", {{{"id", model_name}, {"object", "model"}, {"created", 0}, {"owned_by", "distillgate"}}}}}.dump(),
                     "application/json");
   });
+  // Debian's cpp-httplib listens with a backlog of 5 (many clients at once
+  // lose SYNs and wait a second): raised once bound.
+  int listen_fd = -1;
+  server.set_socket_options([&listen_fd](int sock) {
+    int yes = 1;
+    ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+    listen_fd = sock;
+  });
   const int port = o.port == 0 ? server.bind_to_any_port("127.0.0.1") : (server.bind_to_port("127.0.0.1", o.port) ? o.port : -1);
   if (port < 0) return Status::IoError("cannot listen on 127.0.0.1:" + std::to_string(o.port));
+  if (listen_fd >= 0) ::listen(listen_fd, SOMAXCONN);
   if (o.on_listening) o.on_listening(port);
   if (!server.listen_after_bind()) return Status::IoError("the server stopped");
   return Status::Ok();

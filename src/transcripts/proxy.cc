@@ -67,6 +67,9 @@ StatusOr<Upstream> ParseUpstream(const std::string& url) {
     return Status::InvalidInput("--upstream \"" + url + "\": expected http://host[:port][/path] or https://…");
   }
   const size_t path_start = url.find('/', scheme_end + 3);
+  if (url.find_first_of("?#") != std::string::npos || url.substr(0, path_start).find('@') != std::string::npos) {
+    return Status::InvalidInput("--upstream \"" + url + "\": no user:password@, query or fragment (the URL is recorded; keys go in --api-key-env)");
+  }
   Upstream u;
   u.scheme_host_port = url.substr(0, path_start);
   if (u.scheme_host_port.size() == scheme_end + 3) return Status::InvalidInput("--upstream \"" + url + "\": no host");
@@ -87,9 +90,33 @@ StatusOr<std::pair<std::string, int>> ParseListen(const std::string& listen) {
   return std::make_pair(host, std::stoi(port));
 }
 
+// `text` with every byte sequence that is not UTF-8 replaced by U+FFFD
+// (error messages may quote the bytes an upstream sent).
+std::string ValidUtf8(const std::string& text) {
+  return json::parse(json(text).dump(-1, ' ', false, json::error_handler_t::replace)).get<std::string>();
+}
+
+// What an OpenAI-style error body says ("" when it is not one).
+std::string ErrorMessageOf(const json& body) {
+  if (!body.is_object() || !body.contains("error") || body["error"].is_null()) return "";
+  const json& e = body["error"];
+  if (e.is_object() && e.contains("message") && e["message"].is_string()) return e["message"].get<std::string>();
+  return e.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+// OK when `value` can be recorded: it has an RFC 8785 form (no integer
+// beyond ±(2^53−1), nothing nested too deep…).
+Status Recordable(const json& value, const char* what) {
+  thread_local std::string buffer;
+  buffer.clear();
+  Status st = AppendCanonical(value, &buffer);
+  return st.ok() ? st : Status::InvalidInput(std::string(what) + " cannot be recorded: " + st.message());
+}
+
 // An OpenAI-style error object, as the SDKs parse it.
 std::string ErrorBody(const std::string& message, const std::string& type, const std::string& code) {
-  return json{{"error", {{"message", message}, {"type", type}, {"param", nullptr}, {"code", code}}}}.dump();
+  return json{{"error", {{"message", message}, {"type", type}, {"param", nullptr}, {"code", code}}}}.dump(-1, ' ', false,
+                                                                                                    json::error_handler_t::replace);
 }
 
 // The lines of a file; a last line without its newline (a write cut short
@@ -144,7 +171,10 @@ class Proxy {
   httplib::Headers ForwardHeaders(const httplib::Request& req) const;
   // Writes the exchange's transcript lines and queues its ledger entry. An
   // error means it could not be written: the answer must not be sent.
-  Status Commit(Exchange e, const json& error_line, const json& response_line);
+  // A failed exchange's error is made valid UTF-8 and has the keys in use
+  // redacted; `error_code` names it in the output line.
+  Status Commit(Exchange e, const std::string& error_code, const json& response_line);
+  std::string Redacted(std::string text, const httplib::Headers& forwarded) const;
   // Records an exchange; the decision's terms for its model.
   bool AllowedAnswer(const std::string& model) const { return ModelAllowedFor(meta_.model, model); }
   void NoteDisallowed(const std::string& model, uint64_t line);
@@ -177,6 +207,7 @@ class Proxy {
   uint64_t findings_dropped_ = 0;
 
   std::atomic<bool> closing_{false}, refused_{false}, failed_{false};
+  bool enforce_ = false;  // the decision's mode is enforce (set before serving)
   std::atomic<uint64_t> refused_requests_{0};
   std::string refusal_;  // under commit_mu_
 };
@@ -270,8 +301,20 @@ StatusOr<bool> Proxy::Resume() {
   summary_.run.verdict = "allow";
   summary_.resumed = true;
   DG_ASSIGN_OR_RETURN(RunRecord r, LoadRunRecord(ledger_, run_->id()));
-  if (!r.run_start->body.contains("proxy")) return Status::VerifyFailed("run " + run_->id() + " is not a proxy's run");
+  auto refuse = [&](const std::string& why) {
+    run_->Discard();  // nothing was appended: the run stays as it was
+    return Status::VerifyFailed(state_path_ + ": " + why);
+  };
+  if (!r.run_start->body.contains("proxy")) return refuse("run " + run_->id() + " is not a proxy's run");
+  if (state["run"] != run_->id()) return refuse("names run " + state["run"].get<std::string>() + ", but its decision opened run " + run_->id());
+  const json& ts = r.run_start->body.value("transcripts", json::array());
+  if (ts.size() != 1 || ts[0].value("path", "") != in_path_ || ts[0].value("output", "") != out_path_) {
+    return refuse("run " + run_->id() + " recorded its transcript elsewhere (" + (ts.empty() ? "none" : ts[0].value("output", "?")) +
+                  "), not in this out dir");
+  }
   summary_.run.verdict = r.verdict_name();
+  // The run goes on under its decision, in the mode that was decided.
+  enforce_ = r.decision.body.value("mode", "") == "enforce";
   Status st = Recover(r);
   if (!st.ok()) {
     run_->Discard();  // leave the run as it was: open, for a look at what changed
@@ -305,6 +348,8 @@ Status Proxy::Recover(const RunRecord& r) {
     DG_RETURN_IF_ERROR(WriteAllTo(out_fd_, line.dump() + "\n", out_path_));
     unanswered = 1;
   }
+  // The repaired files reach the disk before the ledger names their lines.
+  if (::fdatasync(in_fd_) != 0 || ::fdatasync(out_fd_) != 0) return Status::IoError(out_path_ + ": fdatasync: " + std::strerror(errno));
   // 2. Every exchange: those the ledger has must still match it; the rest
   //    are recorded now, in order.
   const TranscriptSource src{meta_.id, "openai-batch", in_path_, out_path_};
@@ -358,7 +403,7 @@ void Proxy::NoteDisallowed(const std::string& model, uint64_t line) {
   } else {
     ++findings_dropped_;
   }
-  if (policy_.mode == PolicyMode::kEnforce && !refused_.exchange(true)) refusal_ = finding;
+  if (enforce_ && !refused_.exchange(true)) refusal_ = finding;
 }
 
 void Proxy::Refuse(httplib::Response& res, int status, const std::string& message, const std::string& code) {
@@ -396,16 +441,41 @@ std::string HeaderValue(const httplib::Headers& h, const std::string& name) {
   return it == h.end() ? "" : it->second;
 }
 
-Status Proxy::Commit(Exchange e, const json& error_line, const json& response_line) {
+std::string Proxy::Redacted(std::string text, const httplib::Headers& forwarded) const {
+  std::vector<std::string> keys = {api_key_};
+  const std::string auth = HeaderValue(forwarded, "Authorization");
+  if (auth.rfind("Bearer ", 0) == 0) keys.push_back(auth.substr(7));
+  keys.push_back(HeaderValue(forwarded, "api-key"));
+  for (const std::string& k : keys) {
+    if (k.size() < 8) continue;  // not a key worth the name; and "" would match everywhere
+    for (size_t at = text.find(k); at != std::string::npos; at = text.find(k, at)) text.replace(at, k.size(), "[redacted]");
+  }
+  return text;
+}
+
+Status Proxy::Commit(Exchange e, const std::string& error_code, const json& response_line) {
+  json error_line = nullptr;
+  if (e.failed) {
+    e.error = ValidUtf8(e.error);
+    error_line = {{"code", error_code}, {"message", e.error}};
+  }
   std::lock_guard<std::mutex> lock(commit_mu_);
   if (failed_) return Status::IoError("the transcript or ledger can no longer be written");
   const uint64_t n = next_;
   const std::string custom_id = "request-" + std::to_string(n);
-  const std::string in_line =
-      json{{"custom_id", custom_id}, {"method", "POST"}, {"url", e.endpoint.empty() ? kChatPath : e.endpoint}, {"body", e.request}}.dump() + "\n";
-  json out = {{"id", "batch_req_" + std::to_string(n)}, {"custom_id", custom_id}, {"response", response_line}, {"error", error_line}};
+  // Both lines are made before either is written: a line that cannot be
+  // made leaves neither.
+  std::string in_line, out_line;
+  try {
+    in_line = json{{"custom_id", custom_id}, {"method", "POST"}, {"url", e.endpoint.empty() ? kChatPath : e.endpoint}, {"body", e.request}}
+                  .dump() + "\n";
+    out_line = json{{"id", "batch_req_" + std::to_string(n)}, {"custom_id", custom_id}, {"response", response_line}, {"error", error_line}}
+                   .dump() + "\n";
+  } catch (const std::exception& x) {
+    return Status::Internal(std::string("the exchange cannot be written as JSON: ") + x.what());
+  }
   Status st = WriteAllTo(in_fd_, in_line, in_path_);
-  if (st.ok()) st = WriteAllTo(out_fd_, out.dump() + "\n", out_path_);
+  if (st.ok()) st = WriteAllTo(out_fd_, out_line, out_path_);
   if (!st.ok()) {
     failed_ = true;
     recorder_error_ = st;
@@ -499,6 +569,7 @@ void Proxy::HandleCall(const httplib::Request& req, httplib::Response& res, cons
   if (!parsed.ok()) return Refuse(res, 400, parsed.status().message(), "invalid_json");
   json request = std::move(parsed).value();
   if (Status v = ep.request_schema->Validate(request, "request body"); !v.ok()) return Refuse(res, 400, v.message(), "invalid_request");
+  if (Status r = Recordable(request, "the request"); !r.ok()) return Refuse(res, 400, r.message(), "invalid_request");
   const std::string model = request["model"].get<std::string>();
   if (!AllowedAnswer(model)) {
     return Refuse(res, 403,
@@ -510,6 +581,7 @@ void Proxy::HandleCall(const httplib::Request& req, httplib::Response& res, cons
   const httplib::Headers headers = ForwardHeaders(req);
   const std::string path = upstream_.prefix + ep.path;
   const time_t timeout = static_cast<time_t>(o_.upstream_timeout_s);
+  const time_t timeout_us = static_cast<time_t>((o_.upstream_timeout_s - static_cast<double>(timeout)) * 1e6);
 
   Exchange e;
   e.request = request;
@@ -517,16 +589,17 @@ void Proxy::HandleCall(const httplib::Request& req, httplib::Response& res, cons
   if (ep.path != kChatPath) e.endpoint = ep.path;
   // A failed call: recorded, then the client gets what the upstream sent
   // (or a 502/504 when nothing came back).
-  auto record_failed = [&](const std::string& error, const std::string& code, int status, const json& body,
-                           const std::string& request_id) -> Status {
+  auto record_failed = [&e, &headers, this](const std::string& error, const std::string& code, int status, const json& body,
+                                            const std::string& request_id) -> Status {
     e.failed = true;
-    e.error = error;
+    e.error = Redacted(error, headers);
     json response_line = nullptr;
-    if (status != 0 && body.is_object()) {
-      response_line = {{"status_code", status}, {"body", body}};
+    if (status != 0 && body.is_object() && Recordable(body, "the upstream's body").ok()) {
+      // An error body that echoes the key is kept without it.
+      response_line = {{"status_code", status}, {"body", json::parse(Redacted(body.dump(), headers))}};
       if (!request_id.empty()) response_line["request_id"] = request_id;
     }
-    return Commit(std::move(e), {{"code", code}, {"message", error}}, response_line);
+    return Commit(std::move(e), code, response_line);
   };
   auto withheld = [&](httplib::Response& out, const Status& why) {
     out.status = 503;
@@ -536,17 +609,24 @@ void Proxy::HandleCall(const httplib::Request& req, httplib::Response& res, cons
   };
 
   if (!stream) {
+    // One keep-alive connection a serving thread. One left idle longer than
+    // servers commonly keep it (uvicorn and httplib: 5 s) is not reused: a
+    // request on a connection the server has just closed fails without an
+    // answer, and would be recorded as a failed call.
     thread_local std::unique_ptr<httplib::Client> client;
     thread_local std::string client_for;
-    if (!client || client_for != upstream_.scheme_host_port) {
+    thread_local std::chrono::steady_clock::time_point last_used;
+    const auto now = std::chrono::steady_clock::now();
+    if (!client || client_for != upstream_.scheme_host_port || now - last_used > std::chrono::seconds(2)) {
       client = std::make_unique<httplib::Client>(upstream_.scheme_host_port);
       client->set_keep_alive(true);
       client->set_tcp_nodelay(true);
       client_for = upstream_.scheme_host_port;
     }
-    client->set_read_timeout(timeout);
-    client->set_write_timeout(timeout);
+    client->set_read_timeout(timeout, timeout_us);
+    client->set_write_timeout(timeout, timeout_us);
     auto r = client->Post(path, headers, req.body, "application/json");
+    last_used = std::chrono::steady_clock::now();
     if (!r) {
       const std::string why = "no response from the upstream: " + httplib::to_string(r.error());
       client.reset();
@@ -561,19 +641,21 @@ void Proxy::HandleCall(const httplib::Request& req, httplib::Response& res, cons
     if (r->status != 200) {
       const json b = body.ok() ? *body : json();
       std::string why = "HTTP " + std::to_string(r->status);
-      if (b.is_object() && b.contains("error")) why += ": " + (b["error"].is_object() ? b["error"].value("message", b["error"].dump()) : b["error"].dump());
+      if (!ErrorMessageOf(b).empty()) why += ": " + ErrorMessageOf(b);
       if (Status st = record_failed(why, "http_" + std::to_string(r->status), r->status, b, request_id); !st.ok()) return withheld(res, st);
       res.status = r->status;
       res.set_content(r->body, HeaderValue(r->headers, "Content-Type").empty() ? "application/json" : HeaderValue(r->headers, "Content-Type"));
       return;
     }
     Status valid = body.ok() ? ep.response_schema->Validate(*body, "response") : body.status();
+    if (valid.ok()) valid = Recordable(*body, "the response");
     if (!valid.ok()) {
-      if (Status st = record_failed("HTTP 200 with a malformed response: " + valid.message(), "malformed_response", 0, json(), ""); !st.ok()) {
-        return withheld(res, st);
-      }
-      res.status = 200;
-      res.set_content(r->body, "application/json");
+      // Not an answer that can be recorded (nor checked for its model): withheld.
+      const std::string why = "HTTP 200 with a malformed response: " + valid.message();
+      if (Status st = record_failed(why, "malformed_response", 0, json(), ""); !st.ok()) return withheld(res, st);
+      res.status = 502;
+      res.set_content(ErrorBody("distillgate proxy: the upstream's answer is withheld: " + ValidUtf8(why), "upstream_error", "malformed_response"),
+                      "application/json");
       return;
     }
     e.response = std::move(body).value();
@@ -581,8 +663,8 @@ void Proxy::HandleCall(const httplib::Request& req, httplib::Response& res, cons
     const std::string answered_by = e.model;
     json response_line = {{"status_code", 200}, {"body", e.response}};
     if (!request_id.empty()) response_line["request_id"] = request_id;
-    if (Status st = Commit(std::move(e), nullptr, response_line); !st.ok()) return withheld(res, st);
-    if (!AllowedAnswer(answered_by) && policy_.mode == PolicyMode::kEnforce) {
+    if (Status st = Commit(std::move(e), "", response_line); !st.ok()) return withheld(res, st);
+    if (!AllowedAnswer(answered_by) && enforce_) {
       res.status = 403;
       res.set_content(ErrorBody("distillgate proxy: the upstream answered with model \"" + answered_by + "\", which job " + job_.name +
                                     " does not allow; the answer is withheld and the run is refused",
@@ -611,10 +693,10 @@ void Proxy::HandleCall(const httplib::Request& req, httplib::Response& res, cons
     std::thread worker;
   };
   auto state = std::make_shared<StreamState>();
-  state->worker = std::thread([state, this, path, headers, body = req.body, timeout] {
+  state->worker = std::thread([state, this, path, headers, body = req.body, timeout, timeout_us] {
     httplib::Client client(upstream_.scheme_host_port);
-    client.set_read_timeout(timeout);
-    client.set_write_timeout(timeout);
+    client.set_read_timeout(timeout, timeout_us);
+    client.set_write_timeout(timeout, timeout_us);
     client.set_tcp_nodelay(true);
     httplib::Request up;
     up.method = "POST";
@@ -672,7 +754,7 @@ void Proxy::HandleCall(const httplib::Request& req, httplib::Response& res, cons
       auto b = ParseJsonStrict(state->error_body, "upstream response");
       const json bj = b.ok() ? *b : json();
       std::string why = "HTTP " + std::to_string(state->status);
-      if (bj.is_object() && bj.contains("error")) why += ": " + (bj["error"].is_object() ? bj["error"].value("message", bj["error"].dump()) : bj["error"].dump());
+      if (!ErrorMessageOf(bj).empty()) why += ": " + ErrorMessageOf(bj);
       CopyResponseHeaders(state->headers, res);
       if (Status st = record_failed(why, "http_" + std::to_string(state->status), state->status, bj, HeaderValue(state->headers, "x-request-id"));
           !st.ok()) {
@@ -693,17 +775,20 @@ void Proxy::HandleCall(const httplib::Request& req, httplib::Response& res, cons
   auto client_gone = std::make_shared<bool>(false);
   auto finished = std::make_shared<bool>(false);
   // Ends the call: records it (the answer, or why it failed) and tells the
-  // client. Called once, when the upstream ended or sent [DONE].
-  auto finish = [this, state, assembler, response_schema, ex, request_id, client_gone, finished](httplib::DataSink* sink, bool done, std::string error) {
+  // client. Called once, when the upstream ended or sent [DONE]. Returns
+  // what the content provider returns: false aborts the connection, so that
+  // a client never takes a stream cut short for a whole answer.
+  auto finish = [this, state, assembler, response_schema, ex, request_id, client_gone, finished](
+                    httplib::DataSink* sink, bool done, std::string error, bool error_event_sent) -> bool {
     *finished = true;
     std::string model_refused;
     if (error.empty() && !done) error = "the stream ended before data: [DONE]" + (state->transport_error.empty() ? "" : " (" + state->transport_error + ")");
     json response;
     if (error.empty()) {
       auto assembled = assembler->Finish();
-      if (!assembled.ok()) {
-        error = "the stream does not add up to a response: " + assembled.status().message();
-      } else if (Status v = response_schema->Validate(*assembled, "assembled response"); !v.ok()) {
+      Status v = assembled.ok() ? response_schema->Validate(*assembled, "assembled response") : assembled.status();
+      if (v.ok()) v = Recordable(*assembled, "the assembled response");
+      if (!v.ok()) {
         error = "the stream does not add up to a response: " + v.message();
       } else {
         response = std::move(assembled).value();
@@ -713,80 +798,91 @@ void Proxy::HandleCall(const httplib::Request& req, httplib::Response& res, cons
     if (error.empty()) {
       ex->response = response;
       ex->model = response["model"].get<std::string>();
-      if (!AllowedAnswer(ex->model) && policy_.mode == PolicyMode::kEnforce) model_refused = ex->model;
+      if (!AllowedAnswer(ex->model) && enforce_) model_refused = ex->model;
       json response_line = {{"status_code", 200}, {"body", response}};
       if (!request_id.empty()) response_line["request_id"] = request_id;
-      st = Commit(std::move(*ex), nullptr, response_line);
+      st = Commit(std::move(*ex), "", response_line);
     } else {
       ex->failed = true;
       ex->error = error;
-      st = Commit(std::move(*ex), {{"code", "stream_failed"}, {"message", error}}, nullptr);
+      st = Commit(std::move(*ex), "stream_failed", nullptr);
     }
-    if (sink == nullptr || *client_gone) return;
+    if (sink == nullptr || *client_gone) return false;
+    auto event = [sink](const std::string& body) {
+      const std::string ev = "data: " + body + "\n\n";
+      sink->write(ev.data(), ev.size());
+    };
     if (!st.ok()) {
-      const std::string ev = "data: " + ErrorBody("distillgate proxy could not record the call: " + st.message(), "server_error", "not_recorded") + "\n\n";
-      sink->write(ev.data(), ev.size());
+      event(ErrorBody("distillgate proxy could not record the call, so its answer is incomplete: " + st.message(), "server_error", "not_recorded"));
     } else if (!model_refused.empty()) {
-      const std::string ev = "data: " + ErrorBody("distillgate proxy: the upstream answered with model \"" + model_refused +
-                                                      "\", which the job does not allow; the run is refused", "permission_denied", "model_not_allowed") + "\n\n";
-      sink->write(ev.data(), ev.size());
-    } else if (done) {
-      static const std::string kDone = "data: [DONE]\n\n";
-      sink->write(kDone.data(), kDone.size());
+      event(ErrorBody("distillgate proxy: the upstream answered with model \"" + model_refused +
+                          "\", which the job does not allow; the answer is withheld and the run is refused",
+                      "permission_denied", "model_not_allowed"));
+    } else if (!error.empty()) {
+      if (!error_event_sent) return false;
+    } else {
+      event("[DONE]");
     }
     sink->done();
+    return true;
   };
   res.set_chunked_content_provider(
       "text/event-stream",
-      [this, state, assembler, finish, client_gone](size_t, httplib::DataSink& sink) {
+      [this, state, assembler, finish, client_gone](size_t, httplib::DataSink& sink) -> bool {
         std::unique_lock<std::mutex> l(state->mu);
         state->cv.wait(l, [&] { return !state->events.empty() || state->ended; });
         while (!state->events.empty()) {
           auto [raw, data] = std::move(state->events.front());
           state->events.pop_front();
-          if (data.empty()) continue;  // comments and keep-alives
+          if (data.empty()) {  // comments and keep-alives pass on too
+            if (!*client_gone && !sink.write(raw.data(), raw.size())) *client_gone = true;
+            continue;
+          }
           if (data == "[DONE]") {
             l.unlock();
-            finish(&sink, true, "");
-            return true;
+            return finish(&sink, true, "", false);
           }
           auto chunk = ParseJsonStrict(data, "stream event");
           std::string error;
           if (!chunk.ok()) {
             error = chunk.status().message();
-          } else if (chunk->is_object() && chunk->contains("error")) {
-            error = "the upstream sent an error event: " + (*chunk)["error"].dump();
+          } else if (chunk->is_object() && chunk->contains("error") && !(*chunk)["error"].is_null()) {
+            // The upstream's error event, passed on as an error alone.
+            l.unlock();
+            if (!*client_gone) {
+              const std::string ev =
+                  "data: " + json{{"error", (*chunk)["error"]}}.dump(-1, ' ', false, json::error_handler_t::replace) + "\n\n";
+              sink.write(ev.data(), ev.size());
+            }
+            return finish(&sink, false, "the upstream sent an error event: " + ErrorMessageOf(*chunk), true);
           } else if (Status st = assembler->Add(*chunk); !st.ok()) {
             error = st.message();
-          } else if (assembler->chunks() == 1 && !AllowedAnswer(assembler->model()) && policy_.mode == PolicyMode::kEnforce) {
+          } else if (assembler->chunks() == 1 && !AllowedAnswer(assembler->model()) && enforce_) {
             // Nothing of an answer from a model the job does not allow
             // reaches the client: read it whole, record it, refuse.
-            while (!state->ended) {
-              state->cv.wait(l);
+            while (true) {
               while (!state->events.empty()) {
-                auto [r2, d2] = std::move(state->events.front());
+                const std::string d2 = std::move(state->events.front().second);
                 state->events.pop_front();
                 if (d2.empty() || d2 == "[DONE]") continue;
                 auto c2 = ParseJsonStrict(d2, "stream event");
                 if (c2.ok()) assembler->Add(*c2).IgnoreError();
               }
+              if (state->ended) break;
+              state->cv.wait(l);
             }
             l.unlock();
-            finish(&sink, true, "");
-            return true;
+            return finish(&sink, true, "", false);
           }
           if (!error.empty()) {
             l.unlock();
-            if (chunk.ok() && chunk->is_object() && chunk->contains("error") && !*client_gone) sink.write(raw.data(), raw.size());
-            finish(&sink, false, error);
-            return true;
+            return finish(&sink, false, error, false);
           }
           if (!*client_gone && !sink.write(raw.data(), raw.size())) *client_gone = true;  // keep reading: the call is recorded
         }
         if (state->ended) {
           l.unlock();
-          finish(&sink, false, "");
-          return true;
+          return finish(&sink, false, "", false);
         }
         return true;
       },
@@ -806,12 +902,15 @@ void Proxy::HandleCall(const httplib::Request& req, httplib::Response& res, cons
                 continue;
               }
               auto chunk = ParseJsonStrict(data, "stream event");
-              Status st = chunk.ok() ? assembler->Add(*chunk) : chunk.status();
+              Status st = !chunk.ok() ? chunk.status()
+                          : (chunk->is_object() && chunk->contains("error") && !(*chunk)["error"].is_null())
+                              ? Status::InvalidInput("the upstream sent an error event: " + ErrorMessageOf(*chunk))
+                              : assembler->Add(*chunk);
               if (!st.ok() && error.empty()) error = st.message();
             }
             state->events.clear();
           }
-          finish(nullptr, done, error);
+          finish(nullptr, done, error, false);
         }
         if (state->worker.joinable()) state->worker.join();
       });
@@ -830,6 +929,9 @@ StatusOr<ProxySummary> Proxy::Run() {
   DG_RETURN_IF_ERROR(ChooseTeacher());
   DG_ASSIGN_OR_RETURN(auto listen, ParseListen(o_.listen));
   if (o_.max_concurrency < 1 || o_.max_concurrency > 4096) return Status::InvalidInput("--max-concurrency must be 1-4096");
+  if (o_.flush_every < 1 || !(o_.flush_interval_s > 0) || !(o_.upstream_timeout_s > 0)) {
+    return Status::InvalidInput("the proxy needs flush_every >= 1, flush_interval_s > 0 and a timeout > 0");
+  }
   chat_.path = kChatPath;
   DG_ASSIGN_OR_RETURN(chat_.request_schema, JsonSchema::Builtin("chat-request.schema.json"));
   DG_ASSIGN_OR_RETURN(chat_.response_schema, JsonSchema::Builtin("chat-completion-response.schema.json"));
@@ -867,6 +969,7 @@ StatusOr<ProxySummary> Proxy::Run() {
     DG_ASSIGN_OR_RETURN(auto kb, KnowledgeBase::Builtin());
     DG_ASSIGN_OR_RETURN(std::optional<Permit> permit, DecideTranscriptRun(job_, policy_, *kb, ledger_, key_, o_.today, &summary_.run));
     if (!permit) return summary_;
+    enforce_ = policy_.mode == PolicyMode::kEnforce;
     DG_RETURN_IF_ERROR(MakeDirectories(dir_));
     DG_RETURN_IF_ERROR(OpenFiles(true));
     json proxy = {{"listen", o_.listen},
@@ -886,14 +989,6 @@ StatusOr<ProxySummary> Proxy::Run() {
                                   o_.flush_every}));
     if (Status st = WriteState(); !st.ok()) return run_->Fail(st);
   }
-  if (refused_) {  // a recovered call broke the terms
-    json end = {{"reason", "a call was answered by a model the decision does not allow"}};
-    summary_.run.status = RunStatus::kRefused;
-    summary_.run.exit_code = 1;
-    DG_RETURN_IF_ERROR(run_->End(RunStatus::kRefused, end));
-    return summary_;
-  }
-
   server.Post(kChatPath, [this](const httplib::Request& req, httplib::Response& res) { HandleCall(req, res, chat_); });
   server.Post(kCompletionsPath, [this](const httplib::Request& req, httplib::Response& res) { HandleCall(req, res, completions_); });
   server.Get("/v1/models", [this](const httplib::Request& req, httplib::Response& res) { HandleModels(req, res); });
@@ -909,29 +1004,37 @@ StatusOr<ProxySummary> Proxy::Run() {
   server.Delete(".*", other);
 
   std::thread recorder([this] { RecorderLoop(); });
-  std::atomic<bool> done{false};
-  std::thread watcher([&] {
-    while (!done) {
-      if (StopSignal() != 0 || failed_ || refused_) {
-        closing_ = true;
-        server.stop();
-        return;
+  bool listened = true;
+  if (!refused_) {  // a recovered call may have broken the terms already: then the run closes at once
+    std::atomic<bool> done{false};
+    // httplib's stop() does nothing before listen has begun: ask until it ends.
+    std::thread watcher([&] {
+      while (!done) {
+        if (StopSignal() != 0 || failed_ || refused_) {
+          closing_ = true;
+          server.stop();
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
       }
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-  });
-  if (o_.on_listening) o_.on_listening(port, run_->id(), summary_.resumed);
-  const bool listened = server.listen_after_bind();
+    });
+    if (o_.on_listening) o_.on_listening(port, run_->id(), summary_.resumed);
+    listened = server.listen_after_bind();
+    done = true;
+    watcher.join();
+  }
   closing_ = true;
-  done = true;
-  watcher.join();
   DG_RETURN_IF_ERROR(Close());
   recorder.join();
   summary_.refused_requests = refused_requests_;
   if (failed_) {
+    // What the transcript holds beyond the ledger is recorded if the ledger
+    // still takes it (a transcript write failed); else a restart recovers it.
     Status why = recorder_error_;
-    run_->calls().Flush().IgnoreError();
-    return run_->Fail(why.WithContext("distillgate proxy stopped"));
+    std::vector<Exchange> rest(std::make_move_iterator(queue_.begin()), std::make_move_iterator(queue_.end()));
+    queue_.clear();
+    if (RecordBatch(std::move(rest)).ok()) return run_->Fail(why.WithContext("distillgate proxy stopped"));
+    run_->Discard();  // the ledger takes nothing more: the run stays open for a restart to recover
+    return why.WithContext("distillgate proxy stopped; run " + run_->id() + " stays open: start the proxy again on this out dir to recover it");
   }
   if (!listened && StopSignal() == 0 && !refused_) return run_->Fail(Status::IoError("the server stopped"));
   // Pin the files, as a collected run does.

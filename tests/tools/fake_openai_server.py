@@ -10,7 +10,12 @@ Fault injection: --fail-first N answers the first N requests with 503;
 `"stream": true` is answered as server-sent chat.completion.chunk events
 (a few characters each, then `data: [DONE]`); GET /v1/models lists the
 model. Requests are served on threads (the proxy's concurrency tests).
---fail-model M answers requests for model M with 429.
+--fail-model M answers requests for model M with 429 (--echo-auth: its
+error message quotes the request's Authorization header; --null-message: its
+error message is null). Misbehaving answers, for the proxy's tests:
+--bad-utf8 puts a byte that is not UTF-8 in every answer; --null-error adds
+`"error": null` to every stream chunk; --cut-stream ends streams before
+`data: [DONE]`.
 """
 import argparse
 import http.server
@@ -25,6 +30,11 @@ p.add_argument("--die-after", type=int, default=0)
 p.add_argument("--model", default="")
 p.add_argument("--auth-log", default="")
 p.add_argument("--fail-model", default="")
+p.add_argument("--echo-auth", action="store_true")
+p.add_argument("--null-message", action="store_true")
+p.add_argument("--bad-utf8", action="store_true")
+p.add_argument("--null-error", action="store_true")
+p.add_argument("--cut-stream", action="store_true")
 args = p.parse_args()
 state = {"requests": 0, "answered": 0}
 lock = threading.Lock()
@@ -54,7 +64,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if state["requests"] <= args.fail_first:
             return self.reply(503, {"error": {"message": "overloaded, try again"}})
         if args.fail_model and body.get("model") == args.fail_model:
-            return self.reply(429, {"error": {"message": "rate limit reached for " + args.fail_model, "type": "requests", "code": "rate_limit_exceeded"}})
+            message = "rate limit reached for " + args.fail_model
+            if args.echo_auth:
+                message += " (you sent " + self.headers.get("Authorization", "") + ")"
+            return self.reply(429, {"error": {"message": None if args.null_message else message, "type": "requests", "code": "rate_limit_exceeded"}})
         completion = self.path == "/v1/completions"
         last = body["prompt"] if completion else [m.get("content", "") for m in body["messages"] if m.get("role") == "user"][-1]
         answer = last[::-1]
@@ -107,21 +120,27 @@ class Handler(http.server.BaseHTTPRequestHandler):
         deltas = [{"role": "assistant", "content": ""}] + [{"content": answer[i:i + 3]} for i in range(0, len(answer), 3)]
         events = [dict(base, choices=[{"index": 0, "delta": d, "finish_reason": None}]) for d in deltas]
         events.append(dict(base, choices=[{"index": 0, "delta": {}, "finish_reason": "stop"}]))
+        if args.null_error:
+            events = [dict(e, error=None) for e in events]
         if (body.get("stream_options") or {}).get("include_usage"):
             events.append(dict(base, choices=[], usage={"prompt_tokens": len(last), "completion_tokens": len(answer),
                                                           "total_tokens": len(last) + len(answer)}))
         for e in events:
-            self.chunk(("data: " + json.dumps(e) + "\n\n").encode())
-        self.chunk(b"data: [DONE]\n\n")
+            self.chunk(self.bad(("data: " + json.dumps(e) + "\n\n").encode()))
+        if not args.cut_stream:
+            self.chunk(b"data: [DONE]\n\n")
         self.chunk(b"")
         self.maybe_die()
+
+    def bad(self, data):  # --bad-utf8: a byte that is not UTF-8 inside the first string value with "a"
+        return data.replace(b"a", b"a\xff", 1) if args.bad_utf8 else data
 
     def chunk(self, data):
         self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
         self.wfile.flush()
 
     def reply(self, status, obj):
-        data = json.dumps(obj).encode()
+        data = self.bad(json.dumps(obj).encode())
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
