@@ -209,10 +209,24 @@ TEST_F(LiveTest, AnInterruptedCollectResumesWithoutCallingAnsweredPromptsAgain) 
   const size_t after_signal = output_lines();
   ASSERT_GE(after_signal, 200u);
   ASSERT_LT(after_signal, 3000u) << "the collect finished before it was interrupted: the test proves nothing";
+  const size_t at = r1.err.find("; run ");
+  ASSERT_NE(at, std::string::npos) << r1.err;
+  const std::string first_run = r1.err.substr(at + 6, r1.err.find(' ', at + 6) - at - 6);
   // Without --resume the out dir is not reused.
   auto again = Collect();
   EXPECT_EQ(again.exit_code, 2);
   EXPECT_NE(again.err.find("--resume"), std::string::npos) << again.err;
+  // An answer edited since the first run recorded it: not resumed.
+  const std::string kept = *ReadFile(dir_.File("out/batch_output.jsonl"));
+  std::string edited = kept;
+  const size_t answer = edited.find("0 rebmun tpmorp");
+  ASSERT_NE(answer, std::string::npos);
+  edited.replace(answer, 15, "0 REBMUN TPMORP");
+  ASSERT_TRUE(testing::WriteText(dir_.File("out/batch_output.jsonl"), edited).ok());
+  auto tampered = Collect({"--resume"});
+  EXPECT_EQ(tampered.exit_code, 1) << tampered.out << tampered.err;
+  EXPECT_NE(tampered.err.find("no longer hashes to recorded teacher call 0"), std::string::npos) << tampered.err;
+  ASSERT_TRUE(testing::WriteText(dir_.File("out/batch_output.jsonl"), kept).ok());
   // 2. Resume, then kill -9 part-way: every answer line written is kept.
   c = testing::Spawn([&] { auto a = args; a.push_back("--resume"); return a; }(), false, true);
   for (int i = 0; i < 500 && output_lines() < after_signal + 200; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
@@ -241,6 +255,9 @@ TEST_F(LiveTest, AnInterruptedCollectResumesWithoutCallingAnsweredPromptsAgain) 
   EXPECT_EQ(v.exit_code, 0) << v.out << v.err;
   EXPECT_NE(v.out.find("VERIFIED: 3000 exchanges"), std::string::npos) << v.out;
   EXPECT_EQ(testing::RunCli({"ledger", "verify", "--ledger", dir_.File("l.db"), "--pubkey", dir_.File("k/ledger.vkey")}).exit_code, 0);
+  // The first run still verifies: the file only grew after what it pinned.
+  auto v1 = testing::RunCli({"transcripts", "verify", "--ledger", dir_.File("l.db"), "--run", first_run});
+  EXPECT_EQ(v1.exit_code, 0) << v1.out << v1.err;
   // Other prompts cannot resume this transcript.
   WritePrompts(5);
   auto other = Collect({"--resume"});

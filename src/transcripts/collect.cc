@@ -20,6 +20,7 @@
 #include "core/interrupt.h"
 #include "core/json_schema.h"
 #include "record/recorded_run.h"
+#include "record/run_record.h"
 #include "transcripts/call_entry.h"
 #include "transcripts/chat_client.h"
 #include "transcripts/transcript_run.h"
@@ -98,6 +99,9 @@ StatusOr<TranscriptRunSummary> CollectTranscripts(const Job& job, const Policy& 
   std::vector<bool> answered(requests.size(), false);
   uint64_t answered_before = 0;
   json repairs = json::array();
+  auto out_dir_note = [&](const std::string& run) {
+    return dir + " no longer holds what run " + run + " recorded, so it cannot be resumed:";
+  };
   if (o.resume) {
     if (!FileExists(in_path)) return Status::InvalidInput(in_path + ": not there, so there is nothing to resume (run without --resume)");
     DG_ASSIGN_OR_RETURN(std::string before, ReadFile(in_path));
@@ -132,6 +136,26 @@ StatusOr<TranscriptRunSummary> CollectTranscripts(const Job& job, const Policy& 
       }
     }
     if (answered_before == requests.size()) return Status::InvalidInput(out_path + ": every prompt is answered already: nothing to resume");
+    // The answers kept must still be what the last run on this transcript
+    // recorded of them (its calls re-hashed, as `transcripts verify` does);
+    // answers it got but had not recorded yet (a kill) are taken as found.
+    DG_ASSIGN_OR_RETURN(std::vector<std::string> ids, ListRunIds(ledger));
+    std::string earlier;
+    for (auto it = ids.rbegin(); it != ids.rend() && earlier.empty(); ++it) {
+      auto rr = LoadRunRecord(ledger, *it);
+      if (!rr.ok() || !rr->run_start) continue;
+      for (const json& t : rr->run_start->body.value("transcripts", json::array())) {
+        if (t.value("output", "") == out_path) earlier = *it;
+      }
+    }
+    if (!earlier.empty()) {
+      DG_ASSIGN_OR_RETURN(TranscriptCheck check, VerifyTranscripts(ledger, earlier));
+      if (!check.ok) {
+        std::string why = out_dir_note(earlier);
+        for (size_t k = 0; k < check.problems.size() && k < 5; ++k) why += "\n  " + check.problems[k];
+        return Status::VerifyFailed(why);
+      }
+    }
   } else {
     for (const auto& p : {in_path, out_path}) {
       if (FileExists(p)) return Status::InvalidInput(p + ": exists; choose another --out-dir, or --resume to continue the collect that wrote it");

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "core/encoding.h"
+#include "core/file_util.h"
 #include "core/hash.h"
 #include "record/run_record.h"
 #include "transcripts/call_entry.h"
@@ -38,18 +39,21 @@ StatusOr<TranscriptCheck> VerifyTranscripts(Ledger& ledger, const std::string& r
   if (r.status() == RunStatus::kRefused && r.teacher_calls == 0) {
     return Status::InvalidInput("run " + r.run_id + " was refused before any call was recorded: nothing to verify (its run_end lists why)");
   }
-  if (r.teacher_call_leaves.empty() && r.status() != RunStatus::kInterrupted && r.status() != RunStatus::kFailed) {
+  const bool stopped = r.status() == RunStatus::kInterrupted || r.status() == RunStatus::kFailed || r.status() == RunStatus::kIncomplete;
+  if (r.teacher_call_leaves.empty() && !stopped) {
     return Status::InvalidInput("run " + r.run_id + " recorded no exchange: there is nothing to verify");
   }
   TranscriptCheck c;
   const json& start = r.run_start->body;
-  // A run that stopped part-way (interrupted, or failed) recorded a prefix of
-  // the transcripts: those calls are checked, the rest were never recorded.
-  const bool partial = r.status() == RunStatus::kInterrupted || r.status() == RunStatus::kFailed;
+  // A run that stopped part-way (interrupted, failed, or killed: incomplete)
+  // recorded a prefix of the transcripts: those calls are checked, the rest
+  // were never recorded, and a pinned file may have grown since (a resumed
+  // collect appends to it): its first `bytes` bytes must be the pinned ones.
+  const bool partial = stopped;
   if (partial) {
     c.notes.push_back("run " + r.run_id + " is " + RunStatusName(r.status()) + ": only the " +
                       std::to_string(r.teacher_call_leaves.size()) +
-                      " exchanges it recorded are checked; the files' hashes were not pinned");
+                      " exchanges it recorded are checked, and of a pinned file that grew since, the bytes it pinned");
   }
   // Transcripts moved since the run: each recorded file is looked for under
   // data_dir at its path relative to the directory all of them were in.
@@ -73,7 +77,13 @@ StatusOr<TranscriptCheck> VerifyTranscripts(Ledger& ledger, const std::string& r
   }
   for (const json& f : r.PinnedFiles()) {
     ++c.files_checked;
-    auto h = Sha256File(where(f.value("path", "")));
+    StatusOr<Hash> h = Sha256File(where(f.value("path", "")));
+    auto size = FileSize(where(f.value("path", "")));
+    const uint64_t pinned_bytes = f.value("bytes", uint64_t{0});
+    if (partial && h.ok() && size.ok() && *size > pinned_bytes && f.contains("bytes")) {
+      auto text = ReadFile(where(f.value("path", "")));
+      if (text.ok()) h = Sha256(std::string_view(*text).substr(0, pinned_bytes));
+    }
     if (!h.ok()) {
       c.problems.push_back(where(f.value("path", "")) + ": " + h.status().message());
     } else if (HexEncode(*h) != f.value("sha256", "")) {
