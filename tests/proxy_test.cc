@@ -526,6 +526,31 @@ TEST_F(ProxyTest, AKeyEchoedByTheUpstreamIsRedacted) {
   EXPECT_EQ(quick.exit_code, 0) << quick.err;
 }
 
+// A restart goes on under the run's decision, in its mode: an enforce
+// decision is not relaxed by a warn policy given to the restart.
+TEST_F(ProxyTest, AResumedRunKeepsTheModeItWasDecidedIn) {
+  StartUpstream();
+  WriteJob();
+  const std::string run = RunOf(StartProxy());
+  ASSERT_NE(port_, 0);
+  ASSERT_EQ(Chat("fake-lm", "before")->status, 200);
+  KillProxy();
+  ::kill(upstream_.pid, SIGKILL);
+  ::waitpid(upstream_.pid, nullptr, 0);
+  ::close(upstream_.out);
+  StartUpstream({"--model", "fake-lm-mini"});  // now answers as a model the job does not allow
+  ASSERT_TRUE(testing::WriteText(dir_.File("warn.json"), "{\"mode\": \"warn\"}").ok());
+  const std::string line = StartProxy({"--listen", "127.0.0.1:0", "--policy", dir_.File("warn.json")});
+  ASSERT_NE(line.find("resumed"), std::string::npos) << line;
+  auto r = Chat("fake-lm", "secret answer");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 403) << r->body;
+  EXPECT_EQ(r->body.find("rewsna"), std::string::npos) << r->body;
+  auto end = StopProxy();
+  EXPECT_EQ(end.exit_code, 1) << end.out << end.err;
+  EXPECT_EQ(Record(run).status(), RunStatus::kRefused);
+}
+
 // `transcripts verify --data-dir`: a transcript moved after recording is
 // found where it is now and still checked line by line.
 TEST_F(ProxyTest, AMovedTranscriptVerifiesWithDataDir) {
