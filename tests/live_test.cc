@@ -248,7 +248,8 @@ TEST_F(LiveTest, AnInterruptedCollectResumesWithoutCallingAnsweredPromptsAgain) 
   for (const auto& l : OutputLines()) EXPECT_TRUE(ids.insert(json::parse(l)["custom_id"].get<std::string>()).second) << l;
   EXPECT_EQ(ids.size(), 3000u);
   size_t asked = 0;
-  for (char ch : *ReadFile(dir_.File("auth.log"))) asked += ch == '\n';
+  const std::string auth_log = *ReadFile(dir_.File("auth.log"));  // a named value: a temporary's would end before the loop
+  for (char ch : auth_log) asked += ch == '\n';
   EXPECT_GE(asked, 3000u);
   EXPECT_LE(asked, 3002u) << "answered prompts were called again";
   auto v = testing::RunCli({"transcripts", "verify", "--ledger", dir_.File("l.db"), "--run", s["run"].get<std::string>()});
