@@ -12,20 +12,34 @@
 namespace dg::cli {
 namespace {
 
+// What each command here that records a run opens first.
+struct RunInputs {
+  Job job;
+  Policy policy;
+  PrivateKey key;
+  std::unique_ptr<Ledger> ledger;
+};
+
+StatusOr<RunInputs> OpenRunInputs(const std::string& job, const std::string& policy, const std::string& key, const std::string& ledger) {
+  DG_ASSIGN_OR_RETURN(Job j, LoadJob(job));
+  DG_ASSIGN_OR_RETURN(Policy p, LoadPolicy(policy));
+  DG_ASSIGN_OR_RETURN(PrivateKey k, PrivateKey::LoadPemFile(key));
+  DG_ASSIGN_OR_RETURN(auto l, Ledger::Open(ledger, Ledger::Mode::kReadWrite));
+  return RunInputs{std::move(j), std::move(p), std::move(k), std::move(l)};
+}
+
 struct RecordArgs {
   std::string job, policy, ledger, key;
   bool skip_bad_lines = false, as_json = false;
 };
 
 StatusOr<int> RunRecord(const RecordArgs& a) {
-  DG_ASSIGN_OR_RETURN(Job job, LoadJob(a.job));
-  DG_ASSIGN_OR_RETURN(Policy policy, LoadPolicy(a.policy));
-  DG_ASSIGN_OR_RETURN(PrivateKey key, PrivateKey::LoadPemFile(a.key));
-  DG_ASSIGN_OR_RETURN(auto ledger, Ledger::Open(a.ledger, Ledger::Mode::kReadWrite));
+  DG_ASSIGN_OR_RETURN(RunInputs in, OpenRunInputs(a.job, a.policy, a.key, a.ledger));
+  const Job& job = in.job;
   TranscriptRunOptions o;
   o.skip_bad_lines = a.skip_bad_lines;
   InstallStopHandlers();
-  DG_ASSIGN_OR_RETURN(TranscriptRunSummary s, RecordTranscripts(job, policy, *ledger, key, o));
+  DG_ASSIGN_OR_RETURN(TranscriptRunSummary s, RecordTranscripts(job, in.policy, *in.ledger, in.key, o));
   if (a.as_json) {
     std::cout << s.ToJson().dump(2) << "\n";
   } else {
@@ -51,13 +65,11 @@ struct CollectArgs {
 };
 
 StatusOr<int> RunCollect(CollectArgs a) {
-  DG_ASSIGN_OR_RETURN(Job job, LoadJob(a.job));
-  DG_ASSIGN_OR_RETURN(Policy policy, LoadPolicy(a.policy));
-  DG_ASSIGN_OR_RETURN(PrivateKey key, PrivateKey::LoadPemFile(a.key));
-  DG_ASSIGN_OR_RETURN(auto ledger, Ledger::Open(a.ledger, Ledger::Mode::kReadWrite));
+  DG_ASSIGN_OR_RETURN(RunInputs in, OpenRunInputs(a.job, a.policy, a.key, a.ledger));
+  const Job& job = in.job;
   if (a.rate > 0) a.options.min_interval_s = 1.0 / a.rate;
   InstallStopHandlers();
-  DG_ASSIGN_OR_RETURN(TranscriptRunSummary s, CollectTranscripts(job, policy, *ledger, key, a.options));
+  DG_ASSIGN_OR_RETURN(TranscriptRunSummary s, CollectTranscripts(job, in.policy, *in.ledger, in.key, a.options));
   if (a.as_json) {
     std::cout << s.ToJson().dump(2) << "\n";
   } else {
@@ -79,10 +91,8 @@ struct ProxyArgs {
 };
 
 StatusOr<int> RunProxyCmd(ProxyArgs a) {
-  DG_ASSIGN_OR_RETURN(Job job, LoadJob(a.job));
-  DG_ASSIGN_OR_RETURN(Policy policy, LoadPolicy(a.policy));
-  DG_ASSIGN_OR_RETURN(PrivateKey key, PrivateKey::LoadPemFile(a.key));
-  DG_ASSIGN_OR_RETURN(auto ledger, Ledger::Open(a.ledger, Ledger::Mode::kReadWrite));
+  DG_ASSIGN_OR_RETURN(RunInputs in, OpenRunInputs(a.job, a.policy, a.key, a.ledger));
+  const Job& job = in.job;
   InstallStopHandlers();
   const std::string host = a.options.listen.substr(0, a.options.listen.rfind(':'));
   a.options.on_listening = [&](int port, const std::string& run, bool resumed) {
@@ -93,7 +103,7 @@ StatusOr<int> RunProxyCmd(ProxyArgs a) {
       std::cerr << "distillgate proxy: warning: listening on " << host << ", not loopback: anyone who can reach it can spend the API key\n";
     }
   };
-  DG_ASSIGN_OR_RETURN(ProxySummary s, RunProxy(job, policy, *ledger, key, a.options));
+  DG_ASSIGN_OR_RETURN(ProxySummary s, RunProxy(job, in.policy, *in.ledger, in.key, a.options));
   if (a.as_json) {
     std::cout << s.ToJson().dump(2) << "\n";
   } else {

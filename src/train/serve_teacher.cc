@@ -59,6 +59,17 @@ Status ServeTeacher(const ServeOptions& o) {
   std::mutex mu;  // one generation at a time
   uint64_t served = 0;
   httplib::Server server;
+  // A response object of either endpoint; usage counts bytes.
+  auto answer_object = [&model_name, &fingerprint](const std::string& id, const char* object, json choices, const std::string& prompt,
+                                                   const std::string& answer) {
+    return json{{"id", id},
+                {"object", object},
+                {"created", static_cast<int64_t>(std::time(nullptr))},
+                {"model", model_name},
+                {"choices", std::move(choices)},
+                {"usage", {{"prompt_tokens", prompt.size()}, {"completion_tokens", answer.size()}, {"total_tokens", prompt.size() + answer.size()}}},
+                {"system_fingerprint", fingerprint}};
+  };
   auto error = [](httplib::Response& res, int status, const std::string& message) {
     res.status = status;
     res.set_content(json{{"error", {{"message", message}, {"type", "invalid_request_error"}}}}.dump(), "application/json");
@@ -112,13 +123,7 @@ Status ServeTeacher(const ServeOptions& o) {
       }
       choice["logprobs"] = {{"content", content}};
     }
-    json out = {{"id", "chatcmpl-dg-" + std::to_string(n)},
-                {"object", "chat.completion"},
-                {"created", static_cast<int64_t>(std::time(nullptr))},
-                {"model", model_name},
-                {"choices", {choice}},
-                {"usage", {{"prompt_tokens", prompt.size()}, {"completion_tokens", answer.size()}, {"total_tokens", prompt.size() + answer.size()}}},
-                {"system_fingerprint", fingerprint}};
+    json out = answer_object("chatcmpl-dg-" + std::to_string(n), "chat.completion", json::array({choice}), prompt, answer);
     res.set_header("x-request-id", "dg-" + std::to_string(n));
     if (!(body.contains("stream") && body["stream"] == true)) {
       res.set_content(out.dump(), "application/json");
@@ -176,13 +181,8 @@ Status ServeTeacher(const ServeOptions& o) {
       answer = lm.Generate(prompt, max_tokens, temperature, seed, 0, nullptr);
       n = served++;
     }
-    json out = {{"id", "cmpl-dg-" + std::to_string(n)},
-                {"object", "text_completion"},
-                {"created", static_cast<int64_t>(std::time(nullptr))},
-                {"model", model_name},
-                {"choices", {{{"index", 0}, {"text", answer}, {"logprobs", nullptr}, {"finish_reason", "length"}}}},
-                {"usage", {{"prompt_tokens", prompt.size()}, {"completion_tokens", answer.size()}, {"total_tokens", prompt.size() + answer.size()}}},
-                {"system_fingerprint", fingerprint}};
+    json out = answer_object("cmpl-dg-" + std::to_string(n), "text_completion",
+                             json::array({{{"index", 0}, {"text", answer}, {"logprobs", nullptr}, {"finish_reason", "length"}}}), prompt, answer);
     res.set_header("x-request-id", "dg-" + std::to_string(n));
     if (!(body.contains("stream") && body["stream"] == true)) {
       res.set_content(out.dump(), "application/json");

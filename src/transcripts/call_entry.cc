@@ -1,6 +1,7 @@
 #include "transcripts/call_entry.h"
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cctype>
 #include <cerrno>
@@ -9,6 +10,7 @@
 
 #include "core/clock.h"
 #include "core/encoding.h"
+#include "core/file_util.h"
 #include "core/hash.h"
 #include "record/run_record.h"
 
@@ -95,6 +97,18 @@ StatusOr<FileStamp> StampOf(const std::string& path) {
   f.mtime_ns = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
   f.ctime_ns = static_cast<int64_t>(st.st_ctim.tv_sec) * 1000000000 + st.st_ctim.tv_nsec;
   return f;
+}
+
+StatusOr<std::string> ReadCuttingPartialLastLine(const std::string& path, std::vector<std::string>* repairs) {
+  DG_ASSIGN_OR_RETURN(std::string text, ReadFile(path));
+  const size_t last_nl = text.rfind('\n');
+  const size_t keep = last_nl == std::string::npos ? 0 : last_nl + 1;
+  if (keep < text.size()) {
+    if (::truncate(path.c_str(), static_cast<off_t>(keep)) != 0) return Status::IoError(path + ": " + std::strerror(errno));
+    repairs->push_back(path + ": cut a last line that was written only in part (" + std::to_string(text.size() - keep) + " bytes)");
+    text.resize(keep);
+  }
+  return text;
 }
 
 StatusOr<CanonicalObjectWithHole> PrepareCall(const Exchange& e, const TeacherMeta& t, const std::string& run_id) {

@@ -10,6 +10,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -57,6 +58,11 @@ StatusOr<LedgerEntry> CallEntry(const CanonicalObjectWithHole& body, uint64_t se
 // then drop its documents (the recorder needs only the prepared parts).
 // `t` must outlive the read.
 TranscriptReadOptions PreparingCalls(const TeacherMeta& t, const std::string& run_id);
+
+// The text of a transcript file that a killed process may have been
+// writing: a last line without its newline (a write that never completed)
+// is cut off the file, and `repairs` gets a note saying so.
+StatusOr<std::string> ReadCuttingPartialLastLine(const std::string& path, std::vector<std::string>* repairs);
 
 // The gate of a transcript run: records the decision (Gate::Decide, `today`
 // "" = today) and fills the summary's verdict, run id and exit code. The

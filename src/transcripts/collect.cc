@@ -98,10 +98,7 @@ StatusOr<TranscriptRunSummary> CollectTranscripts(const Job& job, const Policy& 
   // so that those prompts are not called again.
   std::vector<bool> answered(requests.size(), false);
   uint64_t answered_before = 0;
-  json repairs = json::array();
-  auto out_dir_note = [&](const std::string& run) {
-    return dir + " no longer holds what run " + run + " recorded, so it cannot be resumed:";
-  };
+  std::vector<std::string> repairs;
   if (o.resume) {
     if (!FileExists(in_path)) return Status::InvalidInput(in_path + ": not there, so there is nothing to resume (run without --resume)");
     DG_ASSIGN_OR_RETURN(std::string before, ReadFile(in_path));
@@ -110,13 +107,8 @@ StatusOr<TranscriptRunSummary> CollectTranscripts(const Job& job, const Policy& 
                                   " (to resume, give the same prompts in the same order)");
     }
     if (FileExists(out_path)) {
-      DG_ASSIGN_OR_RETURN(std::string out_text, ReadFile(out_path));
-      const size_t keep = out_text.rfind('\n') == std::string::npos ? 0 : out_text.rfind('\n') + 1;
-      if (keep < out_text.size()) {  // a last line cut short by a kill: that answer was not kept
-        if (::truncate(out_path.c_str(), static_cast<off_t>(keep)) != 0) return Status::IoError(out_path + ": " + std::strerror(errno));
-        repairs.push_back(out_path + ": cut a last line that was written only in part (" + std::to_string(out_text.size() - keep) + " bytes)");
-        out_text.resize(keep);
-      }
+      // A last line cut short by a kill: that answer was not kept.
+      DG_ASSIGN_OR_RETURN(std::string out_text, ReadCuttingPartialLastLine(out_path, &repairs));
       size_t pos = 0, line = 0;
       while (pos < out_text.size()) {
         const size_t nl = out_text.find('\n', pos);
@@ -151,7 +143,7 @@ StatusOr<TranscriptRunSummary> CollectTranscripts(const Job& job, const Policy& 
     if (!earlier.empty()) {
       DG_ASSIGN_OR_RETURN(TranscriptCheck check, VerifyTranscripts(ledger, earlier));
       if (!check.ok) {
-        std::string why = out_dir_note(earlier);
+        std::string why = dir + " no longer holds what run " + earlier + " recorded, so it cannot be resumed:";
         for (size_t k = 0; k < check.problems.size() && k < 5; ++k) why += "\n  " + check.problems[k];
         return Status::VerifyFailed(why);
       }

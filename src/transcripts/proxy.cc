@@ -119,17 +119,9 @@ std::string ErrorBody(const std::string& message, const std::string& type, const
                                                                                                     json::error_handler_t::replace);
 }
 
-// The lines of a file; a last line without its newline (a write cut short
-// by a kill) is cut off the file.
+// The lines of a transcript file, a partial last line cut off it first.
 StatusOr<std::vector<std::string>> LinesRepairingTail(const std::string& path, std::vector<std::string>* notes) {
-  DG_ASSIGN_OR_RETURN(std::string text, ReadFile(path));
-  const size_t last_nl = text.rfind('\n');
-  const size_t keep = last_nl == std::string::npos ? 0 : last_nl + 1;
-  if (keep < text.size()) {
-    if (::truncate(path.c_str(), static_cast<off_t>(keep)) != 0) return Status::IoError(path + ": " + std::strerror(errno));
-    notes->push_back(path + ": cut a last line that was written only in part (" + std::to_string(text.size() - keep) + " bytes)");
-    text.resize(keep);
-  }
+  DG_ASSIGN_OR_RETURN(std::string text, ReadCuttingPartialLastLine(path, notes));
   std::vector<std::string> lines;
   size_t pos = 0;
   while (pos < text.size()) {
@@ -139,12 +131,6 @@ StatusOr<std::vector<std::string>> LinesRepairingTail(const std::string& path, s
   }
   return lines;
 }
-
-// One exchange as the transcript holds it: the input and output lines and
-// what the ledger entry is built from.
-struct Committed {
-  Exchange e;
-};
 
 class Proxy {
  public:
@@ -180,7 +166,6 @@ class Proxy {
   void NoteDisallowed(const std::string& model, uint64_t line);
   void RecorderLoop();
   Status RecordBatch(std::vector<Exchange> batch);
-  Status Close();
 
   const Job& job_;
   const Policy& policy_;
@@ -916,15 +901,6 @@ void Proxy::HandleCall(const httplib::Request& req, httplib::Response& res, cons
       });
 }
 
-Status Proxy::Close() {
-  {
-    std::lock_guard<std::mutex> lock(commit_mu_);
-    recorder_stop_ = true;
-    queue_cv_.notify_all();
-  }
-  return Status::Ok();
-}
-
 StatusOr<ProxySummary> Proxy::Run() {
   DG_RETURN_IF_ERROR(ChooseTeacher());
   DG_ASSIGN_OR_RETURN(auto listen, ParseListen(o_.listen));
@@ -1023,7 +999,11 @@ StatusOr<ProxySummary> Proxy::Run() {
     watcher.join();
   }
   closing_ = true;
-  DG_RETURN_IF_ERROR(Close());
+  {
+    std::lock_guard<std::mutex> lock(commit_mu_);
+    recorder_stop_ = true;  // the recorder drains the queue, then ends
+    queue_cv_.notify_all();
+  }
   recorder.join();
   summary_.refused_requests = refused_requests_;
   if (failed_) {

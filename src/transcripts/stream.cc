@@ -142,18 +142,11 @@ StatusOr<json> StreamAssembler::Finish() const {
   if (chunks_ == 0) return Status::InvalidInput("the stream sent no chunk");
   if (choices_.empty()) return Status::InvalidInput("the stream's chunks carried no choice");
   json choices = json::array();
-  if (kind_ == Kind::kCompletion) {
-    for (const auto& [index, ch] : choices_) {
-      json choice = {{"index", index}, {"text", ch.content}, {"finish_reason", ch.finish_reason}};
-      choice["logprobs"] = ch.logprobs;  // null unless streamed
-      choices.push_back(choice);
-    }
-    json out = {{"id", id_}, {"object", "text_completion"}, {"created", created_}, {"model", model_}, {"choices", choices}};
-    if (!usage_.is_null()) out["usage"] = usage_;
-    if (!system_fingerprint_.is_null()) out["system_fingerprint"] = system_fingerprint_;
-    return out;
-  }
   for (const auto& [index, ch] : choices_) {
+    if (kind_ == Kind::kCompletion) {
+      choices.push_back({{"index", index}, {"text", ch.content}, {"finish_reason", ch.finish_reason}, {"logprobs", ch.logprobs}});
+      continue;
+    }
     json message = {{"role", ch.role.empty() ? "assistant" : ch.role}, {"content", ch.has_content ? json(ch.content) : json()}};
     if (ch.has_refusal) message["refusal"] = ch.refusal;
     if (!ch.tool_calls.empty()) {
@@ -165,7 +158,11 @@ StatusOr<json> StreamAssembler::Finish() const {
     if (ch.logprobs_content.is_array()) choice["logprobs"] = {{"content", ch.logprobs_content}};
     choices.push_back(choice);
   }
-  json out = {{"id", id_}, {"object", "chat.completion"}, {"created", created_}, {"model", model_}, {"choices", choices}};
+  json out = {{"id", id_},
+              {"object", kind_ == Kind::kCompletion ? "text_completion" : "chat.completion"},
+              {"created", created_},
+              {"model", model_},
+              {"choices", choices}};
   if (!usage_.is_null()) out["usage"] = usage_;
   if (!system_fingerprint_.is_null()) out["system_fingerprint"] = system_fingerprint_;
   return out;
