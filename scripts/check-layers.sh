@@ -10,13 +10,14 @@ declare -A allowed=(
   [ledger]="core ledger"
   [license]="core license"
   [policy]="core ledger license policy"
-  [record]="core ledger license policy record"
-  [transcripts]="core ledger license policy record transcripts"
-  [attest]="core ledger license policy record attest"
-  [attribute]="core ledger license policy record transcripts attribute"
-  [report]="core ledger license policy record report"
-  [train]="core ledger license policy record transcripts train"
-  [cli]="core ledger license policy record transcripts attest attribute report train cli"
+  [model]="core model"
+  [record]="core ledger license policy model record"
+  [transcripts]="core ledger license policy model record transcripts"
+  [attest]="core ledger license policy model record attest"
+  [attribute]="core ledger license policy model record transcripts attribute"
+  [report]="core ledger license policy model record report"
+  [train]="core ledger license policy model record transcripts train"
+  [cli]="core ledger license policy model record transcripts attest attribute report train cli"
 )
 bad=0
 for dir in src/*/; do

@@ -40,6 +40,7 @@ void RegisterAttest(CLI::App& app, Dispatch& d);
 void RegisterReport(CLI::App& app, Dispatch& d);
 void RegisterTranscripts(CLI::App& app, Dispatch& d);  // transcripts record|collect|verify
 void RegisterAttribute(CLI::App& app, Dispatch& d);    // attribute
+void RegisterModel(CLI::App& app, Dispatch& d);        // model hash|sign|verify
 void RegisterRun(CLI::App& app, Dispatch& d);  // only with LibTorch
 
 }  // namespace dg::cli

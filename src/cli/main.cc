@@ -40,5 +40,6 @@ int main(int argc, char** argv) {
   dg::cli::RegisterReport(app, dispatch);
   dg::cli::RegisterTranscripts(app, dispatch);
   dg::cli::RegisterAttribute(app, dispatch);
+  dg::cli::RegisterModel(app, dispatch);
   return dg::cli::ParseAndRun(app, dispatch, argc, argv);
 }

@@ -168,7 +168,7 @@ std::string Dirname(const std::string& p) {
 
 }  // namespace
 
-StatusOr<PrivateKey> PrivateKey::LoadPemFile(const std::string& path) {
+StatusOr<std::string> ReadPrivateKeyFile(const std::string& path) {
   struct stat st;
   if (::stat(path.c_str(), &st) != 0) {
     if (errno == ENOENT) return Status::InvalidInput(path + ": private key file not found");
@@ -210,6 +210,11 @@ StatusOr<PrivateKey> PrivateKey::LoadPemFile(const std::string& path) {
     }
     pem.append(buf, static_cast<size_t>(n));
   }
+  return pem;
+}
+
+StatusOr<PrivateKey> PrivateKey::LoadPemFile(const std::string& path) {
+  DG_ASSIGN_OR_RETURN(std::string pem, ReadPrivateKeyFile(path));
   return FromPem(pem, path);
 }
 

@@ -39,6 +39,12 @@ class PublicKey {
   std::shared_ptr<void> pkey_;  // EVP_PKEY*
 };
 
+// Reads a private key file of any kind with the checks every key file gets: a
+// regular file this user owns, mode 0600 or 0400, in directories others
+// cannot write, at most 64 KiB. Errors: InvalidInput (unsafe or missing),
+// IoError.
+StatusOr<std::string> ReadPrivateKeyFile(const std::string& path);
+
 class PrivateKey {
  public:
   static StatusOr<PrivateKey> Generate();
