@@ -11,6 +11,7 @@
 #include <openssl/pem.h>
 
 #include "core/ecdsa.h"
+#include "core/json_schema.h"
 #include "core/encoding.h"
 #include "core/hash.h"
 #include "model/model_dir.h"
@@ -433,6 +434,13 @@ TEST(ModelCli, HashSignVerifyFromTheCommandLine) {
   ASSERT_EQ(h.exit_code, 0) << h.err;
   const json id = json::parse(h.out);
   EXPECT_EQ(id["files"].size(), 6u);
+  auto schema = JsonSchema::Builtin("model-identity.schema.json");
+  ASSERT_TRUE(schema.ok()) << schema.status().message();
+  Status valid = (*schema)->Validate(id, "model hash --json");
+  EXPECT_TRUE(valid.ok()) << valid.message();
+  json broken = id;
+  broken["files"][0]["sha265"] = "x";
+  EXPECT_FALSE((*schema)->Validate(broken, "x").ok());
   // Signature inside the directory: left out of what it signs.
   auto s = RunCli({"model", "sign", dir, "--key", t.File("key.pem"), "--out", dir + "/model.sig"});
   ASSERT_EQ(s.exit_code, 0) << s.err;

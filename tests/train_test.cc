@@ -1,6 +1,11 @@
 // The distillation runner end to end (built only with LibTorch): small
 // Fashion-MNIST subsets keep each run to seconds on two cores.
+#include <filesystem>
+
 #include <gtest/gtest.h>
+
+#include "model/model_dir.h"
+#include "model/safetensors.h"
 
 #include <signal.h>
 #include <sys/wait.h>
@@ -223,7 +228,9 @@ TEST_F(RunTest, BadInputsAreRefusedCleanlyOrRecordedAsFailures) {
   }
   EXPECT_TRUE(Entries().empty());
 
-  // A teacher that fails to load: the run had begun, so its failure is recorded.
+  // A teacher the trainer cannot load is refused before anything is decided
+  // (it used to be allowed, recorded as run_start, manifests and a failed
+  // run_end, then refused as invalid input).
   testing::WriteAll(dir_.File("broken.pt"), "garbage, not a torch archive");
   testing::WriteAll(dir_.File("broken.pt.json"), R"({"format":"distillgate-model-v1","arch":"cnn","hidden":[]})");
   json broken = {{{"id", "t"}, {"kind", "local"}, {"license", "MIT"}, {"model_file", "broken.pt"}}};
@@ -231,11 +238,70 @@ TEST_F(RunTest, BadInputsAreRefusedCleanlyOrRecordedAsFailures) {
   r = RunJob(Options(job, false));
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().ExitCode(), 2) << r.status().ToString();
+  EXPECT_NE(r.status().message().find("cannot execute this teacher"), std::string::npos) << r.status().message();
   EXPECT_FALSE(FileExists(dir_.File("b.pt")));
+  EXPECT_TRUE(Entries().empty());
+}
+
+// A teacher given as safetensors (a file, or a Hugging Face directory of
+// them) has no architecture the trainer can run: refused before the ledger is
+// written. A directory holding a runnable checkpoint runs, and run_start
+// records the directory's identity and model_signing root.
+TEST_F(RunTest, TeacherDirectoriesAreRecordedByIdentityAndUnrunnableTeachersRefusedFirst) {
+  std::string st = EncodeSafetensorsHeader({{"w", "F32", {2}, 0, 8}}) + std::string(8, '\1');
+  testing::WriteAll(dir_.File("w.safetensors"), st);
+  std::filesystem::create_directories(dir_.File("hf"));
+  testing::WriteAll(dir_.File("hf/model.safetensors"), st);
+  testing::WriteAll(dir_.File("hf/config.json"), R"({"model_type": "bert"})");
+  for (const char* t : {"w.safetensors", "hf"}) {
+    json teachers = {{{"id", "st"}, {"kind", "local"}, {"license", "MIT"}, {"model_file", t}}};
+    auto r = RunJob(Options(WriteJob("st", teachers, {{"epochs", 1}, {"train_limit", 300}}, "st.pt"), false));
+    ASSERT_FALSE(r.ok()) << t;
+    EXPECT_EQ(r.status().ExitCode(), 2);
+    EXPECT_NE(r.status().message().find(std::string(t) == "hf" ? "no runnable architecture" : "cannot execute this teacher"),
+              std::string::npos) << r.status().message();
+    EXPECT_TRUE(Entries().empty()) << t;
+  }
+  // A malformed shard in a teacher directory: exit 2 naming it, nothing written.
+  testing::WriteAll(dir_.File("hf/model.safetensors"), st.substr(0, st.size() - 3));
+  json hf = {{{"id", "st"}, {"kind", "local"}, {"license", "MIT"}, {"model_file", "hf"}}};
+  auto r = RunJob(Options(WriteJob("st2", hf, {{"epochs", 1}, {"train_limit", 300}}, "st.pt"), false));
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("hf/model.safetensors: not a valid safetensors file"), std::string::npos) << r.status().message();
+  EXPECT_TRUE(Entries().empty());
+
+  const std::string teacher = TrainSmallTeacher();
+  const size_t before = Entries().size();
+  std::filesystem::create_directories(dir_.File("tdir"));
+  std::filesystem::copy_file(teacher, dir_.File("tdir/teacher.pt"));
+  std::filesystem::copy_file(teacher + ".json", dir_.File("tdir/teacher.pt.json"));
+  testing::WriteAll(dir_.File("tdir/README.md"), "---\nlicense: mit\n---\n# teacher\n");
+  json teachers = {{{"id", "dir-teacher"}, {"kind", "local"}, {"license", "MIT"}, {"model_file", "tdir"}}};
+  r = RunJob(Options(WriteJob("dirkd", teachers, {{"epochs", 1}, {"train_limit", 500}}, "dir-student.pt"), false));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_TRUE(r->trained);
+  auto identity = HashModel(dir_.File("tdir"));
+  ASSERT_TRUE(identity.ok());
   auto entries = Entries();
-  ASSERT_FALSE(entries.empty());
-  EXPECT_EQ(entries.back().kind, "run_end");
-  EXPECT_NE(entries.back().data.find("\"status\":\"failed\""), std::string::npos);
+  bool saw_start = false, saw_model = false;
+  for (size_t i = before; i < entries.size(); ++i) {
+    const json e = json::parse(entries[i].data);
+    if (e["kind"] == "run_start" && e["body"].contains("teacher")) {
+      saw_start = true;
+      const json& t = e["body"]["teacher"];
+      EXPECT_EQ(t["model_signing_root"], HexEncode(identity->root));
+      EXPECT_EQ(t["identity"]["files"].size(), 3u);
+      EXPECT_EQ(t["identity"]["card"]["license"], "mit");
+      EXPECT_EQ(t["sha256"], HexEncode(*Sha256File(teacher)));
+    }
+    if (e["kind"] == "model") {
+      saw_model = true;
+      auto student = HashModel(dir_.File("dir-student.pt"));
+      EXPECT_EQ(e["body"]["model_signing_root"], HexEncode(student->root));
+    }
+  }
+  EXPECT_TRUE(saw_start);
+  EXPECT_TRUE(saw_model);
 }
 
 }  // namespace

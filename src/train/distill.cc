@@ -548,6 +548,10 @@ StatusOr<TrainResult> TrainLoop(const ImageSet& train, const std::vector<Hash>* 
 
 }  // namespace
 
+Status CheckRunnableTeacher(const std::string& path) {
+  return LoadTeacher(path, torch::Device(torch::kCPU), false).status();
+}
+
 StatusOr<TrainResult> Distill(const Permit& permit, const Job& job, Ledger& ledger, const ImageSet& train,
                               const std::vector<Hash>& train_leaves, const ImageSet& test, const TeacherSpec& teacher,
                               CallRecorder* recorder, const TrainConfig& config, const std::string& model_out, RankGroup* ranks) {

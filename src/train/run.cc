@@ -10,6 +10,7 @@
 #include "core/file_util.h"
 #include "core/interrupt.h"
 #include "license/knowledge_base.h"
+#include "model/model_dir.h"
 #include "record/manifest.h"
 #include "record/recorded_run.h"
 #include "record/run_record.h"
@@ -65,6 +66,7 @@ struct Inputs {
   ImageSet train, test;
   std::vector<DatasetManifest> extra;  // further datasets (then the training data's manifests)
   TeacherSpec teacher;
+  nlohmann::json teacher_identity;  // schemas/model-identity.schema.json
 };
 
 StatusOr<Inputs> ReadInputs(const RunOptions& o) {
@@ -119,9 +121,38 @@ StatusOr<Inputs> ReadInputs(const RunOptions& o) {
   }
   if (!o.train_teacher) {
     in.teacher.id = job.teachers[0].id;
-    in.teacher.path = job.Resolve(job.teachers[0].model_file);
-    DG_ASSIGN_OR_RETURN(Hash th, Sha256File(in.teacher.path));
-    in.teacher.sha256 = HexEncode(th);
+    // The teacher's identity: its file, or its model directory (every file
+    // hashed, safetensors headers and shard indexes checked), and the one
+    // file of it the trainer executes — refused here, before anything is
+    // decided, when there is none.
+    const std::string named = job.Resolve(job.teachers[0].model_file);
+    auto identity = HashModel(named);
+    if (!identity.ok()) return identity.status().WithContext(o.job_path + ": /teachers/0/model_file");
+    in.teacher.path = named;
+    if (identity->directory) {
+      std::vector<std::string> runnable;
+      for (const ModelFile& f : identity->files) {
+        for (const char* ext : {".pt", ".pth", ".torchscript"}) {
+          const std::string e(ext);
+          if (f.path.size() > e.size() && f.path.compare(f.path.size() - e.size(), e.size(), e) == 0) runnable.push_back(f.path);
+        }
+      }
+      if (runnable.size() != 1) {
+        return Status::InvalidInput(o.job_path + ": /teachers/0/model_file: " + named + " is a model directory with " +
+                                    (runnable.empty() ? std::string("no file the trainer can execute (a distillgate checkpoint X.pt "
+                                                                    "with X.pt.json, or a TorchScript module); safetensors weights "
+                                                                    "alone have no runnable architecture")
+                                                      : std::to_string(runnable.size()) + " executable files (" + runnable[0] + ", " +
+                                                            runnable[1] + "…); name the one to run"));
+      }
+      in.teacher.path = named + "/" + runnable[0];
+    }
+    if (Status st = CheckRunnableTeacher(in.teacher.path); !st.ok()) {
+      return Status::InvalidInput(o.job_path + ": /teachers/0/model_file: the trainer cannot execute this teacher: " + st.message());
+    }
+    const ModelFile* exec = identity->directory ? identity->Find(in.teacher.path.substr(named.size() + 1)) : &identity->files[0];
+    in.teacher.sha256 = HexEncode(exec->sha256);
+    in.teacher_identity = identity->ToJson();
     if (config.init_from_sha256 == in.teacher.sha256) {
       return Status::InvalidInput(o.job_path + ": /training/init_from: the student would start from its own teacher's file");
     }
@@ -260,7 +291,9 @@ StatusOr<RunSummary> RunJob(const RunOptions& o) {
   nlohmann::json start = {{"training", config.ToJson()}, {"runtime", TorchDescription()}};
   if (!in.init_from.is_null()) start["init_from"] = in.init_from;
   if (!o.train_teacher) {
-    start["teacher"] = {{"id", in.teacher.id}, {"sha256", in.teacher.sha256}, {"license", job.teachers[0].license}};
+    start["teacher"] = {{"id", in.teacher.id}, {"sha256", in.teacher.sha256}, {"license", job.teachers[0].license},
+                        {"model_signing_root", in.teacher_identity["model_signing"]["root_sha256"]},
+                        {"identity", in.teacher_identity}};
     // What a teacher_call's input_sha256 hashes (docs/runner.md).
     start["teacher_input_hash"] = "sha256-of-record-leaves";
   }
@@ -339,8 +372,13 @@ StatusOr<RunSummary> RunJob(const RunOptions& o) {
   s.result = *r;
   s.trained = true;
   nlohmann::json epochs = s.ToJson()["epochs"];
-  Status st = run->Append("model", {{"path", in.model_out}, {"sha256", r->model_sha256}, {"student", job.student.name},
-                                    {"arch", config.arch},
+  // The student's model_signing root (the file as `model sign` names it:
+  // one resource "."), so a model_signing signature, the attestation and
+  // this entry carry one digest.
+  const std::optional<Hash> model_hash = HashFromHex(r->model_sha256);
+  const std::string model_root = model_hash ? HexEncode(ModelSigningRoot({*model_hash})) : "";
+  Status st = run->Append("model", {{"path", in.model_out}, {"sha256", r->model_sha256}, {"model_signing_root", model_root},
+                                    {"student", job.student.name}, {"arch", config.arch},
                                     {"metrics", {{"test_accuracy", r->student_accuracy}, {"epochs", epochs}}}});
   if (!st.ok()) return fail_ranks(st);
   nlohmann::json end = {{"teacher_calls", r->teacher_calls},

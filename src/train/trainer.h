@@ -88,6 +88,13 @@ struct TeacherSpec {
   std::string id, path, sha256;
 };
 
+// Loads the teacher at `path` on the CPU and drops it: OK only for a file the
+// trainer can execute (a distillgate checkpoint with its X.pt.json, or a
+// TorchScript module). `run` calls it before anything is decided, so a
+// teacher it cannot run (safetensors weights without an architecture) writes
+// nothing to the ledger. InvalidInput naming the file otherwise.
+Status CheckRunnableTeacher(const std::string& path);
+
 // Whether a run on `device` (auto | cpu | cuda) at `precision` (fp32 | bf16)
 // can run here: `cuda` needs a usable CUDA device, and bf16 a CUDA device
 // (checked before anything is decided). Returns whether the run trains on
