@@ -1,5 +1,9 @@
 // DSSE, attestations, offline verification of lineage claims, data proofs.
+#include <filesystem>
+
 #include <gtest/gtest.h>
+
+#include "model/model_dir.h"
 
 #include <functional>
 #include <set>
@@ -218,6 +222,46 @@ TEST_F(AttestTest, OneChangedByteInTheModelFails) {
   ClaimReport r = Verify(envelope_, {dir_.File("changed.pt")});
   EXPECT_FALSE(r.ok());
   EXPECT_EQ(Failed(r), (std::set<std::string>{"subject", "model"}));
+}
+
+// A student directory (the run's model file beside a card and a config) is
+// attested by its model_signing root: the same digest `model sign` puts in
+// its signature's subject; changing, adding or removing a file of the
+// directory fails the claim.
+TEST_F(AttestTest, AModelDirectoryIsASubjectByItsModelSigningRoot) {
+  const std::string d = dir_.File("student-dir");
+  std::filesystem::create_directories(d);
+  std::filesystem::copy_file(run_.model, d + "/model.pt");
+  ASSERT_TRUE(testing::WriteText(d + "/README.md", "---\nlicense: mit\n---\n# student\n").ok());
+  ASSERT_TRUE(testing::WriteText(d + "/config.json", "{\"model_type\": \"cnn\"}").ok());
+  auto st = BuildStatement(*ledger_, {run_.run_id, {d}});
+  ASSERT_TRUE(st.ok()) << st.status().ToString();
+  auto m = HashModel(d);
+  ASSERT_TRUE(m.ok());
+  const json& subject = (*st)["subject"][0];
+  EXPECT_EQ(subject["name"], "student-dir");
+  EXPECT_EQ(subject["digest"]["sha256"], HexEncode(m->root));
+  EXPECT_EQ(subject["annotations"]["model_directory"]["run_model_file"], "model.pt");
+  EXPECT_EQ(subject["annotations"]["model_directory"]["files"], 3);
+  // The file subject carries the file's model_signing root too.
+  EXPECT_EQ(statement_["subject"][0]["annotations"]["model_signing_root"],
+            HexEncode(ModelSigningRoot({*Sha256File(run_.model)})));
+  const json env = Resign(*st);
+  ClaimReport ok = Verify(env, {d});
+  EXPECT_TRUE(ok.ok()) << ok.ToJson().dump(2);
+  ASSERT_TRUE(testing::WriteText(d + "/config.json", "{\"model_type\": \"cnn2\"}").ok());
+  EXPECT_EQ(Failed(Verify(env, {d})), (std::set<std::string>{"subject"}));
+  ASSERT_TRUE(testing::WriteText(d + "/config.json", "{\"model_type\": \"cnn\"}").ok());
+  ASSERT_TRUE(testing::WriteText(d + "/extra.txt", "x").ok());
+  EXPECT_EQ(Failed(Verify(env, {d})), (std::set<std::string>{"subject"}));
+  std::filesystem::remove(d + "/extra.txt");
+  EXPECT_TRUE(Verify(env, {d}).ok());
+  std::filesystem::remove(d + "/model.pt");
+  EXPECT_EQ(Failed(Verify(env, {d})), (std::set<std::string>{"subject", "model"}));
+  // A directory without the run's model is not a statement about the run.
+  auto none = BuildStatement(*ledger_, {run_.run_id, {d}});
+  ASSERT_FALSE(none.ok());
+  EXPECT_NE(none.status().message().find("is, or is a directory holding"), std::string::npos);
 }
 
 TEST_F(AttestTest, ABundleForAnotherModelFails) {

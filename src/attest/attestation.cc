@@ -9,6 +9,7 @@
 #include "core/encoding.h"
 #include "core/file_util.h"
 #include "core/hash.h"
+#include "model/model_dir.h"
 
 namespace dg {
 
@@ -117,13 +118,30 @@ StatusOr<json> BuildStatement(Ledger& ledger, const AttestOptions& options) {
   json subjects = json::array();
   bool has_model = false;
   for (const std::string& f : options.model_files) {
-    DG_ASSIGN_OR_RETURN(Hash h, Sha256File(f));
-    const std::string hex = HexEncode(h);
+    // A file is named by its SHA-256; a model directory by its model_signing
+    // root (docs/model-identity.md), the subject digest a model_signing
+    // signature of the directory carries. Either way the model_signing root
+    // is annotated, so one digest links that signature, this statement and
+    // the ledger's model entry.
+    DG_ASSIGN_OR_RETURN(ModelManifest m, HashModel(f));
+    json annotations = {{"model_signing_root", HexEncode(m.root)}};
+    if (m.directory) {
+      std::string run_file;
+      for (const ModelFile& mf : m.files) {
+        if (HexEncode(mf.sha256) == model_sha) run_file = mf.path;
+      }
+      has_model |= !run_file.empty();
+      annotations["model_directory"] = {{"files", m.files.size()}, {"bytes", m.total_bytes()}, {"ignore_paths", m.ignore_paths}};
+      if (!run_file.empty()) annotations["model_directory"]["run_model_file"] = run_file;
+      subjects.push_back({{"name", m.name}, {"digest", {{"sha256", HexEncode(m.root)}}}, {"annotations", annotations}});
+      continue;
+    }
+    const std::string hex = HexEncode(m.files[0].sha256);
     has_model |= hex == model_sha;
-    subjects.push_back({{"name", BaseName(f)}, {"digest", {{"sha256", hex}}}});
+    subjects.push_back({{"name", BaseName(f)}, {"digest", {{"sha256", hex}}}, {"annotations", annotations}});
   }
   if (!has_model) {
-    return Status::InvalidInput("attest: none of the --model files is run " + r.run_id +
+    return Status::InvalidInput("attest: none of the --model files is, or is a directory holding, run " + r.run_id +
                                 "'s model (recorded sha256 " + model_sha + ")");
   }
 

@@ -10,6 +10,7 @@
 #include "core/file_util.h"
 #include "core/hash.h"
 #include "core/json_schema.h"
+#include "model/model_dir.h"
 #include "ledger/merkle.h"
 #include "attest/attestation.h"
 #include "record/run_record.h"
@@ -121,18 +122,76 @@ struct Verifier {
 
     // 2. The model files are subjects.
     std::map<std::string, std::string> file_digest;
+    std::map<std::string, ModelManifest> dir_identity;  // --model directories
     for (const std::string& f : in.model_files) {
-      auto h = Sha256File(f);
-      if (!h.ok()) {
-        Add("subject", false, h.status().message());
+      // A directory is a subject by its model_signing root (every file, its
+      // path and digest); the run's model must then be one of its files.
+      auto m = HashModel(f);
+      if (!m.ok()) {
+        Add("subject", false, m.status().message());
         continue;
       }
-      const std::string hex = HexEncode(*h);
-      file_digest[f] = hex;
+      const std::string hex = m->directory ? HexEncode(m->root) : HexEncode(m->files[0].sha256);
+      if (m->directory) {
+        dir_identity.emplace(f, *m);
+        for (const ModelFile& mf : m->files) file_digest[f + "/" + mf.path] = HexEncode(mf.sha256);
+      } else {
+        file_digest[f] = hex;
+      }
+      const std::string what = m->directory ? f + " (model_signing root " : f + " (sha256 ";
       bool found = false;
       for (const json& s : st["subject"]) found |= s["digest"]["sha256"] == hex;
-      Add("subject", found, found ? f + " (sha256 " + hex.substr(0, 16) + "…) is a subject of the statement"
-                                  : f + " (sha256 " + hex + ") is not a subject of the statement: another file, or a changed one");
+      Add("subject", found, found ? what + hex.substr(0, 16) + "…) is a subject of the statement"
+                                  : what + hex + ") is not a subject of the statement: another " +
+                                        (m->directory ? "directory, or one with a file changed, added or removed" : "file, or a changed one"));
+    }
+
+    // Every subject names its model_signing root (docs/model-identity.md):
+    // a file's is SHA-256 of its raw digest; a directory's is its digest.
+    for (size_t i = 0; i < st["subject"].size(); ++i) {
+      const json& s = st["subject"][i];
+      const std::string ptr = "/subject/" + std::to_string(i);
+      const json* ann = s.contains("annotations") && s["annotations"].is_object() ? &s["annotations"] : nullptr;
+      const std::optional<Hash> digest = s["digest"]["sha256"].is_string() ? HashFromHex(s["digest"]["sha256"].get<std::string>())
+                                                                          : std::nullopt;
+      if (ann == nullptr || !ann->contains("model_signing_root") || !(*ann)["model_signing_root"].is_string() || !digest) {
+        Add("subject", false, ptr + ": no annotations.model_signing_root (a statement distillgate writes names every subject's)");
+        continue;
+      }
+      const std::string root = (*ann)["model_signing_root"].get<std::string>();
+      const bool directory = ann->contains("model_directory");
+      const std::string want = directory ? HexEncode(*digest) : HexEncode(ModelSigningRoot({*digest}));
+      if (root != want) {
+        Add("subject", false, ptr + "/annotations/model_signing_root: " + root + " is not the subject's model_signing root (" + want + ")");
+        continue;
+      }
+      for (const auto& [k, _] : ann->items()) {
+        if (k != "model_signing_root" && k != "model_directory") Add("subject", false, ptr + "/annotations/" + k + ": unknown annotation");
+      }
+      if (!directory) continue;
+      const json& md = (*ann)["model_directory"];
+      if (!md.is_object() || !md.contains("files") || !md["files"].is_number_unsigned() || !md.contains("bytes") ||
+          !md["bytes"].is_number_unsigned() || !md.contains("ignore_paths") || !md["ignore_paths"].is_array() ||
+          (md.contains("run_model_file") && !md["run_model_file"].is_string())) {
+        Add("subject", false, ptr + "/annotations/model_directory: expected {files, bytes, ignore_paths[, run_model_file]}");
+        continue;
+      }
+      // Checked against a given directory with that root.
+      for (const std::string& f : in.model_files) {
+        auto it = dir_identity.find(f);
+        if (it == dir_identity.end() || HexEncode(it->second.root) != root) continue;
+        const ModelManifest& m = it->second;
+        const bool same = md["files"] == m.files.size() && md["bytes"] == m.total_bytes() && md["ignore_paths"] == json(m.ignore_paths);
+        bool run_file_ok = !md.contains("run_model_file");
+        if (!run_file_ok) {
+          const ModelFile* rf = m.Find(md["run_model_file"].get<std::string>());
+          run_file_ok = rf != nullptr && pred["student"].is_object() &&
+                        HexEncode(rf->sha256) == pred["student"].value("model_sha256", "");
+        }
+        Add("subject", same && run_file_ok,
+            same && run_file_ok ? f + ": the directory's annotations (files, bytes, ignore paths, the run's model file) match it"
+                                : f + ": " + ptr + "/annotations/model_directory does not describe this directory");
+      }
     }
 
     // 3. The checkpoint and the inclusion proofs.
@@ -480,7 +539,7 @@ struct Verifier {
 
 StatusOr<ClaimReport> VerifyClaim(const ClaimInputs& in) {
   for (const std::string& f : in.model_files) {
-    if (!FileExists(f)) return Status::InvalidInput(f + ": no such model file");
+    if (!FileExists(f)) return Status::InvalidInput(f + ": no such model file or directory");
   }
   Verifier v{in, {}, Status::Ok()};
   try {

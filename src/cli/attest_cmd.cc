@@ -148,7 +148,7 @@ void RegisterAttest(CLI::App& app, Dispatch& d) {
     c->add_option("--ledger", a->ledger, "Ledger file")->required();
     c->add_option("--key", a->key, "The ledger's private key (PKCS#8 PEM, mode 0600)")->required();
     c->add_option("--run", a->run, "Run id as `run` printed it (or the decision's entry index)")->required();
-    c->add_option("--model", a->models, "Model file(s): the subjects; one must be the run's recorded model")->required();
+    c->add_option("--model", a->models, "Model file(s) or directories: the subjects (a directory by its model_signing root); one must be, or hold, the run's recorded model")->required();
     c->add_option("--out", a->out, "Bundle to write (a DSSE envelope, JSON); must not exist")->required();
     c->callback([&d, a] { d.handler = ExitZeroOr([a] { return RunAttest(*a); }); });
   }
@@ -157,7 +157,7 @@ void RegisterAttest(CLI::App& app, Dispatch& d) {
     CLI::App* c = app.add_subcommand(
         "verify", "Check a lineage claim offline: model file, attestation bundle, pinned key.\n"
                   "Exit 0 only if every check holds; 1 if one fails; 2 bad input.");
-    c->add_option("--model", a->models, "Model file(s) the claim is about")->required();
+    c->add_option("--model", a->models, "Model file(s) or directories the claim is about")->required();
     c->add_option("--bundle", a->bundle, "Bundle from `distillgate attest`")->required();
     c->add_option("--vkey", a->vkey, "Pinned key: the ledger's vkey (or its PEM public key)")->required();
     c->add_option("--policy", a->policy, "Re-evaluate the recorded job under this policy");
