@@ -2,6 +2,8 @@
 // SPDX 3), validated against the official schemas where ../shared has them,
 // and the HTML rendered in headless Chromium.
 #include <gtest/gtest.h>
+
+#include "model/model_dir.h"
 #include <zlib.h>
 
 #include <cstring>
@@ -254,6 +256,35 @@ TEST(Export, HuggingFaceModelCardIsReadBackByTheDetector) {
   EXPECT_NE(open.find("license_name: unspecified"), std::string::npos);
   EXPECT_NE(open.find("license is not set"), std::string::npos);
   EXPECT_EQ(ExportHfModelCard(Report(R().deny), "MIT").status().code(), Status::Code::kInvalidInput);
+}
+
+// The card's metadata as the Hub reads it (the YAML block, read back by the
+// model-directory reader): a Hub license id, base_model with a relation the
+// Hub knows, datasets; the lineage section names the teachers, their terms
+// and the ledger checkpoint.
+TEST(Export, HuggingFaceCardNamesTheBaseModelAndTheLineage) {
+  json report = Report(R().ok);
+  report["job"]["student"]["base_model"] = {{"name", "Qwen/Qwen2.5-0.5B"}, {"license", "Apache-2.0"}};
+  auto card = ExportHfModelCard(report, "Apache-2.0");
+  ASSERT_TRUE(card.ok()) << card.status().ToString();
+  TempDir dir;
+  ASSERT_TRUE(testing::WriteText(dir.File("README.md"), *card).ok());
+  auto m = HashModel(dir.path());
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  const json& meta = m->card;
+  EXPECT_EQ(meta["license"], "apache-2.0");
+  EXPECT_EQ(meta["base_model"], "Qwen/Qwen2.5-0.5B");
+  const std::set<std::string> hub_relations = {"adapter", "merge", "quantized", "finetune"};
+  EXPECT_TRUE(hub_relations.count(meta["base_model_relation"].get<std::string>()));
+  ASSERT_TRUE(meta["datasets"].is_array());
+  EXPECT_EQ(meta["distillation"]["teachers"][0]["id"], report["teachers"][0]["id"]);
+  EXPECT_EQ(meta["distillation"]["ledger_tree_size"], std::to_string(report["ledger"]["tree_size"].get<uint64_t>()));
+  EXPECT_NE(card->find("## Distillation lineage"), std::string::npos);
+  EXPECT_NE(card->find("| " + report["teachers"][0]["id"].get<std::string>() + " | "), std::string::npos) << *card;
+  EXPECT_NE(card->find(report["ledger"]["checkpoint"].get<std::string>()), std::string::npos) << *card;
+  // Without a declared base there is no base_model (teachers are not bases).
+  auto plain = ExportHfModelCard(Report(R().ok), "MIT");
+  EXPECT_EQ(plain->find("base_model"), std::string::npos);
 }
 
 // ---- HTML in a real browser ----

@@ -256,6 +256,15 @@ StatusOr<std::string> ExportHfModelCard(const json& r, const std::string& licens
     const json sources = p != nullptr ? p->doc.value("sources", json::array()) : json::array();
     if (!sources.empty()) y << YAML::Key << "license_link" << YAML::Value << sources[0].get<std::string>();
   }
+  // The student's base (a fine-tuning start the job declared): the Hub's
+  // base_model, related by fine-tuning. Teachers are not base models (the Hub
+  // has no "distillation" relation); they are in the distillation block.
+  const json student = r["job"].value("student", json::object());
+  const json base = student.is_object() ? student.value("base_model", json()) : json();
+  if (base.is_object() && base.contains("name") && base["name"].is_string() && !base["name"].get<std::string>().empty()) {
+    y << YAML::Key << "base_model" << YAML::Value << base["name"].get<std::string>();
+    y << YAML::Key << "base_model_relation" << YAML::Value << "finetune";
+  }
   y << YAML::Key << "tags" << YAML::Value << YAML::Flow << YAML::BeginSeq << "distillation" << "distillgate" << YAML::EndSeq;
   std::vector<std::string> datasets;
   for (const json& d : r["datasets"]) {
@@ -274,6 +283,7 @@ StatusOr<std::string> ExportHfModelCard(const json& r, const std::string& licens
     y << YAML::BeginMap << YAML::Key << "id" << YAML::Value << t.value("id", "");
     y << YAML::Key << "license" << YAML::Value << t.value("declared_license", "");
     if (t.contains("sha256")) y << YAML::Key << "sha256" << YAML::Value << t["sha256"].get<std::string>();
+    if (t.contains("model_signing_root")) y << YAML::Key << "model_signing_root" << YAML::Value << t["model_signing_root"].get<std::string>();
     if (t["evidence"].contains("profile_sha256")) {
       y << YAML::Key << "terms_sha256" << YAML::Value << t["evidence"]["profile_sha256"].get<std::string>();
     }
@@ -284,9 +294,13 @@ StatusOr<std::string> ExportHfModelCard(const json& r, const std::string& licens
   y << YAML::Key << "decision" << YAML::Value << r["decision"].value("verdict", "");
   y << YAML::Key << "policy_sha256" << YAML::Value << r["decision"].value("policy_sha256", "");
   y << YAML::Key << "model_sha256" << YAML::Value << m.value("sha256", "");
+  if (!m.value("model_signing_root", "").empty()) {
+    y << YAML::Key << "model_signing_root" << YAML::Value << m.value("model_signing_root", "");
+  }
   y << YAML::Key << "teacher_calls" << YAML::Value << r["teacher_calls"].value("count", uint64_t{0});
   y << YAML::Key << "teacher_calls_root" << YAML::Value << r["teacher_calls"].value("root", "");
   y << YAML::Key << "ledger_origin" << YAML::Value << r["ledger"].value("origin", "");
+  y << YAML::Key << "ledger_tree_size" << YAML::Value << r["ledger"].value("tree_size", uint64_t{0});
   y << YAML::EndMap;
   y << YAML::EndMap;
   if (!y.good()) return Status::Internal(std::string("model card: ") + y.GetLastError());
@@ -298,6 +312,22 @@ StatusOr<std::string> ExportHfModelCard(const json& r, const std::string& licens
   text += "\nEvery teacher call (" + std::to_string(r["teacher_calls"].value("count", uint64_t{0})) +
           ") is recorded in the signed ledger `" + r["ledger"].value("origin", "") +
           "`; check the claim with `distillgate verify --model <this model> --bundle <its attestation> --vkey <the ledger's key>`.\n";
+  // The lineage, for a reader: each teacher with its terms, then the signed
+  // checkpoint of the ledger that records the run (a C2SP signed note; any
+  // later checkpoint proves it too, through a consistency proof).
+  text += "\n## Distillation lineage\n\n| teacher | kind | license or terms | terms profile SHA-256 | teacher SHA-256 |\n|---|---|---|---|---|\n";
+  for (const json& t : r["teachers"]) {
+    const json ev = t.value("evidence", json::object());
+    text += "| " + t.value("id", "") + " | " + t.value("kind", "") + " | " + t.value("declared_license", "") +
+            (ev.contains("profile") && ev["profile"] != t.value("declared_license", "") ? " (" + ev.value("profile", "") + ")" : "") + " | " +
+            (ev.contains("profile_sha256") ? "`" + ev.value("profile_sha256", "") + "`" : "—") + " | " +
+            (t.contains("sha256") ? "`" + t.value("sha256", "") + "`" : "—") + " |\n";
+  }
+  text += "\nDecision **" + r["decision"].value("verdict", "") + "** (policy `" + r["decision"].value("policy_sha256", "") +
+          "`); student model SHA-256 `" + m.value("sha256", "") + "`" +
+          (m.value("model_signing_root", "").empty() ? "" : ", OpenSSF model_signing root `" + m.value("model_signing_root", "") + "`") +
+          ". The ledger checkpoint that proves the run (tree size " + std::to_string(r["ledger"].value("tree_size", uint64_t{0})) + "):\n\n```\n" +
+          r["ledger"].value("checkpoint", "") + "```\n";
   const json obligations = r["decision"].value("obligations", json::array());
   if (!obligations.empty()) {
     text += "\n## Obligations from the teachers' terms\n\n";

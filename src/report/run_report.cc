@@ -78,6 +78,9 @@ StatusOr<json> BuildRunReport(Ledger& ledger, const RunReportOptions& o) {
     }
     if (r.run_start && r.run_start->body.contains("teacher") && r.run_start->body["teacher"].value("id", "") == tj["id"]) {
       tj["sha256"] = r.run_start->body["teacher"].value("sha256", "");
+      if (r.run_start->body["teacher"].contains("model_signing_root")) {
+        tj["model_signing_root"] = r.run_start->body["teacher"]["model_signing_root"];
+      }
     }
     teachers.push_back(std::move(tj));
   }
@@ -152,6 +155,7 @@ StatusOr<json> BuildRunReport(Ledger& ledger, const RunReportOptions& o) {
     const json metrics = r.model->body.value("metrics", json::object());
     report["model"] = {{"path", r.model->body.value("path", "")},
                        {"sha256", r.model->body.value("sha256", "")},
+                       {"model_signing_root", r.model->body.value("model_signing_root", "")},
                        {"arch", r.model->body.value("arch", "")},
                        {"student", r.model->body.value("student", "")},
                        {"test_accuracy", metrics.value("test_accuracy", json())},
