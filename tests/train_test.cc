@@ -277,7 +277,7 @@ TEST_F(RunTest, TeacherDirectoriesAreRecordedByIdentityAndUnrunnableTeachersRefu
   std::filesystem::copy_file(teacher + ".json", dir_.File("tdir/teacher.pt.json"));
   testing::WriteAll(dir_.File("tdir/README.md"), "---\nlicense: mit\n---\n# teacher\n");
   json teachers = {{{"id", "dir-teacher"}, {"kind", "local"}, {"license", "MIT"}, {"model_file", "tdir"}}};
-  r = RunJob(Options(WriteJob("dirkd", teachers, {{"epochs", 1}, {"train_limit", 500}}, "dir-student.pt"), false));
+  r = RunJob(Options(WriteJob("dirkd", teachers, {{"epochs", 1}, {"train_limit", 500}}, "dir-student/"), false));
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_TRUE(r->trained);
   auto identity = HashModel(dir_.File("tdir"));
@@ -296,8 +296,13 @@ TEST_F(RunTest, TeacherDirectoriesAreRecordedByIdentityAndUnrunnableTeachersRefu
     }
     if (e["kind"] == "model") {
       saw_model = true;
-      auto student = HashModel(dir_.File("dir-student.pt"));
+      // The student directory: model.pt and its model.pt.json, by root.
+      auto student = HashModel(dir_.File("dir-student"));
+      ASSERT_TRUE(student.ok()) << student.status().ToString();
+      EXPECT_EQ(student->files.size(), 2u);
       EXPECT_EQ(e["body"]["model_signing_root"], HexEncode(student->root));
+      EXPECT_EQ(e["body"]["directory"]["files"][0]["path"], "model.pt");
+      EXPECT_EQ(e["body"]["sha256"], HexEncode(*Sha256File(dir_.File("dir-student/model.pt"))));
     }
   }
   EXPECT_TRUE(saw_start);
@@ -627,6 +632,29 @@ TEST_F(RunTest, InitFromNeedsADeclaredBaseModelAndIsRecorded) {
     }
   }
   EXPECT_TRUE(recorded);
+  // The base as a model directory: the checkpoint in it is the start, and
+  // run_start records the directory's identity and model_signing root.
+  std::filesystem::create_directories(dir_.File("base-dir"));
+  std::filesystem::copy_file(dir_.File("base.pt"), dir_.File("base-dir/base.pt"));
+  std::filesystem::copy_file(dir_.File("base.pt.json"), dir_.File("base-dir/base.pt.json"));
+  testing::WriteAll(dir_.File("base-dir/README.md"), "---\nlicense: mit\n---\n");
+  json in_dir = job;
+  in_dir["training"]["init_from"] = dir_.File("base-dir");
+  in_dir["output"]["model"] = "tuned-from-dir.pt";
+  testing::WriteAll(undeclared, in_dir.dump());
+  r = RunJob(Options(undeclared, true));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  const std::string dir_root = HexEncode(HashModel(dir_.File("base-dir"))->root);
+  bool dir_recorded = false;
+  for (const auto& e : Entries()) {
+    if (e.kind != "run_start") continue;
+    json b = json::parse(e.data)["body"];
+    if (b.contains("init_from") && b["init_from"].value("model_signing_root", "") == dir_root) {
+      dir_recorded = b["init_from"]["sha256"] == HexEncode(*Sha256File(dir_.File("base.pt"))) &&
+                     b["init_from"]["identity"]["files"].size() == 3;
+    }
+  }
+  EXPECT_TRUE(dir_recorded);
   // Another architecture cannot start from it.
   job["training"]["hidden"] = {64};
   testing::WriteAll(undeclared, job.dump());

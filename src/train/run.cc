@@ -63,11 +63,49 @@ struct Inputs {
   TrainConfig config;
   nlohmann::json init_from;  // what run_start records of a fine-tuning start
   std::string data_dir, model_out;
+  std::string model_dir;  // set when the student is written as a model directory
   ImageSet train, test;
   std::vector<DatasetManifest> extra;  // further datasets (then the training data's manifests)
   TeacherSpec teacher;
   nlohmann::json teacher_identity;  // schemas/model-identity.schema.json
 };
+
+// A model named by a job (a teacher, a fine-tuning start): its identity
+// (every file hashed; safetensors headers and shard indexes checked) and the
+// one file of it the trainer executes: the file itself, or a directory's
+// only *.pt / *.pth / *.torchscript file. `what` is the job's JSON pointer.
+struct NamedModel {
+  ModelManifest identity;
+  std::string exec_path, exec_sha256;
+};
+StatusOr<NamedModel> ReadNamedModel(const std::string& path, const std::string& what) {
+  NamedModel n;
+  auto identity = HashModel(path);
+  if (!identity.ok()) return identity.status().WithContext(what);
+  n.identity = std::move(identity).value();
+  const ModelFile* exec = &n.identity.files[0];
+  n.exec_path = path;
+  if (n.identity.directory) {
+    std::vector<const ModelFile*> runnable;
+    for (const ModelFile& f : n.identity.files) {
+      for (std::string_view ext : {".pt", ".pth", ".torchscript"}) {
+        if (f.path.size() > ext.size() && f.path.compare(f.path.size() - ext.size(), ext.size(), ext) == 0) runnable.push_back(&f);
+      }
+    }
+    if (runnable.size() != 1) {
+      return Status::InvalidInput(what + ": " + path + " is a model directory with " +
+                                  (runnable.empty() ? std::string("no file the trainer can execute (a distillgate checkpoint X.pt "
+                                                                  "with X.pt.json, or a TorchScript module); safetensors weights "
+                                                                  "alone have no runnable architecture")
+                                                    : std::to_string(runnable.size()) + " executable files (" + runnable[0]->path +
+                                                          ", " + runnable[1]->path + "…); name the one to run"));
+    }
+    exec = runnable[0];
+    n.exec_path = path + "/" + exec->path;
+  }
+  n.exec_sha256 = HexEncode(exec->sha256);
+  return n;
+}
 
 StatusOr<Inputs> ReadInputs(const RunOptions& o) {
   Inputs in;
@@ -86,10 +124,12 @@ StatusOr<Inputs> ReadInputs(const RunOptions& o) {
       return Status::InvalidInput(o.job_path + ": /training/init_from: a model fine-tuned from " + config.init_from +
                                   " derives from it; declare it as /student/base_model (name and license) so the gate judges it");
     }
-    config.init_from = job.Resolve(config.init_from);
-    DG_ASSIGN_OR_RETURN(Hash ih, Sha256File(config.init_from));
-    config.init_from_sha256 = HexEncode(ih);
-    in.init_from = {{"path", config.init_from}, {"sha256", config.init_from_sha256}, {"base_model", job.student.base_model->name}};
+    DG_ASSIGN_OR_RETURN(NamedModel base, ReadNamedModel(job.Resolve(config.init_from), o.job_path + ": /training/init_from"));
+    config.init_from = base.exec_path;
+    config.init_from_sha256 = base.exec_sha256;
+    in.init_from = {{"path", config.init_from}, {"sha256", config.init_from_sha256}, {"base_model", job.student.base_model->name},
+                    {"model_signing_root", HexEncode(base.identity.root)}};
+    if (base.identity.directory) in.init_from["identity"] = base.identity.ToJson();
   }
   if (Status st = TrainsOnCuda(config).status(); !st.ok()) return Status::InvalidInput(o.job_path + ": " + st.message());
   if (o.train_teacher && !job.teachers.empty()) {
@@ -108,6 +148,13 @@ StatusOr<Inputs> ReadInputs(const RunOptions& o) {
   in.data_dir = job.Resolve(job.datasets[0].path);
   in.model_out =
       job.Resolve(job.doc.contains("output") ? job.doc["output"].value("model", job.name + ".pt") : job.name + ".pt");
+  // "output": {"model": "DIR/"}: the student is a model directory (model.pt
+  // and model.pt.json in it, beside whatever else is there), recorded by its
+  // identity and model_signing root.
+  if (!in.model_out.empty() && in.model_out.back() == '/') {
+    in.model_dir = in.model_out.substr(0, in.model_out.size() - 1);
+    in.model_out = in.model_dir + "/model.pt";
+  }
   // Inputs are read before anything is decided, so bad input changes nothing.
   DG_ASSIGN_OR_RETURN(in.train, ReadImageSet(in.data_dir, "train"));
   DG_ASSIGN_OR_RETURN(in.test, ReadImageSet(in.data_dir, "t10k"));
@@ -121,38 +168,16 @@ StatusOr<Inputs> ReadInputs(const RunOptions& o) {
   }
   if (!o.train_teacher) {
     in.teacher.id = job.teachers[0].id;
-    // The teacher's identity: its file, or its model directory (every file
-    // hashed, safetensors headers and shard indexes checked), and the one
-    // file of it the trainer executes — refused here, before anything is
-    // decided, when there is none.
-    const std::string named = job.Resolve(job.teachers[0].model_file);
-    auto identity = HashModel(named);
-    if (!identity.ok()) return identity.status().WithContext(o.job_path + ": /teachers/0/model_file");
-    in.teacher.path = named;
-    if (identity->directory) {
-      std::vector<std::string> runnable;
-      for (const ModelFile& f : identity->files) {
-        for (const char* ext : {".pt", ".pth", ".torchscript"}) {
-          const std::string e(ext);
-          if (f.path.size() > e.size() && f.path.compare(f.path.size() - e.size(), e.size(), e) == 0) runnable.push_back(f.path);
-        }
-      }
-      if (runnable.size() != 1) {
-        return Status::InvalidInput(o.job_path + ": /teachers/0/model_file: " + named + " is a model directory with " +
-                                    (runnable.empty() ? std::string("no file the trainer can execute (a distillgate checkpoint X.pt "
-                                                                    "with X.pt.json, or a TorchScript module); safetensors weights "
-                                                                    "alone have no runnable architecture")
-                                                      : std::to_string(runnable.size()) + " executable files (" + runnable[0] + ", " +
-                                                            runnable[1] + "…); name the one to run"));
-      }
-      in.teacher.path = named + "/" + runnable[0];
-    }
-    if (Status st = CheckRunnableTeacher(in.teacher.path); !st.ok()) {
+    // The teacher: its file, or its model directory, and the one file the
+    // trainer executes — loaded here, before anything is decided, so a
+    // teacher it cannot run leaves the ledger untouched.
+    DG_ASSIGN_OR_RETURN(NamedModel teacher, ReadNamedModel(job.Resolve(job.teachers[0].model_file), o.job_path + ": /teachers/0/model_file"));
+    if (Status st = CheckRunnableTeacher(teacher.exec_path); !st.ok()) {
       return Status::InvalidInput(o.job_path + ": /teachers/0/model_file: the trainer cannot execute this teacher: " + st.message());
     }
-    const ModelFile* exec = identity->directory ? identity->Find(in.teacher.path.substr(named.size() + 1)) : &identity->files[0];
-    in.teacher.sha256 = HexEncode(exec->sha256);
-    in.teacher_identity = identity->ToJson();
+    in.teacher.path = teacher.exec_path;
+    in.teacher.sha256 = teacher.exec_sha256;
+    in.teacher_identity = teacher.identity.ToJson();
     if (config.init_from_sha256 == in.teacher.sha256) {
       return Status::InvalidInput(o.job_path + ": /training/init_from: the student would start from its own teacher's file");
     }
@@ -364,6 +389,9 @@ StatusOr<RunSummary> RunJob(const RunOptions& o) {
     ShareCores(env);
   }
 
+  if (!in.model_dir.empty()) {
+    if (Status st = MakeDirectories(in.model_dir); !st.ok()) return fail_ranks(st);
+  }
   StatusOr<TrainResult> r = o.train_teacher
                                 ? TrainTeacher(*gate.permit, job, *ledger, in.train, in.test, config, in.model_out, group.get())
                                 : Distill(*gate.permit, job, *ledger, in.train, extra[train_manifest].record_leaves, in.test,
@@ -372,14 +400,21 @@ StatusOr<RunSummary> RunJob(const RunOptions& o) {
   s.result = *r;
   s.trained = true;
   nlohmann::json epochs = s.ToJson()["epochs"];
-  // The student's model_signing root (the file as `model sign` names it:
-  // one resource "."), so a model_signing signature, the attestation and
-  // this entry carry one digest.
+  // The student's model_signing root (a file as `model sign` names it: one
+  // resource "."; a model directory: all its files), so a model_signing
+  // signature, the attestation and this entry carry one digest.
   const std::optional<Hash> model_hash = HashFromHex(r->model_sha256);
-  const std::string model_root = model_hash ? HexEncode(ModelSigningRoot({*model_hash})) : "";
-  Status st = run->Append("model", {{"path", in.model_out}, {"sha256", r->model_sha256}, {"model_signing_root", model_root},
-                                    {"student", job.student.name}, {"arch", config.arch},
-                                    {"metrics", {{"test_accuracy", r->student_accuracy}, {"epochs", epochs}}}});
+  std::string model_root = model_hash ? HexEncode(ModelSigningRoot({*model_hash})) : "";
+  nlohmann::json model_entry = {{"path", in.model_out}, {"sha256", r->model_sha256}, {"student", job.student.name}, {"arch", config.arch},
+                                {"metrics", {{"test_accuracy", r->student_accuracy}, {"epochs", epochs}}}};
+  if (!in.model_dir.empty()) {
+    auto dir = HashModel(in.model_dir);
+    if (!dir.ok()) return fail_ranks(dir.status());
+    model_root = HexEncode(dir->root);
+    model_entry["directory"] = dir->ToJson();
+  }
+  model_entry["model_signing_root"] = model_root;
+  Status st = run->Append("model", std::move(model_entry));
   if (!st.ok()) return fail_ranks(st);
   nlohmann::json end = {{"teacher_calls", r->teacher_calls},
                         {"teacher_calls_root", Base64Encode(run->calls().calls_root())},
