@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <openssl/x509.h>
 
 #include "core/ecdsa.h"
 #include "core/json_schema.h"
@@ -297,13 +298,13 @@ TEST(ModelSigning, SignThenVerifyAndEveryChangeFails) {
     ASSERT_TRUE(m.ok());
     auto bundle = SignModelManifest(*m, *key);
     ASSERT_TRUE(bundle.ok());
-    auto ok = VerifyModelSignature(*bundle, "m.sig", key->public_key(), dir, {});
+    auto ok = VerifyModelSignature(*bundle, "m.sig", ModelSigningTrust::Key(key->public_key()), dir, {});
     ASSERT_TRUE(ok.ok()) << ok.status().message();
     EXPECT_EQ(ok->signed_manifest.root, m->root);
     EXPECT_TRUE(ok->signed_manifest.warnings.empty());
     // Another key: the hint names the signer.
     auto other = EcPrivateKey::FromPem(EcKeyPem(curve), "other");
-    auto wrong = VerifyModelSignature(*bundle, "m.sig", other->public_key(), dir, {});
+    auto wrong = VerifyModelSignature(*bundle, "m.sig", ModelSigningTrust::Key(other->public_key()), dir, {});
     ASSERT_FALSE(wrong.ok());
     EXPECT_NE(wrong.status().message().find("names another key"), std::string::npos);
   }
@@ -313,7 +314,7 @@ TEST(ModelSigning, SignThenVerifyAndEveryChangeFails) {
   auto key = EcPrivateKey::FromPem(EcKeyPem("P-256"), "key");
   auto bundle = SignModelManifest(*HashModel(dir), *key);
   auto expect_fail = [&](const std::string& what) {
-    auto r = VerifyModelSignature(*bundle, "m.sig", key->public_key(), dir, {});
+    auto r = VerifyModelSignature(*bundle, "m.sig", ModelSigningTrust::Key(key->public_key()), dir, {});
     ASSERT_FALSE(r.ok());
     EXPECT_EQ(r.status().code(), Status::Code::kVerifyFailed);
     EXPECT_NE(r.status().message().find(what), std::string::npos) << r.status().message();
@@ -327,7 +328,7 @@ TEST(ModelSigning, SignThenVerifyAndEveryChangeFails) {
   std::filesystem::rename(dir + "/tokenizer.json", dir + "/tokenizer2.json");
   expect_fail("signed files missing: tokenizer.json");
   std::filesystem::rename(dir + "/tokenizer2.json", dir + "/tokenizer.json");
-  ASSERT_TRUE(VerifyModelSignature(*bundle, "m.sig", key->public_key(), dir, {}).ok());
+  ASSERT_TRUE(VerifyModelSignature(*bundle, "m.sig", ModelSigningTrust::Key(key->public_key()), dir, {}).ok());
 }
 
 TEST(ModelSigning, ForgedStatementsAreRefused) {
@@ -354,12 +355,12 @@ TEST(ModelSigning, ForgedStatementsAreRefused) {
   std::string payload = *Base64Decode(b["dsseEnvelope"]["payload"].get<std::string>());
   payload[payload.find("sha256")] = 'S';
   b["dsseEnvelope"]["payload"] = Base64Encode(payload);
-  auto v = VerifyModelSigningBundle(b.dump(), "m.sig", key->public_key());
+  auto v = VerifyModelSigningBundle(b.dump(), "m.sig", ModelSigningTrust::Key(key->public_key()));
   ASSERT_FALSE(v.ok());
   EXPECT_NE(v.status().message().find("does not verify"), std::string::npos);
   b = json::parse(*bundle);
   b["verificationMateral"] = b["verificationMaterial"];
-  v = VerifyModelSigningBundle(b.dump(), "m.sig", key->public_key());
+  v = VerifyModelSigningBundle(b.dump(), "m.sig", ModelSigningTrust::Key(key->public_key()));
   ASSERT_FALSE(v.ok());
   EXPECT_NE(v.status().message().find("did you mean \"verificationMaterial\""), std::string::npos);
 }
@@ -399,12 +400,12 @@ TEST(ModelSigning, UpstreamGoldenFixturesVerify) {
     const std::string dir = d + "/" + f.version + "-elliptic-key";
     const std::string model = f.model.empty() ? dir : dir + "/" + f.model;
     const std::string sig = ReadAll(dir + "/model.sig");
-    auto r = VerifyModelSignature(sig, f.version, *pub, model, f.ignores);
+    auto r = VerifyModelSignature(sig, f.version, ModelSigningTrust::Key(*pub), model, f.ignores);
     ASSERT_TRUE(r.ok()) << f.version << ": " << r.status().message();
     EXPECT_EQ(r->signed_manifest.resources.size(), f.resources) << f.version;
     // Without the ignore list the unsigned file is found.
     if (!f.model.empty()) continue;
-    auto extra = VerifyModelSignature(sig, f.version, *pub, model, {"model.sig"});
+    auto extra = VerifyModelSignature(sig, f.version, ModelSigningTrust::Key(*pub), model, {"model.sig"});
     if (f.version == "v1.1.0") {
       EXPECT_TRUE(extra.ok()) << "v1.1.0 signs its ignore_paths";
     } else {
@@ -416,9 +417,58 @@ TEST(ModelSigning, UpstreamGoldenFixturesVerify) {
   TempDir t;
   std::filesystem::copy(d + "/v1.1.0-elliptic-key", t.File("m"));
   WriteAll(t.File("m/signme-2"), "changed\n");
-  auto r = VerifyModelSignature(ReadAll(t.File("m/model.sig")), "v1.1.0", *pub, t.File("m"), {});
+  auto r = VerifyModelSignature(ReadAll(t.File("m/model.sig")), "v1.1.0", ModelSigningTrust::Key(*pub), t.File("m"), {});
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.status().message().find("hash mismatch for 'signme-2'"), std::string::npos) << r.status().message();
+}
+
+// The certificate-mode golden signatures (v0.2.0 … v1.1.0), verified as
+// model_signing's test-verify-*-certificate.sh verify them: with the root CA
+// as the only trusted certificate. v0.2.0 has the legacy predicate and the
+// pre-1.0 PAE signed with SHA-256.
+TEST(ModelSigning, UpstreamCertificateFixturesVerify) {
+  const std::string d = std::string(DG_SOURCE_DIR) + "/tests/data/model_signing";
+  const ModelSigningTrust ca = ModelSigningTrust::Certificates(ReadAll(d + "/keys/ca-cert.pem"));
+  for (const char* v : {"v0.2.0", "v0.3.1", "v1.0.0", "v1.0.1", "v1.1.0"}) {
+    const std::string dir = d + "/" + std::string(v) + "-certificate";
+    auto r = VerifyModelSignature(ReadAll(dir + "/model.sig"), v, ca, dir, {"ignore-me", "model.sig"});
+    ASSERT_TRUE(r.ok()) << v << ": " << r.status().message();
+    EXPECT_EQ(r->signed_manifest.resources.size(), 2u) << v;
+    EXPECT_EQ(r->signed_manifest.predicate_type == kModelSigningPredicateCompat, std::string(v) == "v0.2.0") << v;
+    // Trusting another CA, or giving a public key instead: refused.
+    EVP_PKEY* k = EVP_EC_gen("P-256");
+    X509* x = X509_new();
+    X509_set_version(x, 2);
+    ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
+    X509_gmtime_adj(X509_getm_notBefore(x), -86400L * 3650);
+    X509_gmtime_adj(X509_getm_notAfter(x), 86400L * 3650);
+    X509_set_pubkey(x, k);
+    X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN", MBSTRING_ASC, reinterpret_cast<const unsigned char*>("other-ca"), -1, -1, 0);
+    X509_set_issuer_name(x, X509_get_subject_name(x));
+    X509_sign(x, k, EVP_sha256());
+    BIO* bio = BIO_new(BIO_s_mem());
+    PEM_write_bio_X509(bio, x);
+    char* data = nullptr;
+    long n = BIO_get_mem_data(bio, &data);
+    const std::string other(data, static_cast<size_t>(n));
+    BIO_free(bio);
+    X509_free(x);
+    EVP_PKEY_free(k);
+    auto wrong = VerifyModelSignature(ReadAll(dir + "/model.sig"), v, ModelSigningTrust::Certificates(other), dir, {"ignore-me", "model.sig"});
+    ASSERT_FALSE(wrong.ok()) << v;
+    EXPECT_NE(wrong.status().message().find("does not chain to a trusted certificate"), std::string::npos) << wrong.status().message();
+    auto pub = EcPublicKey::LoadPemFile(d + "/keys/signing-key-pub.pem");
+    auto as_key = VerifyModelSignature(ReadAll(dir + "/model.sig"), v, ModelSigningTrust::Key(*pub), dir, {"ignore-me", "model.sig"});
+    ASSERT_FALSE(as_key.ok());
+    EXPECT_NE(as_key.status().message().find("--cert-chain"), std::string::npos);
+  }
+  // A changed file in a copy fails, under the right CA.
+  TempDir t;
+  std::filesystem::copy(d + "/v0.2.0-certificate", t.File("m"));
+  WriteAll(t.File("m/signme-1"), "changed\n");
+  auto r = VerifyModelSignature(ReadAll(t.File("m/model.sig")), "v0.2.0", ca, t.File("m"), {"model.sig"});
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("hash mismatch for 'signme-1'"), std::string::npos) << r.status().message();
 }
 
 TEST(ModelCli, HashSignVerifyFromTheCommandLine) {

@@ -162,9 +162,11 @@ TEST_F(RunTest, TeacherThenKdStudentEveryCallRecordedLedgerVerifies) {
 }
 
 TEST_F(RunTest, DeniedOrUnreviewedJobsTrainNothing) {
+  // A teacher the trainer can run (an unrunnable one is refused before the gate).
+  std::filesystem::copy_file(TrainSmallTeacher(), dir_.File("t.pt"));
+  std::filesystem::copy_file(dir_.File("teacher.pt.json"), dir_.File("t.pt.json"));
+  const size_t before = Entries().size();
   json anthropic = {{{"id", "claude"}, {"kind", "local"}, {"license", "LicenseRef-Anthropic-Terms"}, {"model_file", "t.pt"}}};
-  testing::WriteAll(dir_.File("t.pt"), "not really a model");
-  testing::WriteAll(dir_.File("t.pt.json"), R"({"format":"distillgate-model-v1","arch":"cnn","hidden":[]})");
   auto job = WriteJob("denied", anthropic, {{"epochs", 1}, {"train_limit", 500}}, "denied.pt");
   auto r = RunJob(Options(job, false));
   ASSERT_TRUE(r.ok()) << r.status().ToString();
@@ -172,9 +174,9 @@ TEST_F(RunTest, DeniedOrUnreviewedJobsTrainNothing) {
   EXPECT_EQ(r->exit_code, 1);
   EXPECT_FALSE(FileExists(dir_.File("denied.pt")));
   auto entries = Entries();
-  ASSERT_EQ(entries.size(), 1u);
-  EXPECT_EQ(entries[0].kind, "decision");
-  EXPECT_NE(entries[0].data.find("\"verdict\":\"deny\""), std::string::npos);
+  ASSERT_EQ(entries.size(), before + 1);
+  EXPECT_EQ(entries[before].kind, "decision");
+  EXPECT_NE(entries[before].data.find("\"verdict\":\"deny\""), std::string::npos);
 
   json unknown = {{{"id", "x"}, {"kind", "local"}, {"license", "LicenseRef-Unheard-Of"}, {"model_file", "t.pt"}}};
   job = WriteJob("review", unknown, {{"epochs", 1}}, "review.pt");

@@ -3,6 +3,7 @@
 #include <filesystem>
 #include <iostream>
 #include <memory>
+#include <optional>
 
 #include "cli/commands.h"
 #include "core/ecdsa.h"
@@ -18,7 +19,7 @@ namespace fs = std::filesystem;
 
 struct ModelArgs {
   std::string model, key, out, sig, pubkey;
-  std::vector<std::string> ignore;
+  std::vector<std::string> ignore, cert_chain;
   bool allow_symlinks = false, no_git = false, as_json = false;
   int threads = 0;
 };
@@ -128,17 +129,38 @@ void RegisterModel(CLI::App& app, Dispatch& d) {
   CLI::App* verify = model->add_subcommand("verify", "Verify an OpenSSF model_signing key-mode signature over a model file or directory");
   verify->add_option("MODEL", v->model, "Model file or directory")->required();
   verify->add_option("--sig,--signature", v->sig, "Signature file (Sigstore bundle)")->required();
-  verify->add_option("--pubkey,--public-key", v->pubkey, "ECDSA public key, PEM")->required();
+  auto* pub = verify->add_option("--pubkey,--public-key", v->pubkey, "Key mode: the signer's ECDSA public key, PEM");
+  auto* chain = verify->add_option("--cert-chain,--certificate-chain", v->cert_chain,
+                                   "Certificate mode: PEM certificate(s) to trust (model_signing's --certificate_chain)");
+  pub->excludes(chain);
+  chain->excludes(pub);
   verify->add_option("--ignore-paths", v->ignore, "More paths (relative to the working directory) to leave out");
   verify->add_option("--threads", v->threads, "Files hashed in parallel (default: one per core)");
   verify->add_flag("--json", v->as_json, "Print the result as JSON");
   verify->callback([&d, v] {
     d.handler = [v]() -> StatusOr<int> {
-      DG_ASSIGN_OR_RETURN(EcPublicKey key, EcPublicKey::LoadPemFile(v->pubkey));
+      if (v->pubkey.empty() && v->cert_chain.empty()) {
+        return Status::InvalidInput("model verify: give --pubkey (a key-signed bundle) or --cert-chain (a certificate-signed one)");
+      }
+      std::optional<ModelSigningTrust> trust;
+      std::string signer;
+      if (!v->pubkey.empty()) {
+        DG_ASSIGN_OR_RETURN(EcPublicKey key, EcPublicKey::LoadPemFile(v->pubkey));
+        signer = "the " + key.curve() + " key " + v->pubkey;
+        trust = ModelSigningTrust::Key(std::move(key));
+      } else {
+        std::string pem;
+        for (const std::string& f : v->cert_chain) {
+          DG_ASSIGN_OR_RETURN(std::string one, ReadFile(f));
+          pem += one + "\n";
+        }
+        signer = "a certificate that chains to " + v->cert_chain[0];
+        trust = ModelSigningTrust::Certificates(std::move(pem));
+      }
       DG_ASSIGN_OR_RETURN(std::string bundle, ReadFile(v->sig));
       std::vector<std::string> ignores = RelativeIgnores(v->model, v->ignore);
       for (const std::string& p : RelativeIgnores(v->model, {v->sig})) ignores.push_back(p);
-      StatusOr<ModelSignatureCheck> c = VerifyModelSignature(bundle, v->sig, key, v->model, ignores, v->threads);
+      StatusOr<ModelSignatureCheck> c = VerifyModelSignature(bundle, v->sig, *trust, v->model, ignores, v->threads);
       if (!c.ok()) {
         if (v->as_json) {
           std::cout << nlohmann::json{{"verified", false}, {"error", c.status().message()}}.dump(2) << "\n";
@@ -161,8 +183,8 @@ void RegisterModel(CLI::App& app, Dispatch& d) {
       } else {
         for (const std::string& w : sm.warnings) std::cout << "warning: " << w << "\n";
         std::cout << "VERIFIED: " << v->model << " matches " << v->sig << ": " << sm.resources.size() << " resources ("
-                  << sm.serialization.value("method", "") << "), root sha256:" << HexEncode(sm.root) << ", signed by the "
-                  << key.curve() << " key " << v->pubkey << "\n";
+                  << sm.serialization.value("method", "") << "), root sha256:" << HexEncode(sm.root) << ", signed by "
+                  << signer << "\n";
       }
       return 0;
     };

@@ -67,15 +67,31 @@ StatusOr<EcPublicKey> EcPublicKey::FromPem(std::string_view pem, const std::stri
   return key;
 }
 
+StatusOr<EcPublicKey> EcPublicKey::FromDer(std::string_view der, const std::string& where) {
+  const unsigned char* p = reinterpret_cast<const unsigned char*>(der.data());
+  EVP_PKEY* k = d2i_PUBKEY(nullptr, &p, static_cast<long>(der.size()));
+  if (k == nullptr) return Status::InvalidInput(where + ": not a DER public key");
+  EcPublicKey key;
+  key.pkey_ = Own(k);
+  key.curve_ = CurveOf(k);
+  if (key.curve_.empty()) return NotSupported(where);
+  DG_ASSIGN_OR_RETURN(key.pem_, PublicPem(k));
+  return key;
+}
+
 StatusOr<EcPublicKey> EcPublicKey::LoadPemFile(const std::string& path) {
   DG_ASSIGN_OR_RETURN(std::string pem, ReadFile(path));
   return FromPem(pem, path);
 }
 
-bool EcPublicKey::Verify(std::string_view message, std::string_view sig) const {
+bool EcPublicKey::Verify(std::string_view message, std::string_view sig) const { return VerifyWith(HashOf(curve_), message, sig); }
+
+bool EcPublicKey::VerifySha256(std::string_view message, std::string_view sig) const { return VerifyWith(EVP_sha256(), message, sig); }
+
+bool EcPublicKey::VerifyWith(const void* md, std::string_view message, std::string_view sig) const {
   EVP_MD_CTX* ctx = EVP_MD_CTX_new();
   if (ctx == nullptr) return false;
-  bool ok = EVP_DigestVerifyInit(ctx, nullptr, HashOf(curve_), nullptr, static_cast<EVP_PKEY*>(pkey_.get())) == 1 &&
+  bool ok = EVP_DigestVerifyInit(ctx, nullptr, static_cast<const EVP_MD*>(md), nullptr, static_cast<EVP_PKEY*>(pkey_.get())) == 1 &&
             EVP_DigestVerify(ctx, reinterpret_cast<const unsigned char*>(sig.data()), sig.size(),
                              reinterpret_cast<const unsigned char*>(message.data()), message.size()) == 1;
   EVP_MD_CTX_free(ctx);

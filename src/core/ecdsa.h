@@ -24,6 +24,8 @@ class EcPublicKey {
   // SubjectPublicKeyInfo PEM ("-----BEGIN PUBLIC KEY-----").
   static StatusOr<EcPublicKey> FromPem(std::string_view pem, const std::string& where);
   static StatusOr<EcPublicKey> LoadPemFile(const std::string& path);
+  // DER SubjectPublicKeyInfo.
+  static StatusOr<EcPublicKey> FromDer(std::string_view spki_der, const std::string& where);
   // "P-256", "P-384" or "P-521".
   const std::string& curve() const { return curve_; }
   // The PEM OpenSSL writes (64-column base64, trailing newline): the bytes
@@ -31,8 +33,11 @@ class EcPublicKey {
   const std::string& pem() const { return pem_; }
   // True only for a valid DER signature of exactly `message` under the curve's hash.
   bool Verify(std::string_view message, std::string_view der_signature) const;
+  // The same with SHA-256 whatever the curve: model_signing v0.2 signed so.
+  bool VerifySha256(std::string_view message, std::string_view der_signature) const;
 
  private:
+  bool VerifyWith(const void* md, std::string_view message, std::string_view der_signature) const;  // md: EVP_MD*
   std::string curve_, pem_;
   std::shared_ptr<void> pkey_;  // EVP_PKEY*
 };

@@ -6,6 +6,7 @@
 #include "core/dsse.h"
 #include "core/encoding.h"
 #include "core/json_schema.h"
+#include "core/x509.h"
 
 namespace dg {
 namespace {
@@ -76,6 +77,18 @@ StatusOr<Hash> HexDigest(const json& v, const std::string& where, const std::str
 }
 
 }  // namespace
+
+ModelSigningTrust ModelSigningTrust::Key(EcPublicKey key) {
+  ModelSigningTrust t;
+  t.key_ = std::move(key);
+  return t;
+}
+
+ModelSigningTrust ModelSigningTrust::Certificates(std::string trusted_pem) {
+  ModelSigningTrust t;
+  t.certificates_ = std::move(trusted_pem);
+  return t;
+}
 
 json ModelSigningStatement(const ModelManifest& m) {
   json resources = json::array();
@@ -189,7 +202,8 @@ StatusOr<SignedModelManifest> ManifestFromModelSigningStatement(const json& st, 
   return out;
 }
 
-StatusOr<SignedModelManifest> VerifyModelSigningBundle(const std::string& text, const std::string& where, const EcPublicKey& key) {
+StatusOr<SignedModelManifest> VerifyModelSigningBundle(const std::string& text, const std::string& where,
+                                                       const ModelSigningTrust& trust) {
   DG_ASSIGN_OR_RETURN(json b, ParseJsonStrict(text, where));
   if (!b.is_object()) return Status::InvalidInput(where + ": expected a Sigstore bundle (a JSON object)");
   DG_RETURN_IF_ERROR(UnknownKeys(b, {"mediaType", "verificationMaterial", "dsseEnvelope", "messageSignature"}, where, ""));
@@ -201,25 +215,55 @@ StatusOr<SignedModelManifest> VerifyModelSigningBundle(const std::string& text, 
     return Status::InvalidInput(where + ": /verificationMaterial: expected an object");
   }
   const json& vm = b["verificationMaterial"];
-  if (vm.contains("x509CertificateChain") || vm.contains("certificate")) {
-    return Status::InvalidInput(where + ": /verificationMaterial: a certificate-signed bundle; only key-signed bundles "
-                                        "(publicKey) are verified here");
-  }
-  if (!vm.contains("publicKey") || !vm["publicKey"].is_object()) {
-    return Status::InvalidInput(where + ": /verificationMaterial/publicKey: expected an object (a key-signed bundle)");
-  }
   SignedModelManifest out;
   std::vector<std::string> warnings;
-  const json& pk = vm["publicKey"];
-  const std::string hint = pk.contains("hint") && pk["hint"].is_string() ? pk["hint"].get<std::string>() : "";
-  if (!hint.empty()) {
-    if (hint != HexEncode(Sha256(key.pem()))) {
-      return Status::VerifyFailed(where + ": /verificationMaterial/publicKey/hint: the signature names another key (" + hint +
-                                  "), not the public key given (" + HexEncode(Sha256(key.pem())) + ")");
-    }
-  } else {
-    warnings.push_back("the bundle uses the pre-1.1 verification material (no public key hint); re-sign to name the key");
+  // The signer's key: named by hint (key mode) or by a certificate chain.
+  std::optional<EcPublicKey> signer;
+  bool v02_hash = false;  // certificate mode's pre-1.0 signatures used SHA-256 whatever the curve
+  if (vm.contains("certificate")) {
+    return Status::InvalidInput(where + ": /verificationMaterial/certificate: a Sigstore keyless bundle (Fulcio certificate); "
+                                        "verify it with model_signing itself");
   }
+  if (vm.contains("x509CertificateChain")) {
+    if (trust.certificates().empty()) {
+      return Status::InvalidInput(where + ": a certificate-signed bundle: give the trusted certificates (--cert-chain), not a public key");
+    }
+    const json& chain = vm["x509CertificateChain"];
+    if (!chain.is_object() || !chain.contains("certificates") || !chain["certificates"].is_array() || chain["certificates"].empty()) {
+      return Status::InvalidInput(where + ": /verificationMaterial/x509CertificateChain/certificates: expected a non-empty array");
+    }
+    std::vector<std::string> ders;
+    for (size_t i = 0; i < chain["certificates"].size(); ++i) {
+      const std::string p = "/verificationMaterial/x509CertificateChain/certificates/" + std::to_string(i);
+      DG_ASSIGN_OR_RETURN(std::string raw, StringAt(chain["certificates"][i], "rawBytes", where, p));
+      std::optional<std::string> der = Base64DecodeAnyAlphabet(raw);
+      if (!der) return Status::InvalidInput(where + ": " + p + "/rawBytes: not base64");
+      ders.push_back(std::move(*der));
+    }
+    DG_ASSIGN_OR_RETURN(EcPublicKey k, VerifyCertificateChain(ders, trust.certificates(), where));
+    signer = std::move(k);
+    v02_hash = true;
+  } else {
+    if (!vm.contains("publicKey") || !vm["publicKey"].is_object()) {
+      return Status::InvalidInput(where + ": /verificationMaterial: expected publicKey (key mode) or x509CertificateChain (certificate mode)");
+    }
+    if (trust.key() == nullptr) {
+      return Status::InvalidInput(where + ": a key-signed bundle: give the signer's public key (--pubkey), not certificates");
+    }
+    const EcPublicKey& key = *trust.key();
+    const json& pk = vm["publicKey"];
+    const std::string hint = pk.contains("hint") && pk["hint"].is_string() ? pk["hint"].get<std::string>() : "";
+    if (!hint.empty()) {
+      if (hint != HexEncode(Sha256(key.pem()))) {
+        return Status::VerifyFailed(where + ": /verificationMaterial/publicKey/hint: the signature names another key (" + hint +
+                                    "), not the public key given (" + HexEncode(Sha256(key.pem())) + ")");
+      }
+    } else {
+      warnings.push_back("the bundle uses the pre-1.1 verification material (no public key hint); re-sign to name the key");
+    }
+    signer = key;
+  }
+  const EcPublicKey& key = *signer;
   if (!b.contains("dsseEnvelope") || !b["dsseEnvelope"].is_object()) {
     return Status::InvalidInput(where + ": /dsseEnvelope: expected a DSSE envelope (model_signing signs one)");
   }
@@ -235,8 +279,10 @@ StatusOr<SignedModelManifest> VerifyModelSigningBundle(const std::string& text, 
   if (!payload) return Status::InvalidInput(where + ": /dsseEnvelope/payload: not base64");
   if (!sig) return Status::InvalidInput(where + ": /dsseEnvelope/signatures/0/sig: not base64");
   if (!key.Verify(DssePae(payload_type, *payload), *sig)) {
-    if (!key.Verify(CompatPae(*payload), *sig)) {
-      return Status::VerifyFailed(where + ": the signature does not verify under the " + key.curve() + " public key given");
+    const bool compat = v02_hash ? key.VerifySha256(CompatPae(*payload), *sig) : key.Verify(CompatPae(*payload), *sig);
+    if (!compat) {
+      return Status::VerifyFailed(where + ": the signature does not verify under the " + key.curve() + " key " +
+                                  (v02_hash ? "of the signing certificate" : "given"));
     }
     warnings.push_back("signed over model_signing's pre-1.0 PAE (accepted, as model_signing accepts it)");
   }
@@ -251,10 +297,10 @@ StatusOr<SignedModelManifest> VerifyModelSigningBundle(const std::string& text, 
 }
 
 StatusOr<ModelSignatureCheck> VerifyModelSignature(const std::string& bundle_text, const std::string& bundle_where,
-                                                   const EcPublicKey& key, const std::string& model_path,
+                                                   const ModelSigningTrust& trust, const std::string& model_path,
                                                    const std::vector<std::string>& extra_ignores, int threads) {
   ModelSignatureCheck check;
-  DG_ASSIGN_OR_RETURN(check.signed_manifest, VerifyModelSigningBundle(bundle_text, bundle_where, key));
+  DG_ASSIGN_OR_RETURN(check.signed_manifest, VerifyModelSigningBundle(bundle_text, bundle_where, trust));
   const SignedModelManifest& sm = check.signed_manifest;
   ModelHashOptions o;
   o.threads = threads;

@@ -8,15 +8,19 @@
 // signed with an ECDSA key: DER over DSSE PAE, the key named in
 // verificationMaterial.publicKey.hint by SHA-256 of its PEM.
 //
-// Verification follows model_signing's key verifier: the hint (when given)
-// must name the key; the signature must verify over PAE (or, as model_signing
+// Verification follows model_signing's key and certificate verifiers. Key
+// mode: the hint (when given) must name the key. Certificate mode: the
+// bundle's x509CertificateChain (signing certificate first) must chain to a
+// trusted certificate at the signing certificate's notBefore, and that
+// certificate must allow signing; its key is the signer's. Then: the signature must verify over PAE (or, as model_signing
 // accepts, over the pre-1.0 PAE with the payload's Python repr); the
 // statement must be in-toto v1 with one subject whose digest is the SHA-256
 // of the resources' digests in predicate order; then the model is hashed with
 // the signed serialization and its manifest must equal the signed one:
 // no file added, none missing, none changed. The legacy predicate
 // https://model_signing/Digests/v0.1 (one subject per file) is accepted with
-// a warning. Certificate and Sigstore (keyless) bundles are not verified here.
+// a warning. Sigstore keyless bundles (Fulcio certificate, Rekor entry) are
+// not verified here.
 //
 // Reads the model and the files named; safe on any thread. Errors:
 // InvalidInput for malformed bundles, statements or keys; VerifyFailed for a
@@ -27,6 +31,7 @@
 #define DISTILLGATE_MODEL_MODEL_SIGNING_H_
 
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -60,9 +65,25 @@ struct SignedModelManifest {
   std::vector<std::string> warnings;
 };
 
-// Checks the bundle's signature under `key` and returns the signed manifest.
+// Who may have signed: one public key (key mode), or the holders of
+// certificates that chain to the trusted ones (certificate mode).
+class ModelSigningTrust {
+ public:
+  static ModelSigningTrust Key(EcPublicKey key);
+  // `trusted_pem`: one or more PEM certificates (model_signing's --certificate_chain files).
+  static ModelSigningTrust Certificates(std::string trusted_pem);
+  const EcPublicKey* key() const { return key_ ? &*key_ : nullptr; }
+  const std::string& certificates() const { return certificates_; }
+
+ private:
+  ModelSigningTrust() = default;
+  std::optional<EcPublicKey> key_;
+  std::string certificates_;
+};
+
+// Checks the bundle's signature under `trust` and returns the signed manifest.
 StatusOr<SignedModelManifest> VerifyModelSigningBundle(const std::string& bundle_text, const std::string& where,
-                                                       const EcPublicKey& key);
+                                                       const ModelSigningTrust& trust);
 
 // The statement's manifest (no signature check): for a caller that has
 // verified the envelope itself.
@@ -78,7 +99,7 @@ struct ModelSignatureCheck {
 // --ignore-paths are; the signature file itself should be among them when it
 // lies inside the model directory.
 StatusOr<ModelSignatureCheck> VerifyModelSignature(const std::string& bundle_text, const std::string& bundle_where,
-                                                   const EcPublicKey& key, const std::string& model_path,
+                                                   const ModelSigningTrust& trust, const std::string& model_path,
                                                    const std::vector<std::string>& extra_ignores, int threads = 0);
 
 }  // namespace dg

@@ -549,7 +549,11 @@ StatusOr<TrainResult> TrainLoop(const ImageSet& train, const std::vector<Hash>* 
 }  // namespace
 
 Status CheckRunnableTeacher(const std::string& path) {
-  return LoadTeacher(path, torch::Device(torch::kCPU), false).status();
+  Status st = LoadTeacher(path, torch::Device(torch::kCPU), false).status();
+  if (st.ok()) return st;
+  // LibTorch's messages carry a backtrace after the first line.
+  const std::string first = st.message().substr(0, st.message().find('\n'));
+  return Status::InvalidInput(first);
 }
 
 StatusOr<TrainResult> Distill(const Permit& permit, const Job& job, Ledger& ledger, const ImageSet& train,
