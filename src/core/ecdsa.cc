@@ -53,12 +53,8 @@ Status NotSupported(const std::string& where) {
 
 }  // namespace
 
-StatusOr<EcPublicKey> EcPublicKey::FromPem(std::string_view pem, const std::string& where) {
-  BIO* bio = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
-  if (bio == nullptr) return Status::Internal("BIO_new_mem_buf failed");
-  EVP_PKEY* k = PEM_read_bio_PUBKEY(bio, nullptr, nullptr, nullptr);
-  BIO_free(bio);
-  if (k == nullptr) return Status::InvalidInput(where + ": not a PEM public key (\"-----BEGIN PUBLIC KEY-----\")");
+StatusOr<EcPublicKey> EcPublicKey::FromPkey(void* pkey, const std::string& where) {
+  EVP_PKEY* k = static_cast<EVP_PKEY*>(pkey);
   EcPublicKey key;
   key.pkey_ = Own(k);
   key.curve_ = CurveOf(k);
@@ -67,16 +63,20 @@ StatusOr<EcPublicKey> EcPublicKey::FromPem(std::string_view pem, const std::stri
   return key;
 }
 
+StatusOr<EcPublicKey> EcPublicKey::FromPem(std::string_view pem, const std::string& where) {
+  BIO* bio = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
+  if (bio == nullptr) return Status::Internal("BIO_new_mem_buf failed");
+  EVP_PKEY* k = PEM_read_bio_PUBKEY(bio, nullptr, nullptr, nullptr);
+  BIO_free(bio);
+  if (k == nullptr) return Status::InvalidInput(where + ": not a PEM public key (\"-----BEGIN PUBLIC KEY-----\")");
+  return FromPkey(k, where);
+}
+
 StatusOr<EcPublicKey> EcPublicKey::FromDer(std::string_view der, const std::string& where) {
   const unsigned char* p = reinterpret_cast<const unsigned char*>(der.data());
   EVP_PKEY* k = d2i_PUBKEY(nullptr, &p, static_cast<long>(der.size()));
   if (k == nullptr) return Status::InvalidInput(where + ": not a DER public key");
-  EcPublicKey key;
-  key.pkey_ = Own(k);
-  key.curve_ = CurveOf(k);
-  if (key.curve_.empty()) return NotSupported(where);
-  DG_ASSIGN_OR_RETURN(key.pem_, PublicPem(k));
-  return key;
+  return FromPkey(k, where);
 }
 
 StatusOr<EcPublicKey> EcPublicKey::LoadPemFile(const std::string& path) {

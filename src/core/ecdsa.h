@@ -37,6 +37,7 @@ class EcPublicKey {
   bool VerifySha256(std::string_view message, std::string_view der_signature) const;
 
  private:
+  static StatusOr<EcPublicKey> FromPkey(void* pkey, const std::string& where);  // takes ownership of an EVP_PKEY*
   bool VerifyWith(const void* md, std::string_view message, std::string_view der_signature) const;  // md: EVP_MD*
   std::string curve_, pem_;
   std::shared_ptr<void> pkey_;  // EVP_PKEY*
