@@ -11,6 +11,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
+#include "core/dsse.h"
 #include "core/ecdsa.h"
 #include "core/json_schema.h"
 #include "core/encoding.h"
@@ -471,6 +472,116 @@ TEST(ModelSigning, UpstreamCertificateFixturesVerify) {
   EXPECT_NE(r.status().message().find("hash mismatch for 'signme-1'"), std::string::npos) << r.status().message();
 }
 
+// Regressions from the red-team pass of issue 18.
+TEST(ModelRedTeam, CardAliasBombsAndOddCardsAndNames) {
+  TempDir t;
+  std::filesystem::create_directories(t.File("m"));
+  std::string bomb = "---\na0: &a0 [x,x,x,x,x,x,x,x,x,x]\n";
+  for (int i = 1; i <= 8; ++i) {
+    bomb += "a" + std::to_string(i) + ": &a" + std::to_string(i) + " [";
+    for (int k = 0; k < 10; ++k) bomb += std::string(k ? "," : "") + "*a" + std::to_string(i - 1);
+    bomb += "]\n";
+  }
+  bomb += "---\n";
+  WriteAll(t.File("m/README.md"), bomb);
+  auto m = HashModel(t.File("m"));
+  ASSERT_FALSE(m.ok());
+  EXPECT_NE(m.status().message().find("100,000 nodes"), std::string::npos) << m.status().message();
+  // A horizontal rule first, or an unclosed block: no metadata, as huggingface_hub reads it.
+  for (const char* card : {"----------\n# title\n", "---\nlicense: mit\n# never closed\n"}) {
+    WriteAll(t.File("m/README.md"), card);
+    auto ok = HashModel(t.File("m"));
+    ASSERT_TRUE(ok.ok()) << card << ": " << ok.status().message();
+    EXPECT_TRUE(ok->card.is_null());
+  }
+  // Not UTF-8 (an overlong NUL, a surrogate): refused as bad input, not an internal error.
+  for (const char* bad : {"\xC0\x80x", "\xED\xA0\x80", "\xF4\x90\x80\x80"}) {
+    TempDir u;
+    WriteAll(u.File(bad), "x");
+    auto r = HashModel(u.path());
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.status().code(), Status::Code::kInvalidInput);
+    EXPECT_NE(r.status().message().find("not UTF-8"), std::string::npos);
+  }
+}
+
+TEST(ModelRedTeam, IndexesThatLeaveShardsOutOrMapNothingAreRefused) {
+  TempDir t;
+  MakeShardedModel(t.File("m"));
+  WriteAll(t.File("m/model.safetensors.index.json"),
+           R"({"weight_map": {"embed.weight": "./model-00001-of-00002.safetensors", "layer.0.w": "model-00001-of-00002.safetensors"}})");
+  auto partial = HashModel(t.File("m"));
+  ASSERT_FALSE(partial.ok());
+  EXPECT_NE(partial.status().message().find("model-00002-of-00002.safetensors\" is in the directory but the index maps nothing"),
+            std::string::npos) << partial.status().message();
+  WriteAll(t.File("m/model.safetensors.index.json"), R"({"weight_map": {}})");
+  EXPECT_FALSE(HashModel(t.File("m")).ok());
+}
+
+TEST(ModelRedTeam, HintsAndSignatureFilesAndShards) {
+  TempDir t;
+  const std::string dir = t.File("m");
+  MakeShardedModel(dir);
+  // The hint is over the uncompressed point, however the key file writes it.
+  EVP_PKEY* k = EVP_EC_gen("P-256");
+  EVP_PKEY_set_utf8_string_param(k, "point-format", "compressed");
+  BIO* bio = BIO_new(BIO_s_mem());
+  PEM_write_bio_PUBKEY(bio, k);
+  char* data = nullptr;
+  long n = BIO_get_mem_data(bio, &data);
+  const std::string compressed(data, static_cast<size_t>(n));
+  BIO_free(bio);
+  BIO* bio2 = BIO_new(BIO_s_mem());
+  PEM_write_bio_PrivateKey(bio2, k, nullptr, nullptr, 0, nullptr, nullptr);
+  n = BIO_get_mem_data(bio2, &data);
+  auto key = EcPrivateKey::FromPem(std::string(data, static_cast<size_t>(n)), "k");
+  BIO_free(bio2);
+  EVP_PKEY_free(k);
+  ASSERT_TRUE(key.ok());
+  auto pub = EcPublicKey::FromPem(compressed, "pub");
+  ASSERT_TRUE(pub.ok());
+  EXPECT_EQ(pub->pem(), key->public_key().pem());
+  EXPECT_LT(compressed.size(), pub->pem().size());  // the file really was compressed
+  // A model.sig kept inside the model does not change its root.
+  const Hash before = HashModel(dir)->root;
+  auto bundle = SignModelManifest(*HashModel(dir), *key);
+  WriteAll(dir + "/model.sig", *bundle);
+  EXPECT_EQ(HashModel(dir)->root, before);
+  EXPECT_TRUE(VerifyModelSignature(*bundle, "m.sig", ModelSigningTrust::Key(*pub), dir, {}).ok());
+  std::filesystem::remove(dir + "/model.sig");
+  // A shards signature as model_signing writes it ("sha256-sharded-<size>").
+  const uint64_t shard = 100;
+  json resources = json::array();
+  Sha256Hasher root;
+  auto m = HashModel(dir);
+  for (const ModelFile& f : m->files) {
+    for (uint64_t at = 0; at < f.bytes; at += shard) {
+      const uint64_t end = std::min(f.bytes, at + shard);
+      const Hash h = *Sha256FileRange(dir + "/" + f.path, at, end);
+      resources.push_back({{"name", f.path + ":" + std::to_string(at) + ":" + std::to_string(end)},
+                           {"algorithm", "sha256-sharded-100"}, {"digest", HexEncode(h)}});
+      root.Update(h.data(), h.size());
+    }
+  }
+  const json st = {{"_type", "https://in-toto.io/Statement/v1"},
+                   {"subject", {{{"name", "m"}, {"digest", {{"sha256", HexEncode(root.Finish())}}}}}},
+                   {"predicateType", kModelSigningPredicate},
+                   {"predicate", {{"serialization", {{"method", "shards"}, {"hash_type", "sha256"}, {"shard_size", shard},
+                                                      {"allow_symlinks", false}, {"ignore_paths", {".git"}}}},
+                                  {"resources", resources}}}};
+  const std::string payload = st.dump(2);
+  const json b = {{"mediaType", kSigstoreBundleMediaType},
+                  {"verificationMaterial", {{"publicKey", {{"hint", HexEncode(Sha256(pub->pem()))}}}, {"tlogEntries", json::array()}}},
+                  {"dsseEnvelope", {{"payload", Base64Encode(payload)}, {"payloadType", "application/vnd.in-toto+json"},
+                                    {"signatures", {{{"sig", Base64Encode(*key->Sign(DssePae("application/vnd.in-toto+json", payload)))}, {"keyid", ""}}}}}}};
+  auto shards = VerifyModelSignature(b.dump(), "s.sig", ModelSigningTrust::Key(*pub), dir, {});
+  ASSERT_TRUE(shards.ok()) << shards.status().message();
+  WriteAll(dir + "/empty.py", "");
+  auto empty = VerifyModelSignature(b.dump(), "s.sig", ModelSigningTrust::Key(*pub), dir, {});
+  ASSERT_FALSE(empty.ok());
+  EXPECT_NE(empty.status().message().find("empty"), std::string::npos);
+}
+
 TEST(ModelCli, HashSignVerifyFromTheCommandLine) {
   TempDir t;
   const std::string dir = t.File("m");
@@ -502,6 +613,12 @@ TEST(ModelCli, HashSignVerifyFromTheCommandLine) {
   v = RunCli({"model", "verify", dir, "--sig", dir + "/model.sig", "--pubkey", t.File("pub.pem")});
   EXPECT_EQ(v.exit_code, 1) << v.out << v.err;
   EXPECT_NE(v.out.find("NOT VERIFIED"), std::string::npos);
+  // Signed with the git files, verified with them; a signature named "..sig" inside the model is left out.
+  WriteAll(dir + "/config.json", R"({"model_type": "llama", "architectures": ["LlamaForCausalLM"], "hidden_size": 8})");
+  WriteAll(dir + "/.gitattributes", "*.safetensors filter=lfs");
+  ASSERT_EQ(RunCli({"model", "sign", dir, "--key", t.File("key.pem"), "--out", dir + "/..sig", "--no-ignore-git-paths"}).exit_code, 0);
+  v = RunCli({"model", "verify", dir, "--sig", dir + "/..sig", "--pubkey", t.File("pub.pem"), "--no-ignore-git-paths"});
+  EXPECT_EQ(v.exit_code, 0) << v.out << v.err;
   // A malformed shard: exit 2 naming the file.
   WriteAll(dir + "/model-00002-of-00002.safetensors", std::string("\x10\0\0\0\0\0\0\0{\"a\":", 13));
   auto bad = RunCli({"model", "hash", dir});

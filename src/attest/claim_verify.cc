@@ -139,8 +139,12 @@ struct Verifier {
         file_digest[f] = hex;
       }
       const std::string what = m->directory ? f + " (model_signing root " : f + " (sha256 ";
+      // A directory matches only a directory subject, a file only a file subject.
       bool found = false;
-      for (const json& s : st["subject"]) found |= s["digest"]["sha256"] == hex;
+      for (const json& s : st["subject"]) {
+        const bool dir_subject = s.contains("annotations") && s["annotations"].is_object() && s["annotations"].contains("model_directory");
+        found |= s["digest"]["sha256"] == hex && dir_subject == m->directory;
+      }
       Add("subject", found, found ? what + hex.substr(0, 16) + "…) is a subject of the statement"
                                   : what + hex + ") is not a subject of the statement: another " +
                                         (m->directory ? "directory, or one with a file changed, added or removed" : "file, or a changed one"));

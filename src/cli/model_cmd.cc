@@ -36,7 +36,7 @@ std::vector<std::string> RelativeIgnores(const std::string& model, const std::ve
     if (ec) continue;
     const fs::path rel = c.lexically_relative(root);
     const std::string r = rel.generic_string();
-    if (r.empty() || r == "." || r.compare(0, 2, "..") == 0) continue;
+    if (r.empty() || r == "." || r == ".." || r.compare(0, 3, "../") == 0) continue;  // the model itself, or outside it
     out.push_back(r);
   }
   return out;
@@ -136,6 +136,7 @@ void RegisterModel(CLI::App& app, Dispatch& d) {
   chain->excludes(pub);
   verify->add_option("--ignore-paths", v->ignore, "More paths (relative to the working directory) to leave out");
   verify->add_option("--threads", v->threads, "Files hashed in parallel (default: one per core)");
+  verify->add_flag("--no-ignore-git-paths", v->no_git, "Hash .git, .gitattributes, .github and .gitignore too (as signed with it)");
   verify->add_flag("--json", v->as_json, "Print the result as JSON");
   verify->callback([&d, v] {
     d.handler = [v]() -> StatusOr<int> {
@@ -160,7 +161,7 @@ void RegisterModel(CLI::App& app, Dispatch& d) {
       DG_ASSIGN_OR_RETURN(std::string bundle, ReadFile(v->sig));
       std::vector<std::string> ignores = RelativeIgnores(v->model, v->ignore);
       for (const std::string& p : RelativeIgnores(v->model, {v->sig})) ignores.push_back(p);
-      StatusOr<ModelSignatureCheck> c = VerifyModelSignature(bundle, v->sig, *trust, v->model, ignores, v->threads);
+      StatusOr<ModelSignatureCheck> c = VerifyModelSignature(bundle, v->sig, *trust, v->model, ignores, v->threads, !v->no_git);
       if (!c.ok()) {
         if (v->as_json) {
           std::cout << nlohmann::json{{"verified", false}, {"error", c.status().message()}}.dump(2) << "\n";
@@ -173,7 +174,7 @@ void RegisterModel(CLI::App& app, Dispatch& d) {
       if (v->as_json) {
         std::cout << nlohmann::json{{"verified", true},
                                     {"model", sm.model_name},
-                                    {"root_sha256", HexEncode(sm.root)},
+                                    {"root_sha256", sm.predicate_type == kModelSigningPredicateCompat ? nlohmann::json() : nlohmann::json(HexEncode(sm.root))},
                                     {"predicate_type", sm.predicate_type},
                                     {"serialization", sm.serialization},
                                     {"resources", sm.resources.size()},
@@ -182,8 +183,10 @@ void RegisterModel(CLI::App& app, Dispatch& d) {
                   << "\n";
       } else {
         for (const std::string& w : sm.warnings) std::cout << "warning: " << w << "\n";
+        const bool legacy = sm.predicate_type == kModelSigningPredicateCompat;
         std::cout << "VERIFIED: " << v->model << " matches " << v->sig << ": " << sm.resources.size() << " resources ("
-                  << sm.serialization.value("method", "") << "), root sha256:" << HexEncode(sm.root) << ", signed by "
+                  << sm.serialization.value("method", "") << "), "
+                  << (legacy ? std::string("no root signed (legacy predicate)") : "root sha256:" + HexEncode(sm.root)) << ", signed by "
                   << signer << "\n";
       }
       return 0;

@@ -2,6 +2,7 @@
 
 #include <openssl/bio.h>
 #include <openssl/evp.h>
+#include <openssl/core_names.h>
 #include <openssl/pem.h>
 
 #include "core/ed25519.h"
@@ -33,7 +34,15 @@ const EVP_MD* HashOf(const std::string& curve) {
   return EVP_sha512();
 }
 
-StatusOr<std::string> PublicPem(EVP_PKEY* k) {
+// The SubjectPublicKeyInfo PEM with the point uncompressed, whatever form
+// the key was read in: the bytes model_signing's hint hashes.
+StatusOr<std::string> PublicPem(EVP_PKEY* key) {
+  EVP_PKEY* k = EVP_PKEY_dup(key);
+  if (k == nullptr) return Status::Internal("EVP_PKEY_dup failed");
+  std::unique_ptr<EVP_PKEY, void (*)(EVP_PKEY*)> owned(k, EVP_PKEY_free);
+  if (EVP_PKEY_set_utf8_string_param(k, OSSL_PKEY_PARAM_EC_POINT_CONVERSION_FORMAT, OSSL_PKEY_EC_POINT_CONVERSION_FORMAT_UNCOMPRESSED) != 1) {
+    return Status::Internal("cannot set the EC point format");
+  }
   BIO* bio = BIO_new(BIO_s_mem());
   if (bio == nullptr || PEM_write_bio_PUBKEY(bio, k) != 1) {
     BIO_free(bio);

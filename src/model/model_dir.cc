@@ -42,14 +42,28 @@ std::vector<std::string_view> Components(std::string_view p) {
   return out;
 }
 
+// Strict UTF-8 (RFC 3629): no overlong forms, no surrogates, nothing above
+// U+10FFFF — what a JSON manifest can carry.
 bool ValidUtf8(std::string_view s) {
   for (size_t i = 0; i < s.size();) {
     const auto c = static_cast<unsigned char>(s[i]);
-    const int more = c < 0x80 ? 0 : (c >> 5) == 0x6 ? 1 : (c >> 4) == 0xE ? 2 : (c >> 3) == 0x1E ? 3 : -1;
-    if (more < 0 || i + more >= s.size()) return false;  // not a lead byte, or cut short
-    for (int k = 1; k <= more; ++k) {
-      if ((static_cast<unsigned char>(s[i + k]) >> 6) != 0x2) return false;
+    if (c < 0x80) {
+      ++i;
+      continue;
     }
+    int more;
+    uint32_t cp, min;
+    if ((c >> 5) == 0x6) more = 1, cp = c & 0x1F, min = 0x80;
+    else if ((c >> 4) == 0xE) more = 2, cp = c & 0x0F, min = 0x800;
+    else if ((c >> 3) == 0x1E) more = 3, cp = c & 0x07, min = 0x10000;
+    else return false;
+    if (i + more >= s.size()) return false;  // cut short
+    for (int k = 1; k <= more; ++k) {
+      const auto d = static_cast<unsigned char>(s[i + k]);
+      if ((d >> 6) != 0x2) return false;
+      cp = (cp << 6) | (d & 0x3F);
+    }
+    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
     i += more + 1;
   }
   return true;
@@ -79,6 +93,7 @@ struct Job {
   std::string disk_path;  // what to open
   size_t index = 0;       // into manifest files
   bool want_header = false;
+  bool follow = true;  // false: a listed regular file, opened with O_NOFOLLOW (a swap for a symlink fails)
 };
 
 struct Result {
@@ -91,7 +106,9 @@ struct Result {
 // Reads a file once: its SHA-256 and, when asked, its safetensors header bytes.
 Result HashOne(const Job& job, const std::string& display, std::vector<char>& buf) {
   Result r;
-  int fd = ::open(job.disk_path.c_str(), O_RDONLY | O_CLOEXEC);
+  // O_NONBLOCK: a file swapped for a FIFO since the listing fails the
+  // regular-file check below instead of blocking the open.
+  int fd = ::open(job.disk_path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | (job.follow ? 0 : O_NOFOLLOW));
   if (fd < 0) {
     r.status = Status::IoError(display + ": cannot open: " + std::strerror(errno));
     return r;
@@ -136,20 +153,30 @@ Result HashOne(const Job& job, const std::string& display, std::vector<char>& bu
   return r;
 }
 
-json YamlToJson(const YAML::Node& n) {
+// Card metadata as JSON. Aliases are expanded, so a few hundred bytes can
+// name billions of nodes ("billion laughs"): the expansion stops at
+// `*budget` nodes (false).
+bool YamlToJson(const YAML::Node& n, json* out, size_t* budget) {
+  if (*budget == 0) return false;
+  --*budget;
   switch (n.Type()) {
     case YAML::NodeType::Map: {
-      json o = json::object();
-      for (auto it = n.begin(); it != n.end(); ++it) o[it->first.as<std::string>()] = YamlToJson(it->second);
-      return o;
+      *out = json::object();
+      for (auto it = n.begin(); it != n.end(); ++it) {
+        if (!YamlToJson(it->second, &(*out)[it->first.as<std::string>()], budget)) return false;
+      }
+      return true;
     }
     case YAML::NodeType::Sequence: {
-      json a = json::array();
-      for (const YAML::Node& e : n) a.push_back(YamlToJson(e));
-      return a;
+      *out = json::array();
+      for (const YAML::Node& e : n) {
+        out->push_back(nullptr);
+        if (!YamlToJson(e, &out->back(), budget)) return false;
+      }
+      return true;
     }
-    case YAML::NodeType::Scalar: return n.as<std::string>();
-    default: return nullptr;
+    case YAML::NodeType::Scalar: *out = n.as<std::string>(); return true;
+    default: *out = nullptr; return true;
   }
 }
 
@@ -158,11 +185,15 @@ json YamlToJson(const YAML::Node& n) {
 StatusOr<json> ReadCardMetadata(const std::string& text, const std::string& where) {
   std::string_view card = text;
   if (card.substr(0, 3) == "\xEF\xBB\xBF") card.remove_prefix(3);
-  if (card.substr(0, 3) != "---") return json(nullptr);
-  size_t start = card.find('\n');
-  if (start == std::string_view::npos) return Status::InvalidInput(where + ": the card's metadata block is not closed by a \"---\" line");
-  size_t end = card.find("\n---", start);
-  if (end == std::string_view::npos) return Status::InvalidInput(where + ": the card's metadata block is not closed by a \"---\" line");
+  // As huggingface_hub reads a card: metadata only when the first line is
+  // "---" and a later line closes the block; otherwise the card has none.
+  const size_t start = card.find('\n');
+  if (start == std::string_view::npos) return json(nullptr);
+  std::string_view first = card.substr(0, start);
+  while (!first.empty() && (first.back() == '\r' || first.back() == ' ')) first.remove_suffix(1);
+  if (first != "---") return json(nullptr);
+  const size_t end = card.find("\n---", start);
+  if (end == std::string_view::npos) return json(nullptr);
   try {
     YAML::Node meta = YAML::Load(std::string(card.substr(start + 1, end - start)));
     if (meta.IsNull()) return json::object();
@@ -172,7 +203,12 @@ StatusOr<json> ReadCardMetadata(const std::string& text, const std::string& wher
       const std::string k = it->first.as<std::string>();
       if (!seen.insert(k).second) return Status::InvalidInput(where + ": the card's metadata gives `" + k + "` twice");
     }
-    return YamlToJson(meta);
+    json out;
+    size_t budget = 100000;
+    if (!YamlToJson(meta, &out, &budget)) {
+      return Status::InvalidInput(where + ": the card's metadata expands to more than 100,000 nodes (YAML aliases?)");
+    }
+    return out;
   } catch (const YAML::Exception& e) {
     return Status::InvalidInput(where + ": line " + std::to_string(e.mark.line + 2) + ": malformed YAML metadata: " + e.msg);
   }
@@ -257,6 +293,10 @@ StatusOr<ModelManifest> HashModel(const std::string& path, const ModelHashOption
     std::string n = NormalizeRelative(p);
     if (!n.empty()) m.ignore_paths.push_back(n);
   }
+  if (options.ignore_signature_file &&
+      std::find(m.ignore_paths.begin(), m.ignore_paths.end(), "model.sig") == m.ignore_paths.end()) {
+    m.ignore_paths.push_back("model.sig");
+  }
   if (options.ignore_git_paths) {
     for (const std::string& g : kModelSigningGitPaths) {
       if (std::find(m.ignore_paths.begin(), m.ignore_paths.end(), g) == m.ignore_paths.end()) m.ignore_paths.push_back(g);
@@ -272,7 +312,11 @@ StatusOr<ModelManifest> HashModel(const std::string& path, const ModelHashOption
   } else if (fs::is_directory(rs)) {
     m.directory = true;
     const std::string root_s = root.string() + "/";
-    std::vector<std::pair<std::string, std::string>> found;  // rel, disk path
+    struct Found {
+      std::string rel, disk;
+      bool symlink;
+    };
+    std::vector<Found> found;
     fs::recursive_directory_iterator it(root, fs::directory_options::none, ec), end;
     if (ec) return Status::IoError(path + ": cannot list: " + ec.message());
     for (; it != end; it.increment(ec)) {
@@ -299,17 +343,17 @@ StatusOr<ModelManifest> HashModel(const std::string& path, const ModelHashOption
                                       "); give --allow-symlinks to follow symlinks that stay inside the model");
         }
         if (!fs::is_regular_file(target, ec)) return Status::InvalidInput(shown + ": a symlink to something other than a file");
-        found.emplace_back(rel, e.path().string());
+        found.push_back({rel, e.path().string(), true});
         continue;
       }
       if (fs::is_directory(ls)) continue;
       if (!fs::is_regular_file(ls)) return Status::InvalidInput(shown + ": not a regular file or directory (a device, pipe or socket)");
-      found.emplace_back(rel, e.path().string());
+      found.push_back({rel, e.path().string(), false});
     }
-    std::sort(found.begin(), found.end(), [](const auto& a, const auto& b) { return ModelPathLess(a.first, b.first); });
+    std::sort(found.begin(), found.end(), [](const Found& a, const Found& b) { return ModelPathLess(a.rel, b.rel); });
     for (size_t i = 0; i < found.size(); ++i) {
-      m.files.push_back({found[i].first, {}, 0, std::nullopt});
-      jobs.push_back({found[i].second, i, options.inspect && EndsWith(found[i].first, ".safetensors")});
+      m.files.push_back({found[i].rel, {}, 0, std::nullopt});
+      jobs.push_back({found[i].disk, i, options.inspect && EndsWith(found[i].rel, ".safetensors"), found[i].symlink});
     }
   } else {
     return Status::InvalidInput(path + ": not a regular file or directory");
@@ -325,7 +369,7 @@ StatusOr<ModelManifest> HashModel(const std::string& path, const ModelHashOption
   }
   std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return sizes[a] > sizes[b]; });
   int threads = options.threads > 0 ? options.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  threads = std::max(1, std::min<int>(threads, static_cast<int>(jobs.size())));
+  threads = std::max(1, std::min<int>({threads, static_cast<int>(jobs.size()), 64}));
   std::vector<Result> results(jobs.size());
   std::atomic<size_t> next{0};
   auto work = [&] {

@@ -41,6 +41,9 @@ struct ModelHashOptions {
   // addition to the git paths when ignore_git_paths.
   std::vector<std::string> ignore_paths;
   bool ignore_git_paths = true;
+  // Leave out a top-level "model.sig", model_signing's default signature
+  // name, so a signature kept inside the model does not change its root.
+  bool ignore_signature_file = true;
   // Follow symlinks to files that stay inside the model (model_signing's
   // allow_symlinks). A symlink that leaves the model is refused either way.
   bool allow_symlinks = false;

@@ -131,7 +131,6 @@ StatusOr<SignedModelManifest> ManifestFromModelSigningStatement(const json& st, 
     // tell a file that was left out (model_signing PR #266).
     out.model_name = "compat-undefined-not-present";
     out.serialization = {{"method", "files"}, {"hash_type", "sha256"}, {"allow_symlinks", false}};
-    std::vector<Hash> digests;
     for (size_t i = 0; i < subjects.size(); ++i) {
       const std::string p = "/subject/" + std::to_string(i);
       DG_ASSIGN_OR_RETURN(std::string name, StringAt(subjects[i], "name", where, p));
@@ -141,9 +140,8 @@ StatusOr<SignedModelManifest> ManifestFromModelSigningStatement(const json& st, 
       DG_ASSIGN_OR_RETURN(Hash d, HexDigest(subjects[i]["digest"].value("sha256", json()), where, p + "/digest/sha256"));
       if (!out.resources.emplace(name, d).second) return Status::InvalidInput(where + ": " + p + ": \"" + name + "\" is named twice");
       out.resource_order.push_back(name);
-      digests.push_back(d);
     }
-    out.root = ModelSigningRoot(digests);
+    out.root = Hash{};  // nothing signed a root: none is reported
     out.warnings.push_back("legacy predicate " + std::string(kModelSigningPredicateCompat) +
                            ": the files are signed one by one, with no root digest over the set");
     return out;
@@ -184,7 +182,13 @@ StatusOr<SignedModelManifest> ManifestFromModelSigningStatement(const json& st, 
     const std::string p = "/predicate/resources/" + std::to_string(i);
     DG_ASSIGN_OR_RETURN(std::string name, StringAt(r, "name", where, p));
     DG_ASSIGN_OR_RETURN(std::string alg, StringAt(r, "algorithm", where, p));
-    if (alg != "sha256") return Status::InvalidInput(where + ": " + p + "/algorithm: \"" + alg + "\" (only sha256 is supported here)");
+    // model_signing names a shard's algorithm "sha256-sharded-<shard_size>".
+    const std::string sharded = method == "shards" && out.serialization.contains("shard_size")
+                                    ? "sha256-sharded-" + out.serialization["shard_size"].dump()
+                                    : "";
+    if (alg != "sha256" && (sharded.empty() || alg != sharded)) {
+      return Status::InvalidInput(where + ": " + p + "/algorithm: \"" + alg + "\" (only sha256 is supported here)");
+    }
     DG_ASSIGN_OR_RETURN(Hash d, HexDigest(r.value("digest", json()), where, p + "/digest"));
     if (method == "shards") {
       const size_t c2 = name.rfind(':'), c1 = c2 == std::string::npos || c2 == 0 ? std::string::npos : name.rfind(':', c2 - 1);
@@ -298,13 +302,16 @@ StatusOr<SignedModelManifest> VerifyModelSigningBundle(const std::string& text, 
 
 StatusOr<ModelSignatureCheck> VerifyModelSignature(const std::string& bundle_text, const std::string& bundle_where,
                                                    const ModelSigningTrust& trust, const std::string& model_path,
-                                                   const std::vector<std::string>& extra_ignores, int threads) {
+                                                   const std::vector<std::string>& extra_ignores, int threads,
+                                                   bool ignore_git_paths) {
   ModelSignatureCheck check;
   DG_ASSIGN_OR_RETURN(check.signed_manifest, VerifyModelSigningBundle(bundle_text, bundle_where, trust));
   const SignedModelManifest& sm = check.signed_manifest;
   ModelHashOptions o;
   o.threads = threads;
   o.inspect = false;  // bytes only, as model_signing
+  o.ignore_git_paths = ignore_git_paths;
+  o.ignore_signature_file = false;  // what is left out is what was signed as left out
   o.ignore_paths = extra_ignores;
   if (sm.serialization.contains("ignore_paths")) {
     const json& ig = sm.serialization["ignore_paths"];
@@ -325,6 +332,11 @@ StatusOr<ModelSignatureCheck> VerifyModelSignature(const std::string& bundle_tex
     const uint64_t shard = size_j.get<uint64_t>();
     const bool dir = check.local.directory;
     for (const ModelFile& f : check.local.files) {
+      // A shards signature has no resource for an empty file, so it cannot
+      // say whether one belongs: refused rather than passed over.
+      if (f.bytes == 0) {
+        return Status::VerifyFailed(model_path + ": " + f.path + " is empty, and a shards signature cannot cover empty files");
+      }
       const std::string disk = dir ? model_path + "/" + f.path : model_path;
       for (uint64_t start = 0; start < f.bytes; start += shard) {
         const uint64_t end = std::min(f.bytes, start + shard);

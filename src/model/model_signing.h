@@ -100,7 +100,8 @@ struct ModelSignatureCheck {
 // lies inside the model directory.
 StatusOr<ModelSignatureCheck> VerifyModelSignature(const std::string& bundle_text, const std::string& bundle_where,
                                                    const ModelSigningTrust& trust, const std::string& model_path,
-                                                   const std::vector<std::string>& extra_ignores, int threads = 0);
+                                                   const std::vector<std::string>& extra_ignores, int threads = 0,
+                                                   bool ignore_git_paths = true);
 
 }  // namespace dg
 

@@ -179,12 +179,16 @@ StatusOr<SafetensorsIndex> ParseSafetensorsIndex(std::string_view text, const st
   }
   for (const auto& [k, v] : j["weight_map"].items()) {
     if (!v.is_string()) return Status::InvalidInput(where + ": /weight_map" + Ptr(k) + ": expected a shard file name");
-    const std::string f = v.get<std::string>();
-    if (f.empty() || f[0] == '/' || f.find("..") != std::string::npos || f.find('\\') != std::string::npos) {
+    std::string f = v.get<std::string>();
+    while (f.compare(0, 2, "./") == 0) f.erase(0, 2);
+    const bool dotdot = f == ".." || f.compare(0, 3, "../") == 0 || f.find("/../") != std::string::npos ||
+                        (f.size() >= 3 && f.compare(f.size() - 3, 3, "/..") == 0);
+    if (f.empty() || f[0] == '/' || dotdot || f.find('\\') != std::string::npos) {
       return Status::InvalidInput(where + ": /weight_map" + Ptr(k) + ": \"" + f + "\" is not a file inside the directory");
     }
     idx.weight_map[k] = f;
   }
+  if (idx.weight_map.empty()) return Status::InvalidInput(where + ": /weight_map: maps no tensor to a shard");
   if (j.contains("metadata")) {
     if (!j["metadata"].is_object()) return Status::InvalidInput(where + ": /metadata: expected an object");
     if (j["metadata"].contains("total_size")) {
@@ -221,6 +225,19 @@ Status CheckSafetensorsIndex(const SafetensorsIndex& index, const std::string& i
       if (!present.count(t)) {
         return Status::InvalidInput(index_path + ": /weight_map" + Ptr(t) + ": tensor \"" + t + "\" is not in " + shard);
       }
+    }
+  }
+  // A shard of this index's name ("model.safetensors.index.json" → model-*.safetensors,
+  // model.safetensors) in its directory that the index leaves out.
+  const std::string base = index_path.substr(index_path.rfind('/') == std::string::npos ? 0 : index_path.rfind('/') + 1);
+  const std::string prefix = base.substr(0, base.find(".safetensors.index.json"));
+  for (const auto& [shard, _] : shards) {
+    const size_t slash = shard.rfind('/');
+    const std::string dir = slash == std::string::npos ? "" : shard.substr(0, slash);
+    const std::string name = slash == std::string::npos ? shard : shard.substr(slash + 1);
+    if (dir != index_dir || by_shard.count(shard)) continue;
+    if (name == prefix + ".safetensors" || name.compare(0, prefix.size() + 1, prefix + "-") == 0) {
+      return Status::InvalidInput(index_path + ": /weight_map: shard \"" + shard + "\" is in the directory but the index maps nothing to it");
     }
   }
   if (index.has_total_size && index.total_size != mapped_bytes) {
