@@ -67,14 +67,24 @@ void MakeShardedModel(const std::string& dir) {
   WriteAll(dir + "/README.md", "---\nlicense: apache-2.0\nbase_model: org/base\ndatasets:\n- org/data\n---\n# A model\n");
 }
 
-std::string EcKeyPem(const char* curve) {
-  EVP_PKEY* k = EVP_EC_gen(curve);
+// What an OpenSSL PEM writer writes for `obj`, as a string.
+template <typename T>
+std::string PemOf(T* obj, int (*write)(BIO*, T*)) {
   BIO* bio = BIO_new(BIO_s_mem());
-  PEM_write_bio_PrivateKey(bio, k, nullptr, nullptr, 0, nullptr, nullptr);
+  write(bio, obj);
   char* data = nullptr;
-  long n = BIO_get_mem_data(bio, &data);
+  const long n = BIO_get_mem_data(bio, &data);
   std::string pem(data, static_cast<size_t>(n));
   BIO_free(bio);
+  return pem;
+}
+int WritePrivate(BIO* bio, EVP_PKEY* k) { return PEM_write_bio_PrivateKey(bio, k, nullptr, nullptr, 0, nullptr, nullptr); }
+int WritePublic(BIO* bio, EVP_PKEY* k) { return PEM_write_bio_PUBKEY(bio, k); }
+int WriteCert(BIO* bio, X509* x) { return PEM_write_bio_X509(bio, x); }
+
+std::string EcKeyPem(const char* curve) {
+  EVP_PKEY* k = EVP_EC_gen(curve);
+  std::string pem = PemOf(k, WritePrivate);
   EVP_PKEY_free(k);
   return pem;
 }
@@ -368,12 +378,7 @@ TEST(ModelSigning, ForgedStatementsAreRefused) {
 
 TEST(ModelSigning, Ed25519KeysAreRefusedNamingTheCurves) {
   EVP_PKEY* k = EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519");
-  BIO* bio = BIO_new(BIO_s_mem());
-  PEM_write_bio_PrivateKey(bio, k, nullptr, nullptr, 0, nullptr, nullptr);
-  char* data = nullptr;
-  long n = BIO_get_mem_data(bio, &data);
-  auto key = EcPrivateKey::FromPem(std::string(data, static_cast<size_t>(n)), "ed.pem");
-  BIO_free(bio);
+  auto key = EcPrivateKey::FromPem(PemOf(k, WritePrivate), "ed.pem");
   EVP_PKEY_free(k);
   ASSERT_FALSE(key.ok());
   EXPECT_NE(key.status().message().find("P-256, P-384 or P-521"), std::string::npos);
@@ -447,12 +452,7 @@ TEST(ModelSigning, UpstreamCertificateFixturesVerify) {
     X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN", MBSTRING_ASC, reinterpret_cast<const unsigned char*>("other-ca"), -1, -1, 0);
     X509_set_issuer_name(x, X509_get_subject_name(x));
     X509_sign(x, k, EVP_sha256());
-    BIO* bio = BIO_new(BIO_s_mem());
-    PEM_write_bio_X509(bio, x);
-    char* data = nullptr;
-    long n = BIO_get_mem_data(bio, &data);
-    const std::string other(data, static_cast<size_t>(n));
-    BIO_free(bio);
+    const std::string other = PemOf(x, WriteCert);
     X509_free(x);
     EVP_PKEY_free(k);
     auto wrong = VerifyModelSignature(ReadAll(dir + "/model.sig"), v, ModelSigningTrust::Certificates(other), dir, {"ignore-me", "model.sig"});
@@ -525,17 +525,8 @@ TEST(ModelRedTeam, HintsAndSignatureFilesAndShards) {
   // The hint is over the uncompressed point, however the key file writes it.
   EVP_PKEY* k = EVP_EC_gen("P-256");
   EVP_PKEY_set_utf8_string_param(k, "point-format", "compressed");
-  BIO* bio = BIO_new(BIO_s_mem());
-  PEM_write_bio_PUBKEY(bio, k);
-  char* data = nullptr;
-  long n = BIO_get_mem_data(bio, &data);
-  const std::string compressed(data, static_cast<size_t>(n));
-  BIO_free(bio);
-  BIO* bio2 = BIO_new(BIO_s_mem());
-  PEM_write_bio_PrivateKey(bio2, k, nullptr, nullptr, 0, nullptr, nullptr);
-  n = BIO_get_mem_data(bio2, &data);
-  auto key = EcPrivateKey::FromPem(std::string(data, static_cast<size_t>(n)), "k");
-  BIO_free(bio2);
+  const std::string compressed = PemOf(k, WritePublic);
+  auto key = EcPrivateKey::FromPem(PemOf(k, WritePrivate), "k");
   EVP_PKEY_free(k);
   ASSERT_TRUE(key.ok());
   auto pub = EcPublicKey::FromPem(compressed, "pub");
