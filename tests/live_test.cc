@@ -2,11 +2,13 @@
 // OpenAI-compatible server (tests/tools/fake_openai_server.py): every call
 // recorded before its output is kept, retries, a server that dies mid-run,
 // a model the job does not allow, and the API key never written anywhere.
+#include <algorithm>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <set>
@@ -160,7 +162,11 @@ TEST_F(LiveTest, AServerThatDiesMidRunLosesNoRecordedCall) {
   auto r = Collect({"--max-failures", "3"});
   EXPECT_EQ(r.exit_code, 3) << r.out << r.err;  // the endpoint went away
   auto calls = Calls();
-  ASSERT_EQ(calls.size(), 103u);  // 100 answered, then 3 failed before giving up
+  std::string failed_calls;  // what the run saw, for a failure message
+  for (size_t i = 0; i < calls.size(); ++i)
+    if (calls[i]["status"] != "ok") failed_calls += std::to_string(i) + ": " + calls[i].dump() + "\n";
+  const std::string auth_log = *ReadFile(dir_.File("auth.log"));
+  ASSERT_EQ(calls.size(), 103u) << failed_calls << std::count(auth_log.begin(), auth_log.end(), '\n') << " requests reached the server";  // 100 answered, then 3 failed before giving up
   EXPECT_EQ(OutputLines().size(), 103u);
   for (int i = 0; i < 100; ++i) EXPECT_EQ(calls[i]["status"], "ok") << i;
   for (int i = 100; i < 103; ++i) {

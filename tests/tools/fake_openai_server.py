@@ -20,6 +20,7 @@ error message is null). Misbehaving answers, for the proxy's tests:
 import argparse
 import ctypes
 import signal
+import socket
 import http.server
 import json
 import os
@@ -58,6 +59,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.reply(200, {"object": "list", "data": [{"id": m, "object": "model", "created": 0, "owned_by": "test"} for m in models]})
 
     def do_POST(self):
+        if state.get("dying"):  # --die-after: gone; the connection closes unanswered
+            self.close_connection = True
+            return
         with lock:
             state["requests"] += 1
         body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
@@ -93,7 +97,26 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def maybe_die(self):
         if args.die_after and state["answered"] >= args.die_after:
+            # Nothing is answered after the Nth answer: new connections are
+            # refused and requests already arriving get no reply. The last
+            # answer must still reach the client before the process goes:
+            # exiting at once could reset the connection and lose it (the
+            # client then counts one answer fewer than the server sent). So
+            # end the sending side and wait, briefly, for the client to close.
+            state["dying"] = True
             sys.stdout.flush()
+            try:
+                server.socket.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            try:
+                self.wfile.flush()
+                self.connection.shutdown(socket.SHUT_WR)
+                self.connection.settimeout(5)
+                while self.connection.recv(4096):
+                    pass
+            except OSError:
+                pass
             os._exit(0)
 
     def completion(self, body, n, answer, last):
