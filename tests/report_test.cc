@@ -71,11 +71,38 @@ TEST(Report, CompletedRun) {
   EXPECT_EQ(r["teachers"][0]["sha256"].get<std::string>().size(), 64u);
   EXPECT_EQ(r["datasets"][0]["records"], 50);
   EXPECT_EQ(r["model"]["epochs"].size(), 2u);
+  // When and by whom, and where each entry of the run is (index, leaf hash).
+  EXPECT_EQ(r["decision"]["decided_at"].get<std::string>().size(), 20u);
+  EXPECT_FALSE(r["decision"]["operator"]["name"].get<std::string>().empty());
+  EXPECT_EQ(r["entries"][0]["ledger_index"], r["decision"]["ledger_index"]);
+  EXPECT_EQ(r["entries"][0]["leaf_hash"], r["decision"]["leaf_hash"]);
+  EXPECT_EQ(r["entries"].back()["kind"], "run_end");
+  // The calls per teacher and over time add up to the calls recorded.
+  EXPECT_EQ(r["teachers"][0]["calls"]["count"], 40);
+  EXPECT_EQ(r["teachers"][0]["calls"]["items"], 40 * 8);
+  uint64_t timed = 0;
+  for (const json& c : r["teacher_calls"]["timeline"]["series"][0]["counts"]) timed += c.get<uint64_t>();
+  EXPECT_EQ(timed, 40u);
   const std::string md = RenderMarkdown(r);
-  for (const char* s : {"**allow**", "| teacher-1 | MIT |", "40 calls recorded", "matches the run's end record", "**verifies**",
-                        "not a pinned key", "81.25 %"}) {
+  for (const char* s : {"**allow**", "| teacher-1 | local | teacher.pt | MIT |", "40 calls recorded", "matches the run's end record", "**verifies**",
+                        "not a pinned key", "81.25 %", "| Operator | ", "| Decided | 20", "## Intended use", "| distribution | internal |",
+                        "| domicile | US |", "| Teacher | Calls | Items |", "| teacher-1 | 40 | 320 | 0 | 0 | 20", "| Student's base model | none declared |"}) {
+    EXPECT_NE(md.find(s), std::string::npos) << s << "\n" << md;
+  }
+  EXPECT_EQ(md.find("not reached"), std::string::npos);
+}
+
+TEST(Report, ARefusedRunSaysNotReachedInsteadOfEmptyTables) {
+  json r = Report(R().deny);
+  EXPECT_FALSE(r["run_started"].get<bool>());
+  const std::string md = RenderMarkdown(r);
+  for (const char* s : {"Datasets: not reached", "Teacher calls: not reached", "Training: not reached"}) {
     EXPECT_NE(md.find(s), std::string::npos) << s;
   }
+  EXPECT_EQ(md.find("| Dataset |"), std::string::npos);
+  EXPECT_EQ(md.find("Merkle root of their entries"), std::string::npos);  // the root of no calls says nothing
+  const std::string html = RenderHtml(r);
+  EXPECT_NE(html.find("<p class=\"not-reached\">Teacher calls: not reached"), std::string::npos);
 }
 
 TEST(Report, DeniedRunCitesTheClauseAndTheFix) {

@@ -7,6 +7,8 @@
 #define DISTILLGATE_CLI_COMMANDS_H_
 
 #include <functional>
+#include <string>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 
@@ -27,8 +29,12 @@ struct Dispatch {
 };
 
 // Parses, runs the chosen handler and returns its exit code (usage errors: 2;
-// --help: 0; an exception escaping a handler: 3).
-int ParseAndRun(CLI::App& app, Dispatch& d, int argc, char** argv);
+// --help and --version: 0; an exception escaping a handler: 3). Adds the
+// global options every command takes (--operator, which sets
+// DISTILLGATE_OPERATOR for the decisions the command records; --version)
+// and `help [COMMAND…]`. An unknown command is exit 2 naming the nearest of
+// app's commands and `other_commands` (those main hands to the trainer).
+int ParseAndRun(CLI::App& app, Dispatch& d, int argc, char** argv, const std::vector<std::string>& other_commands = {});
 
 void RegisterKeys(CLI::App& app, Dispatch& d);
 void RegisterLedger(CLI::App& app, Dispatch& d);

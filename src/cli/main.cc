@@ -1,7 +1,10 @@
 // distillgate: decide whether a model may be distilled, prove what happened.
 #include <iostream>
 
+#include <cstdlib>
 #include <cstring>
+#include <string>
+#include <vector>
 
 #include "cli/commands.h"
 #include "cli/trainer_exec.h"
@@ -12,13 +15,40 @@ constexpr const char* kExitCodes =
     "Exit codes: 0 ok; 1 verification failed or policy denied; 2 usage or bad input;\n"
     "            3 I/O or internal error; 4 (check) needs review.";
 
+const std::vector<std::string> kTrainerCommands = {"run", "train-teacher", "train-lm", "serve-teacher", "distill-lm"};
+
+bool IsTrainerCommand(const char* word) {
+  for (const std::string& c : kTrainerCommands) {
+    if (c == word) return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  std::vector<char*> args(argv, argv + argc);
+  // A global --operator before the command (`distillgate --operator NAME run …`):
+  // the trainer inherits it through the environment.
+  while (args.size() >= 3 && std::strcmp(args[1], "--operator") == 0) {
+    ::setenv("DISTILLGATE_OPERATOR", args[2], 1);
+    args.erase(args.begin() + 1, args.begin() + 3);
+  }
+  while (args.size() >= 2 && std::strncmp(args[1], "--operator=", 11) == 0) {
+    ::setenv("DISTILLGATE_OPERATOR", args[1] + 11, 1);
+    args.erase(args.begin() + 1);
+  }
+  // `help run`: the trainer's help.
+  std::string help_flag = "--help";
+  if (args.size() >= 3 && std::strcmp(args[1], "help") == 0 && IsTrainerCommand(args[2])) {
+    args.erase(args.begin() + 1);
+    args.push_back(help_flag.data());
+  }
+  argc = static_cast<int>(args.size());
+  args.push_back(nullptr);
+  argv = args.data();
   // Training runs in distillgate-train, so this binary never loads LibTorch.
-  if (argc >= 2 && (std::strcmp(argv[1], "run") == 0 || std::strcmp(argv[1], "train-teacher") == 0 ||
-                    std::strcmp(argv[1], "train-lm") == 0 || std::strcmp(argv[1], "serve-teacher") == 0 ||
-                    std::strcmp(argv[1], "distill-lm") == 0)) {
+  if (argc >= 2 && IsTrainerCommand(argv[1])) {
     dg::Status s = dg::cli::ExecTrainer(argc, argv);
     std::cerr << "distillgate: " << s.ToString() << "\n";
     return s.ExitCode();
@@ -41,5 +71,5 @@ int main(int argc, char** argv) {
   dg::cli::RegisterTranscripts(app, dispatch);
   dg::cli::RegisterAttribute(app, dispatch);
   dg::cli::RegisterModel(app, dispatch);
-  return dg::cli::ParseAndRun(app, dispatch, argc, argv);
+  return dg::cli::ParseAndRun(app, dispatch, argc, argv, kTrainerCommands);
 }

@@ -1,5 +1,9 @@
 #include "core/clock.h"
 
+#include <pwd.h>
+#include <unistd.h>
+
+#include <cstdlib>
 #include <ctime>
 
 namespace dg {
@@ -47,6 +51,61 @@ std::string Rfc3339Utc(int64_t unix_seconds) {
   char buf[32];
   std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
   return buf;
+}
+
+std::optional<int64_t> ParseRfc3339(const std::string& t) {
+  auto digits = [&t](size_t at, size_t n, int64_t* out) {
+    if (at + n > t.size()) return false;
+    int64_t v = 0;
+    for (size_t i = at; i < at + n; ++i) {
+      if (t[i] < '0' || t[i] > '9') return false;
+      v = v * 10 + (t[i] - '0');
+    }
+    *out = v;
+    return true;
+  };
+  int64_t y, mo, d, h, mi, s;
+  if (!digits(0, 4, &y) || t.size() < 20 || t[4] != '-' || !digits(5, 2, &mo) || t[7] != '-' || !digits(8, 2, &d) || t[10] != 'T' ||
+      !digits(11, 2, &h) || t[13] != ':' || !digits(14, 2, &mi) || t[16] != ':' || !digits(17, 2, &s)) {
+    return std::nullopt;
+  }
+  size_t at = 19;
+  if (t[at] == '.') {
+    ++at;
+    const size_t start = at;
+    while (at < t.size() && t[at] >= '0' && t[at] <= '9') ++at;
+    if (at == start) return std::nullopt;
+  }
+  int64_t offset = 0;
+  if (at < t.size() && t[at] == 'Z' && at + 1 == t.size()) {
+  } else if (at < t.size() && (t[at] == '+' || t[at] == '-') && at + 6 == t.size() && t[at + 3] == ':') {
+    int64_t oh, om;
+    if (!digits(at + 1, 2, &oh) || !digits(at + 4, 2, &om) || oh > 23 || om > 59) return std::nullopt;
+    offset = (t[at] == '+' ? 1 : -1) * (oh * 3600 + om * 60);
+  } else {
+    return std::nullopt;
+  }
+  static const int kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  const bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+  if (mo < 1 || mo > 12 || d < 1 || d > kDays[mo - 1] + (mo == 2 && leap) || h > 23 || mi > 59 || s > 59) return std::nullopt;
+  // Civil date to days (H. Hinnant's algorithm), the inverse of Rfc3339Utc's.
+  const int64_t yy = y - (mo <= 2), era = (yy >= 0 ? yy : yy - 399) / 400, yoe = yy - era * 400;
+  const int64_t doy = (153 * (mo > 2 ? mo - 3 : mo + 9) + 2) / 5 + d - 1, doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  const int64_t days = era * 146097 + doe - 719468;
+  return days * 86400 + h * 3600 + mi * 60 + s - offset;
+}
+
+OperatorName CurrentOperator() {
+  const char* given = std::getenv("DISTILLGATE_OPERATOR");
+  if (given != nullptr && *given != '\0') return {given, "given"};
+  struct passwd pw {};
+  struct passwd* found = nullptr;
+  char buf[4096];
+  if (getpwuid_r(geteuid(), &pw, buf, sizeof buf, &found) == 0 && found != nullptr && found->pw_name != nullptr &&
+      *found->pw_name != '\0') {
+    return {found->pw_name, "system user"};
+  }
+  return {"uid " + std::to_string(geteuid()), "system user"};
 }
 
 }  // namespace dg

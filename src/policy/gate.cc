@@ -1,11 +1,25 @@
 #include "policy/gate.h"
 
 #include "core/canonical_json.h"
+#include "core/clock.h"
 #include "core/encoding.h"
 #include "core/hash.h"
 #include "ledger/merkle.h"
 
 namespace dg {
+
+namespace {
+
+// When the decision was made and by whom (docs/licenses-and-policy.md
+// §Decisions): the operator is who ran the command, not a signer; the
+// ledger key signs the entry.
+void AddWhenAndWho(nlohmann::json& body) {
+  const OperatorName op = CurrentOperator();
+  body["decided_at"] = NowRfc3339();
+  body["operator"] = {{"name", op.name}, {"source", op.source}};
+}
+
+}  // namespace
 
 StatusOr<GateResult> Gate::Decide(const Job& job, const Policy& policy, const KnowledgeBase& kb, Ledger& ledger,
                                   const PrivateKey& key, const std::string& today) {
@@ -16,6 +30,7 @@ StatusOr<GateResult> Gate::Decide(const Job& job, const Policy& policy, const Kn
   // The job itself, so that a verifier holding only this entry can check its
   // hash (inputs.job_sha256) and re-evaluate it under another policy.
   body["job_document"] = job.doc;
+  AddWhenAndWho(body);
   DG_ASSIGN_OR_RETURN(LedgerEntry entry, LedgerEntry::Make("decision", body));
   DG_ASSIGN_OR_RETURN(AppendResult appended, ledger.Append({entry}, key));
   r.decision_index = appended.first_index;
@@ -61,6 +76,7 @@ StatusOr<GateResult> Gate::DecideAttribution(const nlohmann::json& plan, Ledger&
       // No policy is evaluated: policy_sha256 is the hash of the empty object.
       {"inputs", {{"job_sha256", plan_sha256}, {"policy_sha256", HexEncode(Sha256(no_policy))}, {"profiles", nlohmann::json::object()}}},
       {"plan", plan}};
+  AddWhenAndWho(body);
   DG_ASSIGN_OR_RETURN(LedgerEntry entry, LedgerEntry::Make("decision", body));
   DG_ASSIGN_OR_RETURN(AppendResult appended, ledger.Append({entry}, key));
   r.decision_index = appended.first_index;

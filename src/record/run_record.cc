@@ -3,6 +3,7 @@
 #include <cctype>
 
 #include "core/canonical_json.h"
+#include "core/clock.h"
 #include "core/encoding.h"
 #include "ledger/merkle.h"
 
@@ -199,6 +200,37 @@ StatusOr<std::vector<std::string>> ListRunIds(Ledger& ledger) {
     ids.push_back(RunIdFor(e.body.value("inputs", json::object()).value("job_sha256", ""), leaf.index));
   }
   return ids;
+}
+
+StatusOr<std::map<std::string, TeacherCallTally>> TallyTeacherCalls(Ledger& ledger, const RunRecord& run) {
+  Ledger::ReadSnapshot snap(ledger);
+  std::map<std::string, TeacherCallTally> out;
+  const std::string needle = "\"run\":" + json(run.run_id).dump();
+  DG_ASSIGN_OR_RETURN(auto scan, ledger.ScanLeaves(run.decision.index + 1, run.tree_size));
+  StoredLeaf leaf;
+  while (true) {
+    DG_ASSIGN_OR_RETURN(bool more, scan->Next(&leaf));
+    if (!more) break;
+    if (leaf.kind != "teacher_call" || leaf.data.find(needle) == std::string::npos) continue;
+    DG_ASSIGN_OR_RETURN(RecordedEntry e, ToRecorded(leaf));
+    const json& b = e.body;
+    if (b.value("run", "") != run.run_id) continue;
+    TeacherCallTally& t = out[b.value("teacher", "")];
+    ++t.calls;
+    if (b.value("status", "") == "failed") ++t.failed;
+    if (b.contains("items") && b["items"].is_number_unsigned()) t.items += b["items"].get<uint64_t>();
+    if (b.contains("usage") && b["usage"].is_object() && b["usage"].contains("total_tokens") &&
+        b["usage"]["total_tokens"].is_number_unsigned()) {
+      t.tokens += b["usage"]["total_tokens"].get<uint64_t>();
+    }
+    if (b.contains("time") && b["time"].is_string()) {
+      const std::string time = b["time"];
+      if (t.first_time.empty()) t.first_time = time;
+      t.last_time = time;
+      if (std::optional<int64_t> secs = ParseRfc3339(time)) t.times.push_back(*secs);
+    }
+  }
+  return out;
 }
 
 }  // namespace dg

@@ -11,6 +11,7 @@
 #define DISTILLGATE_RECORD_RUN_RECORD_H_
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -74,6 +75,20 @@ StatusOr<RunRecord> LoadRunRecord(Ledger& ledger, const std::string& run_id);
 
 // Every run of the ledger (one per decision entry), oldest first.
 StatusOr<std::vector<std::string>> ListRunIds(Ledger& ledger);
+
+// The teacher calls of one run, per teacher id, for reports: what
+// LoadRunRecord counts cheaply, read in full. Reads (and parses) every
+// teacher_call entry of `run` up to run.tree_size; InvalidInput/VerifyFailed
+// as LoadRunRecord for an entry that is not distillgate's JSON.
+struct TeacherCallTally {
+  uint64_t calls = 0;
+  uint64_t failed = 0;  // API calls recorded with status "failed"
+  uint64_t items = 0;   // a local teacher's examples ("items")
+  uint64_t tokens = 0;  // an API teacher's usage.total_tokens
+  std::string first_time, last_time;  // as recorded; "" when no call carries a time
+  std::vector<int64_t> times;         // seconds since 1970 of the calls with a time, in ledger order
+};
+StatusOr<std::map<std::string, TeacherCallTally>> TallyTeacherCalls(Ledger& ledger, const RunRecord& run);
 
 }  // namespace dg
 

@@ -28,6 +28,13 @@ std::string Percent(const json& v) {
   return buf;
 }
 
+std::string Num(const json& v) {
+  if (!v.is_number()) return "–";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.4g", v.get<double>());
+  return buf;
+}
+
 std::string Html(const std::string& s) {
   std::string out;
   for (char c : s) {
@@ -79,7 +86,108 @@ const char* EndTitle(const json& r) {
   return nullptr;
 }
 
+// An object's members as rows "a.b" → value (strings bare, the rest as
+// JSON); arrays of scalars joined with ", ".
+void FlatRows(const json& j, const std::string& prefix, std::vector<std::pair<std::string, std::string>>* rows) {
+  if (j.is_object() && !j.empty()) {
+    for (const auto& [k, v] : j.items()) FlatRows(v, prefix.empty() ? k : prefix + "." + k, rows);
+    return;
+  }
+  std::string value;
+  if (j.is_string()) {
+    value = j.get<std::string>();
+  } else if (j.is_array() && std::all_of(j.begin(), j.end(), [](const json& e) { return e.is_primitive(); })) {
+    for (const json& e : j) value += (value.empty() ? "" : ", ") + (e.is_string() ? e.get<std::string>() : e.dump());
+  } else {
+    value = j.dump();
+  }
+  rows->emplace_back(prefix.empty() ? "(value)" : prefix, value);
+}
+
+std::vector<std::pair<std::string, std::string>> Rows(const json& j) {
+  std::vector<std::pair<std::string, std::string>> rows;
+  if (j.is_object() && j.empty()) return rows;
+  FlatRows(j, "", &rows);
+  return rows;
+}
+
+// "name (license, relation) ← name (license) ← …", or "none declared".
+std::string ChainText(const json& chain) {
+  std::string out;
+  for (const json& b : chain) {
+    out += (out.empty() ? "" : " ← ") + Str(b, "name") + " (" + Str(b, "license") + (b.contains("relation") ? ", " + Str(b, "relation") : "") + ")";
+  }
+  return out.empty() ? "none declared" : out;
+}
+
+// What a teacher is: its model id (provider/model), or its file.
+std::string TeacherModel(const json& t) {
+  if (t.contains("model")) return (t.contains("provider") ? Str(t, "provider") + "/" : "") + Str(t, "model");
+  if (t.contains("model_file")) return Str(t, "model_file");
+  return "–";
+}
+
+std::string DecidedText(const json& d) {
+  return d["decided_at"].is_string() ? d["decided_at"].get<std::string>() : "not recorded (a decision from before distillgate recorded it)";
+}
+
+std::string OperatorText(const json& d) {
+  if (!d["operator"].is_object()) return "not recorded";
+  return Str(d["operator"], "name") + (Str(d["operator"], "source") == "given" ? " (as given to --operator)" : " (the system user)");
+}
+
+const char* kNotReached = "not reached: the decision did not allow the run, so nothing was read, called or trained";
+
 }  // namespace
+
+std::string SvgCallsChart(const json& timeline) {
+  // Calls per time slice, one line per teacher, on one time axis.
+  const double W = 560, H = 220, L = 50, R = 12, T = 28, B = 44;
+  static const char* kColours[] = {"#1f6feb", "#cf222e", "#1a7f37", "#8250df", "#bf8700", "#0a7ea4"};
+  std::ostringstream s;
+  s << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << W << "\" height=\"" << H << "\" viewBox=\"0 0 " << W << " " << H
+    << "\" role=\"img\" aria-label=\"Teacher calls over time\" id=\"calls-over-time\">";
+  s << "<rect width=\"100%\" height=\"100%\" fill=\"#fff\" stroke=\"#ccc\"/>";
+  s << "<text x=\"" << W / 2 << "\" y=\"18\" text-anchor=\"middle\" font-size=\"13\" font-family=\"sans-serif\">Teacher calls over time</text>";
+  if (!timeline.is_object()) {
+    s << "<text x=\"" << W / 2 << "\" y=\"" << H / 2 << "\" text-anchor=\"middle\" font-size=\"12\">no timed calls</text></svg>";
+    return s.str();
+  }
+  const size_t n = timeline.value("buckets", size_t{1});
+  uint64_t top = 1;
+  for (const json& ser : timeline["series"]) {
+    for (const json& c : ser["counts"]) top = std::max(top, c.get<uint64_t>());
+  }
+  auto x = [&](size_t i) { return L + (W - R - L) * (double(i) + 0.5) / double(n); };
+  auto y = [&](double v) { return H - B - (H - B - T - 8) * v / double(top); };
+  s << "<line x1=\"" << L << "\" y1=\"" << H - B << "\" x2=\"" << W - R << "\" y2=\"" << H - B << "\" stroke=\"#333\"/>";
+  s << "<line x1=\"" << L << "\" y1=\"" << T << "\" x2=\"" << L << "\" y2=\"" << H - B << "\" stroke=\"#333\"/>";
+  s << "<text x=\"" << L - 4 << "\" y=\"" << y(double(top)) + 4 << "\" text-anchor=\"end\" font-size=\"10\" font-family=\"sans-serif\">" << top
+    << "</text><text x=\"" << L - 4 << "\" y=\"" << H - B + 4 << "\" text-anchor=\"end\" font-size=\"10\" font-family=\"sans-serif\">0</text>";
+  s << "<text x=\"" << L << "\" y=\"" << H - B + 14 << "\" font-size=\"10\" font-family=\"sans-serif\">" << Html(Str(timeline, "start"))
+    << "</text><text x=\"" << W - R << "\" y=\"" << H - B + 14 << "\" text-anchor=\"end\" font-size=\"10\" font-family=\"sans-serif\">"
+    << Html(Str(timeline, "end")) << "</text>";
+  char buf[64];
+  size_t k = 0;
+  for (const json& ser : timeline["series"]) {
+    const char* colour = kColours[k % 6];
+    s << "<polyline fill=\"none\" stroke=\"" << colour << "\" stroke-width=\"2\" points=\"";
+    size_t i = 0;
+    for (const json& c : ser["counts"]) {
+      std::snprintf(buf, sizeof buf, "%s%.1f,%.1f", i ? " " : "", x(i), y(c.get<double>()));
+      s << buf;
+      ++i;
+    }
+    s << "\"><title>" << Html(Str(ser, "teacher")) << "</title></polyline>";
+    s << "<text x=\"" << L + 8 + 120 * double(k) << "\" y=\"" << H - 8 << "\" font-size=\"11\" font-family=\"sans-serif\" fill=\"" << colour << "\">"
+      << Html(Str(ser, "teacher")) << "</text>";
+    ++k;
+  }
+  s << "<text x=\"" << W - R << "\" y=\"" << H - 8 << "\" text-anchor=\"end\" font-size=\"10\" font-family=\"sans-serif\">calls per "
+    << Num(json(timeline.value("seconds", 1.0) / double(n))) << " s</text>";
+  s << "</svg>";
+  return s.str();
+}
 
 std::string SvgLineChart(const std::string& title, const std::vector<double>& values, const std::string& y_label) {
   const double W = 360, H = 200, L = 50, R = 12, T = 28, B = 36;
@@ -186,13 +294,6 @@ std::string SvgNullPlot(const std::string& title, const json& candidates) {
 
 namespace {
 
-std::string Num(const json& v) {
-  if (!v.is_number()) return "–";
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.4g", v.get<double>());
-  return buf;
-}
-
 std::string ModelSpec(const json& m) { return Str(m, "endpoint") + "#" + Str(m, "model"); }
 
 // The attribution section (Markdown).
@@ -277,13 +378,24 @@ std::string RenderMarkdown(const json& r) {
   const bool attribution = r.contains("attribution");
   if (!attribution) {
     s << "| Student | " << Cell(Str(r["job"]["student"], "name")) << " |\n";
-    s << "| Intended use | " << Cell(r["job"].value("use", json::object()).dump()) << " |\n";
+    s << "| Student's base model | " << Cell(ChainText(r["job"].value("student_base_chain", json::array()))) << " |\n";
   }
   s << "| Decision | **" << VerdictOf(r) << "** (" << Str(d, "mode") << " mode, ledger entry " << Str(d, "ledger_index") << ") |\n";
+  s << "| Decided | " << Cell(DecidedText(d)) << " |\n";
+  s << "| Operator | " << Cell(OperatorText(d)) << " |\n";
   s << "| Run status | " << Str(r, "status") << " |\n";
   s << "| Policy | sha256 `" << Str(d, "policy_sha256") << "` |\n";
   s << "| Generated | " << Str(r, "generated_at") << " |\n\n";
   if (d.value("rests_on_unverified_facts", false)) s << "> Note: the verdict rests partly on license facts from secondary sources.\n\n";
+  const bool reached = r.value("run_started", true);
+  if (!attribution) {
+    s << "## Intended use\n\n";
+    const auto use = Rows(r["job"].value("use", json::object()));
+    if (use.empty()) s << "Not stated: every license condition is read the restrictive way.\n\n";
+    else s << "| Fact | Stated |\n|---|---|\n";
+    for (const auto& [k, v] : use) s << "| " << Cell(k) << " | " << Cell(v) << " |\n";
+    s << "\n";
+  }
 
   s << "## Findings\n\n";
   if (d["findings"].empty()) s << "None.\n\n";
@@ -302,26 +414,49 @@ std::string RenderMarkdown(const json& r) {
     s << "| " << Str(o, "kind") << " | " << Cell(Str(o, "text")) << " | " << Str(o, "license") << " | " << ObligationState(o) << " |\n";
   }
   if (attribution) AttributionMarkdown(s, r["attribution"]);
-  if (!attribution) s << "\n## Teachers\n\n| Id | Declared license | Profile | Verified source | Model sha256 |\n|---|---|---|---|---|\n";
-  for (const json& t : r["teachers"]) {
-    const json& e = t["evidence"];
-    s << "| " << Cell(Str(t, "id")) << " | " << Cell(Str(t, "declared_license")) << " | "
-      << (e.value("known", false) ? Cell(Str(e, "name")) + " (`" + Str(e, "profile_sha256").substr(0, 16) + "…`)" : "unknown") << " | "
-      << (e.value("known", false) ? (e.value("verified", false) ? "yes" : "secondary") : "–") << " | `" << Str(t, "sha256", "–") << "` |\n";
+  if (!attribution) {
+    s << "\n## Teachers\n\n";
+    if (r["teachers"].empty()) s << "None: the job trains on data alone.\n";
+    else s << "| Id | Kind | Model | Declared license | Profile | Verified source | Base model | Model sha256 |\n|---|---|---|---|---|---|---|---|\n";
   }
-  if (!attribution) s << "\n## Datasets\n\n| Dataset | License | Records | Records root (RFC 6962) | Files |\n|---|---|---|---|---|\n";
-  for (const json& ds : r["datasets"]) {
+  for (const json& t : attribution ? json::array() : r["teachers"]) {
+    const json& e = t["evidence"];
+    s << "| " << Cell(Str(t, "id")) << " | " << Cell(Str(t, "kind")) << " | " << Cell(TeacherModel(t)) << " | " << Cell(Str(t, "declared_license")) << " | "
+      << (e.value("known", false) ? Cell(Str(e, "name")) + " (`" + Str(e, "profile_sha256").substr(0, 16) + "…`)" : "unknown") << " | "
+      << (e.value("known", false) ? (e.value("verified", false) ? "yes" : "secondary") : "–") << " | "
+      << Cell(ChainText(t.value("base_model_chain", json::array()))) << " | `" << Str(t, "sha256", "–") << "` |\n";
+  }
+  if (!attribution) {
+    s << "\n## Datasets\n\n";
+    if (!reached) s << "Datasets: " << kNotReached << ".\n";
+    else if (r["datasets"].empty()) s << "None recorded.\n";
+    else s << "| Dataset | License | Records | Records root (RFC 6962) | Files |\n|---|---|---|---|---|\n";
+  }
+  for (const json& ds : attribution ? json::array() : r["datasets"]) {
     std::string files;
     for (const json& f : ds["files"]) files += (files.empty() ? "" : "<br>") + Cell(Str(f, "path")) + " `" + Str(f, "sha256").substr(0, 16) + "…`";
     s << "| " << Cell(Str(ds, "dataset")) << " | " << Cell(Str(ds, "license")) << " | " << Str(ds, "records") << " | `"
       << Str(ds, "records_root") << "` | " << (files.empty() ? "–" : files) << " |\n";
   }
   const json& c = r["teacher_calls"];
-  s << "\n## Teacher calls\n\n" << Str(c, "count") << " calls recorded in the ledger";
-  if (!c["first"].is_null()) s << " (" << Str(c, "first") << " – " << Str(c, "last") << ")";
-  s << "; Merkle root of their entries `" << Str(c, "root") << "`";
-  if (c.contains("matches")) s << (c["matches"].get<bool>() ? "; matches the run's end record." : "; **does not match** the run's end record.");
-  s << "\n";
+  s << "\n## Teacher calls\n\n";
+  if (!reached) {
+    s << "Teacher calls: " << kNotReached << ".\n";
+  } else {
+    s << Str(c, "count") << " calls recorded in the ledger";
+    if (!c["first"].is_null()) s << " (" << Str(c, "first") << " – " << Str(c, "last") << ")";
+    s << "; Merkle root of their entries `" << Str(c, "root") << "`";
+    if (c.contains("matches")) s << (c["matches"].get<bool>() ? "; matches the run's end record." : "; **does not match** the run's end record.");
+    s << "\n";
+    if (!attribution && !r["teachers"].empty()) {
+      s << "\n| Teacher | Calls | Items | Tokens | Failed | First call | Last call |\n|---|---|---|---|---|---|---|\n";
+      for (const json& t : r["teachers"]) {
+        const json& n = t.value("calls", json::object());
+        s << "| " << Cell(Str(t, "id")) << " | " << Str(n, "count", "0") << " | " << Str(n, "items", "0") << " | " << Str(n, "tokens", "0") << " | "
+          << Str(n, "failed", "0") << " | " << Str(n, "first", "–") << " | " << Str(n, "last", "–") << " |\n";
+      }
+    }
+  }
   if (r.contains("transcripts")) {
     const json& t = r["transcripts"];
     s << "\n## Transcripts\n\n| Teacher | Format | File | sha256 | Bytes |\n|---|---|---|---|---|\n";
@@ -334,7 +469,16 @@ std::string RenderMarkdown(const json& r) {
     for (const json& f : t["findings"]) s << "- " << f.get<std::string>() << "\n";
   }
   if (r.contains("training")) {
-    s << "\n## Training\n\nRuntime: " << Str(r["training"], "runtime") << "\n\n```json\n" << r["training"]["parameters"].dump(2) << "\n```\n";
+    s << "\n## Training\n\nRuntime: " << Str(r["training"], "runtime") << "\n\n";
+    if (r["training"]["init_from"].is_object()) {
+      s << "Started from: " << Cell(Str(r["training"]["init_from"], "path")) << " (sha256 `" << Str(r["training"]["init_from"], "sha256") << "`)\n\n";
+    }
+    const auto params = Rows(r["training"]["parameters"]);
+    if (params.empty()) s << "Hyper-parameters: the defaults (none stated in the job).\n";
+    else s << "| Hyper-parameter | Value |\n|---|---|\n";
+    for (const auto& [k, v] : params) s << "| " << Cell(k) << " | " << Cell(v) << " |\n";
+  } else if (!attribution && !reached) {
+    s << "\n## Training\n\nTraining: " << kNotReached << ".\n";
   }
   if (r.contains("model")) {
     const json& m = r["model"];
@@ -374,10 +518,26 @@ std::string RenderHtml(const json& r) {
   s << "<h1>distillgate audit report</h1>\n<p>Run <code>" << Html(Str(r, "run")) << "</code> of job <b>" << Html(Str(r["job"], "name"))
     << "</b>: <span class=\"verdict " << (good ? "ok" : "bad") << "\" id=\"verdict\">" << Html(verdict) << "</span> ("
     << Html(Str(d, "mode")) << " mode), run " << Html(Str(r, "status")) << ".</p>\n";
-  s << "<table><tr><th>Student</th><td>" << Html(Str(r["job"]["student"], "name")) << "</td></tr><tr><th>Intended use</th><td><code>"
-    << Html(r["job"].value("use", json::object()).dump()) << "</code></td></tr><tr><th>Job sha256</th><td><code>" << Html(Str(r["job"], "sha256"))
+  const bool attribution = r.contains("attribution");
+  const bool reached = r.value("run_started", true);
+  s << "<table id=\"summary\">";
+  if (!attribution) {
+    s << "<tr><th>Student</th><td>" << Html(Str(r["job"]["student"], "name")) << "</td></tr><tr><th>Student's base model</th><td>"
+      << Html(ChainText(r["job"].value("student_base_chain", json::array()))) << "</td></tr>";
+  }
+  s << "<tr><th>Decided</th><td id=\"decided-at\">" << Html(DecidedText(d)) << "</td></tr><tr><th>Operator</th><td id=\"operator\">"
+    << Html(OperatorText(d)) << "</td></tr><tr><th>Decision entry</th><td>" << Html(Str(d, "ledger_index")) << " (leaf hash <code>"
+    << Html(Str(d, "leaf_hash")) << "</code>)</td></tr><tr><th>Job sha256</th><td><code>" << Html(Str(r["job"], "sha256"))
     << "</code></td></tr><tr><th>Policy sha256</th><td><code>" << Html(Str(d, "policy_sha256")) << "</code></td></tr><tr><th>Generated</th><td>"
     << Html(Str(r, "generated_at")) << "</td></tr></table>\n";
+  if (!attribution) {
+    s << "<h2>Intended use</h2>\n";
+    const auto use = Rows(r["job"].value("use", json::object()));
+    if (use.empty()) s << "<p>Not stated: every license condition is read the restrictive way.</p>\n";
+    else s << "<table id=\"use\"><tr><th>Fact</th><th>Stated</th></tr>";
+    for (const auto& [k, v] : use) s << "<tr><td>" << Html(k) << "</td><td>" << Html(v) << "</td></tr>";
+    if (!use.empty()) s << "</table>\n";
+  }
   s << "<h2>Findings</h2>\n";
   if (d["findings"].empty()) s << "<p>None.</p>\n";
   for (const json& f : d["findings"]) {
@@ -399,28 +559,53 @@ std::string RenderHtml(const json& r) {
       << Html(ObligationState(o)) << "</td></tr>";
   }
   if (!d["obligations"].empty()) s << "</table>\n";
-  const bool attribution = r.contains("attribution");
   if (attribution) AttributionHtml(s, r["attribution"]);
-  s << (attribution ? "<table hidden>" : "<h2>Teachers</h2>\n<table>") << "<tr><th>Id</th><th>Declared license</th><th>Profile</th><th>Sources</th><th>Model sha256</th></tr>";
-  for (const json& t : r["teachers"]) {
-    const json& e = t["evidence"];
-    std::string sources;
-    for (const json& u : e.value("sources", json::array())) sources += "<a href=\"" + Html(u.get<std::string>()) + "\">" + Html(u.get<std::string>()) + "</a><br>";
-    s << "<tr><td>" << Html(Str(t, "id")) << "</td><td>" << Html(Str(t, "declared_license")) << "</td><td>"
-      << (e.value("known", false) ? Html(Str(e, "name")) + (e.value("verified", false) ? "" : " (secondary sources)") : "unknown") << "</td><td>"
-      << sources << "</td><td><code>" << Html(Str(t, "sha256", "–")) << "</code></td></tr>";
-  }
-  s << "</table>\n" << (attribution ? "<table hidden>" : "<h2>Datasets</h2>\n<table>") << "<tr><th>Dataset</th><th>License</th><th>Records</th><th>Records root</th><th>Files</th></tr>";
-  for (const json& ds : r["datasets"]) {
-    std::string files;
-    for (const json& f : ds["files"]) files += Html(Str(f, "path")) + " <code>" + Html(Str(f, "sha256").substr(0, 16)) + "…</code><br>";
-    s << "<tr><td>" << Html(Str(ds, "dataset")) << "</td><td>" << Html(Str(ds, "license")) << "</td><td>" << Html(Str(ds, "records"))
-      << "</td><td><code>" << Html(Str(ds, "records_root")) << "</code></td><td>" << files << "</td></tr>";
+  if (!attribution) {
+    s << "<h2>Teachers</h2>\n";
+    if (r["teachers"].empty()) s << "<p>None: the job trains on data alone.</p>\n";
+    else s << "<table id=\"teachers\"><tr><th>Id</th><th>Kind</th><th>Model</th><th>Declared license</th><th>Profile</th><th>Sources</th><th>Base model</th><th>Model sha256</th></tr>";
+    for (const json& t : r["teachers"]) {
+      const json& e = t["evidence"];
+      std::string sources;
+      for (const json& u : e.value("sources", json::array())) sources += "<a href=\"" + Html(u.get<std::string>()) + "\">" + Html(u.get<std::string>()) + "</a><br>";
+      s << "<tr><td>" << Html(Str(t, "id")) << "</td><td>" << Html(Str(t, "kind")) << "</td><td>" << Html(TeacherModel(t)) << "</td><td>"
+        << Html(Str(t, "declared_license")) << "</td><td>"
+        << (e.value("known", false) ? Html(Str(e, "name")) + (e.value("verified", false) ? "" : " (secondary sources)") : "unknown") << "</td><td>"
+        << sources << "</td><td>" << Html(ChainText(t.value("base_model_chain", json::array()))) << "</td><td><code>" << Html(Str(t, "sha256", "–"))
+        << "</code></td></tr>";
+    }
+    if (!r["teachers"].empty()) s << "</table>\n";
+    s << "<h2>Datasets</h2>\n";
+    if (!reached) s << "<p class=\"not-reached\">Datasets: " << kNotReached << ".</p>\n";
+    else if (r["datasets"].empty()) s << "<p>None recorded.</p>\n";
+    else s << "<table id=\"datasets\"><tr><th>Dataset</th><th>License</th><th>Records</th><th>Records root</th><th>Files</th></tr>";
+    for (const json& ds : r["datasets"]) {
+      std::string files;
+      for (const json& f : ds["files"]) files += Html(Str(f, "path")) + " <code>" + Html(Str(f, "sha256").substr(0, 16)) + "…</code><br>";
+      s << "<tr><td>" << Html(Str(ds, "dataset")) << "</td><td>" << Html(Str(ds, "license")) << "</td><td>" << Html(Str(ds, "records"))
+        << "</td><td><code>" << Html(Str(ds, "records_root")) << "</code></td><td>" << files << "</td></tr>";
+    }
+    if (reached && !r["datasets"].empty()) s << "</table>\n";
   }
   const json& c = r["teacher_calls"];
-  s << "</table>\n<h2>Teacher calls</h2>\n<p>" << Html(Str(c, "count")) << " calls recorded; Merkle root <code>" << Html(Str(c, "root")) << "</code>";
-  if (c.contains("matches")) s << (c["matches"].get<bool>() ? " — matches the run's end record." : " — <b>does not match</b> the run's end record.");
-  s << "</p>\n";
+  s << "<h2>Teacher calls</h2>\n";
+  if (!reached) {
+    s << "<p class=\"not-reached\">Teacher calls: " << kNotReached << ".</p>\n";
+  } else {
+    s << "<p>" << Html(Str(c, "count")) << " calls recorded; Merkle root <code>" << Html(Str(c, "root")) << "</code>";
+    if (c.contains("matches")) s << (c["matches"].get<bool>() ? " — matches the run's end record." : " — <b>does not match</b> the run's end record.");
+    s << "</p>\n";
+    if (!attribution && !r["teachers"].empty()) {
+      s << "<table id=\"calls\"><tr><th>Teacher</th><th>Calls</th><th>Items</th><th>Tokens</th><th>Failed</th><th>First call</th><th>Last call</th></tr>";
+      for (const json& t : r["teachers"]) {
+        const json& n = t.value("calls", json::object());
+        s << "<tr><td>" << Html(Str(t, "id")) << "</td><td>" << Html(Str(n, "count", "0")) << "</td><td>" << Html(Str(n, "items", "0")) << "</td><td>"
+          << Html(Str(n, "tokens", "0")) << "</td><td>" << Html(Str(n, "failed", "0")) << "</td><td>" << Html(Str(n, "first", "–")) << "</td><td>"
+          << Html(Str(n, "last", "–")) << "</td></tr>";
+      }
+      s << "</table>\n<div class=\"charts\">" << SvgCallsChart(c.value("timeline", json())) << "</div>\n";
+    }
+  }
   if (r.contains("transcripts")) {
     const json& t = r["transcripts"];
     s << "<h2>Transcripts</h2>\n<table><tr><th>Teacher</th><th>Format</th><th>File</th><th>sha256</th><th>Bytes</th></tr>";
@@ -433,7 +618,18 @@ std::string RenderHtml(const json& r) {
     for (const json& f : t["findings"]) s << "<p>" << Html(f.get<std::string>()) << "</p>\n";
   }
   if (r.contains("training")) {
-    s << "<h2>Training</h2>\n<p>Runtime: " << Html(Str(r["training"], "runtime")) << "</p><pre>" << Html(r["training"]["parameters"].dump(2)) << "</pre>\n";
+    s << "<h2>Training</h2>\n<p>Runtime: " << Html(Str(r["training"], "runtime")) << "</p>\n";
+    if (r["training"]["init_from"].is_object()) {
+      s << "<p>Started from: " << Html(Str(r["training"]["init_from"], "path")) << " (sha256 <code>" << Html(Str(r["training"]["init_from"], "sha256"))
+        << "</code>)</p>\n";
+    }
+    const auto params = Rows(r["training"]["parameters"]);
+    if (params.empty()) s << "<p>Hyper-parameters: the defaults (none stated in the job).</p>\n";
+    else s << "<table id=\"hyper-parameters\"><tr><th>Hyper-parameter</th><th>Value</th></tr>";
+    for (const auto& [k, v] : params) s << "<tr><td>" << Html(k) << "</td><td>" << Html(v) << "</td></tr>";
+    if (!params.empty()) s << "</table>\n";
+  } else if (!attribution && !reached) {
+    s << "<h2>Training</h2>\n<p class=\"not-reached\">Training: " << kNotReached << ".</p>\n";
   }
   if (r.contains("model")) {
     const json& m = r["model"];

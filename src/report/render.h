@@ -32,6 +32,9 @@ std::string SvgLineChart(const std::string& title, const std::vector<double>& va
 // "candidates"): per candidate, the references' statistics and the
 // suspect's, on one axis.
 std::string SvgNullPlot(const std::string& title, const nlohmann::json& candidates);
+// A run report's teacher_calls.timeline: calls per time slice, one line per
+// teacher; "no timed calls" for null.
+std::string SvgCallsChart(const nlohmann::json& timeline);
 
 }  // namespace dg
 

@@ -1,5 +1,9 @@
 #include "report/run_report.h"
 
+#include <algorithm>
+#include <climits>
+#include <map>
+
 #include "core/clock.h"
 #include "core/encoding.h"
 #include "core/file_util.h"
@@ -25,6 +29,47 @@ json LicenseEvidence(const KnowledgeBase& kb, const std::string& license, const 
           {"verified", p->verified},
           {"profile_sha256", profiles.value(p->id, p->sha256)},
           {"sources", sources}};
+}
+
+// A base-model chain ({name, license, relation, base_model: …}) as a list,
+// nearest first.
+json BaseChain(const json& base) {
+  json chain = json::array();
+  const json* b = &base;
+  for (int depth = 0; b->is_object() && depth < 64; ++depth) {
+    json link = {{"name", b->value("name", "")}, {"license", b->value("license", "")}};
+    if (b->contains("relation")) link["relation"] = (*b)["relation"];
+    chain.push_back(std::move(link));
+    if (!b->contains("base_model")) break;
+    b = &(*b)["base_model"];
+  }
+  return chain;
+}
+
+// The calls per teacher over the run's time span, in `kBuckets` equal slices:
+// what the report's calls-over-time plot draws.
+constexpr int kBuckets = 24;
+json Timeline(const std::map<std::string, TeacherCallTally>& tally) {
+  int64_t lo = INT64_MAX, hi = INT64_MIN;
+  for (const auto& [id, t] : tally) {
+    for (int64_t x : t.times) {
+      lo = std::min(lo, x);
+      hi = std::max(hi, x);
+    }
+  }
+  if (lo > hi) return nullptr;
+  const int64_t span = hi - lo + 1;
+  json series = json::array();
+  for (const auto& [id, t] : tally) {
+    std::vector<uint64_t> counts(kBuckets, 0);
+    for (int64_t x : t.times) ++counts[static_cast<size_t>((x - lo) * kBuckets / span)];
+    series.push_back({{"teacher", id}, {"counts", counts}});
+  }
+  return {{"start", Rfc3339Utc(lo)}, {"end", Rfc3339Utc(hi)}, {"seconds", span}, {"buckets", kBuckets}, {"series", series}};
+}
+
+json Pointer(const RecordedEntry& e) {
+  return {{"ledger_index", e.index}, {"kind", e.kind}, {"leaf_hash", Base64Encode(e.leaf_hash)}};
 }
 
 }  // namespace
@@ -66,16 +111,25 @@ StatusOr<json> BuildRunReport(Ledger& ledger, const RunReportOptions& o) {
     obligations.push_back(std::move(ob));
   }
 
-  // Teachers: what the job declared, the license evidence, the hashes the run recorded.
+  // Teachers: what the job declared, the license evidence, the hashes the run
+  // recorded, the calls made to each.
+  DG_ASSIGN_OR_RETURN(auto tally, TallyTeacherCalls(ledger, r));
   json teachers = json::array();
   for (const json& t : job.value("teachers", json::array())) {
     json tj = {{"id", t.value("id", "")},
                {"kind", t.value("kind", "")},
                {"declared_license", t.value("license", "")},
                {"evidence", LicenseEvidence(*kb, t.value("license", ""), profiles)}};
-    for (const char* f : {"provider", "model", "model_file", "model_card"}) {
+    for (const char* f : {"provider", "model", "model_file", "model_card", "base_url"}) {
       if (t.contains(f)) tj[f] = t[f];
     }
+    tj["base_model_chain"] = t.contains("base_model") ? BaseChain(t["base_model"]) : json::array();
+    const auto tallied = tally.find(tj["id"].get<std::string>());
+    const TeacherCallTally none;
+    const TeacherCallTally& c = tallied == tally.end() ? none : tallied->second;
+    tj["calls"] = {{"count", c.calls}, {"failed", c.failed}, {"items", c.items}, {"tokens", c.tokens},
+                   {"first", c.first_time.empty() ? json() : json(c.first_time)},
+                   {"last", c.last_time.empty() ? json() : json(c.last_time)}};
     if (r.run_start && r.run_start->body.contains("teacher") && r.run_start->body["teacher"].value("id", "") == tj["id"]) {
       tj["sha256"] = r.run_start->body["teacher"].value("sha256", "");
       if (r.run_start->body["teacher"].contains("model_signing_root")) {
@@ -102,6 +156,7 @@ StatusOr<json> BuildRunReport(Ledger& ledger, const RunReportOptions& o) {
                 {"root", calls_root},
                 {"first", r.first_call_time.empty() ? json() : json(r.first_call_time)},
                 {"last", r.last_call_time.empty() ? json() : json(r.last_call_time)}};
+  calls["timeline"] = Timeline(tally);
   if (r.run_end && r.run_end->body.contains("teacher_calls")) {
     calls["recorded_count"] = r.run_end->body["teacher_calls"];
     calls["recorded_root"] = r.run_end->body.value("teacher_calls_root", "");
@@ -113,11 +168,16 @@ StatusOr<json> BuildRunReport(Ledger& ledger, const RunReportOptions& o) {
                  {"generated_at", o.generated_at.empty() ? NowRfc3339() : o.generated_at},
                  {"run", r.run_id},
                  {"status", RunStatusName(r.status())},
+                 {"run_started", r.run_start.has_value()},
                  {"job", {{"name", dec.value("job", "")},
                           {"sha256", dec.contains("inputs") ? dec["inputs"].value("job_sha256", "") : ""},
                           {"student", job.value("student", json::object())},
+                          {"student_base_chain", BaseChain(job.value("student", json::object()).value("base_model", json()))},
                           {"use", job.value("use", json::object())}}},
                  {"decision", {{"ledger_index", r.decision.index},
+                               {"leaf_hash", Base64Encode(r.decision.leaf_hash)},
+                               {"decided_at", dec.value("decided_at", json())},
+                               {"operator", dec.value("operator", json())},
                                {"verdict", dec.value("verdict", "")},
                                {"mode", dec.value("mode", "")},
                                {"enforced", dec.value("enforced", true)},
@@ -130,6 +190,19 @@ StatusOr<json> BuildRunReport(Ledger& ledger, const RunReportOptions& o) {
                  {"datasets", datasets},
                  {"teacher_calls", calls},
                  {"ledger", ledger_j}};
+  // Every entry of the run but its teacher calls, with its leaf hash: what a
+  // field of a report or an export points at (ledger prove --index proves it).
+  json entries = json::array({Pointer(r.decision)});
+  for (const auto* e : {&r.run_start}) {
+    if (e->has_value()) entries.push_back(Pointer(**e));
+  }
+  for (const RecordedEntry& m : r.manifests) entries.push_back(Pointer(m));
+  for (const RecordedEntry& other : r.others) entries.push_back(Pointer(other));
+  for (const auto* e : {&r.model, &r.run_end}) {
+    if (e->has_value()) entries.push_back(Pointer(**e));
+  }
+  std::sort(entries.begin(), entries.end(), [](const json& a, const json& b) { return a["ledger_index"] < b["ledger_index"]; });
+  report["entries"] = entries;
   const std::string mode = r.run_start ? r.run_start->body.value("mode", "") : "";
   if (dec.value("kind", "") == "attribution") {
     // An attribution trains nothing: its plan (pre-registered in the
@@ -140,6 +213,7 @@ StatusOr<json> BuildRunReport(Ledger& ledger, const RunReportOptions& o) {
     report["training"] = {{"mode", r.run_start->body.value("mode", "")},
                           {"runtime", r.run_start->body.value("runtime", "")},
                           {"parameters", r.run_start->body.value("training", json::object())},
+                          {"init_from", r.run_start->body.value("init_from", json())},
                           {"ledger_index", r.run_start->index}};
   }
   if (r.run_start && r.run_start->body.value("mode", "") == "transcripts") {
