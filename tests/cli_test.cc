@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <cstring>
 #include <nlohmann/json.hpp>
 
 #include "core/encoding.h"
@@ -263,6 +264,31 @@ TEST_F(CliTest, DemoRunsEndToEndAndIsRepeatable) {
     auto v = RunCli({"verify", "--model", dir_.File("distillgate-student.pt"), "--bundle", dir_.File("distillgate-student.bundle.json"),
                      "--vkey", dir_.File("distillgate-keys/ledger.vkey"), "--ledger", dir_.File("distillgate.ledger")});
     EXPECT_EQ(v.exit_code, 0) << v.out << v.err;
+    // The EU training-content summary of the student names its teacher, and
+    // its proof pointer is an entry whose inclusion proof verifies offline.
+    const size_t at = r.out.find("EU training-content summary: ");
+    ASSERT_NE(at, std::string::npos) << r.out;
+    const size_t start = at + std::strlen("EU training-content summary: ");
+    const std::string stem = r.out.substr(start, r.out.find(".{md,json}", start) - start);
+    auto text = ReadFile(stem + ".json");
+    ASSERT_TRUE(text.ok()) << stem;
+    const nlohmann::json eu = nlohmann::json::parse(*text);
+    const nlohmann::json* models = nullptr;
+    for (const auto& f : eu["sections"][1]["fields"]) {
+      if (f["id"] == "2.5.generating_models") models = &f;
+    }
+    ASSERT_NE(models, nullptr);
+    EXPECT_EQ((*models)["value"][0]["id"], "fmnist-cnn-teacher");
+    EXPECT_GT((*models)["value"][0]["calls"]["count"].get<int>(), 0);
+    const nlohmann::json& pointer = (*models)["evidence"].back();
+    EXPECT_EQ(pointer["kind"], "run_end");
+    auto prove = RunCli({"ledger", "prove", "--ledger", dir_.File("distillgate.ledger"), "--index", pointer["ledger_index"].dump()});
+    ASSERT_EQ(prove.exit_code, 0) << prove.err;
+    EXPECT_EQ(nlohmann::json::parse(prove.out)["leaf_hash"], pointer["leaf_hash"]);
+    ASSERT_TRUE(WriteFileAtomic(dir_.File("pointer-proof.json"), prove.out, 0644, false).ok());
+    auto pv = RunCli({"proof", "verify", "--proof", dir_.File("pointer-proof.json"), "--vkey", dir_.File("distillgate-keys/ledger.vkey")});
+    EXPECT_EQ(pv.exit_code, 0) << pv.out << pv.err;
+    EXPECT_NE(ReadFile(stem + ".md")->find("fmnist-cnn-teacher"), std::string::npos);
   } else {
     EXPECT_NE(r.out.find("this build has no trainer"), std::string::npos) << r.out;
     EXPECT_FALSE(FileExists(dir_.File("distillgate-student.bundle.json")));

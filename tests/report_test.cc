@@ -16,6 +16,8 @@
 #include "core/json_schema.h"
 #include "license/detect.h"
 #include "license/knowledge_base.h"
+#include "core/encoding.h"
+#include "report/eu_summary.h"
 #include "report/export.h"
 #include "report/render.h"
 #include "report/run_report.h"
@@ -289,6 +291,97 @@ TEST(Export, HuggingFaceModelCardIsReadBackByTheDetector) {
 // model-directory reader): a Hub license id, base_model with a relation the
 // Hub knows, datasets; the lineage section names the teachers, their terms
 // and the ledger checkpoint.
+// ---- the EU public summary of training content ----
+
+const json* FindField(const json& sum, const std::string& id) {
+  for (const json& sec : sum["sections"]) {
+    for (const json& f : sec["fields"]) {
+      if (f["id"] == id) return &f;
+    }
+  }
+  for (const json& f : sum["code_of_practice"]["fields"]) {
+    if (f["id"] == id) return &f;
+  }
+  return nullptr;
+}
+
+TEST(EuSummary, NamesTheTeacherWithProofPointersThatAreTheLedgersLeaves) {
+  const json r = Report(R().ok);
+  auto sum = ExportEuGpaiSummary(r);
+  ASSERT_TRUE(sum.ok()) << sum.status().ToString();
+  Status valid = (*JsonSchema::Builtin("eu-gpai-summary.schema.json"))->Validate(*sum, "summary");
+  EXPECT_TRUE(valid.ok()) << valid.ToString();
+  const json* used = FindField(*sum, "2.5.synthetic_used");
+  ASSERT_NE(used, nullptr);
+  EXPECT_EQ((*used)["value"], "yes");
+  const json* models = FindField(*sum, "2.5.generating_models");
+  ASSERT_NE(models, nullptr);
+  EXPECT_EQ((*models)["status"], "filled");
+  EXPECT_EQ((*models)["value"][0]["id"], "teacher-1");
+  EXPECT_EQ((*models)["value"][0]["model"], "teacher.pt");
+  EXPECT_EQ((*models)["value"][0]["calls"]["count"], 40);
+  EXPECT_EQ((*models)["value"][0]["sha256"], r["teachers"][0]["sha256"]);
+  std::set<std::string> kinds;
+  for (const json& e : (*models)["evidence"]) kinds.insert(e["kind"].get<std::string>());
+  EXPECT_EQ(kinds, (std::set<std::string>{"decision", "run_start", "run_end"}));
+  const json* auth = FindField(*sum, "MDF-1.3");
+  ASSERT_NE(auth, nullptr);
+  EXPECT_EQ((*auth)["value"]["sha256"], r["model"]["sha256"]);
+  // What the ledger does not hold is said, never filled in.
+  for (const char* id : {"1.1.provider", "1.2.market_date", "2.1.public_datasets", "3.1.tdm_measures"}) {
+    EXPECT_NE(std::find((*sum)["not_recorded"].begin(), (*sum)["not_recorded"].end(), id), (*sum)["not_recorded"].end()) << id;
+    EXPECT_TRUE((*FindField(*sum, id))["value"].is_null()) << id;
+  }
+  // Every pointer is the ledger's own leaf at that index.
+  auto ledger = Ledger::Open(R().ok.ledger, Ledger::Mode::kReadOnly);
+  ASSERT_TRUE(ledger.ok());
+  size_t pointers = 0;
+  auto check = [&](const json& f) {
+    for (const json& e : f["evidence"]) {
+      auto leaf = (*ledger)->GetLeaf(e["ledger_index"].get<uint64_t>());
+      ASSERT_TRUE(leaf.ok());
+      EXPECT_EQ(leaf->kind, e["kind"]) << f["id"];
+      EXPECT_EQ(Base64Encode(leaf->leaf_hash), e["leaf_hash"]) << f["id"];
+      ++pointers;
+    }
+  };
+  for (const json& sec : (*sum)["sections"]) {
+    for (const json& f : sec["fields"]) check(f);
+  }
+  for (const json& f : (*sum)["code_of_practice"]["fields"]) check(f);
+  EXPECT_GT(pointers, 10u);
+  const std::string md = RenderEuGpaiSummaryMarkdown(*sum);
+  for (const char* s : {"## 2. List of data sources", "teacher-1", "Proof: ledger entry", "*Not recorded*", "C(2025) 8311"}) {
+    EXPECT_NE(md.find(s), std::string::npos) << s;
+  }
+  // The schema holds the rule: a filled field has a proof.
+  json bad = *sum;
+  bad["sections"][1]["fields"][0]["evidence"] = json::array();
+  EXPECT_FALSE((*JsonSchema::Builtin("eu-gpai-summary.schema.json"))->Validate(bad, "summary").ok());
+}
+
+TEST(EuSummary, OnlyATrainedModelHasOne) {
+  auto sum = ExportEuGpaiSummary(Report(R().deny));
+  ASSERT_FALSE(sum.ok());
+  EXPECT_EQ(sum.status().code(), Status::Code::kInvalidInput);
+}
+
+TEST(EuSummary, TheCliWritesMarkdownJsonOrStdoutAndRefusesAnExistingFile) {
+  const auto& run = R().ok;
+  TempDir out;
+  auto md = testing::RunCli({"export", "--ledger", run.ledger, "--run", run.run_id, "--format", "eu-gpai-summary", "--out", out.File("s.md")});
+  ASSERT_EQ(md.exit_code, 0) << md.err;
+  EXPECT_NE(ReadFile(out.File("s.md"))->find("# Public summary of training content"), std::string::npos);
+  auto js = testing::RunCli({"export", "--ledger", run.ledger, "--run", run.run_id, "--format", "eu-gpai-summary", "--out", out.File("s.json")});
+  ASSERT_EQ(js.exit_code, 0) << js.err;
+  EXPECT_EQ(json::parse(*ReadFile(out.File("s.json")))["format"], "distillgate-eu-gpai-summary-v1");
+  auto std_out = testing::RunCli({"export", "--ledger", run.ledger, "--run", run.run_id, "--format", "eu-gpai-summary", "--out", "-", "--json"});
+  ASSERT_EQ(std_out.exit_code, 0) << std_out.err;
+  EXPECT_EQ(json::parse(std_out.out)["run"], run.run_id);
+  auto again = testing::RunCli({"export", "--ledger", run.ledger, "--run", run.run_id, "--format", "eu-gpai-summary", "--out", out.File("s.md")});
+  EXPECT_EQ(again.exit_code, 2);
+}
+
 TEST(Export, HuggingFaceCardNamesTheBaseModelAndTheLineage) {
   json report = Report(R().ok);
   report["job"]["student"]["base_model"] = {{"name", "Qwen/Qwen2.5-0.5B"}, {"license", "Apache-2.0"}};

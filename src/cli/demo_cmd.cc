@@ -22,6 +22,7 @@
 #include "attest/attestation.h"
 #include "attest/claim_verify.h"
 #include "policy/policy.h"
+#include "report/eu_summary.h"
 #include "report/render.h"
 #include "report/run_report.h"
 #include "cli/trainer_exec.h"
@@ -209,6 +210,11 @@ Status RunDemo(DemoArgs a) {
     DG_ASSIGN_OR_RETURN(nlohmann::json run_report, BuildRunReport(*ledger, ro));
     const std::string report_dir = a.workdir + "reports/" + run_id;
     DG_RETURN_IF_ERROR(WriteReportFiles(run_report, report_dir, {"md", "html", "json", "sarif"}).status());
+    // The EU public summary of the student's training content, as far as
+    // the ledger holds the facts (docs/eu-training-summary.md).
+    DG_ASSIGN_OR_RETURN(nlohmann::json eu, ExportEuGpaiSummary(run_report));
+    DG_RETURN_IF_ERROR(WriteFileAtomic(report_dir + "/eu-training-summary.json", eu.dump(2) + "\n", 0644, false));
+    DG_RETURN_IF_ERROR(WriteFileAtomic(report_dir + "/eu-training-summary.md", RenderEuGpaiSummaryMarkdown(eu), 0644, false));
     const std::string bundle = a.workdir + "distillgate-student.bundle.json";
     DG_ASSIGN_OR_RETURN(nlohmann::json statement, BuildStatement(*ledger, {run_id, {model_path}}));
     DG_ASSIGN_OR_RETURN(nlohmann::json envelope, SignStatement(statement, key, DsseKeyId(trusted)));
@@ -216,6 +222,8 @@ Status RunDemo(DemoArgs a) {
     DG_ASSIGN_OR_RETURN(ClaimReport claim, VerifyClaim({{model_path}, envelope, bundle, trusted, nullptr, nullptr}));
     if (!claim.ok()) return Status::Internal("the demo's own attestation does not verify: " + claim.ToJson().dump());
     std::cout << "audit report: " << report_dir << "/report.{md,html,json,sarif}\n"
+              << "EU training-content summary: " << report_dir << "/eu-training-summary.{md,json} (" << eu["not_recorded"].size()
+              << " fields for the provider to fill)\n"
               << "attestation: " << bundle << " (DSSE, in-toto; " << statement["predicate"]["ledger"]["entries"].size()
               << " ledger entries proven) — verified offline: " << claim.checks.size() << " checks hold\n"
               << "     distillgate verify --model " << model_path << " --bundle " << bundle << " --vkey " << kp.vkey << "\n";

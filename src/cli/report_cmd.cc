@@ -10,6 +10,7 @@
 #include "core/json_schema.h"
 #include "ledger/key_files.h"
 #include "record/run_record.h"
+#include "report/eu_summary.h"
 #include "report/export.h"
 #include "report/render.h"
 #include "report/run_report.h"
@@ -53,24 +54,41 @@ Status RunReport(const ReportArgs& a) {
 
 struct ExportArgs {
   std::string ledger, run, format, out, vkey, license;
+  bool as_json = false;
 };
 
+bool EndsWith(const std::string& s, const std::string& tail) {
+  return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
+}
+
 Status RunExport(const ExportArgs& a) {
-  if (FileExists(a.out)) return Status::InvalidInput(a.out + ": exists; choose another --out");
+  const bool to_stdout = a.out == "-";
+  if (!to_stdout && FileExists(a.out)) return Status::InvalidInput(a.out + ": exists; choose another --out");
   DG_ASSIGN_OR_RETURN(nlohmann::json report, LoadReport(a.ledger, a.run, a.vkey));
   if (!report["ledger"]["verifies"].get<bool>()) {
     return Status::VerifyFailed(a.ledger + ": the ledger does not verify; refusing to export its claims");
   }
   std::string text;
+  const bool eu_json = a.as_json || EndsWith(a.out, ".json");
   if (a.format == "hf-card") {
     DG_ASSIGN_OR_RETURN(text, ExportHfModelCard(report, a.license));
+  } else if (a.format == "eu-gpai-summary") {
+    DG_ASSIGN_OR_RETURN(nlohmann::json doc, ExportEuGpaiSummary(report));
+    text = eu_json ? doc.dump(2) + "\n" : RenderEuGpaiSummaryMarkdown(doc);
   } else {
     DG_ASSIGN_OR_RETURN(nlohmann::json doc, a.format == "cyclonedx" ? ExportCycloneDx(report) : ExportSpdx3(report));
     text = doc.dump(2) + "\n";
   }
+  if (to_stdout) {
+    std::cout << text;
+    return Status::Ok();
+  }
   DG_RETURN_IF_ERROR(WriteFileAtomic(a.out, text, 0644, true));
   std::cout << "wrote " << a.out << " ("
-            << (a.format == "cyclonedx" ? "CycloneDX 1.6 ML-BOM" : a.format == "spdx" ? "SPDX 3.0.1 JSON-LD" : "Hugging Face model card")
+            << (a.format == "cyclonedx"         ? "CycloneDX 1.6 ML-BOM"
+                : a.format == "spdx"            ? "SPDX 3.0.1 JSON-LD"
+                : a.format == "eu-gpai-summary" ? (eu_json ? "EU training-content summary, JSON" : "EU training-content summary, Markdown")
+                                                : "Hugging Face model card")
             << ") for run " << report["run"].get<std::string>() << "\n";
   return Status::Ok();
 }
@@ -133,9 +151,14 @@ void RegisterReport(CLI::App& app, Dispatch& d) {
   CLI::App* x = app.add_subcommand("export", "Write the student's lineage as a CycloneDX 1.6 ML-BOM, an SPDX 3.0.1 document or a Hugging Face model card");
   x->add_option("--ledger", e->ledger, "Ledger file")->required();
   x->add_option("--run", e->run, "Run id (a completed run)")->required();
-  x->add_option("--format", e->format, "cyclonedx, spdx or hf-card (a README.md model card)")->required()->check(CLI::IsMember({"cyclonedx", "spdx", "hf-card"}));
+  x->add_option("--format", e->format,
+                "cyclonedx, spdx, hf-card (a README.md model card) or eu-gpai-summary (the EU public summary of training content, "
+                "docs/eu-training-summary.md)")
+      ->required()
+      ->check(CLI::IsMember({"cyclonedx", "spdx", "hf-card", "eu-gpai-summary"}));
+  x->add_flag("--json", e->as_json, "eu-gpai-summary: JSON (schemas/eu-gpai-summary.schema.json) instead of Markdown; the default for an --out ending .json");
   x->add_option("--license", e->license, "hf-card: the student's license (default: what the teachers' terms require, else unspecified)");
-  x->add_option("--out", e->out, "File to write; must not exist")->required();
+  x->add_option("--out", e->out, "File to write, which must not exist; - for standard output")->required();
   x->add_option("--vkey", e->vkey, "Verify the ledger under this pinned key first");
   x->callback([&d, e] { d.handler = ExitZeroOr([e] { return RunExport(*e); }); });
 }

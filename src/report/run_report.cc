@@ -141,7 +141,12 @@ StatusOr<json> BuildRunReport(Ledger& ledger, const RunReportOptions& o) {
 
   json datasets = json::array();
   for (const auto& m : r.manifests) {
+    json declared = json::object();  // the job's entry for this dataset
+    for (const json& d : job.value("datasets", json::array())) {
+      if (d.value("id", "") == m.body.value("dataset", "")) declared = d;
+    }
     datasets.push_back({{"dataset", m.body.value("dataset", "")},
+                        {"generated_by", declared.value("generated_by", json())},
                         {"license", m.body.value("license", "")},
                         {"evidence", LicenseEvidence(*kb, m.body.value("license", ""), profiles)},
                         {"record_format", m.body.value("record_format", "")},
