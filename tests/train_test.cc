@@ -320,6 +320,36 @@ namespace {
 // The demo's teacher recipe: the wider CNN with a cosine learning rate. The
 // schedule is applied (same seed, other weights than a constant rate) and
 // recorded with its formula; an unknown schedule is bad input.
+// A new user's run silently replaced the model an earlier attestation was
+// about: an existing output is refused before anything is decided, and
+// --force overwrites it, recorded with what it replaced.
+TEST_F(RunTest, AnExistingOutputModelIsRefusedUnlessForcedAndTheForceIsRecorded) {
+  const std::string teacher = TrainSmallTeacher();
+  const std::string before = HexEncode(*Sha256File(teacher));
+  const size_t entries = Entries().size();
+  auto again = RunJob(Options(dir_.File("teacher.json"), true));
+  ASSERT_FALSE(again.ok());
+  EXPECT_EQ(again.status().ExitCode(), 2);
+  EXPECT_NE(again.status().message().find("/output/model: " + teacher + " exists"), std::string::npos) << again.status().message();
+  EXPECT_NE(again.status().message().find("--force"), std::string::npos);
+  EXPECT_EQ(Entries().size(), entries);  // nothing decided
+  EXPECT_EQ(HexEncode(*Sha256File(teacher)), before);
+  RunOptions forced = Options(dir_.File("teacher.json"), true);
+  forced.force = true;
+  auto r = RunJob(forced);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  bool recorded = false;
+  for (const StoredLeaf& leaf : Entries()) {
+    const json e = json::parse(leaf.data);
+    if (e["kind"] == "run_start" && e["body"].contains("overwrites")) {
+      recorded = true;
+      EXPECT_EQ(e["body"]["overwrites"]["path"], teacher);
+      EXPECT_EQ(e["body"]["overwrites"]["sha256"], before);
+    }
+  }
+  EXPECT_TRUE(recorded);
+}
+
 TEST_F(RunTest, ACosineScheduleIsAppliedAndRecordedAndTheWideCnnTrains) {
   json cosine = {{"arch", "cnn-wide"}, {"epochs", 2}, {"train_limit", 640}, {"seed", 4}, {"lr_schedule", "cosine"}};
   json constant = cosine;

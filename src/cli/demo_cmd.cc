@@ -151,7 +151,8 @@ Status RunDemo(DemoArgs a) {
     std::cout << "reusing the default teacher " << a.workdir << "distillgate-teacher.pt\n";
   }
   std::cout << "distilling an MLP student from 1,000 labels plus the teacher's outputs on every training image…" << std::endl;
-  DG_ASSIGN_OR_RETURN(auto s, Train(with({"run", "--job", a.workdir + "distillgate-kd.job.json"})));
+  // A second demo replaces the student it wrote before (recorded: --force).
+  DG_ASSIGN_OR_RETURN(auto s, Train(with({"run", "--job", a.workdir + "distillgate-kd.job.json", "--force"})));
   std::cout << "decision: " << s["verdict"].get<std::string>() << " (ledger entry " << s["decision_index"] << ", run "
             << s.value("run", "") << ")\n";
   std::printf("teacher accuracy %.2f %%, student accuracy %.2f %% (%zu epochs, %.1f s on %s)\n",

@@ -46,6 +46,7 @@ void Register(CLI::App& app, Dispatch& d, bool teacher) {
   c->add_option("--key", o->key_path, "The ledger's private key")->required();
   c->add_option("--device", o->device, "auto, cpu or cuda")->check(CLI::IsMember({"auto", "cpu", "cuda"}))->capture_default_str();
   c->add_flag("--quiet", o->quiet, "No progress bars");
+  c->add_flag("--force", o->force, "Overwrite an existing output model (recorded in run_start as \"overwrites\"); without it an existing one is exit 2");
   c->add_flag("--json", *as_json, "Print the summary as JSON");
   c->add_option("--nproc", o->nproc,
                 "Train data-parallel on N local ranks over c10d Gloo (rank 0 decides and records; docs/runner.md). "

@@ -282,6 +282,18 @@ StatusOr<RunSummary> RunJob(const RunOptions& o) {
   DG_ASSIGN_OR_RETURN(RankEnv env, RanksOf(o));
   if (env.rank > 0) return JoinRun(o, env);
   DG_ASSIGN_OR_RETURN(Inputs in, ReadInputs(o));
+  // The output model is never overwritten silently: an attestation of the
+  // earlier one would no longer verify. --force overwrites, and run_start
+  // records what it replaced.
+  nlohmann::json replaced;
+  if (FileExists(in.model_out)) {
+    if (!o.force) {
+      return Status::InvalidInput(o.job_path + ": /output/model: " + in.model_out +
+                                  " exists (an earlier run's model?); choose another output.model or pass --force, which the run records");
+    }
+    DG_ASSIGN_OR_RETURN(Hash old_sha, Sha256File(in.model_out));
+    replaced = {{"path", in.model_out}, {"sha256", HexEncode(old_sha)}};
+  }
   const Job& job = in.job;
   TrainConfig& config = in.config;
   std::vector<DatasetManifest>& extra = in.extra;
@@ -315,6 +327,7 @@ StatusOr<RunSummary> RunJob(const RunOptions& o) {
   }
   nlohmann::json start = {{"training", config.ToJson()}, {"runtime", TorchDescription()}};
   if (!in.init_from.is_null()) start["init_from"] = in.init_from;
+  if (!replaced.is_null()) start["overwrites"] = replaced;  // --force
   if (!o.train_teacher) {
     start["teacher"] = {{"id", in.teacher.id}, {"sha256", in.teacher.sha256}, {"license", job.teachers[0].license},
                         {"model_signing_root", in.teacher_identity["model_signing"]["root_sha256"]},

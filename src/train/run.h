@@ -28,6 +28,7 @@ struct RunOptions {
   std::string device = "cpu";
   bool quiet = false;
   bool train_teacher = false;  // label-only training of the default CNN teacher
+  bool force = false;          // overwrite an existing output model (run_start records it as "overwrites")
   // Data-parallel (docs/runner.md): --nproc N starts ranks 1 … N−1 as copies
   // of this process; or torchrun's variables (RANK, WORLD_SIZE, MASTER_ADDR,
   // MASTER_PORT) make this process one rank of a world a launcher started.
