@@ -243,6 +243,33 @@ TEST_F(CliTest, ProveRangeErrors) {
   EXPECT_NE(r.err.find("/leaf_hash"), std::string::npos) << r.err;
 }
 
+// A new user's typo gets the nearest command, not "A subcommand is required";
+// --version and `help COMMAND` work, for the trainer's commands too.
+TEST_F(CliTest, ATypoNamesTheNearestCommandAndHelpAndVersionWork) {
+  auto r = RunCli({"chek"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("unknown command \"chek\"; did you mean `check`?"), std::string::npos) << r.err;
+  r = RunCli({"ledgr", "verify"});
+  EXPECT_NE(r.err.find("did you mean `ledger`?"), std::string::npos) << r.err;
+  r = RunCli({"qqqqqqqq"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(r.err.find("did you mean"), std::string::npos) << r.err;
+  r = RunCli({"--version"});
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_EQ(r.out.rfind("distillgate ", 0), 0u) << r.out;
+  r = RunCli({"help", "ledger", "verify"});
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_NE(r.out.find("ledger verify"), std::string::npos) << r.out;
+  const std::string cli = testing::CliPath();
+  if (FileExists(cli.substr(0, cli.rfind('/') + 1) + "distillgate-train")) {
+    r = RunCli({"help", "run"});
+    EXPECT_EQ(r.exit_code, 0);
+    EXPECT_NE(r.out.find("--force"), std::string::npos) << r.out;
+    r = RunCli({"rnu"});
+    EXPECT_NE(r.err.find("did you mean `run`?"), std::string::npos) << r.err;
+  }
+}
+
 // The README's main job, on small subsets: it must run end to end twice
 // (the second run reuses the teacher and extends the saved checkpoint).
 TEST_F(CliTest, DemoRunsEndToEndAndIsRepeatable) {

@@ -120,6 +120,37 @@ TEST(Properties, EveryFindingCitesItsProfile) {
   }
 }
 
+// A typo of a known license id is still needs review (never allow), and the
+// finding says which license it is near; a name near nothing gets no guess.
+TEST(Decisions, ALicenseTypoNeedsReviewAndNamesTheNearestLicense) {
+  for (const auto& [declared, nearest] : std::vector<std::pair<std::string, std::string>>{{"llama3.l", "llama3.1"}, {"Apache-2.O", "Apache-2.0"},
+                                                                                         {"zz-house-terms", ""}}) {
+    nlohmann::json doc = {{"name", "typo"},
+                          {"teachers", {{{"id", "t"}, {"kind", "local"}, {"license", declared}, {"model_file", "t.pt"}}}},
+                          {"student", {{"name", "s"}, {"model_type", "classifier"}}},
+                          {"use", {{"commercial", false}, {"distribution", "internal"}, {"purpose", "research"}}}};
+    auto job = ParseJob(doc, "typo.json");
+    ASSERT_TRUE(job.ok()) << job.status().ToString();
+    auto dec = Evaluate(*job, *DefaultPolicy(), Kb(), "2026-11-29");
+    ASSERT_TRUE(dec.ok());
+    EXPECT_EQ(dec->verdict, Verdict::kNeedsReview) << declared;
+    bool found = false;
+    for (const auto& f : dec->findings) {
+      if (f.rule != "unknown-license") continue;
+      found = true;
+      if (nearest.empty()) {
+        EXPECT_EQ(f.message.find("did you mean"), std::string::npos) << f.message;
+      } else {
+        EXPECT_NE(f.message.find("did you mean \"" + nearest + "\"?"), std::string::npos) << f.message;
+        EXPECT_NE(f.fix.find("declare \"" + nearest + "\""), std::string::npos) << f.fix;
+      }
+      EXPECT_NE(f.fix.find("--licenses DIR"), std::string::npos) << f.fix;  // not files compiled into the binary
+      EXPECT_EQ(f.fix.find("policies/licenses/"), std::string::npos) << f.fix;
+    }
+    EXPECT_TRUE(found) << declared;
+  }
+}
+
 // Adding a teacher or dataset never makes a verdict more permissive, and the
 // order of teachers never changes it.
 TEST(Properties, MonotoneAndOrderInvariant) {

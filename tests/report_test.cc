@@ -512,6 +512,31 @@ TEST(ReportCli, WritesEveryFormatAndRefusesBadInput) {
   EXPECT_FALSE(FileExists(out.File("s.json")));
 }
 
+// Who decided: --operator after the command (or before it) is recorded in the
+// decision and shown by the report; without it, the system user.
+TEST(ReportCli, TheOperatorIsRecordedInTheDecisionAndShown) {
+  TempDir dir;
+  auto run = MakeSyntheticRun(dir.path());
+  ASSERT_TRUE(run.ok());
+  ::unsetenv("DISTILLGATE_OPERATOR");
+  for (const auto& [args, expected] : std::vector<std::pair<std::vector<std::string>, std::string>>{
+           {{"check", "--job", run->job, "--ledger", run->ledger, "--key", run->key, "--json", "--operator", "alice@example.org"},
+            "alice@example.org (as given to --operator)"},
+           {{"--operator=bob", "check", "--job", run->job, "--ledger", run->ledger, "--key", run->key, "--json"}, "bob (as given to --operator)"},
+           {{"check", "--job", run->job, "--ledger", run->ledger, "--key", run->key, "--json"}, "(the system user)"}}) {
+    auto c = testing::RunCli(args);
+    ASSERT_EQ(c.exit_code, 0) << c.err;
+    const std::string id = json::parse(c.out)["run"];
+    auto ledger = Ledger::Open(run->ledger, Ledger::Mode::kReadOnly);
+    auto r = BuildRunReport(**ledger, {id, nullptr, ""});
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_EQ((*r)["status"], "decided");
+    const std::string md = RenderMarkdown(*r);
+    EXPECT_NE(md.find(expected), std::string::npos) << md.substr(0, 800);
+    EXPECT_NE(RenderHtml(*r).find(expected), std::string::npos);
+  }
+}
+
 TEST(ReportCli, RunsListsEveryDecision) {
   TempDir dir;
   auto run = MakeSyntheticRun(dir.path());

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cctype>
 #include <mutex>
+#include <set>
 
 #include "core/canonical_json.h"
 #include "core/encoding.h"
@@ -172,6 +173,15 @@ StatusOr<std::shared_ptr<const KnowledgeBase>> KnowledgeBase::LoadDirectory(cons
 const LicenseProfile* KnowledgeBase::Find(const std::string& name) const {
   auto it = index_.find(Lower(name));
   return it == index_.end() ? nullptr : &profiles_[it->second];
+}
+
+std::string KnowledgeBase::NearestId(const std::string& name) const {
+  std::set<std::string> names;
+  for (const auto& [n, i] : index_) names.insert(n);
+  const std::string nearest = NearestKey(Lower(name), names);
+  if (nearest.empty()) return "";
+  const std::string& id = profiles_[index_.at(nearest)].id;
+  return Lower(id) == nearest ? id : nearest;  // the id as spelt, or the alias that is nearest
 }
 
 const LicenseProfile* KnowledgeBase::FindModel(const std::string& hub_id) const {

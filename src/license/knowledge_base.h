@@ -65,6 +65,10 @@ class KnowledgeBase {
       const std::vector<std::pair<std::string, std::string>>& files, const TextReader& texts);
   // By id, alias, Hugging Face license/license_name, case-insensitively.
   const LicenseProfile* Find(const std::string& name) const;
+  // For "did you mean": the profile id or alias nearest to `name` when it is
+  // close enough to be a typo of it (core NearestKey, case-insensitive; an
+  // alias in lower case), else "".
+  std::string NearestId(const std::string& name) const;
   // The profile whose `models` patterns match a hub id (case-insensitively),
   // e.g. meta-llama/Llama-3.1-8B-Instruct; nullptr when none or several do.
   const LicenseProfile* FindModel(const std::string& hub_id) const;

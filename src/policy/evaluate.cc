@@ -223,9 +223,13 @@ class Evaluator {
     const LicenseProfile* p = kb_.Find(name);
     if (p == nullptr) {
       const bool deny = policy_.unknown_license == "deny";
+      const std::string nearest = kb_.NearestId(name);
       Add(o, src, name, "unknown-license", deny ? "deny" : "review", nullptr,
-          "license \"" + name + "\" is not in the knowledge base; its terms are unknown",
-          "identify the license (distillgate license list) and declare its id, or add a profile under policies/licenses/");
+          "license \"" + name + "\" is not in the knowledge base" + (nearest.empty() ? "" : "; did you mean \"" + nearest + "\"?") +
+              " Its terms are unknown",
+          (nearest.empty() ? std::string() : "if the license is " + nearest + ", declare \"" + nearest + "\"; otherwise ") +
+              "identify the license (distillgate license list) and declare its id, or give its profile in a directory with "
+              "--licenses DIR (docs/licenses-and-policy.md)");
       return;
     }
     o->profiles[p->id] = p->sha256;
