@@ -66,6 +66,10 @@ class DdpTest : public ::testing::Test {
     auto job = WriteJob("teacher", json::array(), {{"epochs", 1}, {"train_limit", 3000}, {"seed", 3}}, "teacher.pt");
     auto r = testing::RunCli({"train-teacher", "--job", job, "--ledger", Ledger(), "--key", Key(), "--quiet"});
     ASSERT_EQ(r.exit_code, 0) << r.err;
+    // What train-teacher trains is a teacher, for one epoch.
+    EXPECT_NE(r.out.find("teacher accuracy: "), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find(" after 1 epoch ("), std::string::npos) << r.out;
+    EXPECT_EQ(r.out.find("student accuracy"), std::string::npos) << r.out;
   }
   json Teachers() const {
     return {{{"id", "cnn-teacher"}, {"kind", "local"}, {"license", "MIT"}, {"model_file", "teacher.pt"}}};
@@ -300,6 +304,7 @@ TEST_F(DdpTest, LauncherRanksJoinOnlyWithAPermitOfTheirOwn) {
     EXPECT_EQ(s["teacher_calls_per_rank"], json::array({10, 10}));
     ExpectLedgerVerifies();
   }
+  args.push_back("--force");  // the runs below write launched.pt again
   {
     // Rank 1 runs an edited job (another student name): not the one decided.
     json edited = json::parse(testing::ReadAll(job));

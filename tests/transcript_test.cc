@@ -505,6 +505,11 @@ TEST_F(TranscriptTest, CliExitCodes) {
   EXPECT_NE(bad.err.find("ex.jsonl:4:"), std::string::npos) << bad.err;
   auto changed = testing::RunCli({"transcripts", "verify", "--ledger", dir_.File("l.db"), "--run", run});
   EXPECT_EQ(changed.exit_code, 1);
+  // Counts read as English: "1 skipped line", not "1 skipped lines".
+  auto skipped = testing::RunCli({"transcripts", "record", "--job", dir_.File("job.json"), "--ledger", dir_.File("l.db"), "--key",
+                                  dir_.File("k.pem"), "--skip-bad-lines"});
+  EXPECT_EQ(skipped.exit_code, 0) << skipped.err;
+  EXPECT_NE(skipped.out.find("recorded 3 teacher calls (0 failed) and 1 skipped line\n"), std::string::npos) << skipped.out;
 }
 
 }  // namespace

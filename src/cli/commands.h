@@ -6,6 +6,7 @@
 #ifndef DISTILLGATE_CLI_COMMANDS_H_
 #define DISTILLGATE_CLI_COMMANDS_H_
 
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <vector>
@@ -23,6 +24,10 @@ namespace dg::cli {
 using Handler = std::function<StatusOr<int>()>;
 // A handler whose only outcomes are done (exit 0) and an error.
 Handler ExitZeroOr(std::function<Status()> body);
+// "1 epoch", "3 epochs": `n` and the noun in the number it takes (`plural`
+// defaults to `singular` + "s").
+std::string Counted(uint64_t n, const std::string& singular, const std::string& plural = "");
+
 // Where the chosen handler is stored for main() to run after parsing.
 struct Dispatch {
   Handler handler;

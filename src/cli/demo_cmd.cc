@@ -155,8 +155,8 @@ Status RunDemo(DemoArgs a) {
   DG_ASSIGN_OR_RETURN(auto s, Train(with({"run", "--job", a.workdir + "distillgate-kd.job.json", "--force"})));
   std::cout << "decision: " << s["verdict"].get<std::string>() << " (ledger entry " << s["decision_index"] << ", run "
             << s.value("run", "") << ")\n";
-  std::printf("teacher accuracy %.2f %%, student accuracy %.2f %% (%zu epochs, %.1f s on %s)\n",
-              100 * s["teacher_accuracy"].get<double>(), 100 * s["student_accuracy"].get<double>(), s["epochs"].size(),
+  std::printf("teacher accuracy %.2f %%, student accuracy %.2f %% (%s, %.1f s on %s)\n",
+              100 * s["teacher_accuracy"].get<double>(), 100 * s["student_accuracy"].get<double>(), Counted(s["epochs"].size(), "epoch").c_str(),
               s["train_seconds"].get<double>(), s["device"].get<std::string>().c_str());
   std::cout << "teacher calls recorded: " << s["teacher_calls"] << "; student model " << s["model"]["path"].get<std::string>()
             << " (sha256 " << s["model"]["sha256"].get<std::string>().substr(0, 16) << "…)\n";

@@ -91,6 +91,10 @@ int ParseAndRun(CLI::App& app, Dispatch& d, int argc, char** argv, const std::ve
   return *code;
 }
 
+std::string Counted(uint64_t n, const std::string& singular, const std::string& plural) {
+  return std::to_string(n) + " " + (n == 1 ? singular : plural.empty() ? singular + "s" : plural);
+}
+
 Handler ExitZeroOr(std::function<Status()> body) {
   return [body = std::move(body)]() -> StatusOr<int> {
     DG_RETURN_IF_ERROR(body());

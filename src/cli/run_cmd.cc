@@ -13,7 +13,7 @@
 namespace dg::cli {
 namespace {
 
-void PrintSummary(const RunSummary& s, bool as_json) {
+void PrintSummary(const RunSummary& s, bool as_json, bool teacher) {
   if (as_json) {
     std::cout << s.ToJson().dump(2) << "\n";
     return;
@@ -24,8 +24,9 @@ void PrintSummary(const RunSummary& s, bool as_json) {
     return;
   }
   if (s.result.teacher_accuracy >= 0) std::printf("teacher accuracy: %.2f %%\n", 100 * s.result.teacher_accuracy);
-  std::printf("student accuracy: %.2f %% after %zu epochs (%.1f s on %s)\n", 100 * s.result.student_accuracy,
-              s.result.epochs.size(), s.result.train_seconds, s.result.device.c_str());
+  // train-teacher trains a teacher: its accuracy is the teacher's.
+  std::printf("%s accuracy: %.2f %% after %s (%.1f s on %s)\n", teacher ? "teacher" : "student", 100 * s.result.student_accuracy,
+              Counted(s.result.epochs.size(), "epoch").c_str(), s.result.train_seconds, s.result.device.c_str());
   if (s.result.teacher_calls) std::cout << "teacher calls recorded: " << s.result.teacher_calls << "\n";
   std::cout << "model: " << s.result.model_path << " (sha256 " << s.result.model_sha256 << ")\n"
             << "ledger: " << s.ledger_size << " entries\n";
@@ -56,12 +57,12 @@ void Register(CLI::App& app, Dispatch& d, bool teacher) {
   c->add_option("--rank-timeout", o->rank_timeout_seconds, "Seconds a rank may stay silent before the run fails naming it")
       ->check(CLI::Range(1, 86400))
       ->capture_default_str();
-  c->callback([&d, o, as_json] {
-    d.handler = [o, as_json]() -> StatusOr<int> {
+  c->callback([&d, o, as_json, teacher] {
+    d.handler = [o, as_json, teacher]() -> StatusOr<int> {
       InstallStopHandlers();  // SIGINT/SIGTERM close the run as interrupted (exit 130/143)
       DG_ASSIGN_OR_RETURN(RunSummary s, RunJob(*o));
       if (s.rank > 0) return s.exit_code;  // rank 0 prints the run
-      PrintSummary(s, *as_json);
+      PrintSummary(s, *as_json, teacher);
       return s.exit_code;  // 0 trained, 1 denied, 4 needs review
     };
   });

@@ -45,8 +45,8 @@ StatusOr<int> RunRecord(const RecordArgs& a) {
   } else {
     std::cout << "decision: " << s.verdict << " (ledger entry " << s.decision_index << ", run " << s.run_id << ")\n";
     if (s.status == RunStatus::kCompleted) {
-      std::cout << "recorded " << s.exchanges << " teacher calls (" << s.failed_calls << " failed) and " << s.skipped_lines
-                << " skipped lines\n";
+      std::cout << "recorded " << Counted(s.exchanges, "teacher call") << " (" << s.failed_calls << " failed) and "
+                << Counted(s.skipped_lines, "skipped line") << "\n";
     } else if (s.status == RunStatus::kRefused) {
       std::cout << "refused: " << s.disallowed_calls << " call(s) to models the decision does not allow; nothing is usable for training\n";
     } else {
