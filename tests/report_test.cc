@@ -16,7 +16,11 @@
 #include "core/json_schema.h"
 #include "license/detect.h"
 #include "license/knowledge_base.h"
+#include "core/canonical_json.h"
+#include "core/dsse.h"
 #include "core/encoding.h"
+#include "ledger/entry.h"
+#include "policy/approval.h"
 #include "report/eu_summary.h"
 #include "report/export.h"
 #include "report/render.h"
@@ -570,6 +574,144 @@ TEST(ReportCli, ATamperedLedgerIsReportedAndNotExported) {
   auto exp = testing::RunCli({"export", "--ledger", run->ledger, "--run", run->run_id, "--format", "cyclonedx", "--out", dir.File("bom.json")});
   EXPECT_EQ(exp.exit_code, 1);
   EXPECT_FALSE(FileExists(dir.File("bom.json")));
+}
+
+// ---- approvals ----
+
+// A job the gate sent to review runs only when the approvers the policy names
+// have signed approvals of it: the reviewer's flow, end to end on the CLI.
+class Approvals : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    run_ = *MakeSyntheticRun(dir_.path());
+    for (const char* who : {"alice", "bob", "mallory"}) {
+      auto k = testing::RunCli({"keys", "generate", "--out", dir_.File(who), "--name", std::string("approvers.example/") + who});
+      ASSERT_EQ(k.exit_code, 0) << k.err;
+    }
+    auto vkey = [&](const char* who) {
+      std::string v = *ReadFile(dir_.File(std::string(who) + "/ledger.vkey"));
+      while (!v.empty() && (v.back() == '\n' || v.back() == ' ')) v.pop_back();
+      return v;
+    };
+    const json policy = {{"mode", "enforce"},
+                         {"approvers", {{{"vkey", vkey("alice")}, {"role", "legal"}}, {{"vkey", vkey("bob")}, {"role", "security"}}}},
+                         {"require_approval", {{"needs_review", 2}}}};
+    ASSERT_TRUE(testing::WriteText(dir_.File("policy.json"), policy.dump(2)).ok());
+    json job = json::parse(*ReadFile(run_.job));
+    job["teachers"][0]["license"] = "LicenseRef-house-terms-unknown";  // not in the knowledge base: needs review
+    ASSERT_TRUE(testing::WriteText(dir_.File("review.json"), job.dump(2)).ok());
+  }
+  testing::CommandResult Check(const std::string& job) {
+    return testing::RunCli({"check", "--job", job, "--policy", dir_.File("policy.json"), "--ledger", run_.ledger, "--key", run_.key, "--json"});
+  }
+  testing::CommandResult Approve(const std::string& run, const char* who, const char* role) {
+    return testing::RunCli({"approve", "--ledger", run_.ledger, "--ledger-key", run_.key, "--run", run, "--key", dir_.File(std::string(who) + "/ledger.key"),
+                            "--role", role, "--note", std::string("reviewed by ") + who, "--policy", dir_.File("policy.json")});
+  }
+  json Report(const std::string& run) {
+    auto ledger = Ledger::Open(run_.ledger, Ledger::Mode::kReadOnly);
+    auto r = BuildRunReport(**ledger, {run, nullptr, ""});
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    return r.ok() ? *r : json();
+  }
+  TempDir dir_;
+  testing::SyntheticRun run_;
+};
+
+TEST_F(Approvals, ANeedsReviewJobRunsOnlyOnceTheRequiredApproversHaveSigned) {
+  auto first = Check(dir_.File("review.json"));
+  ASSERT_EQ(first.exit_code, 4) << first.out << first.err;
+  const std::string review_run = json::parse(first.out)["run"];
+  // Not an approver, or not in their role: nothing is recorded.
+  auto mallory = Approve(review_run, "mallory", "legal");
+  EXPECT_EQ(mallory.exit_code, 2);
+  EXPECT_NE(mallory.err.find("not one of the policy's approvers"), std::string::npos) << mallory.err;
+  auto wrong_role = Approve(review_run, "alice", "security");
+  EXPECT_EQ(wrong_role.exit_code, 2);
+  EXPECT_NE(wrong_role.err.find("role in the policy is legal"), std::string::npos) << wrong_role.err;
+  // One of two: still needs review.
+  ASSERT_EQ(Approve(review_run, "alice", "legal").exit_code, 0);
+  ASSERT_EQ(Approve(review_run, "alice", "legal").exit_code, 0);  // the same approver twice counts once
+  auto one = Check(dir_.File("review.json"));
+  EXPECT_EQ(one.exit_code, 4) << one.out;
+  EXPECT_FALSE(json::parse(one.out).value("approved", false));
+  // Two of two: the job may run, and the decision says on whose approvals.
+  ASSERT_EQ(Approve(review_run, "bob", "security").exit_code, 0);
+  auto two = Check(dir_.File("review.json"));
+  ASSERT_EQ(two.exit_code, 0) << two.out << two.err;
+  const json approved = json::parse(two.out);
+  EXPECT_EQ(approved["verdict"], "needs_review");  // the verdict is not rewritten
+  EXPECT_TRUE(approved["approved"].get<bool>());
+  ASSERT_EQ(approved["approvals"].size(), 2u);
+  EXPECT_EQ(approved["approvals"][0]["approver"], "approvers.example/alice");
+  EXPECT_EQ(approved["approvals"][1]["role"], "security");
+  // The reports: the approved run shows who approved what and when; the
+  // reviewed one, the approvals it received.
+  const json rep = Report(approved["run"]);
+  EXPECT_EQ(rep["status"], "decided");
+  const std::string md = RenderMarkdown(rep), html = RenderHtml(rep);
+  for (const char* s : {"## Approvals", "| approvers.example/alice | legal |", "| approvers.example/bob | security |", "reviewed by bob", "**approved**"}) {
+    EXPECT_NE(md.find(s), std::string::npos) << s;
+  }
+  EXPECT_NE(html.find("<table id=\"approvals\">"), std::string::npos);
+  EXPECT_EQ(Report(review_run)["approvals_received"].size(), 3u);
+  // Another job (a changed student name), or the same job under another
+  // policy, is not what was approved.
+  json other = json::parse(*ReadFile(dir_.File("review.json")));
+  other["student"]["name"] = "another-student";
+  ASSERT_TRUE(testing::WriteText(dir_.File("other.json"), other.dump(2)).ok());
+  EXPECT_EQ(Check(dir_.File("other.json")).exit_code, 4);
+  json looser = json::parse(*ReadFile(dir_.File("policy.json")));
+  looser["require_approval"]["needs_review"] = 1;
+  ASSERT_TRUE(testing::WriteText(dir_.File("policy.json"), looser.dump(2)).ok());
+  EXPECT_EQ(Check(dir_.File("review.json")).exit_code, 4);  // the approvals were given under the first policy
+  auto v = testing::RunCli({"ledger", "verify", "--ledger", run_.ledger, "--pubkey", run_.vkey});
+  EXPECT_EQ(v.exit_code, 0) << v.out << v.err;
+}
+
+TEST_F(Approvals, ADenialIsNeverApprovableAndAForgedApprovalNeverCounts) {
+  json denied = json::parse(*ReadFile(run_.job));
+  denied["teachers"][0]["license"] = "CC-BY-NC-4.0";
+  denied["use"]["commercial"] = true;
+  denied["use"]["distribution"] = "open_weights";
+  denied["use"]["purpose"] = "production";
+  ASSERT_TRUE(testing::WriteText(dir_.File("denied.json"), denied.dump(2)).ok());
+  auto d = Check(dir_.File("denied.json"));
+  ASSERT_EQ(d.exit_code, 1) << d.out;
+  auto no = Approve(json::parse(d.out)["run"], "alice", "legal");
+  EXPECT_EQ(no.exit_code, 2);
+  EXPECT_NE(no.err.find("never approvable"), std::string::npos) << no.err;
+  // Mallory signs statements naming alice and bob as approvers and appends
+  // them with the ledger key (an insider): the signatures do not verify
+  // under the policy's keys, so they are not approvals.
+  auto first = Check(dir_.File("review.json"));
+  ASSERT_EQ(first.exit_code, 4);
+  const json dec = json::parse(first.out);
+  auto policy = LoadPolicy(dir_.File("policy.json"));
+  ASSERT_TRUE(policy.ok());
+  auto mallory = PrivateKey::LoadPemFile(dir_.File("mallory/ledger.key"));
+  auto ledger_key = PrivateKey::LoadPemFile(run_.key);
+  ASSERT_TRUE(mallory.ok() && ledger_key.ok());
+  {
+    auto ledger = Ledger::Open(run_.ledger, Ledger::Mode::kReadWrite);
+    ASSERT_TRUE(ledger.ok());
+    auto leaf = (*ledger)->GetLeaf(dec["ledger_index"].get<uint64_t>());
+    ASSERT_TRUE(leaf.ok());
+    for (const Approver& a : policy->approvers) {
+      const json st = {{"type", "distillgate-approval-v1"}, {"ledger_origin", (*ledger)->origin()}, {"decision_index", dec["ledger_index"]},
+                       {"decision_leaf_hash", Base64Encode(leaf->leaf_hash)}, {"run", dec["run"]}, {"job_sha256", dec["inputs"]["job_sha256"]},
+                       {"policy_sha256", policy->sha256}, {"verdict", "needs_review"}, {"approver", a.name}, {"approver_vkey", a.vkey},
+                       {"role", a.role}, {"note", "forged"}, {"approved_at", "2026-12-03T00:00:00Z"}};
+      const json env = DsseSign(kApprovalPayloadType, *Canonicalize(st), *mallory, a.vkey);
+      auto e = LedgerEntry::Make("approval", {{"run", dec["run"]}, {"statement", st}, {"envelope", env}});
+      ASSERT_TRUE(e.ok());
+      ASSERT_TRUE((*ledger)->Append({*e}, *ledger_key).ok());
+    }
+    auto found = FindApprovals(**ledger, *policy, dec["inputs"]["job_sha256"], dec["findings"]);
+    ASSERT_TRUE(found.ok());
+    EXPECT_TRUE(found->empty());
+  }
+  EXPECT_EQ(Check(dir_.File("review.json")).exit_code, 4);
 }
 
 }  // namespace

@@ -350,6 +350,52 @@ TEST_F(RunTest, AnExistingOutputModelIsRefusedUnlessForcedAndTheForceIsRecorded)
   EXPECT_TRUE(recorded);
 }
 
+// The reviewer's flow through `run`: a needs-review job trains nothing until
+// the policy's approver signs; then it trains, and the attestation of the
+// student verifies only where the approval can be checked (the ledger and
+// the policy holding the approver's key).
+TEST_F(RunTest, ANeedsReviewJobTrainsOnceApprovedAndItsAttestationChecksTheApproval) {
+  TrainSmallTeacher();
+  auto k = testing::RunCli({"keys", "generate", "--out", dir_.File("alice"), "--name", "approvers.example/alice"});
+  ASSERT_EQ(k.exit_code, 0) << k.err;
+  std::string vkey = testing::ReadAll(dir_.File("alice/ledger.vkey"));
+  while (!vkey.empty() && vkey.back() == '\n') vkey.pop_back();
+  testing::WriteAll(dir_.File("policy.json"), json{{"mode", "enforce"},
+                                                   {"approvers", {{{"vkey", vkey}, {"role", "legal"}}}},
+                                                   {"require_approval", {{"needs_review", 1}}}}.dump());
+  json teachers = {{{"id", "t"}, {"kind", "local"}, {"license", "LicenseRef-house-terms"}, {"model_file", "teacher.pt"}}};
+  const std::string job = WriteJob("reviewed", teachers, {{"epochs", 1}, {"train_limit", 500}}, "reviewed.pt");
+  RunOptions o = Options(job, false);
+  o.policy_path = dir_.File("policy.json");
+  auto first = RunJob(o);
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  EXPECT_EQ(first->exit_code, 4);
+  EXPECT_FALSE(first->trained);
+  EXPECT_FALSE(FileExists(dir_.File("reviewed.pt")));
+  auto ap = testing::RunCli({"approve", "--ledger", path_, "--ledger-key", key_path_, "--run", first->run_id, "--key",
+                             dir_.File("alice/ledger.key"), "--role", "legal", "--note", "house terms read: evaluation use is allowed",
+                             "--policy", dir_.File("policy.json")});
+  ASSERT_EQ(ap.exit_code, 0) << ap.err;
+  auto second = RunJob(o);
+  ASSERT_TRUE(second.ok()) << second.status().ToString();
+  EXPECT_EQ(second->exit_code, 0);
+  EXPECT_TRUE(second->trained);
+  ASSERT_TRUE(FileExists(dir_.File("reviewed.pt")));
+  testing::WriteAll(dir_.File("ledger.vkey"), verifier_.ToString() + "\n");
+  auto at = testing::RunCli({"attest", "--ledger", path_, "--key", key_path_, "--run", second->run_id, "--model", dir_.File("reviewed.pt"),
+                             "--out", dir_.File("reviewed.bundle.json")});
+  ASSERT_EQ(at.exit_code, 0) << at.err;
+  std::vector<std::string> verify = {"verify", "--model", dir_.File("reviewed.pt"), "--bundle", dir_.File("reviewed.bundle.json"),
+                                     "--vkey", dir_.File("ledger.vkey")};
+  auto bare = testing::RunCli(verify);  // the approval cannot be checked: not VERIFIED
+  EXPECT_EQ(bare.exit_code, 1) << bare.out;
+  EXPECT_NE(bare.out.find("approvals are checked only against the ledger"), std::string::npos) << bare.out;
+  verify.insert(verify.end(), {"--ledger", path_, "--policy", dir_.File("policy.json")});
+  auto full = testing::RunCli(verify);
+  EXPECT_EQ(full.exit_code, 0) << full.out << full.err;
+  EXPECT_NE(full.out.find("approved by approvers.example/alice (legal"), std::string::npos) << full.out;
+}
+
 TEST_F(RunTest, ACosineScheduleIsAppliedAndRecordedAndTheWideCnnTrains) {
   json cosine = {{"arch", "cnn-wide"}, {"epochs", 2}, {"train_limit", 640}, {"seed", 4}, {"lr_schedule", "cosine"}};
   json constant = cosine;

@@ -1,5 +1,6 @@
 #include "attest/claim_verify.h"
 
+#include <algorithm>
 #include <map>
 #include <set>
 
@@ -14,6 +15,7 @@
 #include "ledger/merkle.h"
 #include "attest/attestation.h"
 #include "record/run_record.h"
+#include "policy/approval.h"
 #include "policy/evaluate.h"
 #include "policy/job.h"
 
@@ -317,13 +319,18 @@ struct Verifier {
                         : "the disclosed job does not hash to the decision's job_sha256, or the predicate shows another job");
     }
 
-    // 6. The decision allowed training.
+    // 6. The decision allowed training: its verdict, or the approvals of a
+    // needs-review verdict, checked in the ledger under the policy's keys.
     const std::string verdict = dec.value("verdict", "");
     const std::optional<Verdict> parsed = ParseVerdict(verdict);
-    const bool allowed = parsed && VerdictAllows(*parsed);
+    std::string approval_detail;
+    approved_ = parsed == Verdict::kNeedsReview && dec.value("approved", false);
+    if (approved_) approval_detail = ApprovalsHold(dec, index_of["decision"]);
+    const bool allowed = parsed && (VerdictAllows(*parsed) || (approved_ && approval_detail.rfind("approved by", 0) == 0));
     Add("decision", allowed,
         "the gate's verdict was " + verdict + " (" + dec.value("mode", "") + " mode" +
-            (dec.value("rests_on_unverified_facts", false) ? ", resting on unverified license facts" : "") + ")");
+            (dec.value("rests_on_unverified_facts", false) ? ", resting on unverified license facts" : "") + ")" +
+            (approved_ ? "; " + approval_detail : ""));
 
     // 7. Obligations: checked where the bundle can tell.
     for (const json& o : dec.value("obligations", json::array())) {
@@ -404,6 +411,43 @@ struct Verifier {
                     : Join(bad));
   }
 
+  // Whether the approvals a needs-review decision ran on hold: each is an
+  // approval entry of the ledger, before the decision, that the policy's
+  // approvers signed (policy/approval.h), and there are as many as the
+  // policy requires. "approved by …" when they hold, else why not.
+  std::string ApprovalsHold(const json& dec, uint64_t decision_index) {
+    approvals_hold_ = false;
+    std::string who;
+    for (const json& a : dec.value("approvals", json::array())) {
+      who += (who.empty() ? "" : ", ") + a.value("approver", "?") + " (" + a.value("role", "?") + ", " + a.value("approved_at", "?") + ")";
+    }
+    if (in.ledger == nullptr || in.policy == nullptr) {
+      return "recorded as approved by " + who + "; approvals are checked only against the ledger (--ledger) and the policy that names the "
+             "approvers' keys (--policy)";
+    }
+    const json inputs = dec.value("inputs", json::object());
+    if (inputs.value("policy_sha256", "") != in.policy->sha256) return "approved by " + who + " under another policy than --policy: not checked";
+    auto found = FindApprovals(*in.ledger, *in.policy, inputs.value("job_sha256", ""), dec.value("findings", json()));
+    if (!found.ok()) return "the approvals could not be read: " + found.status().message();
+    std::set<uint64_t> valid;
+    for (const json& a : *found) {
+      if (a["ledger_index"].get<uint64_t>() < decision_index) valid.insert(a["ledger_index"].get<uint64_t>());
+    }
+    size_t listed = 0;
+    for (const json& a : dec.value("approvals", json::array())) {
+      if (!a.contains("ledger_index") || !a["ledger_index"].is_number_unsigned() || valid.count(a["ledger_index"].get<uint64_t>()) == 0) {
+        return "the approval by " + a.value("approver", "?") + " is not a signed approval of this job in the ledger before the decision";
+      }
+      ++listed;
+    }
+    if (listed < static_cast<size_t>(std::max(1, in.policy->approvals_for_review))) {
+      return std::to_string(listed) + " approvals recorded; the policy requires " + std::to_string(in.policy->approvals_for_review);
+    }
+    approvals_hold_ = true;
+    return "approved by " + who + ": each approval's signature verifies under the policy's approver key and its entry is in the ledger";
+  }
+  bool approved_ = false, approvals_hold_ = false;
+
   void RePolicy(json job_doc, std::optional<Verdict> recorded, const json& recorded_obligations) {
     // Model cards are files beside the job that the bundle does not carry:
     // the declared licenses are evaluated (the original decision checked the cards).
@@ -437,7 +481,8 @@ struct Verifier {
       Add("policy", false, d.status().message());
       return;
     }
-    const bool allows = VerdictAllows(d->verdict);
+    // A needs-review verdict whose approvals hold (checked above) allows.
+    const bool allows = VerdictAllows(d->verdict) || (d->verdict == Verdict::kNeedsReview && approvals_hold_);
     const bool not_more_permissive = recorded && VerdictRank(*recorded) >= VerdictRank(d->verdict);
     std::string detail = "evaluated again with this build's knowledge base and " + whose + ": " + VerdictName(d->verdict) +
                          "; recorded: " + (recorded ? VerdictName(*recorded) : "no verdict");

@@ -7,6 +7,7 @@
 #include "ledger/ledger.h"
 #include "license/knowledge_base.h"
 #include "record/run_record.h"
+#include "policy/approval.h"
 #include "policy/evaluate.h"
 #include "policy/gate.h"
 
@@ -44,6 +45,33 @@ void PrintHuman(const Job& job, const Decision& dec) {
     std::cout << "  assumed: " << a.fact << " " << a.assumed << " — " << a.because << " (" << a.subject << ")\n";
   }
   if (dec.rests_on_unverified) std::cout << "  note: this verdict rests partly on unverified facts (see warnings)\n";
+  for (const auto& ap : dec.approvals) {
+    std::cout << "  approved by " << ap.value("approver", "") << " (" << ap.value("role", "") << ") at " << ap.value("approved_at", "")
+              << ", ledger entry " << ap.value("ledger_index", 0) << ": " << ap.value("note", "") << "\n";
+  }
+  if (dec.approved) std::cout << "  the policy's required approvals are recorded: the job may run\n";
+}
+
+struct ApproveArgs {
+  std::string ledger, ledger_key, run, key, role, note, policy;
+  bool as_json = false;
+};
+
+// `approve`: the approver's signed approval of a needs-review run, appended.
+Status RunApprove(const ApproveArgs& a) {
+  DG_ASSIGN_OR_RETURN(Policy policy, LoadPolicy(a.policy));
+  DG_ASSIGN_OR_RETURN(PrivateKey ledger_key, PrivateKey::LoadPemFile(a.ledger_key));
+  DG_ASSIGN_OR_RETURN(PrivateKey approver, PrivateKey::LoadPemFile(a.key));
+  DG_ASSIGN_OR_RETURN(auto ledger, Ledger::Open(a.ledger, Ledger::Mode::kReadWrite));
+  DG_ASSIGN_OR_RETURN(RunRecord r, LoadRunRecord(*ledger, a.run));
+  DG_ASSIGN_OR_RETURN(uint64_t index, RecordApproval(*ledger, ledger_key, approver, policy, {r.decision.index, a.role, a.note}));
+  if (a.as_json) {
+    std::cout << nlohmann::json{{"run", r.run_id}, {"decision_index", r.decision.index}, {"approval_index", index}, {"role", a.role}}.dump(2) << "\n";
+  } else {
+    std::cout << "recorded the approval (" << a.role << ") of run " << r.run_id << " as ledger entry " << index
+              << "; the job's next decision under this policy counts it\n";
+  }
+  return Status::Ok();
 }
 
 // The decision's exit code: 0 allowed, 1 denied, 4 needs review.
@@ -96,6 +124,20 @@ void RegisterCheck(CLI::App& app, Dispatch& d) {
   check->callback([&d, a] {
     d.handler = [a] { return RunCheck(*a); };
   });
+
+  auto ap = std::make_shared<ApproveArgs>();
+  CLI::App* approve = app.add_subcommand(
+      "approve", "Sign and record an approval of a needs-review run by one of the policy's approvers; the job's next decision "
+                 "under that policy runs once the approvals require_approval asks for are recorded (docs/licenses-and-policy.md §Approvals)");
+  approve->add_option("--ledger", ap->ledger, "Ledger file")->required();
+  approve->add_option("--ledger-key", ap->ledger_key, "The ledger's private key (signs the checkpoint)")->required();
+  approve->add_option("--run", ap->run, "The needs-review run, as `check --ledger` or `run` printed it")->required();
+  approve->add_option("--key", ap->key, "The approver's private key (Ed25519 PEM; its verifier key is listed in the policy's approvers)")->required();
+  approve->add_option("--role", ap->role, "The approver's role, as the policy lists it")->required();
+  approve->add_option("--note", ap->note, "Why the job may run (recorded as written)")->required();
+  approve->add_option("--policy", ap->policy, "The policy the run was decided under; default: the built-in policy");
+  approve->add_flag("--json", ap->as_json, "Print JSON");
+  approve->callback([&d, ap] { d.handler = ExitZeroOr([ap] { return RunApprove(*ap); }); });
 }
 
 }  // namespace dg::cli

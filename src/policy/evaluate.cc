@@ -850,7 +850,7 @@ json ToJson(const Decision& d) {
   for (const auto& a : d.assumptions) {
     assumed.push_back({{"fact", a.fact}, {"assumed", a.assumed}, {"because", a.because}, {"subject", a.subject}, {"license", a.license}});
   }
-  return {{"verdict", VerdictName(d.verdict)},
+  json out = {{"verdict", VerdictName(d.verdict)},
           {"mode", PolicyModeName(d.mode)},
           {"enforced", d.mode == PolicyMode::kEnforce},
           {"rests_on_unverified_facts", d.rests_on_unverified},
@@ -859,6 +859,11 @@ json ToJson(const Decision& d) {
           {"assumed_facts", assumed},
           {"student_licenses", d.student_licenses},
           {"inputs", {{"job_sha256", d.job_sha256}, {"policy_sha256", d.policy_sha256}, {"profiles", d.profiles}}}};
+  if (d.approved) {
+    out["approved"] = true;
+    out["approvals"] = d.approvals;
+  }
+  return out;
 }
 
 }  // namespace dg

@@ -72,10 +72,17 @@ struct Decision {
   std::map<std::string, std::string> profiles;  // profile id → sha256 used
   bool rests_on_unverified = false;
   std::string job_sha256, policy_sha256;
+  // Set by the gate only (policy/approval.h): a needs-review decision that
+  // the policy's required approvers approved; `approvals` lists them. The
+  // verdict stays needs_review.
+  bool approved = false;
+  nlohmann::json approvals = nlohmann::json::array();
 
-  // Whether the gate lets the job train: the verdict allows it, or the
-  // policy does not enforce its verdicts (warn, audit).
-  bool AllowsTraining() const { return mode != PolicyMode::kEnforce || VerdictAllows(verdict); }
+  // Whether the gate lets the job train: the verdict allows it, the policy
+  // does not enforce its verdicts (warn, audit), or it was approved.
+  bool AllowsTraining() const {
+    return mode != PolicyMode::kEnforce || VerdictAllows(verdict) || (approved && verdict == Verdict::kNeedsReview);
+  }
   // Exit code of `distillgate check`: 0 when AllowsTraining(), else 1
   // denied, 4 needs review.
   int ExitCode() const;

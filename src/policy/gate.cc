@@ -5,6 +5,7 @@
 #include "core/encoding.h"
 #include "core/hash.h"
 #include "ledger/merkle.h"
+#include "policy/approval.h"
 
 namespace dg {
 
@@ -25,6 +26,15 @@ StatusOr<GateResult> Gate::Decide(const Job& job, const Policy& policy, const Kn
                                   const PrivateKey& key, const std::string& today) {
   GateResult r;
   DG_ASSIGN_OR_RETURN(r.decision, Evaluate(job, policy, kb, today));
+  // A needs-review job runs only with the approvals the policy requires, of
+  // an earlier decision of this job, policy and findings (policy/approval.h).
+  if (r.decision.verdict == Verdict::kNeedsReview && r.decision.mode == PolicyMode::kEnforce && policy.approvals_for_review > 0) {
+    DG_ASSIGN_OR_RETURN(nlohmann::json approvals, FindApprovals(ledger, policy, job.sha256, ToJson(r.decision)["findings"]));
+    if (approvals.size() >= static_cast<size_t>(policy.approvals_for_review)) {
+      r.decision.approved = true;
+      r.decision.approvals = std::move(approvals);
+    }
+  }
   nlohmann::json body = ToJson(r.decision);
   body["job"] = job.name;
   // The job itself, so that a verifier holding only this entry can check its
@@ -113,6 +123,7 @@ StatusOr<Permit> Gate::Admit(const Job& job, Ledger& ledger, uint64_t decision_i
   Decision d;
   d.verdict = *verdict;
   d.mode = *mode;
+  d.approved = body.value("approved", false);  // the gate wrote it, under the ledger's signature
   if (!d.AllowsTraining()) return Status::VerifyFailed(at + " did not allow training (" + VerdictName(*verdict) + ")");
   Permit p;
   p.job_sha256_ = job.sha256;

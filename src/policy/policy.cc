@@ -5,6 +5,9 @@
 #include "core/file_util.h"
 #include "core/hash.h"
 #include "core/json_schema.h"
+#include "ledger/note.h"
+
+#include <set>
 
 namespace dg {
 
@@ -45,6 +48,24 @@ StatusOr<Policy> ParsePolicy(const nlohmann::json& doc, const std::string& where
   if (doc.contains("waivers")) {
     for (const auto& w : doc["waivers"]) {
       p.waivers.push_back({w["rule"], w["subject"], w["reason"], w["approver"], w["expires"]});
+    }
+  }
+  if (doc.contains("approvers")) {
+    std::set<std::string> names;
+    for (size_t i = 0; i < doc["approvers"].size(); ++i) {
+      const auto& a = doc["approvers"][i];
+      const std::string at = where + ": /approvers/" + std::to_string(i) + "/vkey";
+      auto v = NoteVerifier::Parse(a["vkey"].get<std::string>());
+      if (!v.ok()) return Status::InvalidInput(at + ": not a C2SP verifier key (" + v.status().message() + ")");
+      if (!names.insert(v->name()).second) return Status::InvalidInput(at + ": approver " + v->name() + " is listed twice");
+      p.approvers.push_back({v->name(), a["role"], v->ToString()});
+    }
+  }
+  if (doc.contains("require_approval")) {
+    p.approvals_for_review = doc["require_approval"].value("needs_review", 0);
+    if (p.approvals_for_review > static_cast<int>(p.approvers.size())) {
+      return Status::InvalidInput(where + ": /require_approval/needs_review: " + std::to_string(p.approvals_for_review) +
+                                  " approvals required but /approvers lists " + std::to_string(p.approvers.size()));
     }
   }
   auto canon = Canonicalize(doc);

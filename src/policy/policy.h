@@ -25,12 +25,21 @@ struct Waiver {
   std::string rule, subject, reason, approver, expires;  // expires: YYYY-MM-DD
 };
 
+// Someone whose signed approval can let a needs-review job run
+// (docs/licenses-and-policy.md §Approvals): the C2SP verifier key of their
+// Ed25519 key, whose name is theirs, and the role they answer for.
+struct Approver {
+  std::string name, role, vkey;
+};
+
 struct Policy {
   PolicyMode mode = PolicyMode::kEnforce;
   std::vector<std::string> allowed_licenses, denied_licenses, competing_categories;
   bool accept_research_only = true, accept_non_commercial = true;
   std::string unknown_license = "needs_review";  // or deny
   std::vector<Waiver> waivers;
+  std::vector<Approver> approvers;
+  int approvals_for_review = 0;  // require_approval.needs_review; 0: a needs-review job never runs (enforce)
   nlohmann::json doc;
   std::string sha256;
 };

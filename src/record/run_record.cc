@@ -55,7 +55,8 @@ RunStatus RunRecord::status() const {
   }
   if (!run_start) {
     const std::optional<Verdict> v = verdict();
-    return v && VerdictAllows(*v) ? RunStatus::kDecided : RunStatus::kRefused;
+    const bool approved = v == Verdict::kNeedsReview && decision.body.value("approved", false);  // policy/approval.h
+    return v && (VerdictAllows(*v) || approved) ? RunStatus::kDecided : RunStatus::kRefused;
   }
   return RunStatus::kIncomplete;
 }

@@ -136,6 +136,25 @@ std::string OperatorText(const json& d) {
   return Str(d["operator"], "name") + (Str(d["operator"], "source") == "given" ? " (as given to --operator)" : " (the system user)");
 }
 
+// The approvals a decision ran on, or that a needs-review run received.
+struct ApprovalView {
+  const char* intro;
+  const json* list;
+};
+ApprovalView Approvals(const json& r) {
+  const json& d = r["decision"];
+  if (d.value("approved", false)) {
+    return {"This job needed review. It ran on the approvals the policy requires, each signed by the approver and recorded in the "
+            "ledger before this decision:",
+            &d["approvals"]};
+  }
+  if (r.contains("approvals_received") && !r["approvals_received"].empty()) {
+    return {"Approvals recorded for this decision (the job's next decision under the same policy and findings counts them):",
+            &r["approvals_received"]};
+  }
+  return {nullptr, nullptr};
+}
+
 const char* kNotReached = "not reached: the decision did not allow the run, so nothing was read, called or trained";
 
 }  // namespace
@@ -380,7 +399,8 @@ std::string RenderMarkdown(const json& r) {
     s << "| Student | " << Cell(Str(r["job"]["student"], "name")) << " |\n";
     s << "| Student's base model | " << Cell(ChainText(r["job"].value("student_base_chain", json::array()))) << " |\n";
   }
-  s << "| Decision | **" << VerdictOf(r) << "** (" << Str(d, "mode") << " mode, ledger entry " << Str(d, "ledger_index") << ") |\n";
+  s << "| Decision | **" << VerdictOf(r) << "**" << (d.value("approved", false) ? ", **approved**" : "") << " (" << Str(d, "mode")
+    << " mode, ledger entry " << Str(d, "ledger_index") << ") |\n";
   s << "| Decided | " << Cell(DecidedText(d)) << " |\n";
   s << "| Operator | " << Cell(OperatorText(d)) << " |\n";
   s << "| Run status | " << Str(r, "status") << " |\n";
@@ -406,6 +426,13 @@ std::string RenderMarkdown(const json& r) {
       s << "  > " << Cell(Str(f["clause"], "quote")) << " — " << Str(f["clause"], "section") << ", <" << Str(f["clause"], "source") << ">\n";
     }
     if (!Str(f, "fix").empty()) s << "  How to fix: " << Str(f, "fix") << "\n";
+  }
+  if (const ApprovalView ap = Approvals(r); ap.list != nullptr) {
+    s << "\n## Approvals\n\n" << ap.intro << "\n\n| Approver | Role | Approved at | Note | Ledger entry |\n|---|---|---|---|---|\n";
+    for (const json& a : *ap.list) {
+      s << "| " << Cell(Str(a, "approver")) << " | " << Cell(Str(a, "role")) << " | " << Str(a, "approved_at") << " | " << Cell(Str(a, "note"))
+        << " | " << Str(a, "ledger_index") << " (leaf hash `" << Str(a, "leaf_hash") << "`) |\n";
+    }
   }
   s << "\n## Obligations\n\n";
   if (d["obligations"].empty()) s << "None.\n\n";
@@ -508,7 +535,7 @@ std::string RenderHtml(const json& r) {
   const json& d = r["decision"];
   const std::string verdict = VerdictOf(r);
   const std::optional<Verdict> parsed = ParseVerdict(verdict);
-  const bool good = parsed && VerdictAllows(*parsed);
+  const bool good = parsed && (VerdictAllows(*parsed) || d.value("approved", false));
   s << "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>distillgate report " << Html(Str(r, "run"))
     << "</title>\n<style>body{font-family:sans-serif;margin:2em;max-width:70em;color:#222}table{border-collapse:collapse;margin:.5em 0}"
        "td,th{border:1px solid #ccc;padding:.3em .6em;text-align:left;vertical-align:top}code,pre{font-family:monospace;font-size:90%}"
@@ -516,7 +543,8 @@ std::string RenderHtml(const json& r) {
        ".ok{background:#1a7f37}.bad{background:#cf222e}blockquote{color:#555;border-left:3px solid #ccc;margin:.3em 0;padding-left:.8em}"
        ".charts svg{margin-right:1em}</style></head><body>\n";
   s << "<h1>distillgate audit report</h1>\n<p>Run <code>" << Html(Str(r, "run")) << "</code> of job <b>" << Html(Str(r["job"], "name"))
-    << "</b>: <span class=\"verdict " << (good ? "ok" : "bad") << "\" id=\"verdict\">" << Html(verdict) << "</span> ("
+    << "</b>: <span class=\"verdict " << (good ? "ok" : "bad") << "\" id=\"verdict\">" << Html(verdict) << "</span>"
+    << (d.value("approved", false) ? " <b id=\"approved\">approved</b>" : "") << " ("
     << Html(Str(d, "mode")) << " mode), run " << Html(Str(r, "status")) << ".</p>\n";
   const bool attribution = r.contains("attribution");
   const bool reached = r.value("run_started", true);
@@ -550,6 +578,14 @@ std::string RenderHtml(const json& r) {
     }
     if (!Str(f, "fix").empty()) s << "<p>How to fix: " << Html(Str(f, "fix")) << "</p>";
     s << "</div>\n";
+  }
+  if (const ApprovalView ap = Approvals(r); ap.list != nullptr) {
+    s << "<h2>Approvals</h2>\n<p>" << Html(ap.intro) << "</p><table id=\"approvals\"><tr><th>Approver</th><th>Role</th><th>Approved at</th><th>Note</th><th>Ledger entry</th></tr>";
+    for (const json& a : *ap.list) {
+      s << "<tr><td>" << Html(Str(a, "approver")) << "</td><td>" << Html(Str(a, "role")) << "</td><td>" << Html(Str(a, "approved_at")) << "</td><td>"
+        << Html(Str(a, "note")) << "</td><td>" << Html(Str(a, "ledger_index")) << " (leaf hash <code>" << Html(Str(a, "leaf_hash")) << "</code>)</td></tr>";
+    }
+    s << "</table>\n";
   }
   s << "<h2>Obligations</h2>\n";
   if (d["obligations"].empty()) s << "<p>None.</p>\n";

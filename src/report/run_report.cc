@@ -182,6 +182,8 @@ StatusOr<json> BuildRunReport(Ledger& ledger, const RunReportOptions& o) {
                  {"decision", {{"ledger_index", r.decision.index},
                                {"leaf_hash", Base64Encode(r.decision.leaf_hash)},
                                {"decided_at", dec.value("decided_at", json())},
+                               {"approved", dec.value("approved", false)},
+                               {"approvals", dec.value("approvals", json::array())},
                                {"operator", dec.value("operator", json())},
                                {"verdict", dec.value("verdict", "")},
                                {"mode", dec.value("mode", "")},
@@ -195,6 +197,16 @@ StatusOr<json> BuildRunReport(Ledger& ledger, const RunReportOptions& o) {
                  {"datasets", datasets},
                  {"teacher_calls", calls},
                  {"ledger", ledger_j}};
+  // Approvals of this (needs-review) run, recorded after its decision; the
+  // job's next decision counts them (policy/approval.h).
+  json received = json::array();
+  for (const RecordedEntry& e : r.others) {
+    if (e.kind != "approval" || !e.body.contains("statement") || !e.body["statement"].is_object()) continue;
+    const json& st = e.body["statement"];
+    received.push_back({{"ledger_index", e.index}, {"leaf_hash", Base64Encode(e.leaf_hash)}, {"approver", st.value("approver", "")},
+                        {"role", st.value("role", "")}, {"note", st.value("note", "")}, {"approved_at", st.value("approved_at", "")}});
+  }
+  report["approvals_received"] = received;
   // Every entry of the run but its teacher calls, with its leaf hash: what a
   // field of a report or an export points at (ledger prove --index proves it).
   json entries = json::array({Pointer(r.decision)});
