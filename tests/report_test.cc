@@ -654,6 +654,22 @@ TEST_F(Approvals, ANeedsReviewJobRunsOnlyOnceTheRequiredApproversHaveSigned) {
     EXPECT_NE(md.find(s), std::string::npos) << s;
   }
   EXPECT_NE(html.find("<table id=\"approvals\">"), std::string::npos);
+  // What a reviewer signs: the three reports (denied, approved after review,
+  // allowed) as headless Chromium lays them out, each with its sections.
+  const std::string chromium = "/usr/bin/chromium";
+  if (FileExists(chromium)) {
+    const std::vector<std::pair<json, std::vector<std::string>>> pages = {
+        {::dg::Report(R().deny), {"id=\"verdict\">deny<", "Operator", "Teacher calls: not reached", "Intended use"}},
+        {rep, {"id=\"verdict\">needs_review<", "id=\"approved\">approved<", "Approvals", "approvers.example/bob", "Decided"}},
+        {::dg::Report(R().ok), {"id=\"verdict\">allow<", "id=\"calls-over-time\"", "Hyper-parameter", "Student's base model"}}};
+    for (size_t i = 0; i < pages.size(); ++i) {
+      const std::string page = dir_.File("page" + std::to_string(i) + ".html");
+      ASSERT_TRUE(testing::WriteText(page, RenderHtml(pages[i].first)).ok());
+      auto dom = testing::Run({chromium, "--headless", "--no-sandbox", "--disable-gpu", "--user-data-dir=" + dir_.File("profile"), "--dump-dom",
+                               "file://" + page});
+      for (const std::string& s : pages[i].second) EXPECT_NE(dom.out.find(s), std::string::npos) << i << ": " << s;
+    }
+  }
   EXPECT_EQ(Report(review_run)["approvals_received"].size(), 3u);
   // Another job (a changed student name), or the same job under another
   // policy, is not what was approved.
@@ -667,6 +683,17 @@ TEST_F(Approvals, ANeedsReviewJobRunsOnlyOnceTheRequiredApproversHaveSigned) {
   EXPECT_EQ(Check(dir_.File("review.json")).exit_code, 4);  // the approvals were given under the first policy
   auto v = testing::RunCli({"ledger", "verify", "--ledger", run_.ledger, "--pubkey", run_.vkey});
   EXPECT_EQ(v.exit_code, 0) << v.out << v.err;
+  // Each approval entry is what schemas/approval.schema.json says.
+  auto ledger = Ledger::Open(run_.ledger, Ledger::Mode::kReadOnly);
+  size_t approvals = 0;
+  for (uint64_t i = 0; i < *(*ledger)->Size(); ++i) {
+    auto leaf = (*ledger)->GetLeaf(i);
+    if (leaf->kind != "approval") continue;
+    ++approvals;
+    Status valid = (*JsonSchema::Builtin("approval.schema.json"))->Validate(json::parse(leaf->data)["body"], "approval");
+    EXPECT_TRUE(valid.ok()) << valid.ToString();
+  }
+  EXPECT_EQ(approvals, 3u);
 }
 
 TEST_F(Approvals, ADenialIsNeverApprovableAndAForgedApprovalNeverCounts) {
