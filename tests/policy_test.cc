@@ -120,6 +120,39 @@ TEST(Properties, EveryFindingCitesItsProfile) {
   }
 }
 
+// MIT's terms rest on MIT's text: the profile once cited the DeepSeek-R1
+// README for output use, which then showed as MIT's source for any MIT teacher.
+TEST(KnowledgeBaseFacts, TheMitProfileCitesOnlyTheMitLicense) {
+  const LicenseProfile* mit = Kb().Find("MIT");
+  ASSERT_NE(mit, nullptr);
+  for (const auto& src : mit->doc["sources"]) EXPECT_EQ(src, "https://opensource.org/license/mit");
+  for (const auto& [name, term] : mit->doc["terms"].items()) {
+    if (!term.contains("citation") || !term["citation"].is_object()) continue;
+    EXPECT_EQ(term["citation"]["source"], "https://opensource.org/license/mit") << name;
+    EXPECT_EQ(term["citation"].dump().find("DeepSeek"), std::string::npos) << name;
+  }
+}
+
+// Duties go with what is distributed: an Apache-2.0 base model's Notice file and
+// license copy are owed for open weights (copies), not for a student served
+// as an API, which distributes no copy.
+TEST(Decisions, CopyDutiesAttachOnlyToDistributedCopies) {
+  auto obligations = [](const std::string& distribution) {
+    nlohmann::json doc = {{"name", "apache"},
+                          {"teachers", {{{"id", "t"}, {"kind", "local"}, {"license", "MIT"}, {"model_file", "t.pt"}}}},
+                          {"student", {{"name", "s"}, {"model_type", "classifier"}, {"base_model", {{"name", "b"}, {"license", "Apache-2.0"}}}}},
+                          {"use", {{"commercial", true}, {"distribution", distribution}, {"purpose", "production"}}}};
+    std::set<std::string> kinds;
+    auto dec = Evaluate(*ParseJob(doc, "apache.json"), *DefaultPolicy(), Kb(), "2026-11-29");
+    EXPECT_TRUE(dec.ok());
+    for (const auto& ob : dec->obligations) kinds.insert(ob.kind);
+    return kinds;
+  };
+  const std::set<std::string> open = obligations("open_weights"), api = obligations("api_service");
+  EXPECT_EQ(open, (std::set<std::string>{"license_copy", "notice"}));  // the student's weights are an Apache-2.0 base's
+  EXPECT_EQ(api.count("notice") + api.count("license_copy"), 0u);
+}
+
 // A typo of a known license id is still needs review (never allow), and the
 // finding says which license it is near; a name near nothing gets no guess.
 TEST(Decisions, ALicenseTypoNeedsReviewAndNamesTheNearestLicense) {

@@ -409,15 +409,19 @@ class Evaluator {
   }
 
   // Notice file, license copy and use-policy pass-through, when distributed.
+  // A Notice file and a copy of the license go with copies (Apache-2.0 §4:
+  // "reproduce and distribute copies"): only open weights carry them; a
+  // student served as an API distributes no copy.
   void AddDistributionDuties(const Source& src, const LicenseProfile& p, Outcome* o) {
     if (!Distributed()) return;
-    if (const json* n = p.Term("notice"); n && AboveThreshold(o, src, p.id, *n, "notice")) {
+    const bool copies = job_.use.distribution == "open_weights";
+    if (const json* n = p.Term("notice"); copies && n && AboveThreshold(o, src, p.id, *n, "notice")) {
       Oblige(o, src, p.id, "notice", "ship a Notice file containing: " + (*n)["value"].get<std::string>(), n);
     }
     if (const json* a = p.Term("attribution"); a && AboveThreshold(o, src, p.id, *a, "attribution")) {
       Oblige(o, src, p.id, "attribution", (*a)["value"], a);
     }
-    if (const json* c = p.Term("license_copy"); c && (*c)["value"].get<bool>()) {
+    if (const json* c = p.Term("license_copy"); copies && c && (*c)["value"].get<bool>()) {
       Oblige(o, src, p.id, "license_copy", "give recipients a copy of " + p.name, c);
     }
     if (const json* u = p.Term("use_policy"); u && u->value("passthrough", false)) {
