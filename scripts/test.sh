@@ -12,6 +12,13 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh
 [ -d ../shared/testdata ] || echo "test: ../shared/testdata is absent beside the checkout: the public-corpus tests will be reported as skipped" >&2
 jobs=$(nproc)
+# Why tests were skipped, from ctest's log of a build: "SUITE.TEST: reason".
+skip_reasons() {
+  local log="$1/Testing/Temporary/LastTest.log"
+  [ -f "$log" ] || return 0
+  awk '/: Skipped$/ { getline reason; next_reason = reason; next }
+       /^\[  SKIPPED \] / { name = $4; if (!(name in seen)) { seen[name] = 1; print "  " name ": " (next_reason == "" ? "(no reason given)" : next_reason) }; next_reason = "" }' "$log"
+}
 echo "== test: the full build (build/)" >&2
 ctest --test-dir build --output-on-failure -j"$jobs" --timeout 600
 
@@ -23,3 +30,15 @@ ctest --test-dir build-notorch --output-on-failure -j"$jobs" --timeout 600
 
 echo "== test: sanitizers and fuzzing (build-asan/)" >&2
 scripts/fuzz.sh
+
+# What was skipped, and why (ctest shows only a count).
+for b in build build-notorch; do
+  reasons=$(skip_reasons "$b")
+  if [ -n "$reasons" ]; then
+    echo "== test: skipped in $b/:" >&2
+    echo "$reasons" >&2
+  else
+    echo "== test: nothing skipped in $b/" >&2
+  fi
+done
+

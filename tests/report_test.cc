@@ -553,8 +553,17 @@ TEST(ReportCli, RunsListsEveryDecision) {
   EXPECT_EQ(runs[0]["status"], "completed");
   EXPECT_EQ(runs[0]["teacher_calls"], 40);
   EXPECT_EQ(runs[0]["model_sha256"], HexEncode(*Sha256File(run->model)));
+  EXPECT_EQ(runs[0]["decided_at"].get<std::string>().size(), 20u);
+  // The human form is a table with a header and the decision's time.
   auto human = testing::RunCli({"runs", "--ledger", run->ledger});
-  EXPECT_NE(human.out.find(run->run_id + "  synthetic-acme-student  allow  completed (distill)  40 teacher calls"), std::string::npos) << human.out;
+  EXPECT_EQ(human.out.rfind("RUN", 0), 0u) << human.out;
+  for (const char* col : {"DECIDED", "JOB", "VERDICT", "STATUS", "TEACHER CALLS"}) EXPECT_NE(human.out.find(col), std::string::npos) << col;
+  const std::string row = human.out.substr(human.out.find('\n') + 1);
+  EXPECT_EQ(row.rfind(run->run_id + "  " + runs[0]["decided_at"].get<std::string>() + "  synthetic-acme-student  allow    completed (distill)  40", 0), 0u)
+      << human.out;
+  // --vkey is accepted where --pubkey was the only name.
+  auto v = testing::RunCli({"ledger", "verify", "--ledger", run->ledger, "--vkey", run->vkey});
+  EXPECT_EQ(v.exit_code, 0) << v.err;
 }
 
 TEST(ReportCli, ATamperedLedgerIsReportedAndNotExported) {

@@ -553,7 +553,7 @@ void RegisterAttribute(CLI::App& app, Dispatch& d) {
       "Exit 0 verified, 1 a check failed, 2 bad input, 3 an endpoint asked again (--requery) failed.");
   verify->add_option("--ledger", v->ledger, "The ledger holding the run")->required();
   verify->add_option("--run", v->run, "The attribution run's id (as `attribute --ledger` printed it)")->required();
-  verify->add_option("--pubkey", v->pubkey, "Trusted key: ledger.pub (PEM) or ledger.vkey (C2SP)")->required();
+  verify->add_option("--pubkey,--vkey", v->pubkey, "Trusted key: ledger.pub (PEM) or ledger.vkey (C2SP); --vkey as elsewhere")->required();
   verify->add_option("--probe-data", v->probe_data, "The probe corpus: also check the probes are the seed's draws from it");
   verify->add_option("--requery", v->requery,
                      "Ask model ID (suspect, a candidate's id, reference-N) the recorded prompts again and compare the answers;\n"

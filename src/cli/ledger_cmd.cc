@@ -193,7 +193,7 @@ void RegisterLedger(CLI::App& app, Dispatch& d) {
   CLI::App* verify = lg->add_subcommand(
       "verify", "Recompute every hash, node, root and signature; with --since, require consistency from a saved checkpoint");
   add_ledger(verify);
-  verify->add_option("--pubkey", a->pubkey, "Trusted key: ledger.pub (PEM) or ledger.vkey (C2SP)")->required();
+  verify->add_option("--pubkey,--vkey", a->pubkey, "Trusted key: ledger.pub (PEM) or ledger.vkey (C2SP); --vkey as elsewhere")->required();
   verify->add_option("--since", a->since, "A checkpoint note saved earlier (from `ledger checkpoint`)");
   verify->add_flag("--json", a->as_json, "Print the report as JSON");
   bind(verify, RunVerify);

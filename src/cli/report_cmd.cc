@@ -1,9 +1,11 @@
 // `distillgate report`: the audit report of one run in Markdown, HTML, JSON and SARIF.
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <iostream>
 #include <optional>
 #include <sstream>
+#include <vector>
 
 #include "cli/commands.h"
 #include "core/file_util.h"
@@ -112,7 +114,8 @@ Status RunRuns(const RunsArgs& a) {
                         {"verdict", r.verdict_name()},
                         {"status", RunStatusName(r.status())},
                         {"mode", r.run_start ? r.run_start->body.value("mode", "") : ""},
-                        {"teacher_calls", r.teacher_calls}};
+                        {"teacher_calls", r.teacher_calls},
+                        {"decided_at", r.decision.body.value("decided_at", nlohmann::json())}};
     if (r.model) j["model_sha256"] = r.model->body.value("sha256", "");
     out.push_back(std::move(j));
   }
@@ -120,12 +123,27 @@ Status RunRuns(const RunsArgs& a) {
     std::cout << out.dump(2) << "\n";
     return Status::Ok();
   }
-  for (const auto& j : out) {
-    std::cout << j["run"].get<std::string>() << "  " << j["job"].get<std::string>() << "  " << j["verdict"].get<std::string>() << "  "
-              << j["status"].get<std::string>() << (j["mode"].get<std::string>().empty() ? "" : " (" + j["mode"].get<std::string>() + ")")
-              << "  " << j["teacher_calls"] << " teacher calls\n";
+  if (out.empty()) {
+    std::cout << "no runs: the ledger holds no decision\n";
+    return Status::Ok();
   }
-  if (out.empty()) std::cout << "no runs: the ledger holds no decision\n";
+  // A table: a header, then one row per run, columns padded to their widest.
+  std::vector<std::vector<std::string>> rows = {{"RUN", "DECIDED", "JOB", "VERDICT", "STATUS", "TEACHER CALLS"}};
+  for (const auto& j : out) {
+    rows.push_back({j["run"].get<std::string>(), j["decided_at"].is_string() ? j["decided_at"].get<std::string>() : "-",
+                    j["job"].get<std::string>(), j["verdict"].get<std::string>(),
+                    j["status"].get<std::string>() + (j["mode"].get<std::string>().empty() ? "" : " (" + j["mode"].get<std::string>() + ")"),
+                    std::to_string(j["teacher_calls"].get<uint64_t>())});
+  }
+  std::vector<size_t> width(rows[0].size(), 0);
+  for (const auto& row : rows) {
+    for (size_t c = 0; c < row.size(); ++c) width[c] = std::max(width[c], row[c].size());
+  }
+  for (const auto& row : rows) {
+    std::string line;
+    for (size_t c = 0; c < row.size(); ++c) line += row[c] + (c + 1 < row.size() ? std::string(width[c] - row[c].size() + 2, ' ') : "");
+    std::cout << line << "\n";
+  }
   return Status::Ok();
 }
 
