@@ -680,6 +680,11 @@ TEST_F(Approvals, ANeedsReviewJobRunsOnlyOnceTheRequiredApproversHaveSigned) {
     }
   }
   EXPECT_EQ(Report(review_run)["approvals_received"].size(), 3u);
+  // An approved decision takes no further approval (its run's entries would
+  // gain one).
+  auto again = Approve(approved["run"], "alice", "legal");
+  EXPECT_EQ(again.exit_code, 2);
+  EXPECT_NE(again.err.find("already ran on approvals"), std::string::npos) << again.err;
   // Another job (a changed student name), or the same job under another
   // policy, is not what was approved.
   json other = json::parse(*ReadFile(dir_.File("review.json")));
@@ -733,21 +738,48 @@ TEST_F(Approvals, ADenialIsNeverApprovableAndAForgedApprovalNeverCounts) {
     ASSERT_TRUE(ledger.ok());
     auto leaf = (*ledger)->GetLeaf(dec["ledger_index"].get<uint64_t>());
     ASSERT_TRUE(leaf.ok());
-    for (const Approver& a : policy->approvers) {
-      const json st = {{"type", "distillgate-approval-v1"}, {"ledger_origin", (*ledger)->origin()}, {"decision_index", dec["ledger_index"]},
-                       {"decision_leaf_hash", Base64Encode(leaf->leaf_hash)}, {"run", dec["run"]}, {"job_sha256", dec["inputs"]["job_sha256"]},
-                       {"policy_sha256", policy->sha256}, {"verdict", "needs_review"}, {"approver", a.name}, {"approver_vkey", a.vkey},
-                       {"role", a.role}, {"note", "forged"}, {"approved_at", "2026-12-03T00:00:00Z"}};
-      const json env = DsseSign(kApprovalPayloadType, *Canonicalize(st), *mallory, a.vkey);
+    auto statement = [&](const Approver& a, const std::string& name, const std::string& origin) {
+      return json{{"type", "distillgate-approval-v1"}, {"ledger_origin", origin}, {"decision_index", dec["ledger_index"]},
+                  {"decision_leaf_hash", Base64Encode(leaf->leaf_hash)}, {"run", dec["run"]}, {"job_sha256", dec["inputs"]["job_sha256"]},
+                  {"policy_sha256", policy->sha256}, {"verdict", "needs_review"}, {"approver", name}, {"approver_vkey", a.vkey},
+                  {"role", a.role}, {"note", "forged"}, {"approved_at", "2026-12-03T00:00:00Z"}};
+    };
+    auto append = [&](const json& st, const PrivateKey& signer) {
+      const json env = DsseSign(kApprovalPayloadType, *Canonicalize(st), signer, st.value("approver_vkey", ""));
       auto e = LedgerEntry::Make("approval", {{"run", dec["run"]}, {"statement", st}, {"envelope", env}});
       ASSERT_TRUE(e.ok());
       ASSERT_TRUE((*ledger)->Append({*e}, *ledger_key).ok());
-    }
+    };
+    for (const Approver& a : policy->approvers) append(statement(a, a.name, (*ledger)->origin()), *mallory);
+    // Alice (who holds her key, and here the ledger key) signs as many
+    // "approvers" under other names, and once for another ledger; and a
+    // malformed approval entry is appended. None of it is a second approver.
+    auto alice = PrivateKey::LoadPemFile(dir_.File("alice/ledger.key"));
+    ASSERT_TRUE(alice.ok());
+    for (const char* name : {"approvers.example/bob", "approvers.example/carol", "x1"}) append(statement(policy->approvers[0], name, (*ledger)->origin()), *alice);
+    append(statement(policy->approvers[0], policy->approvers[0].name, "staging.example/other-ledger"), *alice);
+    auto junk = LedgerEntry::Make("approval", {{"run", dec["run"]}, {"statement", {{"type", 1}, {"ledger_origin", json::array()}}}, {"envelope", 7}});
+    ASSERT_TRUE(junk.ok());
+    ASSERT_TRUE((*ledger)->Append({*junk}, *ledger_key).ok());
     auto found = FindApprovals(**ledger, *policy, dec["inputs"]["job_sha256"], dec["findings"]);
+    ASSERT_TRUE(found.ok()) << found.status().ToString();
+    EXPECT_TRUE(found->empty()) << found->dump();
+    // Alice's one genuine approval counts once, as hers.
+    append(statement(policy->approvers[0], policy->approvers[0].name, (*ledger)->origin()), *alice);
+    found = FindApprovals(**ledger, *policy, dec["inputs"]["job_sha256"], dec["findings"]);
     ASSERT_TRUE(found.ok());
-    EXPECT_TRUE(found->empty());
+    ASSERT_EQ(found->size(), 1u);
+    EXPECT_EQ((*found)[0]["approver"], "approvers.example/alice");
   }
-  EXPECT_EQ(Check(dir_.File("review.json")).exit_code, 4);
+  EXPECT_EQ(Check(dir_.File("review.json")).exit_code, 4);  // 1 of the 2 required
+  // One key listed under two names is refused: it would be two approvers.
+  json twice = json::parse(*ReadFile(dir_.File("policy.json")));
+  auto alice_key = NoteVerifier::Parse(twice["approvers"][0]["vkey"].get<std::string>());
+  ASSERT_TRUE(alice_key.ok());
+  twice["approvers"][1]["vkey"] = NoteVerifier::Make("approvers.example/alias", alice_key->key())->ToString();
+  auto parsed = ParsePolicy(twice, "twice.json");
+  ASSERT_FALSE(parsed.ok());
+  EXPECT_NE(parsed.status().message().find("listed under another name"), std::string::npos) << parsed.status().message();
 }
 
 }  // namespace

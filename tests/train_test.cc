@@ -390,6 +390,16 @@ TEST_F(RunTest, ANeedsReviewJobTrainsOnceApprovedAndItsAttestationChecksTheAppro
   auto bare = testing::RunCli(verify);  // the approval cannot be checked: not VERIFIED
   EXPECT_EQ(bare.exit_code, 1) << bare.out;
   EXPECT_NE(bare.out.find("approvals are checked only against the ledger"), std::string::npos) << bare.out;
+  // Under another policy (the same approvers, another hash) the approvals
+  // are not checked, so not VERIFIED.
+  json other = json::parse(testing::ReadAll(dir_.File("policy.json")));
+  other["metadata"] = {{"version", "2"}};
+  testing::WriteAll(dir_.File("other-policy.json"), other.dump());
+  std::vector<std::string> elsewhere = verify;
+  elsewhere.insert(elsewhere.end(), {"--ledger", path_, "--policy", dir_.File("other-policy.json")});
+  auto under_other = testing::RunCli(elsewhere);
+  EXPECT_EQ(under_other.exit_code, 1) << under_other.out;
+  EXPECT_NE(under_other.out.find("under another policy than --policy"), std::string::npos) << under_other.out;
   verify.insert(verify.end(), {"--ledger", path_, "--policy", dir_.File("policy.json")});
   auto full = testing::RunCli(verify);
   EXPECT_EQ(full.exit_code, 0) << full.out << full.err;

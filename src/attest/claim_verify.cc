@@ -324,9 +324,9 @@ struct Verifier {
     const std::string verdict = dec.value("verdict", "");
     const std::optional<Verdict> parsed = ParseVerdict(verdict);
     std::string approval_detail;
-    approved_ = parsed == Verdict::kNeedsReview && dec.value("approved", false);
+    approved_ = parsed == Verdict::kNeedsReview && dec.contains("approved") && dec["approved"] == true;
     if (approved_) approval_detail = ApprovalsHold(dec, index_of["decision"]);
-    const bool allowed = parsed && (VerdictAllows(*parsed) || (approved_ && approval_detail.rfind("approved by", 0) == 0));
+    const bool allowed = parsed && (VerdictAllows(*parsed) || (approved_ && approvals_hold_));
     Add("decision", allowed,
         "the gate's verdict was " + verdict + " (" + dec.value("mode", "") + " mode" +
             (dec.value("rests_on_unverified_facts", false) ? ", resting on unverified license facts" : "") + ")" +
@@ -418,30 +418,37 @@ struct Verifier {
   std::string ApprovalsHold(const json& dec, uint64_t decision_index) {
     approvals_hold_ = false;
     std::string who;
-    for (const json& a : dec.value("approvals", json::array())) {
-      who += (who.empty() ? "" : ", ") + a.value("approver", "?") + " (" + a.value("role", "?") + ", " + a.value("approved_at", "?") + ")";
+    for (const json& a : dec.contains("approvals") && dec["approvals"].is_array() ? dec["approvals"] : json::array()) {
+      auto text = [&a](const char* k) { return a.is_object() && a.contains(k) && a[k].is_string() ? a[k].get<std::string>() : "?"; };
+      who += (who.empty() ? "" : ", ") + text("approver") + " (" + text("role") + ", " + text("approved_at") + ")";
     }
     if (in.ledger == nullptr || in.policy == nullptr) {
       return "recorded as approved by " + who + "; approvals are checked only against the ledger (--ledger) and the policy that names the "
              "approvers' keys (--policy)";
     }
-    const json inputs = dec.value("inputs", json::object());
-    if (inputs.value("policy_sha256", "") != in.policy->sha256) return "approved by " + who + " under another policy than --policy: not checked";
-    auto found = FindApprovals(*in.ledger, *in.policy, inputs.value("job_sha256", ""), dec.value("findings", json()));
+    const json inputs = dec.contains("inputs") && dec["inputs"].is_object() ? dec["inputs"] : json::object();
+    const std::string policy_sha = inputs.contains("policy_sha256") && inputs["policy_sha256"].is_string() ? inputs["policy_sha256"].get<std::string>() : "";
+    const std::string job_sha = inputs.contains("job_sha256") && inputs["job_sha256"].is_string() ? inputs["job_sha256"].get<std::string>() : "";
+    if (policy_sha != in.policy->sha256) return "recorded as approved by " + who + " under another policy than --policy: the approvals are not checked";
+    if (in.policy->mode != PolicyMode::kEnforce || in.policy->approvals_for_review <= 0) {
+      return "recorded as approved by " + who + ", but the policy requires no approvals: the gate never approves under it";
+    }
+    auto found = FindApprovals(*in.ledger, *in.policy, job_sha, dec.contains("findings") ? dec["findings"] : json());
     if (!found.ok()) return "the approvals could not be read: " + found.status().message();
-    std::set<uint64_t> valid;
+    std::set<uint64_t> valid;  // one per approver key (FindApprovals), before the decision
     for (const json& a : *found) {
       if (a["ledger_index"].get<uint64_t>() < decision_index) valid.insert(a["ledger_index"].get<uint64_t>());
     }
-    size_t listed = 0;
-    for (const json& a : dec.value("approvals", json::array())) {
-      if (!a.contains("ledger_index") || !a["ledger_index"].is_number_unsigned() || valid.count(a["ledger_index"].get<uint64_t>()) == 0) {
-        return "the approval by " + a.value("approver", "?") + " is not a signed approval of this job in the ledger before the decision";
+    std::set<uint64_t> listed;
+    for (const json& a : dec.contains("approvals") && dec["approvals"].is_array() ? dec["approvals"] : json::array()) {
+      if (!a.is_object() || !a.contains("ledger_index") || !a["ledger_index"].is_number_unsigned() ||
+          valid.count(a["ledger_index"].get<uint64_t>()) == 0) {
+        return "an approval the decision lists is not a signed approval of this job in the ledger before the decision";
       }
-      ++listed;
+      listed.insert(a["ledger_index"].get<uint64_t>());
     }
-    if (listed < static_cast<size_t>(std::max(1, in.policy->approvals_for_review))) {
-      return std::to_string(listed) + " approvals recorded; the policy requires " + std::to_string(in.policy->approvals_for_review);
+    if (listed.size() < static_cast<size_t>(in.policy->approvals_for_review)) {
+      return std::to_string(listed.size()) + " distinct approvals hold; the policy requires " + std::to_string(in.policy->approvals_for_review);
     }
     approvals_hold_ = true;
     return "approved by " + who + ": each approval's signature verifies under the policy's approver key and its entry is in the ledger";

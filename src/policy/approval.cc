@@ -32,17 +32,26 @@ const Approver* FindApprover(const Policy& policy, const std::string& vkey) {
   return nullptr;
 }
 
+// A string member of `j`, or "" when it is absent or not a string (never a
+// type_error: a malformed entry is skipped, not an internal error).
+std::string StrOf(const json& j, const char* key) {
+  return j.is_object() && j.contains(key) && j[key].is_string() ? j[key].get<std::string>() : "";
+}
+
 // Why the approval entry `body` does not count for (job, policy, findings),
-// or "" when it does.
-std::string Rejects(Ledger& ledger, const json& body, const Policy& policy, const std::string& job_sha256, const json& findings) {
+// or "" when it does; *approver is the policy's entry it counts for.
+std::string Rejects(Ledger& ledger, const json& body, const Policy& policy, const std::string& job_sha256, const json& findings,
+                    const Approver** counted) {
   if (!body.contains("statement") || !body["statement"].is_object() || !body.contains("envelope")) return "not an approval";
   const json& st = body["statement"];
-  if (st.value("type", "") != "distillgate-approval-v1") return "not an approval statement";
-  if (st.value("job_sha256", "") != job_sha256) return "another job";
-  if (st.value("policy_sha256", "") != policy.sha256) return "another policy";
-  const Approver* approver = FindApprover(policy, st.value("approver_vkey", ""));
+  if (StrOf(st, "type") != "distillgate-approval-v1") return "not an approval statement";
+  if (StrOf(st, "ledger_origin") != ledger.origin()) return "an approval for another ledger";
+  if (StrOf(st, "job_sha256") != job_sha256) return "another job";
+  if (StrOf(st, "policy_sha256") != policy.sha256) return "another policy";
+  const Approver* approver = FindApprover(policy, StrOf(st, "approver_vkey"));
   if (approver == nullptr) return "an approver the policy does not list";
-  if (st.value("role", "") != approver->role) return "a role that is not the approver's";
+  if (StrOf(st, "approver") != approver->name) return "a name that is not the approver key's";
+  if (StrOf(st, "role") != approver->role) return "a role that is not the approver's";
   auto v = NoteVerifier::Parse(approver->vkey);
   if (!v.ok()) return "an approver key that does not parse";
   auto verified = DsseVerify(body["envelope"], v->key(), "approval");
@@ -52,15 +61,18 @@ std::string Rejects(Ledger& ledger, const json& body, const Policy& policy, cons
   if (!st.contains("decision_index") || !st["decision_index"].is_number_unsigned()) return "no decision";
   const uint64_t index = st["decision_index"];
   auto leaf = ledger.GetLeaf(index);
-  if (!leaf.ok() || leaf->kind != "decision" || Base64Encode(leaf->leaf_hash) != st.value("decision_leaf_hash", "")) {
+  if (!leaf.ok() || leaf->kind != "decision" || Base64Encode(leaf->leaf_hash) != StrOf(st, "decision_leaf_hash")) {
     return "a decision this ledger does not hold";
   }
   auto decision = EntryBody(*leaf, "ledger entry " + std::to_string(index));
   if (!decision.ok()) return "a decision distillgate did not write";
-  if (decision->value("verdict", "") != "needs_review") return "a decision that was not needs review";
-  const json inputs = decision->value("inputs", json::object());
-  if (inputs.value("job_sha256", "") != job_sha256 || inputs.value("policy_sha256", "") != policy.sha256) return "a decision of another job or policy";
-  if (decision->value("findings", json()) != findings) return "a decision with other findings (the knowledge base or the job's facts changed)";
+  if (StrOf(*decision, "verdict") != "needs_review") return "a decision that was not needs review";
+  const json inputs = decision->contains("inputs") ? (*decision)["inputs"] : json();
+  if (StrOf(inputs, "job_sha256") != job_sha256 || StrOf(inputs, "policy_sha256") != policy.sha256) return "a decision of another job or policy";
+  if (!decision->contains("findings") || (*decision)["findings"] != findings) {
+    return "a decision with other findings (the knowledge base or the job's facts changed)";
+  }
+  *counted = approver;
   return "";
 }
 
@@ -72,12 +84,20 @@ StatusOr<uint64_t> RecordApproval(Ledger& ledger, const PrivateKey& ledger_key, 
   DG_ASSIGN_OR_RETURN(StoredLeaf leaf, ledger.GetLeaf(request.decision_index));
   if (leaf.kind != "decision") return Status::InvalidInput(at + " is a " + leaf.kind + " entry, not a decision");
   DG_ASSIGN_OR_RETURN(json decision, EntryBody(leaf, at));
-  const std::string verdict = decision.value("verdict", "");
+  const std::string verdict = StrOf(decision, "verdict");
   if (verdict == "deny") return Status::InvalidInput(at + ": the job was denied; a denial is never approvable (change the job instead)");
   if (verdict != "needs_review") return Status::InvalidInput(at + ": the verdict was " + verdict + "; only a needs-review decision takes approvals");
-  const json inputs = decision.value("inputs", json::object());
-  if (inputs.value("policy_sha256", "") != policy.sha256) {
-    return Status::InvalidInput(at + ": the decision was made under another policy (sha256 " + inputs.value("policy_sha256", "").substr(0, 16) +
+  // Only a decision that opened nothing takes approvals: an approved one, or
+  // one in warn/audit mode, may have a run whose entries the approval would join.
+  if (decision.contains("approved") && decision["approved"] == true) {
+    return Status::InvalidInput(at + ": this decision already ran on approvals; approve the needs-review decision it counted");
+  }
+  if (StrOf(decision, "mode") != "enforce") {
+    return Status::InvalidInput(at + ": the decision was made in " + StrOf(decision, "mode") + " mode, which lets the job run without approvals");
+  }
+  const json inputs = decision.contains("inputs") ? decision["inputs"] : json();
+  if (StrOf(inputs, "policy_sha256") != policy.sha256) {
+    return Status::InvalidInput(at + ": the decision was made under another policy (sha256 " + StrOf(inputs, "policy_sha256").substr(0, 16) +
                                 "…); give that policy with --policy");
   }
   const Approver* approver = nullptr;
@@ -93,7 +113,7 @@ StatusOr<uint64_t> RecordApproval(Ledger& ledger, const PrivateKey& ledger_key, 
     return Status::InvalidInput("--role " + request.role + ": " + approver->name + "'s role in the policy is " + approver->role);
   }
   if (request.note.empty()) return Status::InvalidInput("--note: say why the job may run");
-  const std::string job_sha256 = inputs.value("job_sha256", "");
+  const std::string job_sha256 = StrOf(inputs, "job_sha256");
   const json statement = {{"type", "distillgate-approval-v1"},
                           {"ledger_origin", ledger.origin()},
                           {"decision_index", request.decision_index},
@@ -127,15 +147,16 @@ StatusOr<json> FindApprovals(Ledger& ledger, const Policy& policy, const std::st
     if (!more) break;
     if (leaf.kind != "approval") continue;
     auto body = EntryBody(leaf, "ledger entry " + std::to_string(leaf.index));
-    if (!body.ok() || !Rejects(ledger, *body, policy, job_sha256, findings).empty()) continue;
+    const Approver* approver = nullptr;
+    if (!body.ok() || !Rejects(ledger, *body, policy, job_sha256, findings, &approver).empty() || approver == nullptr) continue;
     const json& st = (*body)["statement"];
-    if (!seen.insert(st.value("approver", "")).second) continue;
+    if (!seen.insert(approver->vkey).second) continue;  // one approver (one key), one approval
     out.push_back({{"ledger_index", leaf.index},
                    {"leaf_hash", Base64Encode(leaf.leaf_hash)},
-                   {"approver", st["approver"]},
-                   {"role", st["role"]},
-                   {"note", st["note"]},
-                   {"approved_at", st["approved_at"]},
+                   {"approver", approver->name},
+                   {"role", approver->role},
+                   {"note", StrOf(st, "note")},
+                   {"approved_at", StrOf(st, "approved_at")},
                    {"decision_index", st["decision_index"]}});
   }
   return out;

@@ -123,7 +123,9 @@ StatusOr<Permit> Gate::Admit(const Job& job, Ledger& ledger, uint64_t decision_i
   Decision d;
   d.verdict = *verdict;
   d.mode = *mode;
-  d.approved = body.value("approved", false);  // the gate wrote it, under the ledger's signature
+  // The gate wrote it, under the ledger's signature, with the approvals it counted.
+  d.approved = body.contains("approved") && body["approved"] == true && *mode == PolicyMode::kEnforce && body.contains("approvals") &&
+               body["approvals"].is_array() && !body["approvals"].empty();
   if (!d.AllowsTraining()) return Status::VerifyFailed(at + " did not allow training (" + VerdictName(*verdict) + ")");
   Permit p;
   p.job_sha256_ = job.sha256;

@@ -51,13 +51,16 @@ StatusOr<Policy> ParsePolicy(const nlohmann::json& doc, const std::string& where
     }
   }
   if (doc.contains("approvers")) {
-    std::set<std::string> names;
+    std::set<std::string> names, keys;
     for (size_t i = 0; i < doc["approvers"].size(); ++i) {
       const auto& a = doc["approvers"][i];
       const std::string at = where + ": /approvers/" + std::to_string(i) + "/vkey";
       auto v = NoteVerifier::Parse(a["vkey"].get<std::string>());
       if (!v.ok()) return Status::InvalidInput(at + ": not a C2SP verifier key (" + v.status().message() + ")");
       if (!names.insert(v->name()).second) return Status::InvalidInput(at + ": approver " + v->name() + " is listed twice");
+      if (!keys.insert(v->key().raw()).second) {
+        return Status::InvalidInput(at + ": the key of " + v->name() + " is listed under another name too (one key, one approver)");
+      }
       p.approvers.push_back({v->name(), a["role"], v->ToString()});
     }
   }

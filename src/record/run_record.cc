@@ -55,7 +55,7 @@ RunStatus RunRecord::status() const {
   }
   if (!run_start) {
     const std::optional<Verdict> v = verdict();
-    const bool approved = v == Verdict::kNeedsReview && decision.body.value("approved", false);  // policy/approval.h
+    const bool approved = v == Verdict::kNeedsReview && decision.body.contains("approved") && decision.body["approved"] == true;  // policy/approval.h
     return v && (VerdictAllows(*v) || approved) ? RunStatus::kDecided : RunStatus::kRefused;
   }
   return RunStatus::kIncomplete;

@@ -149,7 +149,8 @@ ApprovalView Approvals(const json& r) {
             &d["approvals"]};
   }
   if (r.contains("approvals_received") && !r["approvals_received"].empty()) {
-    return {"Approvals recorded for this decision (the job's next decision under the same policy and findings counts them):",
+    return {"Approval entries recorded for this decision. The report does not check them; the job's next decision under the same policy "
+            "and findings counts each one whose signature verifies under the policy's approver key:",
             &r["approvals_received"]};
   }
   return {nullptr, nullptr};
@@ -430,8 +431,8 @@ std::string RenderMarkdown(const json& r) {
   if (const ApprovalView ap = Approvals(r); ap.list != nullptr) {
     s << "\n## Approvals\n\n" << ap.intro << "\n\n| Approver | Role | Approved at | Note | Ledger entry |\n|---|---|---|---|---|\n";
     for (const json& a : *ap.list) {
-      s << "| " << Cell(Str(a, "approver")) << " | " << Cell(Str(a, "role")) << " | " << Str(a, "approved_at") << " | " << Cell(Str(a, "note"))
-        << " | " << Str(a, "ledger_index") << " (leaf hash `" << Str(a, "leaf_hash") << "`) |\n";
+      s << "| " << Cell(Str(a, "approver")) << " | " << Cell(Str(a, "role")) << " | " << Cell(Str(a, "approved_at")) << " | " << Cell(Str(a, "note"))
+        << " | " << Cell(Str(a, "ledger_index")) << " (leaf hash `" << Cell(Str(a, "leaf_hash")) << "`) |\n";
     }
   }
   s << "\n## Obligations\n\n";
@@ -535,7 +536,8 @@ std::string RenderHtml(const json& r) {
   const json& d = r["decision"];
   const std::string verdict = VerdictOf(r);
   const std::optional<Verdict> parsed = ParseVerdict(verdict);
-  const bool good = parsed && (VerdictAllows(*parsed) || d.value("approved", false));
+  const bool approved = parsed == Verdict::kNeedsReview && d.value("approved", false);
+  const bool good = parsed && (VerdictAllows(*parsed) || approved);
   s << "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>distillgate report " << Html(Str(r, "run"))
     << "</title>\n<style>body{font-family:sans-serif;margin:2em;max-width:70em;color:#222}table{border-collapse:collapse;margin:.5em 0}"
        "td,th{border:1px solid #ccc;padding:.3em .6em;text-align:left;vertical-align:top}code,pre{font-family:monospace;font-size:90%}"
@@ -544,7 +546,7 @@ std::string RenderHtml(const json& r) {
        ".charts svg{margin-right:1em}</style></head><body>\n";
   s << "<h1>distillgate audit report</h1>\n<p>Run <code>" << Html(Str(r, "run")) << "</code> of job <b>" << Html(Str(r["job"], "name"))
     << "</b>: <span class=\"verdict " << (good ? "ok" : "bad") << "\" id=\"verdict\">" << Html(verdict) << "</span>"
-    << (d.value("approved", false) ? " <b id=\"approved\">approved</b>" : "") << " ("
+    << (approved ? " <b id=\"approved\">approved</b>" : "") << " ("
     << Html(Str(d, "mode")) << " mode), run " << Html(Str(r, "status")) << ".</p>\n";
   const bool attribution = r.contains("attribution");
   const bool reached = r.value("run_started", true);

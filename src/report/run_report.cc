@@ -182,8 +182,8 @@ StatusOr<json> BuildRunReport(Ledger& ledger, const RunReportOptions& o) {
                  {"decision", {{"ledger_index", r.decision.index},
                                {"leaf_hash", Base64Encode(r.decision.leaf_hash)},
                                {"decided_at", dec.value("decided_at", json())},
-                               {"approved", dec.value("approved", false)},
-                               {"approvals", dec.value("approvals", json::array())},
+                               {"approved", dec.contains("approved") && dec["approved"] == true},
+                               {"approvals", dec.contains("approvals") && dec["approvals"].is_array() ? dec["approvals"] : json::array()},
                                {"operator", dec.value("operator", json())},
                                {"verdict", dec.value("verdict", "")},
                                {"mode", dec.value("mode", "")},
@@ -203,8 +203,9 @@ StatusOr<json> BuildRunReport(Ledger& ledger, const RunReportOptions& o) {
   for (const RecordedEntry& e : r.others) {
     if (e.kind != "approval" || !e.body.contains("statement") || !e.body["statement"].is_object()) continue;
     const json& st = e.body["statement"];
-    received.push_back({{"ledger_index", e.index}, {"leaf_hash", Base64Encode(e.leaf_hash)}, {"approver", st.value("approver", "")},
-                        {"role", st.value("role", "")}, {"note", st.value("note", "")}, {"approved_at", st.value("approved_at", "")}});
+    auto text = [&st](const char* k) { return st.contains(k) && st[k].is_string() ? st[k].get<std::string>() : std::string(); };
+    received.push_back({{"ledger_index", e.index}, {"leaf_hash", Base64Encode(e.leaf_hash)}, {"approver", text("approver")},
+                        {"role", text("role")}, {"note", text("note")}, {"approved_at", text("approved_at")}});
   }
   report["approvals_received"] = received;
   // Every entry of the run but its teacher calls, with its leaf hash: what a

@@ -283,9 +283,9 @@ StatusOr<bool> Proxy::Resume() {
   DG_ASSIGN_OR_RETURN(run_, RecordedRun::Resume(permit, job_, ledger_, key_, "transcripts", o_.flush_every));
   summary_.run.run_id = run_->id();
   summary_.run.decision_index = index;
-  summary_.run.verdict = "allow";
   summary_.resumed = true;
   DG_ASSIGN_OR_RETURN(RunRecord r, LoadRunRecord(ledger_, run_->id()));
+  summary_.run.verdict = r.verdict_name();  // as decided (a needs-review decision may have run on approvals)
   auto refuse = [&](const std::string& why) {
     run_->Discard();  // nothing was appended: the run stays as it was
     return Status::VerifyFailed(state_path_ + ": " + why);
