@@ -270,6 +270,30 @@ TEST_F(CliTest, ATypoNamesTheNearestCommandAndHelpAndVersionWork) {
   }
 }
 
+// `license show` is readable by default, JSON with --json; `ledger append`
+// takes its entries with --input (--json, the old name, still works).
+TEST_F(CliTest, LicenseShowIsASummaryAndAppendTakesInput) {
+  auto r = RunCli({"license", "show", "llama3.1"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out.rfind("LicenseRef-Llama-3.1-Community — Llama 3.1 Community License Agreement\n", 0), 0u) << r.out;
+  EXPECT_NE(r.out.find("\n  display: Built with Llama\n"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("(1.b.i, https://github.com/meta-llama/"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("{"), std::string::npos);  // not JSON
+  auto j = RunCli({"license", "show", "llama3.1", "--json"});
+  ASSERT_EQ(j.exit_code, 0);
+  EXPECT_EQ(nlohmann::json::parse(j.out)["id"], "LicenseRef-Llama-3.1-Community");
+  auto typo = RunCli({"license", "show", "llama3.l"});
+  EXPECT_EQ(typo.exit_code, 2);
+  EXPECT_NE(typo.err.find("did you mean \"llama3.1\"?"), std::string::npos) << typo.err;
+  const std::string f = dir_.File("entry.json");
+  testing::WriteAll(f, "{\"note\": \"one\"}");
+  for (const char* flag : {"--input", "--json"}) {
+    auto a = RunCli({"ledger", "append", "--ledger", ledger_, "--key", Key(), "--kind", "test", flag, f});
+    EXPECT_EQ(a.exit_code, 0) << flag << ": " << a.err;
+  }
+  EXPECT_EQ(RunCli({"ledger", "verify", "--ledger", ledger_, "--vkey", Vkey()}).exit_code, 0);
+}
+
 // The README's main job, on small subsets: it must run end to end twice
 // (the second run reuses the teacher and extends the saved checkpoint).
 TEST_F(CliTest, DemoRunsEndToEndAndIsRepeatable) {

@@ -164,7 +164,7 @@ void RegisterLedger(CLI::App& app, Dispatch& d) {
   add_ledger(append);
   append->add_option("--key", a->key, "The ledger's Ed25519 private key (PEM, mode 0600)")->required();
   append->add_option("--kind", a->kind, "Entry kind: a-z 0-9 _ . - (e.g. decision, teacher_call)")->required();
-  append->add_option("--json", a->json_path, "File with the entries, or - for standard input")->capture_default_str();
+  append->add_option("--input,--json", a->json_path, "File with the entries, or - for standard input (--json: the old name, deprecated)")->capture_default_str();
   bind(append, RunAppend);
 
   CLI::App* show = lg->add_subcommand("show", "List entries [--from, --to)");

@@ -88,16 +88,49 @@ void RegisterLicense(CLI::App& app, Dispatch& d) {
     };
   });
 
-  CLI::App* show = lic->add_subcommand("show", "Show one profile (by id, alias or Hugging Face license name)");
+  CLI::App* show = lic->add_subcommand("show", "Show one profile (by id, alias or Hugging Face license name): a summary, or --json");
   show->add_option("id", *id, "License id or alias")->required();
   show->add_option("--licenses", *dir, "Read profiles from this directory instead of the built-in ones");
-  show->callback([&d, dir, id] {
-    d.handler = ExitZeroOr([dir, id]() -> Status {
+  auto show_json = std::make_shared<bool>(false);
+  show->add_flag("--json", *show_json, "Print the whole profile as JSON (schemas/license-profile.schema.json)");
+  show->callback([&d, dir, id, show_json] {
+    d.handler = ExitZeroOr([dir, id, show_json]() -> Status {
       auto kb = dir->empty() ? KnowledgeBase::Builtin() : KnowledgeBase::LoadDirectory(*dir);
       if (!kb.ok()) return kb.status();
       const LicenseProfile* p = (*kb)->Find(*id);
-      if (p == nullptr) return Status::InvalidInput("no license or terms profile named \"" + *id + "\" (see `distillgate license list`)");
-      std::cout << p->doc.dump(2) << "\n";
+      if (p == nullptr) {
+        const std::string nearest = (*kb)->NearestId(*id);
+        return Status::InvalidInput("no license or terms profile named \"" + *id + "\"" +
+                                    (nearest.empty() ? "" : "; did you mean \"" + nearest + "\"?") + " (see `distillgate license list`)");
+      }
+      if (*show_json) {
+        std::cout << p->doc.dump(2) << "\n";
+        return Status::Ok();
+      }
+      // A readable summary: what it is, where the facts come from, each term
+      // with the clause it rests on.
+      std::cout << p->id << " — " << p->name << "\n"
+                << "  kind " << p->kind << ", provider " << p->provider << ", " << (p->verified ? "verified against the licensor's text" : "rests partly on secondary sources") << "\n";
+      const nlohmann::json aliases = p->doc.value("aliases", nlohmann::json::array());
+      if (!aliases.empty()) {
+        std::cout << "  also known as:";
+        for (const auto& a : aliases) std::cout << " " << a.get<std::string>();
+        std::cout << "\n";
+      }
+      for (const auto& src : p->doc.value("sources", nlohmann::json::array())) std::cout << "  source: " << src.get<std::string>() << "\n";
+      std::cout << "terms:\n";
+      const nlohmann::json terms = p->doc.value("terms", nlohmann::json::object());
+      for (const auto& [name, term] : terms.items()) {
+        const nlohmann::json v = term.is_object() ? term.value("value", nlohmann::json()) : term;
+        std::cout << "  " << name << ": " << (v.is_string() ? v.get<std::string>() : v.dump()) << "\n";
+        if (term.is_object() && term.contains("citation") && term["citation"].is_object()) {
+          const auto& c = term["citation"];
+          std::string quote = c.value("quote", "");
+          if (quote.size() > 160) quote = quote.substr(0, 157) + "...";
+          std::cout << "      \"" << quote << "\" (" << c.value("section", "") << ", " << c.value("source", "") << ")\n";
+        }
+      }
+      std::cout << "(--json prints the whole profile)\n";
       return Status::Ok();
     });
   });
