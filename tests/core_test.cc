@@ -17,6 +17,7 @@
 #include "core/file_util.h"
 #include "core/hash.h"
 #include "core/parallel_lines.h"
+#include "core/progress.h"
 #include "test_util.h"
 
 namespace dg {
@@ -549,6 +550,21 @@ TEST(ParallelLines, ConsumerErrorAndWorkerExceptionStopTheReading) {
   EXPECT_EQ(ForEachLineParallel<int>(dir.File("absent"), [](const LineRef&, int*) {}, [](const LineRef&, int&) { return Status::Ok(); },
                                      nullptr, o).code(),
             Status::Code::kInvalidInput);
+}
+
+
+// The progress line: count, bar, rate, elapsed and what is left.
+TEST(Progress, TheLineHasTheCountRateElapsedAndEta) {
+  EXPECT_EQ(Duration(0), "0:00");
+  EXPECT_EQ(Duration(7.4), "0:07");
+  EXPECT_EQ(Duration(723), "12:03");
+  EXPECT_EQ(Duration(3723), "1:02:03");
+  EXPECT_EQ(ProgressLine("epoch 1/3", 100, 400, 2.0, "batches"),
+            "epoch 1/3 [#######                       ] 100/400 batches · 50.0/s · 0:02 elapsed · ETA 0:06");
+  EXPECT_EQ(ProgressLine("epoch 3/3", 400, 400, 4.0, "batches"),
+            "epoch 3/3 [##############################] 400/400 batches · 100/s · 0:04 elapsed");  // done: no ETA
+  EXPECT_EQ(ProgressLine("collect lm", 0, 10, 0.0, "calls"), "collect lm [                              ] 0/10 calls · 0.0/s · 0:00 elapsed · ETA ?");
+  EXPECT_EQ(ProgressLine("record", 12, 0, 3.0, "lines"), "record 12 lines · 4.0/s · 0:03 elapsed");
 }
 
 }  // namespace

@@ -155,6 +155,36 @@ TEST_F(LiveTest, EveryCallIsRecordedAndTheTranscriptVerifies) {
   EXPECT_EQ(report["transcripts"]["files"][1]["sha256"], HexEncode(*Sha256File(dir_.File("out/batch_output.jsonl"))));
 }
 
+// Progress: on a terminal, a line with the calls, rate, elapsed and ETA; none
+// when standard error is not a terminal, or with --quiet.
+TEST_F(LiveTest, ProgressIsShownOnATerminalOnly) {
+  StartServer({});
+  WriteJob();
+  WritePrompts(20);
+  auto piped = Collect();
+  ASSERT_EQ(piped.exit_code, 0) << piped.err;
+  EXPECT_EQ(piped.err.find("elapsed"), std::string::npos) << piped.err;
+  // `script` runs the command on a pseudo-terminal (util-linux).
+  if (!FileExists("/usr/bin/script")) GTEST_SKIP() << "util-linux's script is not installed";
+  std::string cmd = testing::CliPath();
+  for (const std::string& a : {std::string("transcripts"), std::string("collect"), std::string("--job"), dir_.File("job.json"), std::string("--prompts"),
+                               dir_.File("prompts.jsonl"), std::string("--out-dir"), dir_.File("tty"), std::string("--ledger"), dir_.File("l.db"),
+                               std::string("--key"), dir_.File("k/ledger.key")}) {
+    cmd += " '" + a + "'";
+  }
+  auto tty = testing::Run({"/usr/bin/script", "-qec", cmd + " >/dev/null", "/dev/null"});
+  EXPECT_EQ(tty.exit_code, 0) << tty.out << tty.err;
+  EXPECT_NE(tty.out.find("collect lm ["), std::string::npos) << tty.out;
+  EXPECT_NE(tty.out.find("20/20 calls"), std::string::npos) << tty.out;
+  EXPECT_NE(tty.out.find(" elapsed"), std::string::npos) << tty.out;
+  std::string quiet_cmd = cmd;
+  quiet_cmd.replace(quiet_cmd.find(dir_.File("tty")), dir_.File("tty").size(), dir_.File("tty-quiet"));
+  auto quiet = testing::Run({"/usr/bin/script", "-qec", quiet_cmd + " --quiet >/dev/null", "/dev/null"});
+  EXPECT_EQ(quiet.exit_code, 0) << quiet.out;
+  EXPECT_TRUE(FileExists(dir_.File("tty-quiet/batch_output.jsonl")));
+  EXPECT_EQ(quiet.out.find("elapsed"), std::string::npos) << quiet.out;
+}
+
 TEST_F(LiveTest, AServerThatDiesMidRunLosesNoRecordedCall) {
   StartServer({"--die-after", "100"});  // while a batch of 64 is being recorded beside the calls
   WriteJob();

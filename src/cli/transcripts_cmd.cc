@@ -163,6 +163,7 @@ void RegisterTranscripts(CLI::App& app, Dispatch& d) {
     c->add_option("--job", a->job, "Job whose api teacher has base_url, model (and api_key_env)")->required();
     c->add_option("--teacher", a->options.teacher_id, "Teacher id (default: the only one with a base_url)");
     c->add_option("--prompts", a->options.prompts_path, "JSON Lines of chat-completions request bodies")->required();
+    c->add_flag("--quiet", a->options.quiet, "No progress line (shown on a terminal only: calls, rate, elapsed, ETA)");
     c->add_option("--out-dir", a->options.out_dir, "Directory for batch_input.jsonl and batch_output.jsonl")->required();
     c->add_option("--policy", a->policy, "Policy file (default: the built-in policy)");
     c->add_option("--ledger", a->ledger, "Ledger file")->required();

@@ -21,6 +21,7 @@
 #include "core/interrupt.h"
 #include "core/encoding.h"
 #include "core/file_util.h"
+#include "core/progress.h"
 #include "core/hash.h"
 #include "train/ranks.h"
 #include "train/trainer.h"
@@ -141,23 +142,6 @@ double Accuracy(torch::nn::Sequential& m, const Tensor& x, const Tensor& y, torc
   m->train();
   return acc;
 }
-
-class Progress {
- public:
-  Progress(bool enabled, int epochs, int64_t batches) : on_(enabled && isatty(2)), epochs_(epochs), batches_(batches) {}
-  void Update(int epoch, int64_t batch) {
-    if (!on_ || (batch % 20 != 0 && batch + 1 != batches_)) return;
-    const int width = 30, done = static_cast<int>(width * (batch + 1) / batches_);
-    std::fprintf(stderr, "\repoch %d/%d [%s%s] %lld/%lld", epoch, epochs_, std::string(done, '#').c_str(),
-                 std::string(width - done, ' ').c_str(), static_cast<long long>(batch + 1), static_cast<long long>(batches_));
-    if (batch + 1 == batches_) std::fprintf(stderr, "\n");
-  }
-
- private:
-  bool on_;
-  int epochs_;
-  int64_t batches_;
-};
 
 // Saves atomically: the checkpoint, then its architecture sidecar.
 Status SaveModel(torch::nn::Sequential& m, const std::string& arch, const std::vector<int64_t>& hidden,
@@ -424,7 +408,7 @@ StatusOr<TrainResult> TrainLoop(const ImageSet& train, const std::vector<Hash>* 
   const int64_t per_rank = (pool + world - 1) / world;
   std::vector<int64_t> mine(static_cast<size_t>(per_rank));
   const int64_t batches = (per_rank + cfg.batch_size - 1) / cfg.batch_size;
-  Progress progress(!cfg.quiet && rank == 0, cfg.epochs, batches);
+  ProgressBar progress(!cfg.quiet && rank == 0, "batches");  // rate, elapsed and ETA on a terminal
   TrainResult r;
   r.world = world;
   r.calls_per_rank.assign(static_cast<size_t>(world), 0);
@@ -445,6 +429,7 @@ StatusOr<TrainResult> TrainLoop(const ImageSet& train, const std::vector<Hash>* 
     Tensor perm_dev = perm.to(dev);
     // Summed on the device: reading each batch's loss would wait for the GPU.
     Tensor loss_sum = torch::zeros({}, torch::TensorOptions().dtype(torch::kFloat64).device(dev));
+    progress.Start("epoch " + std::to_string(epoch) + "/" + std::to_string(cfg.epochs), static_cast<uint64_t>(batches));
     for (int64_t b = 0; b < batches; ++b) {
       DG_RETURN_IF_ERROR(CheckNotStopped("training"));  // SIGINT/SIGTERM: the run is closed as interrupted
       const int64_t from = b * cfg.batch_size, to = std::min(per_rank, (b + 1) * cfg.batch_size);
@@ -511,7 +496,7 @@ StatusOr<TrainResult> TrainLoop(const ImageSet& train, const std::vector<Hash>* 
       opt.step();
       loss_sum += loss.detach();
       r.examples_seen += static_cast<uint64_t>(idx.size(0));
-      progress.Update(epoch, b);
+      progress.Update(static_cast<uint64_t>(b + 1));
     }
     EpochMetrics em;
     em.epoch = epoch;

@@ -16,6 +16,7 @@
 #include "core/canonical_json.h"
 #include "core/encoding.h"
 #include "core/file_util.h"
+#include "core/progress.h"
 #include "core/hash.h"
 #include "core/interrupt.h"
 #include "core/json_schema.h"
@@ -245,6 +246,8 @@ StatusOr<TranscriptRunSummary> CollectTranscripts(const Job& job, const Policy& 
   int consecutive_failures = 0;
   uint64_t sent = 0;
   const uint64_t to_send = requests.size() - answered_before;
+  ProgressBar progress(!o.quiet, "calls");  // rate, elapsed and ETA on a terminal
+  progress.Start("collect " + teacher_id, to_send);
   for (size_t i = 0; i < requests.size() && stop_reason.empty(); ++i) {
     if (answered[i]) continue;
     if (!CheckNotStopped("collecting").ok()) {  // SIGINT/SIGTERM: stop calling, keep every call made
@@ -254,6 +257,7 @@ StatusOr<TranscriptRunSummary> CollectTranscripts(const Job& job, const Policy& 
     const auto t_call = std::chrono::steady_clock::now();
     ChatResult res = client.Complete(requests[i]);
     ++sent;
+    progress.Update(sent);
     if (res.error.empty()) {  // checking the answer is part of receiving it, not of recording it
       Status valid = (*response_schema)->Validate(res.body, "response");
       if (!valid.ok()) res.error = "HTTP 200 with a malformed response: " + valid.message();
@@ -306,6 +310,7 @@ StatusOr<TranscriptRunSummary> CollectTranscripts(const Job& job, const Policy& 
       break;
     }
   }
+  progress.Finish();
   const auto t_final = std::chrono::steady_clock::now();
   if (Status st = land(); !st.ok()) return fail(st);
   if (Status st = record_batch(std::move(batch)); !st.ok()) return fail(st);

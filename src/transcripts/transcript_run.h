@@ -83,6 +83,7 @@ struct CollectOptions {
   int max_consecutive_failures = 3;  // then the endpoint is taken as down and the run ends failed
   size_t flush_every = 64;       // calls per signed checkpoint; outputs are written only once recorded
   std::string today;
+  bool quiet = false;            // no progress line (there is none anyway unless stderr is a terminal)
 };
 
 // Calls a live OpenAI-compatible endpoint for every prompt, under the gate:
