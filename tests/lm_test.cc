@@ -100,6 +100,23 @@ class TrainLmTest : public ::testing::Test {
   testing::Child server_;
 };
 
+// On a terminal (util-linux's script gives one) train-lm shows its steps with
+// rate, elapsed and ETA.
+TEST_F(TrainLmTest, TrainingShowsProgressOnATerminal) {
+  if (!FileExists("/usr/bin/script")) GTEST_SKIP() << "util-linux's script is not installed";
+  WriteJob("MIT", false);
+  std::string cmd = testing::CliPath();
+  for (const std::string& a : {std::string("train-lm"), std::string("--job"), dir_.File("lm.job.json"), std::string("--ledger"), dir_.File("l.db"),
+                               std::string("--key"), dir_.File("k/ledger.key")}) {
+    cmd += " '" + a + "'";
+  }
+  auto tty = testing::Run({"/usr/bin/script", "-qec", cmd + " >/dev/null", "/dev/null"});
+  EXPECT_EQ(tty.exit_code, 0) << tty.out;
+  EXPECT_NE(tty.out.find("training fruit"), std::string::npos) << tty.out;
+  EXPECT_NE(tty.out.find("120/120 steps"), std::string::npos) << tty.out;
+  EXPECT_NE(tty.out.find(" elapsed"), std::string::npos) << tty.out;
+}
+
 TEST_F(TrainLmTest, TrainServeCollectVerify) {
   WriteJob("MIT", false);
   auto t = testing::RunCli({"train-lm", "--job", dir_.File("lm.job.json"), "--ledger", dir_.File("l.db"), "--key", dir_.File("k/ledger.key"), "--json"});
@@ -107,6 +124,7 @@ TEST_F(TrainLmTest, TrainServeCollectVerify) {
   json s = json::parse(t.out);
   EXPECT_TRUE(s["trained"].get<bool>());
   EXPECT_LT(s["heldout_bits_per_byte"].get<double>(), 3.0);
+  EXPECT_EQ(t.err.find("elapsed"), std::string::npos) << t.err;  // not a terminal: no progress line
   const std::string run = s["run"];
   // A completed, recorded run: attestable like any other.
   auto a = testing::RunCli({"attest", "--ledger", dir_.File("l.db"), "--key", dir_.File("k/ledger.key"), "--run", run, "--model",

@@ -81,6 +81,7 @@ void RegisterRun(CLI::App& app, Dispatch& d) {
   lm->add_option("--policy", lo->policy_path, "Policy file; default: the built-in policy");
   lm->add_option("--ledger", lo->ledger_path, "Ledger file")->required();
   lm->add_option("--key", lo->key_path, "The ledger's private key")->required();
+  lm->add_flag("--quiet", lo->quiet, "No progress line (shown on a terminal only: steps, rate, elapsed, ETA)");
   lm->add_option("--device", lo->device, "auto, cpu or cuda (training; the model is saved and evaluated on the CPU)")
       ->check(CLI::IsMember({"auto", "cpu", "cuda"}))
       ->capture_default_str();
@@ -111,6 +112,7 @@ void RegisterRun(CLI::App& app, Dispatch& d) {
   dl->add_option("--policy", dlo->policy_path, "Policy file; default: the built-in policy");
   dl->add_option("--ledger", dlo->ledger_path, "Ledger file")->required();
   dl->add_option("--key", dlo->key_path, "The ledger's private key")->required();
+  dl->add_flag("--quiet", dlo->quiet, "No progress line (shown on a terminal only: steps, rate, elapsed, ETA)");
   dl->add_option("--device", dlo->device, "auto, cpu or cuda (training; the models are saved and evaluated on the CPU)")
       ->check(CLI::IsMember({"auto", "cpu", "cuda"}))
       ->capture_default_str();

@@ -6,6 +6,7 @@
 #include <random>
 
 #include "core/interrupt.h"
+#include "core/progress.h"
 #include "core/canonical_json.h"
 #include "core/encoding.h"
 #include "core/file_util.h"
@@ -146,7 +147,10 @@ StatusOr<std::shared_ptr<ByteLm::Impl>> TrainLoop(const std::string& text, const
   std::mt19937_64 rng(c.seed);
   std::uniform_int_distribution<int64_t> start(0, static_cast<int64_t>(text.size()) - c.seq_len - 2);
   impl->net->train();
+  ProgressBar progress(!c.quiet, "steps");  // rate, elapsed and ETA on a terminal
+  progress.Start(std::string(teacher != nullptr ? "distilling " : "training ") + c.name, static_cast<uint64_t>(c.steps));
   for (int64_t step = 0; step < c.steps; ++step) {
+    progress.Update(static_cast<uint64_t>(step));
     DG_RETURN_IF_ERROR(CheckNotStopped("training"));  // SIGINT/SIGTERM: the run is closed as interrupted
     std::vector<torch::Tensor> rows;
     std::string batch_bytes;
@@ -182,6 +186,7 @@ StatusOr<std::shared_ptr<ByteLm::Impl>> TrainLoop(const std::string& text, const
     opt.step();
     if (losses != nullptr) losses->push_back(loss.item<double>());
   }
+  progress.Update(static_cast<uint64_t>(c.steps));  // ends the line
   impl->net->eval();
   return impl;
 }

@@ -30,6 +30,7 @@ struct ByteLmConfig {
   uint64_t seed = 1;
   std::string name = "distillgate-byte-lm";
   std::string device = "cpu";  // cpu | cuda | auto: where training runs (not part of the model's description)
+  bool quiet = false;          // no progress line (neither is it part of the description)
   static StatusOr<ByteLmConfig> FromJson(const nlohmann::json& training, const std::string& where);
   nlohmann::json ToJson() const;
 };

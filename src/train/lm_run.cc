@@ -36,6 +36,7 @@ namespace {
 Status SetLmDevice(const TrainLmOptions& o, ByteLmConfig* config) {
   if (Status st = TrainsOnCuda(o.device).status(); !st.ok()) return Status::InvalidInput(o.job_path + ": " + st.message());
   config->device = o.device;
+  config->quiet = o.quiet;
   return Status::Ok();
 }
 

@@ -19,6 +19,7 @@ namespace dg {
 struct TrainLmOptions {
   std::string job_path, policy_path, ledger_path, key_path;
   std::string device = "cpu";  // cpu | cuda | auto (the models are saved and evaluated on the CPU)
+  bool quiet = false;          // no progress line (shown on a terminal only)
 };
 
 // Decides the job (its first dataset is the corpus; no teachers), then
