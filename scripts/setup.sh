@@ -29,12 +29,22 @@ for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 if ((${#missing[@]})); then
-  echo "setup: installing ${missing[*]}" >&2
+  echo "setup: installing ${#missing[@]} Debian packages: ${missing[*]}" >&2
+  echo "setup: on a fresh machine this is about 2 GB (LibTorch, Chromium, the toolchain) and takes 10-15 minutes;" \
+       "apt's progress follows, one line per package" >&2
   SUDO=""
   [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   export DEBIAN_FRONTEND=noninteractive
+  echo "setup: apt-get update" >&2
   $SUDO apt-get update -qq
-  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  start=$SECONDS
+  # One line per package unpacked and set up, so a long install is not silent.
+  $SUDO apt-get install -y --no-install-recommends "${missing[@]}" 2>&1 |
+    grep --line-buffered -E '^(Get:|Setting up )' | sed -u 's/^/setup: apt: /' >&2 || true
+  for p in "${missing[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || { echo "setup: $p did not install" >&2; exit 1; }
+  done
+  echo "setup: packages installed in $((SECONDS - start)) s" >&2
 fi
 
 # Node.js and the official OpenAI SDK (npm `openai`, pinned in
@@ -56,6 +66,14 @@ if [ "$sdk_have" != "$sdk_wanted" ]; then
 fi
 
 BUILD_TYPE="${BUILD_TYPE:-Release}"
-cmake -S . -B build -DCMAKE_BUILD_TYPE="$BUILD_TYPE" >/dev/null
+# What CMake found (the optional parts: trainer, Gloo, jemalloc, benchmarks).
+mkdir -p build
+if ! cmake -S . -B build -DCMAKE_BUILD_TYPE="$BUILD_TYPE" >build/cmake-configure.log 2>&1; then
+  cat build/cmake-configure.log >&2
+  echo "setup: cmake could not configure build/ (above)" >&2
+  exit 1
+fi
+grep -E '^-- distillgate|not found' build/cmake-configure.log | sed 's/^-- /setup: cmake: /' >&2 || true
+echo "setup: building build/ (a first build with LibTorch takes 10-20 minutes on 2 cores; ccache makes rebuilds quick)" >&2
 cmake --build build -j"$(nproc)"
 echo "setup: built build/distillgate" >&2
