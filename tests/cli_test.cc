@@ -339,6 +339,10 @@ TEST_F(CliTest, DemoRunsEndToEndAndIsRepeatable) {
     ASSERT_TRUE(WriteFileAtomic(dir_.File("pointer-proof.json"), prove.out, 0644, false).ok());
     auto pv = RunCli({"proof", "verify", "--proof", dir_.File("pointer-proof.json"), "--vkey", dir_.File("distillgate-keys/ledger.vkey")});
     EXPECT_EQ(pv.exit_code, 0) << pv.out << pv.err;
+    auto pj = RunCli({"proof", "verify", "--proof", dir_.File("pointer-proof.json"), "--vkey", dir_.File("distillgate-keys/ledger.vkey"), "--json"});
+    ASSERT_EQ(pj.exit_code, 0) << pj.err;
+    EXPECT_EQ(nlohmann::json::parse(pj.out)["index"], pointer["ledger_index"]);
+    EXPECT_TRUE(nlohmann::json::parse(pj.out)["verified"].get<bool>());
     EXPECT_NE(ReadFile(stem + ".md")->find("fmnist-cnn-teacher"), std::string::npos);
   } else {
     EXPECT_NE(r.out.find("this build has no trainer"), std::string::npos) << r.out;

@@ -503,6 +503,12 @@ TEST(ReportCli, WritesEveryFormatAndRefusesBadInput) {
   for (const char* f : {"report.md", "report.html", "report.json", "report.sarif"}) EXPECT_TRUE(FileExists(out.File("rep/") + f)) << f;
   json j = json::parse(*ReadFile(out.File("rep/report.json")));
   EXPECT_TRUE(j["ledger"]["key_pinned"].get<bool>());
+  auto as_json = testing::RunCli({"report", "--ledger", run.ledger, "--run", run.run_id, "--vkey", run.vkey, "--out", out.File("rep2"), "--json"});
+  ASSERT_EQ(as_json.exit_code, 0) << as_json.err;
+  const json printed = json::parse(as_json.out);
+  EXPECT_EQ(printed["run"], run.run_id);
+  EXPECT_TRUE(printed["ledger_verifies"].get<bool>());
+  EXPECT_EQ(printed["written"].size(), 4u);
   auto bad = testing::RunCli({"report", "--ledger", run.ledger, "--run", run.run_id, "--format", "md,pdf", "--out", out.File("bad")});
   EXPECT_EQ(bad.exit_code, 2);
   EXPECT_NE(bad.err.find("pdf"), std::string::npos);

@@ -17,8 +17,10 @@ void RegisterProof(CLI::App& app, Dispatch& d) {
   auto vkey = std::make_shared<std::string>();
   verify->add_option("--proof", *path, "Proof JSON from `distillgate ledger prove`")->required();
   verify->add_option("--vkey", *vkey, "Trusted verifier key (ledger.vkey; or ledger.pub)")->required();
-  verify->callback([&d, path, vkey] {
-    d.handler = ExitZeroOr([path, vkey]() -> Status {
+  auto as_json = std::make_shared<bool>(false);
+  verify->add_flag("--json", *as_json, "Print {verified, index, origin, tree_size, key} as JSON");
+  verify->callback([&d, path, vkey, as_json] {
+    d.handler = ExitZeroOr([path, vkey, as_json]() -> Status {
       DG_ASSIGN_OR_RETURN(std::string text, ReadFile(*path));
       DG_ASSIGN_OR_RETURN(nlohmann::json j, ParseJsonStrict(text, *path));
       DG_ASSIGN_OR_RETURN(InclusionBundle b, InclusionBundleFromJson(j, *path));
@@ -26,6 +28,11 @@ void RegisterProof(CLI::App& app, Dispatch& d) {
       std::string origin = b.checkpoint.substr(0, b.checkpoint.find('\n'));
       DG_ASSIGN_OR_RETURN(NoteVerifier v, LoadTrustedKey(*vkey, origin));
       DG_ASSIGN_OR_RETURN(Checkpoint cp, VerifyInclusionBundle(b, v));
+      if (*as_json) {
+        std::cout << nlohmann::json{{"verified", true}, {"index", b.leaf_index}, {"origin", cp.origin}, {"tree_size", cp.size}, {"key", v.ToString()}}.dump(2)
+                  << "\n";
+        return Status::Ok();
+      }
       std::cout << "OK: entry " << b.leaf_index << " is in " << cp.origin << " at tree size " << cp.size
                 << " (checkpoint signed by " << v.ToString() << ")\n";
       return Status::Ok();

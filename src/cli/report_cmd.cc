@@ -36,6 +36,7 @@ StatusOr<nlohmann::json> LoadReport(const std::string& ledger_path, const std::s
 
 struct ReportArgs {
   std::string ledger, run, formats = "md,html,json,sarif", out, vkey;
+  bool as_json = false;
 };
 
 Status RunReport(const ReportArgs& a) {
@@ -47,6 +48,12 @@ Status RunReport(const ReportArgs& a) {
   DG_RETURN_IF_ERROR(schema->Validate(report, "report").WithContext("internal"));
   const std::string dir = a.out.empty() ? "reports/" + report["run"].get<std::string>() : a.out;
   DG_ASSIGN_OR_RETURN(std::vector<std::string> written, WriteReportFiles(report, dir, formats));
+  if (a.as_json) {
+    std::cout << nlohmann::json{{"run", report["run"]}, {"verdict", report["decision"]["verdict"]}, {"status", report["status"]},
+                                {"ledger_verifies", report["ledger"]["verifies"]}, {"written", written}}.dump(2)
+              << "\n";
+    return Status::Ok();
+  }
   for (const auto& path : written) std::cout << "wrote " << path << "\n";
   std::cout << "run " << report["run"].get<std::string>() << ": " << report["decision"]["verdict"].get<std::string>() << ", "
             << report["status"].get<std::string>() << "; ledger "
@@ -157,6 +164,7 @@ void RegisterReport(CLI::App& app, Dispatch& d) {
   c->add_option("--format", a->formats, "Comma-separated: md, html, json, sarif (default: all)");
   c->add_option("--out", a->out, "Directory to write (default: reports/<run>)");
   c->add_option("--vkey", a->vkey, "Verify the ledger under this pinned key (default: the key recorded in the file, reported as unpinned)");
+  c->add_flag("--json", a->as_json, "Print {run, verdict, status, ledger_verifies, written} as JSON");
   c->callback([&d, a] { d.handler = ExitZeroOr([a] { return RunReport(*a); }); });
 
   auto ra = std::make_shared<RunsArgs>();
