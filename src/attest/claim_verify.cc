@@ -324,7 +324,7 @@ struct Verifier {
     const std::string verdict = dec.value("verdict", "");
     const std::optional<Verdict> parsed = ParseVerdict(verdict);
     std::string approval_detail;
-    approved_ = parsed == Verdict::kNeedsReview && dec.contains("approved") && dec["approved"] == true;
+    approved_ = DecisionApproved(dec);
     if (approved_) approval_detail = ApprovalsHold(dec, index_of["decision"]);
     const bool allowed = parsed && (VerdictAllows(*parsed) || (approved_ && approvals_hold_));
     Add("decision", allowed,

@@ -8,16 +8,13 @@
 #include "core/encoding.h"
 #include "ledger/entry.h"
 #include "ledger/note.h"
+#include "policy/gate.h"
 
 namespace dg {
 
 using json = nlohmann::json;
 
 namespace {
-
-// The run id of a decision (record/run_record.h's RunIdFor, which this room
-// cannot include): 16 hex digits of the job's hash, "-", the index.
-std::string RunIdOf(const std::string& job_sha256, uint64_t index) { return job_sha256.substr(0, 16) + "-" + std::to_string(index); }
 
 StatusOr<json> EntryBody(const StoredLeaf& leaf, const std::string& at) {
   auto doc = ParseJsonStrict(leaf.data, at);
@@ -78,6 +75,11 @@ std::string Rejects(Ledger& ledger, const json& body, const Policy& policy, cons
 
 }  // namespace
 
+bool DecisionApproved(const json& body) {
+  return body.is_object() && StrOf(body, "verdict") == "needs_review" && StrOf(body, "mode") == "enforce" && body.contains("approved") &&
+         body["approved"] == true && body.contains("approvals") && body["approvals"].is_array() && !body["approvals"].empty();
+}
+
 StatusOr<uint64_t> RecordApproval(Ledger& ledger, const PrivateKey& ledger_key, const PrivateKey& approver_key, const Policy& policy,
                                   const ApprovalRequest& request) {
   const std::string at = "ledger entry " + std::to_string(request.decision_index);
@@ -89,7 +91,7 @@ StatusOr<uint64_t> RecordApproval(Ledger& ledger, const PrivateKey& ledger_key, 
   if (verdict != "needs_review") return Status::InvalidInput(at + ": the verdict was " + verdict + "; only a needs-review decision takes approvals");
   // Only a decision that opened nothing takes approvals: an approved one, or
   // one in warn/audit mode, may have a run whose entries the approval would join.
-  if (decision.contains("approved") && decision["approved"] == true) {
+  if (DecisionApproved(decision)) {
     return Status::InvalidInput(at + ": this decision already ran on approvals; approve the needs-review decision it counted");
   }
   if (StrOf(decision, "mode") != "enforce") {
@@ -118,7 +120,7 @@ StatusOr<uint64_t> RecordApproval(Ledger& ledger, const PrivateKey& ledger_key, 
                           {"ledger_origin", ledger.origin()},
                           {"decision_index", request.decision_index},
                           {"decision_leaf_hash", Base64Encode(leaf.leaf_hash)},
-                          {"run", RunIdOf(job_sha256, request.decision_index)},
+                          {"run", RunIdFor(job_sha256, request.decision_index)},
                           {"job_sha256", job_sha256},
                           {"policy_sha256", policy.sha256},
                           {"verdict", verdict},

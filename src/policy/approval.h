@@ -28,6 +28,12 @@
 
 namespace dg {
 
+// Whether a recorded decision entry's body says the job ran on approvals:
+// verdict needs_review, mode enforce, "approved": true and a non-empty
+// "approvals" list — what the gate writes; anything else is not approved.
+// Every reader of a recorded decision asks this, never the flag alone.
+bool DecisionApproved(const nlohmann::json& decision_body);
+
 // The DSSE payload type of an approval statement.
 inline constexpr char kApprovalPayloadType[] = "application/vnd.distillgate.approval+json";
 

@@ -22,6 +22,10 @@ void AddWhenAndWho(nlohmann::json& body) {
 
 }  // namespace
 
+std::string RunIdFor(const std::string& job_sha256, uint64_t decision_index) {
+  return job_sha256.substr(0, 16) + "-" + std::to_string(decision_index);
+}
+
 StatusOr<GateResult> Gate::Decide(const Job& job, const Policy& policy, const KnowledgeBase& kb, Ledger& ledger,
                                   const PrivateKey& key, const std::string& today) {
   GateResult r;
@@ -123,9 +127,7 @@ StatusOr<Permit> Gate::Admit(const Job& job, Ledger& ledger, uint64_t decision_i
   Decision d;
   d.verdict = *verdict;
   d.mode = *mode;
-  // The gate wrote it, under the ledger's signature, with the approvals it counted.
-  d.approved = body.contains("approved") && body["approved"] == true && *mode == PolicyMode::kEnforce && body.contains("approvals") &&
-               body["approvals"].is_array() && !body["approvals"].empty();
+  d.approved = DecisionApproved(body);  // the gate wrote it, under the ledger's signature
   if (!d.AllowsTraining()) return Status::VerifyFailed(at + " did not allow training (" + VerdictName(*verdict) + ")");
   Permit p;
   p.job_sha256_ = job.sha256;

@@ -54,6 +54,10 @@ struct GateResult {
   std::optional<Permit> permit;  // set exactly when decision.AllowsTraining()
 };
 
+// A run's id: the first 16 hex digits of the job's canonical SHA-256, "-", the
+// index of its decision entry. A refused decision has an id too.
+std::string RunIdFor(const std::string& job_sha256, uint64_t decision_index);
+
 class Gate {
  public:
   // Evaluates, appends the decision (kind "decision") and mints a permit

@@ -6,14 +6,11 @@
 #include "core/clock.h"
 #include "core/encoding.h"
 #include "ledger/merkle.h"
+#include "policy/approval.h"
 
 namespace dg {
 
 using json = nlohmann::json;
-
-std::string RunIdFor(const std::string& job_sha256, uint64_t decision_index) {
-  return job_sha256.substr(0, 16) + "-" + std::to_string(decision_index);
-}
 
 bool IsReservedEntryKind(std::string_view kind) {
   for (std::string_view k : {"decision", "run_start", "run_end", "dataset_manifest", "model", "teacher_call",
@@ -55,8 +52,7 @@ RunStatus RunRecord::status() const {
   }
   if (!run_start) {
     const std::optional<Verdict> v = verdict();
-    const bool approved = v == Verdict::kNeedsReview && decision.body.contains("approved") && decision.body["approved"] == true;  // policy/approval.h
-    return v && (VerdictAllows(*v) || approved) ? RunStatus::kDecided : RunStatus::kRefused;
+    return v && (VerdictAllows(*v) || DecisionApproved(decision.body)) ? RunStatus::kDecided : RunStatus::kRefused;
   }
   return RunStatus::kIncomplete;
 }

@@ -22,6 +22,7 @@
 #include "core/status.h"
 #include "ledger/ledger.h"
 #include "policy/evaluate.h"
+#include "policy/gate.h"
 #include "record/run_status.h"
 
 namespace dg {
@@ -64,9 +65,7 @@ struct RunRecord {
   nlohmann::json PinnedFiles() const;
 };
 
-// A run's id: the first 16 hex digits of the job's canonical SHA-256, "-", the
-// index of its decision entry. A refused decision has an id too.
-std::string RunIdFor(const std::string& job_sha256, uint64_t decision_index);
+// RunIdFor (a run's id) is the gate's: policy/gate.h.
 
 // Reads the run `run_id` (as printed by `run`, or a decision's index as a
 // plain number) from one read snapshot of the ledger. InvalidInput when the

@@ -5,6 +5,8 @@
 #include <sstream>
 #include <vector>
 
+#include "report/member_text.h"
+
 namespace dg {
 
 using json = nlohmann::json;
@@ -15,10 +17,7 @@ constexpr char kFilled[] = "filled";
 constexpr char kPartly[] = "partly recorded";
 constexpr char kNotRecorded[] = "not recorded";
 
-std::string Str(const json& j, const char* key, const std::string& def = "") {
-  if (!j.is_object() || !j.contains(key) || j[key].is_null()) return def;
-  return j[key].is_string() ? j[key].get<std::string>() : j[key].dump();
-}
+using report_internal::Str;
 
 // The run's entries of `kind` (report.entries): the proof pointers.
 json Entries(const json& r, const std::string& kind) {

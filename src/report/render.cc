@@ -3,6 +3,7 @@
 #include "core/file_util.h"
 #include "policy/evaluate.h"
 #include "record/run_status.h"
+#include "report/member_text.h"
 
 #include <algorithm>
 #include <cmath>
@@ -16,10 +17,7 @@ using json = nlohmann::json;
 
 namespace {
 
-std::string Str(const json& j, const char* key, const std::string& def = "") {
-  if (!j.is_object() || !j.contains(key) || j[key].is_null()) return def;
-  return j[key].is_string() ? j[key].get<std::string>() : j[key].dump();
-}
+using report_internal::Str;
 
 std::string Percent(const json& v) {
   if (!v.is_number()) return "–";

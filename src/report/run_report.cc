@@ -9,6 +9,7 @@
 #include "core/file_util.h"
 #include "ledger/fsck.h"
 #include "license/knowledge_base.h"
+#include "policy/approval.h"
 #include "record/run_record.h"
 
 namespace dg {
@@ -182,7 +183,7 @@ StatusOr<json> BuildRunReport(Ledger& ledger, const RunReportOptions& o) {
                  {"decision", {{"ledger_index", r.decision.index},
                                {"leaf_hash", Base64Encode(r.decision.leaf_hash)},
                                {"decided_at", dec.value("decided_at", json())},
-                               {"approved", dec.contains("approved") && dec["approved"] == true},
+                               {"approved", DecisionApproved(dec)},
                                {"approvals", dec.contains("approvals") && dec["approvals"].is_array() ? dec["approvals"] : json::array()},
                                {"operator", dec.value("operator", json())},
                                {"verdict", dec.value("verdict", "")},
