@@ -592,6 +592,28 @@ TEST_F(AttestTest, CliAttestVerifyAndDataRoundTrip) {
   EXPECT_FALSE(FileExists(dir_.File("q.json")));
   auto wrong_rec = testing::RunCli({"data", "verify", "--proof", dir_.File("p.json"), "--bundle", bundle, "--vkey", run_.vkey, "--record", dir_.File("absent.json")});
   EXPECT_EQ(wrong_rec.exit_code, 1);
+  // --json on attest and data verify: the same facts for a script, a failed
+  // check as {verified: false, error} with exit 1.
+  auto aj = testing::RunCli({"attest", "--ledger", run_.ledger, "--key", run_.key, "--run", run_.run_id, "--model", run_.model, "--out", dir_.File("b2.json"), "--json"});
+  ASSERT_EQ(aj.exit_code, 0) << aj.err;
+  const json attested = json::parse(aj.out);
+  EXPECT_EQ(attested["run"], run_.run_id);
+  EXPECT_EQ(attested["written"], dir_.File("b2.json"));
+  ASSERT_EQ(attested["subjects"].size(), 1u);
+  EXPECT_EQ(attested["subjects"][0]["sha256"], HexEncode(*Sha256File(run_.model)));
+  EXPECT_GT(attested["ledger"]["tree_size"].get<uint64_t>(), 0u);
+  auto dj = testing::RunCli({"data", "verify", "--proof", dir_.File("p.json"), "--bundle", bundle, "--vkey", run_.vkey, "--record", dir_.File("rec.json"), "--json"});
+  ASSERT_EQ(dj.exit_code, 0) << dj.out << dj.err;
+  const json dv_json = json::parse(dj.out);
+  EXPECT_TRUE(dv_json["verified"].get<bool>());
+  EXPECT_TRUE(dv_json["record_given"].get<bool>());
+  EXPECT_EQ(dv_json["run"], run_.run_id);
+  EXPECT_EQ(dv_json["record_index"], 2);
+  auto dj_wrong = testing::RunCli({"data", "verify", "--proof", dir_.File("p.json"), "--bundle", bundle, "--vkey", run_.vkey, "--record", dir_.File("absent.json"), "--json"});
+  EXPECT_EQ(dj_wrong.exit_code, 1);
+  const json wrong_json = json::parse(dj_wrong.out);
+  EXPECT_FALSE(wrong_json["verified"].get<bool>());
+  EXPECT_FALSE(wrong_json["error"].get<std::string>().empty());
 }
 
 }  // namespace

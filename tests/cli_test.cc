@@ -100,6 +100,10 @@ TEST_F(CliTest, FullRoundTrip) {
   r = RunCli({"proof", "verify", "--proof", proof, "--vkey", Vkey()});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("verification failed"), std::string::npos) << r.err;
+  r = RunCli({"proof", "verify", "--proof", proof, "--vkey", Vkey(), "--json"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_FALSE(nlohmann::json::parse(r.out)["verified"].get<bool>()) << r.out;
+  EXPECT_EQ(nlohmann::json::parse(r.out)["index"], 3);
 
   r = RunCli({"ledger", "consistency", "--ledger", ledger_, "--old", "1"});
   ASSERT_EQ(r.exit_code, 0);

@@ -575,6 +575,22 @@ TEST_F(ProxyTest, AMovedTranscriptVerifiesWithDataDir) {
   auto edited = testing::RunCli({"transcripts", "verify", "--ledger", dir_.File("l.db"), "--run", run, "--data-dir", dir_.File("archive/proxy1")});
   EXPECT_EQ(edited.exit_code, 1);
   EXPECT_NE(edited.out.find("batch_output.jsonl:3: the exchange no longer hashes to recorded teacher call 2"), std::string::npos) << edited.out;
+  // --json: the same answer for a script (exit code unchanged).
+  auto as_json = testing::RunCli({"transcripts", "verify", "--ledger", dir_.File("l.db"), "--run", run, "--data-dir", dir_.File("archive/proxy1"), "--json"});
+  EXPECT_EQ(as_json.exit_code, 1);
+  const json j = json::parse(as_json.out);
+  EXPECT_FALSE(j["verified"].get<bool>());
+  EXPECT_EQ(j["run"], run);
+  EXPECT_EQ(j["exchanges_checked"], 4);
+  bool names_the_line = false;  // (the file's pinned SHA-256 fails too)
+  for (const auto& p : j["problems"]) names_the_line |= p.get<std::string>().find("batch_output.jsonl:3: the exchange no longer hashes") != std::string::npos;
+  EXPECT_TRUE(names_the_line) << j.dump(2);
+  out.replace(out.find("2 LLAC"), 6, "2 llac");
+  testing::WriteAll(dir_.File("archive/proxy1/batch_output.jsonl"), out);
+  auto fine = testing::RunCli({"transcripts", "verify", "--ledger", dir_.File("l.db"), "--run", run, "--data-dir", dir_.File("archive/proxy1"), "--json"});
+  EXPECT_EQ(fine.exit_code, 0) << fine.out << fine.err;
+  EXPECT_TRUE(json::parse(fine.out)["verified"].get<bool>());
+  EXPECT_TRUE(json::parse(fine.out)["problems"].empty());
 }
 
 TEST_F(ProxyTest, AnUpstreamThatIsDownIsARecordedFailedCall) {

@@ -35,6 +35,7 @@ StatusOr<NoteVerifier> PinnedKey(const std::string& path, const json& envelope) 
 struct AttestArgs {
   std::string ledger, key, run, out;
   std::vector<std::string> models;
+  bool as_json = false;
 };
 
 Status RunAttest(const AttestArgs& a) {
@@ -50,6 +51,18 @@ Status RunAttest(const AttestArgs& a) {
   DG_ASSIGN_OR_RETURN(json envelope, SignStatement(statement, key, DsseKeyId(recorded)));
   DG_RETURN_IF_ERROR(WriteFileAtomic(a.out, envelope.dump(2) + "\n", 0644, true));
   const json& p = statement["predicate"];
+  if (a.as_json) {
+    json subjects = json::array();
+    for (const auto& sub : statement["subject"]) subjects.push_back({{"name", sub["name"]}, {"sha256", sub["digest"]["sha256"]}});
+    std::cout << json{{"run", p["run"]},
+                      {"subjects", subjects},
+                      {"ledger", {{"origin", p["ledger"]["origin"]}, {"tree_size", p["ledger"]["tree_size"]}, {"entries", p["ledger"]["entries"].size()}}},
+                      {"teacher_calls", {{"count", p["teacher_calls"]["count"]}, {"root", p["teacher_calls"]["root"]}}},
+                      {"written", a.out}}
+                     .dump(2)
+              << "\n";
+    return Status::Ok();
+  }
   std::cout << "attested run " << p["run"].get<std::string>() << ": " << statement["subject"].size()
             << " subject(s), " << p["ledger"]["entries"].size() << " ledger entries proven against checkpoint "
             << p["ledger"]["origin"].get<std::string>() << " @ " << p["ledger"]["tree_size"] << ", "
@@ -99,6 +112,7 @@ struct DataArgs {
   std::string ledger, run, dataset, data, record, out, proof, bundle, vkey;
   int64_t index = -1;
   bool disclose = false;
+  bool as_json = false;
 };
 
 Status RunDataProve(const DataArgs& a) {
@@ -131,7 +145,25 @@ Status RunDataVerify(const DataArgs& a) {
     DG_ASSIGN_OR_RETURN(std::string bytes, ReadFile(a.record));
     record = std::move(bytes);
   }
-  DG_ASSIGN_OR_RETURN(DataVerifyResult r, VerifyRecordProof(proof, envelope, key, record, a.proof));
+  StatusOr<DataVerifyResult> verified = VerifyRecordProof(proof, envelope, key, record, a.proof);
+  if (a.as_json && (verified.ok() || verified.status().code() == Status::Code::kVerifyFailed)) {
+    // A check that failed is still an answer: {verified: false, error}.
+    json out = {{"verified", verified.ok()}, {"record_given", record.has_value()}};
+    if (verified.ok()) {
+      out.update({{"run", verified->run},
+                  {"dataset", verified->dataset},
+                  {"license", verified->license},
+                  {"record_format", verified->record_format},
+                  {"record_index", verified->record_index},
+                  {"records", verified->records}});
+    } else {
+      out["error"] = verified.status().message();
+    }
+    std::cout << out.dump(2) << "\n";
+  }
+  if (!verified.ok()) return verified.status();
+  if (a.as_json) return Status::Ok();
+  const DataVerifyResult& r = *verified;
   std::cout << "VERIFIED: " << (record ? "the given record" : "the proven record") << " is record " << r.record_index
             << " of " << r.records << " in dataset " << r.dataset << " (" << r.license << "), which run " << r.run
             << " recorded in the signed ledger\n";
@@ -150,6 +182,7 @@ void RegisterAttest(CLI::App& app, Dispatch& d) {
     c->add_option("--run", a->run, "Run id as `run` printed it (or the decision's entry index)")->required();
     c->add_option("--model", a->models, "Model file(s) or directories: the subjects (a directory by its model_signing root); one must be, or hold, the run's recorded model")->required();
     c->add_option("--out", a->out, "Bundle to write (a DSSE envelope, JSON); must not exist")->required();
+    c->add_flag("--json", a->as_json, "Print {run, subjects, ledger, teacher_calls, written} as JSON");
     c->callback([&d, a] { d.handler = ExitZeroOr([a] { return RunAttest(*a); }); });
   }
   {
@@ -188,6 +221,7 @@ void RegisterAttest(CLI::App& app, Dispatch& d) {
     c->add_option("--bundle", a->bundle, "Bundle from `distillgate attest` for the same run")->required();
     c->add_option("--vkey", a->vkey, "Pinned key: the ledger's vkey (or its PEM public key)")->required();
     c->add_option("--record", a->record, "Also check that this file's bytes are the proven record");
+    c->add_flag("--json", a->as_json, "Print {verified, run, dataset, license, record_format, record_index, records} as JSON (on a failed check: {verified: false, error}, exit 1)");
     c->callback([&d, a] { d.handler = ExitZeroOr([a] { return RunDataVerify(*a); }); });
   }
 }

@@ -65,7 +65,7 @@ Status RunShow(const LedgerArgs& a) {
   }
   if (a.to && *a.to < a.from) return Status::InvalidInput("--to " + std::to_string(*a.to) + " is below --from " + std::to_string(a.from));
   if (!a.as_json) {
-    std::cout << "ledger " << a.ledger << ": origin " << ledger->origin() << ", " << size << " entries\n";
+    std::cout << "ledger " << a.ledger << ": origin " << ledger->origin() << ", " << Counted(size, "entry", "entries") << "\n";
   }
   DG_ASSIGN_OR_RETURN(auto scan, ledger->ScanLeaves(a.from, to));
   StoredLeaf leaf;
@@ -133,7 +133,7 @@ Status RunVerify(const LedgerArgs& a) {
                         {"problems", r.problems}};
     std::cout << j.dump(2) << "\n";
   } else if (r.problem_count == 0) {
-    std::cout << "ledger " << a.ledger << " verifies: " << r.tree_size << " entries, " << r.nodes_checked
+    std::cout << "ledger " << a.ledger << " verifies: " << Counted(r.tree_size, "entry", "entries") << ", " << r.nodes_checked
               << " stored nodes, " << r.checkpoints_checked << " signed checkpoints"
               << (opt.since_note ? ", consistent with the saved checkpoint" : "") << "\n";
   }

@@ -18,7 +18,7 @@ void RegisterProof(CLI::App& app, Dispatch& d) {
   verify->add_option("--proof", *path, "Proof JSON from `distillgate ledger prove`")->required();
   verify->add_option("--vkey", *vkey, "Trusted verifier key (ledger.vkey; or ledger.pub)")->required();
   auto as_json = std::make_shared<bool>(false);
-  verify->add_flag("--json", *as_json, "Print {verified, index, origin, tree_size, key} as JSON");
+  verify->add_flag("--json", *as_json, "Print {verified, index, origin, tree_size, key} as JSON (on a failed check: {verified: false, index, error}, exit 1)");
   verify->callback([&d, path, vkey, as_json] {
     d.handler = ExitZeroOr([path, vkey, as_json]() -> Status {
       DG_ASSIGN_OR_RETURN(std::string text, ReadFile(*path));
@@ -27,7 +27,15 @@ void RegisterProof(CLI::App& app, Dispatch& d) {
       // A PEM key has no name: take the checkpoint's origin (its first line).
       std::string origin = b.checkpoint.substr(0, b.checkpoint.find('\n'));
       DG_ASSIGN_OR_RETURN(NoteVerifier v, LoadTrustedKey(*vkey, origin));
-      DG_ASSIGN_OR_RETURN(Checkpoint cp, VerifyInclusionBundle(b, v));
+      StatusOr<Checkpoint> checked = VerifyInclusionBundle(b, v);
+      if (!checked.ok()) {
+        // A check that failed is still an answer: {verified: false, error}.
+        if (*as_json && checked.status().code() == Status::Code::kVerifyFailed) {
+          std::cout << nlohmann::json{{"verified", false}, {"index", b.leaf_index}, {"error", checked.status().message()}}.dump(2) << "\n";
+        }
+        return checked.status();
+      }
+      const Checkpoint& cp = *checked;
       if (*as_json) {
         std::cout << nlohmann::json{{"verified", true}, {"index", b.leaf_index}, {"origin", cp.origin}, {"tree_size", cp.size}, {"key", v.ToString()}}.dump(2)
                   << "\n";

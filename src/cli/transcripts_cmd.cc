@@ -122,6 +122,7 @@ StatusOr<int> RunProxyCmd(ProxyArgs a) {
 
 struct VerifyArgs {
   std::string ledger, run, data_dir;
+  bool as_json = false;
 };
 
 Status RunVerify(const VerifyArgs& a) {
@@ -129,12 +130,23 @@ Status RunVerify(const VerifyArgs& a) {
   std::string data_dir = a.data_dir.empty() ? "" : std::filesystem::absolute(a.data_dir).lexically_normal().string();
   while (data_dir.size() > 1 && data_dir.back() == '/') data_dir.pop_back();
   DG_ASSIGN_OR_RETURN(TranscriptCheck c, VerifyTranscripts(*ledger, a.run, data_dir));
-  for (const auto& p : c.problems) std::cout << "  FAIL " << p << "\n";
+  if (a.as_json) {
+    std::cout << nlohmann::json{{"verified", c.ok},
+                                {"run", a.run},
+                                {"exchanges_checked", c.exchanges_checked},
+                                {"files_checked", c.files_checked},
+                                {"problems", c.problems},
+                                {"notes", c.notes}}
+                     .dump(2)
+              << "\n";
+  } else {
+    for (const auto& p : c.problems) std::cout << "  FAIL " << p << "\n";
   for (const auto& n : c.notes) std::cout << "  note " << n << "\n";
   std::cout << (c.ok ? "VERIFIED" : "NOT VERIFIED") << ": " << c.exchanges_checked << " exchange" << (c.exchanges_checked == 1 ? "" : "s")
             << " re-hashed against the teacher calls of run " << a.run << ", and " << c.files_checked << " transcript file"
             << (c.files_checked == 1 ? "" : "s") << " against their pinned SHA-256\n"
             << "  not checked: that the provider really answered so (a transcript is the key holder's record of it)\n";
+  }
   return c.ok ? Status::Ok() : Status::VerifyFailed(std::to_string(c.problems.size()) + " problem(s)");
 }
 
@@ -188,6 +200,7 @@ void RegisterTranscripts(CLI::App& app, Dispatch& d) {
     c->add_option("--run", a->run, "Run id")->required();
     c->add_option("--data-dir", a->data_dir,
                   "The transcripts moved here since the run: each file at its path relative to the directory the run's files were in");
+    c->add_flag("--json", a->as_json, "Print {verified, run, exchanges_checked, files_checked, problems, notes} as JSON");
     c->callback([&d, a] { d.handler = ExitZeroOr([a] { return RunVerify(*a); }); });
   }
   {
