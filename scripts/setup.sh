@@ -10,6 +10,8 @@ PACKAGES=(
   g++ cmake make pkg-config ccache clang libclang-rt-14-dev
   # libraries (the auditor core needs no LibTorch)
   libssl-dev libsqlite3-dev nlohmann-json3-dev libcli11-dev libyaml-cpp-dev libvalijson-dev libcurl4-openssl-dev
+  # toml++: the project configuration (distillgate.toml)
+  libtomlplusplus-dev
   # jemalloc: the CLI's allocator (transcript recording allocates on several threads)
   libjemalloc-dev
   # tests and benchmarks (python3-torch: TorchScript test teachers and the PyTorch speed baseline)

@@ -361,6 +361,19 @@ TEST_F(CliTest, DemoRunsEndToEndAndIsRepeatable) {
   r = RunCli(args);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("consistent with the previous run's checkpoint"), std::string::npos) << r.out;
+  // The demo wrote a project configuration: a `check` run in its directory,
+  // told nothing, decides under the demo's policy into the demo's ledger and
+  // says which configuration it used.
+  ASSERT_TRUE(FileExists(dir_.File("distillgate.toml")));
+  auto in_dir = testing::Run({"/usr/bin/env", "-u", "DISTILLGATE_CONFIG", "-C", dir_.path(), cli, "check", "--job", "distillgate-kd.job.json", "--json"});
+  ASSERT_EQ(in_dir.exit_code, 0) << in_dir.out << in_dir.err;
+  EXPECT_NE(in_dir.err.find("--policy, --ledger, --key from " + dir_.File("distillgate.toml")), std::string::npos) << in_dir.err;
+  const uint64_t recorded_at = nlohmann::json::parse(in_dir.out)["ledger_index"];
+  auto shown = RunCli({"ledger", "show", "--ledger", dir_.File("distillgate.ledger"), "--from", std::to_string(recorded_at), "--json"});
+  ASSERT_EQ(shown.exit_code, 0) << shown.err;
+  const nlohmann::json entry = nlohmann::json::parse(shown.out.substr(0, shown.out.find('\n')));
+  EXPECT_EQ(entry["entry"]["body"]["config"]["path"], dir_.File("distillgate.toml")) << shown.out.substr(0, 2000);
+  EXPECT_EQ(entry["entry"]["body"]["config"]["settings"]["policy"], dir_.File("distillgate-policy.json"));
   r = RunCli({"ledger", "verify", "--ledger", dir_.File("distillgate.ledger"), "--pubkey",
               dir_.File("distillgate-keys/ledger.vkey"), "--since", dir_.File("distillgate.ledger.checkpoint")});
   EXPECT_EQ(r.exit_code, 0) << r.err;

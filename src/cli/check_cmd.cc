@@ -78,7 +78,7 @@ Status RunApprove(const ApproveArgs& a) {
 StatusOr<int> RunCheck(const CheckArgs& a) {
   DG_ASSIGN_OR_RETURN(Job job, LoadJob(a.job));
   DG_ASSIGN_OR_RETURN(Policy policy, LoadPolicy(a.policy));
-  auto kb = a.licenses.empty() ? KnowledgeBase::Builtin() : KnowledgeBase::LoadDirectory(a.licenses);
+  auto kb = a.licenses.empty() ? KnowledgeBase::ForThisProcess() : KnowledgeBase::BuiltinAnd(a.licenses);
   if (!kb.ok()) return kb.status();
   std::optional<Decision> dec;
   std::optional<uint64_t> recorded_at;
@@ -117,7 +117,7 @@ void RegisterCheck(CLI::App& app, Dispatch& d) {
                "Exit 0 allowed (with or without obligations), 1 denied, 4 needs review, 2 bad input, 3 internal error.");
   check->add_option("--job", a->job, "Job file (schemas/job.schema.json)")->required();
   check->add_option("--policy", a->policy, "Policy file (schemas/policy.schema.json); default: the built-in policy");
-  check->add_option("--licenses", a->licenses, "Read license profiles from this directory instead of the built-in ones");
+  check->add_option("--licenses", a->licenses, "Also read the license profiles of this directory (one with a built-in id replaces it, and the decision says so); default: $DISTILLGATE_LICENSES or the project config's licenses");
   check->add_option("--ledger", a->ledger, "Record the decision in this ledger");
   check->add_option("--key", a->key, "The ledger's private key (with --ledger)");
   check->add_flag("--json", a->as_json, "Print the full decision as JSON");

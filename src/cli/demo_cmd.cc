@@ -7,6 +7,7 @@
 #include <dirent.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <iostream>
 #include <vector>
 
@@ -15,6 +16,7 @@
 #include "cli/commands.h"
 #include "core/encoding.h"
 #include "core/file_util.h"
+#include "core/project_config.h"
 #include "ledger/fsck.h"
 #include "ledger/key_files.h"
 #include "ledger/ledger.h"
@@ -78,6 +80,22 @@ Status WriteDefaults(const DemoArgs& a) {
   };
   DG_ASSIGN_OR_RETURN(Policy policy, DefaultPolicy());
   DG_RETURN_IF_ERROR(write_if_absent(a.workdir + "distillgate-policy.json", policy.doc));
+  // The project configuration (docs/project-config.md): commands run in DIR
+  // use the demo's policy, ledger and key without being told, and record so.
+  const std::string config = a.workdir + kProjectConfigName;
+  if (!FileExists(config)) {
+    auto quoted = [&a](const std::string& path) {
+      // A path inside DIR is written relative to it (the directory can move).
+      const std::string rel = path.rfind(a.workdir, 0) == 0 ? path.substr(a.workdir.size()) : std::filesystem::absolute(path).string();
+      return nlohmann::json(rel).dump();  // a JSON string is a TOML basic string
+    };
+    const std::string text = "# distillgate's project configuration (docs/project-config.md), written by `distillgate demo`.\n"
+                             "# Commands run in this directory, or below it, use these unless told otherwise.\n"
+                             "policy = " + quoted(a.workdir + "distillgate-policy.json") + "\n" +
+                             "ledger = " + quoted(a.ledger) + "\n" + "key = " + quoted(KeyFilesIn(a.keys).private_key) + "\n";
+    std::cout << "wrote " << config << "\n";
+    DG_RETURN_IF_ERROR(WriteFileAtomic(config, text, 0644, true));
+  }
   const nlohmann::json data = {{{"id", "fashion-mnist"}, {"path", a.data}, {"license", "MIT"}}};
   const nlohmann::json use = {{"commercial", false}, {"distribution", "internal"}, {"purpose", "research"}};
   DG_RETURN_IF_ERROR(write_if_absent(

@@ -6,6 +6,7 @@
 
 #include "cli/commands.h"
 #include "core/json_schema.h"
+#include "core/project_config.h"
 
 namespace dg::cli {
 
@@ -28,6 +29,67 @@ std::vector<std::string> HelpArgs(int argc, char** argv) {
   return args;
 }
 
+// --config FILE and --no-config, anywhere on the line, become
+// $DISTILLGATE_CONFIG (FILE, or "none") before the command line is parsed:
+// the configuration sets the defaults parsing uses, and the trainer process
+// inherits the variable.
+void TakeConfigFlags(std::vector<char*>* args) {
+  for (size_t i = 1; i < args->size();) {
+    const std::string a = (*args)[i];
+    if (a == "--no-config") {
+      ::setenv("DISTILLGATE_CONFIG", "none", 1);
+      args->erase(args->begin() + static_cast<long>(i));
+    } else if (a == "--config" && i + 1 < args->size()) {
+      ::setenv("DISTILLGATE_CONFIG", (*args)[i + 1], 1);
+      args->erase(args->begin() + static_cast<long>(i), args->begin() + static_cast<long>(i) + 2);
+    } else if (a.rfind("--config=", 0) == 0) {
+      ::setenv("DISTILLGATE_CONFIG", a.c_str() + 9, 1);
+      args->erase(args->begin() + static_cast<long>(i));
+    } else {
+      ++i;
+    }
+  }
+}
+
+// The commands a project configuration gives defaults to: those that decide,
+// record or read the project's ledger. Not the auditor's offline checks
+// (verify, data/proof verify, attribute, model), whose inputs must be named.
+bool ConfigApplies(const std::string& top) {
+  static const std::set<std::string> kNot = {"verify", "data", "proof", "attribute", "model", "demo", "keys"};
+  return kNot.count(top) == 0;
+}
+
+struct ConfigDefault {
+  CLI::App* command;
+  CLI::Option* option;
+};
+
+// Each option of those commands that a setting of `c` names gets it as its
+// default (and is no longer required): --policy, --ledger, --licenses, and
+// the ledger's key (--key; approve's --ledger-key, its --key being the
+// approver's).
+void ApplyConfig(CLI::App& app, const ProjectConfig& c, const std::string& top, std::vector<ConfigDefault>* applied) {
+  for (CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; })) {
+    const std::string t = top.empty() ? sub->get_name() : top;
+    if (!ConfigApplies(t)) continue;
+    for (CLI::Option* opt : sub->get_options()) {
+      std::string key;
+      if (opt->check_lname("policy")) key = "policy";
+      else if (opt->check_lname("ledger")) key = "ledger";
+      else if (opt->check_lname("licenses")) key = "licenses";
+      else if (t == "approve" ? opt->check_lname("ledger-key") : opt->check_lname("key")) key = "key";
+      const std::string& value = key == "policy" ? c.policy : key == "ledger" ? c.ledger : key == "licenses" ? c.licenses : c.key;
+      if (key.empty() || value.empty()) continue;
+      opt->run_callback_for_default();
+      opt->default_val(value);
+      opt->required(false);
+      opt->description(opt->get_description() + " [default from " + c.path + "]");
+      applied->push_back({sub, opt});
+    }
+    ApplyConfig(*sub, c, t, applied);
+  }
+}
+
 }  // namespace
 
 int ParseAndRun(CLI::App& app, Dispatch& d, int argc, char** argv, const std::vector<std::string>& other_commands) {
@@ -37,6 +99,27 @@ int ParseAndRun(CLI::App& app, Dispatch& d, int argc, char** argv, const std::ve
                  "system user)");
   app.set_version_flag("--version", std::string("distillgate ") + DISTILLGATE_VERSION);
   FallThrough(app);
+  static std::string config_flag;  // taken out of the line before parsing (TakeConfigFlags); here for --help
+  app.add_option("--config", config_flag, "The project configuration to use (default: $DISTILLGATE_CONFIG, else distillgate.toml here or in "
+                              "the nearest parent; docs/project-config.md)");
+  app.add_flag("--no-config", "Use no project configuration");
+  std::vector<char*> kept(argv, argv + argc);
+  TakeConfigFlags(&kept);
+  argc = static_cast<int>(kept.size());
+  kept.push_back(nullptr);
+  argv = kept.data();
+  StatusOr<std::optional<ProjectConfig>> config = FindProjectConfig(".");
+  if (!config.ok()) {
+    std::cerr << "distillgate: " << config.status().ToString() << "\n";
+    return config.status().ExitCode();
+  }
+  std::vector<ConfigDefault> from_config;
+  if (config->has_value()) {
+    ApplyConfig(app, **config, "", &from_config);
+    // Every gate of this process (and the trainer's) reads the extra profiles.
+    if (!(*config)->licenses.empty()) ::setenv("DISTILLGATE_LICENSES", (*config)->licenses.c_str(), 0);
+    SetAppliedProjectConfig(**config);
+  }
   std::set<std::string> commands(other_commands.begin(), other_commands.end());
   for (CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; })) commands.insert(sub->get_name());
   commands.insert("help");
@@ -74,6 +157,12 @@ int ParseAndRun(CLI::App& app, Dispatch& d, int argc, char** argv, const std::ve
     return 2;
   }
   if (!operator_name.empty()) ::setenv("DISTILLGATE_OPERATOR", operator_name.c_str(), 1);
+  // Say which settings came from the configuration (stderr: stdout may be JSON).
+  std::string used;
+  for (const ConfigDefault& c : from_config) {
+    if (c.command->parsed() && c.option->count() == 0) used += (used.empty() ? "" : ", ") + c.option->get_name();
+  }
+  if (!used.empty()) std::cerr << "distillgate: " << used << " from " << (*config)->path << "\n";
   if (!d.handler) {
     std::cerr << app.help();
     return 2;

@@ -14,20 +14,22 @@ void RegisterLicense(CLI::App& app, Dispatch& d) {
   auto id = std::make_shared<std::string>();
 
   CLI::App* list = lic->add_subcommand("list", "List known licenses and service terms");
-  list->add_option("--licenses", *dir, "Read profiles from this directory instead of the built-in ones");
-  list->add_flag("--json", *as_json, "JSON array of {id, name, kind, provider, version, verified}");
+  list->add_option("--licenses", *dir, "Also read the profiles of this directory (a profile with a built-in id replaces it); default: $DISTILLGATE_LICENSES or the project config's licenses");
+  list->add_flag("--json", *as_json, "JSON array of {id, name, kind, provider, version, verified, builtin, origin, replaces_builtin}");
   list->callback([&d, dir, as_json] {
     d.handler = ExitZeroOr([dir, as_json]() -> Status {
-      auto kb = dir->empty() ? KnowledgeBase::Builtin() : KnowledgeBase::LoadDirectory(*dir);
+      auto kb = dir->empty() ? KnowledgeBase::ForThisProcess() : KnowledgeBase::BuiltinAnd(*dir);
       if (!kb.ok()) return kb.status();
       nlohmann::json out = nlohmann::json::array();
       for (const auto& p : (*kb)->profiles()) {
         if (*as_json) {
           out.push_back({{"id", p.id}, {"name", p.name}, {"kind", p.kind}, {"provider", p.provider},
-                         {"version", p.version}, {"verified", p.verified}});
+                         {"version", p.version}, {"verified", p.verified}, {"builtin", p.builtin},
+                         {"origin", p.origin}, {"replaces_builtin", !p.replaces_sha256.empty()}});
         } else {
-          std::printf("%-48s %-15s %-16s %s%s\n", p.id.c_str(), p.kind.c_str(), p.provider.c_str(), p.name.c_str(),
-                      p.verified ? "" : "  [partly unverified]");
+          std::printf("%-48s %-15s %-16s %s%s%s\n", p.id.c_str(), p.kind.c_str(), p.provider.c_str(), p.name.c_str(),
+                      p.verified ? "" : "  [partly unverified]",
+                      p.builtin ? "" : ("  [" + p.origin + (p.replaces_sha256.empty() ? "" : ", replaces the built-in profile") + "]").c_str());
         }
       }
       if (*as_json) std::cout << out.dump(2) << "\n";
@@ -40,11 +42,11 @@ void RegisterLicense(CLI::App& app, Dispatch& d) {
       "detect", "Identify the license of a model directory, a model card (README.md) or a license text.\n"
                 "Exit 0 identified, 4 not identified (needs review), 2 bad input.");
   detect->add_option("path", *path, "Model directory, README.md or LICENSE file")->required();
-  detect->add_option("--licenses", *dir, "Read profiles from this directory instead of the built-in ones");
+  detect->add_option("--licenses", *dir, "Also read the profiles of this directory (a profile with a built-in id replaces it); default: $DISTILLGATE_LICENSES or the project config's licenses");
   detect->add_flag("--json", *as_json, "JSON array of detections");
   detect->callback([&d, dir, path, as_json] {
     d.handler = [dir, path, as_json]() -> StatusOr<int> {
-      auto kb = dir->empty() ? KnowledgeBase::Builtin() : KnowledgeBase::LoadDirectory(*dir);
+      auto kb = dir->empty() ? KnowledgeBase::ForThisProcess() : KnowledgeBase::BuiltinAnd(*dir);
       if (!kb.ok()) return kb.status();
       DG_ASSIGN_OR_RETURN(auto found, DetectPath(*path, **kb));
       const std::string governing = GoverningLicense(found);
@@ -90,12 +92,12 @@ void RegisterLicense(CLI::App& app, Dispatch& d) {
 
   CLI::App* show = lic->add_subcommand("show", "Show one profile (by id, alias or Hugging Face license name): a summary, or --json");
   show->add_option("id", *id, "License id or alias")->required();
-  show->add_option("--licenses", *dir, "Read profiles from this directory instead of the built-in ones");
+  show->add_option("--licenses", *dir, "Also read the profiles of this directory (a profile with a built-in id replaces it); default: $DISTILLGATE_LICENSES or the project config's licenses");
   auto show_json = std::make_shared<bool>(false);
   show->add_flag("--json", *show_json, "Print the whole profile as JSON (schemas/license-profile.schema.json)");
   show->callback([&d, dir, id, show_json] {
     d.handler = ExitZeroOr([dir, id, show_json]() -> Status {
-      auto kb = dir->empty() ? KnowledgeBase::Builtin() : KnowledgeBase::LoadDirectory(*dir);
+      auto kb = dir->empty() ? KnowledgeBase::ForThisProcess() : KnowledgeBase::BuiltinAnd(*dir);
       if (!kb.ok()) return kb.status();
       const LicenseProfile* p = (*kb)->Find(*id);
       if (p == nullptr) {
@@ -116,6 +118,10 @@ void RegisterLicense(CLI::App& app, Dispatch& d) {
         std::cout << "  also known as:";
         for (const auto& a : aliases) std::cout << " " << a.get<std::string>();
         std::cout << "\n";
+      }
+      if (!p->builtin) {
+        std::cout << "  read from " << p->origin
+                  << (p->replaces_sha256.empty() ? "" : " (replaces the built-in profile, sha256 " + p->replaces_sha256 + ")") << "\n";
       }
       for (const auto& src : p->doc.value("sources", nlohmann::json::array())) std::cout << "  source: " << src.get<std::string>() << "\n";
       std::cout << "terms:\n";

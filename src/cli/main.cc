@@ -38,6 +38,13 @@ int main(int argc, char** argv) {
     ::setenv("DISTILLGATE_OPERATOR", args[1] + 11, 1);
     args.erase(args.begin() + 1);
   }
+  // So is the project configuration (--config FILE, --no-config): the
+  // trainer reads it from the environment (docs/project-config.md).
+  while (args.size() >= 2 && (std::strcmp(args[1], "--no-config") == 0 || (args.size() >= 3 && std::strcmp(args[1], "--config") == 0))) {
+    const bool none = std::strcmp(args[1], "--no-config") == 0;
+    ::setenv("DISTILLGATE_CONFIG", none ? "none" : args[2], 1);
+    args.erase(args.begin() + 1, args.begin() + (none ? 2 : 3));
+  }
   // `help run`: the trainer's help.
   std::string help_flag = "--help";
   if (args.size() >= 3 && std::strcmp(args[1], "help") == 0 && IsTrainerCommand(args[2])) {

@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdlib>
+#include <map>
 #include <mutex>
 #include <set>
 
@@ -83,7 +85,7 @@ const nlohmann::json* LicenseProfile::Term(const std::string& term) const {
 }
 
 StatusOr<std::shared_ptr<const KnowledgeBase>> KnowledgeBase::FromTexts(
-    const std::vector<std::pair<std::string, std::string>>& files, const TextReader& texts) {
+    const std::vector<std::pair<std::string, std::string>>& files, const TextReader& texts, bool builtin) {
   DG_ASSIGN_OR_RETURN(auto schema, JsonSchema::Builtin("license-profile.schema.json"));
   auto kb = std::make_shared<KnowledgeBase>();
   for (const auto& [file, text] : files) {
@@ -99,6 +101,7 @@ StatusOr<std::shared_ptr<const KnowledgeBase>> KnowledgeBase::FromTexts(
     p.version = doc["version"];
     p.verified = doc["verified"];
     p.origin = file;
+    p.builtin = builtin;
     for (const auto& t : doc.value("texts", nlohmann::json::array())) {
       ReferenceText r;
       r.file = t["file"];
@@ -118,20 +121,48 @@ StatusOr<std::shared_ptr<const KnowledgeBase>> KnowledgeBase::FromTexts(
     p.models = doc.value("models", std::vector<std::string>{});
     DG_ASSIGN_OR_RETURN(std::string canon, Canonicalize(doc));
     p.sha256 = HexEncode(Sha256(canon));
-    std::vector<std::string> names = {p.id};
-    for (const auto& a : doc["aliases"]) names.push_back(a);
-    if (doc.contains("hf_license_name")) names.push_back(doc["hf_license_name"]);
-    if (doc.contains("hf_license") && doc["hf_license"] != "other") names.push_back(doc["hf_license"]);
-    const size_t idx = kb->profiles_.size();
-    for (const auto& n : names) {
-      auto [it, inserted] = kb->index_.emplace(Lower(n), idx);
-      if (!inserted && it->second != idx) {
-        return Status::InvalidInput(file + ": name \"" + n + "\" is already used by " + kb->profiles_[it->second].origin);
-      }
-    }
-    kb->profiles_.push_back(std::move(p));
+    DG_RETURN_IF_ERROR(kb->Add(std::move(p)));
   }
   return std::shared_ptr<const KnowledgeBase>(kb);
+}
+
+Status KnowledgeBase::Add(LicenseProfile p) {
+  std::vector<std::string> names = {p.id};
+  for (const auto& a : p.doc["aliases"]) names.push_back(a);
+  if (p.doc.contains("hf_license_name")) names.push_back(p.doc["hf_license_name"]);
+  if (p.doc.contains("hf_license") && p.doc["hf_license"] != "other") names.push_back(p.doc["hf_license"]);
+  const size_t idx = profiles_.size();
+  for (const auto& n : names) {
+    auto [it, inserted] = index_.emplace(Lower(n), idx);
+    if (!inserted && it->second != idx) {
+      return Status::InvalidInput(p.origin + ": name \"" + n + "\" is already used by " + profiles_[it->second].origin);
+    }
+  }
+  profiles_.push_back(std::move(p));
+  return Status::Ok();
+}
+
+StatusOr<std::shared_ptr<const KnowledgeBase>> KnowledgeBase::BuiltinAnd(const std::string& dir) {
+  DG_ASSIGN_OR_RETURN(auto builtin, Builtin());
+  if (dir.empty()) return builtin;
+  DG_ASSIGN_OR_RETURN(auto extra, LoadDirectory(dir));
+  std::map<std::string, const LicenseProfile*> given;  // id → the directory's profile
+  for (const auto& p : extra->profiles()) given[p.id] = &p;
+  auto kb = std::make_shared<KnowledgeBase>();
+  for (const auto& p : builtin->profiles()) {
+    if (given.count(p.id) == 0) DG_RETURN_IF_ERROR(kb->Add(p));
+  }
+  for (const auto& p : extra->profiles()) {
+    LicenseProfile own = p;
+    if (const LicenseProfile* old = builtin->Find(p.id); old != nullptr && old->id == p.id) own.replaces_sha256 = old->sha256;
+    DG_RETURN_IF_ERROR(kb->Add(std::move(own)));
+  }
+  return std::shared_ptr<const KnowledgeBase>(kb);
+}
+
+StatusOr<std::shared_ptr<const KnowledgeBase>> KnowledgeBase::ForThisProcess() {
+  const char* dir = std::getenv("DISTILLGATE_LICENSES");
+  return BuiltinAnd(dir == nullptr ? "" : dir);
 }
 
 StatusOr<std::shared_ptr<const KnowledgeBase>> KnowledgeBase::Builtin() {
@@ -147,7 +178,7 @@ StatusOr<std::shared_ptr<const KnowledgeBase>> KnowledgeBase::Builtin() {
         }
       }
       return Status::Internal("policies/licenses/texts/" + name + " is not compiled in");
-    });
+    }, /*builtin=*/true);
   }();
   return kb;
 }

@@ -45,6 +45,10 @@ struct LicenseProfile {
   nlohmann::json doc;   // the whole profile, as validated
   std::string sha256;   // of its RFC 8785 canonical form, recorded in decisions
   std::string origin;   // file it came from
+  bool builtin = false;  // compiled into the binary (else read from a directory)
+  // When a profile of a --licenses directory replaces the built-in profile of
+  // the same id: that profile's sha256 (else empty). The gate reports it.
+  std::string replaces_sha256;
 
   // The term object (value, citation, …) or nullptr when the profile has none.
   const nlohmann::json* Term(const std::string& term) const;
@@ -54,15 +58,27 @@ class KnowledgeBase {
  public:
   // The profiles and reference texts compiled into the binary.
   static StatusOr<std::shared_ptr<const KnowledgeBase>> Builtin();
-  // Every *.json in `dir`, their reference texts in `dir`/texts/; any
-  // invalid file is an error naming it.
+  // Every *.json in `dir`, their reference texts in `dir`/texts/, and
+  // nothing else; any invalid file is an error naming it.
   static StatusOr<std::shared_ptr<const KnowledgeBase>> LoadDirectory(const std::string& dir);
+  // What `--licenses DIR` means: the built-in profiles and those of `dir`
+  // (LoadDirectory) together; a profile of `dir` with a built-in profile's id
+  // replaces it (LicenseProfile::replaces_sha256 says so). A name (id, alias,
+  // Hugging Face license name) of a profile of `dir` that a different
+  // built-in profile also uses is InvalidInput naming both files. `dir` empty:
+  // the built-in profiles alone.
+  static StatusOr<std::shared_ptr<const KnowledgeBase>> BuiltinAnd(const std::string& dir);
+  // The profiles every gate of this process uses: BuiltinAnd($DISTILLGATE_LICENSES),
+  // the directory a command's --licenses or the project configuration named
+  // (cli/dispatch.cc sets the variable, so the trainer process inherits it).
+  static StatusOr<std::shared_ptr<const KnowledgeBase>> ForThisProcess();
   // Reads a reference text by file name (as a profile's `texts[].file`).
   using TextReader = std::function<StatusOr<std::string>(const std::string& file)>;
-  // From (file name, text) pairs; used by both of the above. A text whose
-  // bytes do not hash to the profile's `sha256` is InvalidInput.
+  // From (file name, text) pairs; used by both of the above (`builtin`:
+  // these are the compiled-in files). A text whose bytes do not hash to the
+  // profile's `sha256` is InvalidInput.
   static StatusOr<std::shared_ptr<const KnowledgeBase>> FromTexts(
-      const std::vector<std::pair<std::string, std::string>>& files, const TextReader& texts);
+      const std::vector<std::pair<std::string, std::string>>& files, const TextReader& texts, bool builtin = false);
   // By id, alias, Hugging Face license/license_name, case-insensitively.
   const LicenseProfile* Find(const std::string& name) const;
   // For "did you mean": the profile id or alias nearest to `name` when it is
@@ -75,6 +91,8 @@ class KnowledgeBase {
   const std::vector<LicenseProfile>& profiles() const { return profiles_; }
 
  private:
+  // Appends `p` and indexes its names; InvalidInput when one is taken.
+  Status Add(LicenseProfile p);
   std::vector<LicenseProfile> profiles_;
   std::map<std::string, size_t> index_;  // lower-cased name → profile
 };

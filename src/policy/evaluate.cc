@@ -240,6 +240,19 @@ class Evaluator {
           p->name + ": some facts in this profile rest on unverified or secondary sources",
           "confirm the clauses against the licensor's text before relying on this verdict");
     }
+    // Terms read from a --licenses directory are the operator's, not the
+    // shipped knowledge base's: the decision says so (a warning: it does not
+    // change the verdict, it tells a reviewer where the terms came from).
+    if (!p->builtin && !p->replaces_sha256.empty()) {
+      Add(o, src, id, "profile-replaces-built-in", "warning", p->Term("output_use"),
+          id + ": the profile " + p->origin + " (sha256 " + p->sha256 + ") replaces the built-in profile (sha256 " + p->replaces_sha256 +
+              ")",
+          "review the differences (distillgate license show " + id + " --json, with and without --licenses) before relying on this verdict");
+    } else if (!p->builtin) {
+      Add(o, src, id, "profile-not-built-in", "warning", p->Term("output_use"),
+          id + ": the terms come from " + p->origin + " (sha256 " + p->sha256 + "), not from the built-in knowledge base",
+          "check the profile's clauses against the licensor's text before relying on this verdict");
+    }
     if (PolicyListHas(policy_.denied_licenses, *p)) {
       Add(o, src, id, "policy-denied-license", "deny", p->Term("output_use"), "the policy denies " + id, "remove this source");
     }

@@ -4,6 +4,7 @@
 #include "core/clock.h"
 #include "core/encoding.h"
 #include "core/hash.h"
+#include "core/project_config.h"
 #include "ledger/merkle.h"
 #include "policy/approval.h"
 
@@ -14,10 +15,14 @@ namespace {
 // When the decision was made and by whom (docs/licenses-and-policy.md
 // §Decisions): the operator is who ran the command, not a signer; the
 // ledger key signs the entry.
+// And under which project configuration (core/project_config.h): null when
+// the command used none.
 void AddWhenAndWho(nlohmann::json& body) {
   const OperatorName op = CurrentOperator();
   body["decided_at"] = NowRfc3339();
   body["operator"] = {{"name", op.name}, {"source", op.source}};
+  const std::optional<ProjectConfig>& config = AppliedProjectConfig();
+  body["config"] = config ? config->ToJson() : nlohmann::json();
 }
 
 }  // namespace

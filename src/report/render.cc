@@ -134,6 +134,13 @@ std::string OperatorText(const json& d) {
   return Str(d["operator"], "name") + (Str(d["operator"], "source") == "given" ? " (as given to --operator)" : " (the system user)");
 }
 
+// The project configuration the deciding command applied (distillgate.toml).
+std::string ConfigText(const json& d) {
+  if (!d.contains("config")) return "not recorded";
+  if (!d["config"].is_object()) return "none";
+  return Str(d["config"], "path") + " (sha256 " + Str(d["config"], "sha256") + ")";
+}
+
 // The approvals a decision ran on, or that a needs-review run received.
 struct ApprovalView {
   const char* intro;
@@ -402,6 +409,7 @@ std::string RenderMarkdown(const json& r) {
     << " mode, ledger entry " << Str(d, "ledger_index") << ") |\n";
   s << "| Decided | " << Cell(DecidedText(d)) << " |\n";
   s << "| Operator | " << Cell(OperatorText(d)) << " |\n";
+  s << "| Project config | " << Cell(ConfigText(d)) << " |\n";
   s << "| Run status | " << Str(r, "status") << " |\n";
   s << "| Policy | sha256 `" << Str(d, "policy_sha256") << "` |\n";
   s << "| Generated | " << Str(r, "generated_at") << " |\n\n";
@@ -554,7 +562,8 @@ std::string RenderHtml(const json& r) {
       << Html(ChainText(r["job"].value("student_base_chain", json::array()))) << "</td></tr>";
   }
   s << "<tr><th>Decided</th><td id=\"decided-at\">" << Html(DecidedText(d)) << "</td></tr><tr><th>Operator</th><td id=\"operator\">"
-    << Html(OperatorText(d)) << "</td></tr><tr><th>Decision entry</th><td>" << Html(Str(d, "ledger_index")) << " (leaf hash <code>"
+    << Html(OperatorText(d)) << "</td></tr><tr><th>Project config</th><td id=\"config\">" << Html(ConfigText(d))
+    << "</td></tr><tr><th>Decision entry</th><td>" << Html(Str(d, "ledger_index")) << " (leaf hash <code>"
     << Html(Str(d, "leaf_hash")) << "</code>)</td></tr><tr><th>Job sha256</th><td><code>" << Html(Str(r["job"], "sha256"))
     << "</code></td></tr><tr><th>Policy sha256</th><td><code>" << Html(Str(d, "policy_sha256")) << "</code></td></tr><tr><th>Generated</th><td>"
     << Html(Str(r, "generated_at")) << "</td></tr></table>\n";

@@ -186,6 +186,7 @@ StatusOr<json> BuildRunReport(Ledger& ledger, const RunReportOptions& o) {
                                {"approved", DecisionApproved(dec)},
                                {"approvals", dec.contains("approvals") && dec["approvals"].is_array() ? dec["approvals"] : json::array()},
                                {"operator", dec.value("operator", json())},
+                               {"config", dec.value("config", json())},
                                {"verdict", dec.value("verdict", "")},
                                {"mode", dec.value("mode", "")},
                                {"enforced", dec.value("enforced", true)},

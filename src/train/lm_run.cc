@@ -94,7 +94,7 @@ StatusOr<GatedRun> DecideRun(const Job& job, const Policy& policy, const TrainLm
   DG_ASSIGN_OR_RETURN(DatasetManifest manifest, ManifestPath(job.datasets[0].id, job.datasets[0].license, corpus_path));
   DG_ASSIGN_OR_RETURN(PrivateKey key, PrivateKey::LoadPemFile(o.key_path));
   DG_ASSIGN_OR_RETURN(auto ledger, Ledger::Open(o.ledger_path, Ledger::Mode::kReadWrite));
-  DG_ASSIGN_OR_RETURN(auto kb, KnowledgeBase::Builtin());
+  DG_ASSIGN_OR_RETURN(auto kb, KnowledgeBase::ForThisProcess());
   DG_ASSIGN_OR_RETURN(GateResult gate, Gate::Decide(job, policy, *kb, *ledger, key, TodayUtc()));
   GatedRun g;
   g.summary = {{"verdict", VerdictName(gate.decision.verdict)},

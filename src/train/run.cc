@@ -299,7 +299,7 @@ StatusOr<RunSummary> RunJob(const RunOptions& o) {
   std::vector<DatasetManifest>& extra = in.extra;
   DG_ASSIGN_OR_RETURN(PrivateKey key, PrivateKey::LoadPemFile(o.key_path));
   DG_ASSIGN_OR_RETURN(auto ledger, Ledger::Open(o.ledger_path, Ledger::Mode::kReadWrite));
-  DG_ASSIGN_OR_RETURN(auto kb, KnowledgeBase::Builtin());
+  DG_ASSIGN_OR_RETURN(auto kb, KnowledgeBase::ForThisProcess());
   // Rank 0 hosts the ranks' store before it decides, so a launcher's ranks
   // can wait for its word (a port taken is bad input: nothing is decided).
   std::unique_ptr<RankGroup> group;

@@ -59,7 +59,7 @@ StatusOr<TranscriptRunSummary> CollectTranscripts(const Job& job, const Policy& 
     }
     api_key = v;
   }
-  DG_ASSIGN_OR_RETURN(auto kb, KnowledgeBase::Builtin());
+  DG_ASSIGN_OR_RETURN(auto kb, KnowledgeBase::ForThisProcess());
   const auto metas = TeacherMetas(job, *kb);
   const TeacherMeta& meta = metas.at(teacher_id);
   if (meta.model.empty()) return Status::InvalidInput("teacher " + teacher_id + ": name the `model` to call");

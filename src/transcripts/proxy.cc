@@ -214,7 +214,7 @@ Status Proxy::ChooseTeacher() {
     return Status::InvalidInput("job " + job_.name + ": no api teacher" + (o_.teacher_id.empty() ? "" : " \"" + o_.teacher_id + "\"") +
                                 " to serve (docs/proxy.md)");
   }
-  DG_ASSIGN_OR_RETURN(auto kb, KnowledgeBase::Builtin());
+  DG_ASSIGN_OR_RETURN(auto kb, KnowledgeBase::ForThisProcess());
   const auto metas = TeacherMetas(job_, *kb);
   meta_ = metas.at(teacher->value("id", ""));
   if (meta_.model.empty()) return Status::InvalidInput("teacher " + meta_.id + ": name the `model` the proxy may forward");
@@ -942,7 +942,7 @@ StatusOr<ProxySummary> Proxy::Run() {
 
   DG_ASSIGN_OR_RETURN(bool resumed, Resume());
   if (!resumed) {
-    DG_ASSIGN_OR_RETURN(auto kb, KnowledgeBase::Builtin());
+    DG_ASSIGN_OR_RETURN(auto kb, KnowledgeBase::ForThisProcess());
     DG_ASSIGN_OR_RETURN(std::optional<Permit> permit, DecideTranscriptRun(job_, policy_, *kb, ledger_, key_, o_.today, &summary_.run));
     if (!permit) return summary_;
     enforce_ = policy_.mode == PolicyMode::kEnforce;

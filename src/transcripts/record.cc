@@ -19,7 +19,7 @@ StatusOr<TranscriptRunSummary> RecordTranscripts(const Job& job, const Policy& p
   if (sources.empty()) {
     return Status::InvalidInput("job " + job.name + ": no teacher has a `transcript` (docs/transcripts.md)");
   }
-  DG_ASSIGN_OR_RETURN(auto kb, KnowledgeBase::Builtin());
+  DG_ASSIGN_OR_RETURN(auto kb, KnowledgeBase::ForThisProcess());
   const auto metas = TeacherMetas(job, *kb);
   TranscriptRunSummary s;
 

@@ -1,0 +1,266 @@
+// The project configuration (distillgate.toml, docs/project-config.md) and
+// --licenses DIR adding to the built-in profiles: what a team's commands
+// pick up without being told, and how every decision says so.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "core/encoding.h"
+#include "core/file_util.h"
+#include "core/hash.h"
+#include "core/json_schema.h"
+#include "core/project_config.h"
+#include "ledger/ledger.h"
+#include "license/knowledge_base.h"
+#include "test_util.h"
+
+namespace dg {
+namespace {
+
+using json = nlohmann::json;
+
+// The CLI started in `cwd`, with no DISTILLGATE_CONFIG from the caller
+// unless `config_env` gives one.
+testing::CommandResult RunIn(const std::string& cwd, const std::vector<std::string>& args, const std::string& config_env = "") {
+  std::vector<std::string> argv = {"/usr/bin/env", "-u", "DISTILLGATE_CONFIG", "-u", "DISTILLGATE_LICENSES", "-C", cwd};
+  if (!config_env.empty()) argv.push_back("DISTILLGATE_CONFIG=" + config_env);
+  argv.push_back(testing::CliPath());
+  argv.insert(argv.end(), args.begin(), args.end());
+  return testing::Run(argv);
+}
+
+const json kMitJob = {{"name", "deepseek-r1-mit"},
+                      {"teachers", {{{"id", "deepseek-r1"}, {"kind", "local"}, {"license", "MIT"}}}},
+                      {"student", {{"name", "acme-reasoner"}, {"model_type", "llm"}}},
+                      {"use", {{"commercial", true}, {"distribution", "internal"}, {"purpose", "production"}}}};
+
+std::vector<json> Decisions(const std::string& ledger_path) {
+  std::vector<json> out;
+  auto ledger = Ledger::Open(ledger_path, Ledger::Mode::kReadOnly);
+  EXPECT_TRUE(ledger.ok()) << ledger.status().ToString();
+  if (!ledger.ok()) return out;
+  for (uint64_t i = 0; i < *(*ledger)->Size(); ++i) {
+    auto leaf = (*ledger)->GetLeaf(i);
+    if (leaf->kind == "decision") out.push_back(json::parse(leaf->data)["body"]);
+  }
+  return out;
+}
+
+class ProjectConfigTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::filesystem::create_directories(dir_.File("project/src/deep"));
+    auto k = testing::RunCli({"keys", "generate", "--out", dir_.File("project/keys"), "--name", "config.example/log"});
+    ASSERT_EQ(k.exit_code, 0) << k.err;
+    // The project's policy denies what the built-in one allows (MIT).
+    testing::WriteAll(dir_.File("project/policy.json"), R"({"mode": "enforce", "denied_licenses": ["MIT"]})");
+    testing::WriteAll(dir_.File("project/job.json"), kMitJob.dump(2));
+    testing::WriteAll(Config(), "# the team's settings\npolicy = \"policy.json\"\nledger = \"dg.ledger\"\nkey = \"keys/ledger.key\"\n");
+    auto init = RunIn(Deep(), {"ledger", "init", "--origin", "config.example/log"});
+    ASSERT_EQ(init.exit_code, 0) << init.err;
+  }
+  std::string Config() { return dir_.File("project/distillgate.toml"); }
+  std::string Deep() { return dir_.File("project/src/deep"); }
+  std::string Ledger() { return dir_.File("project/dg.ledger"); }
+  testing::TempDir dir_;
+};
+
+TEST_F(ProjectConfigTest, TheNearestConfigGivesCheckItsPolicyLedgerAndKeyAndTheDecisionNamesIt) {
+  // From two directories below the project: the config's policy denies.
+  auto r = RunIn(Deep(), {"check", "--job", "../../job.json", "--json"});
+  ASSERT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_EQ(json::parse(r.out)["verdict"], "deny");
+  EXPECT_NE(r.err.find("--policy, --ledger, --key from " + Config()), std::string::npos) << r.err;
+  auto decisions = Decisions(Ledger());
+  ASSERT_EQ(decisions.size(), 1u);
+  const json& config = decisions[0]["config"];
+  ASSERT_TRUE(config.is_object()) << decisions[0].dump(2);
+  EXPECT_EQ(config["path"], Config());
+  EXPECT_EQ(config["sha256"], HexEncode(*Sha256File(Config())));
+  EXPECT_EQ(config["settings"]["policy"], dir_.File("project/policy.json"));
+  EXPECT_EQ(config["settings"]["key"], dir_.File("project/keys/ledger.key"));
+  Status valid = (*JsonSchema::Builtin("decision.schema.json"))->Validate(decisions[0], "decision");
+  EXPECT_TRUE(valid.ok()) << valid.ToString();
+  // The report says which config decided.
+  const std::string run = json::parse(r.out)["run"];
+  auto rep = RunIn(Deep(), {"report", "--run", run, "--out", dir_.File("rep"), "--format", "md,json"});
+  ASSERT_EQ(rep.exit_code, 0) << rep.err;
+  EXPECT_NE(testing::ReadAll(dir_.File("rep/report.md")).find("| Project config | " + Config() + " (sha256 "), std::string::npos);
+  // An option on the command line wins over the config.
+  testing::WriteAll(dir_.File("open-policy.json"), R"({"mode": "enforce"})");
+  auto given = RunIn(Deep(), {"check", "--job", "../../job.json", "--policy", dir_.File("open-policy.json"), "--json"});
+  EXPECT_EQ(given.exit_code, 0) << given.out << given.err;
+  EXPECT_NE(given.err.find("--ledger, --key from "), std::string::npos) << given.err;
+  EXPECT_EQ(given.err.find("--policy"), std::string::npos) << given.err;
+  // --no-config (anywhere on the line): the built-in policy and no ledger.
+  auto none = RunIn(Deep(), {"check", "--job", "../../job.json", "--no-config"});
+  EXPECT_EQ(none.exit_code, 0) << none.out << none.err;
+  EXPECT_EQ(none.err.find("from "), std::string::npos) << none.err;
+  ASSERT_EQ(Decisions(Ledger()).size(), 2u);  // the --no-config check recorded nothing
+  // A check outside the project finds no config, and a decision recorded
+  // there says so (config: null).
+  testing::TempDir elsewhere;
+  auto k = testing::RunCli({"keys", "generate", "--out", elsewhere.File("k"), "--name", "other.example/log"});
+  ASSERT_EQ(k.exit_code, 0);
+  ASSERT_EQ(RunIn(elsewhere.path(), {"ledger", "init", "--ledger", "l.db", "--key", "k/ledger.key", "--origin", "other.example/log"}).exit_code, 0);
+  auto outside = RunIn(elsewhere.path(), {"check", "--job", dir_.File("project/job.json"), "--ledger", "l.db", "--key", "k/ledger.key"});
+  EXPECT_EQ(outside.exit_code, 0) << outside.out << outside.err;
+  auto recorded = Decisions(elsewhere.File("l.db"));
+  ASSERT_EQ(recorded.size(), 1u);
+  EXPECT_TRUE(recorded[0].contains("config") && recorded[0]["config"].is_null()) << recorded[0].dump(2);
+  // DISTILLGATE_CONFIG and --config name another file; the ledger verifies.
+  testing::WriteAll(dir_.File("other.toml"), "policy = \"open-policy.json\"\n");
+  auto by_env = RunIn(Deep(), {"check", "--job", "../../job.json"}, dir_.File("other.toml"));
+  EXPECT_EQ(by_env.exit_code, 0) << by_env.out << by_env.err;
+  auto by_flag = RunIn(Deep(), {"--config", dir_.File("other.toml"), "check", "--job", "../../job.json"});
+  EXPECT_EQ(by_flag.exit_code, 0) << by_flag.out << by_flag.err;
+  auto v = RunIn(Deep(), {"ledger", "verify", "--vkey", dir_.File("project/keys/ledger.vkey")});
+  EXPECT_EQ(v.exit_code, 0) << v.out << v.err;
+}
+
+TEST_F(ProjectConfigTest, AMalformedConfigIsBadInputNamingLineAndColumnAndNothingIsDecided) {
+  struct Case {
+    std::string text, needle;
+  };
+  const std::vector<Case> cases = {
+      {"policy = \"policy.json\"\npolcy = \"x\"\n", ":2:1: unknown key \"polcy\"; did you mean \"policy\"?"},
+      {"ledger = 3\n", ":1:10: ledger: expected a non-empty string (a path)"},
+      {"key = \"\"\n", "key: expected a non-empty string (a path)"},
+      {"[policy]\nfile = \"p.json\"\n", "policy: expected a non-empty string"},
+      {"policy = \"unterminated\n", ":1:"},
+  };
+  for (const Case& c : cases) {
+    testing::WriteAll(Config(), c.text);
+    auto r = RunIn(Deep(), {"check", "--job", "../../job.json"});
+    EXPECT_EQ(r.exit_code, 2) << c.text << r.out;
+    EXPECT_NE(r.err.find(Config()), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find(c.needle), std::string::npos) << c.text << " → " << r.err;
+  }
+  EXPECT_TRUE(Decisions(Ledger()).empty());
+  // A config named by DISTILLGATE_CONFIG that is not there is an error too,
+  // not a silent fall-back to none.
+  auto missing = RunIn(Deep(), {"check", "--job", "../../job.json"}, dir_.File("absent.toml"));
+  EXPECT_EQ(missing.exit_code, 2);
+  EXPECT_NE(missing.err.find("absent.toml: project configuration not found"), std::string::npos) << missing.err;
+  // The parser on its own: relative paths are anchored at the file.
+  auto parsed = ParseProjectConfig("licenses = \"../profiles\"\n", "/srv/team/distillgate.toml");
+  ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+  EXPECT_EQ(parsed->licenses, "/srv/profiles");
+  EXPECT_TRUE(parsed->policy.empty());
+}
+
+// --licenses DIR adds the directory's profiles to the built-in ones; a
+// profile with a built-in id replaces it, and the decision says so.
+class ExtraLicenses : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto kb = KnowledgeBase::Builtin();
+    ASSERT_TRUE(kb.ok());
+    builtin_ = (*kb)->profiles().size();
+    mit_ = (*kb)->Find("MIT")->doc;
+    mit_.erase("texts");
+    std::filesystem::create_directories(dir_.File("house"));
+    std::filesystem::create_directories(dir_.File("stricter"));
+    json house = mit_;
+    house["id"] = "LicenseRef-house-terms";
+    house["name"] = "House terms";
+    house["aliases"] = json::array({"house-terms"});
+    house.erase("hf_license");
+    house.erase("hf_license_name");
+    house.erase("models");
+    testing::WriteAll(dir_.File("house/house.json"), house.dump(2));
+    json stricter = mit_;
+    stricter["terms"]["output_use"]["value"] = "forbidden";
+    testing::WriteAll(dir_.File("stricter/mit.json"), stricter.dump(2));
+  }
+  testing::CommandResult Check(const std::string& license, const std::vector<std::string>& more) {
+    json job = kMitJob;
+    job["teachers"][0]["license"] = license;
+    testing::WriteAll(dir_.File("job.json"), job.dump());
+    std::vector<std::string> args = {"check", "--job", dir_.File("job.json"), "--json"};
+    args.insert(args.end(), more.begin(), more.end());
+    return RunIn(dir_.path(), args);
+  }
+  static std::vector<std::string> Rules(const json& decision) {
+    std::vector<std::string> rules;
+    for (const auto& f : decision["findings"]) rules.push_back(f["rule"]);
+    return rules;
+  }
+  testing::TempDir dir_;
+  size_t builtin_ = 0;
+  json mit_;
+};
+
+TEST_F(ExtraLicenses, AProfileIsAddedToTheBuiltInOnesAndSaysWhereItCameFrom) {
+  auto list = RunIn(dir_.path(), {"license", "list", "--licenses", dir_.File("house"), "--json"});
+  ASSERT_EQ(list.exit_code, 0) << list.err;
+  const json profiles = json::parse(list.out);
+  EXPECT_EQ(profiles.size(), builtin_ + 1);
+  size_t own = 0;
+  for (const auto& p : profiles) {
+    if (p["builtin"].get<bool>()) continue;
+    ++own;
+    EXPECT_EQ(p["id"], "LicenseRef-house-terms");
+    EXPECT_EQ(p["origin"], dir_.File("house") + "/house.json");
+  }
+  EXPECT_EQ(own, 1u);
+  // Unknown without the directory; known, with a warning, with it.
+  auto unknown = Check("house-terms", {});
+  EXPECT_EQ(unknown.exit_code, 4) << unknown.out;
+  auto known = Check("house-terms", {"--licenses", dir_.File("house")});
+  ASSERT_EQ(known.exit_code, 0) << known.out << known.err;
+  const json d = json::parse(known.out);
+  EXPECT_EQ(Rules(d), std::vector<std::string>({"profile-not-built-in"})) << d.dump(2);
+  EXPECT_NE(d["findings"][0]["message"].get<std::string>().find(dir_.File("house") + "/house.json"), std::string::npos);
+  // The built-in MIT is still there beside it.
+  EXPECT_EQ(Check("MIT", {"--licenses", dir_.File("house")}).exit_code, 0);
+  // A project config's licenses are read by check (and every gate) without the option.
+  testing::WriteAll(dir_.File("distillgate.toml"), "licenses = \"house\"\n");
+  auto by_config = Check("house-terms", {});
+  EXPECT_EQ(by_config.exit_code, 0) << by_config.out << by_config.err;
+  EXPECT_NE(by_config.err.find("--licenses from " + dir_.File("distillgate.toml")), std::string::npos) << by_config.err;
+}
+
+TEST_F(ExtraLicenses, AProfileWithABuiltInIdReplacesItAndTheDecisionSaysSo) {
+  auto builtin = Check("MIT", {});
+  ASSERT_EQ(builtin.exit_code, 0) << builtin.out;
+  auto replaced = Check("MIT", {"--licenses", dir_.File("stricter")});
+  EXPECT_EQ(replaced.exit_code, 1) << replaced.out << replaced.err;  // the stricter profile forbids training on outputs
+  const json d = json::parse(replaced.out);
+  const std::vector<std::string> rules = Rules(d);
+  ASSERT_NE(std::find(rules.begin(), rules.end(), "profile-replaces-built-in"), rules.end()) << d.dump(2);
+  const std::string builtin_sha = (*KnowledgeBase::Builtin())->Find("MIT")->sha256;
+  bool said = false;
+  for (const auto& f : d["findings"]) {
+    if (f["rule"] != "profile-replaces-built-in") continue;
+    said = true;
+    EXPECT_EQ(f["severity"], "warning");
+    EXPECT_NE(f["message"].get<std::string>().find(builtin_sha), std::string::npos) << f.dump();
+    EXPECT_NE(f["message"].get<std::string>().find(dir_.File("stricter") + "/mit.json"), std::string::npos) << f.dump();
+  }
+  EXPECT_TRUE(said);
+  auto show = RunIn(dir_.path(), {"license", "show", "MIT", "--licenses", dir_.File("stricter")});
+  ASSERT_EQ(show.exit_code, 0) << show.err;
+  EXPECT_NE(show.out.find("replaces the built-in profile, sha256 " + builtin_sha), std::string::npos) << show.out;
+  EXPECT_NE(show.out.find("output_use: forbidden"), std::string::npos) << show.out;
+  // A profile that takes another built-in profile's name is refused, naming both files.
+  json clash = mit_;
+  clash["id"] = "LicenseRef-not-apache";
+  clash["aliases"] = json::array({"apache-2.0"});
+  clash.erase("hf_license");
+  clash.erase("hf_license_name");
+  clash.erase("models");
+  std::filesystem::create_directories(dir_.File("clash"));
+  testing::WriteAll(dir_.File("clash/clash.json"), clash.dump());
+  auto refused = Check("MIT", {"--licenses", dir_.File("clash")});
+  EXPECT_EQ(refused.exit_code, 2) << refused.out;
+  EXPECT_NE(refused.err.find("clash.json: name \"apache-2.0\" is already used by policies/licenses/"), std::string::npos) << refused.err;
+}
+
+}  // namespace
+}  // namespace dg
