@@ -3,6 +3,8 @@
 // and the HTML rendered in headless Chromium.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "model/model_dir.h"
 #include <zlib.h>
 
@@ -494,6 +496,62 @@ TEST(Report, HtmlRendersInHeadlessChromium) {
 }
 
 // ---- the CLI ----
+
+// SARIF results point at the job file: the line and column of the teacher
+// entry a finding is about, so a code-scanning view can show it there.
+TEST(ReportCli, SarifResultsPointAtTheTeacherEntryInTheJobFile) {
+  const auto& run = R().deny;
+  const std::string text = *ReadFile(run.job);
+  // Where the first teacher's object starts, counted here from the text.
+  const size_t brace = text.find('{', text.find("\"teachers\""));
+  ASSERT_NE(brace, std::string::npos);
+  const int line = 1 + static_cast<int>(std::count(text.begin(), text.begin() + static_cast<long>(brace), '\n'));
+  const size_t line_start = text.rfind('\n', brace);
+  const int column = static_cast<int>(brace - (line_start == std::string::npos ? 0 : line_start + 1)) + 1;
+  const std::string dir = run.job.substr(0, run.job.rfind('/')), name = run.job.substr(run.job.rfind('/') + 1);
+  TempDir out;
+  // Run from the job's directory with a relative path: the uri a code-scanning upload wants.
+  auto r = testing::Run({"/usr/bin/env", "-C", dir, testing::CliPath(), "report", "--ledger", run.ledger, "--run", run.run_id, "--format",
+                         "sarif,json", "--job", name, "--out", out.File("rep")});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const json sarif = json::parse(*ReadFile(out.File("rep/report.sarif")));
+  size_t located = 0;
+  for (const json& res : sarif["runs"][0]["results"]) {
+    const json& loc = res["locations"][0];
+    ASSERT_TRUE(loc.contains("logicalLocations"));
+    if (res["properties"]["subject"].get<std::string>().rfind("teacher:", 0) != 0) continue;
+    ASSERT_TRUE(loc.contains("physicalLocation")) << res.dump(2);
+    EXPECT_EQ(loc["physicalLocation"]["artifactLocation"]["uri"], name);
+    EXPECT_EQ(loc["physicalLocation"]["region"]["startLine"], line) << text;
+    EXPECT_EQ(loc["physicalLocation"]["region"]["startColumn"], column) << text;
+    ++located;
+  }
+  EXPECT_GT(located, 0u) << sarif.dump(2);
+  const json report = json::parse(*ReadFile(out.File("rep/report.json")));
+  EXPECT_EQ(report["job"]["source"]["locations"][std::string("teacher:") + json::parse(text)["teachers"][0]["id"].get<std::string>()]["pointer"],
+            "/teachers/0");
+  if (auto schema = Official("sarif/sarif-schema-2.1.0.json")) {
+    Status valid = schema->Validate(sarif, "report.sarif");
+    EXPECT_TRUE(valid.ok()) << valid.ToString();
+  }
+  // Another job than the decided one (edited since) points at nothing: refused, nothing written.
+  json edited = json::parse(text);
+  edited["student"]["name"] = "edited-student";
+  ASSERT_TRUE(testing::WriteText(out.File("edited.json"), edited.dump(2)).ok());
+  auto wrong = testing::RunCli({"report", "--ledger", run.ledger, "--run", run.run_id, "--job", out.File("edited.json"), "--out", out.File("rep2")});
+  EXPECT_EQ(wrong.exit_code, 2);
+  EXPECT_NE(wrong.err.find("not the decided job"), std::string::npos) << wrong.err;
+  EXPECT_FALSE(FileExists(out.File("rep2")));
+  // An absolute path becomes a file:// uri.
+  auto absolute = testing::RunCli({"report", "--ledger", run.ledger, "--run", run.run_id, "--format", "sarif", "--job", run.job, "--out", out.File("rep3")});
+  ASSERT_EQ(absolute.exit_code, 0) << absolute.err;
+  const json abs_sarif = json::parse(*ReadFile(out.File("rep3/report.sarif")));
+  bool file_uri = false;
+  for (const json& res : abs_sarif["runs"][0]["results"]) {
+    if (res["locations"][0].contains("physicalLocation")) file_uri |= res["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] == "file://" + run.job;
+  }
+  EXPECT_TRUE(file_uri);
+}
 
 TEST(ReportCli, WritesEveryFormatAndRefusesBadInput) {
   const auto& run = R().ok;

@@ -10,6 +10,7 @@
 #include "cli/commands.h"
 #include "core/file_util.h"
 #include "core/json_schema.h"
+#include "report/job_source.h"
 #include "ledger/key_files.h"
 #include "record/run_record.h"
 #include "report/eu_summary.h"
@@ -35,7 +36,7 @@ StatusOr<nlohmann::json> LoadReport(const std::string& ledger_path, const std::s
 }
 
 struct ReportArgs {
-  std::string ledger, run, formats = "md,html,json,sarif", out, vkey;
+  std::string ledger, run, formats = "md,html,json,sarif", out, vkey, job;
   bool as_json = false;
 };
 
@@ -44,6 +45,7 @@ Status RunReport(const ReportArgs& a) {
   std::stringstream ss(a.formats);
   for (std::string f; std::getline(ss, f, ',');) formats.push_back(f);  // WriteReportFiles rejects unknown ones, before writing
   DG_ASSIGN_OR_RETURN(nlohmann::json report, LoadReport(a.ledger, a.run, a.vkey));
+  if (!a.job.empty()) DG_RETURN_IF_ERROR(AddJobSource(&report, a.job));
   DG_ASSIGN_OR_RETURN(auto schema, JsonSchema::Builtin("run-report.schema.json"));
   DG_RETURN_IF_ERROR(schema->Validate(report, "report").WithContext("internal"));
   const std::string dir = a.out.empty() ? "reports/" + report["run"].get<std::string>() : a.out;
@@ -164,6 +166,9 @@ void RegisterReport(CLI::App& app, Dispatch& d) {
   c->add_option("--format", a->formats, "Comma-separated: md, html, json, sarif (default: all)");
   c->add_option("--out", a->out, "Directory to write (default: reports/<run>)");
   c->add_option("--vkey", a->vkey, "Verify the ledger under this pinned key (default: the key recorded in the file, reported as unpinned)");
+  c->add_option("--job", a->job,
+                "The decided job's file (its canonical SHA-256 must be the decision's): SARIF results then point at the line and "
+                "column of the teacher, dataset or base model each is about; the path as given is the SARIF uri");
   c->add_flag("--json", a->as_json, "Print {run, verdict, status, ledger_verifies, written} as JSON");
   c->callback([&d, a] { d.handler = ExitZeroOr([a] { return RunReport(*a); }); });
 

@@ -694,6 +694,19 @@ std::string RenderHtml(const json& r) {
   return s.str();
 }
 
+// A result's locations: in the job file when `report --job` located the
+// subject there (line and column of its entry), and always the logical one.
+json SarifLocations(const json& r, const std::string& subject) {
+  json location = {{"logicalLocations", {{{"fullyQualifiedName", Str(r["job"], "name") + "/" + subject}, {"kind", "object"}}}}};
+  const json source = r["job"].value("source", json());
+  if (source.is_object() && source["locations"].contains(subject)) {
+    const json& at = source["locations"][subject];
+    location["physicalLocation"] = {{"artifactLocation", {{"uri", Str(source, "uri")}}},
+                                    {"region", {{"startLine", at["line"]}, {"startColumn", at["column"]}}}};
+  }
+  return json::array({location});
+}
+
 json RenderSarif(const json& r) {
   json rules = json::array(), results = json::array();
   std::vector<std::string> seen;
@@ -711,7 +724,7 @@ json RenderSarif(const json& r) {
                    {"ruleIndex", std::find(seen.begin(), seen.end(), rule) - seen.begin()},
                    {"level", sev == "deny" ? "error" : sev == "review" ? "warning" : "note"},
                    {"message", {{"text", Str(f, "message") + (Str(f, "fix").empty() ? "" : " How to fix: " + Str(f, "fix"))}}},
-                   {"locations", {{{"logicalLocations", {{{"fullyQualifiedName", Str(r["job"], "name") + "/" + Str(f, "subject")}, {"kind", "object"}}}}}}},
+                   {"locations", SarifLocations(r, Str(f, "subject"))},
                    {"properties", {{"license", Str(f, "license")}, {"subject", Str(f, "subject")}, {"clause", f.value("clause", json())}}}};
     if (f.value("waived", false)) result["suppressions"] = {{{"kind", "external"}, {"justification", Str(f, "waiver")}}};
     results.push_back(std::move(result));
@@ -726,7 +739,7 @@ json RenderSarif(const json& r) {
                        {"ruleIndex", std::find(seen.begin(), seen.end(), "obligation-unmet") - seen.begin()},
                        {"level", "error"},
                        {"message", {{"text", Str(o, "text") + " (" + Str(o, "license") + ")"}}},
-                       {"locations", {{{"logicalLocations", {{{"fullyQualifiedName", Str(r["job"], "name") + "/" + Str(o, "subject")}, {"kind", "object"}}}}}}}});
+                       {"locations", SarifLocations(r, Str(o, "subject"))}});
   }
   return {{"$schema", "https://json.schemastore.org/sarif-2.1.0.json"},
           {"version", "2.1.0"},
