@@ -512,5 +512,30 @@ TEST_F(TranscriptTest, CliExitCodes) {
   EXPECT_NE(skipped.out.find("recorded 3 teacher calls (0 failed) and 1 skipped line\n"), std::string::npos) << skipped.out;
 }
 
+// Progress: on a terminal, lines recorded with rate, elapsed and ETA; none
+// when standard error is not a terminal, or with --quiet.
+TEST_F(TranscriptTest, RecordShowsProgressOnATerminalOnly) {
+  WriteExchanges(30);
+  MakeJob({{"format", "exchanges"}, {"path", "ex.jsonl"}});
+  ASSERT_TRUE(key_.SavePemFile(dir_.File("k.pem")).ok());
+  ledger_.reset();
+  const std::vector<std::string> args = {"transcripts", "record", "--job", dir_.File("job.json"), "--ledger", dir_.File("l.db"), "--key", dir_.File("k.pem")};
+  auto piped = testing::RunCli(args);
+  ASSERT_EQ(piped.exit_code, 0) << piped.err;
+  EXPECT_EQ(piped.err.find("elapsed"), std::string::npos) << piped.err;
+  if (!FileExists("/usr/bin/script")) GTEST_SKIP() << "util-linux's script is not installed";
+  std::string cmd = testing::CliPath();
+  for (const std::string& a : args) cmd += " '" + a + "'";
+  // `script` runs the command on a pseudo-terminal (util-linux).
+  auto tty = testing::Run({"/usr/bin/script", "-qec", cmd + " >/dev/null", "/dev/null"});
+  EXPECT_EQ(tty.exit_code, 0) << tty.out;
+  EXPECT_NE(tty.out.find("record "), std::string::npos) << tty.out;
+  EXPECT_NE(tty.out.find("30/30 lines"), std::string::npos) << tty.out;
+  EXPECT_NE(tty.out.find(" elapsed"), std::string::npos) << tty.out;
+  auto quiet = testing::Run({"/usr/bin/script", "-qec", cmd + " --quiet >/dev/null", "/dev/null"});
+  EXPECT_EQ(quiet.exit_code, 0) << quiet.out;
+  EXPECT_EQ(quiet.out.find("elapsed"), std::string::npos) << quiet.out;
+}
+
 }  // namespace
 }  // namespace dg

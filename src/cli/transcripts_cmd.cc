@@ -30,7 +30,7 @@ StatusOr<RunInputs> OpenRunInputs(const std::string& job, const std::string& pol
 
 struct RecordArgs {
   std::string job, policy, ledger, key;
-  bool skip_bad_lines = false, as_json = false;
+  bool skip_bad_lines = false, as_json = false, quiet = false;
 };
 
 StatusOr<int> RunRecord(const RecordArgs& a) {
@@ -38,6 +38,7 @@ StatusOr<int> RunRecord(const RecordArgs& a) {
   const Job& job = in.job;
   TranscriptRunOptions o;
   o.skip_bad_lines = a.skip_bad_lines;
+  o.quiet = a.quiet;
   InstallStopHandlers();
   DG_ASSIGN_OR_RETURN(TranscriptRunSummary s, RecordTranscripts(job, in.policy, *in.ledger, in.key, o));
   if (a.as_json) {
@@ -165,6 +166,7 @@ void RegisterTranscripts(CLI::App& app, Dispatch& d) {
     c->add_option("--ledger", a->ledger, "Ledger file")->required();
     c->add_option("--key", a->key, "The ledger's private key")->required();
     c->add_flag("--skip-bad-lines", a->skip_bad_lines, "Record malformed lines as skipped instead of refusing");
+    c->add_flag("--quiet", a->quiet, "No progress line (shown on a terminal only: lines, rate, elapsed, ETA)");
     c->add_flag("--json", a->as_json, "Print the summary as JSON");
     c->callback([&d, a] { d.handler = [a] { return RunRecord(*a); }; });
   }

@@ -1,9 +1,14 @@
 // `transcripts record`: decide, then record every exchange of the job's
 // transcripts, in one pass and one ledger transaction.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cstring>
 #include <map>
 
 #include "core/encoding.h"
 #include "core/interrupt.h"
+#include "core/progress.h"
 #include "record/recorded_run.h"
 #include "transcripts/call_entry.h"
 #include "transcripts/transcript_run.h"
@@ -12,6 +17,28 @@ namespace dg {
 
 using json = nlohmann::json;
 using namespace transcripts_internal;
+
+namespace {
+
+// The lines of a file (a last line without its newline counts), for the
+// progress bar's total: one quick pass, from the page cache the read that
+// follows uses. 0 when the file cannot be read (the read then says why).
+uint64_t CountLines(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  std::string buf(1 << 20, '\0');
+  uint64_t lines = 0;
+  char last = '\n';
+  for (ssize_t n; (n = ::read(fd, buf.data(), buf.size())) > 0;) {
+    const char* end = buf.data() + n;
+    for (const char* p = buf.data(); (p = static_cast<const char*>(std::memchr(p, '\n', static_cast<size_t>(end - p)))) != nullptr; ++p) ++lines;
+    last = buf[static_cast<size_t>(n) - 1];
+  }
+  ::close(fd);
+  return lines + (last != '\n');
+}
+
+}  // namespace
 
 StatusOr<TranscriptRunSummary> RecordTranscripts(const Job& job, const Policy& policy, Ledger& ledger,
                                                  const PrivateKey& key, const TranscriptRunOptions& o) {
@@ -72,14 +99,20 @@ StatusOr<TranscriptRunSummary> RecordTranscripts(const Job& job, const Policy& p
   std::vector<std::string> problems;
   uint64_t problem_count = 0, sequence = 0;
   std::vector<std::pair<std::string, Hash>> files_read;
+  ProgressBar progress(!o.quiet, "lines");
   for (const auto& src : sources) {
     const TeacherMeta& t = metas.at(src.teacher_id);
     TranscriptReadOptions ro = permit ? PreparingCalls(t, s.run_id) : TranscriptReadOptions();
     ro.files_read = &files_read;
+    // One item per line of the output file (openai-batch) or the exchanges file.
+    const uint64_t total = progress.on() ? CountLines(src.output_path.empty() ? src.path : src.output_path) : 0;
+    progress.Start("record " + src.teacher_id, total);
+    uint64_t items = 0;
     Status read = ReadTranscript(
         src,
         [&](TranscriptItem& it) -> Status {
           DG_RETURN_IF_ERROR(CheckNotStopped("recording the transcripts"));
+          if (++items < total || total == 0) progress.Update(items);  // the last one ends the line, below
           if (it.kind == TranscriptItem::Kind::kProblem) {
             const TranscriptProblem& p = it.problem;
             ++problem_count;
@@ -110,6 +143,8 @@ StatusOr<TranscriptRunSummary> RecordTranscripts(const Job& job, const Policy& p
           return run->calls().RecordPrepared(std::move(entry), true);
         },
         ro);
+    if (total > 0 && items >= total) progress.Update(total);
+    else progress.Finish();
     if (read.code() == Status::Code::kInterrupted && run) {
       // Keep what was recorded: the run closes as interrupted, and commits.
       Status closed = run->Fail(read);

@@ -40,6 +40,9 @@ struct TranscriptRunOptions {
   bool skip_bad_lines = false;  // record bad lines as skipped instead of refusing the run
   size_t flush_every = 1024;    // teacher_call entries per signed checkpoint
   std::string today;            // YYYY-MM-DD for waivers; "" = today (UTC)
+  // No progress line. (It is drawn on a terminal only — lines, rate, elapsed,
+  // ETA — and to draw it each file's lines are counted first.)
+  bool quiet = false;
 };
 
 struct TranscriptRunSummary {
