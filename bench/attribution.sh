@@ -20,7 +20,7 @@
 # Both distances are measured: jsd (the next-token distributions serve-teacher
 # reports as logprobs) and prefix (answer text only).
 # Usage: bench/attribution.sh [WORKDIR] [BUDGETS]   (after scripts/setup.sh; BUDGETS default "10 100 1000";
-#        DISTANCES="jsd prefix", STATISTICS="relative absolute", CONTROLS=6, STEPS=300 and SOFTEN=1
+#        DISTANCES="jsd prefix", STATISTICS="relative absolute" (also: regression, with jsd only), CONTROLS=6, STEPS=300 and SOFTEN=1
 #        (the temperature of --soften) in the environment)
 set -euo pipefail
 W="${1:-$(mktemp -d)}"
@@ -83,6 +83,7 @@ teachers=()
 for t in 1 2 3 4; do teachers+=(--teacher "teacher-$t=${URL[teacher-$t]}"); done
 for st in $STATISTICS; do
 for d in $DISTANCES; do
+  [ "$st" != regression ] || [ "$d" = jsd ] || continue  # regression needs distributions
   for n in $BUDGETS; do
     for s in student-{1..4} $CS; do
       refs=()
@@ -108,7 +109,7 @@ def auc(pos, neg):
     return s / (len(pos) * len(neg))
 print("| statistic | distance | queries per model and set | probes | top-1 (chance 25 %%) | false positives on %d controls | ROC AUC | hardest true pair's Holm p |" % controls)
 print("|---|---|---|---|---|---|---|---|")
-for st, d, n in [(st, d, n) for st in statistics for d in distances for n in budgets]:
+for st, d, n in [(st, d, n) for st in statistics for d in distances for n in budgets if st != "regression" or d == "jsd"]:
     for key, label in (("", "data"), ("random_baseline", "random (baseline)")):
         hits, fp, pos, neg, worst = 0, 0, [], [], 0.0
         for i in range(1, 5):

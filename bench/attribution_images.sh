@@ -27,12 +27,13 @@
 # the mixup probes (the test) and the uniform-noise baseline — with the
 # same-seed pairs reported separately, and the wall time.
 # Usage: bench/attribution_images.sh [WORKDIR] [BUDGETS]   (after scripts/setup.sh; BUDGETS default "10 100 1000";
-#        DISTANCES="jsd prefix" (prefix: top-1 disagreement), CONTROLS=5, EPOCHS=3, SOFTEN=1, REFERENCES=arch|all
-#        in the environment)
+#        DISTANCES="jsd prefix" (prefix: top-1 disagreement), STATISTICS="relative" (also: absolute, regression —
+#        regression with jsd only), CONTROLS=5, EPOCHS=3, SOFTEN=1, REFERENCES=arch|all in the environment)
 set -euo pipefail
 W="${1:-$(mktemp -d)}"
 BUDGETS="${2:-10 100 1000}"
 DISTANCES="${DISTANCES:-jsd prefix}"
+STATISTICS="${STATISTICS:-relative}"
 CONTROLS="${CONTROLS:-5}"
 REFERENCES="${REFERENCES:-arch}"
 EPOCHS="${EPOCHS:-3}"
@@ -116,6 +117,8 @@ trained=$(date +%s)
 teachers=()
 for t in 1 2 3 4 5 6; do teachers+=(--teacher "teacher-$t=teacher-$t.pt"); done
 for d in $DISTANCES; do
+ for st in $STATISTICS; do
+  [ "$st" != regression ] || [ "$d" = jsd ] || continue
   for n in $BUDGETS; do
     for s in student-{1..8} $CS; do
       refs=()
@@ -126,19 +129,20 @@ for d in $DISTANCES; do
       done
       rc=0
       "$B" attribute --suspect "$s.pt" "${teachers[@]}" "${refs[@]}" --probe-data "$FASHION" --probes "$n" \
-        --seed 7 --distance "$d" --soften "$SOFTEN" --json > "attr-$d-$n-$s.json" || rc=$?
+        --seed 7 --distance "$d" --statistic "$st" --soften "$SOFTEN" --json > "attr-$d-$st-$n-$s.json" || rc=$?
       [ "$rc" -le 1 ] || { echo "attribute failed for $s (exit $rc)" >&2; exit "$rc"; }
     done
   done
+ done
 done
 end=$(date +%s)
 "$B" ledger verify --ledger zoo.ledger --pubkey k/ledger.vkey | tail -1
 for m in teacher-{1..6} student-{1..8} $CS; do
   python3 -c "import json,sys; j=json.load(open('$m.job.json')); print('$m', json.dumps(j['training']))"
 done > zoo.txt
-python3 - "$BUDGETS" "$DISTANCES" <<'PY'
+python3 - "$BUDGETS" "$DISTANCES" "$STATISTICS" <<'PY'
 import json, math, sys
-budgets, distances = sys.argv[1].split(), sys.argv[2].split()
+budgets, distances, statistics = sys.argv[1].split(), sys.argv[2].split(), sys.argv[3].split()
 control_names = [line.split()[0] for line in open("controls.txt")]
 controls = len(control_names)
 teacher = {"student-%d" % i: "teacher-%d" % t for i, t in zip(range(1, 9), (1, 2, 3, 4, 5, 6, 1, 3))}
@@ -146,14 +150,14 @@ hard = {"student-1", "student-2", "student-3", "student-4", "student-7", "studen
 def auc(pos, neg):
     s = sum(1.0 if p > q else 0.5 if p == q else 0.0 for p in pos for q in neg)
     return s / (len(pos) * len(neg))
-print("| distance | probes per model and set | probes | top-1, all 8 (chance 1/6) | of them: teacher has a same-arch twin (6) | fine-tuned (2) | false positives on %d controls | ROC AUC | hardest true pair's Holm p |" % controls)
-print("|---|---|---|---|---|---|---|---|---|")
-for d in distances:
+print("| distance | statistic | probes per model and set | probes | top-1, all 8 (chance 1/6) | of them: teacher has a same-arch twin (6) | fine-tuned (2) | false positives on %d controls | ROC AUC | hardest true pair's Holm p |" % controls)
+print("|---|---|---|---|---|---|---|---|---|---|")
+for d, st in [(d, st) for d in distances for st in statistics if st != "regression" or d == "jsd"]:
     for n in budgets:
         for key, label in (("", "mixup (the test)"), ("random_baseline", "noise (baseline)")):
             hits, twins, tuned, fp, pos, neg, worst = 0, 0, 0, 0, [], [], 0.0
             for s, t in teacher.items():
-                j = json.load(open("attr-%s-%s-%s.json" % (d, n, s)))
+                j = json.load(open("attr-%s-%s-%s-%s.json" % (d, st, n, s)))
                 j = j[key] if key else j
                 hits += j["identified"] == t
                 tuned += s in ("student-7", "student-8") and j["identified"] == t
@@ -163,10 +167,10 @@ for d in distances:
                     (pos if c["id"] == t else neg).append(score)
                     if c["id"] == t: worst = max(worst, c["p_holm"])
             for c in control_names:
-                j = json.load(open("attr-%s-%s-%s.json" % (d, n, c)))
+                j = json.load(open("attr-%s-%s-%s-%s.json" % (d, st, n, c)))
                 j = j[key] if key else j
                 fp += j["identified"] is not None
                 neg += [-math.log10(max(c["p"], 1e-300)) for c in j["candidates"]]
-            print("| %s | %s | %s | %d/8 | %d/6 | %d/2 | %d/%d | %.3f | %.3g |" % (d, n, label, hits, twins, tuned, fp, controls, auc(pos, neg), worst))
+            print("| %s | %s | %s | %s | %d/8 | %d/6 | %d/2 | %d/%d | %.3f | %.3g |" % (d, st, n, label, hits, twins, tuned, fp, controls, auc(pos, neg), worst))
 PY
 echo "wall: training $((trained - start)) s, attribution $((end - trained)) s (2-core machines are noisy)"

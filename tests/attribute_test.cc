@@ -269,6 +269,91 @@ TEST(Attribution, TheRelativeStatisticSeesAStudentThatIsFarFromEveryone) {
   EXPECT_FALSE(Attribute(cs, 0.05).ok()) << "baselines must cover every reference";
 }
 
+// The regression statistic on a simulated zoo of embedded answers: every
+// model is a shared consensus plus its own idiosyncrasy (and per-entry
+// noise); a student takes part of its teacher's idiosyncrasy.
+struct EmbeddedZoo {
+  std::mt19937_64 rng;
+  size_t length = 2000;
+  std::vector<double> consensus;
+  explicit EmbeddedZoo(uint64_t seed) : rng(seed), consensus(length) {
+    std::normal_distribution<double> n(0, 1);
+    for (double& v : consensus) v = n(rng);
+  }
+  std::vector<double> Model(const std::vector<double>* teacher = nullptr, double gain = 0) {
+    std::normal_distribution<double> own(0, 0.3);
+    std::vector<double> v(length);
+    for (size_t t = 0; t < length; ++t) v[t] = consensus[t] + own(rng) + (teacher ? gain * ((*teacher)[t] - consensus[t]) : 0.0);
+    return v;
+  }
+  RegressionEvidence Evidence(const std::vector<double>& suspect, const std::vector<std::vector<double>>& candidates, size_t refs) {
+    RegressionEvidence e;
+    e.suspect = suspect;
+    e.candidates = candidates;
+    for (size_t c = 0; c < candidates.size(); ++c) e.ids.push_back("t" + std::to_string(c));
+    for (size_t r = 0; r < refs; ++r) e.references.push_back(Model());
+    return e;
+  }
+};
+
+TEST(Regression, AStudentIsAttributedToItsTeacherAndAControlIsNot) {
+  EmbeddedZoo zoo(11);
+  std::vector<std::vector<double>> teachers = {zoo.Model(), zoo.Model(), zoo.Model()};
+  // A twin of t1: t2 shares most of t1's idiosyncrasy (same architecture, another seed).
+  teachers.push_back(zoo.Model(&teachers[1], 0.7));
+  auto a = AttributeByRegression(zoo.Evidence(zoo.Model(&teachers[1], 0.4), teachers, 6), 0.05);
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  EXPECT_EQ(a->identified, "t1") << ToJson(*a).dump(2);
+  EXPECT_GT(a->candidates[1].statistic, a->candidates[3].statistic) << "the twin explains less than the teacher itself";
+  EXPECT_EQ(a->references, 6u);
+  auto twin = AttributeByRegression(zoo.Evidence(zoo.Model(&teachers[3], 0.4), teachers, 6), 0.05);
+  ASSERT_TRUE(twin.ok());
+  EXPECT_EQ(twin->identified, "t3") << "the twin's own student is told from the teacher's: " << ToJson(*twin).dump(2);
+  auto control = AttributeByRegression(zoo.Evidence(zoo.Model(), teachers, 6), 0.05);
+  ASSERT_TRUE(control.ok());
+  EXPECT_EQ(control->identified, "") << ToJson(*control).dump(2);
+}
+
+TEST(Regression, ControlsAreIdentifiedAtMostAlphaOfTheTimeAndTheirPValuesAreNotSmall) {
+  EmbeddedZoo zoo(12);
+  zoo.length = 500;
+  zoo.consensus.resize(zoo.length);
+  int named = 0, small = 0, ps = 0;
+  const int trials = 300;
+  for (int t = 0; t < trials; ++t) {
+    std::vector<std::vector<double>> teachers = {zoo.Model(), zoo.Model(), zoo.Model(), zoo.Model()};
+    auto a = AttributeByRegression(zoo.Evidence(zoo.Model(), teachers, 5), 0.05);
+    ASSERT_TRUE(a.ok()) << a.status().ToString();
+    named += !a->identified.empty();
+    for (const auto& c : a->candidates) {
+      small += c.p < 0.05;
+      ++ps;
+    }
+  }
+  EXPECT_LE(named / double(trials), 0.05 + 0.04);
+  EXPECT_NEAR(small / double(ps), 0.05, 0.03) << "a control's p-values are uniform, not systematically small";
+}
+
+TEST(Regression, BadInputIsRefused) {
+  EmbeddedZoo zoo(13);
+  std::vector<std::vector<double>> teachers = {zoo.Model(), zoo.Model()};
+  auto two_refs = AttributeByRegression(zoo.Evidence(zoo.Model(), teachers, 2), 0.05);
+  ASSERT_FALSE(two_refs.ok());
+  EXPECT_NE(two_refs.status().message().find("at least 3 reference models"), std::string::npos) << two_refs.status().message();
+  auto same = teachers;
+  same.push_back(teachers[0]);  // a candidate given twice cannot be told apart
+  auto collinear = AttributeByRegression(zoo.Evidence(zoo.Model(), same, 4), 0.05);
+  ASSERT_FALSE(collinear.ok());
+  EXPECT_NE(collinear.status().message().find("cannot tell them apart"), std::string::npos) << collinear.status().message();
+  auto e = zoo.Evidence(zoo.Model(), teachers, 4);
+  e.references[2].pop_back();
+  EXPECT_FALSE(AttributeByRegression(e, 0.05).ok());
+  e = zoo.Evidence(zoo.Model(), teachers, 4);
+  e.suspect[3] = NAN;
+  EXPECT_FALSE(AttributeByRegression(e, 0.05).ok());
+  EXPECT_FALSE(AttributeByRegression(zoo.Evidence(zoo.Model(), teachers, 4), 1.0).ok());
+}
+
 // ---- probes, answers, and the command against a zoo of endpoints ----
 
 TEST(Probes, TheSeedFixesTheSetAndItsHash) {

@@ -111,6 +111,195 @@ StatusOr<Attribution> Attribute(const std::vector<CandidateEvidence>& candidates
   return a;
 }
 
+namespace {
+
+// x / |x|; an all-zero x stays zero (its coefficient is then 0).
+void ScaleToUnit(std::vector<double>* x) {
+  double n = 0;
+  for (double v : *x) n += v * v;
+  n = std::sqrt(n);
+  if (n > 0) {
+    for (double& v : *x) v /= n;
+  }
+}
+
+// Least squares: the coefficients of y on the columns (each as long as y),
+// through the normal equations (Cholesky). InvalidInput when two columns are
+// (nearly) the same direction: those candidates cannot be told apart.
+StatusOr<std::vector<double>> LeastSquares(const std::vector<std::vector<double>>& cols, const std::vector<double>& y,
+                                           const std::vector<std::string>& ids) {
+  const size_t m = cols.size();
+  std::vector<double> g(m * m, 0.0), b(m, 0.0);
+  for (size_t i = 0; i < m; ++i) {
+    for (size_t j = 0; j <= i; ++j) {
+      double dot = 0;
+      for (size_t t = 0; t < y.size(); ++t) dot += cols[i][t] * cols[j][t];
+      g[i * m + j] = g[j * m + i] = dot;
+    }
+    for (size_t t = 0; t < y.size(); ++t) b[i] += cols[i][t] * y[t];
+  }
+  std::vector<double> l(m * m, 0.0);
+  for (size_t i = 0; i < m; ++i) {
+    for (size_t j = 0; j <= i; ++j) {
+      double sum = g[i * m + j];
+      for (size_t k = 0; k < j; ++k) sum -= l[i * m + k] * l[j * m + k];
+      if (i == j) {
+        if (!(sum > 1e-9)) {
+          return Status::InvalidInput("candidate " + ids[i] +
+                                      " answers the probes as a combination of the other candidates do: the regression cannot tell them apart "
+                                      "(use --statistic relative, or leave one out)");
+        }
+        l[i * m + i] = std::sqrt(sum);
+      } else {
+        l[i * m + j] = sum / l[j * m + j];
+      }
+    }
+  }
+  std::vector<double> z(m), x(m);
+  for (size_t i = 0; i < m; ++i) {
+    double sum = b[i];
+    for (size_t k = 0; k < i; ++k) sum -= l[i * m + k] * z[k];
+    z[i] = sum / l[i * m + i];
+  }
+  for (size_t i = m; i-- > 0;) {
+    double sum = z[i];
+    for (size_t k = i + 1; k < m; ++k) sum -= l[k * m + i] * x[k];
+    x[i] = sum / l[i * m + i];
+  }
+  return x;
+}
+
+// The coefficients of `model` on the candidates, deviations from the mean of
+// `baseline` (the references in use).
+StatusOr<std::vector<double>> Coefficients(const std::vector<double>& model, const RegressionEvidence& e,
+                                           const std::vector<const std::vector<double>*>& baseline) {
+  const size_t len = model.size();
+  std::vector<double> mu(len, 0.0);
+  for (const auto* r : baseline) {
+    for (size_t t = 0; t < len; ++t) mu[t] += (*r)[t] / static_cast<double>(baseline.size());
+  }
+  std::vector<double> y(len);
+  for (size_t t = 0; t < len; ++t) y[t] = model[t] - mu[t];
+  ScaleToUnit(&y);
+  std::vector<std::vector<double>> cols(e.candidates.size(), std::vector<double>(len));
+  for (size_t c = 0; c < e.candidates.size(); ++c) {
+    for (size_t t = 0; t < len; ++t) cols[c][t] = e.candidates[c][t] - mu[t];
+    ScaleToUnit(&cols[c]);
+  }
+  return LeastSquares(cols, y, e.ids);
+}
+
+}  // namespace
+
+StatusOr<Attribution> AttributeByRegression(const RegressionEvidence& e, double alpha) {
+  if (!(alpha > 0 && alpha < 1)) return Status::InvalidInput("alpha must be in (0, 1), not " + Fmt(alpha));
+  const size_t m = e.candidates.size(), k = e.references.size(), len = e.suspect.size();
+  if (m == 0 || e.ids.size() != m) return Status::InvalidInput("no candidate teacher");
+  if (k < 3) {
+    return Status::InvalidInput("the regression statistic needs at least 3 reference models (each reference's null leaves it out of the mean); got " +
+                                std::to_string(k));
+  }
+  if (len == 0) return Status::InvalidInput("no probes");
+  auto finite = [len](const std::vector<double>& v) {
+    return v.size() == len && std::all_of(v.begin(), v.end(), [](double x) { return std::isfinite(x); });
+  };
+  if (!finite(e.suspect)) return Status::InvalidInput("the suspect's answers are not finite numbers");
+  for (size_t c = 0; c < m; ++c) {
+    if (!finite(e.candidates[c])) return Status::InvalidInput("candidate " + e.ids[c] + ": every candidate needs the same probes, as finite numbers");
+  }
+  for (const auto& r : e.references) {
+    if (!finite(r)) return Status::InvalidInput("every reference needs the same probes, as finite numbers");
+  }
+  // Each reference's coefficients against the mean of the other k - 1; the
+  // suspect's, alike, against each such mean of k - 1 references, averaged
+  // (a mean of k references would leave less of its noise in the deviations
+  // than the null's have: a bias, where this only narrows the suspect's spread).
+  std::vector<std::vector<double>> null(k);  // [reference][candidate]
+  std::vector<double> beta(m, 0.0);
+  for (size_t r = 0; r < k; ++r) {
+    std::vector<const std::vector<double>*> others;
+    for (size_t o = 0; o < k; ++o) {
+      if (o != r) others.push_back(&e.references[o]);
+    }
+    DG_ASSIGN_OR_RETURN(null[r], Coefficients(e.references[r], e, others));
+    DG_ASSIGN_OR_RETURN(std::vector<double> b, Coefficients(e.suspect, e, others));
+    for (size_t c = 0; c < m; ++c) beta[c] += b[c] / static_cast<double>(k);
+  }
+  Attribution a;
+  a.alpha = alpha;
+  a.probes = 0;  // the caller sets the probe count
+  a.references = k;
+  double ss = 0;
+  std::vector<double> means(m, 0.0);
+  for (size_t c = 0; c < m; ++c) {
+    for (size_t r = 0; r < k; ++r) means[c] += null[r][c] / static_cast<double>(k);
+    for (size_t r = 0; r < k; ++r) ss += (null[r][c] - means[c]) * (null[r][c] - means[c]);
+  }
+  const double df = static_cast<double>(m * (k - 1));
+  const double pooled = std::sqrt(ss / df);
+  const double widen = std::sqrt(1.0 + 1.0 / static_cast<double>(k));
+  for (size_t c = 0; c < m; ++c) {
+    CandidateResult res;
+    res.id = e.ids[c];
+    res.statistic = beta[c];
+    for (size_t r = 0; r < k; ++r) res.null.push_back(null[r][c]);
+    res.null_mean = means[c];
+    res.null_sd = pooled;
+    res.p = pooled > 0 ? 1.0 - StudentTCdf((beta[c] - means[c]) / (pooled * widen), df) : 1.0;
+    if (std::isnan(res.p)) res.p = 1;
+    a.candidates.push_back(std::move(res));
+  }
+  std::vector<double> ps;
+  for (const auto& r : a.candidates) ps.push_back(r.p);
+  const std::vector<double> holm = HolmAdjust(ps);
+  std::vector<size_t> significant;
+  for (size_t i = 0; i < m; ++i) {
+    a.candidates[i].p_holm = holm[i];
+    a.candidates[i].significant = holm[i] <= alpha;
+    if (a.candidates[i].significant) significant.push_back(i);
+  }
+  if (significant.empty()) {
+    a.reason = "no candidate explains the suspect's deviation from independent references more than it explains theirs, at family-wise level " +
+               Fmt(alpha);
+    return a;
+  }
+  const size_t best = *std::max_element(significant.begin(), significant.end(),
+                                        [&a](size_t x, size_t y) { return a.candidates[x].statistic < a.candidates[y].statistic; });
+  if (significant.size() == 1) {
+    a.identified = a.candidates[best].id;
+    a.reason = "only " + a.identified + " explains the suspect's deviation from independent references (Holm-adjusted p = " +
+               Fmt(a.candidates[best].p_holm) + ")";
+    return a;
+  }
+  // Its lead over each other significant candidate, against the references'
+  // differences of the same two coefficients.
+  std::vector<double> vs_p;
+  std::vector<std::string> vs_id;
+  for (size_t j : significant) {
+    if (j == best) continue;
+    std::vector<double> diffs;
+    for (size_t r = 0; r < k; ++r) diffs.push_back(null[r][j] - null[r][best]);
+    const double pv = PredictionPValueBelow(beta[j] - beta[best], diffs);
+    vs_p.push_back(std::isnan(pv) ? 1.0 : pv);
+    vs_id.push_back(a.candidates[j].id);
+  }
+  const std::vector<double> vs_holm = HolmAdjust(vs_p);
+  bool all_lead = true;
+  for (size_t i = 0; i < vs_holm.size(); ++i) {
+    a.versus.emplace_back(vs_id[i], vs_holm[i]);
+    all_lead &= vs_holm[i] <= alpha;
+  }
+  if (all_lead) {
+    a.identified = a.candidates[best].id;
+    a.reason = std::to_string(significant.size()) + " candidates explain the suspect's deviation; " + a.identified +
+               " explains significantly more than each of the others";
+  } else {
+    a.reason = std::to_string(significant.size()) + " candidates explain the suspect's deviation, and none significantly more than " +
+               "the others: no single teacher is identified";
+  }
+  return a;
+}
+
 nlohmann::json ToJson(const Attribution& a) {
   nlohmann::json cands = nlohmann::json::array();
   for (const auto& c : a.candidates) {

@@ -68,6 +68,34 @@ struct Attribution {
 
 StatusOr<Attribution> Attribute(const std::vector<CandidateEvidence>& candidates, double alpha);
 
+// The regression statistic (docs/attribution.md, "The regression
+// statistic"). Every model's answers are embedded as one vector of the same
+// length (the caller's embedding: per probe, the centred log-probabilities
+// of the first answer position over the tokens any model reported there).
+// With mu the mean of the references' vectors, the suspect's deviation
+// y = s - mu is regressed, by least squares, on every candidate's deviation
+// c - mu at once, each of them and y scaled to unit length: candidate c's
+// coefficient beta_c is how much of the suspect's own way of answering is c's
+// own way, given the other candidates'. Its null is the same coefficient for
+// each reference r, with mu the mean of the other references; the suspect's
+// beta_c is, alike, the average of its coefficients over those k means of
+// k - 1 references (so that its deviations hold as much of mu's noise). The
+// p-value is one-sided (a larger beta is closer): (beta_c - mean_r beta_rc) /
+// (s * sqrt(1 + 1/k)) against Student's t, where s is pooled over the
+// candidates (m candidates, k references: m(k - 1) degrees of freedom; the
+// coefficients are on one scale, so they share a spread). Holm over the
+// candidates as above; with several significant, the largest beta is
+// identified when its lead over each other one is significant against the
+// references' own differences (Holm). CandidateResult::statistic is beta_c,
+// null the references' coefficients.
+struct RegressionEvidence {
+  std::vector<std::string> ids;                // the candidates
+  std::vector<double> suspect;                 // the suspect's embedded answers
+  std::vector<std::vector<double>> candidates;  // per candidate, as long as `suspect`
+  std::vector<std::vector<double>> references;  // per reference (at least 3), as long
+};
+StatusOr<Attribution> AttributeByRegression(const RegressionEvidence& e, double alpha);
+
 // {alpha, probes, references, identified, reason, candidates: [{id,
 // statistic, null, null_mean, null_sd, p, p_holm, significant}], versus:
 // [{candidate, p_holm}]} (schemas/attribution.schema.json).

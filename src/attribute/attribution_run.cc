@@ -92,8 +92,8 @@ StatusOr<ParsedPlan> PlanFromJson(const json& j) {
     return Status::InvalidInput(std::string("/plan/options: ") + e.what());
   }
   if (p.plan.options.distance != "prefix" && p.plan.options.distance != "jsd") return Status::InvalidInput("/plan/options/distance: prefix or jsd");
-  if (p.plan.options.statistic != "relative" && p.plan.options.statistic != "absolute") {
-    return Status::InvalidInput("/plan/options/statistic: relative or absolute");
+  if (p.plan.options.statistic != "relative" && p.plan.options.statistic != "absolute" && p.plan.options.statistic != "regression") {
+    return Status::InvalidInput("/plan/options/statistic: relative, absolute or regression");
   }
   p.probe_sets = j.value("probe_sets", json());
   if (!p.probe_sets.is_array() || p.probe_sets.size() != 2) return Status::InvalidInput("/plan/probe_sets: expected the two probe sets");
@@ -156,7 +156,15 @@ Status CheckModelsAndOptions(const Plan& plan) {
   }
   const PlanOptions& o = plan.options;
   if (o.distance != "prefix" && o.distance != "jsd") return Status::InvalidInput("distance: prefix or jsd");
-  if (o.statistic != "relative" && o.statistic != "absolute") return Status::InvalidInput("statistic: relative or absolute");
+  if (o.statistic != "relative" && o.statistic != "absolute" && o.statistic != "regression") {
+    return Status::InvalidInput("statistic: relative, absolute or regression");
+  }
+  if (o.statistic == "regression" && o.distance != "jsd") {
+    return Status::InvalidInput("statistic regression needs the answers' distributions: --distance jsd");
+  }
+  if (o.statistic == "regression" && plan.references.size() < 3) {
+    return Status::InvalidInput("statistic regression needs at least 3 references; got " + std::to_string(plan.references.size()));
+  }
   if (!(o.alpha >= 1e-12 && o.alpha <= 0.5)) return Status::InvalidInput("alpha: expected a level in [1e-12, 0.5]");
   if (!(o.soften >= 0.05 && o.soften <= 100)) return Status::InvalidInput("soften: expected a temperature in [0.05, 100]");
   if (o.answer_bytes < 1 || o.answer_bytes > 1024) return Status::InvalidInput("answer_bytes: expected 1 to 1024");
@@ -175,6 +183,51 @@ Status CheckPlan(const Plan& plan) {
   return Status::Ok();
 }
 
+namespace {
+
+// The regression statistic's embedding (docs/attribution.md): per probe, the
+// first answer position's log-probabilities over every token any model
+// reported there (one reported by none of a model's top tokens: the floor
+// 1e-6, as the mass under "" is spread thin), centred over those tokens.
+StatusOr<Attribution> RegressionOnAnswers(const Plan& plan, const SetAnswers& answers) {
+  const size_t n = answers.suspect.size();
+  std::vector<const std::vector<Answer>*> models = {&answers.suspect};
+  for (const auto& c : answers.candidates) models.push_back(&c);
+  for (const auto& r : answers.references) models.push_back(&r);
+  std::vector<std::vector<double>> embedded(models.size());
+  constexpr double kFloor = 1e-6;
+  for (size_t i = 0; i < n; ++i) {
+    std::set<std::string> tokens;
+    for (const auto* m : models) {
+      if ((*m)[i].positions.empty()) return Status::InvalidInput("statistic regression: an answer carries no distribution (probe " + std::to_string(i) + ")");
+      for (const auto& [t, p] : (*m)[i].positions[0]) tokens.insert(t);
+    }
+    for (size_t k = 0; k < models.size(); ++k) {
+      const auto& dist = (*models[k])[i].positions[0];
+      std::vector<double> v;
+      double mean = 0;
+      for (const std::string& t : tokens) {
+        auto it = dist.find(t);
+        v.push_back(std::log(std::max(it == dist.end() ? 0.0 : it->second, kFloor)));
+        mean += v.back() / static_cast<double>(tokens.size());
+      }
+      for (double x : v) embedded[k].push_back(x - mean);
+    }
+  }
+  RegressionEvidence e;
+  e.suspect = std::move(embedded[0]);
+  for (size_t c = 0; c < plan.candidates.size(); ++c) {
+    e.ids.push_back(plan.candidates[c].id);
+    e.candidates.push_back(std::move(embedded[1 + c]));
+  }
+  for (size_t r = 0; r < answers.references.size(); ++r) e.references.push_back(std::move(embedded[1 + plan.candidates.size() + r]));
+  DG_ASSIGN_OR_RETURN(Attribution a, AttributeByRegression(e, plan.options.alpha));
+  a.probes = n;
+  return a;
+}
+
+}  // namespace
+
 StatusOr<Attribution> AttributeAnswers(const Plan& plan, const SetAnswers& answers) {
   const bool jsd = plan.options.distance == "jsd";
   const size_t max_bytes = plan.options.answer_bytes;
@@ -191,6 +244,7 @@ StatusOr<Attribution> AttributeAnswers(const Plan& plan, const SetAnswers& answe
       if (a.size() != n) return Status::InvalidInput("every model must answer every probe");
     }
   }
+  if (plan.options.statistic == "regression") return RegressionOnAnswers(plan, answers);
   // The relative statistic's baselines: the suspect's mean distance to the
   // references, and each reference's to the others, probe by probe.
   const bool relative = plan.options.statistic == "relative";

@@ -47,13 +47,13 @@ struct AttributeArgs {
   bool as_json = false;
 };
 
-void PrintSet(const char* title, const attribute::SetOutcome& r) {
+void PrintSet(const char* title, const attribute::SetOutcome& r, bool regression) {
   std::cout << title << " (" << r.probes << " " << attribute::ProbeKindName(r.kind) << " probes, sha256 " << r.sha256.substr(0, 16)
             << "…):\n";
   for (const auto& c : r.result.candidates) {
     char line[256];
-    std::snprintf(line, sizeof line, "  %-20s distance %.4f   references %.4f ± %.4f   p %.3g   Holm p %.3g%s\n", c.id.c_str(),
-                  c.statistic, c.null_mean, c.null_sd, c.p, c.p_holm, c.significant ? "   significant" : "");
+    std::snprintf(line, sizeof line, "  %-20s %s %.4f   references %.4f ± %.4f   p %.3g   Holm p %.3g%s\n", c.id.c_str(),
+                  regression ? "coefficient" : "distance", c.statistic, c.null_mean, c.null_sd, c.p, c.p_holm, c.significant ? "   significant" : "");
     std::cout << line;
   }
   std::cout << "  " << (r.result.identified.empty() ? "none identified" : "identified: " + r.result.identified) << " — "
@@ -396,8 +396,8 @@ StatusOr<int> RunAttribute(const AttributeArgs& a) {
     j["suspect"] = a.suspect;
     std::cout << j.dump(2) << "\n";
   } else {
-    PrintSet("data probes (the test)", out.test);
-    PrintSet("random probes (baseline, not the test)", out.baseline);
+    PrintSet("data probes (the test)", out.test, a.statistic == "regression");
+    PrintSet("random probes (baseline, not the test)", out.baseline, a.statistic == "regression");
     std::cout << "queries: " << out.queries << " (" << out.models << " models × " << out.test.probes + out.baseline.probes
               << " probes), "
               << (plan.test.images ? (plan.options.distance == "jsd" ? "distance: JSD of the class probabilities" : "distance: top-1 disagreement")
@@ -536,9 +536,11 @@ void RegisterAttribute(CLI::App& app, Dispatch& d) {
       ->check(NumberIn(0.05, 100));
   c->add_option("--statistic", a->statistic,
                  "relative: a model's distance to the candidate minus its mean distance to independent models;\n"
-                 "absolute: the distance itself")
+                 "absolute: the distance itself;\n"
+                 "regression (with --distance jsd, at least 3 references): the suspect's deviation from the references\n"
+                 "regressed on every candidate's at once (docs/attribution.md)")
       ->capture_default_str()
-      ->check(CLI::IsMember({"relative", "absolute"}));
+      ->check(CLI::IsMember({"relative", "absolute", "regression"}));
   c->add_option("--alpha", a->alpha, "Family-wise significance level")->capture_default_str()->check(NumberIn(1e-12, 0.5));
   c->add_option("--seed", a->seed, "Seed of the probe sets")->capture_default_str()->check(IntegerIn(0, int64_t{1} << 53));
   c->add_option("--timeout", a->timeout_s, "Seconds per attempt")->capture_default_str()->check(NumberIn(0.001, 86400));
