@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 
 #include "attribute/statistics.h"
 
@@ -12,6 +13,60 @@ std::string Fmt(double v) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.3g", v);
   return buf;
+}
+
+// How a decision is worded for one statistic.
+struct Wording {
+  std::string none, only, won_suffix, several_won, several_lost;  // "N" + several_won + ID + won_suffix
+};
+
+// The decision both statistics share (docs/attribution.md, "The decision"):
+// Holm over the candidates' p; none significant: none; one: it; several: the
+// closest (the smallest statistic, or the largest when `larger_is_closer`)
+// when its lead over each other significant one is significant —
+// `lead_p(best, j)`, Holm-adjusted over those comparisons.
+void Decide(Attribution* a, bool larger_is_closer, const std::function<double(size_t, size_t)>& lead_p, const Wording& w) {
+  std::vector<double> ps;
+  for (const auto& r : a->candidates) ps.push_back(r.p);
+  const std::vector<double> holm = HolmAdjust(ps);
+  std::vector<size_t> significant;
+  for (size_t i = 0; i < a->candidates.size(); ++i) {
+    a->candidates[i].p_holm = holm[i];
+    a->candidates[i].significant = holm[i] <= a->alpha;
+    if (a->candidates[i].significant) significant.push_back(i);
+  }
+  if (significant.empty()) {
+    a->reason = w.none + Fmt(a->alpha);
+    return;
+  }
+  const size_t best = *std::min_element(significant.begin(), significant.end(), [a, larger_is_closer](size_t x, size_t y) {
+    return larger_is_closer ? a->candidates[x].statistic > a->candidates[y].statistic : a->candidates[x].statistic < a->candidates[y].statistic;
+  });
+  if (significant.size() == 1) {
+    a->identified = a->candidates[best].id;
+    a->reason = "only " + a->identified + w.only + Fmt(a->candidates[best].p_holm) + ")";
+    return;
+  }
+  std::vector<double> vs_p;
+  std::vector<std::string> vs_id;
+  for (size_t j : significant) {
+    if (j == best) continue;
+    const double p = lead_p(best, j);
+    vs_p.push_back(std::isnan(p) ? 1.0 : p);
+    vs_id.push_back(a->candidates[j].id);
+  }
+  const std::vector<double> vs_holm = HolmAdjust(vs_p);
+  bool all = true;
+  for (size_t k = 0; k < vs_holm.size(); ++k) {
+    a->versus.emplace_back(vs_id[k], vs_holm[k]);
+    all &= vs_holm[k] <= a->alpha;
+  }
+  if (all) {
+    a->identified = a->candidates[best].id;
+    a->reason = std::to_string(significant.size()) + w.several_won + a->identified + w.won_suffix;
+  } else {
+    a->reason = std::to_string(significant.size()) + w.several_lost;
+  }
 }
 
 }  // namespace
@@ -64,50 +119,14 @@ StatusOr<Attribution> Attribute(const std::vector<CandidateEvidence>& candidates
     if (std::isnan(r.p)) r.p = 1;
     a.candidates.push_back(std::move(r));
   }
-  std::vector<double> ps;
-  for (const auto& r : a.candidates) ps.push_back(r.p);
-  const std::vector<double> holm = HolmAdjust(ps);
-  std::vector<size_t> significant;
-  for (size_t i = 0; i < a.candidates.size(); ++i) {
-    a.candidates[i].p_holm = holm[i];
-    a.candidates[i].significant = holm[i] <= alpha;
-    if (a.candidates[i].significant) significant.push_back(i);
-  }
-  if (significant.empty()) {
-    a.reason = "no candidate is closer to the suspect than independent references are, at family-wise level " + Fmt(alpha);
-    return a;
-  }
-  // The closest significant candidate.
-  const size_t best = *std::min_element(significant.begin(), significant.end(), [&a](size_t x, size_t y) {
-    return a.candidates[x].statistic < a.candidates[y].statistic;
-  });
-  if (significant.size() == 1) {
-    a.identified = a.candidates[best].id;
-    a.reason = "only " + a.identified + " is closer to the suspect than independent references are (Holm-adjusted p = " +
-               Fmt(a.candidates[best].p_holm) + ")";
-    return a;
-  }
-  std::vector<double> vs_p;
-  std::vector<std::string> vs_id;
-  for (size_t i : significant) {
-    if (i == best) continue;
-    vs_p.push_back(SignTestPValue(candidates[best].suspect, candidates[i].suspect));
-    vs_id.push_back(a.candidates[i].id);
-  }
-  const std::vector<double> vs_holm = HolmAdjust(vs_p);
-  bool all = true;
-  for (size_t k = 0; k < vs_holm.size(); ++k) {
-    a.versus.emplace_back(vs_id[k], vs_holm[k]);
-    all &= vs_holm[k] <= alpha;
-  }
-  if (all) {
-    a.identified = a.candidates[best].id;
-    a.reason = std::to_string(significant.size()) + " candidates are closer than independent references; the suspect is closer to " +
-               a.identified + " than to each of the others on significantly many probes";
-  } else {
-    a.reason = std::to_string(significant.size()) + " candidates are closer than independent references, and none is closer than " +
-               "the others on significantly many probes: no single teacher is identified";
-  }
+  Decide(&a, /*larger_is_closer=*/false,
+         [&candidates](size_t best, size_t j) { return SignTestPValue(candidates[best].suspect, candidates[j].suspect); },
+         {"no candidate is closer to the suspect than independent references are, at family-wise level ",
+          " is closer to the suspect than independent references are (Holm-adjusted p = ",
+          " than to each of the others on significantly many probes",
+          " candidates are closer than independent references; the suspect is closer to ",
+          " candidates are closer than independent references, and none is closer than the others on significantly many probes: no "
+          "single teacher is identified"});
   return a;
 }
 
@@ -249,54 +268,19 @@ StatusOr<Attribution> AttributeByRegression(const RegressionEvidence& e, double 
     if (std::isnan(res.p)) res.p = 1;
     a.candidates.push_back(std::move(res));
   }
-  std::vector<double> ps;
-  for (const auto& r : a.candidates) ps.push_back(r.p);
-  const std::vector<double> holm = HolmAdjust(ps);
-  std::vector<size_t> significant;
-  for (size_t i = 0; i < m; ++i) {
-    a.candidates[i].p_holm = holm[i];
-    a.candidates[i].significant = holm[i] <= alpha;
-    if (a.candidates[i].significant) significant.push_back(i);
-  }
-  if (significant.empty()) {
-    a.reason = "no candidate explains the suspect's deviation from independent references more than it explains theirs, at family-wise level " +
-               Fmt(alpha);
-    return a;
-  }
-  const size_t best = *std::max_element(significant.begin(), significant.end(),
-                                        [&a](size_t x, size_t y) { return a.candidates[x].statistic < a.candidates[y].statistic; });
-  if (significant.size() == 1) {
-    a.identified = a.candidates[best].id;
-    a.reason = "only " + a.identified + " explains the suspect's deviation from independent references (Holm-adjusted p = " +
-               Fmt(a.candidates[best].p_holm) + ")";
-    return a;
-  }
-  // Its lead over each other significant candidate, against the references'
-  // differences of the same two coefficients.
-  std::vector<double> vs_p;
-  std::vector<std::string> vs_id;
-  for (size_t j : significant) {
-    if (j == best) continue;
-    std::vector<double> diffs;
-    for (size_t r = 0; r < k; ++r) diffs.push_back(null[r][j] - null[r][best]);
-    const double pv = PredictionPValueBelow(beta[j] - beta[best], diffs);
-    vs_p.push_back(std::isnan(pv) ? 1.0 : pv);
-    vs_id.push_back(a.candidates[j].id);
-  }
-  const std::vector<double> vs_holm = HolmAdjust(vs_p);
-  bool all_lead = true;
-  for (size_t i = 0; i < vs_holm.size(); ++i) {
-    a.versus.emplace_back(vs_id[i], vs_holm[i]);
-    all_lead &= vs_holm[i] <= alpha;
-  }
-  if (all_lead) {
-    a.identified = a.candidates[best].id;
-    a.reason = std::to_string(significant.size()) + " candidates explain the suspect's deviation; " + a.identified +
-               " explains significantly more than each of the others";
-  } else {
-    a.reason = std::to_string(significant.size()) + " candidates explain the suspect's deviation, and none significantly more than " +
-               "the others: no single teacher is identified";
-  }
+  // With several significant: the largest coefficient's lead over each other
+  // one, against the references' differences of the same two coefficients.
+  Decide(&a, /*larger_is_closer=*/true,
+         [&null, &beta, k](size_t best, size_t j) {
+           std::vector<double> diffs;
+           for (size_t r = 0; r < k; ++r) diffs.push_back(null[r][j] - null[r][best]);
+           return PredictionPValueBelow(beta[j] - beta[best], diffs);
+         },
+         {"no candidate explains the suspect's deviation from independent references more than it explains theirs, at family-wise level ",
+          " explains the suspect's deviation from independent references (Holm-adjusted p = ",
+          " explains significantly more than each of the others",
+          " candidates explain the suspect's deviation; ",
+          " candidates explain the suspect's deviation, and none significantly more than the others: no single teacher is identified"});
   return a;
 }
 

@@ -5,6 +5,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include "core/canonical_json.h"
 #include "core/file_util.h"
 #include "policy/job.h"
 
@@ -42,14 +43,16 @@ std::optional<std::vector<std::string>> PathOf(const json& doc, const std::strin
 }  // namespace
 
 StatusOr<json> LocateJobSource(const std::string& path, const std::string& job_sha256, const std::vector<std::string>& subjects) {
-  DG_ASSIGN_OR_RETURN(Job job, LoadJob(path));
+  // One read: the job is parsed from the same bytes whose positions are taken.
+  DG_ASSIGN_OR_RETURN(std::string text, ReadFile(path));
+  DG_ASSIGN_OR_RETURN(json doc, ParseJsonStrict(text, path));
+  DG_ASSIGN_OR_RETURN(Job job, ParseJob(doc, path));
   if (job.sha256 != job_sha256) {
     return Status::InvalidInput(path + ": not the decided job: its canonical SHA-256 is " + job.sha256 + ", the decision's job is " +
                                 job_sha256 + " (edited since the decision?)");
   }
   const std::string uri = !path.empty() && path[0] == '/' ? "file://" + path : path;
   json out = {{"path", path}, {"uri", uri}, {"sha256", job.sha256}, {"locations", json::object()}};
-  DG_ASSIGN_OR_RETURN(std::string text, ReadFile(path));
   YAML::Node root;
   try {
     root = YAML::Load(text);  // JSON is YAML's flow style: its marks are the JSON text's lines and columns
