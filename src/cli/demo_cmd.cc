@@ -151,9 +151,11 @@ Status RunDemo(DemoArgs a) {
   const bool train = HaveTrainer();
   AppendResult r;
   std::string run_id, model_path;  // of the distillation, for the suggested next steps
+  // The policy, jobs and project configuration are written with or without
+  // a trainer: the auditor's `check` decides the demo's jobs either way.
+  DG_RETURN_IF_ERROR(WriteDefaults(a));
   if (train) {
   ledger.reset();  // the trainer opens the ledger itself
-  DG_RETURN_IF_ERROR(WriteDefaults(a));
   const std::vector<std::string> common = {"--ledger", a.ledger, "--key", kp.private_key, "--policy",
                                            a.workdir + "distillgate-policy.json", "--device", "auto"};
   auto with = [&common](std::vector<std::string> v) {
