@@ -13,11 +13,12 @@ scripts/setup.sh
 [ -d ../shared/testdata ] || echo "test: ../shared/testdata is absent beside the checkout: the public-corpus tests will be reported as skipped" >&2
 jobs=$(nproc)
 # Why tests were skipped, from ctest's log of a build: "SUITE.TEST: reason".
+# GoogleTest's tally line ("[  SKIPPED ] 1 test, listed below:") names no test and is passed over.
 skip_reasons() {
   local log="$1/Testing/Temporary/LastTest.log"
   [ -f "$log" ] || return 0
   awk '/: Skipped$/ { getline reason; next_reason = reason; next }
-       /^\[  SKIPPED \] / { name = $4; if (!(name in seen)) { seen[name] = 1; print "  " name ": " (next_reason == "" ? "(no reason given)" : next_reason) }; next_reason = "" }' "$log"
+       /^\[  SKIPPED \] / { name = $4; if (name ~ /\./ && !(name in seen)) { seen[name] = 1; print "  " name ": " (next_reason == "" ? "(no reason given)" : next_reason) }; next_reason = "" }' "$log"
 }
 echo "== test: the full build (build/)" >&2
 ctest --test-dir build --output-on-failure -j"$jobs" --timeout 600
