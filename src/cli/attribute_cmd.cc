@@ -12,6 +12,7 @@
 #include <map>
 #include <optional>
 #include <cstdlib>
+#include <filesystem>
 #include <set>
 #include <iostream>
 
@@ -24,6 +25,7 @@
 #include "cli/trainer_exec.h"
 #include "core/canonical_json.h"
 #include "core/encoding.h"
+#include "model/model_dir.h"
 #include "core/hash.h"
 #include "core/file_util.h"
 #include "core/interrupt.h"
@@ -118,6 +120,10 @@ StatusOr<ModelRef> ResolveModel(const std::string& spec, bool with_id, const std
   }
   if (!FileExists(rest)) {
     return Status::InvalidInput(option + " \"" + spec + "\": neither an endpoint URL#model nor an existing model file");
+  }
+  if (std::filesystem::is_directory(rest)) {  // a model directory: the one model file in it
+    DG_ASSIGN_OR_RETURN(RunnableModel dir, ReadRunnableModel(rest, option + " \"" + spec + "\""));
+    rest = dir.exec_path;
   }
   if (FileExists(rest + ".json")) {
     DG_ASSIGN_OR_RETURN(std::string meta_text, ReadFile(rest + ".json"));

@@ -1,9 +1,11 @@
 // `distillgate run` and `distillgate train-teacher` (built with LibTorch only).
 #include <cstdio>
 #include <iostream>
+#include <filesystem>
 
 #include "cli/arg_checks.h"
 #include "cli/commands.h"
+#include "model/model_dir.h"
 #include "core/interrupt.h"
 #include "train/lm_run.h"
 #include "train/serve_teacher.h"
@@ -130,15 +132,20 @@ void RegisterRun(CLI::App& app, Dispatch& d) {
   auto co = std::make_shared<std::pair<std::vector<std::string>, std::vector<std::string>>>();
   CLI::App* classify = app.add_subcommand(
       "classify", "Print classifiers' class probabilities for raw 28×28 images (JSON: {results: [{model, model_sha256, images, count, probabilities}]})");
-  classify->add_option("--model", co->first, "A distillgate checkpoint (X.pt with X.pt.json) or a TorchScript file (repeat)")->required();
+  classify->add_option("--model", co->first, "A distillgate checkpoint (X.pt with X.pt.json), a TorchScript file, or a model directory holding one (repeat)")->required();
   classify->add_option("--images", co->second, "A file of N×784 bytes (28×28 greyscale images, row-major) (repeat)")->required();
   classify->add_flag("--json", "JSON output (the only output)");
   classify->callback([&d, co] {
     d.handler = [co]() -> StatusOr<int> {
       nlohmann::json results = nlohmann::json::array();
       for (const std::string& model : co->first) {
+        std::string path = model;  // a model directory: the one checkpoint in it
+        if (std::filesystem::is_directory(path)) {
+          DG_ASSIGN_OR_RETURN(RunnableModel m, ReadRunnableModel(path, "--model"));
+          path = m.exec_path;
+        }
         for (const std::string& images : co->second) {
-          DG_ASSIGN_OR_RETURN(nlohmann::json out, Classify(model, images));
+          DG_ASSIGN_OR_RETURN(nlohmann::json out, Classify(path, images));
           out["model"] = model;
           out["images"] = images;
           results.push_back(std::move(out));
@@ -151,7 +158,7 @@ void RegisterRun(CLI::App& app, Dispatch& d) {
 
   auto so = std::make_shared<ServeOptions>();
   CLI::App* serve = app.add_subcommand("serve-teacher", "Serve a distillgate language model as an OpenAI-compatible chat-completions endpoint on 127.0.0.1");
-  serve->add_option("--model", so->model_path, "Model from train-lm (X.pt with X.pt.json)")->required();
+  serve->add_option("--model", so->model_path, "Model from train-lm (X.pt with X.pt.json), or a model directory holding one")->required();
   serve->add_option("--port", so->port, "Port on 127.0.0.1 (0: any free port; the chosen one is printed)")
       ->capture_default_str()
       ->check(IntegerIn(0, 65535));

@@ -433,4 +433,33 @@ StatusOr<ModelManifest> HashModel(const std::string& path, const ModelHashOption
   return m;
 }
 
+StatusOr<RunnableModel> ReadRunnableModel(const std::string& path, const std::string& what) {
+  RunnableModel n;
+  auto identity = HashModel(path);
+  if (!identity.ok()) return identity.status().WithContext(what);
+  n.identity = std::move(identity).value();
+  const ModelFile* exec = &n.identity.files[0];
+  n.exec_path = path;
+  if (n.identity.directory) {
+    std::vector<const ModelFile*> runnable;
+    for (const ModelFile& f : n.identity.files) {
+      for (std::string_view ext : {".pt", ".pth", ".torchscript"}) {
+        if (f.path.size() > ext.size() && f.path.compare(f.path.size() - ext.size(), ext.size(), ext) == 0) runnable.push_back(&f);
+      }
+    }
+    if (runnable.size() != 1) {
+      return Status::InvalidInput(what + ": " + path + " is a model directory with " +
+                                  (runnable.empty() ? std::string("no file the trainer can execute (a distillgate checkpoint or "
+                                                                  "byte-LM file X.pt with X.pt.json, or a TorchScript module); "
+                                                                  "safetensors weights alone have no runnable architecture")
+                                                    : std::to_string(runnable.size()) + " executable files (" + runnable[0]->path +
+                                                          ", " + runnable[1]->path + "…); name the one to run"));
+    }
+    exec = runnable[0];
+    n.exec_path = path + "/" + exec->path;
+  }
+  n.exec_sha256 = HexEncode(exec->sha256);
+  return n;
+}
+
 }  // namespace dg

@@ -87,6 +87,22 @@ Hash ModelSigningRoot(const std::vector<Hash>& digests_in_order);
 // Hashes the model at `path` (a file or a directory).
 StatusOr<ModelManifest> HashModel(const std::string& path, const ModelHashOptions& options = {});
 
+// A model named as something to run (a job's teacher or fine-tuning start,
+// a model to serve): its identity (HashModel with the default options) and
+// the one file of it the trainer executes — the file itself, or the only
+// file of a directory whose name ends in .pt, .pth or .torchscript (a
+// distillgate checkpoint X.pt beside X.pt.json, a byte-LM file, a TorchScript
+// module). Errors: InvalidInput, prefixed with `what` (the option or JSON
+// pointer that named it), when a directory holds no such file or several;
+// otherwise HashModel's. Whether the file really runs is the trainer's to
+// check.
+struct RunnableModel {
+  ModelManifest identity;
+  std::string exec_path;    // `path` itself, or `path`/the file in it
+  std::string exec_sha256;  // hex SHA-256 of exec_path
+};
+StatusOr<RunnableModel> ReadRunnableModel(const std::string& path, const std::string& what);
+
 // SHA-256 of bytes [start, end) of a file (model_signing's "shards").
 StatusOr<Hash> Sha256FileRange(const std::string& path, uint64_t start, uint64_t end);
 

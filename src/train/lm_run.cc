@@ -12,6 +12,7 @@
 #include "ledger/ledger.h"
 #include "license/knowledge_base.h"
 #include "ledger/merkle.h"
+#include "model/model_dir.h"
 #include "record/call_recorder.h"
 #include "record/manifest.h"
 #include "record/recorded_run.h"
@@ -40,12 +41,6 @@ Status SetLmDevice(const TrainLmOptions& o, ByteLmConfig* config) {
   return Status::Ok();
 }
 
-// Writes the model and returns its file's SHA-256.
-StatusOr<Hash> SaveModel(const ByteLm& lm, const std::string& path) {
-  DG_RETURN_IF_ERROR(lm.Save(path));
-  return Sha256File(path);
-}
-
 // Held-out bits per byte of student and baseline and, with a teacher, the
 // teacher's and both students' agreement with its next-byte choices (on its
 // own greedy text and on the held-out corpus).
@@ -65,9 +60,59 @@ json CompareStudents(const ByteLm* teacher, const ByteLm& student, const ByteLm&
   return m;
 }
 
-// Where the job's model goes: output.model, else "<job name>.pt", beside the job.
-std::string ModelOutPath(const Job& job) {
-  return job.Resolve(job.doc.contains("output") ? job.doc["output"].value("model", job.name + ".pt") : job.name + ".pt");
+// Where the job's model goes: output.model, else "<job name>.pt", beside the
+// job. "DIR/" (a trailing slash) makes the student a model directory:
+// DIR/model.pt and DIR/model.pt.json, beside whatever else DIR holds.
+struct ModelOut {
+  std::string file;
+  std::string directory;  // "" for a single file
+};
+ModelOut ModelOutPath(const Job& job) {
+  ModelOut out;
+  out.file = job.Resolve(job.doc.contains("output") ? job.doc["output"].value("model", job.name + ".pt") : job.name + ".pt");
+  if (!out.file.empty() && out.file.back() == '/') {
+    out.directory = out.file.substr(0, out.file.size() - 1);
+    out.file = out.directory + "/model.pt";
+  }
+  return out;
+}
+
+// Saves the student where the job says and returns its `model` entry's
+// identity fields: sha256 of the file, its model_signing root (a file: the
+// root of the one resource "."; a directory: of all its files, as `model
+// sign` and `attest --model DIR` name it) and, for a directory, its identity.
+StatusOr<json> SaveStudent(const ByteLm& lm, const ModelOut& out) {
+  if (!out.directory.empty()) DG_RETURN_IF_ERROR(MakeDirectories(out.directory));
+  DG_RETURN_IF_ERROR(lm.Save(out.file));
+  DG_ASSIGN_OR_RETURN(Hash sha, Sha256File(out.file));
+  json fields = {{"path", out.file}, {"sha256", HexEncode(sha)}, {"model_signing_root", HexEncode(ModelSigningRoot({sha}))}};
+  if (!out.directory.empty()) {
+    DG_ASSIGN_OR_RETURN(ModelManifest dir, HashModel(out.directory));
+    fields["model_signing_root"] = HexEncode(dir.root);
+    fields["directory"] = dir.ToJson();
+  }
+  return fields;
+}
+
+// A local LM teacher named by the job (a byte-LM file or a model directory
+// holding one), loaded, and what run_start records of it.
+struct LmTeacher {
+  ByteLm lm;
+  std::string sha256;  // hex, of the file executed
+  json identity;       // schemas/model-identity.schema.json
+};
+StatusOr<LmTeacher> LoadLmTeacher(const Job& job, const std::string& job_path) {
+  const std::string what = job_path + ": /teachers/0/model_file";
+  DG_ASSIGN_OR_RETURN(RunnableModel m, ReadRunnableModel(job.Resolve(job.teachers[0].model_file), what));
+  auto lm = ByteLm::Load(m.exec_path);
+  if (!lm.ok()) return lm.status().WithContext(what);
+  return LmTeacher{std::move(lm).value(), m.exec_sha256, m.identity.ToJson()};
+}
+
+// run_start's teacher: as `run` records a local teacher.
+json TeacherStart(const JobTeacher& t, const LmTeacher& lm) {
+  return {{"id", t.id}, {"license", t.license}, {"sha256", lm.sha256},
+          {"model_signing_root", lm.identity["model_signing"]["root_sha256"]}, {"identity", lm.identity}};
 }
 
 // The gate of an LM run: the decision recorded, and, when it allows, the
@@ -122,7 +167,7 @@ StatusOr<json> RunTrainLm(const TrainLmOptions& o) {
   DG_ASSIGN_OR_RETURN(ByteLmConfig config, ByteLmConfig::FromJson(job.doc.value("training", json::object()), o.job_path));
   DG_RETURN_IF_ERROR(SetLmDevice(o, &config));
   config.name = job.student.name;
-  const std::string model_out = ModelOutPath(job);
+  const ModelOut model_out = ModelOutPath(job);
   DG_ASSIGN_OR_RETURN(GatedRun g, DecideRun(job, policy, o));
   json summary = g.summary;
   if (!g.permit) return summary;
@@ -141,24 +186,25 @@ StatusOr<json> RunTrainLm(const TrainLmOptions& o) {
   auto lm = ByteLm::Train(corpus, config, &losses);
   if (!lm.ok()) return fail(lm.status());
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  st = lm->Save(model_out);
-  if (!st.ok()) return fail(st);
-  auto sha = Sha256File(model_out);
-  if (!sha.ok()) return fail(sha.status());
+  auto saved = SaveStudent(*lm, model_out);
+  if (!saved.ok()) return fail(saved.status());
+  const std::string sha = (*saved)["sha256"];
   json curve = json::array();
   const size_t every = std::max<size_t>(1, losses.size() / 20);
   for (size_t i = 0; i < losses.size(); i += every) curve.push_back({{"step", i + 1}, {"loss", losses[i]}});
   const double bpb = lm->heldout_bits_per_byte();
-  st = run->Append("model",
-              {{"path", model_out}, {"sha256", HexEncode(*sha)}, {"student", job.student.name}, {"arch", "byte-gru"},
-               {"metrics", {{"heldout_bits_per_byte", bpb}, {"heldout_perplexity", std::pow(2.0, bpb)}, {"loss_curve", curve},
-                            {"epochs", json::array()}, {"seconds", seconds}}}});
+  json model_entry = *saved;
+  model_entry.update({{"student", job.student.name}, {"arch", "byte-gru"},
+                      {"metrics", {{"heldout_bits_per_byte", bpb}, {"heldout_perplexity", std::pow(2.0, bpb)}, {"loss_curve", curve},
+                                   {"epochs", json::array()}, {"seconds", seconds}}}});
+  st = run->Append("model", std::move(model_entry));
   if (!st.ok()) return fail(st);
   st = run->Complete({{"teacher_calls", 0}, {"teacher_calls_root", Base64Encode(EmptyRootHash())},
-                      {"model_sha256", HexEncode(*sha)}, {"heldout_bits_per_byte", bpb}});
+                      {"model_sha256", sha}, {"heldout_bits_per_byte", bpb}});
   if (!st.ok()) return fail(st);
   summary["trained"] = true;
-  summary["model"] = {{"path", model_out}, {"sha256", HexEncode(*sha)}};
+  summary["model"] = {{"path", model_out.file}, {"sha256", sha}};
+  if (!model_out.directory.empty()) summary["model"]["directory"] = model_out.directory;
   summary["heldout_bits_per_byte"] = bpb;
   summary["heldout_perplexity"] = std::pow(2.0, bpb);
   summary["train_seconds"] = seconds;
@@ -175,10 +221,9 @@ StatusOr<json> RunTokenKd(const Job& job, const Policy& policy, const TrainLmOpt
   const JobTeacher& teacher = job.teachers[0];
   const json t = job.doc.value("training", json::object());
   const double T = t.value("temperature", 2.0), alpha = t.value("alpha", 0.9);
-  const std::string teacher_path = job.Resolve(teacher.model_file);
-  DG_ASSIGN_OR_RETURN(ByteLm teacher_lm, ByteLm::Load(teacher_path));
-  DG_ASSIGN_OR_RETURN(Hash teacher_sha, Sha256File(teacher_path));
-  const std::string model_out = ModelOutPath(job);
+  DG_ASSIGN_OR_RETURN(LmTeacher named, LoadLmTeacher(job, o.job_path));
+  const ByteLm& teacher_lm = named.lm;
+  const ModelOut model_out = ModelOutPath(job);
   DG_ASSIGN_OR_RETURN(GatedRun g, DecideRun(job, policy, o));
   json summary = g.summary;
   if (!g.permit) return summary;
@@ -195,7 +240,7 @@ StatusOr<json> RunTokenKd(const Job& job, const Policy& policy, const TrainLmOpt
                       g.Begin(job, "distill-lm",
                               {{"training", training},
                                {"runtime", TorchDescription()},
-                               {"teacher", {{"id", teacher.id}, {"license", teacher.license}, {"sha256", HexEncode(teacher_sha)}}}},
+                               {"teacher", TeacherStart(teacher, named)}},
                               /*calls_per_batch=*/64));
   auto fail = [&run](const Status& st) { return run->Fail(st); };
   Status st = run->Append("dataset_manifest", g.manifest.ToEntryBody());
@@ -206,7 +251,7 @@ StatusOr<json> RunTokenKd(const Job& job, const Policy& policy, const TrainLmOpt
   auto student = ByteLm::TrainKd(train, config, teacher_lm, T, alpha, [&](const Hash& in, const Hash& out, uint64_t positions) {
     TeacherCall c;
     c.teacher_id = teacher.id;
-    c.teacher_sha256 = HexEncode(teacher_sha);
+    c.teacher_sha256 = named.sha256;
     c.sequence = sequence++;
     c.input_sha256 = in;
     c.output_sha256 = out;
@@ -220,21 +265,24 @@ StatusOr<json> RunTokenKd(const Job& job, const Policy& policy, const TrainLmOpt
   auto baseline = ByteLm::Train(train, config, nullptr);
   if (!baseline.ok()) return fail(baseline.status());
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  auto sha = SaveModel(*student, model_out);
-  if (!sha.ok()) return fail(sha.status());
+  auto saved = SaveStudent(*student, model_out);
+  if (!saved.ok()) return fail(saved.status());
+  const std::string sha = (*saved)["sha256"];
   json metrics = CompareStudents(&teacher_lm, *student, *baseline, heldout);
   metrics["seconds"] = seconds;
   metrics["epochs"] = json::array();
-  st = run->Append("model", {{"path", model_out}, {"sha256", HexEncode(*sha)}, {"student", job.student.name}, {"arch", "byte-gru"},
-                             {"metrics", metrics}});
+  json model_entry = *saved;
+  model_entry.update({{"student", job.student.name}, {"arch", "byte-gru"}, {"metrics", metrics}});
+  st = run->Append("model", std::move(model_entry));
   if (!st.ok()) return fail(st);
   st = run->Complete({{"teacher_calls", recorder.recorded()},
                       {"teacher_calls_root", Base64Encode(recorder.calls_root())},
-                      {"model_sha256", HexEncode(*sha)}});
+                      {"model_sha256", sha}});
   if (!st.ok()) return fail(st);
   summary["trained"] = true;
   summary["teacher_calls"] = recorder.recorded();
-  summary["model"] = {{"path", model_out}, {"sha256", HexEncode(*sha)}};
+  summary["model"] = {{"path", model_out.file}, {"sha256", sha}};
+  if (!model_out.directory.empty()) summary["model"]["directory"] = model_out.directory;
   summary["metrics"] = metrics;
   return summary;
 }
@@ -310,15 +358,17 @@ StatusOr<json> RunDistillLm(const TrainLmOptions& o) {
     return Status::InvalidInput((sources[0].output_path.empty() ? sources[0].path : sources[0].output_path) +
                                 ": the teacher's answers hold only " + std::to_string(distill_text.size()) + " bytes: collect more");
   }
-  std::optional<ByteLm> teacher_lm;
-  std::string teacher_sha;  // "" when the job names no model file
+  // The API teacher's own model, when the job names it (to measure the
+  // student's agreement with it): a byte-LM file or a directory holding one.
+  std::optional<LmTeacher> named;
+  json teacher_start = {{"id", teacher.id}, {"license", teacher.license}, {"model", teacher.model}, {"sha256", ""}};
   if (!teacher.model_file.empty()) {
-    DG_ASSIGN_OR_RETURN(ByteLm t, ByteLm::Load(job.Resolve(teacher.model_file)));
-    teacher_lm = std::move(t);
-    DG_ASSIGN_OR_RETURN(Hash h, Sha256File(job.Resolve(teacher.model_file)));
-    teacher_sha = HexEncode(h);
+    DG_ASSIGN_OR_RETURN(LmTeacher t, LoadLmTeacher(job, o.job_path));
+    named = std::move(t);
+    teacher_start = TeacherStart(teacher, *named);
+    teacher_start["model"] = teacher.model;
   }
-  const std::string model_out = ModelOutPath(job);
+  const ModelOut model_out = ModelOutPath(job);
   json files = json::array();
   for (const std::string& path : {sources[0].path, sources[0].output_path}) {
     if (path.empty()) continue;
@@ -339,7 +389,7 @@ StatusOr<json> RunDistillLm(const TrainLmOptions& o) {
       g.Begin(job, "distill-lm",
               {{"training", training},
                {"runtime", TorchDescription()},
-               {"teacher", {{"id", teacher.id}, {"license", teacher.license}, {"model", teacher.model}, {"sha256", teacher_sha}}},
+               {"teacher", teacher_start},
                {"transcript", {{"files", files}, {"exchanges_used", used}, {"failed_calls_skipped", failed},
                                {"distillation_bytes", distill_text.size()}}}}));
   auto fail = [&run](const Status& st) { return run->Fail(st); };
@@ -367,20 +417,23 @@ StatusOr<json> RunDistillLm(const TrainLmOptions& o) {
   auto baseline = ByteLm::Train(raw_sample, base_config, nullptr);
   if (!baseline.ok()) return fail(baseline.status());
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  auto sha = SaveModel(*student, model_out);
-  if (!sha.ok()) return fail(sha.status());
-  json metrics = CompareStudents(teacher_lm ? &*teacher_lm : nullptr, *student, *baseline, heldout);
+  auto saved = SaveStudent(*student, model_out);
+  if (!saved.ok()) return fail(saved.status());
+  const std::string sha = (*saved)["sha256"];
+  json metrics = CompareStudents(named ? &named->lm : nullptr, *student, *baseline, heldout);
   metrics["training_bytes"] = distill_text.size();
   metrics["seconds"] = seconds;
   metrics["epochs"] = json::array();
-  st = run->Append("model", {{"path", model_out}, {"sha256", HexEncode(*sha)}, {"student", job.student.name},
-                             {"arch", "byte-gru"}, {"metrics", metrics}});
+  json model_entry = *saved;
+  model_entry.update({{"student", job.student.name}, {"arch", "byte-gru"}, {"metrics", metrics}});
+  st = run->Append("model", std::move(model_entry));
   if (!st.ok()) return fail(st);
   st = run->Complete({{"teacher_calls", 0}, {"teacher_calls_root", Base64Encode(EmptyRootHash())},
-                      {"model_sha256", HexEncode(*sha)}, {"exchanges_used", used}});
+                      {"model_sha256", sha}, {"exchanges_used", used}});
   if (!st.ok()) return fail(st);
   summary["trained"] = true;
-  summary["model"] = {{"path", model_out}, {"sha256", HexEncode(*sha)}};
+  summary["model"] = {{"path", model_out.file}, {"sha256", sha}};
+  if (!model_out.directory.empty()) summary["model"]["directory"] = model_out.directory;
   summary["metrics"] = metrics;
   return summary;
 }

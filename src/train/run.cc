@@ -70,43 +70,6 @@ struct Inputs {
   nlohmann::json teacher_identity;  // schemas/model-identity.schema.json
 };
 
-// A model named by a job (a teacher, a fine-tuning start): its identity
-// (every file hashed; safetensors headers and shard indexes checked) and the
-// one file of it the trainer executes: the file itself, or a directory's
-// only *.pt / *.pth / *.torchscript file. `what` is the job's JSON pointer.
-struct NamedModel {
-  ModelManifest identity;
-  std::string exec_path, exec_sha256;
-};
-StatusOr<NamedModel> ReadNamedModel(const std::string& path, const std::string& what) {
-  NamedModel n;
-  auto identity = HashModel(path);
-  if (!identity.ok()) return identity.status().WithContext(what);
-  n.identity = std::move(identity).value();
-  const ModelFile* exec = &n.identity.files[0];
-  n.exec_path = path;
-  if (n.identity.directory) {
-    std::vector<const ModelFile*> runnable;
-    for (const ModelFile& f : n.identity.files) {
-      for (std::string_view ext : {".pt", ".pth", ".torchscript"}) {
-        if (f.path.size() > ext.size() && f.path.compare(f.path.size() - ext.size(), ext.size(), ext) == 0) runnable.push_back(&f);
-      }
-    }
-    if (runnable.size() != 1) {
-      return Status::InvalidInput(what + ": " + path + " is a model directory with " +
-                                  (runnable.empty() ? std::string("no file the trainer can execute (a distillgate checkpoint X.pt "
-                                                                  "with X.pt.json, or a TorchScript module); safetensors weights "
-                                                                  "alone have no runnable architecture")
-                                                    : std::to_string(runnable.size()) + " executable files (" + runnable[0]->path +
-                                                          ", " + runnable[1]->path + "…); name the one to run"));
-    }
-    exec = runnable[0];
-    n.exec_path = path + "/" + exec->path;
-  }
-  n.exec_sha256 = HexEncode(exec->sha256);
-  return n;
-}
-
 StatusOr<Inputs> ReadInputs(const RunOptions& o) {
   Inputs in;
   DG_ASSIGN_OR_RETURN(in.job, LoadJob(o.job_path));
@@ -124,7 +87,7 @@ StatusOr<Inputs> ReadInputs(const RunOptions& o) {
       return Status::InvalidInput(o.job_path + ": /training/init_from: a model fine-tuned from " + config.init_from +
                                   " derives from it; declare it as /student/base_model (name and license) so the gate judges it");
     }
-    DG_ASSIGN_OR_RETURN(NamedModel base, ReadNamedModel(job.Resolve(config.init_from), o.job_path + ": /training/init_from"));
+    DG_ASSIGN_OR_RETURN(RunnableModel base, ReadRunnableModel(job.Resolve(config.init_from), o.job_path + ": /training/init_from"));
     config.init_from = base.exec_path;
     config.init_from_sha256 = base.exec_sha256;
     in.init_from = {{"path", config.init_from}, {"sha256", config.init_from_sha256}, {"base_model", job.student.base_model->name},
@@ -171,7 +134,7 @@ StatusOr<Inputs> ReadInputs(const RunOptions& o) {
     // The teacher: its file, or its model directory, and the one file the
     // trainer executes — loaded here, before anything is decided, so a
     // teacher it cannot run leaves the ledger untouched.
-    DG_ASSIGN_OR_RETURN(NamedModel teacher, ReadNamedModel(job.Resolve(job.teachers[0].model_file), o.job_path + ": /teachers/0/model_file"));
+    DG_ASSIGN_OR_RETURN(RunnableModel teacher, ReadRunnableModel(job.Resolve(job.teachers[0].model_file), o.job_path + ": /teachers/0/model_file"));
     if (Status st = CheckRunnableTeacher(teacher.exec_path); !st.ok()) {
       return Status::InvalidInput(o.job_path + ": /teachers/0/model_file: the trainer cannot execute this teacher: " + st.message());
     }

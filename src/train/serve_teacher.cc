@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <ctime>
+#include <filesystem>
 #include <mutex>
 
 #include <nlohmann/json.hpp>
@@ -13,6 +14,7 @@
 #include "core/canonical_json.h"
 #include "core/encoding.h"
 #include "core/hash.h"
+#include "model/model_dir.h"
 #include "train/lm.h"
 
 namespace dg {
@@ -52,8 +54,14 @@ Sampling SamplingOf(const json& body, int default_max_tokens) {
 }  // namespace
 
 Status ServeTeacher(const ServeOptions& o) {
-  DG_ASSIGN_OR_RETURN(ByteLm lm, ByteLm::Load(o.model_path));
-  DG_ASSIGN_OR_RETURN(Hash sha, Sha256File(o.model_path));
+  // A model directory serves the one byte-LM file in it.
+  std::string path = o.model_path;
+  if (std::filesystem::is_directory(path)) {
+    DG_ASSIGN_OR_RETURN(RunnableModel m, ReadRunnableModel(path, "--model"));
+    path = m.exec_path;
+  }
+  DG_ASSIGN_OR_RETURN(ByteLm lm, ByteLm::Load(path));
+  DG_ASSIGN_OR_RETURN(Hash sha, Sha256File(path));
   const std::string model_name = lm.config().name;
   const std::string fingerprint = "dg_" + HexEncode(sha).substr(0, 12);
   std::mutex mu;  // one generation at a time
