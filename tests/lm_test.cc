@@ -404,4 +404,53 @@ TEST_F(TrainLmTest, LmFilesAreServedForAttributionAndReaskedOnVerify) {
   EXPECT_EQ(r.exit_code, 2) << r.err;
 }
 
+
+// The byte-LM commands take model directories as well as files: an output
+// ending in "/" is a directory holding model.pt, a teacher's model_file may be
+// a directory holding one checkpoint, and attest/verify take the directory.
+// A directory with two checkpoints is ambiguous: usage error, nothing recorded.
+TEST_F(TrainLmTest, ModelDirectoriesAreTrainedDistilledAttestedAndVerified) {
+  WriteJob("MIT", false);
+  json job = json::parse(*ReadFile(dir_.File("lm.job.json")));
+  job["output"]["model"] = "lmdir/";
+  ASSERT_TRUE(testing::WriteText(dir_.File("lm.job.json"), job.dump()).ok());
+  auto t = testing::RunCli({"train-lm", "--job", dir_.File("lm.job.json"), "--ledger", dir_.File("l.db"), "--key", dir_.File("k/ledger.key"), "--json"});
+  ASSERT_EQ(t.exit_code, 0) << t.out << t.err;
+  json s = json::parse(t.out);
+  EXPECT_TRUE(FileExists(dir_.File("lmdir/model.pt")));
+  EXPECT_TRUE(s["model"].contains("directory")) << s.dump();
+  auto a = testing::RunCli({"attest", "--ledger", dir_.File("l.db"), "--key", dir_.File("k/ledger.key"), "--run", s["run"].get<std::string>(),
+                            "--model", dir_.File("lmdir"), "--out", dir_.File("dir.bundle.json")});
+  ASSERT_EQ(a.exit_code, 0) << a.err;
+  auto v = testing::RunCli({"verify", "--model", dir_.File("lmdir"), "--bundle", dir_.File("dir.bundle.json"), "--vkey", dir_.File("k/ledger.vkey")});
+  EXPECT_EQ(v.exit_code, 0) << v.out << v.err;
+
+  json kd = {{"name", "fruit-kd"},
+             {"teachers", {{{"id", "fruit-lm"}, {"kind", "local"}, {"license", "MIT"}, {"model_file", "lmdir"}}}},
+             {"datasets", {{{"id", "fruit"}, {"license", "MIT"}, {"path", "corpus.txt"}}}},
+             {"student", {{"name", "fruit-kd"}, {"model_type", "llm"}}},
+             {"use", {{"commercial", false}, {"distribution", "internal"}, {"purpose", "research"}}},
+             {"training", {{"arch", "byte-gru"}, {"embed", 16}, {"hidden", {32}}, {"seq_len", 32}, {"batch_size", 8}, {"steps", 10},
+                           {"loss", "kd"}, {"temperature", 2}, {"alpha", 0.9}}},
+             {"output", {{"model", "fruit-kd.pt"}}}};
+  ASSERT_TRUE(testing::WriteText(dir_.File("kd.job.json"), kd.dump()).ok());
+  auto d = testing::RunCli({"distill-lm", "--job", dir_.File("kd.job.json"), "--ledger", dir_.File("l.db"), "--key", dir_.File("k/ledger.key")});
+  ASSERT_EQ(d.exit_code, 0) << d.out << d.err;
+  EXPECT_EQ(json::parse(d.out)["teacher_calls"], 10);
+
+  // Two checkpoints in the teacher's directory: which one taught is unclear.
+  ASSERT_TRUE(testing::WriteText(dir_.File("lmdir/other.pt"), *ReadFile(dir_.File("lmdir/model.pt")) + "x").ok());
+  auto size = [&] {
+    auto l = Ledger::Open(dir_.File("l.db"), Ledger::Mode::kReadOnly);
+    return l.ok() ? (*l)->Size().value_or(0) : 0;
+  };
+  const uint64_t before = size();
+  ASSERT_GT(before, 0u);
+  auto bad = testing::RunCli({"distill-lm", "--job", dir_.File("kd.job.json"), "--ledger", dir_.File("l.db"), "--key", dir_.File("k/ledger.key")});
+  EXPECT_NE(bad.exit_code, 0) << bad.out;
+  EXPECT_NE(bad.err.find("lmdir"), std::string::npos) << bad.err;
+  EXPECT_EQ(bad.exit_code, 2) << bad.err;
+  EXPECT_EQ(size(), before);  // not even a decision was recorded
+}
+
 }  // namespace dg
