@@ -96,6 +96,19 @@ class TrainLmTest : public ::testing::Test {
                 {"output", {{"model", "fruit-lm.pt"}}}};
     ASSERT_TRUE(testing::WriteText(dir_.File("lm.job.json"), job.dump()).ok());
   }
+  // A token-level KD job distilling fruit-kd from the local LM teacher at
+  // `teacher_file` (a file or a model directory) for `steps` steps.
+  void WriteKdJob(const std::string& teacher_file, int steps) {
+    json kd = {{"name", "fruit-kd"},
+               {"teachers", {{{"id", "fruit-lm"}, {"kind", "local"}, {"license", "MIT"}, {"model_file", teacher_file}}}},
+               {"datasets", {{{"id", "fruit"}, {"license", "MIT"}, {"path", "corpus.txt"}}}},
+               {"student", {{"name", "fruit-kd"}, {"model_type", "llm"}}},
+               {"use", {{"commercial", false}, {"distribution", "internal"}, {"purpose", "research"}}},
+               {"training", {{"arch", "byte-gru"}, {"embed", 16}, {"hidden", {32}}, {"seq_len", 32}, {"batch_size", 8}, {"steps", steps},
+                             {"loss", "kd"}, {"temperature", 2}, {"alpha", 0.9}}},
+               {"output", {{"model", "fruit-kd.pt"}}}};
+    ASSERT_TRUE(testing::WriteText(dir_.File("kd.job.json"), kd.dump()).ok());
+  }
   TempDir dir_;
   testing::Child server_;
 };
@@ -276,15 +289,7 @@ TEST_F(TrainLmTest, ServeTeacherKilledMidRunLosesNoRecordedCall) {
 TEST_F(TrainLmTest, TokenLevelKdRecordsEveryTeacherCall) {
   WriteJob("MIT", false);
   ASSERT_EQ(testing::RunCli({"train-lm", "--job", dir_.File("lm.job.json"), "--ledger", dir_.File("l.db"), "--key", dir_.File("k/ledger.key")}).exit_code, 0);
-  json kd = {{"name", "fruit-kd"},
-             {"teachers", {{{"id", "fruit-lm"}, {"kind", "local"}, {"license", "MIT"}, {"model_file", "fruit-lm.pt"}}}},
-             {"datasets", {{{"id", "fruit"}, {"license", "MIT"}, {"path", "corpus.txt"}}}},
-             {"student", {{"name", "fruit-kd"}, {"model_type", "llm"}}},
-             {"use", {{"commercial", false}, {"distribution", "internal"}, {"purpose", "research"}}},
-             {"training", {{"arch", "byte-gru"}, {"embed", 16}, {"hidden", {32}}, {"seq_len", 32}, {"batch_size", 8}, {"steps", 40},
-                           {"loss", "kd"}, {"temperature", 2}, {"alpha", 0.9}}},
-             {"output", {{"model", "fruit-kd.pt"}}}};
-  ASSERT_TRUE(testing::WriteText(dir_.File("kd.job.json"), kd.dump()).ok());
+  WriteKdJob("fruit-lm.pt", 40);
   auto d = testing::RunCli({"distill-lm", "--job", dir_.File("kd.job.json"), "--ledger", dir_.File("l.db"), "--key", dir_.File("k/ledger.key")});
   ASSERT_EQ(d.exit_code, 0) << d.out << d.err;
   json s = json::parse(d.out);
@@ -425,15 +430,7 @@ TEST_F(TrainLmTest, ModelDirectoriesAreTrainedDistilledAttestedAndVerified) {
   auto v = testing::RunCli({"verify", "--model", dir_.File("lmdir"), "--bundle", dir_.File("dir.bundle.json"), "--vkey", dir_.File("k/ledger.vkey")});
   EXPECT_EQ(v.exit_code, 0) << v.out << v.err;
 
-  json kd = {{"name", "fruit-kd"},
-             {"teachers", {{{"id", "fruit-lm"}, {"kind", "local"}, {"license", "MIT"}, {"model_file", "lmdir"}}}},
-             {"datasets", {{{"id", "fruit"}, {"license", "MIT"}, {"path", "corpus.txt"}}}},
-             {"student", {{"name", "fruit-kd"}, {"model_type", "llm"}}},
-             {"use", {{"commercial", false}, {"distribution", "internal"}, {"purpose", "research"}}},
-             {"training", {{"arch", "byte-gru"}, {"embed", 16}, {"hidden", {32}}, {"seq_len", 32}, {"batch_size", 8}, {"steps", 10},
-                           {"loss", "kd"}, {"temperature", 2}, {"alpha", 0.9}}},
-             {"output", {{"model", "fruit-kd.pt"}}}};
-  ASSERT_TRUE(testing::WriteText(dir_.File("kd.job.json"), kd.dump()).ok());
+  WriteKdJob("lmdir", 10);
   auto d = testing::RunCli({"distill-lm", "--job", dir_.File("kd.job.json"), "--ledger", dir_.File("l.db"), "--key", dir_.File("k/ledger.key")});
   ASSERT_EQ(d.exit_code, 0) << d.out << d.err;
   EXPECT_EQ(json::parse(d.out)["teacher_calls"], 10);

@@ -77,21 +77,39 @@ ModelOut ModelOutPath(const Job& job) {
   return out;
 }
 
-// Saves the student where the job says and returns its `model` entry's
-// identity fields: sha256 of the file, its model_signing root (a file: the
-// root of the one resource "."; a directory: of all its files, as `model
-// sign` and `attest --model DIR` name it) and, for a directory, its identity.
-StatusOr<json> SaveStudent(const ByteLm& lm, const ModelOut& out) {
+// A saved student: its `model` entry's identity fields and what the command's
+// summary says of it.
+struct SavedStudent {
+  std::string sha256;  // hex, of the file
+  json entry;          // path, sha256, model_signing_root (a file: the root of
+                       // the one resource "."; a directory: of all its files,
+                       // as `model sign` and `attest --model DIR` name it) and,
+                       // for a directory, its identity
+  json summary;        // path, sha256 and, for a directory, its path
+};
+
+// Saves the student where the job says. A directory is hashed once: the
+// file's digest is taken from its manifest.
+StatusOr<SavedStudent> SaveStudent(const ByteLm& lm, const ModelOut& out) {
   if (!out.directory.empty()) DG_RETURN_IF_ERROR(MakeDirectories(out.directory));
   DG_RETURN_IF_ERROR(lm.Save(out.file));
-  DG_ASSIGN_OR_RETURN(Hash sha, Sha256File(out.file));
-  json fields = {{"path", out.file}, {"sha256", HexEncode(sha)}, {"model_signing_root", HexEncode(ModelSigningRoot({sha}))}};
-  if (!out.directory.empty()) {
+  SavedStudent saved;
+  if (out.directory.empty()) {
+    DG_ASSIGN_OR_RETURN(Hash sha, Sha256File(out.file));
+    saved.sha256 = HexEncode(sha);
+    saved.entry = {{"model_signing_root", HexEncode(ModelSigningRoot({sha}))}};
+  } else {
     DG_ASSIGN_OR_RETURN(ModelManifest dir, HashModel(out.directory));
-    fields["model_signing_root"] = HexEncode(dir.root);
-    fields["directory"] = dir.ToJson();
+    const ModelFile* f = dir.Find("model.pt");
+    if (f == nullptr) return Status::Internal(out.file + ": not in the manifest of " + out.directory + " after saving");
+    saved.sha256 = HexEncode(f->sha256);
+    saved.entry = {{"model_signing_root", HexEncode(dir.root)}, {"directory", dir.ToJson()}};
   }
-  return fields;
+  saved.entry["path"] = out.file;
+  saved.entry["sha256"] = saved.sha256;
+  saved.summary = {{"path", out.file}, {"sha256", saved.sha256}};
+  if (!out.directory.empty()) saved.summary["directory"] = out.directory;
+  return saved;
 }
 
 // A local LM teacher named by the job (a byte-LM file or a model directory
@@ -188,12 +206,12 @@ StatusOr<json> RunTrainLm(const TrainLmOptions& o) {
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   auto saved = SaveStudent(*lm, model_out);
   if (!saved.ok()) return fail(saved.status());
-  const std::string sha = (*saved)["sha256"];
+  const std::string& sha = saved->sha256;
   json curve = json::array();
   const size_t every = std::max<size_t>(1, losses.size() / 20);
   for (size_t i = 0; i < losses.size(); i += every) curve.push_back({{"step", i + 1}, {"loss", losses[i]}});
   const double bpb = lm->heldout_bits_per_byte();
-  json model_entry = *saved;
+  json model_entry = saved->entry;
   model_entry.update({{"student", job.student.name}, {"arch", "byte-gru"},
                       {"metrics", {{"heldout_bits_per_byte", bpb}, {"heldout_perplexity", std::pow(2.0, bpb)}, {"loss_curve", curve},
                                    {"epochs", json::array()}, {"seconds", seconds}}}});
@@ -203,8 +221,7 @@ StatusOr<json> RunTrainLm(const TrainLmOptions& o) {
                       {"model_sha256", sha}, {"heldout_bits_per_byte", bpb}});
   if (!st.ok()) return fail(st);
   summary["trained"] = true;
-  summary["model"] = {{"path", model_out.file}, {"sha256", sha}};
-  if (!model_out.directory.empty()) summary["model"]["directory"] = model_out.directory;
+  summary["model"] = saved->summary;
   summary["heldout_bits_per_byte"] = bpb;
   summary["heldout_perplexity"] = std::pow(2.0, bpb);
   summary["train_seconds"] = seconds;
@@ -267,11 +284,11 @@ StatusOr<json> RunTokenKd(const Job& job, const Policy& policy, const TrainLmOpt
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   auto saved = SaveStudent(*student, model_out);
   if (!saved.ok()) return fail(saved.status());
-  const std::string sha = (*saved)["sha256"];
+  const std::string& sha = saved->sha256;
   json metrics = CompareStudents(&teacher_lm, *student, *baseline, heldout);
   metrics["seconds"] = seconds;
   metrics["epochs"] = json::array();
-  json model_entry = *saved;
+  json model_entry = saved->entry;
   model_entry.update({{"student", job.student.name}, {"arch", "byte-gru"}, {"metrics", metrics}});
   st = run->Append("model", std::move(model_entry));
   if (!st.ok()) return fail(st);
@@ -281,8 +298,7 @@ StatusOr<json> RunTokenKd(const Job& job, const Policy& policy, const TrainLmOpt
   if (!st.ok()) return fail(st);
   summary["trained"] = true;
   summary["teacher_calls"] = recorder.recorded();
-  summary["model"] = {{"path", model_out.file}, {"sha256", sha}};
-  if (!model_out.directory.empty()) summary["model"]["directory"] = model_out.directory;
+  summary["model"] = saved->summary;
   summary["metrics"] = metrics;
   return summary;
 }
@@ -419,12 +435,12 @@ StatusOr<json> RunDistillLm(const TrainLmOptions& o) {
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   auto saved = SaveStudent(*student, model_out);
   if (!saved.ok()) return fail(saved.status());
-  const std::string sha = (*saved)["sha256"];
+  const std::string& sha = saved->sha256;
   json metrics = CompareStudents(named ? &named->lm : nullptr, *student, *baseline, heldout);
   metrics["training_bytes"] = distill_text.size();
   metrics["seconds"] = seconds;
   metrics["epochs"] = json::array();
-  json model_entry = *saved;
+  json model_entry = saved->entry;
   model_entry.update({{"student", job.student.name}, {"arch", "byte-gru"}, {"metrics", metrics}});
   st = run->Append("model", std::move(model_entry));
   if (!st.ok()) return fail(st);
@@ -432,8 +448,7 @@ StatusOr<json> RunDistillLm(const TrainLmOptions& o) {
                       {"model_sha256", sha}, {"exchanges_used", used}});
   if (!st.ok()) return fail(st);
   summary["trained"] = true;
-  summary["model"] = {{"path", model_out.file}, {"sha256", sha}};
-  if (!model_out.directory.empty()) summary["model"]["directory"] = model_out.directory;
+  summary["model"] = saved->summary;
   summary["metrics"] = metrics;
   return summary;
 }
