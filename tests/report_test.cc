@@ -11,6 +11,7 @@
 #include <cstring>
 #include <map>
 #include <set>
+#include <tuple>
 
 #include <nlohmann/json.hpp>
 
@@ -23,6 +24,7 @@
 #include "core/encoding.h"
 #include "ledger/entry.h"
 #include "policy/approval.h"
+#include "policy/job.h"
 #include "report/eu_summary.h"
 #include "report/export.h"
 #include "report/job_source.h"
@@ -190,6 +192,37 @@ std::shared_ptr<const JsonSchema> Official(const std::string& rel) {
   auto s = JsonSchema::FromFile(path);
   EXPECT_TRUE(s.ok()) << s.status().ToString();
   return s.ok() ? *s : nullptr;
+}
+
+// SARIF's columns count UTF-16 code units (its default columnKind, which the
+// log states): a non-ASCII character before an entry on its line moves the
+// column by one (two for one outside the BMP), not by its UTF-8 bytes; a tab
+// is one; CRLF line ends count as line ends.
+TEST(Report, JobSourceColumnsAreUtf16CodeUnits) {
+  TempDir dir;
+  const std::string tail =
+      R"("name":"j","datasets":[{"id":"d","license":"MIT","path":"d.txt"}],"student":{"name":"s","model_type":"classifier"},)"
+      R"("use":{"commercial":false,"distribution":"internal","purpose":"research"}})";
+  // Counted by hand: {"metadata":{"note":"é😀"},<TAB>"teachers":[ is 40 units
+  // (é one, 😀 two), so the teacher's object starts at column 41 (44 in bytes).
+  const std::string one_line = "{\"metadata\":{\"note\":\"\xC3\xA9\xF0\x9F\x98\x80\"},\t\"teachers\":[{\"id\":\"t\",\"kind\":\"local\",\"license\":\"MIT\"}]," + tail;
+  // Line 3: a tab and a first teacher whose id is "ü" (one unit, two bytes)
+  // take 43 units, so teacher t starts at column 44 (45 in bytes).
+  const std::string crlf = "{\r\n\"metadata\":{\"note\":\"\xF0\x9F\x98\x80\"},\"teachers\":[\r\n"
+                           "\t{\"id\":\"\xC3\xBC\",\"kind\":\"local\",\"license\":\"MIT\"},{\"id\":\"t\",\"kind\":\"local\",\"license\":\"MIT\"}]," + tail;
+  for (const auto& [text, pointer, line, column] : {std::tuple{one_line, "/teachers/0", 1, 41}, std::tuple{crlf, "/teachers/1", 3, 44}}) {
+    ASSERT_TRUE(testing::WriteText(dir.File("job.json"), text).ok());
+    auto job = ParseJob(json::parse(text), "job.json");
+    ASSERT_TRUE(job.ok()) << job.status().message();
+    auto located = LocateJobSource(dir.File("job.json"), job->sha256, {"teacher:t"});
+    ASSERT_TRUE(located.ok()) << located.status().message();
+    const json& at = (*located)["locations"]["teacher:t"];
+    EXPECT_EQ(at["pointer"], pointer);
+    EXPECT_EQ(at["line"], line) << text;
+    EXPECT_EQ(at["column"], column) << text;
+  }
+  // RenderSarif says which kind of column it writes.
+  EXPECT_EQ(RenderSarif(Report(R().deny))["runs"][0]["columnKind"], "utf16CodeUnits");
 }
 
 TEST(Report, SarifValidatesAgainstSarif210) {

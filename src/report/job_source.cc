@@ -1,5 +1,6 @@
 #include "report/job_source.h"
 
+#include <algorithm>
 #include <map>
 #include <optional>
 
@@ -40,6 +41,26 @@ std::optional<std::vector<std::string>> PathOf(const json& doc, const std::strin
   return std::nullopt;
 }
 
+// SARIF's default columnKind, utf16CodeUnits: the column (from 1) of the
+// byte `byte_column` bytes into line `line` (from 0) of `text`. yaml-cpp's
+// marks count bytes of the UTF-8 text, after a leading byte-order mark; a
+// code point of four UTF-8 bytes is two UTF-16 code units, any other one.
+int Utf16Column(const std::string& text, int line, int byte_column) {
+  size_t start = text.rfind("\xEF\xBB\xBF", 0) == 0 ? 3 : 0;
+  for (int l = 0; l < line && start < text.size(); ++l) {
+    const size_t nl = text.find('\n', start);
+    if (nl == std::string::npos) return byte_column + 1;
+    start = nl + 1;
+  }
+  const size_t end = std::min(text.size(), start + static_cast<size_t>(byte_column));
+  int units = 0;
+  for (size_t i = start; i < end; ++i) {
+    const auto b = static_cast<unsigned char>(text[i]);
+    if ((b & 0xC0) != 0x80) units += b >= 0xF0 ? 2 : 1;
+  }
+  return units + 1;
+}
+
 }  // namespace
 
 StatusOr<json> LocateJobSource(const std::string& path, const std::string& job_sha256, const std::vector<std::string>& subjects) {
@@ -75,7 +96,7 @@ StatusOr<json> LocateJobSource(const std::string& path, const std::string& job_s
         if (!n.IsDefined()) break;
       }
       if (!n.IsDefined() || n.Mark().line < 0) continue;
-      out["locations"][subject] = {{"pointer", pointer}, {"line", n.Mark().line + 1}, {"column", n.Mark().column + 1}};
+      out["locations"][subject] = {{"pointer", pointer}, {"line", n.Mark().line + 1}, {"column", Utf16Column(text, n.Mark().line, n.Mark().column)}};
     } catch (const YAML::Exception&) {
       continue;
     }

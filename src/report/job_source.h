@@ -24,7 +24,8 @@ namespace dg {
 // `subjects` (teacher:ID, dataset:ID, generator:ID, base_model, each with
 // any /base:… suffix — located at the entry of the ancestor's child; other
 // subjects, such as "policy", are not in the job and get none). Lines and
-// columns count from 1; `uri` is `path` as given when relative (to the
+// columns count from 1; a column counts UTF-16 code units (SARIF's default
+// columnKind, which RenderSarif states), a tab as one; `uri` is `path` as given when relative (to the
 // repository root, as a code-scanning upload expects), else a file:// URI.
 StatusOr<nlohmann::json> LocateJobSource(const std::string& path, const std::string& job_sha256,
                                          const std::vector<std::string>& subjects);

@@ -746,6 +746,7 @@ json RenderSarif(const json& r) {
           {"runs",
            {{{"tool", {{"driver", {{"name", "distillgate"}, {"semanticVersion", "0.1.0"}, {"informationUri", "https://distillgate.dev/"}, {"rules", rules}}}}},
              {"automationDetails", {{"id", "distillgate/" + Str(r, "run")}}},
+             {"columnKind", "utf16CodeUnits"},
              {"results", results},
              {"properties", {{"run", Str(r, "run")}, {"verdict", VerdictOf(r)}, {"ledger_verifies", r["ledger"]["verifies"]}}}}}}};
 }
