@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/canonical_json.h"
 #include "core/encoding.h"
 #include "core/file_util.h"
 #include "core/hash.h"
@@ -260,6 +261,99 @@ TEST_F(ExtraLicenses, AProfileWithABuiltInIdReplacesItAndTheDecisionSaysSo) {
   auto refused = Check("MIT", {"--licenses", dir_.File("clash")});
   EXPECT_EQ(refused.exit_code, 2) << refused.out;
   EXPECT_NE(refused.err.find("clash.json: name \"apache-2.0\" is already used by policies/licenses/"), std::string::npos) << refused.err;
+}
+
+// The trainer's commands (distillgate-train) find the same configuration and
+// record it in their decisions: train-teacher from a directory below the
+// project, `run` under the nearest config and under --config, and `run` with
+// --no-config, which has no ledger then and records nothing.
+TEST(TrainerConfig, RunAndTrainTeacherRecordWhichConfigDecided) {
+  const std::string cli = testing::CliPath();
+  if (!FileExists(cli.substr(0, cli.rfind('/') + 1) + "distillgate-train")) {
+    GTEST_SKIP() << "this build has no trainer (DISTILLGATE_WITH_TORCH=OFF): nothing to train";
+  }
+  const char* fashion = "/usr/share/datasets/fashion-mnist";
+  if (!FileExists(fashion)) GTEST_SKIP() << fashion << " is absent: install dataset-fashion-mnist (scripts/setup.sh does)";
+  testing::TempDir dir;
+  std::filesystem::create_directories(dir.File("project/jobs"));
+  ASSERT_EQ(testing::RunCli({"keys", "generate", "--out", dir.File("project/keys"), "--name", "trainer.example/log"}).exit_code, 0);
+  const json open_policy = {{"mode", "enforce"}}, deny_policy = {{"mode", "enforce"}, {"denied_licenses", {"MIT"}}};
+  testing::WriteAll(dir.File("project/open.json"), open_policy.dump(2));
+  testing::WriteAll(dir.File("project/deny.json"), deny_policy.dump(2));
+  // policy_sha256 is the SHA-256 of the policy's RFC 8785 form.
+  auto policy_sha = [](const json& p) { return HexEncode(Sha256(*Canonicalize(p))); };
+  const std::string config = dir.File("project/distillgate.toml"), deny = dir.File("project/deny.toml");
+  testing::WriteAll(config, "policy = \"open.json\"\nledger = \"dg.ledger\"\nkey = \"keys/ledger.key\"\n");
+  testing::WriteAll(deny, "policy = \"deny.json\"\nledger = \"dg.ledger\"\nkey = \"keys/ledger.key\"\n");
+  auto job = [&](const std::string& name, const json& teachers, const std::string& model) {
+    const json j = {{"name", name},
+                    {"teachers", teachers},
+                    {"datasets", {{{"id", "fashion-mnist"}, {"path", fashion}, {"license", "MIT"}}}},
+                    {"student", {{"name", name}, {"model_type", "classifier"}}},
+                    {"use", {{"commercial", false}, {"distribution", "internal"}, {"purpose", "research"}}},
+                    {"training", {{"epochs", 1}, {"train_limit", 500}, {"seed", 1}}},
+                    {"output", {{"model", model}}}};
+    testing::WriteAll(dir.File("project/jobs/" + name + ".json"), j.dump(2));
+  };
+  job("teacher", json::array(), "teacher.pt");
+  job("kd", {{{"id", "teacher"}, {"kind", "local"}, {"license", "MIT"}, {"model_file", "teacher.pt"}}}, "kd.pt");
+  const std::string ledger = dir.File("project/dg.ledger");
+  ASSERT_EQ(RunIn(dir.File("project"), {"ledger", "init", "--origin", "trainer.example/log"}).exit_code, 0);
+  // The decision a command recorded: the last decision in the ledger.
+  auto last_decision = [&] {
+    auto d = Decisions(ledger);
+    return d.empty() ? json() : d.back();
+  };
+  auto size = [&] {
+    auto l = Ledger::Open(ledger, Ledger::Mode::kReadOnly);
+    return l.ok() ? (*l)->Size().value_or(0) : 0;
+  };
+
+  auto teacher = RunIn(dir.File("project/jobs"), {"train-teacher", "--job", "teacher.json", "--quiet"});
+  ASSERT_EQ(teacher.exit_code, 0) << teacher.out << teacher.err;
+  EXPECT_NE(teacher.err.find("--policy, --ledger, --key from " + config), std::string::npos) << teacher.err;
+  json d = last_decision();
+  ASSERT_TRUE(d["config"].is_object()) << d.dump(2);
+  EXPECT_EQ(d["config"]["path"], config);
+  EXPECT_EQ(d["config"]["sha256"], HexEncode(*Sha256File(config)));
+  EXPECT_EQ(d["config"]["settings"]["policy"], dir.File("project/open.json"));
+  EXPECT_EQ(d["inputs"]["policy_sha256"], policy_sha(open_policy));
+  ASSERT_TRUE(FileExists(dir.File("project/jobs/teacher.pt")));
+
+  // --config: its policy denies; nothing is trained, the decision names it.
+  auto denied = RunIn(dir.File("project/jobs"), {"--config", deny, "run", "--job", "kd.json", "--quiet"});
+  EXPECT_EQ(denied.exit_code, 1) << denied.out << denied.err;
+  d = last_decision();
+  EXPECT_EQ(d["verdict"], "deny");
+  EXPECT_EQ(d["config"]["path"], deny);
+  EXPECT_EQ(d["config"]["sha256"], HexEncode(*Sha256File(deny)));
+  EXPECT_EQ(d["inputs"]["policy_sha256"], policy_sha(deny_policy));
+  EXPECT_FALSE(FileExists(dir.File("project/jobs/kd.pt")));
+
+  // --no-config: no ledger named, so no run; nothing is appended.
+  const uint64_t before = size();
+  auto none = RunIn(dir.File("project/jobs"), {"--no-config", "run", "--job", "kd.json", "--quiet"});
+  EXPECT_EQ(none.exit_code, 2) << none.out << none.err;
+  EXPECT_NE(none.err.find("--ledger"), std::string::npos) << none.err;
+  EXPECT_EQ(size(), before);
+
+  // The nearest config: allowed and trained; run_start belongs to that decision.
+  auto run = RunIn(dir.File("project/jobs"), {"run", "--job", "kd.json", "--quiet"});
+  ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
+  d = last_decision();
+  EXPECT_EQ(d["verdict"], "allow");
+  EXPECT_EQ(d["config"]["path"], config);
+  EXPECT_TRUE(FileExists(dir.File("project/jobs/kd.pt")));
+  auto l = *Ledger::Open(ledger, Ledger::Mode::kReadOnly);
+  int64_t decided = -1, started_by = -2;
+  for (uint64_t i = 0; i < *l->Size(); ++i) {
+    const json e = json::parse(l->GetLeaf(i)->data);
+    if (e["kind"] == "decision") decided = static_cast<int64_t>(i);
+    if (e["kind"] == "run_start") started_by = e["body"]["decision_index"].get<int64_t>();
+  }
+  EXPECT_EQ(started_by, decided);
+  auto v = RunIn(dir.File("project"), {"ledger", "verify", "--vkey", dir.File("project/keys/ledger.vkey")});
+  EXPECT_EQ(v.exit_code, 0) << v.out << v.err;
 }
 
 }  // namespace
