@@ -293,6 +293,18 @@ TEST(MalformedInputs, ProfilesPoliciesAndJobsNameFileAndPointer) {
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("SPDX expression"), std::string::npos) << r.err;
 
+  // Two teachers under one id (one MIT, one non-commercial) would share
+  // their findings, waivers and recorded calls: refused, naming both.
+  job = json::parse(testing::ReadAll(ScenarioDirs()[0] + "/job.json"));
+  json twin = job["teachers"][0];
+  twin["license"] = "CC-BY-NC-4.0";
+  job["teachers"].push_back(twin);
+  testing::WriteAll(dir.File("twins.json"), job.dump());
+  r = testing::RunCli({"check", "--job", dir.File("twins.json")});
+  EXPECT_EQ(r.exit_code, 2) << r.out;
+  EXPECT_NE(r.err.find("/teachers/" + std::to_string(job["teachers"].size() - 1) + "/id: \"" + twin["id"].get<std::string>() +
+                       "\" is already the id of /teachers/0"), std::string::npos) << r.err;
+
   testing::WriteAll(dir.File("job3.json"), "{\"name\": ");
   r = testing::RunCli({"check", "--job", dir.File("job3.json")});
   EXPECT_EQ(r.exit_code, 2);

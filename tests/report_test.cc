@@ -197,7 +197,7 @@ std::shared_ptr<const JsonSchema> Official(const std::string& rel) {
 // SARIF's columns count UTF-16 code units (its default columnKind, which the
 // log states): a non-ASCII character before an entry on its line moves the
 // column by one (two for one outside the BMP), not by its UTF-8 bytes; a tab
-// is one; CRLF line ends count as line ends.
+// is one; CRLF and lone CR line ends count as line ends.
 TEST(Report, JobSourceColumnsAreUtf16CodeUnits) {
   TempDir dir;
   const std::string tail =
@@ -210,7 +210,11 @@ TEST(Report, JobSourceColumnsAreUtf16CodeUnits) {
   // take 43 units, so teacher t starts at column 44 (45 in bytes).
   const std::string crlf = "{\r\n\"metadata\":{\"note\":\"\xF0\x9F\x98\x80\"},\"teachers\":[\r\n"
                            "\t{\"id\":\"\xC3\xBC\",\"kind\":\"local\",\"license\":\"MIT\"},{\"id\":\"t\",\"kind\":\"local\",\"license\":\"MIT\"}]," + tail;
-  for (const auto& [text, pointer, line, column] : {std::tuple{one_line, "/teachers/0", 1, 41}, std::tuple{crlf, "/teachers/1", 3, 44}}) {
+  // The same with old Mac line ends (a lone CR): the same line and column.
+  std::string cr = crlf;
+  for (size_t at = cr.find("\r\n"); at != std::string::npos; at = cr.find("\r\n", at)) cr.erase(at + 1, 1);
+  for (const auto& [text, pointer, line, column] :
+       {std::tuple{one_line, "/teachers/0", 1, 41}, std::tuple{crlf, "/teachers/1", 3, 44}, std::tuple{cr, "/teachers/1", 3, 44}}) {
     ASSERT_TRUE(testing::WriteText(dir.File("job.json"), text).ok());
     auto job = ParseJob(json::parse(text), "job.json");
     ASSERT_TRUE(job.ok()) << job.status().message();
@@ -751,6 +755,11 @@ TEST_F(Approvals, ANeedsReviewJobRunsOnlyOnceTheRequiredApproversHaveSigned) {
   auto wrong_role = Approve(review_run, "alice", "security");
   EXPECT_EQ(wrong_role.exit_code, 2);
   EXPECT_NE(wrong_role.err.find("role in the policy is legal"), std::string::npos) << wrong_role.err;
+  // A note of blanks says nothing: refused (red-team).
+  auto blank = testing::RunCli({"approve", "--ledger", run_.ledger, "--ledger-key", run_.key, "--run", review_run, "--key", dir_.File("alice/ledger.key"),
+                                "--role", "legal", "--note", " \t ", "--policy", dir_.File("policy.json")});
+  EXPECT_EQ(blank.exit_code, 2);
+  EXPECT_NE(blank.err.find("--note: say why"), std::string::npos) << blank.err;
   // One of two: still needs review.
   ASSERT_EQ(Approve(review_run, "alice", "legal").exit_code, 0);
   ASSERT_EQ(Approve(review_run, "alice", "legal").exit_code, 0);  // the same approver twice counts once

@@ -1,4 +1,5 @@
 #include <cstdlib>
+#include <filesystem>
 #include <iostream>
 #include <set>
 #include <string>
@@ -36,6 +37,7 @@ std::vector<std::string> HelpArgs(int argc, char** argv) {
 void TakeConfigFlags(std::vector<char*>* args) {
   for (size_t i = 1; i < args->size();) {
     const std::string a = (*args)[i];
+    if (a == "--") break;  // what follows is operands, not options
     if (a == "--no-config") {
       ::setenv("DISTILLGATE_CONFIG", "none", 1);
       args->erase(args->begin() + static_cast<long>(i));
@@ -57,6 +59,14 @@ void TakeConfigFlags(std::vector<char*>* args) {
 bool ConfigApplies(const std::string& top) {
   static const std::set<std::string> kNot = {"verify", "data", "proof", "attribute", "model", "demo", "keys"};
   return kNot.count(top) == 0;
+}
+
+// Whether two paths name one directory (as spelt, relative or through links).
+bool SameDirectory(const std::string& a, const std::string& b) {
+  std::error_code ec;
+  const auto ca = std::filesystem::weakly_canonical(std::filesystem::absolute(a, ec), ec);
+  const auto cb = std::filesystem::weakly_canonical(std::filesystem::absolute(b, ec), ec);
+  return !ec && ca == cb;
 }
 
 struct ConfigDefault {
@@ -115,9 +125,20 @@ int ParseAndRun(CLI::App& app, Dispatch& d, int argc, char** argv, const std::ve
   }
   std::vector<ConfigDefault> from_config;
   if (config->has_value()) {
+    // Every gate of this process (and the trainer's) reads the extra profiles
+    // from $DISTILLGATE_LICENSES, and check's --licenses defaults to the
+    // file's: a variable naming another directory would make the two differ.
+    const char* env_licenses = std::getenv("DISTILLGATE_LICENSES");
+    if (!(*config)->licenses.empty() && env_licenses != nullptr && *env_licenses != '\0' &&
+        !SameDirectory(env_licenses, (*config)->licenses)) {
+      const Status conflict = Status::InvalidInput("$DISTILLGATE_LICENSES (" + std::string(env_licenses) + ") and licenses = \"" +
+                                                   (*config)->licenses + "\" of " + (*config)->path +
+                                                   " name different license directories; expected one: unset the variable, or pass --no-config");
+      std::cerr << "distillgate: " << conflict.ToString() << "\n";
+      return conflict.ExitCode();
+    }
     ApplyConfig(app, **config, "", &from_config);
-    // Every gate of this process (and the trainer's) reads the extra profiles.
-    if (!(*config)->licenses.empty()) ::setenv("DISTILLGATE_LICENSES", (*config)->licenses.c_str(), 0);
+    if (!(*config)->licenses.empty()) ::setenv("DISTILLGATE_LICENSES", (*config)->licenses.c_str(), 1);
     SetAppliedProjectConfig(**config);
   }
   std::set<std::string> commands(other_commands.begin(), other_commands.end());

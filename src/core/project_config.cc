@@ -77,7 +77,10 @@ StatusOr<ProjectConfig> ParseProjectConfig(std::string_view text, const std::str
 
 StatusOr<std::optional<ProjectConfig>> FindProjectConfig(const std::string& start_dir) {
   std::string file;
-  if (const char* given = std::getenv("DISTILLGATE_CONFIG"); given != nullptr && *given != '\0') {
+  if (const char* given = std::getenv("DISTILLGATE_CONFIG"); given != nullptr) {
+    // Empty (--config= or a variable set to ""): a slip such as
+    // --config=$UNSET, not a request to search.
+    if (*given == '\0') return Status::InvalidInput("$DISTILLGATE_CONFIG (or --config) is empty; expected a file, or none for no configuration");
     if (std::string(given) == "none") return std::optional<ProjectConfig>();
     file = fs::absolute(given).lexically_normal().string();
     if (!FileExists(file)) return Status::InvalidInput(file + ": project configuration not found (DISTILLGATE_CONFIG or --config)");
@@ -87,7 +90,15 @@ StatusOr<std::optional<ProjectConfig>> FindProjectConfig(const std::string& star
     if (ec) return Status::IoError(start_dir + ": " + ec.message());
     while (true) {
       const fs::path candidate = dir / kProjectConfigName;
-      if (fs::exists(candidate, ec)) {
+      // Not there is the only answer that moves the search up: a file that
+      // cannot be examined (a directory we may not search) or a dangling
+      // link is an error, never a silent fall-back to a parent's or none.
+      const fs::file_status st = fs::symlink_status(candidate, ec);
+      if (st.type() != fs::file_type::not_found) {
+        if (ec) {
+          return Status::IoError(candidate.string() + ": cannot tell whether a project configuration is here (" + ec.message() +
+                                 "); expected to read it: fix the permissions, or pass --config FILE or --no-config");
+        }
         file = candidate.string();
         break;
       }
@@ -95,7 +106,11 @@ StatusOr<std::optional<ProjectConfig>> FindProjectConfig(const std::string& star
       dir = dir.parent_path();
     }
   }
-  if (!fs::is_regular_file(file)) return Status::InvalidInput(file + ": a project configuration must be a regular file");
+  std::error_code ec;
+  if (!fs::is_regular_file(file, ec)) {
+    const bool dangling = fs::is_symlink(fs::symlink_status(file, ec)) && !fs::exists(file, ec);
+    return Status::InvalidInput(file + ": a project configuration must be a regular file" + (dangling ? " (a link to a missing file)" : ""));
+  }
   DG_ASSIGN_OR_RETURN(std::string text, ReadFile(file));
   DG_ASSIGN_OR_RETURN(ProjectConfig c, ParseProjectConfig(text, file));
   return std::optional<ProjectConfig>(std::move(c));

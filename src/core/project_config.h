@@ -42,9 +42,12 @@ struct ProjectConfig {
 StatusOr<ProjectConfig> ParseProjectConfig(std::string_view text, const std::string& path);
 
 // Which configuration a command uses: $DISTILLGATE_CONFIG when set (a file
-// path, or "none" for no configuration; a missing file is InvalidInput),
-// else the nearest distillgate.toml from `start_dir` up to the root; nullopt
-// when there is none.
+// path, or "none" for no configuration; a missing file or an empty value is
+// InvalidInput), else the nearest distillgate.toml from `start_dir` up to the
+// root; nullopt when there is none. Only "not there" moves the search up: a
+// candidate that cannot be examined (EACCES on a directory on the way) is
+// IoError, and a dangling link, a directory or a FIFO by that name is
+// InvalidInput.
 StatusOr<std::optional<ProjectConfig>> FindProjectConfig(const std::string& start_dir);
 
 // The configuration this process's command applied (nullopt: none). Set by

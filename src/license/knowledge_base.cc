@@ -1,6 +1,11 @@
 #include "license/knowledge_base.h"
 
 #include <dirent.h>
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstdint>
+#include <cstring>
 
 #include <algorithm>
 #include <cctype>
@@ -126,11 +131,16 @@ StatusOr<std::shared_ptr<const KnowledgeBase>> KnowledgeBase::FromTexts(
   return std::shared_ptr<const KnowledgeBase>(kb);
 }
 
+std::vector<std::string> LicenseProfile::Names() const {
+  std::vector<std::string> names = {id};
+  for (const auto& a : doc["aliases"]) names.push_back(a);
+  if (doc.contains("hf_license_name")) names.push_back(doc["hf_license_name"]);
+  if (doc.contains("hf_license") && doc["hf_license"] != "other") names.push_back(doc["hf_license"]);
+  return names;
+}
+
 Status KnowledgeBase::Add(LicenseProfile p) {
-  std::vector<std::string> names = {p.id};
-  for (const auto& a : p.doc["aliases"]) names.push_back(a);
-  if (p.doc.contains("hf_license_name")) names.push_back(p.doc["hf_license_name"]);
-  if (p.doc.contains("hf_license") && p.doc["hf_license"] != "other") names.push_back(p.doc["hf_license"]);
+  const std::vector<std::string> names = p.Names();
   const size_t idx = profiles_.size();
   for (const auto& n : names) {
     auto [it, inserted] = index_.emplace(Lower(n), idx);
@@ -153,6 +163,23 @@ StatusOr<std::shared_ptr<const KnowledgeBase>> KnowledgeBase::BuiltinAnd(const s
     if (given.count(p.id) == 0) DG_RETURN_IF_ERROR(kb->Add(p));
   }
   for (const auto& p : extra->profiles()) {
+    // A name or model a built-in profile of another id answers to stays
+    // that profile's, even where the directory replaces it (and its
+    // replacement drops the name): a directory cannot capture it.
+    for (const std::string& n : p.Names()) {
+      const LicenseProfile* owner = builtin->Find(n);
+      if (owner != nullptr && owner->id != p.id) {
+        return Status::InvalidInput(p.origin + ": name \"" + n + "\" is already used by " + owner->origin + " (built-in profile " + owner->id +
+                                    "); a directory may replace that profile under its own id, not take its names");
+      }
+    }
+    for (const std::string& m : p.models) {
+      const LicenseProfile* owner = builtin->FindModel(m);
+      if (owner != nullptr && owner->id != p.id) {
+        return Status::InvalidInput(p.origin + ": /models: \"" + m + "\" is a model of " + owner->origin + " (built-in profile " + owner->id +
+                                    "); a directory may replace that profile under its own id, not take its models");
+      }
+    }
     LicenseProfile own = p;
     if (const LicenseProfile* old = builtin->Find(p.id); old != nullptr && old->id == p.id) own.replaces_sha256 = old->sha256;
     DG_RETURN_IF_ERROR(kb->Add(std::move(own)));
@@ -183,22 +210,48 @@ StatusOr<std::shared_ptr<const KnowledgeBase>> KnowledgeBase::Builtin() {
   return kb;
 }
 
+namespace {
+
+// A profile or reference text of a --licenses directory: a regular file (a
+// FIFO would block, a device never end) of a size a license has.
+constexpr uint64_t kMaxLicenseFileBytes = 4u << 20;
+StatusOr<std::string> ReadLicenseFile(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return Status::InvalidInput(path + ": " + std::strerror(errno));
+  if (!S_ISREG(st.st_mode)) return Status::InvalidInput(path + ": not a regular file; expected a license profile or text");
+  if (static_cast<uint64_t>(st.st_size) > kMaxLicenseFileBytes) {
+    return Status::InvalidInput(path + ": " + std::to_string(st.st_size) + " bytes; a license profile or text is at most " +
+                                std::to_string(kMaxLicenseFileBytes) + " bytes");
+  }
+  return ReadFile(path);
+}
+
+}  // namespace
+
 StatusOr<std::shared_ptr<const KnowledgeBase>> KnowledgeBase::LoadDirectory(const std::string& dir) {
   DIR* d = ::opendir(dir.c_str());
   if (d == nullptr) return Status::InvalidInput(dir + ": license directory not found");
   std::vector<std::string> names;
+  std::string miscased;
   while (dirent* e = ::readdir(d)) {
     std::string n = e->d_name;
-    if (n.size() > 5 && n.substr(n.size() - 5) == ".json") names.push_back(n);
+    if (n.size() <= 5) continue;
+    const std::string ext = n.substr(n.size() - 5);
+    if (ext == ".json") names.push_back(n);
+    else if (Lower(ext) == ".json") miscased = n;
   }
   ::closedir(d);
+  if (!miscased.empty()) {
+    return Status::InvalidInput(dir + "/" + miscased + ": profiles are read from files named *.json (lower case); expected " +
+                                miscased.substr(0, miscased.size() - 5) + ".json, or move the file out of " + dir);
+  }
   std::sort(names.begin(), names.end());
   std::vector<std::pair<std::string, std::string>> files;
   for (const auto& n : names) {
-    DG_ASSIGN_OR_RETURN(std::string text, ReadFile(dir + "/" + n));
+    DG_ASSIGN_OR_RETURN(std::string text, ReadLicenseFile(dir + "/" + n));
     files.emplace_back(dir + "/" + n, std::move(text));
   }
-  return FromTexts(files, [dir](const std::string& name) { return ReadFile(dir + "/texts/" + name); });
+  return FromTexts(files, [dir](const std::string& name) { return ReadLicenseFile(dir + "/texts/" + name); });
 }
 
 const LicenseProfile* KnowledgeBase::Find(const std::string& name) const {

@@ -52,6 +52,8 @@ struct LicenseProfile {
 
   // The term object (value, citation, …) or nullptr when the profile has none.
   const nlohmann::json* Term(const std::string& term) const;
+  // What it answers to: its id, aliases and Hugging Face license names.
+  std::vector<std::string> Names() const;
 };
 
 class KnowledgeBase {
@@ -64,8 +66,10 @@ class KnowledgeBase {
   // What `--licenses DIR` means: the built-in profiles and those of `dir`
   // (LoadDirectory) together; a profile of `dir` with a built-in profile's id
   // replaces it (LicenseProfile::replaces_sha256 says so). A name (id, alias,
-  // Hugging Face license name) of a profile of `dir` that a different
-  // built-in profile also uses is InvalidInput naming both files. `dir` empty:
+  // Hugging Face license name) or model pattern of a profile of `dir` that a
+  // built-in profile of a different id answers to is InvalidInput naming both
+  // files — even where `dir` replaces that built-in profile too, so a
+  // replacement cannot drop a name for another profile to take. `dir` empty:
   // the built-in profiles alone.
   static StatusOr<std::shared_ptr<const KnowledgeBase>> BuiltinAnd(const std::string& dir);
   // The profiles every gate of this process uses: BuiltinAnd($DISTILLGATE_LICENSES),

@@ -114,7 +114,9 @@ StatusOr<uint64_t> RecordApproval(Ledger& ledger, const PrivateKey& ledger_key, 
   if (request.role != approver->role) {
     return Status::InvalidInput("--role " + request.role + ": " + approver->name + "'s role in the policy is " + approver->role);
   }
-  if (request.note.empty()) return Status::InvalidInput("--note: say why the job may run");
+  if (request.note.find_first_not_of(" \t\r\n\f\v") == std::string::npos) {
+    return Status::InvalidInput("--note: say why the job may run (a note of blanks says nothing)");
+  }
   const std::string job_sha256 = StrOf(inputs, "job_sha256");
   const json statement = {{"type", "distillgate-approval-v1"},
                           {"ledger_origin", ledger.origin()},

@@ -83,6 +83,22 @@ StatusOr<Job> ParseJob(const nlohmann::json& doc, const std::string& where) {
       job.datasets.push_back(jd);
     }
   }
+  // Findings, waivers, approvals and recorded calls name a teacher or dataset
+  // by its id: two entries under one id would share them.
+  auto unique_ids = [&where](const auto& entries, const char* array) -> Status {
+    for (size_t i = 0; i < entries.size(); ++i) {
+      for (size_t j = 0; j < i; ++j) {
+        if (entries[j].id == entries[i].id) {
+          return Status::InvalidInput(where + ": /" + array + "/" + std::to_string(i) + "/id: \"" + entries[i].id + "\" is already the id of /" +
+                                      array + "/" + std::to_string(j) + "; expected an id of its own (findings, waivers and calls name " +
+                                      array + " by id)");
+        }
+      }
+    }
+    return Status::Ok();
+  };
+  DG_RETURN_IF_ERROR(unique_ids(job.teachers, "teachers"));
+  DG_RETURN_IF_ERROR(unique_ids(job.datasets, "datasets"));
   const auto& s = doc["student"];
   job.student.name = s["name"];
   job.student.model_type = s["model_type"];

@@ -74,9 +74,16 @@ StatusOr<json> LocateJobSource(const std::string& path, const std::string& job_s
   }
   const std::string uri = !path.empty() && path[0] == '/' ? "file://" + path : path;
   json out = {{"path", path}, {"uri", uri}, {"sha256", job.sha256}, {"locations", json::object()}};
+  // A lone CR ends a line too (old Mac line ends, which JSON allows as
+  // whitespace); yaml-cpp would not see it as one. Replaced by LF, one byte
+  // for one, so the positions are those an editor shows.
+  std::string lines = text;
+  for (size_t i = 0; i < lines.size(); ++i) {
+    if (lines[i] == '\r' && (i + 1 == lines.size() || lines[i + 1] != '\n')) lines[i] = '\n';
+  }
   YAML::Node root;
   try {
-    root = YAML::Load(text);  // JSON is YAML's flow style: its marks are the JSON text's lines and columns
+    root = YAML::Load(lines);  // JSON is YAML's flow style: its marks are the JSON text's lines and columns
   } catch (const YAML::Exception&) {
     return out;  // the job is valid JSON yaml-cpp cannot read: no positions
   }
@@ -96,7 +103,7 @@ StatusOr<json> LocateJobSource(const std::string& path, const std::string& job_s
         if (!n.IsDefined()) break;
       }
       if (!n.IsDefined() || n.Mark().line < 0) continue;
-      out["locations"][subject] = {{"pointer", pointer}, {"line", n.Mark().line + 1}, {"column", Utf16Column(text, n.Mark().line, n.Mark().column)}};
+      out["locations"][subject] = {{"pointer", pointer}, {"line", n.Mark().line + 1}, {"column", Utf16Column(lines, n.Mark().line, n.Mark().column)}};
     } catch (const YAML::Exception&) {
       continue;
     }
