@@ -554,6 +554,24 @@ TEST(ModelRedTeam, HintsAndSignatureFilesAndShards) {
       root.Update(h.data(), h.size());
     }
   }
+  // HashModel takes the same pieces in its one read of each file (also at a
+  // file that ends on a piece boundary).
+  ModelHashOptions pieces;
+  pieces.shard_size = shard;
+  auto sharded = HashModel(dir, pieces);
+  ASSERT_TRUE(sharded.ok());
+  size_t piece_no = 0;
+  for (const ModelFile& f : sharded->files) {
+    ASSERT_EQ(f.shards.size(), (f.bytes + shard - 1) / shard) << f.path;
+    for (const Hash& h : f.shards) EXPECT_EQ(HexEncode(h), resources[piece_no++]["digest"]) << f.path;
+  }
+  EXPECT_EQ(piece_no, resources.size());
+  WriteAll(t.File("even.bin"), std::string(2 * shard, 'x'));
+  auto even = HashModel(t.File("even.bin"), pieces);
+  ASSERT_TRUE(even.ok());
+  ASSERT_EQ(even->files[0].shards.size(), 2u);
+  EXPECT_EQ(even->files[0].shards[1], Sha256(std::string(shard, 'x')));
+  EXPECT_TRUE(HashModel(dir).value().files[0].shards.empty()) << "no pieces unless asked";
   const json st = {{"_type", "https://in-toto.io/Statement/v1"},
                    {"subject", {{{"name", "m"}, {"digest", {{"sha256", HexEncode(root.Finish())}}}}}},
                    {"predicateType", kModelSigningPredicate},

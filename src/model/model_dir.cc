@@ -94,6 +94,7 @@ struct Job {
   size_t index = 0;       // into manifest files
   bool want_header = false;
   bool follow = true;  // false: a listed regular file, opened with O_NOFOLLOW (a swap for a symlink fails)
+  uint64_t shard_size = 0;  // not 0: each piece's digest too
 };
 
 struct Result {
@@ -101,6 +102,7 @@ struct Result {
   Hash digest{};
   std::string header;  // the first 8 + N bytes of a safetensors file (as far as the file had them)
   uint64_t size = 0;
+  std::vector<Hash> shards;
 };
 
 // Reads a file once: its SHA-256 and, when asked, its safetensors header bytes.
@@ -120,7 +122,7 @@ Result HashOne(const Job& job, const std::string& display, std::vector<char>& bu
     return r;
   }
   (void)::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);  // a hint; failure changes nothing
-  Sha256Hasher h;
+  Sha256Hasher h, piece;
   uint64_t want = job.want_header ? 8 : 0;  // header bytes still to keep
   bool know_n = false;
   for (;;) {
@@ -133,6 +135,15 @@ Result HashOne(const Job& job, const std::string& display, std::vector<char>& bu
     }
     if (n == 0) break;
     h.Update(buf.data(), static_cast<size_t>(n));
+    for (size_t at = 0; job.shard_size > 0 && at < static_cast<size_t>(n);) {  // the pieces, split where they end
+      const uint64_t in_piece = (r.size + at) % job.shard_size;
+      const size_t take = static_cast<size_t>(std::min<uint64_t>(job.shard_size - in_piece, static_cast<uint64_t>(n) - at));
+      piece.Update(buf.data() + at, take);
+      at += take;
+      if (in_piece + take == job.shard_size) {
+        r.shards.push_back(piece.Finish());  // Finish leaves it ready for the next piece
+      }
+    }
     size_t used = 0;
     while (want > 0 && used < static_cast<size_t>(n)) {
       const size_t take = std::min<uint64_t>(want, static_cast<uint64_t>(n) - used);
@@ -150,6 +161,7 @@ Result HashOne(const Job& job, const std::string& display, std::vector<char>& bu
   }
   ::close(fd);
   r.digest = h.Finish();
+  if (job.shard_size > 0 && r.size % job.shard_size != 0) r.shards.push_back(piece.Finish());  // the last, shorter piece
   return r;
 }
 
@@ -308,7 +320,7 @@ StatusOr<ModelManifest> HashModel(const std::string& path, const ModelHashOption
   if (fs::is_regular_file(rs)) {
     m.directory = false;
     m.files.push_back({".", {}, 0, std::nullopt});
-    jobs.push_back({root.string(), 0, options.inspect && EndsWith(m.name, ".safetensors")});
+    jobs.push_back({root.string(), 0, options.inspect && EndsWith(m.name, ".safetensors"), true, options.shard_size});
   } else if (fs::is_directory(rs)) {
     m.directory = true;
     const std::string root_s = root.string() + "/";
@@ -353,7 +365,7 @@ StatusOr<ModelManifest> HashModel(const std::string& path, const ModelHashOption
     std::sort(found.begin(), found.end(), [](const Found& a, const Found& b) { return ModelPathLess(a.rel, b.rel); });
     for (size_t i = 0; i < found.size(); ++i) {
       m.files.push_back({found[i].rel, {}, 0, std::nullopt});
-      jobs.push_back({found[i].disk, i, options.inspect && EndsWith(found[i].rel, ".safetensors"), found[i].symlink});
+      jobs.push_back({found[i].disk, i, options.inspect && EndsWith(found[i].rel, ".safetensors"), found[i].symlink, options.shard_size});
     }
   } else {
     return Status::InvalidInput(path + ": not a regular file or directory");
@@ -395,6 +407,7 @@ StatusOr<ModelManifest> HashModel(const std::string& path, const ModelHashOption
     f.sha256 = r.digest;
     const std::string& header = r.header;
     f.bytes = r.size;
+    f.shards = std::move(r.shards);
     if (jobs[i].want_header) {
       DG_ASSIGN_OR_RETURN(uint64_t n, SafetensorsHeaderLength(header, f.bytes, shown));
       DG_ASSIGN_OR_RETURN(SafetensorsHeader h, ParseSafetensorsHeader(std::string_view(header).substr(8, n), f.bytes, shown));

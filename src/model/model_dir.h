@@ -51,6 +51,10 @@ struct ModelHashOptions {
   // config.json. Off: bytes only, as model_signing hashes (a signature check
   // must report a changed file as changed, not as malformed).
   bool inspect = true;
+  // Not 0: also the SHA-256 of each piece [k·shard_size, min((k+1)·shard_size,
+  // size)) of every file (model_signing's "shards" serialization), taken in
+  // the same read as the file's digest.
+  uint64_t shard_size = 0;
 };
 
 struct ModelFile {
@@ -58,6 +62,7 @@ struct ModelFile {
   Hash sha256{};
   uint64_t bytes = 0;
   std::optional<SafetensorsHeader> safetensors;
+  std::vector<Hash> shards;  // with ModelHashOptions::shard_size: each piece's SHA-256, in order
 };
 
 struct ModelManifest {

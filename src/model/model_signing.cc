@@ -322,26 +322,26 @@ StatusOr<ModelSignatureCheck> VerifyModelSignature(const std::string& bundle_tex
     }
   }
   o.allow_symlinks = sm.serialization.value("allow_symlinks", false) == true;
-  DG_ASSIGN_OR_RETURN(check.local, HashModel(model_path, o));
-  std::map<std::string, Hash> actual;
-  if (sm.serialization.value("method", "") == "shards") {
+  const bool sharded = sm.serialization.value("method", "") == "shards";
+  if (sharded) {
     const json& size_j = sm.serialization.contains("shard_size") ? sm.serialization["shard_size"] : json();
     if (!size_j.is_number_unsigned() || size_j.get<uint64_t>() == 0) {
       return Status::InvalidInput(bundle_where + ": /predicate/serialization/shard_size: expected a positive integer");
     }
-    const uint64_t shard = size_j.get<uint64_t>();
-    const bool dir = check.local.directory;
+    o.shard_size = size_j.get<uint64_t>();  // the pieces' digests in the same read as the files'
+  }
+  DG_ASSIGN_OR_RETURN(check.local, HashModel(model_path, o));
+  std::map<std::string, Hash> actual;
+  if (sharded) {
     for (const ModelFile& f : check.local.files) {
       // A shards signature has no resource for an empty file, so it cannot
       // say whether one belongs: refused rather than passed over.
       if (f.bytes == 0) {
         return Status::VerifyFailed(model_path + ": " + f.path + " is empty, and a shards signature cannot cover empty files");
       }
-      const std::string disk = dir ? model_path + "/" + f.path : model_path;
-      for (uint64_t start = 0; start < f.bytes; start += shard) {
-        const uint64_t end = std::min(f.bytes, start + shard);
-        DG_ASSIGN_OR_RETURN(Hash d, Sha256FileRange(disk, start, end));
-        actual[f.path + ":" + std::to_string(start) + ":" + std::to_string(end)] = d;
+      for (size_t k = 0; k < f.shards.size(); ++k) {
+        const uint64_t start = k * o.shard_size, end = std::min(f.bytes, start + o.shard_size);
+        actual[f.path + ":" + std::to_string(start) + ":" + std::to_string(end)] = f.shards[k];
       }
     }
   } else {
