@@ -20,13 +20,15 @@
 # Both distances are measured: jsd (the next-token distributions serve-teacher
 # reports as logprobs) and prefix (answer text only).
 # Usage: bench/attribution.sh [WORKDIR] [BUDGETS]   (after scripts/setup.sh; BUDGETS default "10 100 1000";
-#        DISTANCES="jsd prefix", STATISTICS="relative absolute" (also: regression, with jsd only), CONTROLS=6, STEPS=300 and SOFTEN=1
-#        (the temperature of --soften) in the environment)
+#        DISTANCES="jsd prefix", STATISTICS="relative absolute" (also: regression, with jsd only), POSITIONS=answer
+#        (also: probe — the probe's own bytes scored teacher-forced, with jsd only), CONTROLS=6, STEPS=300 and
+#        SOFTEN=1 (the temperature of --soften) in the environment)
 set -euo pipefail
 W="${1:-$(mktemp -d)}"
 BUDGETS="${2:-10 100 1000}"
 DISTANCES="${DISTANCES:-jsd prefix}"
 STATISTICS="${STATISTICS:-relative absolute}"
+POSITIONS="${POSITIONS:-answer}"
 CONTROLS="${CONTROLS:-6}"
 SOFTEN="${SOFTEN:-1}"
 STEPS="${STEPS:-300}"
@@ -81,50 +83,57 @@ for m in teacher-{1..4} student-{1..4} $CS; do
 done
 teachers=()
 for t in 1 2 3 4; do teachers+=(--teacher "teacher-$t=${URL[teacher-$t]}"); done
+for pos in $POSITIONS; do
 for st in $STATISTICS; do
 for d in $DISTANCES; do
   [ "$st" != regression ] || [ "$d" = jsd ] || continue  # regression needs distributions
+  [ "$pos" = answer ] || [ "$d" = jsd ] || continue      # so does scoring the probe
   for n in $BUDGETS; do
     for s in student-{1..4} $CS; do
       refs=()
       for c in $CS; do [ "$c" = "$s" ] || refs+=(--reference "${URL[$c]}"); done
       rc=0
       "$B" attribute --suspect "${URL[$s]}" "${teachers[@]}" "${refs[@]}" --probe-data half-b.txt --probes "$n" \
-        --probe-length 12 --answer-bytes 8 --seed 7 --distance "$d" --statistic "$st" --soften "$SOFTEN" --json > "attr-$st-$d-$n-$s.json" || rc=$?
+        --probe-length 12 --answer-bytes 8 --seed 7 --distance "$d" --statistic "$st" --positions "$pos" --soften "$SOFTEN" \
+        --json > "attr-$pos-$st-$d-$n-$s.json" || rc=$?
       [ "$rc" -le 1 ] || { echo "attribute failed for $s (exit $rc)" >&2; exit "$rc"; }
     done
   done
 done
 done
+done
 end=$(date +%s)
 "$B" ledger verify --ledger zoo.ledger --pubkey k/ledger.vkey | tail -1
-python3 - "$BUDGETS" "$DISTANCES" "$STATISTICS" "$CONTROLS" <<'PY'
+python3 - "$BUDGETS" "$DISTANCES" "$STATISTICS" "$CONTROLS" "$POSITIONS" <<'PY'
 import json, math, sys
 controls = int(sys.argv[4])
+positions = sys.argv[5].split()
 budgets = sys.argv[1].split()
 distances = sys.argv[2].split()
 statistics = sys.argv[3].split()
 def auc(pos, neg):
     s = sum(1.0 if p > q else 0.5 if p == q else 0.0 for p in pos for q in neg)
     return s / (len(pos) * len(neg))
-print("| statistic | distance | queries per model and set | probes | top-1 (chance 25 %%) | false positives on %d controls | ROC AUC | hardest true pair's Holm p |" % controls)
-print("|---|---|---|---|---|---|---|---|")
-for st, d, n in [(st, d, n) for st in statistics for d in distances for n in budgets if st != "regression" or d == "jsd"]:
+print("| positions | statistic | distance | queries per model and set | probes | top-1 (chance 25 %%) | students named for a wrong teacher | false positives on %d controls | ROC AUC | hardest true pair's Holm p |" % controls)
+print("|---|---|---|---|---|---|---|---|---|---|")
+for pos, st, d, n in [(pos, st, d, n) for pos in positions for st in statistics for d in distances for n in budgets
+                      if (st != "regression" and pos == "answer") or d == "jsd"]:
     for key, label in (("", "data"), ("random_baseline", "random (baseline)")):
-        hits, fp, pos, neg, worst = 0, 0, [], [], 0.0
+        hits, wrong, fp, tp, neg, worst = 0, 0, 0, [], [], 0.0
         for i in range(1, 5):
-            j = json.load(open("attr-%s-%s-%s-student-%d.json" % (st, d, n, i)))
+            j = json.load(open("attr-%s-%s-%s-%s-student-%d.json" % (pos, st, d, n, i)))
             j = j[key] if key else j
             hits += j["identified"] == "teacher-%d" % i
+            wrong += j["identified"] not in (None, "teacher-%d" % i)
             for c in j["candidates"]:
                 score = -math.log10(max(c["p"], 1e-300))
-                (pos if c["id"] == "teacher-%d" % i else neg).append(score)
+                (tp if c["id"] == "teacher-%d" % i else neg).append(score)
                 if c["id"] == "teacher-%d" % i: worst = max(worst, c["p_holm"])
         for i in range(1, controls + 1):
-            j = json.load(open("attr-%s-%s-%s-control-%d.json" % (st, d, n, i)))
+            j = json.load(open("attr-%s-%s-%s-%s-control-%d.json" % (pos, st, d, n, i)))
             j = j[key] if key else j
             fp += j["identified"] is not None
             neg += [-math.log10(max(c["p"], 1e-300)) for c in j["candidates"]]
-        print("| %s | %s | %s | %s | %d/4 | %d/%d | %.3f | %.3g |" % (st, d, n, label, hits, fp, controls, auc(pos, neg), worst))
+        print("| %s | %s | %s | %s | %s | %d/4 | %d/4 | %d/%d | %.3f | %.3g |" % (pos, st, d, n, label, hits, wrong, fp, controls, auc(tp, neg), worst))
 PY
 echo "wall: training $((trained - start)) s, serving and attribution $((end - trained)) s (2-core machines are noisy)"

@@ -584,6 +584,50 @@ TEST_F(EndpointZoo, ReportedDistributionsAreComparedWhereTheContextsAgree) {
   EXPECT_LT(NextTokenDistance(s1, s2, 2.0), NextTokenDistance(s1, s2, 1.0));
 }
 
+// `--positions probe`: every model scores the probe itself (legacy
+// completions with echo and logprobs), the same contexts for all; an
+// endpoint that cannot score a prompt, or whose tokens are not bytes, fails.
+TEST_F(EndpointZoo, ProbesScoredTeacherForcedAttributeTheStudentAndNotTheControl) {
+  std::vector<std::string> flags = Models();
+  flags.insert(flags.end(), {"--model", "mute", "--no-echo", "mute", "--model", "wide", "--wide-tokens", "wide"});
+  Start(flags);
+  auto scored = [this](const std::string& suspect, const std::string& statistic) {
+    auto a = Args(suspect);
+    a.insert(a.end(), {"--distance", "jsd", "--positions", "probe", "--statistic", statistic, "--probe-length", "12"});
+    return testing::RunCli(a);
+  };
+  for (const char* statistic : {"relative", "regression"}) {
+    auto r = scored("student-b", statistic);
+    ASSERT_EQ(r.exit_code, 0) << statistic << r.out << r.err;
+    nlohmann::json j = nlohmann::json::parse(r.out);
+    EXPECT_EQ(j["identified"], "teacher-b") << j.dump(2);
+    EXPECT_EQ(j["positions"], "probe");
+    EXPECT_EQ(j["queries"], 8 * 200);
+    r = scored("control", statistic);
+    EXPECT_EQ(r.exit_code, 1) << statistic << r.out << r.err;
+    j = nlohmann::json::parse(r.out);
+    EXPECT_TRUE(j["identified"].is_null()) << j.dump(2);
+  }
+  auto r = scored("mute", "relative");
+  EXPECT_EQ(r.exit_code, 3) << r.out << r.err;
+  EXPECT_NE(r.err.find("no echoed logprobs"), std::string::npos) << r.err;
+  r = scored("wide", "relative");
+  EXPECT_EQ(r.exit_code, 3) << r.out << r.err;
+  EXPECT_NE(r.err.find("not single bytes"), std::string::npos) << r.err;
+  // Without distributions there is nothing to score with.
+  auto prefix = Args("student-b");
+  prefix.insert(prefix.end(), {"--positions", "probe"});
+  r = testing::RunCli(prefix);
+  EXPECT_EQ(r.exit_code, 2) << r.out << r.err;
+  EXPECT_NE(r.err.find("--distance jsd"), std::string::npos) << r.err;
+  // A one-byte probe has no scored byte.
+  auto one = Args("student-b");
+  one.insert(one.end(), {"--distance", "jsd", "--positions", "probe", "--probe-length", "1"});
+  r = testing::RunCli(one);
+  EXPECT_EQ(r.exit_code, 2) << r.out << r.err;
+  EXPECT_NE(r.err.find("at least 2 bytes"), std::string::npos) << r.err;
+}
+
 // Issue 15, recorded runs: `attribute --ledger` pre-registers the plan and
 // records every query; `attribute verify` re-checks it offline.
 class RecordedZoo : public EndpointZoo {

@@ -180,6 +180,41 @@ TEST_F(TrainLmTest, TrainServeCollectVerify) {
     }
     ChatResult plain = client.Complete({{"model", "fruit-lm"}, {"messages", {{{"role", "user"}, {"content", "app"}}}}, {"max_tokens", 4}});
     EXPECT_FALSE(plain.body["choices"][0].contains("logprobs"));
+    // The legacy completions endpoint scores an echoed prompt, as vLLM does
+    // (what `attribute --positions probe` reads): one token a byte, nothing
+    // for the first, and the distribution that generated a byte is the one
+    // that scores it when it is part of the prompt.
+    ChatResult gen = client.Post("/v1/completions", {{"model", "fruit-lm"}, {"prompt", "app"}, {"max_tokens", 1}, {"temperature", 0},
+                                                     {"echo", true}, {"logprobs", 5}});
+    ASSERT_TRUE(gen.error.empty()) << gen.error;
+    const std::string echoed = gen.body["choices"][0]["text"];
+    ASSERT_EQ(echoed.size(), 4u) << gen.body.dump();
+    EXPECT_EQ(echoed.substr(0, 3), "app");
+    const json& glp = gen.body["choices"][0]["logprobs"];
+    ASSERT_EQ(glp["tokens"].size(), 4u) << glp.dump();
+    EXPECT_TRUE(glp["token_logprobs"][0].is_null());
+    EXPECT_TRUE(glp["top_logprobs"][0].is_null());
+    EXPECT_EQ(glp["text_offset"], json({0, 1, 2, 3}));
+    ChatResult scored = client.Post("/v1/completions", {{"model", "fruit-lm"}, {"prompt", echoed}, {"max_tokens", 0}, {"echo", true},
+                                                        {"logprobs", 5}});
+    ASSERT_TRUE(scored.error.empty()) << scored.error;
+    const json& slp = scored.body["choices"][0]["logprobs"];
+    EXPECT_EQ(scored.body["choices"][0]["text"], echoed) << "max_tokens 0 with echo: the prompt alone, scored";
+    ASSERT_EQ(slp["tokens"].size(), 4u);
+    for (size_t j = 1; j < 4; ++j) {
+      const json& tops = slp["top_logprobs"][j];
+      ASSERT_EQ(tops.size(), 5u) << slp.dump();
+      double mass = 0;
+      for (const auto& [token, lp] : tops.items()) mass += std::exp(lp.get<double>());
+      EXPECT_LE(mass, 1.0 + 1e-5);
+      const std::string tok(1, echoed[j]);
+      if (tops.contains(tok)) EXPECT_FLOAT_EQ(tops[tok].get<double>(), slp["token_logprobs"][j].get<double>());
+      for (const auto& [token, lp] : glp["top_logprobs"][j].items()) EXPECT_NEAR(tops[token].get<double>(), lp.get<double>(), 1e-5) << j << token;
+    }
+    EXPECT_NEAR(slp["token_logprobs"][3].get<double>(), glp["token_logprobs"][3].get<double>(), 1e-5);
+    EXPECT_EQ(client.Post("/v1/completions", {{"model", "fruit-lm"}, {"prompt", "app"}, {"logprobs", 21}}).http_status, 400);
+    EXPECT_EQ(client.Post("/v1/completions", {{"model", "fruit-lm"}, {"prompt", "app"}, {"logprobs", true}}).http_status, 400);
+    EXPECT_EQ(client.Post("/v1/completions", {{"model", "fruit-lm"}, {"prompt", "app"}, {"logprobs", 2}, {"stream", true}}).http_status, 400);
   }
   json job = {{"name", "collect-from-fruit-lm"},
               {"teachers", {{{"id", "fruit-lm"}, {"kind", "api"}, {"provider", "distillgate"}, {"model", "fruit-lm"}, {"license", "MIT"},
@@ -403,6 +438,43 @@ TEST_F(TrainLmTest, LmFilesAreServedForAttributionAndReaskedOnVerify) {
                             "--requery", "suspect=" + dir_.File("lm-1.pt")});
   EXPECT_EQ(v.exit_code, 0) << v.out << v.err;
   EXPECT_NE(v.out.find("ok    requery:suspect: 40 of 40"), std::string::npos) << v.out;
+  // Teacher-forced: every model scores the probes themselves; recorded, re-checked and re-asked the same way.
+  r = testing::RunCli({"attribute", "--suspect", dir_.File("lm-1.pt"), "--teacher", "t=" + dir_.File("lm-2.pt"), "--reference",
+                       dir_.File("lm-3.pt"), "--reference", dir_.File("lm-4.pt"), "--probe-data", dir_.File("corpus.txt"), "--probes", "20",
+                       "--probe-length", "8", "--distance", "jsd", "--positions", "probe", "--json", "--ledger", dir_.File("l.db"), "--key",
+                       dir_.File("k/ledger.key")});
+  ASSERT_LE(r.exit_code, 1) << r.out << r.err;
+  j = json::parse(r.out);
+  EXPECT_EQ(j["positions"], "probe");
+  EXPECT_EQ(j["queries"], 4 * 40);
+  {
+    // The last call recorded before run_end: the probe from its second byte, 7 distributions for 8 bytes.
+    auto ledger = Ledger::Open(dir_.File("l.db"), Ledger::Mode::kReadOnly);
+    ASSERT_TRUE(ledger.ok());
+    auto size = (*ledger)->Size();
+    ASSERT_TRUE(size.ok());
+    auto leaf = (*ledger)->GetLeaf(*size - 2);
+    ASSERT_TRUE(leaf.ok());
+    const json call = json::parse(leaf->data);
+    ASSERT_EQ(call["kind"], "teacher_call") << call.dump();
+    const std::string prompt = call["body"]["prompt"];
+    ASSERT_EQ(prompt.size(), 8u);
+    EXPECT_EQ(call["body"]["answer"]["text"], prompt.substr(1));
+    EXPECT_EQ(call["body"]["answer"]["positions"].size(), 7u);
+  }
+  v = testing::RunCli({"attribute", "verify", "--ledger", dir_.File("l.db"), "--run", j["run"], "--pubkey", dir_.File("k/ledger.pub"),
+                       "--requery", "t=" + dir_.File("lm-2.pt"), "--json"});
+  EXPECT_EQ(v.exit_code, 0) << v.out << v.err;
+  json vj = json::parse(v.out);
+  EXPECT_EQ(vj["plan"]["options"]["positions"], "probe");
+  bool requeried = false;
+  for (const auto& c : vj["checks"]) requeried |= c["name"] == "requery:t" && c["ok"] == true;
+  EXPECT_TRUE(requeried) << vj["checks"].dump(2);
+  // Teacher-forced scoring needs distributions: prefix distance refused.
+  r = testing::RunCli({"attribute", "--suspect", dir_.File("lm-1.pt"), "--teacher", "t=" + dir_.File("lm-2.pt"), "--reference",
+                       dir_.File("lm-3.pt"), "--reference", dir_.File("lm-4.pt"), "--probe-data", dir_.File("corpus.txt"), "--positions", "probe"});
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("--distance jsd"), std::string::npos) << r.err;
   // The same file in two roles is refused.
   r = testing::RunCli({"attribute", "--suspect", dir_.File("lm-1.pt"), "--teacher", "t=" + dir_.File("lm-1.pt"), "--reference",
                        dir_.File("lm-3.pt"), "--reference", dir_.File("lm-4.pt"), "--probe-data", dir_.File("corpus.txt")});

@@ -88,12 +88,16 @@ StatusOr<ParsedPlan> PlanFromJson(const json& j) {
     p.plan.options.soften = o.at("soften").get<double>();
     p.plan.options.alpha = o.at("alpha").get<double>();
     p.plan.options.answer_bytes = o.at("answer_bytes").get<size_t>();
+    p.plan.options.positions = o.value("positions", std::string("answer"));
   } catch (const json::exception& e) {
     return Status::InvalidInput(std::string("/plan/options: ") + e.what());
   }
   if (p.plan.options.distance != "prefix" && p.plan.options.distance != "jsd") return Status::InvalidInput("/plan/options/distance: prefix or jsd");
   if (p.plan.options.statistic != "relative" && p.plan.options.statistic != "absolute" && p.plan.options.statistic != "regression") {
     return Status::InvalidInput("/plan/options/statistic: relative, absolute or regression");
+  }
+  if (p.plan.options.positions != "answer" && p.plan.options.positions != "probe") {
+    return Status::InvalidInput("/plan/options/positions: answer or probe");
   }
   p.probe_sets = j.value("probe_sets", json());
   if (!p.probe_sets.is_array() || p.probe_sets.size() != 2) return Status::InvalidInput("/plan/probe_sets: expected the two probe sets");
@@ -118,17 +122,19 @@ StatusOr<json> Plan::ToJson() const {
   json candidates_j = json::array(), references_j = json::array();
   for (const auto& m : candidates) candidates_j.push_back(ModelJson(m));
   for (const auto& m : references) references_j.push_back(ModelJson(m));
-  return json{{"format", kPlanFormat},
-              {"suspect", ModelJson(suspect)},
-              {"candidates", candidates_j},
-              {"references", references_j},
-              {"probe_sets", {ProbeSetMeta(test, probe_length, test_sha), ProbeSetMeta(baseline, probe_length, baseline_sha)}},
-              {"options",
-               {{"distance", options.distance},
-                {"statistic", options.statistic},
-                {"soften", options.soften},
-                {"alpha", options.alpha},
-                {"answer_bytes", options.answer_bytes}}}};
+  json j = {{"format", kPlanFormat},
+            {"suspect", ModelJson(suspect)},
+            {"candidates", candidates_j},
+            {"references", references_j},
+            {"probe_sets", {ProbeSetMeta(test, probe_length, test_sha), ProbeSetMeta(baseline, probe_length, baseline_sha)}},
+            {"options",
+             {{"distance", options.distance},
+              {"statistic", options.statistic},
+              {"soften", options.soften},
+              {"alpha", options.alpha},
+              {"answer_bytes", options.answer_bytes}}}};
+  if (options.positions != "answer") j["options"]["positions"] = options.positions;  // plans made before the option hash as they did
+  return j;
 }
 
 namespace {
@@ -168,6 +174,16 @@ Status CheckModelsAndOptions(const Plan& plan) {
   if (!(o.alpha >= 1e-12 && o.alpha <= 0.5)) return Status::InvalidInput("alpha: expected a level in [1e-12, 0.5]");
   if (!(o.soften >= 0.05 && o.soften <= 100)) return Status::InvalidInput("soften: expected a temperature in [0.05, 100]");
   if (o.answer_bytes < 1 || o.answer_bytes > 1024) return Status::InvalidInput("answer_bytes: expected 1 to 1024");
+  if (o.positions != "answer" && o.positions != "probe") return Status::InvalidInput("positions: answer or probe");
+  if (o.positions == "probe") {
+    if (o.distance != "jsd") return Status::InvalidInput("positions probe compares the distributions that score the probe: --distance jsd");
+    for (const std::vector<ModelRef>* list : {&plan.candidates, &plan.references}) {
+      for (const ModelRef& m : *list) {
+        if (m.base_url.empty()) return Status::InvalidInput("positions probe scores text at an endpoint; \"" + m.id + "\" is an image classifier file");
+      }
+    }
+    if (plan.suspect.base_url.empty()) return Status::InvalidInput("positions probe scores text at an endpoint; the suspect is an image classifier file");
+  }
   return Status::Ok();
 }
 
@@ -180,38 +196,63 @@ Status CheckPlan(const Plan& plan) {
   if (plan.test.probes.empty() || plan.test.probes.size() != plan.baseline.probes.size() || plan.test.probes.size() > kMaxProbes) {
     return Status::InvalidInput("the test and baseline probe sets must be of one size, 1 to 100000 probes");
   }
+  if (plan.options.positions == "probe") {
+    for (const ProbeSet* set : {&plan.test, &plan.baseline}) {
+      for (const std::string& probe : set->probes) {
+        if (probe.size() < 2) return Status::InvalidInput("positions probe needs probes of at least 2 bytes (the first byte is not scored)");
+      }
+    }
+  }
   return Status::Ok();
 }
 
 namespace {
 
-// The regression statistic's embedding (docs/attribution.md): per probe, the
-// first answer position's log-probabilities over every token any model
+// The regression statistic's embedding (docs/attribution.md): per probe and
+// compared position, the log-probabilities over every token any model
 // reported there (one reported by none of a model's top tokens: the floor
-// 1e-6, as the mass under "" is spread thin), centred over those tokens.
+// 1e-6, as the mass under "" is spread thin), centred over those tokens. The
+// compared positions: the first answer position; with positions "probe",
+// every scored byte of the probe (the texts, the probe itself, are checked to
+// be one for all models, so every model saw the same contexts).
 StatusOr<Attribution> RegressionOnAnswers(const Plan& plan, const SetAnswers& answers) {
   const size_t n = answers.suspect.size();
+  const bool whole_probe = plan.options.positions == "probe";
   std::vector<const std::vector<Answer>*> models = {&answers.suspect};
   for (const auto& c : answers.candidates) models.push_back(&c);
   for (const auto& r : answers.references) models.push_back(&r);
   std::vector<std::vector<double>> embedded(models.size());
   constexpr double kFloor = 1e-6;
   for (size_t i = 0; i < n; ++i) {
-    std::set<std::string> tokens;
+    const Answer& first = (*models[0])[i];
+    size_t compared = 1;
+    if (whole_probe) {
+      compared = first.positions.size();
+      for (const auto* m : models) {
+        if ((*m)[i].text != first.text || (*m)[i].positions.size() != compared) {
+          return Status::InvalidInput("statistic regression: the models scored probe " + std::to_string(i) + " differently");
+        }
+      }
+    }
     for (const auto* m : models) {
       if ((*m)[i].positions.empty()) return Status::InvalidInput("statistic regression: an answer carries no distribution (probe " + std::to_string(i) + ")");
-      for (const auto& [t, p] : (*m)[i].positions[0]) tokens.insert(t);
     }
-    for (size_t k = 0; k < models.size(); ++k) {
-      const auto& dist = (*models[k])[i].positions[0];
-      std::vector<double> v;
-      double mean = 0;
-      for (const std::string& t : tokens) {
-        auto it = dist.find(t);
-        v.push_back(std::log(std::max(it == dist.end() ? 0.0 : it->second, kFloor)));
-        mean += v.back() / static_cast<double>(tokens.size());
+    for (size_t j = 0; j < compared; ++j) {
+      std::set<std::string> tokens;
+      for (const auto* m : models) {
+        for (const auto& [t, p] : (*m)[i].positions[j]) tokens.insert(t);
       }
-      for (double x : v) embedded[k].push_back(x - mean);
+      for (size_t k = 0; k < models.size(); ++k) {
+        const auto& dist = (*models[k])[i].positions[j];
+        std::vector<double> v;
+        double mean = 0;
+        for (const std::string& t : tokens) {
+          auto it = dist.find(t);
+          v.push_back(std::log(std::max(it == dist.end() ? 0.0 : it->second, kFloor)));
+          mean += v.back() / static_cast<double>(tokens.size());
+        }
+        for (double x : v) embedded[k].push_back(x - mean);
+      }
     }
   }
   RegressionEvidence e;
@@ -289,6 +330,7 @@ json Outcome::ToJson(const PlanOptions& o) const {
   out["distance"] = o.distance;
   out["statistic"] = o.statistic;
   out["soften"] = o.soften;
+  if (o.positions != "answer") out["positions"] = o.positions;  // outcomes recorded before the option recheck as they were
   if (!run_id.empty()) {
     out["run"] = run_id;
     out["decision_index"] = decision_index;
@@ -301,6 +343,7 @@ StatusOr<Outcome> RunAttribution(const Plan& plan, const QueryOptions& query_in,
   QueryOptions query = query_in;
   query.max_tokens = plan.options.answer_bytes;
   query.logprobs = plan.options.distance == "jsd";
+  query.score_probe = plan.options.positions == "probe";
   Outcome out;
   out.models = 1 + plan.candidates.size() + plan.references.size();
   for (const ProbeSet* set : {&plan.test, &plan.baseline}) {
@@ -748,6 +791,7 @@ StatusOr<Recheck> RecheckRecorded(Ledger& ledger, const std::string& run_id, con
     QueryOptions q = options.query;
     q.max_tokens = plan.options.answer_bytes;
     q.logprobs = plan.options.distance == "jsd";
+    q.score_probe = plan.options.positions == "probe";
     size_t same = 0, total = 0;
     double worst = 0;
     std::string first_difference;

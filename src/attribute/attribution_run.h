@@ -47,6 +47,11 @@ struct PlanOptions {
   double soften = 1.0;                 // jsd only
   double alpha = 0.05;
   size_t answer_bytes = 8;             // max_tokens of each request
+  // Whose positions' distributions are compared (jsd only): "answer" — the
+  // answer each model generates (chat completions); "probe" — the probe's
+  // own bytes, teacher-forced (QueryOptions::score_probe), the same
+  // contexts for every model. Recorded in the plan only when "probe".
+  std::string positions = "answer";
 };
 
 struct Plan {

@@ -40,6 +40,73 @@ StatusOr<ModelRef> ParseModelRef(const std::string& spec, bool with_id, const st
   return m;
 }
 
+namespace {
+
+// One reported distribution ({token: logprob} of the N most likely) as
+// probabilities, the unreported mass under "".
+StatusOr<std::map<std::string, double>> Distribution(const nlohmann::json& tops, const std::string& where) {
+  std::map<std::string, double> dist;
+  double total = 0;
+  for (const auto& [token, logprob] : tops.items()) {
+    if (!logprob.is_number()) return Status::IoError(where + ": a top_logprobs value is not a number");
+    const double p = std::exp(logprob.get<double>());
+    if (!std::isfinite(p) || p > 1.0 + 1e-6) return Status::IoError(where + ": a logprob is not a log-probability");
+    dist[token] += p;
+    total += p;
+  }
+  if (dist.empty()) return Status::IoError(where + ": a position has no top_logprobs");
+  dist[""] = std::max(0.0, 1.0 - total);
+  return dist;
+}
+
+// QueryOptions::score_probe: the endpoint scores the probe's own bytes.
+StatusOr<Answer> ScoreProbe(ChatClient& client, const ModelRef& m, const std::string& probe, size_t i) {
+  const nlohmann::json request = {{"model", m.model}, {"prompt", probe}, {"max_tokens", 1},
+                                  {"temperature", 0}, {"echo", true},    {"logprobs", 20}};
+  ChatResult r = client.Post("/v1/completions", request);
+  const std::string where = m.id + " (" + m.base_url + "#" + m.model + "), probe " + std::to_string(i);
+  if (!r.error.empty()) return Status::IoError(where + ": " + r.error + " (--positions probe uses the completions endpoint /v1/completions)");
+  const nlohmann::json& body = r.body;
+  if (body.contains("model") && body["model"].is_string() && body["model"] != m.model) {
+    return Status::IoError(where + ": answered as model \"" + body["model"].get<std::string>() + "\", not \"" + m.model +
+                           "\": the evidence would not be this model's");
+  }
+  const nlohmann::json* lp = nullptr;
+  if (body.is_object() && body.contains("choices") && body["choices"].is_array() && !body["choices"].empty() &&
+      body["choices"][0].is_object() && body["choices"][0].contains("logprobs") && body["choices"][0]["logprobs"].is_object()) {
+    lp = &body["choices"][0]["logprobs"];
+  }
+  if (lp == nullptr || !lp->contains("top_logprobs") || !(*lp)["top_logprobs"].is_array() || !lp->contains("text_offset") ||
+      !(*lp)["text_offset"].is_array() || (*lp)["top_logprobs"].size() != (*lp)["text_offset"].size()) {
+    return Status::IoError(where + ": the endpoint returned no echoed logprobs (choices[0].logprobs.top_logprobs and text_offset); "
+                           "--positions probe needs a completions endpoint that scores the prompt (echo with logprobs)");
+  }
+  const nlohmann::json& tops = (*lp)["top_logprobs"];
+  const nlohmann::json& offsets = (*lp)["text_offset"];
+  Answer answer;
+  for (size_t j = 0; j < offsets.size(); ++j) {
+    if (!offsets[j].is_number_unsigned()) return Status::IoError(where + ": a text_offset is not a non-negative integer");
+    const size_t at = offsets[j].get<size_t>();
+    if (at >= probe.size()) break;  // the generated token
+    if (at != j) {
+      return Status::IoError(where + ": the endpoint's tokens are not single bytes (token " + std::to_string(j) + " starts at byte " +
+                             std::to_string(at) + "); --positions probe compares byte positions (byte-level models, e.g. serve-teacher)");
+    }
+    if (j == 0) continue;  // nothing predicted the first byte
+    if (!tops[j].is_object()) return Status::IoError(where + ": the probe's byte " + std::to_string(j) + " has no top_logprobs object");
+    DG_ASSIGN_OR_RETURN(auto dist, Distribution(tops[j], where));
+    answer.positions.push_back(std::move(dist));
+  }
+  if (answer.positions.size() + 1 != probe.size()) {
+    return Status::IoError(where + ": the endpoint scored " + std::to_string(answer.positions.size()) + " of the probe's " +
+                           std::to_string(probe.size() > 0 ? probe.size() - 1 : 0) + " predicted bytes");
+  }
+  answer.text = probe.substr(1);
+  return answer;
+}
+
+}  // namespace
+
 StatusOr<std::vector<Answer>> QueryModel(const ModelRef& m, const ProbeSet& probes, const QueryOptions& o,
                                          const AnswerSink& on_answer) {
   if (!m.file.empty() && m.base_url.empty()) {  // a classifier file, run locally (a served LM file has its URL)
@@ -60,6 +127,12 @@ StatusOr<std::vector<Answer>> QueryModel(const ModelRef& m, const ProbeSet& prob
   answers.reserve(probes.probes.size());
   for (size_t i = 0; i < probes.probes.size(); ++i) {
     DG_RETURN_IF_ERROR(CheckNotStopped("querying " + m.id));
+    if (o.score_probe) {
+      DG_ASSIGN_OR_RETURN(Answer answer, ScoreProbe(client, m, probes.probes[i], i));
+      if (on_answer) DG_RETURN_IF_ERROR(on_answer(i, answer));
+      answers.push_back(std::move(answer));
+      continue;
+    }
     nlohmann::json request = {{"model", m.model},
                               {"messages", {{{"role", "user"}, {"content", probes.probes[i]}}}},
                               {"max_tokens", o.max_tokens},

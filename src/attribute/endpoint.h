@@ -42,6 +42,14 @@ StatusOr<ModelRef> ParseModelRef(const std::string& spec, bool with_id, const st
 struct QueryOptions {
   size_t max_tokens = 8;   // each answer is at most this long (greedy: temperature 0)
   bool logprobs = false;   // ask for `logprobs` and `top_logprobs` (20) and require them
+  // Teacher-forced scoring of the probe itself instead of an answer: each
+  // probe is POSTed to the legacy completions endpoint (/v1/completions,
+  // {prompt, max_tokens 1, temperature 0, echo true, logprobs 20}, as vLLM
+  // and lm-evaluation-harness score a fixed text); the Answer's text is the
+  // probe from its second byte on and its positions the distributions that
+  // predicted each of those bytes (every model sees the same contexts). The
+  // endpoint's tokens must be bytes (`serve-teacher`); otherwise IoError.
+  bool score_probe = false;
   double timeout_s = 60;
   int max_retries = 3;
   std::string api_key;     // sent as a bearer token when not empty

@@ -40,7 +40,7 @@ using attribute::ModelRef;
 using attribute::ProbeKind;
 
 struct AttributeArgs {
-  std::string suspect, probe_data, api_key_env, distance = "prefix", statistic = "relative", ledger, key, ref_job;
+  std::string suspect, probe_data, api_key_env, distance = "prefix", statistic = "relative", positions = "answer", ledger, key, ref_job;
   size_t train_references = 0;
   std::vector<std::string> teachers, references;
   size_t probes = 200, probe_length = 32, max_tokens = 8;
@@ -344,6 +344,7 @@ StatusOr<int> RunAttribute(const AttributeArgs& a) {
   plan.options.soften = a.soften;
   plan.options.alpha = a.alpha;
   plan.options.answer_bytes = a.max_tokens;
+  plan.options.positions = a.positions;
   plan.probe_length = a.probe_length;
   if (a.train_references > 0) {
     // Everything else is checked first: a bad suspect or corpus trains nothing.
@@ -407,6 +408,8 @@ StatusOr<int> RunAttribute(const AttributeArgs& a) {
     std::cout << "queries: " << out.queries << " (" << out.models << " models × " << out.test.probes + out.baseline.probes
               << " probes), "
               << (plan.test.images ? (plan.options.distance == "jsd" ? "distance: JSD of the class probabilities" : "distance: top-1 disagreement")
+                  : plan.options.positions == "probe"
+                      ? "distance: JSD of the distributions that scored each probe byte (teacher-forced, the same contexts for every model)"
                   : plan.options.distance == "jsd" ? "distance: JSD of the reported next-token distributions where the contexts agree"
                                                  : "distance: shared prefix of the answers' first " + std::to_string(a.max_tokens) + " bytes")
               << "\n";
@@ -537,6 +540,12 @@ void RegisterAttribute(CLI::App& app, Dispatch& d) {
                  "distributions the endpoints report (logprobs, top 20)")
       ->capture_default_str()
       ->check(CLI::IsMember({"prefix", "jsd"}));
+  c->add_option("--positions", a->positions,
+                 "With --distance jsd: answer: the distributions of each model's own answer (chat completions);\n"
+                 "probe: the distributions that score the probe's own bytes, teacher-forced (/v1/completions with echo\n"
+                 "and logprobs; byte-level endpoints such as serve-teacher): every model seen in the same contexts")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"answer", "probe"}));
   c->add_option("--soften", a->soften, "With --distance jsd: soften each distribution at this temperature first (p^(1/T))")
       ->capture_default_str()
       ->check(NumberIn(0.05, 100));

@@ -234,6 +234,30 @@ double ByteLm::NextByteAgreement(const ByteLm& teacher, const std::string& text)
   return mine.argmax(-1).eq(theirs.argmax(-1)).to(torch::kDouble).mean().item<double>();
 }
 
+namespace {
+
+// Printable ASCII and newline: the only bytes the served model produces.
+torch::Tensor OutputMask() {
+  auto mask = torch::full({256}, -1e9);
+  mask.narrow(0, 0x20, 0x7f - 0x20).fill_(0);
+  mask[10] = 0;
+  return mask;
+}
+
+}  // namespace
+
+std::vector<std::vector<float>> ByteLm::ScoreLogprobs(const std::string& text) const {
+  std::vector<std::vector<float>> out;
+  if (text.empty()) return out;
+  torch::NoGradGuard no_grad;
+  auto [logits, h] = impl_->net->forward(Bytes(text).unsqueeze(0));
+  (void)h;
+  auto lp = torch::log_softmax(logits.squeeze(0) + OutputMask(), 1).to(torch::kFloat).contiguous();
+  const float* data = lp.data_ptr<float>();
+  for (int64_t j = 0; j < lp.size(0); ++j) out.emplace_back(data + j * 256, data + (j + 1) * 256);
+  return out;
+}
+
 std::string ByteLm::Generate(const std::string& prompt, int max_new, double temperature, uint64_t seed, char stop,
                              std::vector<std::vector<float>>* step_logprobs) const {
   torch::NoGradGuard no_grad;
@@ -241,10 +265,7 @@ std::string ByteLm::Generate(const std::string& prompt, int max_new, double temp
   std::string context = prompt.empty() ? std::string("\n") : prompt;
   auto [logits, h] = impl_->net->forward(Bytes(context).unsqueeze(0));
   torch::Tensor last = logits.select(1, logits.size(1) - 1).squeeze(0);
-  // Printable ASCII and newline only.
-  auto mask = torch::full({256}, -1e9);
-  mask.narrow(0, 0x20, 0x7f - 0x20).fill_(0);
-  mask[10] = 0;
+  const torch::Tensor mask = OutputMask();
   std::string out;
   for (int i = 0; i < max_new; ++i) {
     auto l = last + mask;

@@ -60,6 +60,12 @@ class ByteLm {
   // to it, position by position: what an endpoint reports as logprobs.
   std::string Generate(const std::string& prompt, int max_new, double temperature, uint64_t seed, char stop = 0,
                        std::vector<std::vector<float>>* step_logprobs = nullptr) const;
+  // Teacher-forced scoring: for each j in 0..size-1, the log-probabilities
+  // over the 256 bytes of the byte after text[0..j] (the same masked
+  // distribution at temperature 1 as Generate's `step_logprobs`), so element
+  // j scores text[j + 1] and the last one the first byte Generate would add.
+  // Empty for an empty text.
+  std::vector<std::vector<float>> ScoreLogprobs(const std::string& text) const;
   // Mean bits per byte of `text` under the model (held-out perplexity = 2^bpb).
   double BitsPerByte(const std::string& text) const;
   // The fraction of positions in `text` where this model's most likely next

@@ -51,6 +51,51 @@ Sampling SamplingOf(const json& body, int default_max_tokens) {
   return s;
 }
 
+// A byte as a token string: itself when printable ASCII or a newline, else
+// "bytes:\\xNN" (the convention OpenAI's tokenizers use for a token that is
+// not valid UTF-8 alone).
+std::string TokenString(int b) {
+  if ((b >= 0x20 && b < 0x7f) || b == '\n') return std::string(1, static_cast<char>(b));
+  static const char* hex = "0123456789abcdef";
+  return std::string("bytes:\\x") + hex[(b >> 4) & 15] + hex[b & 15];
+}
+
+// The `top` most likely bytes of one position's log-probabilities (bytes the
+// model cannot produce left out), most likely first, ties by byte value.
+std::vector<int> TopBytes(const std::vector<float>& lp, int top) {
+  std::vector<int> order;
+  for (int b = 0; b < 256; ++b) {
+    if (std::isfinite(lp[b]) && lp[b] > -1e8) order.push_back(b);
+  }
+  std::sort(order.begin(), order.end(), [&lp](int a, int b) { return lp[a] > lp[b] || (lp[a] == lp[b] && a < b); });
+  if (static_cast<int>(order.size()) > top) order.resize(static_cast<size_t>(top));
+  return order;
+}
+
+// The legacy completions `logprobs` object ({tokens, token_logprobs,
+// top_logprobs, text_offset}) of `text`, one token a byte: `scored[j]` is the
+// distribution that predicted text[j], or null for a token nothing predicted
+// (an echoed prompt's first byte).
+json LegacyLogprobs(const std::string& text, const std::vector<const std::vector<float>*>& scored, int top) {
+  json tokens = json::array(), token_logprobs = json::array(), tops = json::array(), offsets = json::array();
+  for (size_t j = 0; j < text.size(); ++j) {
+    const int b = static_cast<unsigned char>(text[j]);
+    tokens.push_back(TokenString(b));
+    offsets.push_back(j);
+    const std::vector<float>* lp = scored[j];
+    if (lp == nullptr) {
+      token_logprobs.push_back(nullptr);
+      tops.push_back(nullptr);
+      continue;
+    }
+    token_logprobs.push_back((*lp)[b]);
+    json t = json::object();
+    for (int k : TopBytes(*lp, top)) t[TokenString(k)] = (*lp)[k];
+    tops.push_back(std::move(t));
+  }
+  return {{"tokens", tokens}, {"token_logprobs", token_logprobs}, {"top_logprobs", tops}, {"text_offset", offsets}};
+}
+
 }  // namespace
 
 Status ServeTeacher(const ServeOptions& o) {
@@ -117,13 +162,8 @@ Status ServeTeacher(const ServeOptions& o) {
       json content = json::array();
       for (size_t i = 0; i < steps.size() && i < answer.size(); ++i) {
         const std::vector<float>& lp = steps[i];
-        std::vector<int> order;
-        for (int b = 0; b < 256; ++b) {
-          if (std::isfinite(lp[b]) && lp[b] > -1e8) order.push_back(b);
-        }
-        std::sort(order.begin(), order.end(), [&lp](int a, int b) { return lp[a] > lp[b] || (lp[a] == lp[b] && a < b); });
         json tops = json::array();
-        for (int k = 0; k < top && k < static_cast<int>(order.size()); ++k) tops.push_back(token(order[k], lp[order[k]]));
+        for (int k : TopBytes(lp, top)) tops.push_back(token(k, lp[k]));
         const int chosen = static_cast<unsigned char>(answer[i]);
         json t = token(chosen, lp[chosen]);
         t["top_logprobs"] = tops;
@@ -167,7 +207,12 @@ Status ServeTeacher(const ServeOptions& o) {
     SendEvents(res, events);
   });
   // The (legacy) completions endpoint: one string `prompt`, the same
-  // generation; `"stream": true` as text_completion chunks.
+  // generation; `"stream": true` as text_completion chunks. `logprobs: N`
+  // (0..20) reports each token's log-probability and the N most likely;
+  // `echo: true` returns the prompt before the answer and, with logprobs,
+  // scores the prompt's own bytes too (teacher-forced: what vLLM and
+  // lm-evaluation-harness use to score a fixed text); `max_tokens: 0` with
+  // echo scores the prompt alone.
   server.Post("/v1/completions", [&](const httplib::Request& req, httplib::Response& res) {
     auto parsed = ParseJsonStrict(req.body, "request");
     json body = parsed.ok() ? std::move(parsed).value() : json();
@@ -179,31 +224,54 @@ Status ServeTeacher(const ServeOptions& o) {
     }
     const std::string prompt = body["prompt"];
     const Sampling sampling = SamplingOf(body, o.max_tokens);
-    const int max_tokens = sampling.max_tokens;
+    const bool echo = body.contains("echo") && body["echo"] == true;
+    const int max_tokens = echo && body.contains("max_tokens") && body["max_tokens"] == 0 ? 0 : sampling.max_tokens;
     const double temperature = sampling.temperature;
     const uint64_t seed = sampling.seed;
+    int top = -1;  // no logprobs
+    if (body.contains("logprobs") && !body["logprobs"].is_null()) {
+      if (!body["logprobs"].is_number_integer() || body["logprobs"].get<int64_t>() < 0 || body["logprobs"].get<int64_t>() > 20) {
+        return error(res, 400, "logprobs: expected an integer from 0 to 20 (the number of most likely tokens to report)");
+      }
+      top = body["logprobs"].get<int>();
+      if (body.contains("stream") && body["stream"] == true) {
+        return error(res, 400, "logprobs with stream: this server reports logprobs only in a whole response (\"stream\": false)");
+      }
+    }
     std::string answer;
+    std::vector<std::vector<float>> steps, prompt_scores;
     uint64_t n;
     {
       std::lock_guard<std::mutex> lock(mu);
-      answer = lm.Generate(prompt, max_tokens, temperature, seed, 0, nullptr);
+      answer = lm.Generate(prompt, max_tokens, temperature, seed, 0, top >= 0 ? &steps : nullptr);
+      if (top >= 0 && echo) prompt_scores = lm.ScoreLogprobs(prompt);
       n = served++;
     }
+    const std::string text = echo ? prompt + answer : answer;
+    json logprobs = nullptr;
+    if (top >= 0) {
+      std::vector<const std::vector<float>*> scored;
+      if (echo) {
+        for (size_t j = 0; j < prompt.size(); ++j) scored.push_back(j == 0 ? nullptr : &prompt_scores[j - 1]);
+      }
+      for (size_t j = 0; j < answer.size(); ++j) scored.push_back(j < steps.size() ? &steps[j] : nullptr);
+      logprobs = LegacyLogprobs(text, scored, top);
+    }
     json out = answer_object("cmpl-dg-" + std::to_string(n), "text_completion",
-                             json::array({{{"index", 0}, {"text", answer}, {"logprobs", nullptr}, {"finish_reason", "length"}}}), prompt, answer);
+                             json::array({{{"index", 0}, {"text", text}, {"logprobs", logprobs}, {"finish_reason", "length"}}}), prompt, answer);
     res.set_header("x-request-id", "dg-" + std::to_string(n));
     if (!(body.contains("stream") && body["stream"] == true)) {
       res.set_content(out.dump(), "application/json");
       return;
     }
     auto events = std::make_shared<std::vector<std::string>>();
-    auto chunk = [&out](const std::string& text, json finish) {
+    auto chunk = [&out](const std::string& piece, json finish) {
       json c = out;
-      c["choices"] = {{{"index", 0}, {"text", text}, {"logprobs", nullptr}, {"finish_reason", finish}}};
+      c["choices"] = {{{"index", 0}, {"text", piece}, {"logprobs", nullptr}, {"finish_reason", finish}}};
       c.erase("usage");
       return "data: " + c.dump() + "\n\n";
     };
-    for (size_t i = 0; i < answer.size(); i += 4) events->push_back(chunk(answer.substr(i, 4), nullptr));
+    for (size_t i = 0; i < text.size(); i += 4) events->push_back(chunk(text.substr(i, 4), nullptr));
     events->push_back(chunk("", "length"));
     events->push_back("data: [DONE]\n\n");
     SendEvents(res, events);

@@ -55,9 +55,11 @@ ChatClient::ChatClient(ChatClientOptions options) : impl_(std::make_unique<Impl>
 
 ChatClient::~ChatClient() = default;
 
-ChatResult ChatClient::Complete(const json& request) {
+ChatResult ChatClient::Complete(const json& request) { return Post("/v1/chat/completions", request); }
+
+ChatResult ChatClient::Post(const std::string& path, const json& request) {
   const ChatClientOptions& o = impl_->o;
-  const std::string url = o.base_url + "/v1/chat/completions";
+  const std::string url = o.base_url + path;
   const std::string payload = request.dump();
   ChatResult r;
   double backoff = o.backoff_s;

@@ -17,6 +17,12 @@ a student. A request for an undeclared model gets 404; --fail-model NAME
 answers that model's requests with 500. With `logprobs`, each answer letter
 comes with the model's distribution at that position (the mixture above) as
 `top_logprobs`; --no-logprobs NAME leaves them out for that model.
+
+The legacy completions endpoint (/v1/completions) scores an echoed prompt
+(`echo` with `logprobs: N`): the distribution at the prompt's byte j is the
+model's distribution for a first answer letter after prompt[:j], one token a
+byte. --no-echo NAME answers that model's completions without logprobs;
+--wide-tokens NAME gives that model tokens of two bytes.
 """
 import argparse
 import hashlib
@@ -30,6 +36,8 @@ p.add_argument("--student", action="append", default=[])
 p.add_argument("--skill", type=float, default=0.6)
 p.add_argument("--fail-model", default="")
 p.add_argument("--no-logprobs", default="", help="a model that ignores `logprobs`")
+p.add_argument("--no-echo", default="", help="a model whose completions come without logprobs")
+p.add_argument("--wide-tokens", default="", help="a model whose tokens are two bytes")
 args = p.parse_args()
 
 LETTERS = "abcdefghijklmnopqrstuvwxyz"
@@ -88,13 +96,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def do_POST(self):
         body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
-        if self.path != "/v1/chat/completions":
+        if self.path not in ("/v1/chat/completions", "/v1/completions"):
             return self.reply(404, {"error": {"message": "not found"}})
         model = body.get("model", "")
         if model not in models:
             return self.reply(404, {"error": {"message": "no model " + model}})
         if model == args.fail_model:
             return self.reply(500, {"error": {"message": "this model is down"}})
+        if self.path == "/v1/completions":
+            return self.complete(model, body)
         prompt = [m.get("content", "") for m in body["messages"] if m.get("role") == "user"][-1]
         text = answer(model, prompt, int(body.get("max_tokens", 8)))
         choice = {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "length"}
@@ -108,6 +118,30 @@ class Handler(http.server.BaseHTTPRequestHandler):
             choice["logprobs"] = {"content": content}
         self.reply(200, {"id": "chatcmpl-zoo", "object": "chat.completion", "created": 1764400000, "model": model,
                          "choices": [choice]})
+
+    def complete(self, model, body):
+        prompt = body["prompt"]
+        text = answer(model, prompt, int(body.get("max_tokens", 8)))
+        echoed = prompt + text if body.get("echo") else text
+        logprobs = None
+        top = body.get("logprobs")
+        if isinstance(top, int) and model != args.no_echo:
+            step = 2 if model == args.wide_tokens else 1
+            logprobs = {"tokens": [], "token_logprobs": [], "top_logprobs": [], "text_offset": []}
+            for at in range(0, len(echoed), step):
+                tok = echoed[at:at + step]
+                if at == 0 and body.get("echo"):
+                    lp, tops = None, None
+                else:
+                    d = dist(model, echoed[:at], 0)
+                    lp = math.log(d.get(tok, 1e-9))
+                    tops = {k: math.log(v) for k, v in sorted(d.items(), key=lambda kv: -kv[1])[:top]}
+                logprobs["tokens"].append(tok)
+                logprobs["token_logprobs"].append(lp)
+                logprobs["top_logprobs"].append(tops)
+                logprobs["text_offset"].append(at)
+        self.reply(200, {"id": "cmpl-zoo", "object": "text_completion", "created": 1764400000, "model": model,
+                         "choices": [{"index": 0, "text": echoed, "logprobs": logprobs, "finish_reason": "length"}]})
 
     def reply(self, status, obj):
         data = json.dumps(obj).encode()
