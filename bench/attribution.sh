@@ -21,7 +21,7 @@
 # reports as logprobs) and prefix (answer text only).
 # Usage: bench/attribution.sh [WORKDIR] [BUDGETS]   (after scripts/setup.sh; BUDGETS default "10 100 1000";
 #        DISTANCES="jsd prefix", STATISTICS="relative absolute" (also: regression, with jsd only), POSITIONS=answer
-#        (also: probe — the probe's own bytes scored teacher-forced, with jsd only), CONTROLS=6, STEPS=300 and
+#        (also: probe — the probe's own bytes scored teacher-forced, with jsd only), PROBE_LENGTH=12, CONTROLS=6, STEPS=300 and
 #        SOFTEN=1 (the temperature of --soften) in the environment)
 set -euo pipefail
 W="${1:-$(mktemp -d)}"
@@ -29,6 +29,7 @@ BUDGETS="${2:-10 100 1000}"
 DISTANCES="${DISTANCES:-jsd prefix}"
 STATISTICS="${STATISTICS:-relative absolute}"
 POSITIONS="${POSITIONS:-answer}"
+PROBE_LENGTH="${PROBE_LENGTH:-12}"
 CONTROLS="${CONTROLS:-6}"
 SOFTEN="${SOFTEN:-1}"
 STEPS="${STEPS:-300}"
@@ -94,7 +95,7 @@ for d in $DISTANCES; do
       for c in $CS; do [ "$c" = "$s" ] || refs+=(--reference "${URL[$c]}"); done
       rc=0
       "$B" attribute --suspect "${URL[$s]}" "${teachers[@]}" "${refs[@]}" --probe-data half-b.txt --probes "$n" \
-        --probe-length 12 --answer-bytes 8 --seed 7 --distance "$d" --statistic "$st" --positions "$pos" --soften "$SOFTEN" \
+        --probe-length "$PROBE_LENGTH" --answer-bytes 8 --seed 7 --distance "$d" --statistic "$st" --positions "$pos" --soften "$SOFTEN" \
         --json > "attr-$pos-$st-$d-$n-$s.json" || rc=$?
       [ "$rc" -le 1 ] || { echo "attribute failed for $s (exit $rc)" >&2; exit "$rc"; }
     done

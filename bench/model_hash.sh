@@ -7,7 +7,7 @@
 # uses the CPU's SHA instructions as distillgate's OpenSSL does), side by side in each round, from the page cache
 # (each tool reads the files once before the rounds). Threads 1 and 2.
 # Goal: >= 0.9x sha256sum with 1 thread, >= 1.7x with 2 threads.
-# Usage: bench/model_hash.sh [ROUNDS] [SHARDS] [SHARD_MIB]   (after scripts/setup.sh)
+# Usage: bench/model_hash.sh [ROUNDS] [SHARDS] [SHARD_MIB]   (after scripts/setup.sh; COLD=1: from the disk, below)
 set -euo pipefail
 ROUNDS="${1:-3}"
 SHARDS="${2:-4}"
@@ -47,15 +47,18 @@ cat "$M"/* > /dev/null   # into the page cache
 now() { date +%s.%N; }
 echo "directory: $SHARDS shards x $MIB MiB + index + config = $BYTES bytes; $(nproc) cores; $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2)"
 echo "round  sha256sum s  openssl s | model hash -t1 s  ratio (vs openssl) | model hash -t2 s  ratio (vs openssl)"
+# COLD=1: the page cache is dropped before each tool reads (root; `sync; echo 3 > /proc/sys/vm/drop_caches`),
+# so every read comes from the disk.
+cold() { if [ "${COLD:-0}" = 1 ]; then sync; echo 3 > /proc/sys/vm/drop_caches; fi; }
+secs() { python3 -c "import sys; print(float(sys.argv[2]) - float(sys.argv[1]))" "$1" "$2"; }
 for r in $(seq "$ROUNDS"); do
-  t0=$(now); cat "$M"/* | sha256sum > /dev/null; t1=$(now); ts=$(python3 -c "import sys; print(float(sys.argv[2]) - float(sys.argv[1]))" "$t0" "$t1")
-  cat "$M"/* | openssl dgst -sha256 > /dev/null; to=$(now)
-  t1o=$(python3 -c "import sys; print(float(sys.argv[2]) - float(sys.argv[1]))" "$t1" "$to"); t1=$(now)
-  "$B/distillgate" model hash "$M" --threads 1 > /dev/null; t2=$(now)
-  "$B/distillgate" model hash "$M" --threads 2 > /dev/null; t3=$(now)
+  cold; t0=$(now); cat "$M"/* | sha256sum > /dev/null; t1=$(now); ts=$(secs "$t0" "$t1")
+  cold; t0=$(now); cat "$M"/* | openssl dgst -sha256 > /dev/null; t1=$(now); to=$(secs "$t0" "$t1")
+  cold; t0=$(now); "$B/distillgate" model hash "$M" --threads 1 > /dev/null; t1=$(now); one=$(secs "$t0" "$t1")
+  cold; t0=$(now); "$B/distillgate" model hash "$M" --threads 2 > /dev/null; t1=$(now); two=$(secs "$t0" "$t1")
   python3 -c "
 import sys
-a,b,c,d=map(float,sys.argv[1:5]); one=c-b; two=d-c; n=float(sys.argv[6]); o=float(sys.argv[7]); s=float(sys.argv[8])
-print('%5s  %9.2f  %9.2f | %9.2f        %5.2fx (%4.2fx) | %9.2f        %5.2fx (%4.2fx)   MB/s: sha256sum %.0f, openssl %.0f, t1 %.0f, t2 %.0f' % (sys.argv[5], s, o, one, s/one, o/one, two, s/two, o/two, n/s/1e6, n/o/1e6, n/one/1e6, n/two/1e6))
-" "$t0" "$t1" "$t2" "$t3" "$r" "$BYTES" "$t1o" "$ts"
+s,o,one,two,n=map(float,sys.argv[1:6])
+print('%5s  %9.2f  %9.2f | %9.2f        %5.2fx (%4.2fx) | %9.2f        %5.2fx (%4.2fx)   MB/s: sha256sum %.0f, openssl %.0f, t1 %.0f, t2 %.0f' % (sys.argv[6], s, o, one, s/one, o/one, two, s/two, o/two, n/s/1e6, n/o/1e6, n/one/1e6, n/two/1e6))
+" "$ts" "$to" "$one" "$two" "$BYTES" "$r"
 done
