@@ -208,6 +208,16 @@ Status CheckPlan(const Plan& plan) {
 
 namespace {
 
+// `base` (timeouts, retries, key) with what the plan's options say each
+// request is: its max_tokens, whether it asks for logprobs, whether it scores
+// the probe. The run and a requery ask alike.
+QueryOptions AskedAsPlanned(const PlanOptions& o, QueryOptions base) {
+  base.max_tokens = o.answer_bytes;
+  base.logprobs = o.distance == "jsd";
+  base.score_probe = o.positions == "probe";
+  return base;
+}
+
 // The regression statistic's embedding (docs/attribution.md): per probe and
 // compared position, the log-probabilities over every token any model
 // reported there (one reported by none of a model's top tokens: the floor
@@ -340,10 +350,7 @@ json Outcome::ToJson(const PlanOptions& o) const {
 
 StatusOr<Outcome> RunAttribution(const Plan& plan, const QueryOptions& query_in, const QuerySink& sink) {
   DG_RETURN_IF_ERROR(CheckPlan(plan));
-  QueryOptions query = query_in;
-  query.max_tokens = plan.options.answer_bytes;
-  query.logprobs = plan.options.distance == "jsd";
-  query.score_probe = plan.options.positions == "probe";
+  const QueryOptions query = AskedAsPlanned(plan.options, query_in);
   Outcome out;
   out.models = 1 + plan.candidates.size() + plan.references.size();
   for (const ProbeSet* set : {&plan.test, &plan.baseline}) {
@@ -788,10 +795,7 @@ StatusOr<Recheck> RecheckRecorded(Ledger& ledger, const std::string& run_id, con
       m.file = want.file;
       m.file_sha256 = want.file_sha256;
     }
-    QueryOptions q = options.query;
-    q.max_tokens = plan.options.answer_bytes;
-    q.logprobs = plan.options.distance == "jsd";
-    q.score_probe = plan.options.positions == "probe";
+    const QueryOptions q = AskedAsPlanned(plan.options, options.query);
     size_t same = 0, total = 0;
     double worst = 0;
     std::string first_difference;

@@ -42,14 +42,13 @@ StatusOr<ModelRef> ParseModelRef(const std::string& spec, bool with_id, const st
 
 namespace {
 
-// One reported distribution ({token: logprob} of the N most likely) as
+// One position's reported (token, logprob) pairs, the N most likely, as
 // probabilities, the unreported mass under "".
-StatusOr<std::map<std::string, double>> Distribution(const nlohmann::json& tops, const std::string& where) {
+StatusOr<std::map<std::string, double>> Distribution(const std::vector<std::pair<std::string, double>>& tops, const std::string& where) {
   std::map<std::string, double> dist;
   double total = 0;
-  for (const auto& [token, logprob] : tops.items()) {
-    if (!logprob.is_number()) return Status::IoError(where + ": a top_logprobs value is not a number");
-    const double p = std::exp(logprob.get<double>());
+  for (const auto& [token, logprob] : tops) {
+    const double p = std::exp(logprob);
     if (!std::isfinite(p) || p > 1.0 + 1e-6) return Status::IoError(where + ": a logprob is not a log-probability");
     dist[token] += p;
     total += p;
@@ -94,7 +93,12 @@ StatusOr<Answer> ScoreProbe(ChatClient& client, const ModelRef& m, const std::st
     }
     if (j == 0) continue;  // nothing predicted the first byte
     if (!tops[j].is_object()) return Status::IoError(where + ": the probe's byte " + std::to_string(j) + " has no top_logprobs object");
-    DG_ASSIGN_OR_RETURN(auto dist, Distribution(tops[j], where));
+    std::vector<std::pair<std::string, double>> reported;  // the legacy API's {token: logprob}
+    for (const auto& [token, logprob] : tops[j].items()) {
+      if (!logprob.is_number()) return Status::IoError(where + ": a top_logprobs value is not a number");
+      reported.emplace_back(token, logprob.get<double>());
+    }
+    DG_ASSIGN_OR_RETURN(auto dist, Distribution(reported, where));
     answer.positions.push_back(std::move(dist));
   }
   if (answer.positions.size() + 1 != probe.size()) {
@@ -169,21 +173,16 @@ StatusOr<std::vector<Answer>> QueryModel(const ModelRef& m, const ProbeSet& prob
       }
       if (lp->empty()) return Status::IoError(where + ": an empty answer has no next-token distribution to compare");
       for (const nlohmann::json& position : *lp) {
-        std::map<std::string, double> dist;
-        double total = 0;
+        std::vector<std::pair<std::string, double>> reported;  // chat's [{token, logprob}]
         if (position.is_object() && position.contains("top_logprobs") && position["top_logprobs"].is_array()) {
           for (const nlohmann::json& t : position["top_logprobs"]) {
             if (!t.is_object() || !t.contains("token") || !t["token"].is_string() || !t.contains("logprob") || !t["logprob"].is_number()) {
               return Status::IoError(where + ": a top_logprobs entry is not {token, logprob}");
             }
-            const double p = std::exp(t["logprob"].get<double>());
-            if (!std::isfinite(p) || p > 1.0 + 1e-6) return Status::IoError(where + ": a logprob is not a log-probability");
-            dist[t["token"].get<std::string>()] += p;
-            total += p;
+            reported.emplace_back(t["token"].get<std::string>(), t["logprob"].get<double>());
           }
         }
-        if (dist.empty()) return Status::IoError(where + ": a position has no top_logprobs");
-        dist[""] = std::max(0.0, 1.0 - total);  // the mass of the tokens not reported
+        DG_ASSIGN_OR_RETURN(auto dist, Distribution(reported, where));
         answer.positions.push_back(std::move(dist));
       }
     }
