@@ -589,7 +589,8 @@ TEST_F(EndpointZoo, ReportedDistributionsAreComparedWhereTheContextsAgree) {
 // endpoint that cannot score a prompt, or whose tokens are not bytes, fails.
 TEST_F(EndpointZoo, ProbesScoredTeacherForcedAttributeTheStudentAndNotTheControl) {
   std::vector<std::string> flags = Models();
-  flags.insert(flags.end(), {"--model", "mute", "--no-echo", "mute", "--model", "wide", "--wide-tokens", "wide"});
+  flags.insert(flags.end(), {"--model", "mute", "--no-echo", "mute", "--model", "wide", "--wide-tokens", "wide", "--model", "bos", "--bos",
+                             "bos", "--model", "other", "--bad-echo", "other"});
   Start(flags);
   auto scored = [this](const std::string& suspect, const std::string& statistic) {
     auto a = Args(suspect);
@@ -614,6 +615,20 @@ TEST_F(EndpointZoo, ProbesScoredTeacherForcedAttributeTheStudentAndNotTheControl
   r = scored("wide", "relative");
   EXPECT_EQ(r.exit_code, 3) << r.out << r.err;
   EXPECT_NE(r.err.find("not single bytes"), std::string::npos) << r.err;
+  // A token of the endpoint's own before the probe shifts every context: refused, saying so.
+  r = scored("bos", "relative");
+  EXPECT_EQ(r.exit_code, 3) << r.out << r.err;
+  EXPECT_NE(r.err.find("token 0 is \"<s>\", not the probe's byte 0"), std::string::npos) << r.err;
+  // An endpoint that scored another text than the probe sent.
+  r = scored("other", "relative");
+  EXPECT_EQ(r.exit_code, 3) << r.out << r.err;
+  EXPECT_NE(r.err.find("does not begin with the probe"), std::string::npos) << r.err;
+  // Nothing is generated in probe mode: an answer length is refused, not ignored.
+  auto bytes = Args("student-b");
+  bytes.insert(bytes.end(), {"--distance", "jsd", "--positions", "probe", "--answer-bytes", "4"});
+  r = testing::RunCli(bytes);
+  EXPECT_EQ(r.exit_code, 2) << r.out << r.err;
+  EXPECT_NE(r.err.find("nothing is generated"), std::string::npos) << r.err;
   // Without distributions there is nothing to score with.
   auto prefix = Args("student-b");
   prefix.insert(prefix.end(), {"--positions", "probe"});
@@ -823,7 +838,7 @@ class ForgedAttribution : public EndpointZoo {
     key_ = std::make_unique<PrivateKey>(std::move(*k));
   }
   // Runs a recorded attribution of student-b into l.db; returns its run id.
-  std::string RecordOne() {
+  std::string RecordOne(const std::string& distance = "prefix") {
     EXPECT_TRUE(dg::Ledger::Init(dir_.File("l.db"), *key_, "accuser.example/ledger").ok());
     auto ledger = dg::Ledger::Open(dir_.File("l.db"), dg::Ledger::Mode::kReadWrite);
     EXPECT_TRUE(ledger.ok());
@@ -838,6 +853,7 @@ class ForgedAttribution : public EndpointZoo {
     plan.probe_length = 32;
     plan.test = *MakeProbes(*corpus, ProbeKind::kData, 60, 32, 5);
     plan.baseline = *MakeProbes(*corpus, ProbeKind::kRandom, 60, 32, 5);
+    plan.options.distance = distance;
     auto out = RunRecordedAttribution(plan, QueryOptions{}, **ledger, *key_);
     EXPECT_TRUE(out.ok()) << out.status().message();
     if (!out.ok()) return "";
@@ -852,7 +868,7 @@ class ForgedAttribution : public EndpointZoo {
     auto to = dg::Ledger::Open(dir_.File(name), dg::Ledger::Mode::kReadWrite);
     EXPECT_TRUE(from.ok() && to.ok());
     std::vector<LedgerEntry> entries;
-    CompactRange calls;
+    CompactRange calls, others;  // the run's teacher calls; its other entries before run_end
     const uint64_t n = *(*from)->Size();
     for (uint64_t i = 0; i < n; ++i) {
       nlohmann::json doc = nlohmann::json::parse((*(*from)->GetLeaf(i)).data);
@@ -862,14 +878,39 @@ class ForgedAttribution : public EndpointZoo {
       if (kind == "run_end") {
         body["teacher_calls"] = calls.size();
         body["teacher_calls_root"] = Base64Encode(calls.Root());
+        body["entries"] = {{"count", others.size()}, {"root", Base64Encode(others.Root())}};
       }
       auto e = LedgerEntry::Make(kind, body);
       EXPECT_TRUE(e.ok());
       if (kind == "teacher_call") calls.Append(e->leaf_hash(), nullptr);
+      else if (kind != "run_end" && body.contains("run")) others.Append(e->leaf_hash(), nullptr);
       entries.push_back(*e);
     }
     EXPECT_TRUE((*to)->Append(entries, *key_).ok());
     return dir_.File(name);
+  }
+  // l.db re-planned consistently as `name`: the plan (entry 0) passed
+  // through `edit`, its hash, the run id and every entry naming them, and
+  // each entry's body through `also`. Returns {path, the forged run id}.
+  std::pair<std::string, std::string> Replan(const std::string& name, const std::function<void(nlohmann::json&)>& edit,
+                                             const std::function<void(const std::string&, nlohmann::json&)>& also = nullptr) {
+    auto l = dg::Ledger::Open(dir_.File("l.db"), dg::Ledger::Mode::kReadOnly);
+    nlohmann::json plan = nlohmann::json::parse((*(*l)->GetLeaf(0)).data)["body"]["plan"];
+    l->reset();
+    edit(plan);
+    const std::string sha = HexEncode(Sha256(*Canonicalize(plan)));
+    const std::string new_run = sha.substr(0, 16) + "-0";
+    const std::string path = Forge(name, [&](const std::string& kind, nlohmann::json& b) {
+      if (kind == "decision") {
+        b["plan"] = plan;
+        b["inputs"]["job_sha256"] = sha;
+      }
+      if (b.contains("run")) b["run"] = new_run;
+      if (kind == "run_start") b["job_sha256"] = b["plan_sha256"] = sha;
+      if (also) also(kind, b);
+      return true;
+    });
+    return {path, new_run};
   }
   // The names of the failed checks of a forged ledger's recheck.
   std::set<std::string> Failed(const std::string& path, const std::string& run) {
@@ -964,22 +1005,13 @@ TEST_F(ForgedAttribution, APlanDistillgateWouldNotMakeFailsTheRecheck) {
   for (const auto& edit : std::vector<std::function<void(nlohmann::json&)>>{
            [](nlohmann::json& plan) { plan["references"][1]["id"] = "suspect"; },
            [](nlohmann::json& plan) { plan["options"]["alpha"] = 0.9; },
+           // The default written out: a second serialisation, a second hash, of one plan.
+           [](nlohmann::json& plan) { plan["options"]["positions"] = "answer"; },
            [](nlohmann::json& plan) { plan["candidates"][0] = plan["suspect"]; plan["candidates"][0]["id"] = "teacher-a"; }}) {
-    // Re-plan consistently: the plan's hash, the run id and every entry naming them.
-    auto l = dg::Ledger::Open(dir_.File("l.db"), dg::Ledger::Mode::kReadOnly);
-    nlohmann::json plan = nlohmann::json::parse((*(*l)->GetLeaf(0)).data)["body"]["plan"];
-    l->reset();
-    edit(plan);
-    const std::string sha = HexEncode(Sha256(*Canonicalize(plan)));
-    const std::string new_run = sha.substr(0, 16) + "-0";
-    const std::string path = Forge("plan.db", [&](const std::string& kind, nlohmann::json& b) {
-      if (kind == "decision") {
-        b["plan"] = plan;
-        b["inputs"]["job_sha256"] = sha;
-      }
-      if (b.contains("run")) b["run"] = new_run;
-      if (kind == "run_start") b["job_sha256"] = b["plan_sha256"] = sha;
-      return true;
+    nlohmann::json plan;
+    const auto [path, new_run] = Replan("plan.db", [&](nlohmann::json& p) {
+      edit(p);
+      plan = p;
     });
     EXPECT_EQ(Failed(path, new_run), std::set<std::string>{"plan-format"}) << plan.dump();
     ::unlink(path.c_str());
@@ -1000,6 +1032,26 @@ TEST_F(ForgedAttribution, APlanDistillgateWouldNotMakeFailsTheRecheck) {
   plan.references[1] = *ParseModelRef("r2=" + url_ + "teacher-b", true, "t");  // a candidate as a reference
   EXPECT_FALSE(RunRecordedAttribution(plan, QueryOptions{}, **ledger, *key_).ok());
   EXPECT_EQ(*(*ledger)->Size(), *size) << "nothing written";
+}
+
+// A run whose answers were generated (chat, --positions answer) relabelled,
+// consistently and re-signed, as one that scored the probes teacher-forced:
+// its outcome still follows from the answers, but the answers are not
+// scorings of the probes, and the recheck says so.
+TEST_F(ForgedAttribution, AnAnswerRunRelabelledAsProbeScoringFailsTheRecheck) {
+  Start(Models());
+  const std::string run = RecordOne("jsd");
+  ASSERT_FALSE(run.empty());
+  EXPECT_EQ(Failed(dir_.File("l.db"), run), std::set<std::string>{}) << "the genuine record re-checks";
+  const auto [path, new_run] = Replan(
+      "relabelled.db", [](nlohmann::json& plan) { plan["options"]["positions"] = "probe"; },
+      [](const std::string& kind, nlohmann::json& b) {
+        if (kind == "run_end") {
+          b["attribution"]["positions"] = "probe";
+          b["attribution"]["run"] = b["run"];
+        }
+      });
+  EXPECT_EQ(Failed(path, new_run), std::set<std::string>{"scored"});
 }
 
 }  // namespace

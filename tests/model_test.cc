@@ -585,6 +585,34 @@ TEST(ModelRedTeam, HintsAndSignatureFilesAndShards) {
                                     {"signatures", {{{"sig", Base64Encode(*key->Sign(DssePae("application/vnd.in-toto+json", payload)))}, {"keyid", ""}}}}}}};
   auto shards = VerifyModelSignature(b.dump(), "s.sig", ModelSigningTrust::Key(*pub), dir, {});
   ASSERT_TRUE(shards.ok()) << shards.status().message();
+  // One byte changed (the length kept): that file's piece no longer matches.
+  const std::string readme = ReadAll(dir + "/README.md");
+  std::string flipped = readme;
+  flipped[flipped.size() - 3] ^= 1;
+  WriteAll(dir + "/README.md", flipped);
+  auto changed = VerifyModelSignature(b.dump(), "s.sig", ModelSigningTrust::Key(*pub), dir, {});
+  ASSERT_FALSE(changed.ok()) << "a changed byte verifies under a shards signature";
+  EXPECT_NE(changed.status().message().find("README.md"), std::string::npos) << changed.status().message();
+  WriteAll(dir + "/README.md", readme);
+  ASSERT_TRUE(VerifyModelSignature(b.dump(), "s.sig", ModelSigningTrust::Key(*pub), dir, {}).ok());
+  // A piece that straddles HashModel's 4 MiB reads, and pieces larger than a
+  // read, hash as the byte ranges they name.
+  {
+    std::string big((4u << 20) + 5000, '\0');
+    for (size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>((i * 2654435761u) >> 13);
+    WriteAll(t.File("big.bin"), big);
+    for (uint64_t size : {uint64_t{(3u << 20) + 7}, uint64_t{(5u << 20)}, uint64_t{4u << 20}, uint64_t{1000}}) {
+      ModelHashOptions o;
+      o.shard_size = size;
+      auto h = HashModel(t.File("big.bin"), o);
+      ASSERT_TRUE(h.ok()) << h.status().message();
+      ASSERT_EQ(h->files[0].shards.size(), (big.size() + size - 1) / size) << size;
+      for (size_t k = 0; k < h->files[0].shards.size(); ++k) {
+        const uint64_t at = k * size, end = std::min<uint64_t>(big.size(), at + size);
+        ASSERT_EQ(h->files[0].shards[k], Sha256(big.substr(at, end - at))) << "shard size " << size << ", piece " << k;
+      }
+    }
+  }
   WriteAll(dir + "/empty.py", "");
   auto empty = VerifyModelSignature(b.dump(), "s.sig", ModelSigningTrust::Key(*pub), dir, {});
   ASSERT_FALSE(empty.ok());

@@ -702,6 +702,16 @@ TEST_F(RunTest, AnImageStudentIsAttributedToItsTeacherAndAControlIsNot) {
   v = testing::RunCli({"attribute", "verify", "--ledger", path_, "--run", j["run"], "--pubkey", dir_.File("ledger.pub")});
   EXPECT_EQ(v.exit_code, 0) << v.out << v.err;
   EXPECT_NE(v.out.find("ok    references-recorded: 3 references"), std::string::npos) << v.out;
+  // Probe scoring is for text endpoints: refused before any reference is trained.
+  {
+    const size_t entries_before = Entries().size();
+    std::vector<std::string> probe = trained;
+    probe.insert(probe.end(), {"--positions", "probe"});
+    auto p = testing::RunCli(probe);
+    EXPECT_EQ(p.exit_code, 2) << p.out << p.err;
+    EXPECT_NE(p.err.find("--positions probe scores text at endpoints"), std::string::npos) << p.err;
+    EXPECT_EQ(Entries().size(), entries_before) << "nothing trained or recorded";
+  }
   // A job with a teacher is no reference; without a ledger nothing is trained.
   trained[trained.size() - 5] = student_job;
   EXPECT_EQ(testing::RunCli(trained).exit_code, 2);

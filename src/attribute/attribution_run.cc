@@ -88,7 +88,12 @@ StatusOr<ParsedPlan> PlanFromJson(const json& j) {
     p.plan.options.soften = o.at("soften").get<double>();
     p.plan.options.alpha = o.at("alpha").get<double>();
     p.plan.options.answer_bytes = o.at("answer_bytes").get<size_t>();
-    p.plan.options.positions = o.value("positions", std::string("answer"));
+    // Absent means "answer": a plan written with "positions":"answer" would be
+    // a second serialisation, a second hash, of the same plan.
+    p.plan.options.positions = o.contains("positions") ? o.at("positions").get<std::string>() : std::string("answer");
+    if (o.contains("positions") && p.plan.options.positions != "probe") {
+      return Status::InvalidInput("/plan/options/positions: \"probe\" when present (answer positions are the default and not written)");
+    }
   } catch (const json::exception& e) {
     return Status::InvalidInput(std::string("/plan/options: ") + e.what());
   }
@@ -708,6 +713,29 @@ StatusOr<Recheck> RecheckRecorded(Ledger& ledger, const std::string& run_id, con
                    (same ? "hash to the pre-registered " + meta["sha256"].get<std::string>().substr(0, 16) + "…" : "do not hash to the pre-registered set");
   }
   add("probes", hashes_ok, missing == 0 ? "the prompts asked: " + hash_detail : "not checked: answers are missing");
+  // With positions "probe", every answer is the endpoint's scoring of its
+  // prompt: the prompt after its first byte, one distribution a byte. A run
+  // that generated answers cannot be relabelled as one that scored probes.
+  if (plan.options.positions == "probe") {
+    std::string bad;
+    for (int s = 0; s < 2 && missing == 0 && bad.empty(); ++s) {
+      for (size_t i = 0; i < sets[s].count && bad.empty(); ++i) {
+        const std::string& prompt = *sets[s].prompts[i];
+        for (size_t m = 0; m < models && bad.empty(); ++m) {
+          const Answer& a = *sets[s].answers[m][i];
+          if (prompt.size() < 2 || a.text != prompt.substr(1) || a.positions.size() + 1 != prompt.size()) {
+            bad = std::string(s == 0 ? "data" : "random") + " probe " + std::to_string(i) + ": the answer recorded is not a scoring of the probe (" +
+                  std::to_string(a.positions.size()) + " distributions, text of " + std::to_string(a.text.size()) + " bytes, probe of " +
+                  std::to_string(prompt.size()) + ")";
+          }
+        }
+      }
+    }
+    add("scored", missing == 0 && bad.empty(),
+        missing != 0 ? "not checked: answers are missing"
+        : bad.empty() ? "every answer scores its probe: one distribution for each byte after the first"
+                      : bad);
+  }
 
   // 4. The outcome follows from the recorded answers.
   out.recorded = end["attribution"];

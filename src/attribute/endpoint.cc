@@ -1,6 +1,7 @@
 #include "attribute/endpoint.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <limits>
 
@@ -58,6 +59,18 @@ StatusOr<std::map<std::string, double>> Distribution(const std::vector<std::pair
   return dist;
 }
 
+// Whether a reported token is the single byte `b`: the byte itself, or
+// "bytes:\\xNN" (OpenAI's spelling of a byte that is not UTF-8 alone).
+bool IsByteToken(const nlohmann::json& token, char b) {
+  if (!token.is_string()) return false;
+  const std::string& t = token.get_ref<const std::string&>();
+  if (t.size() == 1) return t[0] == b;
+  static const char* hex = "0123456789abcdef";
+  const auto u = static_cast<unsigned char>(b);
+  if (t.size() != 10 || t.compare(0, 8, "bytes:\\x") != 0) return false;
+  return std::tolower(static_cast<unsigned char>(t[8])) == hex[u >> 4] && std::tolower(static_cast<unsigned char>(t[9])) == hex[u & 15];
+}
+
 // QueryOptions::score_probe: the endpoint scores the probe's own bytes.
 StatusOr<Answer> ScoreProbe(ChatClient& client, const ModelRef& m, const std::string& probe, size_t i) {
   const nlohmann::json request = {{"model", m.model}, {"prompt", probe}, {"max_tokens", 1},
@@ -80,13 +93,34 @@ StatusOr<Answer> ScoreProbe(ChatClient& client, const ModelRef& m, const std::st
     return Status::IoError(where + ": the endpoint returned no echoed logprobs (choices[0].logprobs.top_logprobs and text_offset); "
                            "--positions probe needs a completions endpoint that scores the prompt (echo with logprobs)");
   }
+  // What was scored must be the probe: the echoed text begins with it, and
+  // each token the endpoint names is the probe's byte at that offset (a
+  // token of its own, such as a BOS, would shift every context).
+  const nlohmann::json& choice = body["choices"][0];
+  if (!choice.contains("text") || !choice["text"].is_string() || choice["text"].get<std::string>().compare(0, probe.size(), probe) != 0) {
+    return Status::IoError(where + ": choices[0].text does not begin with the probe: the endpoint did not echo the prompt as sent");
+  }
   const nlohmann::json& tops = (*lp)["top_logprobs"];
   const nlohmann::json& offsets = (*lp)["text_offset"];
+  const nlohmann::json* tokens = lp->contains("tokens") ? &(*lp)["tokens"] : nullptr;
+  if (tokens != nullptr && (!tokens->is_array() || tokens->size() != offsets.size())) {
+    return Status::IoError(where + ": logprobs.tokens is not an array of one token per text_offset");
+  }
   Answer answer;
   for (size_t j = 0; j < offsets.size(); ++j) {
     if (!offsets[j].is_number_unsigned()) return Status::IoError(where + ": a text_offset is not a non-negative integer");
     const size_t at = offsets[j].get<size_t>();
     if (at >= probe.size()) break;  // the generated token
+    if (tokens != nullptr && !IsByteToken((*tokens)[j], probe[j])) {
+      const nlohmann::json& t = (*tokens)[j];
+      if (t.is_string() && t.get_ref<const std::string&>().size() > 1 && probe.compare(j, t.get_ref<const std::string&>().size(), t.get_ref<const std::string&>()) == 0) {
+        return Status::IoError(where + ": the endpoint's tokens are not single bytes (token " + std::to_string(j) + " is " + t.dump() +
+                               "); --positions probe compares byte positions (byte-level models, e.g. serve-teacher)");
+      }
+      return Status::IoError(where + ": token " + std::to_string(j) + " is " + (*tokens)[j].dump() + ", not the probe's byte " + std::to_string(j) +
+                             " (the endpoint scored tokens of its own, e.g. a BOS, or not the probe); --positions probe compares "
+                             "byte positions (byte-level models, e.g. serve-teacher)");
+    }
     if (at != j) {
       return Status::IoError(where + ": the endpoint's tokens are not single bytes (token " + std::to_string(j) + " starts at byte " +
                              std::to_string(at) + "); --positions probe compares byte positions (byte-level models, e.g. serve-teacher)");

@@ -325,6 +325,13 @@ StatusOr<int> RunAttribute(const AttributeArgs& a) {
     m.id = "reference-" + std::to_string(i + 1);
     plan.references.push_back(std::move(m));
   }
+  if (a.positions == "probe" && a.train_references > 0) {  // before anything is trained
+    return Status::InvalidInput("--train-references trains image classifiers; --positions probe scores text at endpoints "
+                                "(train LM references with train-lm and serve them)");
+  }
+  if (a.positions == "probe" && a.max_tokens != 8) {
+    return Status::InvalidInput("--answer-bytes: with --positions probe nothing is generated; each probe's own bytes are scored");
+  }
   if (a.train_references > 0) {
     if (a.ref_job.empty()) return Status::InvalidInput("--train-references needs --job: the job its references are trained from");
     if (a.ledger.empty()) return Status::InvalidInput("--train-references needs --ledger and --key: each reference is a recorded run");

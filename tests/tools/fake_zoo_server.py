@@ -22,7 +22,9 @@ The legacy completions endpoint (/v1/completions) scores an echoed prompt
 (`echo` with `logprobs: N`): the distribution at the prompt's byte j is the
 model's distribution for a first answer letter after prompt[:j], one token a
 byte. --no-echo NAME answers that model's completions without logprobs;
---wide-tokens NAME gives that model tokens of two bytes.
+--wide-tokens NAME gives that model tokens of two bytes; --bos NAME scores a
+"<s>" token of its own before the echoed prompt; --bad-echo NAME echoes and
+scores another prompt (its first byte changed) than the one sent.
 """
 import argparse
 import hashlib
@@ -38,6 +40,8 @@ p.add_argument("--fail-model", default="")
 p.add_argument("--no-logprobs", default="", help="a model that ignores `logprobs`")
 p.add_argument("--no-echo", default="", help="a model whose completions come without logprobs")
 p.add_argument("--wide-tokens", default="", help="a model whose tokens are two bytes")
+p.add_argument("--bos", default="", help="a model that scores a BOS token of its own before an echoed prompt")
+p.add_argument("--bad-echo", default="", help="a model that echoes (and scores) another prompt than the one sent")
 args = p.parse_args()
 
 LETTERS = "abcdefghijklmnopqrstuvwxyz"
@@ -121,6 +125,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def complete(self, model, body):
         prompt = body["prompt"]
+        if model == args.bad_echo and prompt:
+            prompt = ("X" if prompt[0] != "X" else "Y") + prompt[1:]
         text = answer(model, prompt, int(body.get("max_tokens", 8)))
         echoed = prompt + text if body.get("echo") else text
         logprobs = None
@@ -140,6 +146,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 logprobs["token_logprobs"].append(lp)
                 logprobs["top_logprobs"].append(tops)
                 logprobs["text_offset"].append(at)
+            if model == args.bos and body.get("echo"):
+                for key, value in (("tokens", "<s>"), ("token_logprobs", None), ("top_logprobs", None), ("text_offset", 0)):
+                    logprobs[key].insert(0, value)
         self.reply(200, {"id": "cmpl-zoo", "object": "text_completion", "created": 1764400000, "model": model,
                          "choices": [{"index": 0, "text": echoed, "logprobs": logprobs, "finish_reason": "length"}]})
 
