@@ -488,6 +488,35 @@ StatusOr<Recheck> RecheckAttribution(Ledger& ledger, const std::string& run_id, 
 
 namespace {
 
+// The calls of one probe set as recorded: each probe's prompt and each
+// model's answer to it ([slot][probe]).
+struct SetCalls {
+  size_t count = 0;
+  std::vector<std::vector<std::optional<Answer>>> answers;
+  std::vector<std::optional<std::string>> prompts;
+};
+
+// With positions "probe" every answer is the endpoint's scoring of its
+// prompt: the prompt after its first byte, one distribution a byte, so a run
+// that generated answers cannot be relabelled as one that scored probes. The
+// first answer that is not, described; "" when all are. Every answer and
+// prompt must be present.
+std::string FirstUnscored(const SetCalls (&sets)[2], size_t models) {
+  for (int s = 0; s < 2; ++s) {
+    for (size_t i = 0; i < sets[s].count; ++i) {
+      const std::string& prompt = *sets[s].prompts[i];
+      for (size_t m = 0; m < models; ++m) {
+        const Answer& a = *sets[s].answers[m][i];
+        if (prompt.size() >= 2 && a.text == prompt.substr(1) && a.positions.size() + 1 == prompt.size()) continue;
+        return std::string(s == 0 ? "data" : "random") + " probe " + std::to_string(i) + ": the answer recorded is not a scoring of the probe (" +
+               std::to_string(a.positions.size()) + " distributions, text of " + std::to_string(a.text.size()) + " bytes, probe of " +
+               std::to_string(prompt.size()) + ")";
+      }
+    }
+  }
+  return "";
+}
+
 StatusOr<Recheck> RecheckRecorded(Ledger& ledger, const std::string& run_id, const RecheckOptions& options) {
   const ProbeCorpus* corpus = options.corpus;
   Ledger::ReadSnapshot snapshot(ledger);
@@ -589,11 +618,6 @@ StatusOr<Recheck> RecheckRecorded(Ledger& ledger, const std::string& run_id, con
     model_slot[plan.references[i].id] = static_cast<int>(1 + plan.candidates.size() + i);
   }
   const size_t models = model_slot.size();
-  struct SetCalls {
-    size_t count = 0;
-    std::vector<std::vector<std::optional<Answer>>> answers;  // [slot][probe]
-    std::vector<std::optional<std::string>> prompts;          // [probe]
-  };
   // The calls run_end claims must be every model on every probe of both
   // sets, before anything is sized by the plan's counts.
   {
@@ -717,24 +741,8 @@ StatusOr<Recheck> RecheckRecorded(Ledger& ledger, const std::string& run_id, con
   // prompt: the prompt after its first byte, one distribution a byte. A run
   // that generated answers cannot be relabelled as one that scored probes.
   if (plan.options.positions == "probe") {
-    std::string bad;
-    for (int s = 0; s < 2 && missing == 0 && bad.empty(); ++s) {
-      for (size_t i = 0; i < sets[s].count && bad.empty(); ++i) {
-        const std::string& prompt = *sets[s].prompts[i];
-        for (size_t m = 0; m < models && bad.empty(); ++m) {
-          const Answer& a = *sets[s].answers[m][i];
-          if (prompt.size() < 2 || a.text != prompt.substr(1) || a.positions.size() + 1 != prompt.size()) {
-            bad = std::string(s == 0 ? "data" : "random") + " probe " + std::to_string(i) + ": the answer recorded is not a scoring of the probe (" +
-                  std::to_string(a.positions.size()) + " distributions, text of " + std::to_string(a.text.size()) + " bytes, probe of " +
-                  std::to_string(prompt.size()) + ")";
-          }
-        }
-      }
-    }
-    add("scored", missing == 0 && bad.empty(),
-        missing != 0 ? "not checked: answers are missing"
-        : bad.empty() ? "every answer scores its probe: one distribution for each byte after the first"
-                      : bad);
+    const std::string bad = missing == 0 ? FirstUnscored(sets, models) : "not checked: answers are missing";
+    add("scored", bad.empty(), bad.empty() ? "every answer scores its probe: one distribution for each byte after the first" : bad);
   }
 
   // 4. The outcome follows from the recorded answers.

@@ -106,6 +106,10 @@ StatusOr<Answer> ScoreProbe(ChatClient& client, const ModelRef& m, const std::st
   if (tokens != nullptr && (!tokens->is_array() || tokens->size() != offsets.size())) {
     return Status::IoError(where + ": logprobs.tokens is not an array of one token per text_offset");
   }
+  auto not_bytes = [&where](size_t j, const std::string& what) {
+    return Status::IoError(where + ": the endpoint's tokens are not single bytes (token " + std::to_string(j) + " " + what +
+                           "); --positions probe compares byte positions (byte-level models, e.g. serve-teacher)");
+  };
   Answer answer;
   for (size_t j = 0; j < offsets.size(); ++j) {
     if (!offsets[j].is_number_unsigned()) return Status::IoError(where + ": a text_offset is not a non-negative integer");
@@ -114,17 +118,13 @@ StatusOr<Answer> ScoreProbe(ChatClient& client, const ModelRef& m, const std::st
     if (tokens != nullptr && !IsByteToken((*tokens)[j], probe[j])) {
       const nlohmann::json& t = (*tokens)[j];
       if (t.is_string() && t.get_ref<const std::string&>().size() > 1 && probe.compare(j, t.get_ref<const std::string&>().size(), t.get_ref<const std::string&>()) == 0) {
-        return Status::IoError(where + ": the endpoint's tokens are not single bytes (token " + std::to_string(j) + " is " + t.dump() +
-                               "); --positions probe compares byte positions (byte-level models, e.g. serve-teacher)");
+        return not_bytes(j, "is " + t.dump());  // several bytes of the probe
       }
-      return Status::IoError(where + ": token " + std::to_string(j) + " is " + (*tokens)[j].dump() + ", not the probe's byte " + std::to_string(j) +
+      return Status::IoError(where + ": token " + std::to_string(j) + " is " + t.dump() + ", not the probe's byte " + std::to_string(j) +
                              " (the endpoint scored tokens of its own, e.g. a BOS, or not the probe); --positions probe compares "
                              "byte positions (byte-level models, e.g. serve-teacher)");
     }
-    if (at != j) {
-      return Status::IoError(where + ": the endpoint's tokens are not single bytes (token " + std::to_string(j) + " starts at byte " +
-                             std::to_string(at) + "); --positions probe compares byte positions (byte-level models, e.g. serve-teacher)");
-    }
+    if (at != j) return not_bytes(j, "starts at byte " + std::to_string(at));
     if (j == 0) continue;  // nothing predicted the first byte
     if (!tops[j].is_object()) return Status::IoError(where + ": the probe's byte " + std::to_string(j) + " has no top_logprobs object");
     std::vector<std::pair<std::string, double>> reported;  // the legacy API's {token: logprob}

@@ -39,11 +39,14 @@ namespace {
 using attribute::ModelRef;
 using attribute::ProbeKind;
 
+// --answer-bytes when not given; a run that generates no answer refuses any other.
+constexpr size_t kDefaultAnswerBytes = 8;
+
 struct AttributeArgs {
   std::string suspect, probe_data, api_key_env, distance = "prefix", statistic = "relative", positions = "answer", ledger, key, ref_job;
   size_t train_references = 0;
   std::vector<std::string> teachers, references;
-  size_t probes = 200, probe_length = 32, max_tokens = 8;
+  size_t probes = 200, probe_length = 32, max_tokens = kDefaultAnswerBytes;
   double alpha = 0.05, timeout_s = 60, soften = 1.0;
   uint64_t seed = 0;
   bool as_json = false;
@@ -329,7 +332,7 @@ StatusOr<int> RunAttribute(const AttributeArgs& a) {
     return Status::InvalidInput("--train-references trains image classifiers; --positions probe scores text at endpoints "
                                 "(train LM references with train-lm and serve them)");
   }
-  if (a.positions == "probe" && a.max_tokens != 8) {
+  if (a.positions == "probe" && a.max_tokens != kDefaultAnswerBytes) {
     return Status::InvalidInput("--answer-bytes: with --positions probe nothing is generated; each probe's own bytes are scored");
   }
   if (a.train_references > 0) {
@@ -380,7 +383,7 @@ StatusOr<int> RunAttribute(const AttributeArgs& a) {
     }
     DG_ASSIGN_OR_RETURN(plan.test, corpus.Make(ProbeKind::kData, a.probes, a.probe_length, a.seed));
     DG_ASSIGN_OR_RETURN(plan.baseline, corpus.Make(ProbeKind::kRandom, a.probes, a.probe_length, a.seed));
-    if (corpus.images && a.max_tokens != 8) {
+    if (corpus.images && a.max_tokens != kDefaultAnswerBytes) {
       return Status::InvalidInput("--answer-bytes: an image classifier's answer is its top class and its distribution");
     }
     if (corpus.images) plan.options.answer_bytes = 1;  // prefix: top-1 disagreement
